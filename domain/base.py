@@ -1,0 +1,68 @@
+"""What every aggregate shares: the cause of a change, natural-key ids, domain errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+# Fixed namespace: ids derived from natural keys must never change between releases.
+NAMESPACE = UUID("6f1f3c1e-4b7a-5d2e-9a51-0c8e2f4b7d10")
+
+
+def natural_id(kind: str, *key: str) -> UUID:
+    """The stable id of the aggregate of `kind` whose natural key is `key`."""
+    return uuid5(NAMESPACE, ":".join((kind, *key)))
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who asked for a change and under which correlation id; recorded on every event."""
+
+    principal: str
+    correlation_id: str
+
+
+class DomainError(Exception):
+    """A command was refused; the message says why and what a person can do about it."""
+
+
+class NotFoundError(DomainError):
+    """The command names something that does not exist."""
+
+
+class NotAllowedError(DomainError):
+    """The principal may not do this."""
+
+
+class FleetAggregate(Aggregate):
+    """Base of partnerfleet's aggregates: every event carries principal and correlation id."""
+
+    class Event(Aggregate.Event):
+        principal: str
+        correlation_id: str
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _start(
+        cls, event_class: type[FleetAggregate.Created], cause: Cause, id: UUID, **fields: Any
+    ) -> Self:
+        return cls._create(
+            event_class,
+            id=id,
+            principal=cause.principal,
+            correlation_id=cause.correlation_id,
+            **fields,
+        )
+
+    def _record(self, event_class: type[FleetAggregate.Event], cause: Cause, **fields: Any) -> None:
+        self.trigger_event(
+            event_class,
+            principal=cause.principal,
+            correlation_id=cause.correlation_id,
+            **fields,
+        )

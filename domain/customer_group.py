@@ -1,0 +1,309 @@
+"""CustomerGroup: one end customer as one partner sees it (and, for HP, its customer dashboard)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+
+
+# Why a device is in a group: a link role (R-LNK-4) or PLACED in a dashboard (R-HLD-3).
+PLACED = "placed"
+
+
+class CustomerGroupError(DomainError):
+    """A customer-group command was refused."""
+
+
+class DeletionRefusedError(CustomerGroupError):
+    """R-GRP-2: the group still has devices or partner-created child groups."""
+
+    def __init__(self, reasons: list[str], admins: list[str]) -> None:
+        self.reasons = reasons
+        self.admins = admins
+        contact = ", ".join(admins) or "none recorded"
+        super().__init__(
+            "The customer group cannot be deleted: " + "; ".join(reasons) + ". "
+            f"Contact the group's admins to resolve this: {contact}."
+        )
+
+
+@dataclass
+class ChildGroup:
+    """A child device group inside a customer group (R-GRP-1)."""
+
+    name: str
+    created_by: str
+    by_partner: bool
+    shared_with: list[str] = field(default_factory=list)
+
+    def visible_to(self, admin: str) -> bool:
+        """R-GRP-1: partner groups are seen by creator and sharees; customer groups by no partner."""
+        return self.by_partner and (admin == self.created_by or admin in self.shared_with)
+
+
+def cpin_digest(cpin: str) -> str:
+    """Keep only a digest of the customer's company PIN."""
+    return hashlib.sha256(cpin.encode()).hexdigest()
+
+
+class CustomerGroup(FleetAggregate):
+    """A partner's customer object: linked devices, child groups, admins, dashboard settings."""
+
+    partner_location_id: str
+    customer_id: str
+    customer_name: str
+    devices: dict[str, list[str]]  # serial -> why it is in the group (link roles, "placed")
+    premium_devices: list[str]
+    admins: list[str]
+    child_groups: dict[str, ChildGroup]
+    is_dashboard: bool
+    cpin_digest: str | None
+    self_service_notifications: bool
+    deleted: bool
+
+    def __init__(self) -> None:
+        """A new group: empty, not a dashboard, notifications off until its first device."""
+        self.devices = {}
+        self.premium_devices = []
+        self.child_groups = {}
+        self.is_dashboard = False
+        self.cpin_digest = None
+        self.self_service_notifications = False
+        self.deleted = False
+
+    @staticmethod
+    def id_for(partner_location_id: str, customer_id: str) -> UUID:
+        """The group id derived from partner Location ID and customer id."""
+        return natural_id("customer-group", partner_location_id, customer_id)
+
+    class Created(FleetAggregate.Created):
+        partner_location_id: str
+        customer_id: str
+        customer_name: str
+        admins: list[str]
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.partner_location_id = self.partner_location_id
+            aggregate.customer_id = self.customer_id
+            aggregate.customer_name = self.customer_name
+            aggregate.devices = {}
+            aggregate.premium_devices = []
+            aggregate.admins = list(self.admins)
+            aggregate.child_groups = {}
+            aggregate.is_dashboard = False
+            aggregate.cpin_digest = None
+            aggregate.self_service_notifications = False
+            aggregate.deleted = False
+
+    @classmethod
+    def create(
+        cls, cause: Cause, partner_location_id: str, customer_id: str, customer_name: str,
+        admins: list[str],
+    ) -> CustomerGroup:
+        """R-LNK-5: the partner's group for a customer; the partner's admins administer it."""
+        if not customer_id.strip():
+            raise CustomerGroupError("A customer group needs a customer id.")
+        group_id = cls.id_for(partner_location_id, customer_id)
+        return cls._start(
+            cls.Created, cause, group_id, partner_location_id=partner_location_id,
+            customer_id=customer_id, customer_name=customer_name.strip() or customer_id,
+            admins=sorted(admins),
+        )
+
+    class Reopened(FleetAggregate.Event):
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.deleted = False
+
+    def reopen(self, cause: Cause) -> None:
+        """R-LNK-5: a deleted group comes back when the customer links a device again."""
+        if self.deleted:
+            self._record(self.Reopened, cause)
+
+    class DeviceAdded(FleetAggregate.Event):
+        serial: str
+        reason: str
+        premium: bool
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.devices.setdefault(self.serial, []).append(self.reason)
+            if self.premium and self.serial not in aggregate.premium_devices:
+                aggregate.premium_devices.append(self.serial)
+
+    def add_device(self, cause: Cause, serial: str, reason: str, premium: bool = False) -> None:
+        """R-LNK-1, R-HLD-3: the device appears in this group; R-ALR-3 on the first one."""
+        if reason in self.devices.get(serial, []):
+            return
+        self.reopen(cause)
+        first_pc = reason == PLACED and not self.placed_devices
+        self._record(self.DeviceAdded, cause, serial=serial, reason=reason, premium=premium)
+        if first_pc and self.is_dashboard and not self.self_service_notifications:
+            self._record(self.SelfServiceNotificationsSwitched, cause, on=True)
+
+    class DeviceRemoved(FleetAggregate.Event):
+        serial: str
+        reason: str
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            reasons = aggregate.devices[self.serial]
+            reasons.remove(self.reason)
+            if not reasons:
+                del aggregate.devices[self.serial]
+                if self.serial in aggregate.premium_devices:
+                    aggregate.premium_devices.remove(self.serial)
+
+    @property
+    def placed_devices(self) -> list[str]:
+        """R-HLD-3: PCs placed in the dashboard by transfer or cPIN enrolment."""
+        return [serial for serial, reasons in self.devices.items() if PLACED in reasons]
+
+    def remove_device(self, cause: Cause, serial: str, reason: str) -> None:
+        """R-LNK-6: the device leaves this partner's group at once."""
+        if reason in self.devices.get(serial, []):
+            self._record(self.DeviceRemoved, cause, serial=serial, reason=reason)
+
+    class CustomerDashboardCreated(FleetAggregate.Event):
+        cpin_digest: str
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.is_dashboard = True
+            aggregate.cpin_digest = self.cpin_digest
+
+    def make_dashboard(self, cause: Cause, cpin: str) -> None:
+        """R-HLD-3: turn the customer group into a customer dashboard with the customer's cPIN."""
+        if self.is_dashboard:
+            raise CustomerGroupError(f"{self.customer_name} already has a customer dashboard.")
+        if len(cpin.strip()) < 4:
+            raise CustomerGroupError("A cPIN has at least 4 characters.")
+        self._record(self.CustomerDashboardCreated, cause, cpin_digest=cpin_digest(cpin.strip()))
+
+    def check_cpin(self, cpin: str) -> None:
+        """R-HLD-3: a customer enrols PCs only into the dashboard its cPIN opens."""
+        if not self.is_dashboard or self.cpin_digest != cpin_digest(cpin.strip()):
+            raise NotAllowedError("The cPIN does not match this customer dashboard.")
+
+    class SelfServiceNotificationsSwitched(FleetAggregate.Event):
+        on: bool
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.self_service_notifications = self.on
+
+    def switch_self_service_notifications(self, cause: Cause, on: bool) -> None:
+        """R-ALR-4: off only for a dashboard that holds at least one Premium/Premium+ PC."""
+        if not self.is_dashboard:
+            raise CustomerGroupError(
+                "Self-service notifications belong to customer dashboards; "
+                f"{self.customer_name} has none."
+            )
+        if not on and not self.premium_devices:
+            raise CustomerGroupError(
+                "Self-service notifications can be switched off only once at least one "
+                "HP Premium/Premium+ PC is in the customer dashboard."
+            )
+        if on != self.self_service_notifications:
+            self._record(self.SelfServiceNotificationsSwitched, cause, on=on)
+
+    class AdminAdded(FleetAggregate.Event):
+        passport_id: str
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.admins.append(self.passport_id)
+            aggregate.admins.sort()
+
+    def add_admin(self, cause: Cause, by: str, passport_id: str) -> None:
+        """R-GRP-3: an admin of the group makes another partner user an admin of it."""
+        self.require_admin(by)
+        if passport_id in self.admins:
+            raise CustomerGroupError(f"{passport_id} is already an admin of {self.customer_name}.")
+        self._record(self.AdminAdded, cause, passport_id=passport_id)
+
+    def require_admin(self, passport_id: str) -> None:
+        """R-GRP-3: only admins of the customer group act on its child groups."""
+        if passport_id not in self.admins:
+            raise NotAllowedError(
+                f"{passport_id} is not an admin of customer group {self.customer_name}."
+            )
+
+    class ChildGroupCreated(FleetAggregate.Event):
+        child_id: str
+        name: str
+        by_partner: bool
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            child = ChildGroup(self.name, self.principal, self.by_partner)
+            aggregate.child_groups[self.child_id] = child
+
+    def create_child_group(self, cause: Cause, child_id: str, name: str, by_partner: bool) -> None:
+        """R-GRP-1, R-GRP-3: partner admins (or the customer) create child device groups."""
+        if by_partner:
+            self.require_admin(cause.principal)
+        if child_id in self.child_groups:
+            raise CustomerGroupError(f"Child group {child_id} already exists.")
+        if not name.strip():
+            raise CustomerGroupError("A child group needs a name.")
+        self._record(
+            self.ChildGroupCreated, cause, child_id=child_id, name=name.strip(), by_partner=by_partner
+        )
+
+    class ChildGroupShared(FleetAggregate.Event):
+        child_id: str
+        with_admin: str
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.child_groups[self.child_id].shared_with.append(self.with_admin)
+
+    def share_child_group(self, cause: Cause, child_id: str, with_admin: str) -> None:
+        """R-GRP-1: the creator shares a child group with another admin of the group."""
+        child = self._visible_child(cause.principal, child_id)
+        if child.created_by != cause.principal:
+            raise NotAllowedError(f"Only {child.created_by} can share child group {child.name}.")
+        self.require_admin(with_admin)
+        if with_admin == child.created_by or with_admin in child.shared_with:
+            raise CustomerGroupError(f"Child group {child.name} is already visible to {with_admin}.")
+        self._record(self.ChildGroupShared, cause, child_id=child_id, with_admin=with_admin)
+
+    class ChildGroupDeleted(FleetAggregate.Event):
+        child_id: str
+
+        def apply(self, aggregate: CustomerGroup) -> None:
+            del aggregate.child_groups[self.child_id]
+
+    def delete_child_group(self, cause: Cause, child_id: str) -> None:
+        """R-GRP-1: an admin who can see a child group may delete it."""
+        self._visible_child(cause.principal, child_id)
+        self._record(self.ChildGroupDeleted, cause, child_id=child_id)
+
+    def child_groups_visible_to(self, admin: str) -> dict[str, ChildGroup]:
+        """R-GRP-1: the child groups this admin may see."""
+        return {cid: c for cid, c in self.child_groups.items() if c.visible_to(admin)}
+
+    def _visible_child(self, admin: str, child_id: str) -> ChildGroup:
+        child = self.child_groups.get(child_id)
+        if child is None or not child.visible_to(admin):
+            raise CustomerGroupError(f"{admin} has no visible child group {child_id}.")
+        return child
+
+    class Deleted(FleetAggregate.Event):
+        def apply(self, aggregate: CustomerGroup) -> None:
+            aggregate.deleted = True
+
+    def delete(self, cause: Cause) -> None:
+        """R-GRP-2: delete only when no devices and no partner-created child groups remain."""
+        self.require_admin(cause.principal)
+        if self.deleted:
+            raise CustomerGroupError(f"Customer group {self.customer_name} is already deleted.")
+        reasons = []
+        if self.devices:
+            reasons.append(f"{len(self.devices)} device(s) are still linked to it")
+        partner_children = [c for c in self.child_groups.values() if c.by_partner]
+        if partner_children:
+            hidden = sum(not c.visible_to(cause.principal) for c in partner_children)
+            reasons.append(
+                f"{len(partner_children)} partner-created child group(s) remain, "
+                f"{hidden} of them not shared with you"
+            )
+        if reasons:
+            raise DeletionRefusedError(reasons, self.admins)
+        self._record(self.Deleted, cause)

@@ -1,0 +1,373 @@
+"""Device: a server, storage system or PC by serial number, its partner links and consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+from uuid import UUID
+
+from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+from domain.consent import ConsentError, ConsentState, consent_text_digest
+from domain.service_level import ServiceLevel, active_levels, highest_level
+
+Connection = Literal["central_connect", "direct_connect", "pc_agent"]
+CONNECTIONS: tuple[str, ...] = ("central_connect", "direct_connect", "pc_agent")
+LinkRole = Literal["reseller", "service_partner"]
+LINK_ROLES: tuple[str, ...] = ("reseller", "service_partner")
+CARE_PLANS: tuple[str, ...] = ("premium", "premium_plus")
+
+
+class DeviceError(DomainError):
+    """A device command was refused."""
+
+
+def normalise_serial(serial: str) -> str:
+    """Serial numbers are compared upper-case without surrounding blanks."""
+    cleaned = serial.strip().upper()
+    if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
+        raise DeviceError(f"Serial number {serial!r} must be 1-32 letters or digits.")
+    return cleaned
+
+
+@dataclass
+class Alert:
+    """An alert raised for the device and the repair case submitted from it, if any."""
+
+    severity: str
+    message: str
+    repair_case_id: str | None = None
+
+
+class Device(FleetAggregate):
+    """One device (R-LNK-*, R-CON-*, R-HLD-*, R-ALR-*, R-SVC-3)."""
+
+    serial: str
+    connection: str
+    customer_id: str | None
+    model: str
+    hosting_serial: str | None
+    is_hosting_device: bool
+    hosted: list[str]
+    care_plan: str | None
+    links: dict[str, str]  # role -> partner Location ID
+    consent: ConsentState | None
+    placement: UUID | None  # holding tenant or customer dashboard (HP PCs)
+    placement_owner: str | None  # Location ID of the partner owning that placement
+    alerts: dict[str, Alert]
+    service_levels: list[ServiceLevel]
+    service_events: dict[str, str]  # event id -> severity
+
+    def __init__(self) -> None:
+        """A new device: unlinked, without consent, placement, alerts or service levels."""
+        self.customer_id, self.model = None, ""
+        self.hosting_serial, self.is_hosting_device, self.hosted = None, False, []
+        self.care_plan, self.links, self.consent = None, {}, None
+        self.placement, self.placement_owner = None, None
+        self.alerts, self.service_levels, self.service_events = {}, [], {}
+
+    @staticmethod
+    def id_for(serial: str) -> UUID:
+        """The device id derived from its serial number."""
+        return natural_id("device", normalise_serial(serial))
+
+    class Registered(FleetAggregate.Created):
+        serial: str
+        connection: str
+        customer_id: str | None
+        model: str
+        hosting_serial: str | None
+        is_hosting_device: bool
+        care_plan: str | None
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.serial, aggregate.connection = self.serial, self.connection
+            aggregate.customer_id, aggregate.model = self.customer_id, self.model
+            aggregate.hosting_serial = self.hosting_serial
+            aggregate.is_hosting_device = self.is_hosting_device
+            aggregate.care_plan = self.care_plan
+
+    @classmethod
+    def register(cls, cause: Cause, *, serial: str, connection: str, customer_id: str,
+                 model: str = "", hosting_serial: str | None = None,
+                 is_hosting_device: bool = False, care_plan: str | None = None) -> Device:
+        """Register a customer's device; central-connect devices name their Insight RS host."""
+        serial = normalise_serial(serial)
+        if connection not in CONNECTIONS:
+            raise DeviceError(f"Unknown connection {connection!r}; use one of {CONNECTIONS}.")
+        if (connection == "central_connect") != (hosting_serial is not None):
+            raise DeviceError(
+                f"Device {serial}: central-connect devices, and only they, name the "
+                "Insight RS hosting device that manages them."
+            )
+        if care_plan is not None and care_plan not in CARE_PLANS:
+            raise DeviceError(f"Unknown care plan {care_plan!r}; use one of {CARE_PLANS}.")
+        if not customer_id.strip():
+            raise DeviceError(f"Device {serial} needs the id of the customer who owns it.")
+        return cls._start(
+            cls.Registered, cause, cls.id_for(serial), serial=serial, connection=connection,
+            customer_id=customer_id, model=model, hosting_serial=hosting_serial,
+            is_hosting_device=is_hosting_device, care_plan=care_plan,
+        )
+
+    class ReportedByE2Open(FleetAggregate.Created):
+        serial: str
+        model: str
+        reseller_location_id: str
+        distributor: str
+        ship_date: date
+        end_customer: str | None
+        care_plan: str
+        holding_tenant_id: UUID
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.serial, aggregate.connection = self.serial, "pc_agent"
+            aggregate.customer_id, aggregate.model = self.end_customer, self.model
+            aggregate.care_plan = self.care_plan
+            aggregate.placement = self.holding_tenant_id
+            aggregate.placement_owner = self.reseller_location_id
+
+    @classmethod
+    def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:
+        """R-HLD-1: a PC reported by e2Open lands in the reseller's holding tenant."""
+        serial = normalise_serial(report.pop("serial"))
+        return cls._start(
+            cls.ReportedByE2Open, cause, cls.id_for(serial), serial=serial,
+            holding_tenant_id=holding_tenant_id, **report,
+        )
+
+    def require_owner(self, customer_id: str) -> None:
+        """Only the customer who owns the device changes its links and consent."""
+        if self.customer_id != customer_id:
+            raise NotAllowedError(f"Device {self.serial} does not belong to customer {customer_id}.")
+
+    class HostedDeviceAdded(FleetAggregate.Event):
+        serial: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.hosted.append(self.serial)
+
+    def host(self, cause: Cause, serial: str) -> None:
+        """R-LNK-2, R-CON-1: this Insight RS hosting device now manages `serial`."""
+        if not self.is_hosting_device:
+            raise DeviceError(f"Device {self.serial} is not an Insight RS hosting device.")
+        self._record(self.HostedDeviceAdded, cause, serial=serial)
+
+    class PartnerLinked(FleetAggregate.Event):
+        location_id: str
+        role: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.links[self.role] = self.location_id
+
+    class PartnerUnlinked(FleetAggregate.Event):
+        location_id: str
+        role: str
+
+        def apply(self, aggregate: Device) -> None:
+            del aggregate.links[self.role]
+
+    def link_partner(self, cause: Cause, location_id: str, role: str, partner_type: str) -> None:
+        """R-LNK-1…4, R-LNK-6: link a partner in a role; a relink replaces the old partner."""
+        if role not in LINK_ROLES:
+            raise DeviceError(f"Unknown link role {role!r}; use one of {LINK_ROLES}.")
+        if role == "service_partner" and partner_type != "service_partner":
+            raise DeviceError(
+                f"Partner {location_id} is not an accredited service partner; link it as reseller."
+            )
+        old = self.links.get(role)
+        if old == location_id:
+            return
+        if old is not None:
+            self._record(self.PartnerUnlinked, cause, location_id=old, role=role)
+        self._record(self.PartnerLinked, cause, location_id=location_id, role=role)
+
+    def unlink_partner(self, cause: Cause, role: str) -> str:
+        """R-LNK-6: remove the partner linked in `role`; returns its Location ID."""
+        old = self.links.get(role)
+        if old is None:
+            raise DeviceError(f"Device {self.serial} has no partner linked as {role}.")
+        self._record(self.PartnerUnlinked, cause, location_id=old, role=role)
+        return old
+
+    def is_linked_to(self, location_id: str) -> bool:
+        """R-LNK-1: linked to this partner in any role."""
+        return location_id in self.links.values()
+
+    class ConsentGranted(FleetAggregate.Event):
+        """Version 2 added `scope` and `text_digest`; version 1 held only `text_version`."""
+
+        class_version = 2
+        text_version: str
+        text_digest: str
+        scope: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["scope"] = "device"
+            state["text_digest"] = consent_text_digest(state["text_version"])
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.consent = ConsentState(self.text_version, self.scope)
+
+    class ConsentWithdrawn(FleetAggregate.Event):
+        text_version: str
+        scope: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.consent = None
+
+    def grant_consent(self, cause: Cause, text_version: str, scope: str = "device") -> None:
+        """R-CON-1, R-CON-3: the customer opts in; granting again starts a new period."""
+        self._check_consent_scope(scope)
+        digest = consent_text_digest(text_version)
+        if self.consent is not None and self.consent.text_version == text_version:
+            raise ConsentError(f"Consent for device {self.serial} is already granted.")
+        self._record(
+            self.ConsentGranted, cause, text_version=text_version, text_digest=digest, scope=scope
+        )
+
+    def withdraw_consent(self, cause: Cause, scope: str = "device") -> None:
+        """R-CON-3: the customer withdraws consent; access ends at once."""
+        self._check_consent_scope(scope)
+        if self.consent is None:
+            raise ConsentError(f"Consent for device {self.serial} is not granted.")
+        self._record(
+            self.ConsentWithdrawn, cause, text_version=self.consent.text_version, scope=scope
+        )
+
+    def _check_consent_scope(self, scope: str) -> None:
+        # R-CON-1: a central-connect device follows its hosting device's single setting.
+        if self.connection == "central_connect" and scope == "device":
+            raise ConsentError(
+                f"Device {self.serial} is central-connect: set consent once on its Insight RS "
+                f"hosting device {self.hosting_serial}."
+            )
+
+    def may_read_configuration(self, location_id: str) -> bool:
+        """R-CON-2: a partner reads configuration data only while linked and consent granted."""
+        return self.consent is not None and self.is_linked_to(location_id)
+
+    class DeviceTransferred(FleetAggregate.Event):
+        transfer_id: str
+        source_id: UUID
+        target_id: UUID
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.placement = self.target_id
+
+    def transfer(self, cause: Cause, transfer_id: str, location_id: str, source_id: UUID,
+                 target_id: UUID) -> None:
+        """R-HLD-3: move a PC the partner can see from one source to one target."""
+        if self.placement_owner != location_id:
+            raise NotAllowedError(f"PC {self.serial} is not visible to partner {location_id}.")
+        if self.placement != source_id:
+            raise DeviceError(f"PC {self.serial} is not in the transfer's source.")
+        self._record(
+            self.DeviceTransferred, cause, transfer_id=transfer_id, source_id=source_id,
+            target_id=target_id,
+        )
+
+    class EnrolledWithCpin(FleetAggregate.Event):
+        dashboard_id: UUID
+        location_id: str
+        customer_id: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.placement = self.dashboard_id
+            aggregate.placement_owner = self.location_id
+            aggregate.customer_id = self.customer_id
+
+    def enrol_with_cpin(self, cause: Cause, dashboard_id: UUID, location_id: str,
+                        customer_id: str) -> None:
+        """R-HLD-3: the customer enrols its own PC into its dashboard with its cPIN."""
+        if self.connection != "pc_agent":
+            raise DeviceError(f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.")
+        if self.placement is not None:
+            raise DeviceError(
+                f"PC {self.serial} is already in a tenant; its partner transfers it instead."
+            )
+        self._record(
+            self.EnrolledWithCpin, cause, dashboard_id=dashboard_id, location_id=location_id,
+            customer_id=customer_id,
+        )
+
+    class AlertRaised(FleetAggregate.Event):
+        alert_id: str
+        severity: str
+        message: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.alerts[self.alert_id] = Alert(self.severity, self.message)
+
+    def raise_alert(self, cause: Cause, alert_id: str, severity: str, message: str) -> None:
+        """R-ALR-1: record an alert for the device, once per alert id."""
+        if alert_id in self.alerts:
+            raise DeviceError(f"Alert {alert_id} was already raised for device {self.serial}.")
+        if not message.strip():
+            raise DeviceError("An alert needs a message.")
+        self._record(self.AlertRaised, cause, alert_id=alert_id, severity=severity, message=message)
+
+    class RepairCaseSubmitted(FleetAggregate.Event):
+        case_id: str
+        alert_id: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.alerts[self.alert_id].repair_case_id = self.case_id
+
+    def submit_repair_case(self, cause: Cause, alert_id: str, case_id: str) -> None:
+        """R-ALR-1: a repair case is submitted from a raised alert, once."""
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            raise DeviceError(f"Device {self.serial} has no alert {alert_id}.")
+        if alert.repair_case_id is not None:
+            raise DeviceError(
+                f"Alert {alert_id} already has repair case {alert.repair_case_id}."
+            )
+        self._record(self.RepairCaseSubmitted, cause, case_id=case_id, alert_id=alert_id)
+
+    class ServiceLevelAdded(FleetAggregate.Event):
+        kind: str
+        name: str
+        starts: date
+        ends: date
+
+        def apply(self, aggregate: Device) -> None:
+            level = ServiceLevel(self.kind, self.name, self.starts, self.ends)
+            aggregate.service_levels.append(level)
+
+    def add_service_level(self, cause: Cause, level: ServiceLevel) -> None:
+        """R-SVC-3: a device may hold several service levels, each with start and end."""
+        if level in self.service_levels:
+            raise DeviceError(f"Device {self.serial} already has service level {level.name!r}.")
+        self._record(
+            self.ServiceLevelAdded, cause, kind=level.kind, name=level.name, starts=level.starts,
+            ends=level.ends,
+        )
+
+    def active_service_levels(self, day: date) -> list[ServiceLevel]:
+        """R-SVC-3: all active service levels on `day`, highest first."""
+        return active_levels(self.service_levels, day)
+
+    def highest_service_level(self, day: date) -> ServiceLevel | None:
+        """R-SVC-3: the highest active service level on `day`."""
+        return highest_level(self.service_levels, day)
+
+    class ServiceEventRecorded(FleetAggregate.Event):
+        event_id: str
+        severity: str
+        summary: str
+
+        def apply(self, aggregate: Device) -> None:
+            aggregate.service_events[self.event_id] = self.severity
+
+    def record_service_event(self, cause: Cause, event_id: str, severity: str,
+                             summary: str) -> None:
+        """R-SVC-1: a service event reported by remote support for this device."""
+        if severity not in ("critical", "warning", "info"):
+            raise DeviceError(f"Unknown severity {severity!r}; use critical, warning or info.")
+        if event_id in self.service_events:
+            raise DeviceError(f"Service event {event_id} is already recorded.")
+        self._record(
+            self.ServiceEventRecorded, cause, event_id=event_id, severity=severity, summary=summary
+        )

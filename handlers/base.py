@@ -1,0 +1,109 @@
+"""The application base: loading, saving, bounded retries on conflicts, one log line per command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+
+from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
+
+log = structlog.get_logger("partnerfleet.commands")
+
+A = TypeVar("A", bound=FleetAggregate)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+
+
+class ConflictError(Exception):
+    """A command lost to concurrent writers on every attempt; nothing was recorded."""
+
+
+class DateAsISO(Transcoding):
+    """Stores `datetime.date` values (service levels, ship dates) as ISO strings."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class Working(dict[UUID, FleetAggregate]):
+    """The aggregates one command has loaded or created; saved together in one transaction."""
+
+    def __init__(self, app: FleetApplication) -> None:
+        super().__init__()
+        self._app = app
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate if it exists, loading it at most once per command."""
+        found = self.get(aggregate_id)
+        if found is None:
+            try:
+                found = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self[aggregate_id] = found
+        if not isinstance(found, cls):
+            raise NotFoundError(f"{aggregate_id} is not a {cls.__name__}.")
+        return found
+
+    def load(self, cls: type[A], aggregate_id: UUID, missing: str) -> A:
+        """The aggregate, or a NotFoundError with the message `missing`."""
+        found = self.find(cls, aggregate_id)
+        if found is None:
+            raise NotFoundError(missing)
+        return found
+
+    def add(self, aggregate: A) -> A:
+        """Track a newly created aggregate."""
+        self[aggregate.id] = aggregate
+        return aggregate
+
+
+class FleetApplication(Application[UUID]):
+    """All commands share one event store, so a command spanning aggregates is one transaction."""
+
+    name = "partnerfleet"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
+        """Run `work` and save what it touched, retrying when a concurrent writer wins."""
+        bound = log.bind(command=command, principal=cause.principal,
+                         correlation_id=cause.correlation_id)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            working = Working(self)
+            try:
+                result = work(working)
+                self.save(*working.values())
+            except DomainError as error:
+                _log_outcome(bound, working, "refused", reason=str(error))
+                raise
+            except RecordConflictError:
+                bound.debug("command_conflict", attempt=attempt)
+                continue
+            _log_outcome(bound, working, "accepted", attempts=attempt)
+            return result
+        _log_outcome(bound, working, "conflict", attempts=MAX_ATTEMPTS)
+        raise ConflictError(
+            f"{command} conflicted with concurrent changes {MAX_ATTEMPTS} times; "
+            "nothing was recorded. Try again."
+        )
+
+
+def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:
+    ids = [str(i) for i in list(working)[:5]]
+    bound.info("command", outcome=outcome, aggregate_ids=ids, aggregates=len(working), **extra)

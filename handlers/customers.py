@@ -1,0 +1,114 @@
+"""Partner users' commands on customer groups and their own favourites (R-GRP-*, R-FAV-*)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.base import Cause, NotAllowedError
+from domain.customer_group import CustomerGroup
+from domain.passport import Passport
+from handlers.base import FleetApplication, Working
+from handlers.partners import load_partner
+
+
+def load_group(w: Working, group_id: UUID) -> CustomerGroup:
+    """The customer group, or a refusal that says it does not exist."""
+    return w.load(CustomerGroup, group_id, f"No customer group {group_id}.")
+
+
+def load_partner_user(w: Working, passport_id: str) -> Passport:
+    """R-PAR-2: the Passport of a recognised partner user, or a refusal."""
+    passport = w.find(Passport, Passport.id_for(passport_id))
+    if passport is None or not passport.is_partner_user:
+        raise NotAllowedError(f"{passport_id} is not recognised as a partner user.")
+    return passport
+
+
+class CustomerGroupCommands(FleetApplication):
+    """Child device groups, group admins, deleting groups, favourites and the default view."""
+
+    def create_child_group(self, cause: Cause, group_id: UUID, child_id: str, name: str) -> None:
+        """R-GRP-1, R-GRP-3: a partner admin of the group creates a child device group."""
+        self._execute(
+            "create_child_group", cause,
+            lambda w: load_group(w, group_id).create_child_group(cause, child_id, name, True),
+        )
+
+    def create_customer_child_group(self, cause: Cause, customer_id: str, group_id: UUID,
+                                    child_id: str, name: str) -> None:
+        """R-GRP-1: the customer creates its own subgroup, invisible to partners."""
+
+        def work(w: Working) -> None:
+            group = load_group(w, group_id)
+            if group.customer_id != customer_id:
+                raise NotAllowedError(f"Customer group {group_id} is not customer {customer_id}'s.")
+            group.create_child_group(cause, child_id, name, by_partner=False)
+
+        self._execute("create_customer_child_group", cause, work)
+
+    def share_child_group(self, cause: Cause, group_id: UUID, child_id: str, with_admin: str) -> None:
+        """R-GRP-1: share a child group with another admin of the customer group."""
+        self._execute(
+            "share_child_group", cause,
+            lambda w: load_group(w, group_id).share_child_group(cause, child_id, with_admin),
+        )
+
+    def delete_child_group(self, cause: Cause, group_id: UUID, child_id: str) -> None:
+        """R-GRP-1: delete a child group the principal can see."""
+        self._execute(
+            "delete_child_group", cause,
+            lambda w: load_group(w, group_id).delete_child_group(cause, child_id),
+        )
+
+    def add_group_admin(self, cause: Cause, group_id: UUID, passport_id: str) -> None:
+        """R-GRP-3: make another user of the same partner an admin of the customer group."""
+
+        def work(w: Working) -> None:
+            group = load_group(w, group_id)
+            if passport_id not in load_partner(w, group.partner_location_id).users:
+                raise NotAllowedError(
+                    f"{passport_id} is not a user of partner {group.partner_location_id}."
+                )
+            group.add_admin(cause, cause.principal, passport_id)
+
+        self._execute("add_group_admin", cause, work)
+
+    def delete_customer_group(self, cause: Cause, group_id: UUID) -> None:
+        """R-GRP-2: delete an empty customer group; a refusal names the admins to contact."""
+        self._execute(
+            "delete_customer_group", cause, lambda w: load_group(w, group_id).delete(cause)
+        )
+
+    def add_favourite(self, cause: Cause, group_id: UUID) -> None:
+        """R-FAV-2: the principal marks a customer group of its partner as favourite."""
+
+        def work(w: Working) -> None:
+            group = load_group(w, group_id)
+            passport = load_partner_user(w, cause.principal)
+            passport.add_favourite(cause, group.id, group.partner_location_id)
+
+        self._execute("add_favourite", cause, work)
+
+    def remove_favourite(self, cause: Cause, group_id: UUID) -> None:
+        """R-FAV-2, R-FAV-3: unmark a favourite; without favourites the view is All Customers."""
+        self._execute(
+            "remove_favourite", cause,
+            lambda w: load_partner_user(w, cause.principal).remove_favourite(cause, group_id),
+        )
+
+    def choose_default_view(self, cause: Cause, view: str) -> None:
+        """R-FAV-4: remember All Customers or Favorites Only as the principal's default."""
+        self._execute(
+            "choose_default_view", cause,
+            lambda w: load_partner_user(w, cause.principal).choose_view(cause, view),
+        )
+
+    def customer_group(self, group_id: UUID) -> CustomerGroup:
+        """The customer group as recorded now."""
+        return load_group(Working(self), group_id)
+
+    def passport(self, passport_id: str) -> Passport:
+        """The person's quota, favourites and default view as recorded now."""
+        return Working(self).load(
+            Passport, Passport.id_for(passport_id), f"No Passport ID {passport_id!r} is known."
+        )

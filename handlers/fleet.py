@@ -1,0 +1,16 @@
+"""PartnerFleet: every command of the service over one event store."""
+
+from __future__ import annotations
+
+from handlers.base import ConflictError
+from handlers.customers import CustomerGroupCommands
+from handlers.devices import DeviceCommands, NewDevice, PartnerChoice
+from handlers.holding import HoldingCommands, IntakeOutcome
+from handlers.partners import PartnerCommands
+
+
+class PartnerFleet(PartnerCommands, DeviceCommands, CustomerGroupCommands, HoldingCommands):
+    """The command side of partnerfleet (one application, one notification log)."""
+
+
+__all__ = ["ConflictError", "IntakeOutcome", "NewDevice", "PartnerChoice", "PartnerFleet"]

@@ -1,0 +1,181 @@
+"""HP Premium commands: holding tenant intake, dashboards, transfers, alerts (R-HLD-*, R-ALR-*)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from domain.base import Cause, NotAllowedError
+from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
+from domain.device import Device, DeviceError, normalise_serial
+from domain.intake import E2OpenBatch, E2OpenReport, Rejection
+from domain.partner import PartnerTenant
+from handlers.base import FleetApplication, Working
+from handlers.customers import load_group
+from handlers.devices import load_device
+from handlers.linking import group_for
+from handlers.partners import load_partner_as_user
+
+
+@dataclass
+class IntakeOutcome:
+    """What became of an e2Open batch: serials landed, reports rejected, or a redelivery."""
+
+    batch_id: str
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    redelivered: bool = False
+
+
+def _validation_reason(error: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+    return "malformed report: " + "; ".join(parts)
+
+
+class HoldingCommands(FleetApplication):
+    """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
+
+    def receive_e2open_batch(self, cause: Cause, batch_id: str,
+                             reports: list[Mapping[str, Any]]) -> IntakeOutcome:
+        """R-HLD-1: land reported PCs in holding tenants, keeping every rejection; one transaction."""
+        return self._execute(
+            "receive_e2open_batch", cause, lambda w: self._intake(w, cause, batch_id, reports)
+        )
+
+    def _intake(self, w: Working, cause: Cause, batch_id: str,
+                reports: list[Mapping[str, Any]]) -> IntakeOutcome:
+        previous = w.find(E2OpenBatch, E2OpenBatch.id_for(batch_id))
+        if previous is not None:
+            rejected = [Rejection.model_validate(r) for r in previous.rejected]
+            return IntakeOutcome(batch_id, list(previous.accepted), rejected, redelivered=True)
+        outcome = IntakeOutcome(batch_id)
+        for index, raw in enumerate(reports):
+            reason = self._land(w, cause, raw)
+            if reason is None:
+                outcome.accepted.append(normalise_serial(str(raw["serial"])))
+            else:
+                serial = raw.get("serial") if isinstance(raw, Mapping) else None
+                outcome.rejected.append(Rejection(index=index, serial=_str(serial), reason=reason))
+        w.add(E2OpenBatch.receive(cause, batch_id, outcome.accepted, outcome.rejected))
+        return outcome
+
+    def _land(self, w: Working, cause: Cause, raw: Mapping[str, Any]) -> str | None:
+        """Land one report; the reason it is rejected, or None."""
+        try:
+            report = E2OpenReport.model_validate(raw)
+        except ValidationError as error:
+            return _validation_reason(error)
+        partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
+        if partner is None:
+            return f"unknown partner Location ID {report.reseller_location_id}"
+        if partner.holding_tenant_id is None:
+            return f"partner {report.reseller_location_id} has no holding tenant (not certified)"
+        device_id = Device.id_for(report.serial)
+        if device_id in w or w.find(Device, device_id) is not None:
+            return f"device {report.serial} is already registered"
+        w.add(Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump()))
+        return None
+
+    def create_customer_dashboard(self, cause: Cause, location_id: str, customer_id: str,
+                                  customer_name: str, cpin: str) -> UUID:
+        """R-HLD-3: a partner creates a customer dashboard for a customer and its cPIN."""
+
+        def work(w: Working) -> UUID:
+            partner = load_partner_as_user(w, cause, location_id)
+            partner.require_holding_tenant()
+            group = group_for(w, cause, partner, customer_id, customer_name)
+            group.make_dashboard(cause, cpin)
+            return group.id
+
+        return self._execute("create_customer_dashboard", cause, work)
+
+    def transfer_devices(self, cause: Cause, location_id: str, serials: list[str],
+                         source_id: UUID, target_id: UUID, transfer_id: str) -> None:
+        """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
+
+        def work(w: Working) -> None:
+            partner = load_partner_as_user(w, cause, location_id)
+            if source_id == target_id:
+                raise DeviceError("A transfer needs a target other than its source.")
+            if not serials:
+                raise DeviceError("Choose at least one PC to transfer.")
+            source = self._tenant(w, partner, source_id)
+            target = self._tenant(w, partner, target_id)
+            for serial in serials:
+                device = load_device(w, serial)
+                device.transfer(cause, transfer_id, location_id, source_id, target_id)
+                if source is not None:
+                    source.remove_device(cause, device.serial, PLACED)
+                if target is not None:
+                    target.add_device(cause, device.serial, PLACED, device.care_plan is not None)
+
+        self._execute("transfer_devices", cause, work)
+
+    def _tenant(self, w: Working, partner: PartnerTenant, tenant_id: UUID) -> CustomerGroup | None:
+        """None for the partner's holding tenant, else one of its customer dashboards."""
+        if tenant_id == partner.holding_tenant_id:
+            return None
+        group = w.find(CustomerGroup, tenant_id)
+        if group is None or group.partner_location_id != partner.location_id:
+            raise NotAllowedError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
+        if not group.is_dashboard:
+            raise CustomerGroupError(f"{group.customer_name} has no customer dashboard yet.")
+        return group
+
+    def enrol_with_cpin(self, cause: Cause, customer_id: str, dashboard_id: UUID, cpin: str,
+                        serial: str, model: str = "", care_plan: str | None = None) -> None:
+        """R-HLD-3: the customer enrols a PC into its dashboard with its cPIN."""
+
+        def work(w: Working) -> None:
+            group = load_group(w, dashboard_id)
+            group.check_cpin(cpin)
+            if group.customer_id != customer_id:
+                raise NotAllowedError(f"This dashboard is not customer {customer_id}'s.")
+            device = w.find(Device, Device.id_for(serial)) or w.add(Device.register(
+                cause, serial=serial, connection="pc_agent", customer_id=customer_id,
+                model=model, care_plan=care_plan,
+            ))
+            device.enrol_with_cpin(cause, group.id, group.partner_location_id, customer_id)
+            group.add_device(cause, device.serial, PLACED, device.care_plan is not None)
+
+        self._execute("enrol_with_cpin", cause, work)
+
+    def switch_self_service_notifications(self, cause: Cause, location_id: str,
+                                          tenant_id: UUID, on: bool) -> None:
+        """R-ALR-4: switch the end users' self-service pop-ups of a customer dashboard."""
+
+        def work(w: Working) -> None:
+            partner = load_partner_as_user(w, cause, location_id)
+            group = self._tenant(w, partner, tenant_id)
+            if group is None:
+                raise CustomerGroupError(
+                    "Self-service notifications of the holding tenant cannot be switched off; "
+                    "create a customer dashboard and transfer the PCs into it first."
+                )
+            group.switch_self_service_notifications(cause, on)
+
+        self._execute("switch_self_service_notifications", cause, work)
+
+    def raise_alert(self, cause: Cause, serial: str, alert_id: str, severity: str,
+                    message: str) -> None:
+        """R-ALR-1: record an alert for a device."""
+        self._execute(
+            "raise_alert", cause,
+            lambda w: load_device(w, serial).raise_alert(cause, alert_id, severity, message),
+        )
+
+    def submit_repair_case(self, cause: Cause, serial: str, alert_id: str, case_id: str) -> None:
+        """R-ALR-1: submit the repair case from an alert."""
+        self._execute(
+            "submit_repair_case", cause,
+            lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id),
+        )
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)[:64]
+
