@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ A = TypeVar("A", bound=FleetAggregate)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
+BACK_OFF_SECONDS = 0.002
 
 
 class ConflictError(Exception):
@@ -94,6 +97,7 @@ class FleetApplication(Application[UUID]):
                 raise
             except RecordConflictError:
                 bound.debug("command_conflict", attempt=attempt)
+                _back_off(attempt)
                 continue
             _log_outcome(bound, working, "accepted", attempts=attempt)
             return result
@@ -102,6 +106,11 @@ class FleetApplication(Application[UUID]):
             f"{command} conflicted with concurrent changes {MAX_ATTEMPTS} times; "
             "nothing was recorded. Try again."
         )
+
+
+def _back_off(attempt: int) -> None:
+    # Jittered, growing pauses let racing writers interleave instead of colliding again.
+    time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))  # noqa: S311
 
 
 def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:

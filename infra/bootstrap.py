@@ -1,0 +1,33 @@
+"""The one place that wires storage, logging and applications together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from handlers import PartnerFleet
+from infra.settings import Settings, Storage
+
+
+def prepare_storage(storage: Storage) -> None:
+    """Create what the event store needs before tables are created: var/ or the schema."""
+    if storage.kind == "sqlite":
+        path = storage.env["SQLITE_DBNAME"]
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return
+    env = storage.env
+    with psycopg.connect(
+        host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"], dbname=env["POSTGRES_DBNAME"], autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema)))
+
+
+def build_fleet(settings: Settings) -> PartnerFleet:
+    """The command application on the configured storage, tables created on start."""
+    storage = settings.storage
+    prepare_storage(storage)
+    return PartnerFleet(env=storage.env)

@@ -1,0 +1,68 @@
+"""HTTP: the FastAPI app, its health check, and the one place domain refusals become responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from domain.base import DomainError, NotAllowedError, NotFoundError
+from handlers import PartnerFleet
+from handlers.base import ConflictError
+from infra.settings import Settings
+
+
+class StorageInfo(BaseModel):
+    """Which event store the service uses (never its password)."""
+
+    kind: Literal["sqlite", "postgres"]
+    location: str
+    schema_name: str
+
+
+class Health(BaseModel):
+    """The service is up, on this storage, with this many events stored."""
+
+    status: Literal["ok"]
+    storage: StorageInfo
+    events: int
+
+
+def _status_of(error: Exception) -> int:
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, NotAllowedError):
+        return 403
+    if isinstance(error, ConflictError):
+        return 409
+    return 422
+
+
+async def _refused(_: Request, error: Exception) -> JSONResponse:
+    body = {"error": type(error).__name__, "detail": str(error)}
+    return JSONResponse(status_code=_status_of(error), content=body)
+
+
+def create_api(fleet: PartnerFleet, settings: Settings) -> FastAPI:
+    """The HTTP application over `fleet`."""
+    api = FastAPI(title="partnerfleet", version="0.1.0")
+    api.state.fleet = fleet
+    api.add_exception_handler(DomainError, _refused)
+    api.add_exception_handler(ConflictError, _refused)
+    storage = settings.storage
+
+    def get_fleet(request: Request) -> PartnerFleet:
+        fleet_: PartnerFleet = request.app.state.fleet
+        return fleet_
+
+    Fleet = Annotated[PartnerFleet, Depends(get_fleet)]
+
+    @api.get("/healthz")
+    def healthz(fleet: Fleet) -> Health:
+        """Liveness and the storage in use."""
+        info = StorageInfo(kind=storage.kind, location=storage.location, schema_name=storage.schema)
+        return Health(status="ok", storage=info, events=fleet.recorder.max_notification_id() or 0)
+
+    return api

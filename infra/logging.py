@@ -1,0 +1,31 @@
+"""structlog, configured once: key-value events with contextvars (principal, correlation id)."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+from infra.settings import Settings
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def configure_logging(settings: Settings) -> None:
+    """Configure structlog for the whole process (idempotent)."""
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[settings.log_level]),
+        cache_logger_on_first_use=True,
+    )

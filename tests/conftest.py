@@ -1,0 +1,68 @@
+"""Fixtures shared by every tier: fleets on in-memory, SQLite and PostgreSQL storage."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from handlers import PartnerFleet
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+
+POSTGRES_DSN = os.environ.get("POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+FleetFactory = Callable[[], PartnerFleet]
+
+
+def drop_schema(schema: str) -> None:
+    """Remove a test schema and everything in it."""
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def postgres_settings() -> Iterator[Settings]:
+    """Settings for a PostgreSQL schema of this test's own, dropped afterwards."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(database_url=f"{POSTGRES_DSN}?schema={schema}")
+    drop_schema(schema)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings for a SQLite file of this test's own."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite3'}")
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def stored_settings(request: pytest.FixtureRequest) -> Settings:
+    """Each integration scenario runs once on PostgreSQL and once on a SQLite file."""
+    settings: Settings = request.getfixturevalue(f"{request.param}_settings")
+    return settings
+
+
+@pytest.fixture
+def fleet_factory(stored_settings: Settings) -> Iterator[FleetFactory]:
+    """Open fleets on the same storage (a second one is a concurrent writer or a restart)."""
+    opened: list[PartnerFleet] = []
+
+    def open_fleet() -> PartnerFleet:
+        fleet = build_fleet(stored_settings)
+        opened.append(fleet)
+        return fleet
+
+    yield open_fleet
+    for fleet in opened:
+        fleet.close()
+
+
+@pytest.fixture
+def stored_fleet(fleet_factory: FleetFactory) -> PartnerFleet:
+    """A fleet on real storage."""
+    return fleet_factory()

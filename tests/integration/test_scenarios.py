@@ -1,0 +1,29 @@
+"""The shared end-to-end scenarios on PostgreSQL and on a SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers import PartnerFleet
+from tests.conftest import FleetFactory
+from tests.scenarios import SCENARIOS, Scenario
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_scenario_on_stored_events(scenario: Scenario, stored_fleet: PartnerFleet) -> None:
+    """Each scenario's rules hold on real storage."""
+    scenario(stored_fleet)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_restart_rebuilds_the_same_aggregates(
+    scenario: Scenario, fleet_factory: FleetFactory
+) -> None:
+    """After a restart every aggregate read back from storage equals the one read before."""
+    first = fleet_factory()
+    scenario(first)
+    ids = {n.originator_id for n in first.recorder.select_notifications(start=1, limit=100_000)}
+    second = fleet_factory()
+    for aggregate_id in ids:
+        before, after = first.repository.get(aggregate_id), second.repository.get(aggregate_id)
+        assert vars(before) == vars(after)
