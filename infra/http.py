@@ -30,6 +30,15 @@ class Health(BaseModel):
     events: int
 
 
+def get_fleet(request: Request) -> PartnerFleet:
+    """The application the API was created over."""
+    fleet: PartnerFleet = request.app.state.fleet
+    return fleet
+
+
+Fleet = Annotated[PartnerFleet, Depends(get_fleet)]
+
+
 def _status_of(error: Exception) -> int:
     if isinstance(error, NotFoundError):
         return 404
@@ -52,12 +61,6 @@ def create_api(fleet: PartnerFleet, settings: Settings) -> FastAPI:
     api.add_exception_handler(DomainError, _refused)
     api.add_exception_handler(ConflictError, _refused)
     storage = settings.storage
-
-    def get_fleet(request: Request) -> PartnerFleet:
-        fleet_: PartnerFleet = request.app.state.fleet
-        return fleet_
-
-    Fleet = Annotated[PartnerFleet, Depends(get_fleet)]
 
     @api.get("/healthz")
     def healthz(fleet: Fleet) -> Health:

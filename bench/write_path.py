@@ -1,0 +1,558 @@
+"""Write-path throughput: PartnerFleet commands and e2Open intake beside plain INSERTs.
+
+Run with `.venv/bin/python -m bench.write_path` (or `make bench`); `--quick` for a smoke run.
+Everything runs in one fresh PostgreSQL schema, dropped at the end; the SQLite reference
+runs in a temporary file. Results go to bench/results/write_path.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import logging
+import os
+import platform
+import pstats
+import secrets
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from importlib.metadata import version
+from itertools import count
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+import structlog
+from psycopg import sql
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from domain import Cause, CustomerGroup
+from domain.passport import MAX_FAVOURITES
+from handlers import PartnerFleet
+from handlers.fleet import NewDevice, PartnerChoice
+
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+RESULTS = Path(__file__).parent / "results"
+PARTNER = "PLBENCH0001"
+ADMIN = "partner-admin@bench.example"
+DEVICES_PER_CUSTOMER = 10
+PG, SQLITE = "PostgreSQL", "SQLite"
+SINGLE, BATCH = "single commands", "e2Open batch"
+
+T = TypeVar("T")
+Row = tuple[UUID, int, str, bytes]
+Call = Callable[[], object]
+
+console = Console()
+_correlation = count(1)
+
+
+@dataclass
+class Rate:
+    """One measured throughput: `count` units of work in `seconds`, writing `event_rows` rows."""
+
+    section: str
+    measure: str
+    store: str
+    unit: str
+    count: int
+    seconds: float
+    event_rows: int
+    baseline: bool = False
+
+    @property
+    def per_second(self) -> float:
+        """Units of work per second."""
+        return self.count / self.seconds
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+def timed(work: Callable[[], T]) -> tuple[float, T]:
+    """Wall-clock seconds `work` takes, and what it returned."""
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def run_all(calls: Sequence[Call]) -> None:
+    """Make the calls one after another."""
+    for call in calls:
+        call()
+
+
+def cause(principal: str) -> Cause:
+    """A cause with a fresh correlation id."""
+    return Cause(principal, f"bench-{next(_correlation)}")
+
+
+def quiet_logging() -> None:
+    """Drop structlog's per-command info lines so logging does not dominate the timings."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def say(message: str) -> None:
+    """One progress line (outside timed work)."""
+    console.print(f"[dim]{datetime.now(UTC):%H:%M:%S}[/dim] {message}")
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A new PostgreSQL schema for this run, dropped (CASCADE) afterwards."""
+    schema = f"bench_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+            drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+            conn.execute(drop.format(sql.Identifier(schema)))
+
+
+def postgres_env(schema: str) -> dict[str, str]:
+    """PartnerFleet's environment for PostgreSQL in `schema` (never with DB functions)."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": "test",
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": "5432",
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+    }
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    """PartnerFleet's environment for a SQLite file."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+@contextmanager
+def open_fleet(env: dict[str, str]) -> Iterator[PartnerFleet]:
+    """A PartnerFleet on `env`, closed afterwards."""
+    fleet = PartnerFleet(env=env)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def max_id(fleet: PartnerFleet) -> int:
+    """The highest notification id in the fleet's event store (0 when empty)."""
+    return fleet.recorder.max_notification_id() or 0
+
+
+def stored_rows(fleet: PartnerFleet, after: int, limit: int) -> list[Row]:
+    """Up to `limit` stored events after notification `after`, as plain rows."""
+    found = fleet.recorder.select_notifications(start=after + 1, limit=limit)
+    return [
+        (UUID(str(n.originator_id)), n.originator_version, n.topic, bytes(n.state)) for n in found
+    ]
+
+
+# --- set-up (untimed) -----------------------------------------------------------------------
+
+
+def user(index: int) -> str:
+    """Passport ID of the partner's `index`th bench user."""
+    return f"user-{index}@bench.example"
+
+
+def owner(customer: int) -> str:
+    """Passport ID of the customer's admin (devices are registered under it)."""
+    return f"customer-admin-{customer}@bench.example"
+
+
+def customer_id(customer: int) -> str:
+    """The bench customer's id."""
+    return f"customer-{customer}"
+
+
+def devices(n: int) -> list[tuple[int, str]]:
+    """`n` (customer, serial) pairs, DEVICES_PER_CUSTOMER devices per customer."""
+    return [(i // DEVICES_PER_CUSTOMER, f"BN{i:07d}") for i in range(n)]
+
+
+def set_up_partner(fleet: PartnerFleet, users: int) -> None:
+    """Register the partner, its admin and `users` users; certify it (holding tenant)."""
+    admin = cause(ADMIN)
+    fleet.register_partner(admin, PARTNER, "Bench Reseller")
+    for passport in [ADMIN, *(user(i) for i in range(users))]:
+        fleet.register_partner_user(admin, PARTNER, passport)
+    fleet.certify_partner(admin, PARTNER, "resell_view_monitor")
+
+
+def register_devices(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> None:
+    """Register the devices as direct-connect, one command per customer."""
+    by_customer: dict[int, list[NewDevice]] = {}
+    for customer, serial in pairs:
+        device = NewDevice(serial=serial, connection="direct_connect")
+        by_customer.setdefault(customer, []).append(device)
+    for customer, news in by_customer.items():
+        fleet.register_devices(cause(owner(customer)), customer_id(customer), news)
+
+
+def favourite_plan(n: int, groups: int) -> list[tuple[int, int]]:
+    """`n` (user, group) pairs: each user favourites up to MAX_FAVOURITES distinct groups."""
+    per_user = min(MAX_FAVOURITES, groups)
+    return [(i // per_user, (i // per_user + i % per_user) % groups) for i in range(n)]
+
+
+# --- single commands ------------------------------------------------------------------------
+
+
+def link_calls(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> list[Call]:
+    """One link_devices command per device, linking it to the partner as reseller."""
+    choice = PartnerChoice(location_id=PARTNER)
+    return [
+        partial(fleet.link_devices, cause(owner(c)), customer_id(c), [s], choice, f"Cust {c}")
+        for c, s in pairs
+    ]
+
+
+def consent_calls(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> list[Call]:
+    """One grant_consent command per device."""
+    return [partial(fleet.grant_consent, cause(owner(c)), customer_id(c), [s]) for c, s in pairs]
+
+
+def favourite_calls(fleet: PartnerFleet, plan: list[tuple[int, int]], groups: int) -> list[Call]:
+    """One add_favourite command per (user, customer group) of the plan."""
+    ids = [CustomerGroup.id_for(PARTNER, customer_id(k)) for k in range(groups)]
+    return [partial(fleet.add_favourite, cause(user(u)), ids[g]) for u, g in plan]
+
+
+def measure_calls(fleet: PartnerFleet, measure: str, calls: list[Call]) -> Rate:
+    """Time the calls one after another; count the event rows they wrote."""
+    say(f"{measure}: {len(calls):,} commands on {PG}")
+    before = max_id(fleet)
+    seconds, _ = timed(partial(run_all, calls))
+    return Rate(SINGLE, measure, PG, "cmd", len(calls), seconds, max_id(fleet) - before)
+
+
+def command_rates(fleet: PartnerFleet, n: int) -> tuple[list[Rate], list[Row]]:
+    """Set up partner and devices, then time link, consent and favourite commands."""
+    pairs = devices(n)
+    groups = pairs[-1][0] + 1
+    plan = favourite_plan(n, groups)
+    say(f"set-up: partner, {plan[-1][0] + 1} users, {n:,} devices of {groups} customers")
+    set_up_partner(fleet, plan[-1][0] + 1)
+    register_devices(fleet, pairs)
+    first = max_id(fleet)
+    rates = [
+        measure_calls(fleet, "link_devices", link_calls(fleet, pairs)),
+        measure_calls(fleet, "grant_consent", consent_calls(fleet, pairs)),
+        measure_calls(fleet, "add_favourite", favourite_calls(fleet, plan, groups)),
+    ]
+    return rates, stored_rows(fleet, first, n)
+
+
+# --- e2Open batch ---------------------------------------------------------------------------
+
+
+def e2open_reports(n: int, prefix: str = "E2O") -> list[Mapping[str, Any]]:
+    """`n` resold-PC reports for the bench partner, as dicts like e2Open's."""
+    shipped = date(2025, 1, 6)
+    return [
+        {
+            "serial": f"{prefix}{i:07d}",
+            "model": "HP EliteBook 840 G11",
+            "reseller_location_id": PARTNER,
+            "distributor": "Ingram Micro",
+            "ship_date": (shipped + timedelta(days=i % 90)).isoformat(),
+        }
+        for i in range(n)
+    ]
+
+
+def measure_batch(fleet: PartnerFleet, store: str, size: int) -> tuple[Rate, list[Row]]:
+    """Time one e2Open batch of `size` reports; return the rate and the rows it stored."""
+    say(f"e2Open batch of {size:,} devices on {store}")
+    reports = e2open_reports(size)
+    before = max_id(fleet)
+    work = partial(fleet.receive_e2open_batch, cause(ADMIN), f"bench-{store}", reports)
+    seconds, outcome = timed(work)
+    if len(outcome.accepted) != size:
+        raise RuntimeError(f"{len(outcome.rejected)} reports rejected: {outcome.rejected[:3]}")
+    rows = stored_rows(fleet, before, size + 1)
+    measure = "receive_e2open_batch"
+    return Rate(BATCH, measure, store, "dev", size, seconds, len(rows)), rows
+
+
+def profile_batch(fleet: PartnerFleet, size: int, top: int) -> None:
+    """Run one more batch under cProfile; save the stats and print the top functions."""
+    say(f"profiling an e2Open batch of {size:,} devices on {PG} (cProfile)")
+    reports = e2open_reports(size, prefix="E2P")
+    profiler = cProfile.Profile()
+    profiler.runcall(fleet.receive_e2open_batch, cause(ADMIN), "bench-profile", reports)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(RESULTS / "e2open_batch.prof")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
+# --- plain-INSERT baselines -----------------------------------------------------------------
+
+
+def events_like_table(conn: psycopg.Connection[Any], schema: str, name: str) -> sql.Composed:
+    """Create a table shaped like eventsourcing's events table; its qualified name."""
+    table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "topic text, state bytea, notification_id bigserial, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        ).format(table)
+    )
+    conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (notification_id ASC)").format(table))
+    return table
+
+
+def insert_statement(table: sql.Composed) -> sql.Composed:
+    """INSERT of one event row into `table`."""
+    return sql.SQL(
+        "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
+    ).format(table)
+
+
+def insert_one_by_one(schema: str, rows: list[Row]) -> Rate:
+    """One autocommitted, prepared single-row INSERT per row."""
+    say(f"plain INSERTs: {len(rows):,} autocommitted single-row statements on {PG}")
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        statement = insert_statement(events_like_table(conn, schema, "bench_single"))
+
+        def work() -> None:
+            for row in rows:
+                conn.execute(statement, row, prepare=True)
+
+        seconds, _ = timed(work)
+    measure = "INSERT 1 row, autocommit"
+    return Rate(SINGLE, measure, PG, "rows", len(rows), seconds, len(rows), baseline=True)
+
+
+def insert_executemany(schema: str, rows: list[Row]) -> Rate:
+    """All rows in one transaction with executemany (psycopg pipelines it)."""
+    say(f"plain INSERTs: {len(rows):,} rows, executemany, one transaction on {PG}")
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        statement = insert_statement(events_like_table(conn, schema, "bench_executemany"))
+
+        def work() -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(statement, rows)
+
+        seconds, _ = timed(work)
+    measure = "INSERT executemany, 1 tx"
+    return Rate(BATCH, measure, PG, "rows", len(rows), seconds, len(rows), baseline=True)
+
+
+def insert_copy(schema: str, rows: list[Row]) -> Rate:
+    """All rows in one transaction with binary COPY."""
+    say(f"plain COPY: {len(rows):,} rows, one transaction on {PG}")
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        table = events_like_table(conn, schema, "bench_copy")
+        statement = sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(table)
+
+        def work() -> None:
+            with conn.transaction(), conn.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+
+        seconds, _ = timed(work)
+    measure = "COPY binary, 1 tx"
+    return Rate(BATCH, measure, PG, "rows", len(rows), seconds, len(rows), baseline=True)
+
+
+def sqlite_executemany(path: Path, rows: list[Row]) -> Rate:
+    """All rows in one SQLite transaction with executemany, beside the app's own table."""
+    say(f"plain INSERTs: {len(rows):,} rows, executemany, one transaction on {SQLITE}")
+    plain = [(r[0].hex, r[1], r[2], r[3]) for r in rows]
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(
+            "CREATE TABLE bench_rows (originator_id TEXT, originator_version INTEGER, "
+            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+
+        def work() -> None:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO bench_rows VALUES (?,?,?,?)", plain)
+            conn.execute("COMMIT")
+
+        seconds, _ = timed(work)
+    measure = "INSERT executemany, 1 tx"
+    return Rate(BATCH, measure, SQLITE, "rows", len(rows), seconds, len(rows), baseline=True)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def postgres_rates(args: argparse.Namespace) -> list[Rate]:
+    """Commands and the e2Open batch through PartnerFleet, then the plain baselines."""
+    with fresh_schema() as schema:
+        with open_fleet(postgres_env(schema)) as fleet:
+            rates, command_rows = command_rates(fleet, args.n)
+            batch, batch_rows = measure_batch(fleet, PG, args.batch)
+            if args.profile:
+                profile_batch(fleet, args.batch, args.profile_top)
+        return [
+            *rates,
+            insert_one_by_one(schema, command_rows),
+            batch,
+            insert_executemany(schema, batch_rows),
+            insert_copy(schema, batch_rows),
+        ]
+
+
+def sqlite_rates(size: int) -> list[Rate]:
+    """The e2Open batch on a SQLite file, beside plain executemany into the same file."""
+    with tempfile.TemporaryDirectory(prefix="partnerfleet-bench-") as tmp:
+        path = Path(tmp) / "events.sqlite3"
+        with open_fleet(sqlite_env(path)) as fleet:
+            set_up_partner(fleet, 0)
+            batch, rows = measure_batch(fleet, SQLITE, size)
+        return [batch, sqlite_executemany(path, rows)]
+
+
+def postgres_settings() -> dict[str, str]:
+    """Server settings that decide plain-INSERT rates (durability, version)."""
+    names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method"]
+    with psycopg.connect(PG_CONNINFO) as conn:
+        return {name: show(conn, name) for name in names}
+
+
+def show(conn: psycopg.Connection[Any], name: str) -> str:
+    """The value of one server setting."""
+    row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+    return "?" if row is None else str(row[0])
+
+
+def metadata(args: argparse.Namespace) -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "n": args.n,
+        "batch": args.batch,
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "eventsourcing": version("eventsourcing"),
+        "sqlite": sqlite3.sqlite_version,
+        "postgres": postgres_settings(),
+    }
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def versus(rate: Rate, rates: list[Rate]) -> str:
+    """Rate as a share of the first plain baseline of its section and store."""
+    base = next(
+        (r for r in rates if r.baseline and (r.section, r.store) == (rate.section, rate.store)),
+        None,
+    )
+    return "" if base is None else f"{rate.per_second / base.per_second:.1%}"
+
+
+def section_table(title: str, rates: list[Rate]) -> Table:
+    """One section's rates as a rich table; plain baselines dimmed."""
+    out = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    out.add_column("measure", no_wrap=True)
+    out.add_column("store", no_wrap=True)
+    for name in ["seconds", "rate", "rows/op", "vs plain"]:
+        out.add_column(name, justify="right")
+    for r in rates:
+        out.add_row(
+            r.measure,
+            r.store,
+            f"{r.seconds:.2f}",
+            f"{r.per_second:,.0f} {r.unit}/s",
+            f"{r.event_rows / r.count:.2f}",
+            versus(r, rates),
+            style="dim" if r.baseline else None,
+        )
+    return out
+
+
+def tables(rates: list[Rate], args: argparse.Namespace) -> list[Table]:
+    """The single-command and the batch table."""
+    titles = {
+        SINGLE: f"Single commands, one after another: {args.n:,} of each",
+        BATCH: f"e2Open batch: {args.batch:,} devices in one command ({args.batch + 1:,} rows)",
+    }
+    return [
+        section_table(title, [r for r in rates if r.section == section])
+        for section, title in titles.items()
+    ]
+
+
+def write_json(rates: list[Rate], meta: dict[str, object]) -> Path:
+    """Write the results to bench/results/write_path.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "write_path.json"
+    results = [{**asdict(r), "per_second": r.per_second} for r in rates]
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    return path
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.write_path",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small run: --n 200 --batch 1000")
+    parser.add_argument("--n", type=int, help="single commands of each kind (default 2000)")
+    parser.add_argument("--batch", type=int, help="devices in the e2Open batch (default 10000)")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite reference")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run one PostgreSQL batch under cProfile (untimed)",
+    )
+    parser.add_argument("--profile-top", type=int, default=30, help="functions to print")
+    args = parser.parse_args(argv)
+    args.n = args.n or (200 if args.quick else 2_000)
+    args.batch = args.batch or (1_000 if args.quick else 10_000)
+    if args.n < 1 or args.batch < 1:
+        parser.error("--n and --batch must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure, print the table and write the JSON."""
+    args = parse_args(argv)
+    quiet_logging()
+    meta = metadata(args)
+    rates = postgres_rates(args) + ([] if args.no_sqlite else sqlite_rates(args.batch))
+    for out in tables(rates, args):
+        console.print(out, "")
+    settings = ", ".join(f"{k}={v}" for k, v in postgres_settings().items())
+    console.print(f"PostgreSQL: {settings}; {os.cpu_count()} CPUs")
+    console.print(f"results: {write_json(rates, meta)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The service as `make run` starts it: HTTP health check, storage named, demo data seeded once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from infra.bootstrap import build_fleet
+from infra.http import create_api
+from infra.settings import Settings
+
+CLI = Path(sys.executable).parent / "partnerfleet"
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get_health(port: int, timeout: float = 30.0) -> dict[str, Any]:
+    """GET /healthz once the server answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                assert answer.status == 200
+                body: dict[str, Any] = json.loads(answer.read())
+                return body
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def serve_once(workdir: Path) -> dict[str, Any]:
+    """Start `partnerfleet serve --demo` with no configuration, read /healthz, stop it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))}
+    env["PORT"] = str(port)
+    server = subprocess.Popen([str(CLI), "serve", "--demo"], cwd=workdir, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return get_health(port)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+def test_serve_without_configuration_uses_sqlite_under_var_and_seeds_demo_data_once(
+    tmp_path: Path,
+) -> None:
+    """`make run`: SQLite under var/, PORT honoured, demo data not duplicated on restart."""
+    first = serve_once(tmp_path)
+    assert first["status"] == "ok"
+    assert first["storage"]["kind"] == "sqlite"
+    assert first["storage"]["location"] == "var/partnerfleet.sqlite3"
+    assert (tmp_path / "var" / "partnerfleet.sqlite3").exists()
+    assert first["events"] > 0
+    second = serve_once(tmp_path)
+    assert second["events"] == first["events"]
+
+
+def test_healthz_names_postgresql_when_configured(postgres_settings: Settings) -> None:
+    """With a PostgreSQL URL the health check names PostgreSQL and its schema."""
+    fleet = build_fleet(postgres_settings)
+    with TestClient(create_api(fleet, postgres_settings)) as client:
+        body = client.get("/healthz").json()
+    fleet.close()
+    assert body["storage"]["kind"] == "postgres"
+    assert body["storage"]["schema_name"] == postgres_settings.storage.schema
+    assert body["storage"]["location"] == postgres_settings.storage.location
+
+
+def test_bad_configuration_fails_fast_with_a_specific_message(tmp_path: Path) -> None:
+    """A bad DATABASE_URL stops the CLI with exit code 2 and says what is wrong."""
+    env = {**os.environ, "DATABASE_URL": "mysql://db/x"}
+    done = subprocess.run([str(CLI), "serve"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "DATABASE_URL scheme 'mysql' is not supported" in done.stderr
+    assert not (tmp_path / "var").exists()

@@ -1,0 +1,180 @@
+"""Random command sequences keep the invariants (R-FAV-2, R-CON-2, R-LNK-6) and replay exactly."""
+
+from __future__ import annotations
+
+from functools import reduce
+from typing import Any
+from uuid import UUID
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from domain import Cause, CustomerGroup, DomainError
+from domain.passport import MAX_FAVOURITES
+from handlers import PartnerFleet
+from handlers.devices import PartnerChoice
+from tests.scenarios import OPS, partner, report, servers
+
+PARTNERS = {"LOC-A": "reseller", "LOC-B": "service_partner"}
+CUSTOMERS = [f"C{n}" for n in range(30)]
+SERIALS = [f"S{n}" for n in range(30)]  # S<n> belongs to C<n>, linked to LOC-A at the start
+PCS = ["PC0", "PC1", "PC2"]
+USERS = ["anna@LOC-A", "ben@LOC-A"]
+ROLES = ["reseller", "service_partner"]
+GROUPS = [CustomerGroup.id_for(loc, c) for loc in PARTNERS for c in CUSTOMERS]
+
+
+def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
+    """The aggregate rebuilt from its stored events alone."""
+    return reduce(lambda agg, event: event.mutate(agg), fleet.events.get(aggregate_id), None)
+
+
+def state_of(aggregate: Any) -> dict[str, Any]:
+    """Comparable state of an aggregate (pending events are not state)."""
+    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
+
+
+class FleetMachine(RuleBasedStateMachine):
+    """Link / unlink / consent / favourite / view / transfer commands against a simple model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # An unbounded cache without fast-forward keeps the live aggregates each command saved.
+        self.fleet = PartnerFleet(env={
+            "PERSISTENCE_MODULE": "eventsourcing.popo",
+            "AGGREGATE_CACHE_MAXSIZE": "0",
+            "AGGREGATE_CACHE_FASTFORWARD": "n",
+        })
+        partner(self.fleet, "LOC-A")
+        partner(self.fleet, "LOC-B", service=True)
+        for serial, customer in zip(SERIALS, CUSTOMERS, strict=True):
+            self.fleet.register_devices(
+                Cause(f"admin@{customer}", "setup"), customer, servers(serial),
+                PartnerChoice(location_id="LOC-A"),
+            )
+        self.fleet.receive_e2open_batch(OPS, "setup", [report(pc, "LOC-A") for pc in PCS])
+        self.holding = self.fleet.partner("LOC-A").require_holding_tenant()
+        anna = Cause("anna@LOC-A", "setup")
+        self.dashboard = self.fleet.create_customer_dashboard(anna, "LOC-A", "C0", "C0", "4711")
+        self.links: dict[str, dict[str, str]] = {s: {"reseller": "LOC-A"} for s in SERIALS}
+        self.consent: dict[str, bool] = dict.fromkeys(SERIALS, False)
+        self.placement: dict[str, UUID] = dict.fromkeys(PCS, self.holding)
+
+    def _attempt(self, expect_ok: bool, command: Any, *args: Any) -> None:
+        before = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+        try:
+            command(*args)
+        except DomainError:
+            after = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+            assert after == before, "a refused command recorded events"
+            assert not expect_ok, "the model expected this command to be accepted"
+            return
+        assert expect_ok, "the model expected this command to be refused"
+
+    @rule(index=st.integers(0, len(SERIALS) - 1), location=st.sampled_from(list(PARTNERS)),
+          role=st.sampled_from(ROLES))
+    def link(self, index: int, location: str, role: str) -> None:
+        """R-LNK-1, R-LNK-4, R-LNK-6: link (or relink) a partner in a role."""
+        serial, customer = SERIALS[index], CUSTOMERS[index]
+        ok = role == "reseller" or PARTNERS[location] == "service_partner"
+        choice = PartnerChoice(location_id=location, role=role)
+        self._attempt(ok, self.fleet.link_devices, Cause(f"admin@{customer}", "l"), customer,
+                      [serial], choice)
+        if ok:
+            self.links[serial][role] = location
+
+    @rule(index=st.integers(0, len(SERIALS) - 1), role=st.sampled_from(ROLES))
+    def unlink(self, index: int, role: str) -> None:
+        """R-LNK-6: unlink the partner of a role."""
+        serial, customer = SERIALS[index], CUSTOMERS[index]
+        ok = role in self.links[serial]
+        self._attempt(ok, self.fleet.unlink_devices, Cause(f"admin@{customer}", "u"), customer,
+                      [serial], role)
+        if ok:
+            del self.links[serial][role]
+
+    @rule(index=st.integers(0, len(SERIALS) - 1), grant=st.booleans())
+    def consent_change(self, index: int, grant: bool) -> None:
+        """R-CON-1, R-CON-3: grant or withdraw consent for a direct-connect device."""
+        serial, customer = SERIALS[index], CUSTOMERS[index]
+        command = self.fleet.grant_consent if grant else self.fleet.withdraw_consent
+        ok = self.consent[serial] != grant
+        self._attempt(ok, command, Cause(f"admin@{customer}", "c"), customer, [serial])
+        if ok:
+            self.consent[serial] = grant
+
+    @rule(user=st.sampled_from(USERS), group=st.sampled_from(GROUPS), add=st.booleans())
+    def favourite(self, user: str, group: UUID, add: bool) -> None:
+        """R-FAV-2, R-FAV-3: mark or unmark a favourite; may be refused."""
+        command = self.fleet.add_favourite if add else self.fleet.remove_favourite
+        try:
+            command(Cause(user, "f"), group)
+        except DomainError:
+            pass
+
+    @rule(user=st.sampled_from(USERS), view=st.sampled_from(["all_customers", "favorites_only"]))
+    def choose_view(self, user: str, view: str) -> None:
+        """R-FAV-3, R-FAV-4: Favorites Only only with at least one favourite."""
+        ok = view == "all_customers" or bool(self.fleet.passport(user).favourites)
+        self._attempt(ok, self.fleet.choose_default_view, Cause(user, "v"), view)
+
+    @rule(pc=st.sampled_from(PCS))
+    def transfer(self, pc: str) -> None:
+        """R-HLD-3: move a PC between the holding tenant and the dashboard, and back."""
+        source = self.placement[pc]
+        target = self.dashboard if source == self.holding else self.holding
+        self.fleet.transfer_devices(Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
+        self.placement[pc] = target
+
+    @invariant()
+    def favourites_stay_within_the_limit(self) -> None:
+        """R-FAV-2: never more than 25 favourites; R-FAV-3: Favorites Only needs one."""
+        for user in USERS:
+            passport = self.fleet.passport(user)
+            assert len(passport.favourites) <= MAX_FAVOURITES
+            assert passport.favourites or passport.default_view == "all_customers"
+
+    @invariant()
+    def configuration_readable_iff_linked_and_consented(self) -> None:
+        """R-CON-2: a partner reads configuration data iff linked and consent granted."""
+        for serial in SERIALS:
+            for location in PARTNERS:
+                expected = self.consent[serial] and location in self.links[serial].values()
+                assert self.fleet.may_read_configuration(serial, location) == expected
+
+    @invariant()
+    def groups_hold_exactly_the_linked_devices(self) -> None:
+        """R-LNK-1, R-LNK-6: a partner's group lists a device iff it is linked to the partner."""
+        for serial, customer in zip(SERIALS, CUSTOMERS, strict=True):
+            for location in PARTNERS:
+                group_id = CustomerGroup.id_for(location, customer)
+                found = self.fleet.repository.cache.get(group_id) if self._cached(group_id) else None
+                listed = found is not None and serial in found.devices
+                assert listed == (location in self.links[serial].values())
+
+    @invariant()
+    def replay_rebuilds_every_live_aggregate(self) -> None:
+        """Replaying the stored events rebuilds every aggregate equal to the live one."""
+        cache = self.fleet.repository.cache
+        assert cache is not None
+        ids = {n.originator_id for n in self.fleet.recorder.select_notifications(1, 1_000_000)}
+        for aggregate_id in ids:
+            live = cache.get(aggregate_id)
+            assert state_of(replayed(self.fleet, aggregate_id)) == state_of(live)
+
+    def _cached(self, aggregate_id: UUID) -> bool:
+        cache = self.fleet.repository.cache
+        assert cache is not None
+        try:
+            cache.get(aggregate_id)
+        except KeyError:
+            return False
+        return True
+
+
+FleetMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=25, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_random_command_sequences_keep_the_rules = FleetMachine.TestCase

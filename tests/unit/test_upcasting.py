@@ -1,0 +1,50 @@
+"""Events written by earlier versions still load: ConsentGranted v1 is upcast to v2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from domain import Cause, Device
+from domain.consent import consent_text_digest
+from handlers import PartnerFleet
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "device_events_v1.json"
+
+
+def stored_v1_events() -> list[StoredEvent]:
+    """The events of device CZJ1V1 as version 1 of ConsentGranted wrote them."""
+    return [
+        StoredEvent(
+            originator_id=UUID(row["originator_id"]),
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=json.dumps(row["state"]).encode(),
+        )
+        for row in json.loads(FIXTURE.read_text())
+    ]
+
+
+def test_r_con_3_a_version_1_consent_grant_loads_with_scope_and_wording_digest() -> None:
+    """R-CON-3: a v1 grant (text version only) reads back with scope and the wording's digest."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet.recorder.insert_events(stored_v1_events())
+    device = fleet.device("CZJ1V1")
+    assert device.consent is not None
+    assert device.consent.scope == "device"
+    granted = list(fleet.events.get(device.id))[1]
+    assert isinstance(granted, Device.ConsentGranted)
+    assert granted.text_digest == consent_text_digest("2024-01")
+    assert granted.principal == "admin@customer.example"
+
+
+def test_an_upcast_aggregate_takes_new_commands_after_the_old_events() -> None:
+    """A device whose history holds v1 events is changed and saved as usual."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet.recorder.insert_events(stored_v1_events())
+    fleet.withdraw_consent(Cause("admin@customer.example", "c"), "C1", ["CZJ1V1"])
+    assert fleet.device("CZJ1V1").consent is None
+    assert fleet.device("CZJ1V1").version == 3
