@@ -8,7 +8,6 @@ from uuid import UUID
 
 from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
 
-
 # Why a device is in a group: a link role (R-LNK-4) or PLACED in a dashboard (R-HLD-3).
 PLACED = "placed"
 
@@ -40,7 +39,7 @@ class ChildGroup:
     shared_with: list[str] = field(default_factory=list)
 
     def visible_to(self, admin: str) -> bool:
-        """R-GRP-1: partner groups are seen by creator and sharees; customer groups by no partner."""
+        """R-GRP-1: seen by creator and sharees; customer-created groups by no partner."""
         return self.by_partner and (admin == self.created_by or admin in self.shared_with)
 
 
@@ -100,7 +99,11 @@ class CustomerGroup(FleetAggregate):
 
     @classmethod
     def create(
-        cls, cause: Cause, partner_location_id: str, customer_id: str, customer_name: str,
+        cls,
+        cause: Cause,
+        partner_location_id: str,
+        customer_id: str,
+        customer_name: str,
         admins: list[str],
     ) -> CustomerGroup:
         """R-LNK-5: the partner's group for a customer; the partner's admins administer it."""
@@ -108,8 +111,12 @@ class CustomerGroup(FleetAggregate):
             raise CustomerGroupError("A customer group needs a customer id.")
         group_id = cls.id_for(partner_location_id, customer_id)
         return cls._start(
-            cls.Created, cause, group_id, partner_location_id=partner_location_id,
-            customer_id=customer_id, customer_name=customer_name.strip() or customer_id,
+            cls.Created,
+            cause,
+            group_id,
+            partner_location_id=partner_location_id,
+            customer_id=customer_id,
+            customer_name=customer_name.strip() or customer_id,
             admins=sorted(admins),
         )
 
@@ -244,7 +251,11 @@ class CustomerGroup(FleetAggregate):
         if not name.strip():
             raise CustomerGroupError("A child group needs a name.")
         self._record(
-            self.ChildGroupCreated, cause, child_id=child_id, name=name.strip(), by_partner=by_partner
+            self.ChildGroupCreated,
+            cause,
+            child_id=child_id,
+            name=name.strip(),
+            by_partner=by_partner,
         )
 
     class ChildGroupShared(FleetAggregate.Event):
@@ -261,7 +272,9 @@ class CustomerGroup(FleetAggregate):
             raise NotAllowedError(f"Only {child.created_by} can share child group {child.name}.")
         self.require_admin(with_admin)
         if with_admin == child.created_by or with_admin in child.shared_with:
-            raise CustomerGroupError(f"Child group {child.name} is already visible to {with_admin}.")
+            raise CustomerGroupError(
+                f"Child group {child.name} is already visible to {with_admin}."
+            )
         self._record(self.ChildGroupShared, cause, child_id=child_id, with_admin=with_admin)
 
     class ChildGroupDeleted(FleetAggregate.Event):

@@ -88,9 +88,18 @@ class Device(FleetAggregate):
             aggregate.care_plan = self.care_plan
 
     @classmethod
-    def register(cls, cause: Cause, *, serial: str, connection: str, customer_id: str,
-                 model: str = "", hosting_serial: str | None = None,
-                 is_hosting_device: bool = False, care_plan: str | None = None) -> Device:
+    def register(
+        cls,
+        cause: Cause,
+        *,
+        serial: str,
+        connection: str,
+        customer_id: str,
+        model: str = "",
+        hosting_serial: str | None = None,
+        is_hosting_device: bool = False,
+        care_plan: str | None = None,
+    ) -> Device:
         """Register a customer's device; central-connect devices name their Insight RS host."""
         serial = normalise_serial(serial)
         if connection not in CONNECTIONS:
@@ -105,9 +114,16 @@ class Device(FleetAggregate):
         if not customer_id.strip():
             raise DeviceError(f"Device {serial} needs the id of the customer who owns it.")
         return cls._start(
-            cls.Registered, cause, cls.id_for(serial), serial=serial, connection=connection,
-            customer_id=customer_id, model=model, hosting_serial=hosting_serial,
-            is_hosting_device=is_hosting_device, care_plan=care_plan,
+            cls.Registered,
+            cause,
+            cls.id_for(serial),
+            serial=serial,
+            connection=connection,
+            customer_id=customer_id,
+            model=model,
+            hosting_serial=hosting_serial,
+            is_hosting_device=is_hosting_device,
+            care_plan=care_plan,
         )
 
     class ReportedByE2Open(FleetAggregate.Created):
@@ -132,14 +148,20 @@ class Device(FleetAggregate):
         """R-HLD-1: a PC reported by e2Open lands in the reseller's holding tenant."""
         serial = normalise_serial(report.pop("serial"))
         return cls._start(
-            cls.ReportedByE2Open, cause, cls.id_for(serial), serial=serial,
-            holding_tenant_id=holding_tenant_id, **report,
+            cls.ReportedByE2Open,
+            cause,
+            cls.id_for(serial),
+            serial=serial,
+            holding_tenant_id=holding_tenant_id,
+            **report,
         )
 
     def require_owner(self, customer_id: str) -> None:
         """Only the customer who owns the device changes its links and consent."""
         if self.customer_id != customer_id:
-            raise NotAllowedError(f"Device {self.serial} does not belong to customer {customer_id}.")
+            raise NotAllowedError(
+                f"Device {self.serial} does not belong to customer {customer_id}."
+            )
 
     class HostedDeviceAdded(FleetAggregate.Event):
         serial: str
@@ -256,15 +278,19 @@ class Device(FleetAggregate):
         def apply(self, aggregate: Device) -> None:
             aggregate.placement = self.target_id
 
-    def transfer(self, cause: Cause, transfer_id: str, location_id: str, source_id: UUID,
-                 target_id: UUID) -> None:
+    def transfer(
+        self, cause: Cause, transfer_id: str, location_id: str, source_id: UUID, target_id: UUID
+    ) -> None:
         """R-HLD-3: move a PC the partner can see from one source to one target."""
         if self.placement_owner != location_id:
             raise NotAllowedError(f"PC {self.serial} is not visible to partner {location_id}.")
         if self.placement != source_id:
             raise DeviceError(f"PC {self.serial} is not in the transfer's source.")
         self._record(
-            self.DeviceTransferred, cause, transfer_id=transfer_id, source_id=source_id,
+            self.DeviceTransferred,
+            cause,
+            transfer_id=transfer_id,
+            source_id=source_id,
             target_id=target_id,
         )
 
@@ -278,8 +304,9 @@ class Device(FleetAggregate):
             aggregate.placement_owner = self.location_id
             aggregate.customer_id = self.customer_id
 
-    def enrol_with_cpin(self, cause: Cause, dashboard_id: UUID, location_id: str,
-                        customer_id: str) -> None:
+    def enrol_with_cpin(
+        self, cause: Cause, dashboard_id: UUID, location_id: str, customer_id: str
+    ) -> None:
         """R-HLD-3: the customer enrols its own PC into its dashboard with its cPIN."""
         if self.connection != "pc_agent":
             raise DeviceError(f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.")
@@ -288,7 +315,10 @@ class Device(FleetAggregate):
                 f"PC {self.serial} is already in a tenant; its partner transfers it instead."
             )
         self._record(
-            self.EnrolledWithCpin, cause, dashboard_id=dashboard_id, location_id=location_id,
+            self.EnrolledWithCpin,
+            cause,
+            dashboard_id=dashboard_id,
+            location_id=location_id,
             customer_id=customer_id,
         )
 
@@ -321,9 +351,7 @@ class Device(FleetAggregate):
         if alert is None:
             raise DeviceError(f"Device {self.serial} has no alert {alert_id}.")
         if alert.repair_case_id is not None:
-            raise DeviceError(
-                f"Alert {alert_id} already has repair case {alert.repair_case_id}."
-            )
+            raise DeviceError(f"Alert {alert_id} already has repair case {alert.repair_case_id}.")
         self._record(self.RepairCaseSubmitted, cause, case_id=case_id, alert_id=alert_id)
 
     class ServiceLevelAdded(FleetAggregate.Event):
@@ -341,7 +369,11 @@ class Device(FleetAggregate):
         if level in self.service_levels:
             raise DeviceError(f"Device {self.serial} already has service level {level.name!r}.")
         self._record(
-            self.ServiceLevelAdded, cause, kind=level.kind, name=level.name, starts=level.starts,
+            self.ServiceLevelAdded,
+            cause,
+            kind=level.kind,
+            name=level.name,
+            starts=level.starts,
             ends=level.ends,
         )
 
@@ -361,8 +393,9 @@ class Device(FleetAggregate):
         def apply(self, aggregate: Device) -> None:
             aggregate.service_events[self.event_id] = self.severity
 
-    def record_service_event(self, cause: Cause, event_id: str, severity: str,
-                             summary: str) -> None:
+    def record_service_event(
+        self, cause: Cause, event_id: str, severity: str, summary: str
+    ) -> None:
         """R-SVC-1: a service event reported by remote support for this device."""
         if severity not in ("critical", "warning", "info"):
             raise DeviceError(f"Unknown severity {severity!r}; use critical, warning or info.")

@@ -79,12 +79,17 @@ class E2OpenBatch(FleetAggregate):
             aggregate.rejected = list(self.rejected)
 
     @classmethod
-    def receive(cls, cause: Cause, batch_id: str, accepted: list[str],
-                rejected: list[Rejection]) -> E2OpenBatch:
+    def receive(
+        cls, cause: Cause, batch_id: str, accepted: list[str], rejected: list[Rejection]
+    ) -> E2OpenBatch:
         """R-HLD-1: record the batch, every accepted serial and every rejection with its reason."""
         if not batch_id.strip():
             raise IntakeError("An e2Open batch needs a batch id.")
         return cls._start(
-            cls.Received, cause, cls.id_for(batch_id), batch_id=batch_id, accepted=accepted,
+            cls.Received,
+            cause,
+            cls.id_for(batch_id),
+            batch_id=batch_id,
+            accepted=accepted,
             rejected=[r.model_dump() for r in rejected],
         )

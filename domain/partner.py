@@ -1,4 +1,4 @@
-"""PartnerTenant: a channel partner organisation, its users, type, certifications and holding tenant."""
+"""PartnerTenant: a partner organisation, its users, type, certifications, holding tenant."""
 
 from __future__ import annotations
 
@@ -77,7 +77,11 @@ class PartnerTenant(FleetAggregate):
         if not name.strip():
             raise PartnerError(f"Partner {location_id} needs a non-empty name.")
         return cls._start(
-            cls.Registered, cause, cls.id_for(location_id), location_id=location_id, name=name.strip()
+            cls.Registered,
+            cause,
+            cls.id_for(location_id),
+            location_id=location_id,
+            name=name.strip(),
         )
 
     class UserRegistered(FleetAggregate.Event):
@@ -193,5 +197,6 @@ class PartnerTenant(FleetAggregate):
             raise PartnerError(f"Support request {request_id} is already resolved.")
         if not resolution.strip():
             raise PartnerError("Say how the missing-device request was resolved.")
-        self._record(self.MissingDevicesResolved, cause, request_id=request_id, resolution=resolution)
-
+        self._record(
+            self.MissingDevicesResolved, cause, request_id=request_id, resolution=resolution
+        )

@@ -103,7 +103,9 @@ class Passport(FleetAggregate):
         def apply(self, aggregate: Passport) -> None:
             aggregate.favourites.append(self.customer_group_id)
 
-    def add_favourite(self, cause: Cause, customer_group_id: UUID, partner_location_id: str) -> None:
+    def add_favourite(
+        self, cause: Cause, customer_group_id: UUID, partner_location_id: str
+    ) -> None:
         """R-FAV-2: mark a customer group of the user's own partner as favourite, at most 25."""
         self._require_user_of(partner_location_id)
         if customer_group_id in self.favourites:

@@ -85,8 +85,9 @@ class FleetApplication(Application[UUID]):
 
     def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
         """Run `work` and save what it touched, retrying when a concurrent writer wins."""
-        bound = log.bind(command=command, principal=cause.principal,
-                         correlation_id=cause.correlation_id)
+        bound = log.bind(
+            command=command, principal=cause.principal, correlation_id=cause.correlation_id
+        )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             working = Working(self)
             try:
@@ -110,7 +111,7 @@ class FleetApplication(Application[UUID]):
 
 def _back_off(attempt: int) -> None:
     # Jittered, growing pauses let racing writers interleave instead of colliding again.
-    time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))  # noqa: S311
+    time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))
 
 
 def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:

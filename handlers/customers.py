@@ -30,12 +30,14 @@ class CustomerGroupCommands(FleetApplication):
     def create_child_group(self, cause: Cause, group_id: UUID, child_id: str, name: str) -> None:
         """R-GRP-1, R-GRP-3: a partner admin of the group creates a child device group."""
         self._execute(
-            "create_child_group", cause,
+            "create_child_group",
+            cause,
             lambda w: load_group(w, group_id).create_child_group(cause, child_id, name, True),
         )
 
-    def create_customer_child_group(self, cause: Cause, customer_id: str, group_id: UUID,
-                                    child_id: str, name: str) -> None:
+    def create_customer_child_group(
+        self, cause: Cause, customer_id: str, group_id: UUID, child_id: str, name: str
+    ) -> None:
         """R-GRP-1: the customer creates its own subgroup, invisible to partners."""
 
         def work(w: Working) -> None:
@@ -46,17 +48,21 @@ class CustomerGroupCommands(FleetApplication):
 
         self._execute("create_customer_child_group", cause, work)
 
-    def share_child_group(self, cause: Cause, group_id: UUID, child_id: str, with_admin: str) -> None:
+    def share_child_group(
+        self, cause: Cause, group_id: UUID, child_id: str, with_admin: str
+    ) -> None:
         """R-GRP-1: share a child group with another admin of the customer group."""
         self._execute(
-            "share_child_group", cause,
+            "share_child_group",
+            cause,
             lambda w: load_group(w, group_id).share_child_group(cause, child_id, with_admin),
         )
 
     def delete_child_group(self, cause: Cause, group_id: UUID, child_id: str) -> None:
         """R-GRP-1: delete a child group the principal can see."""
         self._execute(
-            "delete_child_group", cause,
+            "delete_child_group",
+            cause,
             lambda w: load_group(w, group_id).delete_child_group(cause, child_id),
         )
 
@@ -92,14 +98,16 @@ class CustomerGroupCommands(FleetApplication):
     def remove_favourite(self, cause: Cause, group_id: UUID) -> None:
         """R-FAV-2, R-FAV-3: unmark a favourite; without favourites the view is All Customers."""
         self._execute(
-            "remove_favourite", cause,
+            "remove_favourite",
+            cause,
             lambda w: load_partner_user(w, cause.principal).remove_favourite(cause, group_id),
         )
 
     def choose_default_view(self, cause: Cause, view: str) -> None:
         """R-FAV-4: remember All Customers or Favorites Only as the principal's default."""
         self._execute(
-            "choose_default_view", cause,
+            "choose_default_view",
+            cause,
             lambda w: load_partner_user(w, cause.principal).choose_view(cause, view),
         )
 

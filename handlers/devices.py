@@ -1,4 +1,4 @@
-"""Customer commands on devices: registration, partner links, consent (R-LNK-*, R-CON-*, R-PAR-3)."""
+"""Customer commands on devices: registration, links, consent (R-LNK-*, R-CON-*, R-PAR-3)."""
 
 from __future__ import annotations
 
@@ -63,8 +63,14 @@ def scope_of_host(host_serial: str) -> str:
 class DeviceCommands(FleetApplication):
     """What a customer does with its devices."""
 
-    def register_devices(self, cause: Cause, customer_id: str, devices: list[NewDevice],
-                         partner: PartnerChoice | None = None, customer_name: str = "") -> None:
+    def register_devices(
+        self,
+        cause: Cause,
+        customer_id: str,
+        devices: list[NewDevice],
+        partner: PartnerChoice | None = None,
+        customer_name: str = "",
+    ) -> None:
         """Register devices under the principal's Passport ID, optionally linking a partner."""
 
         def work(w: Working) -> None:
@@ -97,50 +103,88 @@ class DeviceCommands(FleetApplication):
         if host.consent is not None:
             device.grant_consent(cause, host.consent.text_version, scope_of_host(host.serial))
 
-    def link_devices(self, cause: Cause, customer_id: str, serials: list[str],
-                     partner: PartnerChoice, customer_name: str = "") -> None:
+    def link_devices(
+        self,
+        cause: Cause,
+        customer_id: str,
+        serials: list[str],
+        partner: PartnerChoice,
+        customer_name: str = "",
+    ) -> None:
         """R-LNK-2, R-LNK-3: link the chosen devices (one or many) to a partner."""
         self._each_owned(
-            "link_devices", cause, customer_id, serials,
+            "link_devices",
+            cause,
+            customer_id,
+            serials,
             lambda w, d: link(w, cause, d, partner.location_id, partner.role, customer_name),
         )
 
-    def unlink_devices(self, cause: Cause, customer_id: str, serials: list[str],
-                       role: str = "reseller") -> None:
+    def unlink_devices(
+        self, cause: Cause, customer_id: str, serials: list[str], role: str = "reseller"
+    ) -> None:
         """R-LNK-6: remove the partner linked in `role` from the chosen devices."""
         self._each_owned(
             "unlink_devices", cause, customer_id, serials, lambda w, d: unlink(w, cause, d, role)
         )
 
-    def set_hosting_partner(self, cause: Cause, customer_id: str, host_serial: str,
-                            partner: PartnerChoice, customer_name: str = "") -> None:
+    def set_hosting_partner(
+        self,
+        cause: Cause,
+        customer_id: str,
+        host_serial: str,
+        partner: PartnerChoice,
+        customer_name: str = "",
+    ) -> None:
         """R-LNK-2: set the partner once in Insight RS for every device the host manages."""
         self._on_host(
-            "set_hosting_partner", cause, customer_id, host_serial,
+            "set_hosting_partner",
+            cause,
+            customer_id,
+            host_serial,
             lambda w, d: link(w, cause, d, partner.location_id, partner.role, customer_name),
         )
 
-    def grant_consent(self, cause: Cause, customer_id: str, serials: list[str],
-                      text_version: str = CURRENT_CONSENT_TEXT) -> None:
+    def grant_consent(
+        self,
+        cause: Cause,
+        customer_id: str,
+        serials: list[str],
+        text_version: str = CURRENT_CONSENT_TEXT,
+    ) -> None:
         """R-CON-1, R-CON-3: grant consent for the chosen direct-connect devices."""
         self._each_owned(
-            "grant_consent", cause, customer_id, serials,
+            "grant_consent",
+            cause,
+            customer_id,
+            serials,
             lambda _w, d: d.grant_consent(cause, text_version),
         )
 
     def withdraw_consent(self, cause: Cause, customer_id: str, serials: list[str]) -> None:
         """R-CON-3: withdraw consent for the chosen direct-connect devices."""
         self._each_owned(
-            "withdraw_consent", cause, customer_id, serials,
+            "withdraw_consent",
+            cause,
+            customer_id,
+            serials,
             lambda _w, d: d.withdraw_consent(cause),
         )
 
-    def grant_consent_on_host(self, cause: Cause, customer_id: str, host_serial: str,
-                              text_version: str = CURRENT_CONSENT_TEXT) -> None:
+    def grant_consent_on_host(
+        self,
+        cause: Cause,
+        customer_id: str,
+        host_serial: str,
+        text_version: str = CURRENT_CONSENT_TEXT,
+    ) -> None:
         """R-CON-1: one consent setting for all devices of an Insight RS hosting device."""
         scope = scope_of_host(normalise_serial(host_serial))
         self._on_host(
-            "grant_consent_on_host", cause, customer_id, host_serial,
+            "grant_consent_on_host",
+            cause,
+            customer_id,
+            host_serial,
             lambda _w, d: d.grant_consent(cause, text_version, scope),
         )
 
@@ -148,22 +192,31 @@ class DeviceCommands(FleetApplication):
         """R-CON-1, R-CON-3: withdraw the hosting device's consent for all its devices."""
         scope = scope_of_host(normalise_serial(host_serial))
         self._on_host(
-            "withdraw_consent_on_host", cause, customer_id, host_serial,
+            "withdraw_consent_on_host",
+            cause,
+            customer_id,
+            host_serial,
             lambda _w, d: d.withdraw_consent(cause, scope),
         )
 
     def add_service_level(self, cause: Cause, serial: str, level: ServiceLevel) -> None:
         """R-SVC-3: record a warranty, support agreement or Care Pack for a device."""
         self._execute(
-            "add_service_level", cause, lambda w: load_device(w, serial).add_service_level(cause, level)
+            "add_service_level",
+            cause,
+            lambda w: load_device(w, serial).add_service_level(cause, level),
         )
 
-    def record_service_event(self, cause: Cause, serial: str, event_id: str, severity: str,
-                             summary: str) -> None:
+    def record_service_event(
+        self, cause: Cause, serial: str, event_id: str, severity: str, summary: str
+    ) -> None:
         """R-SVC-1: record a service event reported by remote support."""
         self._execute(
-            "record_service_event", cause,
-            lambda w: load_device(w, serial).record_service_event(cause, event_id, severity, summary),
+            "record_service_event",
+            cause,
+            lambda w: load_device(w, serial).record_service_event(
+                cause, event_id, severity, summary
+            ),
         )
 
     def device(self, serial: str) -> Device:
@@ -174,16 +227,28 @@ class DeviceCommands(FleetApplication):
         """R-CON-2: whether the partner may read the device's configuration data now."""
         return self.device(serial).may_read_configuration(location_id)
 
-    def _each_owned(self, command: str, cause: Cause, customer_id: str, serials: list[str],
-                    change: Callable[[Working, Device], None]) -> None:
+    def _each_owned(
+        self,
+        command: str,
+        cause: Cause,
+        customer_id: str,
+        serials: list[str],
+        change: Callable[[Working, Device], None],
+    ) -> None:
         def work(w: Working) -> None:
             for device in owned_devices(w, customer_id, serials):
                 change(w, device)
 
         self._execute(command, cause, work)
 
-    def _on_host(self, command: str, cause: Cause, customer_id: str, host_serial: str,
-                 change: Callable[[Working, Device], None]) -> None:
+    def _on_host(
+        self,
+        command: str,
+        cause: Cause,
+        customer_id: str,
+        host_serial: str,
+        change: Callable[[Working, Device], None],
+    ) -> None:
         def work(w: Working) -> None:
             host = load_device(w, host_serial)
             host.require_owner(customer_id)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from domain.base import Cause, NotAllowedError
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
-from domain.device import Device, DeviceError, normalise_serial
+from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Rejection
 from domain.partner import PartnerTenant
 from handlers.base import FleetApplication, Working
@@ -31,6 +30,10 @@ class IntakeOutcome:
     redelivered: bool = False
 
 
+class ReportRejectedError(Exception):
+    """One e2Open report cannot land; the batch goes on and keeps the reason (R-HLD-1)."""
+
+
 def _validation_reason(error: ValidationError) -> str:
     parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
     return "malformed report: " + "; ".join(parts)
@@ -39,49 +42,55 @@ def _validation_reason(error: ValidationError) -> str:
 class HoldingCommands(FleetApplication):
     """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
 
-    def receive_e2open_batch(self, cause: Cause, batch_id: str,
-                             reports: list[Mapping[str, Any]]) -> IntakeOutcome:
-        """R-HLD-1: land reported PCs in holding tenants, keeping every rejection; one transaction."""
+    def receive_e2open_batch(
+        self, cause: Cause, batch_id: str, reports: Sequence[object]
+    ) -> IntakeOutcome:
+        """R-HLD-1: land reported PCs in holding tenants, keep every rejection; one transaction."""
         return self._execute(
             "receive_e2open_batch", cause, lambda w: self._intake(w, cause, batch_id, reports)
         )
 
-    def _intake(self, w: Working, cause: Cause, batch_id: str,
-                reports: list[Mapping[str, Any]]) -> IntakeOutcome:
+    def _intake(
+        self, w: Working, cause: Cause, batch_id: str, reports: Sequence[object]
+    ) -> IntakeOutcome:
         previous = w.find(E2OpenBatch, E2OpenBatch.id_for(batch_id))
         if previous is not None:
             rejected = [Rejection.model_validate(r) for r in previous.rejected]
             return IntakeOutcome(batch_id, list(previous.accepted), rejected, redelivered=True)
         outcome = IntakeOutcome(batch_id)
         for index, raw in enumerate(reports):
-            reason = self._land(w, cause, raw)
-            if reason is None:
-                outcome.accepted.append(normalise_serial(str(raw["serial"])))
-            else:
-                serial = raw.get("serial") if isinstance(raw, Mapping) else None
-                outcome.rejected.append(Rejection(index=index, serial=_str(serial), reason=reason))
+            try:
+                outcome.accepted.append(self._land(w, cause, raw))
+            except ReportRejectedError as rejected:
+                serial = _str(raw.get("serial")) if isinstance(raw, Mapping) else None
+                outcome.rejected.append(Rejection(index=index, serial=serial, reason=str(rejected)))
         w.add(E2OpenBatch.receive(cause, batch_id, outcome.accepted, outcome.rejected))
         return outcome
 
-    def _land(self, w: Working, cause: Cause, raw: Mapping[str, Any]) -> str | None:
-        """Land one report; the reason it is rejected, or None."""
+    def _land(self, w: Working, cause: Cause, raw: object) -> str:
+        """Land one report and return its serial, or raise ReportRejectedError with the reason."""
         try:
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
-            return _validation_reason(error)
+            raise ReportRejectedError(_validation_reason(error)) from None
         partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
         if partner is None:
-            return f"unknown partner Location ID {report.reseller_location_id}"
+            raise ReportRejectedError(f"unknown partner Location ID {report.reseller_location_id}")
         if partner.holding_tenant_id is None:
-            return f"partner {report.reseller_location_id} has no holding tenant (not certified)"
+            raise ReportRejectedError(
+                f"partner {report.reseller_location_id} has no holding tenant (not certified)"
+            )
         device_id = Device.id_for(report.serial)
         if device_id in w or w.find(Device, device_id) is not None:
-            return f"device {report.serial} is already registered"
-        w.add(Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump()))
-        return None
+            raise ReportRejectedError(f"device {report.serial} is already registered")
+        w.add(
+            Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())
+        )
+        return report.serial
 
-    def create_customer_dashboard(self, cause: Cause, location_id: str, customer_id: str,
-                                  customer_name: str, cpin: str) -> UUID:
+    def create_customer_dashboard(
+        self, cause: Cause, location_id: str, customer_id: str, customer_name: str, cpin: str
+    ) -> UUID:
         """R-HLD-3: a partner creates a customer dashboard for a customer and its cPIN."""
 
         def work(w: Working) -> UUID:
@@ -93,8 +102,15 @@ class HoldingCommands(FleetApplication):
 
         return self._execute("create_customer_dashboard", cause, work)
 
-    def transfer_devices(self, cause: Cause, location_id: str, serials: list[str],
-                         source_id: UUID, target_id: UUID, transfer_id: str) -> None:
+    def transfer_devices(
+        self,
+        cause: Cause,
+        location_id: str,
+        serials: list[str],
+        source_id: UUID,
+        target_id: UUID,
+        transfer_id: str,
+    ) -> None:
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
 
         def work(w: Working) -> None:
@@ -126,8 +142,16 @@ class HoldingCommands(FleetApplication):
             raise CustomerGroupError(f"{group.customer_name} has no customer dashboard yet.")
         return group
 
-    def enrol_with_cpin(self, cause: Cause, customer_id: str, dashboard_id: UUID, cpin: str,
-                        serial: str, model: str = "", care_plan: str | None = None) -> None:
+    def enrol_with_cpin(
+        self,
+        cause: Cause,
+        customer_id: str,
+        dashboard_id: UUID,
+        cpin: str,
+        serial: str,
+        model: str = "",
+        care_plan: str | None = None,
+    ) -> None:
         """R-HLD-3: the customer enrols a PC into its dashboard with its cPIN."""
 
         def work(w: Working) -> None:
@@ -135,17 +159,24 @@ class HoldingCommands(FleetApplication):
             group.check_cpin(cpin)
             if group.customer_id != customer_id:
                 raise NotAllowedError(f"This dashboard is not customer {customer_id}'s.")
-            device = w.find(Device, Device.id_for(serial)) or w.add(Device.register(
-                cause, serial=serial, connection="pc_agent", customer_id=customer_id,
-                model=model, care_plan=care_plan,
-            ))
+            device = w.find(Device, Device.id_for(serial)) or w.add(
+                Device.register(
+                    cause,
+                    serial=serial,
+                    connection="pc_agent",
+                    customer_id=customer_id,
+                    model=model,
+                    care_plan=care_plan,
+                )
+            )
             device.enrol_with_cpin(cause, group.id, group.partner_location_id, customer_id)
             group.add_device(cause, device.serial, PLACED, device.care_plan is not None)
 
         self._execute("enrol_with_cpin", cause, work)
 
-    def switch_self_service_notifications(self, cause: Cause, location_id: str,
-                                          tenant_id: UUID, on: bool) -> None:
+    def switch_self_service_notifications(
+        self, cause: Cause, location_id: str, tenant_id: UUID, on: bool
+    ) -> None:
         """R-ALR-4: switch the end users' self-service pop-ups of a customer dashboard."""
 
         def work(w: Working) -> None:
@@ -160,22 +191,24 @@ class HoldingCommands(FleetApplication):
 
         self._execute("switch_self_service_notifications", cause, work)
 
-    def raise_alert(self, cause: Cause, serial: str, alert_id: str, severity: str,
-                    message: str) -> None:
+    def raise_alert(
+        self, cause: Cause, serial: str, alert_id: str, severity: str, message: str
+    ) -> None:
         """R-ALR-1: record an alert for a device."""
         self._execute(
-            "raise_alert", cause,
+            "raise_alert",
+            cause,
             lambda w: load_device(w, serial).raise_alert(cause, alert_id, severity, message),
         )
 
     def submit_repair_case(self, cause: Cause, serial: str, alert_id: str, case_id: str) -> None:
         """R-ALR-1: submit the repair case from an alert."""
         self._execute(
-            "submit_repair_case", cause,
+            "submit_repair_case",
+            cause,
             lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id),
         )
 
 
 def _str(value: object) -> str | None:
     return None if value is None else str(value)[:64]
-

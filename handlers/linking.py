@@ -10,8 +10,9 @@ from handlers.base import Working
 from handlers.partners import load_partner
 
 
-def group_for(w: Working, cause: Cause, partner: PartnerTenant, customer_id: str,
-              customer_name: str) -> CustomerGroup:
+def group_for(
+    w: Working, cause: Cause, partner: PartnerTenant, customer_id: str, customer_name: str
+) -> CustomerGroup:
     """R-LNK-5: the partner's group for the customer, created on the first link."""
     group_id = CustomerGroup.id_for(partner.location_id, customer_id)
     found = w.find(CustomerGroup, group_id)
@@ -32,8 +33,9 @@ def existing_group(w: Working, location_id: str, customer_id: str) -> CustomerGr
     )
 
 
-def link(w: Working, cause: Cause, device: Device, location_id: str, role: str,
-         customer_name: str = "") -> None:
+def link(
+    w: Working, cause: Cause, device: Device, location_id: str, role: str, customer_name: str = ""
+) -> None:
     """R-LNK-1…6: link, moving the device out of the old partner's group on a relink."""
     partner = load_partner(w, location_id)
     customer_id = _customer_of(device)

@@ -60,7 +60,8 @@ class PartnerCommands(FleetApplication):
     def accredit_service_partner(self, cause: Cause, location_id: str, csdp_account: str) -> None:
         """Accredit a reseller as service partner with its CSDP account."""
         self._execute(
-            "accredit_service_partner", cause,
+            "accredit_service_partner",
+            cause,
             lambda w: load_partner(w, location_id).accredit_as_service_partner(cause, csdp_account),
         )
 
@@ -79,7 +80,8 @@ class PartnerCommands(FleetApplication):
     ) -> None:
         """Open a support request for resold PCs missing from the holding tenant."""
         self._execute(
-            "report_missing_devices", cause,
+            "report_missing_devices",
+            cause,
             lambda w: load_partner_as_user(w, cause, location_id).report_missing_devices(
                 cause, request_id, serials
             ),
@@ -90,7 +92,8 @@ class PartnerCommands(FleetApplication):
     ) -> None:
         """Close a missing-device request with its resolution (support desk)."""
         self._execute(
-            "resolve_missing_devices", cause,
+            "resolve_missing_devices",
+            cause,
             lambda w: load_partner(w, location_id).resolve_missing_devices(
                 cause, request_id, resolution
             ),

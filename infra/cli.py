@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -15,18 +15,20 @@ from infra.http import create_api
 from infra.logging import configure_logging
 from infra.settings import Settings
 
-cli = typer.Typer(help="partnerfleet: channel partners, customer devices and consent.",
-                  no_args_is_help=True)
+cli = typer.Typer(
+    help="partnerfleet: channel partners, customer devices and consent.", no_args_is_help=True
+)
 log = structlog.get_logger("partnerfleet.cli")
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, or a clear message and exit code 2."""
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-                             for e in error.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
         typer.echo(f"partnerfleet: bad configuration: {problems}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings)
@@ -44,10 +46,19 @@ def serve(
     fleet = build_fleet(settings)
     if demo:
         log.info("demo_data", seeded=seed_demo(fleet))
-    log.info("serving", storage=settings.storage.kind, location=settings.storage.location,
-             host=settings.host, port=settings.port)
-    uvicorn.run(create_api(fleet, settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level)
+    log.info(
+        "serving",
+        storage=settings.storage.kind,
+        location=settings.storage.location,
+        host=settings.host,
+        port=settings.port,
+    )
+    uvicorn.run(
+        create_api(fleet, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
 
 
 @cli.command("seed-demo")

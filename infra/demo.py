@@ -43,12 +43,23 @@ def _partners(fleet: PartnerFleet) -> None:
 
 
 def _customer_devices(fleet: PartnerFleet) -> None:
-    servers = [NewDevice(serial=f"CZJ00{n}", connection="direct_connect", model="ProLiant DL380")
-               for n in range(1, 4)]
-    fleet.register_devices(CUSTOMER_ADMIN, CUSTOMER, servers, PartnerChoice(location_id=RESELLER),
-                           customer_name="ACME Manufacturing")
-    fleet.link_devices(CUSTOMER_ADMIN, CUSTOMER, ["CZJ001"],
-                       PartnerChoice(location_id=SERVICE_PARTNER, role="service_partner"))
+    servers = [
+        NewDevice(serial=f"CZJ00{n}", connection="direct_connect", model="ProLiant DL380")
+        for n in range(1, 4)
+    ]
+    fleet.register_devices(
+        CUSTOMER_ADMIN,
+        CUSTOMER,
+        servers,
+        PartnerChoice(location_id=RESELLER),
+        customer_name="ACME Manufacturing",
+    )
+    fleet.link_devices(
+        CUSTOMER_ADMIN,
+        CUSTOMER,
+        ["CZJ001"],
+        PartnerChoice(location_id=SERVICE_PARTNER, role="service_partner"),
+    )
     fleet.grant_consent(CUSTOMER_ADMIN, CUSTOMER, ["CZJ001", "CZJ002"])
     warranty = ServiceLevel("warranty", "HPE 3-year warranty", date(2025, 1, 1), date(2027, 12, 31))
     fleet.add_service_level(OPS, "CZJ001", warranty)
@@ -56,13 +67,19 @@ def _customer_devices(fleet: PartnerFleet) -> None:
 
 def _holding_tenant(fleet: PartnerFleet) -> None:
     reports = [
-        {"serial": f"5CG40{n}", "model": "HP EliteBook 840", "reseller_location_id": RESELLER,
-         "distributor": "Demo Distribution", "ship_date": "2026-10-01"}
+        {
+            "serial": f"5CG40{n}",
+            "model": "HP EliteBook 840",
+            "reseller_location_id": RESELLER,
+            "distributor": "Demo Distribution",
+            "ship_date": "2026-10-01",
+        }
         for n in range(10, 15)
     ]
     fleet.receive_e2open_batch(OPS, "demo-batch-1", reports)
     anna = Cause("anna@reseller.example", "demo-seed")
-    dashboard = fleet.create_customer_dashboard(anna, RESELLER, CUSTOMER, "ACME Manufacturing",
-                                                "4711")
+    dashboard = fleet.create_customer_dashboard(
+        anna, RESELLER, CUSTOMER, "ACME Manufacturing", "4711"
+    )
     holding = fleet.partner(RESELLER).require_holding_tenant()
     fleet.transfer_devices(anna, RESELLER, ["5CG4010", "5CG4011"], holding, dashboard, "demo-t1")

@@ -55,8 +55,12 @@ class Settings(BaseSettings):
             return self._from_url(self.database_url)
         if self.postgres_host or self.postgres_dbname:
             return self._postgres(
-                self.postgres_host or "127.0.0.1", self.postgres_port, self.postgres_user,
-                self.postgres_password, self.postgres_dbname or "postgres", self.postgres_schema,
+                self.postgres_host or "127.0.0.1",
+                self.postgres_port,
+                self.postgres_user,
+                self.postgres_password,
+                self.postgres_dbname or "postgres",
+                self.postgres_schema,
             )
         return self._sqlite(self.sqlite_path)
 
@@ -65,9 +69,12 @@ class Settings(BaseSettings):
         if parts.scheme in ("postgresql", "postgres"):
             schema = parse_qs(parts.query).get("schema", [self.postgres_schema])[0]
             return self._postgres(
-                parts.hostname or "127.0.0.1", parts.port or 5432,
-                unquote(parts.username or "postgres"), unquote(parts.password or ""),
-                parts.path.lstrip("/") or "postgres", schema,
+                parts.hostname or "127.0.0.1",
+                parts.port or 5432,
+                unquote(parts.username or "postgres"),
+                unquote(parts.password or ""),
+                parts.path.lstrip("/") or "postgres",
+                schema,
             )
         if parts.scheme == "sqlite":
             path = parts.path[1:] if parts.path.startswith("//") else parts.path.lstrip("/")
@@ -80,8 +87,9 @@ class Settings(BaseSettings):
         )
 
     @staticmethod
-    def _postgres(host: str, port: int, user: str, password: str, dbname: str,
-                  schema: str) -> Storage:
+    def _postgres(
+        host: str, port: int, user: str, password: str, dbname: str, schema: str
+    ) -> Storage:
         if not re.match(SCHEMA_NAME, schema):
             raise ValueError(f"PostgreSQL schema {schema!r} must match {SCHEMA_NAME}.")
         env = {

@@ -41,8 +41,13 @@ def servers(*serials: str) -> list[NewDevice]:
 
 def report(serial: str, location_id: str = "LOC-1") -> dict[str, str]:
     """An e2Open report of a resold PC."""
-    return {"serial": serial, "model": "EliteBook", "reseller_location_id": location_id,
-            "distributor": "Dist", "ship_date": "2026-10-01"}
+    return {
+        "serial": serial,
+        "model": "EliteBook",
+        "reseller_location_id": location_id,
+        "distributor": "Dist",
+        "ship_date": "2026-10-01",
+    }
 
 
 def link_relink_and_consent(fleet: PartnerFleet) -> None:
@@ -66,13 +71,18 @@ def central_connect_follows_host(fleet: PartnerFleet) -> None:
     """R-LNK-2, R-CON-1: partner and consent set once on the Insight RS host apply to all."""
     partner(fleet, "LOC-1")
     host = NewDevice(serial="HOST1", connection="direct_connect", is_hosting_device=True)
-    hosted = [NewDevice(serial=f"C{n}", connection="central_connect", hosting_serial="HOST1")
-              for n in range(3)]
+    hosted = [
+        NewDevice(serial=f"C{n}", connection="central_connect", hosting_serial="HOST1")
+        for n in range(3)
+    ]
     fleet.register_devices(CUSTOMER, "C1", [host, *hosted])
     fleet.set_hosting_partner(CUSTOMER, "C1", "HOST1", PartnerChoice(location_id="LOC-1"))
     fleet.grant_consent_on_host(CUSTOMER, "C1", "HOST1")
-    fleet.register_devices(CUSTOMER, "C1", [NewDevice(serial="C9", connection="central_connect",
-                                                      hosting_serial="HOST1")])
+    fleet.register_devices(
+        CUSTOMER,
+        "C1",
+        [NewDevice(serial="C9", connection="central_connect", hosting_serial="HOST1")],
+    )
     assert all(fleet.may_read_configuration(s, "LOC-1") for s in ["C0", "C1", "C2", "C9"])
     before = event_count(fleet)
     with pytest.raises(DomainError, match="hosting device HOST1"):
@@ -88,7 +98,9 @@ def favourites_limit_and_default_view(fleet: PartnerFleet) -> None:
     anna = Cause("anna@LOC-1", "corr")
     groups = []
     for n in range(26):
-        fleet.register_devices(CUSTOMER, f"C{n}", servers(f"S{n}"), PartnerChoice(location_id="LOC-1"))
+        fleet.register_devices(
+            CUSTOMER, f"C{n}", servers(f"S{n}"), PartnerChoice(location_id="LOC-1")
+        )
         groups.append(CustomerGroup.id_for("LOC-1", f"C{n}"))
     for group_id in groups[:25]:
         fleet.add_favourite(anna, group_id)
@@ -103,7 +115,7 @@ def favourites_limit_and_default_view(fleet: PartnerFleet) -> None:
 
 
 def device_quota_per_passport(fleet: PartnerFleet) -> None:
-    """R-PAR-3: 1,500 devices per Passport ID, registered in one transaction; the 1,501st refused."""
+    """R-PAR-3: 1,500 devices per Passport ID in one transaction; the 1,501st is refused."""
     partner(fleet, "LOC-1")
     batch = servers(*(f"Q{n}" for n in range(1_500)))
     fleet.register_devices(CUSTOMER, "C1", batch, PartnerChoice(location_id="LOC-1"))
@@ -169,10 +181,12 @@ def service_levels_and_alerts(fleet: PartnerFleet) -> None:
     """R-SVC-3, R-ALR-1: levels by date; a repair case is submitted once per alert."""
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"))
-    fleet.add_service_level(OPS, "S1", ServiceLevel("warranty", "W", date(2025, 1, 1),
-                                                    date(2027, 12, 31)))
-    fleet.add_service_level(OPS, "S1", ServiceLevel("care_pack", "CP", date(2026, 1, 1),
-                                                    date(2026, 12, 31)))
+    fleet.add_service_level(
+        OPS, "S1", ServiceLevel("warranty", "W", date(2025, 1, 1), date(2027, 12, 31))
+    )
+    fleet.add_service_level(
+        OPS, "S1", ServiceLevel("care_pack", "CP", date(2026, 1, 1), date(2026, 12, 31))
+    )
     device = fleet.device("S1")
     top = device.highest_service_level(date(2026, 6, 1))
     assert top is not None

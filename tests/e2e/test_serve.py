@@ -48,11 +48,19 @@ def get_health(port: int, timeout: float = 30.0) -> dict[str, Any]:
 def serve_once(workdir: Path) -> dict[str, Any]:
     """Start `partnerfleet serve --demo` with no configuration, read /healthz, stop it."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))
+    }
     env["PORT"] = str(port)
-    server = subprocess.Popen([str(CLI), "serve", "--demo"], cwd=workdir, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(CLI), "serve", "--demo"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return get_health(port)
     finally:
@@ -88,8 +96,15 @@ def test_healthz_names_postgresql_when_configured(postgres_settings: Settings) -
 def test_bad_configuration_fails_fast_with_a_specific_message(tmp_path: Path) -> None:
     """A bad DATABASE_URL stops the CLI with exit code 2 and says what is wrong."""
     env = {**os.environ, "DATABASE_URL": "mysql://db/x"}
-    done = subprocess.run([str(CLI), "serve"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(CLI), "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert "DATABASE_URL scheme 'mysql' is not supported" in done.stderr
     assert not (tmp_path / "var").exists()

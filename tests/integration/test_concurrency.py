@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from domain import Cause, Device
+from domain import Device
 from handlers import PartnerFleet
 from handlers.base import MAX_ATTEMPTS, ConflictError, Working
 from handlers.devices import load_device
@@ -25,11 +25,12 @@ def test_a_command_that_loses_a_race_is_retried_and_succeeds(fleet_factory: Flee
         try:
             for n in range(15):
                 fleet.raise_alert(OPS, "S1", f"{prefix}{n}", "warning", "fan speed")
-        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+        except Exception as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=raise_alerts, args=(f, p))
-               for f, p in ((first, "a"), (second, "b"))]
+    threads = [
+        threading.Thread(target=raise_alerts, args=(f, p)) for f, p in ((first, "a"), (second, "b"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

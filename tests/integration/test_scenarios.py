@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 
 from handlers import PartnerFleet
@@ -25,5 +27,7 @@ def test_restart_rebuilds_the_same_aggregates(
     ids = {n.originator_id for n in first.recorder.select_notifications(start=1, limit=100_000)}
     second = fleet_factory()
     for aggregate_id in ids:
-        before, after = first.repository.get(aggregate_id), second.repository.get(aggregate_id)
+        assert isinstance(aggregate_id, UUID)
+        before: object = first.repository.get(aggregate_id)
+        after: object = second.repository.get(aggregate_id)
         assert vars(before) == vars(after)

@@ -66,9 +66,7 @@ def of_type(events: Sequence[FleetAggregate.Event], event_type: type[E]) -> list
 
 
 @contextmanager
-def refused(
-    app: PartnerFleet, error: type[Err], match: str
-) -> Iterator[pytest.ExceptionInfo[Err]]:
+def refused(app: PartnerFleet, error: type[Err], match: str) -> Iterator[pytest.ExceptionInfo[Err]]:
     """The command in the block is refused with `error` saying `match`, and records nothing."""
     assert issubclass(error, DomainError)
     before = event_count(app)

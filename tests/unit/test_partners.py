@@ -69,9 +69,7 @@ def test_r_par_1_the_first_user_becomes_partner_admin_and_later_ones_partner_use
 def test_r_par_1_a_registered_users_passport_id_is_linked_to_its_partners_location_id(
     app: PartnerFleet, partner: str
 ) -> None:
-    joined = of_type(
-        events_of(app, Passport.id_for(BEN.principal)), Passport.JoinedPartner
-    )
+    joined = of_type(events_of(app, Passport.id_for(BEN.principal)), Passport.JoinedPartner)
 
     assert [e.location_id for e in joined] == [partner]
     assert app.passport(BEN.principal).is_partner_user
