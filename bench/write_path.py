@@ -448,7 +448,7 @@ def show(conn: psycopg.Connection[Any], name: str) -> str:
     return "?" if row is None else str(row[0])
 
 
-def metadata(args: argparse.Namespace) -> dict[str, object]:
+def metadata(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, object]:
     """What the numbers were measured on."""
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -459,7 +459,8 @@ def metadata(args: argparse.Namespace) -> dict[str, object]:
         "cpus": os.cpu_count(),
         "eventsourcing": version("eventsourcing"),
         "sqlite": sqlite3.sqlite_version,
-        "postgres": postgres_settings(),
+        "postgres": settings,
+        "baselines": "plain INSERT/COPY of byte-identical copies of rows the app stored",
     }
 
 
@@ -541,8 +542,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-top", type=int, default=30, help="functions to print")
     args = parser.parse_args(argv)
-    args.n = args.n or (200 if args.quick else 2_000)
-    args.batch = args.batch or (1_000 if args.quick else 10_000)
+    if args.n is None:
+        args.n = 200 if args.quick else 2_000
+    if args.batch is None:
+        args.batch = 1_000 if args.quick else 10_000
     if args.n < 1 or args.batch < 1:
         parser.error("--n and --batch must be positive")
     return args
@@ -552,12 +555,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Measure, print the table and write the JSON."""
     args = parse_args(argv)
     quiet_logging()
-    meta = metadata(args)
+    settings = postgres_settings()
+    meta = metadata(args, settings)
     rates = postgres_rates(args) + ([] if args.no_sqlite else sqlite_rates(args.batch))
     for out in tables(rates, args):
         console.print(out, "")
-    settings = ", ".join(f"{k}={v}" for k, v in postgres_settings().items())
-    console.print(f"PostgreSQL: {settings}; {os.cpu_count()} CPUs")
+    shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+    console.print(f"PostgreSQL: {shown}; {os.cpu_count()} CPUs")
     console.print(f"results: {write_json(rates, meta)}")
 
 

@@ -52,6 +52,7 @@ class Device(FleetAggregate):
     care_plan: str | None
     links: dict[str, str]  # role -> partner Location ID
     consent: ConsentState | None
+    consent_versions: list[int]  # versions of this device's consent events (R-CON-4)
     placement: UUID | None  # holding tenant or customer dashboard (HP PCs)
     placement_owner: str | None  # Location ID of the partner owning that placement
     alerts: dict[str, Alert]
@@ -62,7 +63,7 @@ class Device(FleetAggregate):
         """A new device: unlinked, without consent, placement, alerts or service levels."""
         self.customer_id, self.model = None, ""
         self.hosting_serial, self.is_hosting_device, self.hosted = None, False, []
-        self.care_plan, self.links, self.consent = None, {}, None
+        self.care_plan, self.links, self.consent, self.consent_versions = None, {}, None, []
         self.placement, self.placement_owner = None, None
         self.alerts, self.service_levels, self.service_events = {}, [], {}
 
@@ -231,6 +232,7 @@ class Device(FleetAggregate):
 
         def apply(self, aggregate: Device) -> None:
             aggregate.consent = ConsentState(self.text_version, self.scope)
+            aggregate.consent_versions.append(self.originator_version)
 
     class ConsentWithdrawn(FleetAggregate.Event):
         text_version: str
@@ -238,6 +240,38 @@ class Device(FleetAggregate):
 
         def apply(self, aggregate: Device) -> None:
             aggregate.consent = None
+            aggregate.consent_versions.append(self.originator_version)
+
+    class ConsentCorrected(FleetAggregate.Event):
+        corrects_version: int
+        reason: str
+        text_version: str | None  # the consent in effect from now on; None: not in effect
+
+        def apply(self, aggregate: Device) -> None:
+            corrected = self.text_version
+            aggregate.consent = None if corrected is None else ConsentState(corrected, "correction")
+            aggregate.consent_versions.append(self.originator_version)
+
+    def correct_consent(
+        self, cause: Cause, corrects_version: int, reason: str, text_version: str | None
+    ) -> None:
+        """R-CON-4: a wrong consent record is corrected by a new event, never rewritten."""
+        if corrects_version not in self.consent_versions:
+            raise ConsentError(
+                f"Device {self.serial} has no consent record at version {corrects_version}; "
+                f"its consent records are at versions {self.consent_versions}."
+            )
+        if not reason.strip():
+            raise ConsentError("A consent correction must say why the record was wrong.")
+        if text_version is not None:
+            consent_text_digest(text_version)
+        self._record(
+            self.ConsentCorrected,
+            cause,
+            corrects_version=corrects_version,
+            reason=reason.strip(),
+            text_version=text_version,
+        )
 
     def grant_consent(self, cause: Cause, text_version: str, scope: str = "device") -> None:
         """R-CON-1, R-CON-3: the customer opts in; granting again starts a new period."""

@@ -85,6 +85,13 @@ class FleetApplication(Application[UUID]):
 
     def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
         """Run `work` and save what it touched, retrying when a concurrent writer wins."""
+        with structlog.contextvars.bound_contextvars(
+            principal=cause.principal, correlation_id=cause.correlation_id
+        ):
+            return self._attempt(command, cause, work)
+
+    def _attempt(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
+        # Bound explicitly too, so the line is complete whatever the processors are.
         bound = log.bind(
             command=command, principal=cause.principal, correlation_id=cause.correlation_id
         )

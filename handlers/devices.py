@@ -199,6 +199,23 @@ class DeviceCommands(FleetApplication):
             lambda _w, d: d.withdraw_consent(cause, scope),
         )
 
+    def correct_consent_record(
+        self,
+        cause: Cause,
+        serial: str,
+        corrects_version: int,
+        reason: str,
+        text_version: str | None,
+    ) -> None:
+        """R-CON-4: correct a wrong consent record with a new event that says why."""
+        self._execute(
+            "correct_consent_record",
+            cause,
+            lambda w: load_device(w, serial).correct_consent(
+                cause, corrects_version, reason, text_version
+            ),
+        )
+
     def add_service_level(self, cause: Cause, serial: str, level: ServiceLevel) -> None:
         """R-SVC-3: record a warranty, support agreement or Care Pack for a device."""
         self._execute(

@@ -1,0 +1,33 @@
+"""Every command logs one line with principal, correlation id, aggregate ids and outcome."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from domain import Cause, DomainError, PartnerTenant
+from handlers import PartnerFleet
+
+
+def test_an_accepted_command_logs_one_line_naming_who_what_and_the_outcome() -> None:
+    """The line carries principal, correlation id, aggregate id and 'accepted'."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    with capture_logs() as logs:
+        fleet.register_partner(Cause("hp-ops", "corr-42"), "LOC-1", "Acme")
+    [line] = [entry for entry in logs if entry["event"] == "command"]
+    assert line["command"] == "register_partner"
+    assert line["principal"] == "hp-ops"
+    assert line["correlation_id"] == "corr-42"
+    assert line["aggregate_ids"] == [str(PartnerTenant.id_for("LOC-1"))]
+    assert line["outcome"] == "accepted"
+
+
+def test_a_refused_command_logs_its_reason() -> None:
+    """A refusal is logged once, as 'refused', with the reason a person can act on."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    with capture_logs() as logs, pytest.raises(DomainError):
+        fleet.certify_partner(Cause("hp-ops", "corr-43"), "NOPE", "resell_view_monitor")
+    [line] = [entry for entry in logs if entry["event"] == "command"]
+    assert line["outcome"] == "refused"
+    assert "No partner has Location ID 'NOPE'" in line["reason"]
+    assert line["correlation_id"] == "corr-43"
