@@ -50,7 +50,7 @@ def test_r_con_3_every_grant_and_withdrawal_is_kept_with_who_when_and_wording(
 def test_r_con_4_a_correction_is_a_new_event_and_the_old_record_is_unchanged(
     fleet: PartnerFleet,
 ) -> None:
-    """R-CON-4: correcting the last grant appends ConsentCorrected; earlier events stay as they were."""
+    """R-CON-4: correcting the last grant appends ConsentCorrected; earlier events stay."""
     before = consent_events(fleet)
     fleet.correct_consent_record(
         DPO, "S1", before[2].originator_version, "signed by an unauthorised person", None
