@@ -16,6 +16,7 @@ import platform
 import pstats
 import secrets
 import sqlite3
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -448,10 +449,26 @@ def show(conn: psycopg.Connection[Any], name: str) -> str:
     return "?" if row is None else str(row[0])
 
 
+def code_version() -> str:
+    """The checked-out commit (read-only git; local edits are not flagged)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip()
+
+
 def metadata(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, object]:
     """What the numbers were measured on."""
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
         "n": args.n,
         "batch": args.batch,
         "quick": args.quick,

@@ -20,8 +20,8 @@ log = structlog.get_logger("partnerfleet.commands")
 A = TypeVar("A", bound=FleetAggregate)
 T = TypeVar("T")
 
-MAX_ATTEMPTS = 5
-BACK_OFF_SECONDS = 0.002
+MAX_ATTEMPTS = 8
+BACK_OFF_SECONDS = 0.003
 
 
 class ConflictError(Exception):
@@ -44,9 +44,15 @@ class DateAsISO(Transcoding):
 class Working(dict[UUID, FleetAggregate]):
     """The aggregates one command has loaded or created; saved together in one transaction."""
 
-    def __init__(self, app: FleetApplication) -> None:
+    def __init__(self, app: FleetApplication, attempt: int = 1) -> None:
         super().__init__()
         self._app = app
+        self.attempt = attempt
+
+    @property
+    def optimistic(self) -> bool:
+        """First attempt: a command may assume new aggregates are new (a save conflict says not)."""
+        return self.attempt == 1
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate if it exists, loading it at most once per command."""
@@ -96,7 +102,7 @@ class FleetApplication(Application[UUID]):
             command=command, principal=cause.principal, correlation_id=cause.correlation_id
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            working = Working(self)
+            working = Working(self, attempt)
             try:
                 result = work(working)
                 self.save(*working.values())

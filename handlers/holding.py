@@ -81,7 +81,9 @@ class HoldingCommands(FleetApplication):
                 f"partner {report.reseller_location_id} has no holding tenant (not certified)"
             )
         device_id = Device.id_for(report.serial)
-        if device_id in w or w.find(Device, device_id) is not None:
+        # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
+        # the retry looks each one up. All or nothing either way.
+        if device_id in w or (not w.optimistic and w.find(Device, device_id) is not None):
             raise ReportRejectedError(f"device {report.serial} is already registered")
         w.add(
             Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())

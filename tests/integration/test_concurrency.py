@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
+from uuid import UUID
 
 import pytest
 
-from domain import Device
+from domain import E2OpenBatch
 from handlers import PartnerFleet
 from handlers.base import MAX_ATTEMPTS, ConflictError, Working
 from handlers.devices import load_device
@@ -71,14 +73,15 @@ def test_an_e2open_batch_meeting_a_concurrent_registration_stores_nothing_of_it(
     original_find = Working.find
     raced: list[bool] = []
 
-    def racing_find(self: Working, cls: type[Device], aggregate_id: object) -> Device | None:
-        found = original_find(self, cls, aggregate_id)  # type: ignore[arg-type]
-        if cls is Device and aggregate_id == Device.id_for("PC150") and not raced:
+    def racing_find(self: Working, cls: type[Any], aggregate_id: UUID) -> Any:
+        found = original_find(self, cls, aggregate_id)
+        # A customer registers PC150 while the intake is between its reads and its save.
+        if cls is E2OpenBatch and not raced:
             raced.append(True)
             customer_side.register_devices(CUSTOMER, "C1", [servers("PC150")[0]])
         return found
 
-    Working.find = racing_find  # type: ignore[method-assign,assignment]
+    Working.find = racing_find  # type: ignore[method-assign]
     try:
         outcome = intake.receive_e2open_batch(OPS, "batch-race", reports)
     finally:
