@@ -226,6 +226,11 @@ class CustomerGroup(FleetAggregate):
             raise CustomerGroupError(f"{passport_id} is already an admin of {self.customer_name}.")
         self._record(self.AdminAdded, cause, passport_id=passport_id)
 
+    def admit_partner_admin(self, cause: Cause) -> None:
+        """R-GRP-3: a partner admin registered after the group was created joins its admins."""
+        if cause.principal not in self.admins:
+            self._record(self.AdminAdded, cause, passport_id=cause.principal)
+
     def require_admin(self, passport_id: str) -> None:
         """R-GRP-3: only admins of the customer group act on its child groups."""
         if passport_id not in self.admins:

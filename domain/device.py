@@ -344,6 +344,8 @@ class Device(FleetAggregate):
         """R-HLD-3: the customer enrols its own PC into its dashboard with its cPIN."""
         if self.connection != "pc_agent":
             raise DeviceError(f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.")
+        if self.customer_id is not None and self.customer_id != customer_id:
+            raise NotAllowedError(f"PC {self.serial} belongs to another customer.")
         if self.placement is not None:
             raise DeviceError(
                 f"PC {self.serial} is already in a tenant; its partner transfers it instead."

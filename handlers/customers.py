@@ -16,6 +16,14 @@ def load_group(w: Working, group_id: UUID) -> CustomerGroup:
     return w.load(CustomerGroup, group_id, f"No customer group {group_id}.")
 
 
+def load_group_as_admin(w: Working, cause: Cause, group_id: UUID) -> CustomerGroup:
+    """The group; a partner admin who is not yet one of its admins joins them first (R-GRP-3)."""
+    group = load_group(w, group_id)
+    if load_partner(w, group.partner_location_id).users.get(cause.principal) == "admin":
+        group.admit_partner_admin(cause)
+    return group
+
+
 def load_partner_user(w: Working, passport_id: str) -> Passport:
     """R-PAR-2: the Passport of a recognised partner user, or a refusal."""
     passport = w.find(Passport, Passport.id_for(passport_id))
@@ -32,7 +40,9 @@ class CustomerGroupCommands(FleetApplication):
         self._execute(
             "create_child_group",
             cause,
-            lambda w: load_group(w, group_id).create_child_group(cause, child_id, name, True),
+            lambda w: load_group_as_admin(w, cause, group_id).create_child_group(
+                cause, child_id, name, True
+            ),
         )
 
     def create_customer_child_group(
@@ -70,7 +80,7 @@ class CustomerGroupCommands(FleetApplication):
         """R-GRP-3: make another user of the same partner an admin of the customer group."""
 
         def work(w: Working) -> None:
-            group = load_group(w, group_id)
+            group = load_group_as_admin(w, cause, group_id)
             if passport_id not in load_partner(w, group.partner_location_id).users:
                 raise NotAllowedError(
                     f"{passport_id} is not a user of partner {group.partner_location_id}."
@@ -82,7 +92,9 @@ class CustomerGroupCommands(FleetApplication):
     def delete_customer_group(self, cause: Cause, group_id: UUID) -> None:
         """R-GRP-2: delete an empty customer group; a refusal names the admins to contact."""
         self._execute(
-            "delete_customer_group", cause, lambda w: load_group(w, group_id).delete(cause)
+            "delete_customer_group",
+            cause,
+            lambda w: load_group_as_admin(w, cause, group_id).delete(cause),
         )
 
     def add_favourite(self, cause: Cause, group_id: UUID) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from domain.base import Cause, DomainError
-from domain.consent import CURRENT_CONSENT_TEXT
+from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.device import Device, DeviceError, normalise_serial
 from domain.service_level import ServiceLevel
 from handlers.base import FleetApplication, Working
@@ -86,7 +86,9 @@ class DeviceCommands(FleetApplication):
         self._execute("register_devices", cause, work)
 
     def _register_one(self, w: Working, cause: Cause, customer_id: str, spec: NewDevice) -> Device:
-        if w.find(Device, Device.id_for(spec.serial)) is not None:
+        # Optimistic first attempt (see Working.optimistic): a duplicate conflicts at save.
+        device_id = Device.id_for(spec.serial)
+        if device_id in w or (not w.optimistic and w.find(Device, device_id) is not None):
             raise DeviceError(f"Device {normalise_serial(spec.serial)} is already registered.")
         device = w.add(Device.register(cause, customer_id=customer_id, **spec.model_dump()))
         if spec.hosting_serial is not None:
@@ -180,23 +182,35 @@ class DeviceCommands(FleetApplication):
     ) -> None:
         """R-CON-1: one consent setting for all devices of an Insight RS hosting device."""
         scope = scope_of_host(normalise_serial(host_serial))
+
+        def grant(_w: Working, device: Device) -> None:
+            if device.consent is None or device.consent.text_version != text_version:
+                device.grant_consent(cause, text_version, scope)
+
         self._on_host(
             "grant_consent_on_host",
             cause,
             customer_id,
             host_serial,
-            lambda _w, d: d.grant_consent(cause, text_version, scope),
+            grant,
+            unchanged="Consent is already granted for every device of this host.",
         )
 
     def withdraw_consent_on_host(self, cause: Cause, customer_id: str, host_serial: str) -> None:
-        """R-CON-1, R-CON-3: withdraw the hosting device's consent for all its devices."""
+        """R-CON-1, R-CON-3: withdraw consent for every device of the hosting device."""
         scope = scope_of_host(normalise_serial(host_serial))
+
+        def withdraw(_w: Working, device: Device) -> None:
+            if device.consent is not None:
+                device.withdraw_consent(cause, scope)
+
         self._on_host(
             "withdraw_consent_on_host",
             cause,
             customer_id,
             host_serial,
-            lambda _w, d: d.withdraw_consent(cause, scope),
+            withdraw,
+            unchanged="No device of this host has consent to withdraw.",
         )
 
     def correct_consent_record(
@@ -265,13 +279,17 @@ class DeviceCommands(FleetApplication):
         customer_id: str,
         host_serial: str,
         change: Callable[[Working, Device], None],
+        unchanged: str | None = None,
     ) -> None:
         def work(w: Working) -> None:
             host = load_device(w, host_serial)
             host.require_owner(customer_id)
             if not host.is_hosting_device:
                 raise DomainError(f"Device {host.serial} is not an Insight RS hosting device.")
-            for device in [host, *(load_device(w, s) for s in host.hosted)]:
+            devices = [host, *(load_device(w, s) for s in host.hosted)]
+            for device in devices:
                 change(w, device)
+            if unchanged and not any(device.pending_events for device in devices):
+                raise ConsentError(f"Host {host.serial}: {unchanged}")
 
         self._execute(command, cause, work)

@@ -7,9 +7,10 @@ import hashlib
 from datetime import UTC, datetime
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 from domain import Device, NotAllowedError
 from domain.consent import CONSENT_TEXTS, CURRENT_CONSENT_TEXT, ConsentError, ConsentState
-from eventsourcing.persistence import StoredEvent
 from handlers import PartnerFleet
 from tests.unit.conftest import (
     CUSTOMER,
@@ -38,7 +39,7 @@ def consent_in_effect(app: PartnerFleet, serial: str, location_id: str, at: date
     past = [e for e in events_of(app, device_id) if e.timestamp <= at]
     if not past:
         return False
-    device = app.repository.get(device_id, version=past[-1].originator_version)
+    device: object = app.repository.get(device_id, version=past[-1].originator_version)
     assert isinstance(device, Device)
     return device.may_read_configuration(location_id)
 

@@ -283,9 +283,7 @@ def test_r_grp_3_a_partner_user_who_is_no_group_admin_cannot_create_a_child_grou
         app.create_child_group(BEN, linked_group, "bens", "Ben's racks")
 
 
-def test_r_grp_3_a_new_group_admin_may_create_child_groups(
-    app: PartnerFleet, group: UUID
-) -> None:
+def test_r_grp_3_a_new_group_admin_may_create_child_groups(app: PartnerFleet, group: UUID) -> None:
     app.create_child_group(BEN, group, "bens", "Ben's racks")
 
     assert set(app.customer_group(group).child_groups_visible_to(BEN.principal)) == {"bens"}

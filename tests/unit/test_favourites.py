@@ -56,9 +56,7 @@ def test_r_fav_2_a_partner_user_marks_a_customer_group_as_favourite(
     assert favourites_of(app, BEN) == [groups[0]]
 
 
-def test_r_fav_2_a_partner_user_unmarks_a_favourite(
-    app: PartnerFleet, groups: list[UUID]
-) -> None:
+def test_r_fav_2_a_partner_user_unmarks_a_favourite(app: PartnerFleet, groups: list[UUID]) -> None:
     app.add_favourite(BEN, groups[0])
     app.add_favourite(BEN, groups[1])
     position = event_count(app)
@@ -133,9 +131,7 @@ def test_r_fav_2_a_user_of_another_partner_cannot_mark_the_group(
         app.add_favourite(OTTO, groups[0])
 
 
-def test_r_fav_2_a_customer_cannot_mark_favourites(
-    app: PartnerFleet, groups: list[UUID]
-) -> None:
+def test_r_fav_2_a_customer_cannot_mark_favourites(app: PartnerFleet, groups: list[UUID]) -> None:
     with refused(app, NotAllowedError, "is not recognised as a partner user"):
         app.add_favourite(CUSTOMER, groups[0])
 

@@ -12,7 +12,6 @@ from tests.unit.conftest import (
     ANNA,
     CUSTOMER,
     CUSTOMER_ID,
-    LOC,
     event_count,
     events_of,
     events_since,

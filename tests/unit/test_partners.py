@@ -28,7 +28,6 @@ from tests.unit.conftest import (
     names,
     of_type,
     refused,
-    register_partner,
     servers,
     to,
 )

@@ -14,7 +14,9 @@ from tests.unit.conftest import OPS, event_count, events_since, of_type, refused
 
 WARRANTY = ServiceLevel("warranty", "3y parts & labour", date(2024, 1, 1), date(2026, 12, 31))
 CARE_PACK = ServiceLevel("care_pack", "4h on-site", date(2025, 7, 1), date(2026, 6, 30))
-AGREEMENT = ServiceLevel("support_agreement", "Datacenter Care", date(2026, 3, 1), date(2027, 2, 28))
+AGREEMENT = ServiceLevel(
+    "support_agreement", "Datacenter Care", date(2026, 3, 1), date(2027, 2, 28)
+)
 EXPIRED = ServiceLevel("support_agreement", "Old contract", date(2020, 1, 1), date(2023, 12, 31))
 
 
