@@ -59,6 +59,7 @@ class CustomerGroup(FleetAggregate):
     admins: list[str]
     child_groups: dict[str, ChildGroup]
     is_dashboard: bool
+    had_pcs: bool  # a PC was ever placed here: R-ALR-3 switches notifications on only then
     cpin_digest: str | None
     self_service_notifications: bool
     deleted: bool
@@ -69,6 +70,7 @@ class CustomerGroup(FleetAggregate):
         self.premium_devices = []
         self.child_groups = {}
         self.is_dashboard = False
+        self.had_pcs = False
         self.cpin_digest = None
         self.self_service_notifications = False
         self.deleted = False
@@ -138,13 +140,14 @@ class CustomerGroup(FleetAggregate):
             aggregate.devices.setdefault(self.serial, []).append(self.reason)
             if self.premium and self.serial not in aggregate.premium_devices:
                 aggregate.premium_devices.append(self.serial)
+            aggregate.had_pcs = aggregate.had_pcs or self.reason == PLACED
 
     def add_device(self, cause: Cause, serial: str, reason: str, premium: bool = False) -> None:
         """R-LNK-1, R-HLD-3: the device appears in this group; R-ALR-3 on the first one."""
         if reason in self.devices.get(serial, []):
             return
         self.reopen(cause)
-        first_pc = reason == PLACED and not self.placed_devices
+        first_pc = reason == PLACED and not self.had_pcs
         self._record(self.DeviceAdded, cause, serial=serial, reason=reason, premium=premium)
         if first_pc and self.is_dashboard and not self.self_service_notifications:
             self._record(self.SelfServiceNotificationsSwitched, cause, on=True)

@@ -185,3 +185,17 @@ def test_r_alr_4_only_the_partners_users_switch_its_dashboards_notifications(
         app.switch_self_service_notifications(OTTO, partner, premium_dashboard, on=False)
     with refused(app, NotAllowedError, f"Partner {other_partner} has no tenant"):
         app.switch_self_service_notifications(OTTO, other_partner, premium_dashboard, on=False)
+
+
+def test_r_alr_3_a_partners_off_survives_emptying_and_refilling_the_dashboard(
+    app: PartnerFleet, partner: str, holding_tenant: UUID, premium_dashboard: UUID
+) -> None:
+    """R-ALR-3: only the very first PC switches notifications on; a later 'off' stays off."""
+    app.switch_self_service_notifications(ANNA, partner, premium_dashboard, on=False)
+    app.transfer_devices(ANNA, partner, ["PC1"], premium_dashboard, holding_tenant, "T-out")
+    position = event_count(app)
+
+    app.transfer_devices(ANNA, partner, ["PC1"], holding_tenant, premium_dashboard, "T-back")
+
+    assert SWITCHED not in names(events_since(app, position))
+    assert not notifications_on(app, premium_dashboard)

@@ -123,6 +123,30 @@ def test_r_con_1_withdrawing_for_one_central_connect_device_is_refused_naming_it
     assert app.may_read_configuration("CC1", partner)
 
 
+def test_r_con_1_granting_on_a_host_reaches_only_devices_without_that_consent(
+    app: PartnerFleet, partner: str
+) -> None:
+    hosted_and_linked(app, partner)
+    app.grant_consent(CUSTOMER, CUSTOMER_ID, ["HOST1"])
+    position = event_count(app)
+
+    app.grant_consent_on_host(CUSTOMER, CUSTOMER_ID, "HOST1")
+
+    granted = of_type(events_since(app, position), Device.ConsentGranted)
+    assert {e.originator_id for e in granted} == {Device.id_for("CC1"), Device.id_for("CC2")}
+    assert all(app.may_read_configuration(s, partner) for s in ("HOST1", "CC1", "CC2"))
+
+
+def test_r_con_1_granting_on_a_host_whose_devices_all_have_consent_is_refused(
+    app: PartnerFleet, partner: str
+) -> None:
+    hosted_and_linked(app, partner)
+    app.grant_consent_on_host(CUSTOMER, CUSTOMER_ID, "HOST1")
+
+    with refused(app, ConsentError, "Host HOST1: Consent is already granted for every device"):
+        app.grant_consent_on_host(CUSTOMER, CUSTOMER_ID, "HOST1")
+
+
 def test_r_con_1_only_the_owner_grants_consent(app: PartnerFleet, linked_group: UUID) -> None:
     with refused(app, NotAllowedError, "Device S1 does not belong to customer C9"):
         app.grant_consent(CUSTOMER, "C9", ["S1"])
@@ -266,6 +290,15 @@ def test_r_con_3_withdrawing_on_the_host_ends_access_for_every_device_it_manages
     assert len(withdrawn) == 3
     assert {e.scope for e in withdrawn} == {HOST_SCOPE}
     assert not any(app.may_read_configuration(s, partner) for s in ("HOST1", "CC1", "CC2"))
+
+
+def test_r_con_3_withdrawing_on_a_host_without_consent_is_refused(
+    app: PartnerFleet, partner: str
+) -> None:
+    hosted_and_linked(app, partner)
+
+    with refused(app, ConsentError, "Host HOST1: No device of this host has consent to withdraw"):
+        app.withdraw_consent_on_host(CUSTOMER, CUSTOMER_ID, "HOST1")
 
 
 def test_r_con_3_consent_set_on_a_host_can_always_be_withdrawn_for_the_devices_it_manages(

@@ -289,6 +289,23 @@ def test_r_grp_3_a_new_group_admin_may_create_child_groups(app: PartnerFleet, gr
     assert set(app.customer_group(group).child_groups_visible_to(BEN.principal)) == {"bens"}
 
 
+def test_r_grp_3_a_partner_admin_registered_after_the_group_joins_its_admins_when_acting(
+    app: PartnerFleet,
+) -> None:
+    app.register_partner(OPS, "LOC-1", "Partner One")
+    app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S1"), to("LOC-1"))
+    app.register_partner_user(OPS, "LOC-1", ANNA.principal)
+    group_id = CustomerGroup.id_for("LOC-1", CUSTOMER_ID)
+    position = event_count(app)
+
+    app.create_child_group(ANNA, group_id, "racks", "Rack servers")
+
+    events = events_since(app, position)
+    assert names(events) == ["CustomerGroup.AdminAdded", "CustomerGroup.ChildGroupCreated"]
+    assert of_type(events, CustomerGroup.AdminAdded)[0].passport_id == ANNA.principal
+    assert app.customer_group(group_id).admins == [ANNA.principal]
+
+
 def test_r_grp_3_only_a_group_admin_adds_admins(app: PartnerFleet, linked_group: UUID) -> None:
     with refused(app, NotAllowedError, f"{BEN.principal} is not an admin of customer group"):
         app.add_group_admin(BEN, linked_group, BEN.principal)

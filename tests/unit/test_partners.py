@@ -10,6 +10,7 @@ from uuid import UUID
 
 from domain import Cause, Device, NotAllowedError, NotFoundError, PartnerTenant, Passport
 from domain.base import DomainError
+from domain.device import DeviceError
 from domain.partner import PartnerError
 from domain.passport import DeviceQuotaExceededError
 from handlers import PartnerFleet
@@ -193,6 +194,19 @@ def test_r_par_3_the_limit_counts_per_passport_id_not_per_customer(app: PartnerF
 
     assert app.device("Q1500").customer_id == CUSTOMER_ID
     assert app.passport(colleague.principal).registered_devices == 1
+
+
+def test_r_par_3_a_device_registered_again_is_refused_and_not_counted_twice(
+    app: PartnerFleet,
+) -> None:
+    app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S1"))
+
+    with refused(app, DeviceError, "Device S1 is already registered"):
+        app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S2", "s1"))
+
+    assert app.passport(CUSTOMER.principal).registered_devices == 1
+    with refused(app, NotFoundError, "No device with serial number 'S2'"):
+        app.device("S2")
 
 
 # --- R-PAR-4: certification creates the holding tenant, once -----------------------------
