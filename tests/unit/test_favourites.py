@@ -132,6 +132,7 @@ def test_r_fav_2_a_user_of_another_partner_cannot_mark_the_group(
 
 
 def test_r_fav_2_a_customer_cannot_mark_favourites(app: PartnerFleet, groups: list[UUID]) -> None:
+    """R-PAR-2: only principals recognised as partner users act in My Customers."""
     with refused(app, NotAllowedError, "is not recognised as a partner user"):
         app.add_favourite(CUSTOMER, groups[0])
 
