@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import structlog
@@ -14,6 +15,13 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
 from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
+from domain.consent import ConsentState
+from domain.customer_group import ChildGroup, CustomerGroup
+from domain.device import Device
+from domain.device_support import Alert
+from domain.partner import MissingDeviceRequest, PartnerTenant
+from domain.passport import Passport
+from domain.service_level import ServiceLevel
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -39,6 +47,26 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class DataclassAsDict(Transcoding):
+    """Stores a dataclass of aggregate state (for snapshots) as a dict of its fields."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = cls.__qualname__
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+# Value objects held in aggregate state; snapshots must transcode them.
+STATE_DATACLASSES = (Alert, ChildGroup, ConsentState, MissingDeviceRequest, ServiceLevel)
+# Snapshot every N events, so an aggregate with a long history loads in bounded time.
+SNAPSHOT_INTERVAL = 50
 
 
 class Working(dict[UUID, FleetAggregate]):
@@ -84,10 +112,15 @@ class FleetApplication(Application[UUID]):
     """All commands share one event store, so a command spanning aggregates is one transaction."""
 
     name = "partnerfleet"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
+        (PartnerTenant, Passport, CustomerGroup, Device), SNAPSHOT_INTERVAL
+    )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+        for cls in STATE_DATACLASSES:
+            transcoder.register(DataclassAsDict(cls))
 
     def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
         """Run `work` and save what it touched, retrying when a concurrent writer wins."""

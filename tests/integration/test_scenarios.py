@@ -7,8 +7,11 @@ from uuid import UUID
 import pytest
 
 from handlers import PartnerFleet
+from infra.bootstrap import prepare_storage
+from infra.settings import Settings
 from tests.conftest import FleetFactory
 from tests.scenarios import SCENARIOS, Scenario
+from tests.snapshots import EagerSnapshots, assert_snapshots_rebuild_every_aggregate
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
@@ -31,3 +34,17 @@ def test_restart_rebuilds_the_same_aggregates(
         before: object = first.repository.get(aggregate_id)
         after: object = second.repository.get(aggregate_id)
         assert vars(before) == vars(after)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_snapshots_on_stored_events_rebuild_the_same_aggregates(
+    scenario: Scenario, stored_settings: Settings
+) -> None:
+    """Snapshots written to PostgreSQL / SQLite read back to the state the events give."""
+    prepare_storage(stored_settings.storage)
+    fleet = EagerSnapshots(env=stored_settings.storage.env)
+    try:
+        scenario(fleet)
+        assert assert_snapshots_rebuild_every_aggregate(fleet) > 0
+    finally:
+        fleet.close()
