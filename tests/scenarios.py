@@ -19,6 +19,14 @@ CUSTOMER = Cause("admin@customer.example", "corr-customer")
 Scenario = Callable[[PartnerFleet], None]
 
 
+IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+
+
+def in_memory_fleet() -> PartnerFleet:
+    """A fleet on in-memory storage, whatever the environment says."""
+    return PartnerFleet(env=IN_MEMORY)
+
+
 def event_count(fleet: PartnerFleet) -> int:
     """How many events are stored (PostgreSQL's notification ids may have gaps)."""
     return len(fleet.recorder.select_notifications(start=1, limit=10_000_000))
@@ -39,15 +47,16 @@ def servers(*serials: str) -> list[NewDevice]:
     return [NewDevice(serial=s, connection="direct_connect", model="DL380") for s in serials]
 
 
-def report(serial: str, location_id: str = "LOC-1") -> dict[str, str]:
-    """An e2Open report of a resold PC."""
-    return {
+def report(serial: str, location_id: str = "LOC-1", **extra: str) -> dict[str, str]:
+    """An e2Open report of a PC resold by `location_id`."""
+    fields = {
         "serial": serial,
-        "model": "EliteBook",
+        "model": "EliteBook 840",
         "reseller_location_id": location_id,
-        "distributor": "Dist",
+        "distributor": "Ingram",
         "ship_date": "2026-10-01",
     }
+    return fields | extra
 
 
 def link_relink_and_consent(fleet: PartnerFleet) -> None:

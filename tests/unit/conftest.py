@@ -18,6 +18,10 @@ from domain import Cause, CustomerGroup, DomainError
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
+from tests.scenarios import CUSTOMER, OPS, event_count, in_memory_fleet, servers
+from tests.scenarios import report as e2open_report
+
+__all__ = ["CUSTOMER", "OPS", "e2open_report", "event_count", "servers"]
 
 E = TypeVar("E", bound=FleetAggregate.Event)
 Err = TypeVar("Err", bound=DomainError)
@@ -26,19 +30,12 @@ LOC = "LOC-1"
 OTHER_LOC = "LOC-2"
 SERVICE_LOC = "LOC-S"
 CUSTOMER_ID = "C1"
-OPS = Cause("hp-ops", "corr-ops")
-CUSTOMER = Cause("admin@customer.example", "corr-customer")
 ANNA = Cause(f"anna@{LOC}", "corr-anna")  # LOC-1's first user, so its admin
 BEN = Cause(f"ben@{LOC}", "corr-ben")  # LOC-1's second user, a plain partner user
 OTTO = Cause(f"otto@{OTHER_LOC}", "corr-otto")  # LOC-2's admin
 
 
 # --- reading the store -------------------------------------------------------------------
-
-
-def event_count(app: PartnerFleet) -> int:
-    """How many events the fleet has stored (the highest notification id)."""
-    return app.recorder.max_notification_id() or 0
 
 
 def events_of(app: PartnerFleet, aggregate_id: UUID) -> list[FleetAggregate.Event]:
@@ -78,11 +75,6 @@ def refused(app: PartnerFleet, error: type[Err], match: str) -> Iterator[pytest.
 # --- building a world --------------------------------------------------------------------
 
 
-def servers(*serials: str) -> list[NewDevice]:
-    """Direct-connect servers as a customer registers them."""
-    return [NewDevice(serial=s, connection="direct_connect", model="DL380") for s in serials]
-
-
 def hosted_fleet(host: str, *serials: str) -> list[NewDevice]:
     """An Insight RS hosting device and the central-connect devices it manages."""
     hosting = NewDevice(serial=host, connection="direct_connect", is_hosting_device=True)
@@ -104,25 +96,13 @@ def register_partner(app: PartnerFleet, location_id: str, *users: str) -> None:
         app.register_partner_user(OPS, location_id, user)
 
 
-def e2open_report(serial: str, location_id: str = LOC, **extra: str) -> dict[str, str]:
-    """An e2Open report of a PC resold by `location_id`."""
-    report = {
-        "serial": serial,
-        "model": "EliteBook 840",
-        "reseller_location_id": location_id,
-        "distributor": "Ingram",
-        "ship_date": "2026-10-01",
-    }
-    return report | extra
-
-
 # --- fixtures ----------------------------------------------------------------------------
 
 
 @pytest.fixture
 def app() -> PartnerFleet:
     """A fleet on in-memory storage."""
-    return PartnerFleet(env={})
+    return in_memory_fleet()
 
 
 @pytest.fixture

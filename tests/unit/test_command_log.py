@@ -6,12 +6,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import Cause, DomainError, PartnerTenant
-from handlers import PartnerFleet
+from tests.scenarios import in_memory_fleet
 
 
 def test_an_accepted_command_logs_one_line_naming_who_what_and_the_outcome() -> None:
     """The line carries principal, correlation id, aggregate id and 'accepted'."""
-    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet = in_memory_fleet()
     with capture_logs() as logs:
         fleet.register_partner(Cause("hp-ops", "corr-42"), "LOC-1", "Acme")
     [line] = [entry for entry in logs if entry["event"] == "command"]
@@ -24,7 +24,7 @@ def test_an_accepted_command_logs_one_line_naming_who_what_and_the_outcome() -> 
 
 def test_a_refused_command_logs_its_reason() -> None:
     """A refusal is logged once, as 'refused', with the reason a person can act on."""
-    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet = in_memory_fleet()
     with capture_logs() as logs, pytest.raises(DomainError):
         fleet.certify_partner(Cause("hp-ops", "corr-43"), "NOPE", "resell_view_monitor")
     [line] = [entry for entry in logs if entry["event"] == "command"]

@@ -12,6 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from domain import Device, NotAllowedError
 from domain.consent import CONSENT_TEXTS, CURRENT_CONSENT_TEXT, ConsentError, ConsentState
 from handlers import PartnerFleet
+from tests.scenarios import in_memory_fleet
 from tests.unit.conftest import (
     CUSTOMER,
     CUSTOMER_ID,
@@ -392,7 +393,7 @@ def test_r_con_4_a_grant_stored_before_scope_and_digest_existed_is_read_not_rewr
         stored[-1].topic,
         app.mapper.transcoder.encode(state),
     )
-    older = PartnerFleet(env={})
+    older = in_memory_fleet()
     older.recorder.insert_events([*stored[:-1], v1])
 
     grant = of_type(events_of(older, device_id), Device.ConsentGranted)[0]

@@ -7,7 +7,7 @@ import pytest
 from domain import Cause, Device
 from domain.consent import ConsentError, consent_text_digest
 from handlers import PartnerFleet
-from tests.scenarios import CUSTOMER, event_count, partner, servers
+from tests.scenarios import CUSTOMER, event_count, in_memory_fleet, partner, servers
 
 DPO = Cause("dpo@hp.example", "corr-dpo")
 
@@ -15,7 +15,7 @@ DPO = Cause("dpo@hp.example", "corr-dpo")
 @pytest.fixture
 def fleet() -> PartnerFleet:
     """A fleet whose device S1 was granted consent, withdrawn, and granted again."""
-    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet = in_memory_fleet()
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"))
     fleet.grant_consent(CUSTOMER, "C1", ["S1"], text_version="2024-01")

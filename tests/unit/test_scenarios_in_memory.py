@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from handlers import PartnerFleet
-from tests.scenarios import SCENARIOS, Scenario
+from tests.scenarios import SCENARIOS, Scenario, in_memory_fleet
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
 def test_scenario_in_memory(scenario: Scenario) -> None:
     """Each scenario's rules hold on in-memory storage."""
-    scenario(PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
+    scenario(in_memory_fleet())

@@ -10,7 +10,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain import Cause, Device
 from domain.consent import consent_text_digest
-from handlers import PartnerFleet
+from tests.scenarios import in_memory_fleet
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "device_events_v1.json"
 
@@ -30,7 +30,7 @@ def stored_v1_events() -> list[StoredEvent]:
 
 def test_r_con_3_a_version_1_consent_grant_loads_with_scope_and_wording_digest() -> None:
     """R-CON-3: a v1 grant (text version only) reads back with scope and the wording's digest."""
-    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet = in_memory_fleet()
     fleet.recorder.insert_events(stored_v1_events())
     device = fleet.device("CZJ1V1")
     assert device.consent is not None
@@ -43,7 +43,7 @@ def test_r_con_3_a_version_1_consent_grant_loads_with_scope_and_wording_digest()
 
 def test_an_upcast_aggregate_takes_new_commands_after_the_old_events() -> None:
     """A device whose history holds v1 events is changed and saved as usual."""
-    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet = in_memory_fleet()
     fleet.recorder.insert_events(stored_v1_events())
     fleet.withdraw_consent(Cause("admin@customer.example", "c"), "C1", ["CZJ1V1"])
     assert fleet.device("CZJ1V1").consent is None
