@@ -1,0 +1,86 @@
+"""What every read model shares: its tables, the events it handles, batch processing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from eventsourcing.utils import get_topic
+
+from domain.base import FleetAggregate
+
+Params = Sequence[Any]
+
+
+class Tx(Protocol):
+    """One transaction on a view database (SQLite or PostgreSQL, see infra/viewdb.py)."""
+
+    def execute(self, statement: str, params: Params = ()) -> None:
+        """Run one statement."""
+
+    def executemany(self, statement: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each row of parameters."""
+
+    def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query."""
+
+
+E = TypeVar("E", bound=FleetAggregate.Event)
+Handler = Callable[[Any, Tx, Any], None]
+
+
+def handles(*event_classes: type[FleetAggregate.Event]) -> Callable[[Handler], Handler]:
+    """Mark a View method as the handler of these event classes."""
+
+    def mark(method: Handler) -> Handler:
+        method.__handles__ = event_classes  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class View:
+    """A read model: portable DDL, and one handler method per event class it follows."""
+
+    name: ClassVar[str]
+    ddl: ClassVar[tuple[str, ...]]
+    tables: ClassVar[tuple[str, ...]]
+    _handlers: ClassVar[dict[type[Any], Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
+        for attribute in vars(cls).values():
+            for event_class in getattr(attribute, "__handles__", ()):
+                cls._handlers[event_class] = attribute
+
+    @classmethod
+    def topics(cls) -> list[str]:
+        """The stored-event topics this view reads (so a rebuild skips the rest)."""
+        return sorted(get_topic(event_class) for event_class in cls._handlers)
+
+    def process(self, tx: Tx, events: Iterable[FleetAggregate.Event]) -> None:
+        """Apply a batch of events in order, inside the caller's transaction."""
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                handler(self, tx, event)
+        self.finish_batch(tx)
+
+    def finish_batch(self, tx: Tx) -> None:
+        """Hook: work deferred to the end of a batch (recounting touched rows)."""
+
+    def create(self, tx: Tx) -> None:
+        """Create the view's tables if they are missing."""
+        for statement in self.ddl:
+            tx.execute(statement)
+
+    def drop(self, tx: Tx) -> None:
+        """Drop the view's tables (before a rebuild)."""
+        for table in self.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def placeholders(values: Sequence[object]) -> str:
+    """`?, ?, ?` for an IN list of these values."""
+    return ", ".join("?" for _ in values)

@@ -1,0 +1,250 @@
+"""Queries of the My Customers view: All Customers / Favorites Only pages and dashboards."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from domain.base import DomainError, NotAllowedError, NotFoundError
+from domain.passport import Passport
+from projections.base import Tx
+
+CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
+MAX_PAGE = 200
+
+
+class QueryError(DomainError):
+    """A query's parameters cannot be answered; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One customer object in All Customers (R-FAV-1)."""
+
+    group_id: str
+    customer_id: str
+    name: str
+    devices: dict[str, int]
+    service_events: int | None  # None for resellers: they never see service events (R-SVC-1)
+    critical_events: int | None
+    favourite: bool
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """A page of the view the user is looking at, with the cursor of the next page."""
+
+    view: str
+    favorites_only_available: bool
+    rows: list[CustomerRow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class PartnerUser:
+    """A recognised partner user (R-PAR-2) and what the pages need to know of it."""
+
+    passport: str
+    partner: str
+    partner_type: str
+    default_view: str
+    favourites: int
+
+
+def partner_user(tx: Tx, passport: str) -> PartnerUser:
+    """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
+    rows = tx.query(
+        "SELECT u.partner, p.partner_type, u.default_view,"
+        " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
+        " FROM pf_c_users u JOIN pf_c_partners p ON p.partner = u.partner WHERE u.passport = ?",
+        (passport,),
+    )
+    if not rows:
+        raise NotAllowedError(
+            f"{passport} is not recognised as a partner user; My Customers is shown only to "
+            "partner users."
+        )
+    partner, partner_type, default_view, favourites = rows[0]
+    return PartnerUser(passport, partner, partner_type, default_view, int(favourites))
+
+
+def list_customers(
+    tx: Tx,
+    passport: str,
+    *,
+    view: str | None = None,
+    search: str | None = None,
+    connection: str | None = None,
+    has_critical: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> CustomerPage:
+    """R-FAV-1…5: a page of All Customers or Favorites Only, filters applied to that set."""
+    user = partner_user(tx, passport)
+    shown = _chosen_view(user, view)
+    _check_page(connection, limit)
+    where, params = _filters(user, shown, search, connection, has_critical, cursor)
+    rows = tx.query(
+        PAGE_SQL.format(where=where), [str(Passport.id_for(passport)), *params, limit + 1]
+    )
+    page = [_row(user, r) for r in rows[:limit]]
+    after = _encode(rows[limit - 1]) if len(rows) > limit else None
+    return CustomerPage(shown, user.favourites > 0, page, after)
+
+
+PAGE_SQL = (
+    "SELECT g.group_id, g.customer_id, g.name, g.central_connect, g.direct_connect, g.pc_agent,"
+    " g.service_events, g.critical_events, f.group_id, g.search_name"
+    " FROM pf_c_groups g LEFT JOIN pf_c_favourites f"
+    " ON f.group_id = g.group_id AND f.passport_ref = ?"
+    " WHERE {where} ORDER BY g.search_name, g.group_id LIMIT ?"
+)
+
+
+def _chosen_view(user: PartnerUser, view: str | None) -> str:
+    shown = view or user.default_view
+    if shown not in ("all_customers", "favorites_only"):
+        raise QueryError(f"Unknown view {shown!r}; use all_customers or favorites_only.")
+    if shown == "favorites_only" and user.favourites == 0:
+        if view is not None:
+            raise QueryError("Favorites Only is available once you have at least one favourite.")
+        shown = "all_customers"  # R-FAV-3: without favourites the view falls back
+    return shown
+
+
+def _check_page(connection: str | None, limit: int) -> None:
+    if connection is not None and connection not in CONNECTIONS:
+        raise QueryError(f"Unknown connection type {connection!r}; use one of {CONNECTIONS}.")
+    if not 1 <= limit <= MAX_PAGE:
+        raise QueryError(f"A page holds 1 to {MAX_PAGE} customers, not {limit}.")
+
+
+def _filters(
+    user: PartnerUser,
+    shown: str,
+    search: str | None,
+    connection: str | None,
+    has_critical: bool | None,
+    cursor: str | None,
+) -> tuple[str, list[Any]]:
+    where, params = ["g.partner = ?", "g.deleted = 0"], [user.partner]
+    if shown == "favorites_only":
+        where.append("f.group_id IS NOT NULL")
+    if search:
+        where.append("g.search_name LIKE ? ESCAPE '!'")
+        params.append(f"%{_escape(search.strip().casefold())}%")
+    if connection:
+        where.append(f"g.{connection} > 0")
+    if has_critical is not None:
+        where.append("g.critical_events > 0" if has_critical else "g.critical_events = 0")
+    if cursor:
+        name, group_id = _decode(cursor)
+        where.append("(g.search_name > ? OR (g.search_name = ? AND g.group_id > ?))")
+        params += [name, name, group_id]
+    return " AND ".join(where), params
+
+
+def _escape(term: str) -> str:
+    return term.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def _row(user: PartnerUser, r: tuple[Any, ...]) -> CustomerRow:
+    service = user.partner_type == "service_partner"
+    return CustomerRow(
+        group_id=r[0],
+        customer_id=r[1],
+        name=r[2],
+        devices=dict(zip(CONNECTIONS, (int(r[3]), int(r[4]), int(r[5])), strict=True)),
+        service_events=int(r[6]) if service else None,
+        critical_events=int(r[7]) if service else None,
+        favourite=r[8] is not None,
+    )
+
+
+def _encode(row: tuple[Any, ...]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([row[9], row[0]]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[str, str]:
+    try:
+        name, group_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(name), str(group_id)
+    except (ValueError, TypeError) as error:
+        raise QueryError("The page cursor is not one this service issued.") from error
+
+
+@dataclass(frozen=True)
+class DashboardDevice:
+    """A device linked to this partner in the group (R-LNK-1), and why it is there."""
+
+    serial: str
+    connection: str
+    model: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """R-LNK-1, R-GRP-1, R-GRP-3: devices, visible child groups and admins of one group."""
+
+    group_id: str
+    name: str
+    is_dashboard: bool
+    self_service_notifications: bool
+    devices: list[DashboardDevice]
+    child_groups: list[dict[str, str]]
+    admins: list[str]
+
+
+def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
+    """The dashboard of one customer group, as this partner user may see it."""
+    user = partner_user(tx, passport)
+    rows = tx.query(
+        "SELECT name, is_dashboard, notifications FROM pf_c_groups"
+        " WHERE group_id = ? AND partner = ? AND deleted = 0",
+        (group_id, user.partner),
+    )
+    if not rows:
+        raise NotFoundError(f"Partner {user.partner} has no customer group {group_id}.")
+    name, is_dashboard, notifications = rows[0]
+    return Dashboard(
+        group_id,
+        name,
+        bool(is_dashboard),
+        bool(notifications),
+        _devices(tx, group_id),
+        _children(tx, group_id, passport),
+        [
+            a
+            for (a,) in tx.query(
+                "SELECT passport FROM pf_c_admins WHERE group_id = ? ORDER BY passport", (group_id,)
+            )
+        ],
+    )
+
+
+def _devices(tx: Tx, group_id: str) -> list[DashboardDevice]:
+    rows = tx.query(
+        "SELECT d.serial, d.connection, d.model, m.reason FROM pf_c_members m"
+        " JOIN pf_c_devices d ON d.device_id = m.device_id WHERE m.group_id = ?"
+        " ORDER BY d.serial, m.reason",
+        (group_id,),
+    )
+    devices: dict[str, DashboardDevice] = {}
+    for serial, connection, model, reason in rows:
+        found = devices.setdefault(serial, DashboardDevice(serial, connection, model, []))
+        found.reasons.append(reason)
+    return list(devices.values())
+
+
+def _children(tx: Tx, group_id: str, passport: str) -> list[dict[str, str]]:
+    rows = tx.query(
+        "SELECT c.child_id, c.name, c.created_by FROM pf_c_children c WHERE c.group_id = ?"
+        " AND c.by_partner = 1 AND (c.created_by = ? OR EXISTS (SELECT 1 FROM pf_c_shares s"
+        " WHERE s.group_id = c.group_id AND s.child_id = c.child_id AND s.passport = ?))"
+        " ORDER BY c.name, c.child_id",
+        (group_id, passport, passport),
+    )
+    return [{"child_id": c, "name": n, "created_by": b} for c, n, b in rows]

@@ -1,0 +1,258 @@
+"""All Customers / Favorites Only and the customer group dashboard (R-FAV-*, R-GRP-*, R-PAR-2).
+
+Rows per partner user's world: customer groups with device counts by connection type and
+service-event counts, favourites and default views, group members, admins, child groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from domain.customer_group import CustomerGroup
+from domain.device import Device
+from domain.partner import PartnerTenant
+from domain.passport import Passport
+from projections.base import Tx, View, handles
+
+CONNECTION_COLUMNS = {
+    "central_connect": "central_connect",
+    "direct_connect": "direct_connect",
+    "pc_agent": "pc_agent",
+}
+
+
+class CustomersView(View):
+    """Everything the partner's My Customers pages show."""
+
+    name: ClassVar[str] = "customers"
+    tables: ClassVar[tuple[str, ...]] = (
+        "pf_c_partners",
+        "pf_c_users",
+        "pf_c_favourites",
+        "pf_c_groups",
+        "pf_c_members",
+        "pf_c_admins",
+        "pf_c_children",
+        "pf_c_shares",
+        "pf_c_devices",
+        "pf_c_events",
+    )
+    ddl: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS pf_c_partners (partner_id TEXT PRIMARY KEY,"
+        " partner TEXT NOT NULL UNIQUE, name TEXT NOT NULL, partner_type TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pf_c_users (passport_ref TEXT PRIMARY KEY,"
+        " passport TEXT NOT NULL, partner TEXT NOT NULL, role TEXT NOT NULL,"
+        " default_view TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pf_c_favourites (passport_ref TEXT NOT NULL,"
+        " group_id TEXT NOT NULL, PRIMARY KEY (passport_ref, group_id))",
+        "CREATE TABLE IF NOT EXISTS pf_c_groups (group_id TEXT PRIMARY KEY, partner TEXT NOT NULL,"
+        " customer_id TEXT NOT NULL, name TEXT NOT NULL, search_name TEXT NOT NULL,"
+        " is_dashboard INTEGER NOT NULL, notifications INTEGER NOT NULL,"
+        " deleted INTEGER NOT NULL, central_connect INTEGER NOT NULL,"
+        " direct_connect INTEGER NOT NULL, pc_agent INTEGER NOT NULL,"
+        " service_events INTEGER NOT NULL, critical_events INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pf_c_groups_page ON pf_c_groups"
+        " (partner, deleted, search_name, group_id)",
+        "CREATE TABLE IF NOT EXISTS pf_c_members (group_id TEXT NOT NULL, device_id TEXT NOT NULL,"
+        " reason TEXT NOT NULL, PRIMARY KEY (group_id, device_id, reason))",
+        "CREATE INDEX IF NOT EXISTS pf_c_members_device ON pf_c_members (device_id)",
+        "CREATE TABLE IF NOT EXISTS pf_c_admins (group_id TEXT NOT NULL, passport TEXT NOT NULL,"
+        " PRIMARY KEY (group_id, passport))",
+        "CREATE TABLE IF NOT EXISTS pf_c_children (group_id TEXT NOT NULL, child_id TEXT NOT NULL,"
+        " name TEXT NOT NULL, created_by TEXT NOT NULL, by_partner INTEGER NOT NULL,"
+        " PRIMARY KEY (group_id, child_id))",
+        "CREATE TABLE IF NOT EXISTS pf_c_shares (group_id TEXT NOT NULL, child_id TEXT NOT NULL,"
+        " passport TEXT NOT NULL, PRIMARY KEY (group_id, child_id, passport))",
+        "CREATE TABLE IF NOT EXISTS pf_c_devices (device_id TEXT PRIMARY KEY,"
+        " serial TEXT NOT NULL, connection TEXT NOT NULL, model TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pf_c_events (device_id TEXT NOT NULL, event_id TEXT NOT NULL,"
+        " severity TEXT NOT NULL, PRIMARY KEY (device_id, event_id))",
+    )
+
+    def __init__(self) -> None:
+        self._touched: set[str] = set()
+
+    @handles(PartnerTenant.Registered)
+    def _partner(self, tx: Tx, e: PartnerTenant.Registered) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_partners VALUES (?, ?, ?, 'reseller')",
+            (str(e.originator_id), e.location_id, e.name),
+        )
+
+    @handles(PartnerTenant.AccreditedAsServicePartner)
+    def _accredited(self, tx: Tx, e: PartnerTenant.AccreditedAsServicePartner) -> None:
+        tx.execute(
+            "UPDATE pf_c_partners SET partner_type = 'service_partner' WHERE partner_id = ?",
+            (str(e.originator_id),),
+        )
+
+    @handles(PartnerTenant.UserRegistered)
+    def _user(self, tx: Tx, e: PartnerTenant.UserRegistered) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_users VALUES (?, ?, ?, ?, 'all_customers')",
+            (
+                str(Passport.id_for(e.passport_id)),
+                e.passport_id,
+                _location(tx, e.originator_id),
+                e.role,
+            ),
+        )
+
+    @handles(Passport.DefaultViewChanged)
+    def _view(self, tx: Tx, e: Passport.DefaultViewChanged) -> None:
+        tx.execute(
+            "UPDATE pf_c_users SET default_view = ? WHERE passport_ref = ?",
+            (e.view, str(e.originator_id)),
+        )
+
+    @handles(Passport.FavoriteAdded)
+    def _favourite(self, tx: Tx, e: Passport.FavoriteAdded) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_favourites VALUES (?, ?)",
+            (str(e.originator_id), str(e.customer_group_id)),
+        )
+
+    @handles(Passport.FavoriteRemoved)
+    def _unfavourite(self, tx: Tx, e: Passport.FavoriteRemoved) -> None:
+        tx.execute(
+            "DELETE FROM pf_c_favourites WHERE passport_ref = ? AND group_id = ?",
+            (str(e.originator_id), str(e.customer_group_id)),
+        )
+
+    @handles(CustomerGroup.Created)
+    def _group(self, tx: Tx, e: CustomerGroup.Created) -> None:
+        group_id = str(e.originator_id)
+        tx.execute(
+            "INSERT INTO pf_c_groups VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0)",
+            (
+                group_id,
+                e.partner_location_id,
+                e.customer_id,
+                e.customer_name,
+                e.customer_name.casefold(),
+            ),
+        )
+        tx.executemany("INSERT INTO pf_c_admins VALUES (?, ?)", [(group_id, a) for a in e.admins])
+
+    @handles(CustomerGroup.CustomerDashboardCreated)
+    def _dashboard(self, tx: Tx, e: CustomerGroup.CustomerDashboardCreated) -> None:
+        self._set(tx, e, "is_dashboard", 1)
+
+    @handles(CustomerGroup.SelfServiceNotificationsSwitched)
+    def _notifications(self, tx: Tx, e: CustomerGroup.SelfServiceNotificationsSwitched) -> None:
+        self._set(tx, e, "notifications", int(e.on))
+
+    @handles(CustomerGroup.Deleted)
+    def _deleted(self, tx: Tx, e: CustomerGroup.Deleted) -> None:
+        self._set(tx, e, "deleted", 1)
+
+    @handles(CustomerGroup.Reopened)
+    def _reopened(self, tx: Tx, e: CustomerGroup.Reopened) -> None:
+        self._set(tx, e, "deleted", 0)
+
+    @staticmethod
+    def _set(tx: Tx, e: CustomerGroup.Event, column: str, value: int) -> None:
+        tx.execute(
+            f"UPDATE pf_c_groups SET {column} = ? WHERE group_id = ?", (value, str(e.originator_id))
+        )
+
+    @handles(CustomerGroup.DeviceAdded)
+    def _member(self, tx: Tx, e: CustomerGroup.DeviceAdded) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_members VALUES (?, ?, ?)",
+            (str(e.originator_id), str(Device.id_for(e.serial)), e.reason),
+        )
+        self._touched.add(str(e.originator_id))
+
+    @handles(CustomerGroup.DeviceRemoved)
+    def _non_member(self, tx: Tx, e: CustomerGroup.DeviceRemoved) -> None:
+        tx.execute(
+            "DELETE FROM pf_c_members WHERE group_id = ? AND device_id = ? AND reason = ?",
+            (str(e.originator_id), str(Device.id_for(e.serial)), e.reason),
+        )
+        self._touched.add(str(e.originator_id))
+
+    @handles(CustomerGroup.AdminAdded)
+    def _admin(self, tx: Tx, e: CustomerGroup.AdminAdded) -> None:
+        tx.execute("INSERT INTO pf_c_admins VALUES (?, ?)", (str(e.originator_id), e.passport_id))
+
+    @handles(CustomerGroup.ChildGroupCreated)
+    def _child(self, tx: Tx, e: CustomerGroup.ChildGroupCreated) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_children VALUES (?, ?, ?, ?, ?)",
+            (str(e.originator_id), e.child_id, e.name, e.principal, int(e.by_partner)),
+        )
+
+    @handles(CustomerGroup.ChildGroupShared)
+    def _share(self, tx: Tx, e: CustomerGroup.ChildGroupShared) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_shares VALUES (?, ?, ?)",
+            (str(e.originator_id), e.child_id, e.with_admin),
+        )
+
+    @handles(CustomerGroup.ChildGroupDeleted)
+    def _child_deleted(self, tx: Tx, e: CustomerGroup.ChildGroupDeleted) -> None:
+        key = (str(e.originator_id), e.child_id)
+        tx.execute("DELETE FROM pf_c_children WHERE group_id = ? AND child_id = ?", key)
+        tx.execute("DELETE FROM pf_c_shares WHERE group_id = ? AND child_id = ?", key)
+
+    @handles(Device.Registered)
+    def _device(self, tx: Tx, e: Device.Registered) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_devices VALUES (?, ?, ?, ?)",
+            (str(e.originator_id), e.serial, e.connection, e.model),
+        )
+
+    @handles(Device.ReportedByE2Open)
+    def _pc(self, tx: Tx, e: Device.ReportedByE2Open) -> None:
+        tx.execute(
+            "INSERT INTO pf_c_devices VALUES (?, ?, 'pc_agent', ?)",
+            (str(e.originator_id), e.serial, e.model),
+        )
+
+    @handles(Device.ServiceEventRecorded)
+    def _service_event(self, tx: Tx, e: Device.ServiceEventRecorded) -> None:
+        device_id = str(e.originator_id)
+        tx.execute("INSERT INTO pf_c_events VALUES (?, ?, ?)", (device_id, e.event_id, e.severity))
+        rows = tx.query(
+            "SELECT group_id FROM pf_c_members WHERE device_id = ? AND reason = 'service_partner'",
+            (device_id,),
+        )
+        self._touched.update(row[0] for row in rows)
+
+    def finish_batch(self, tx: Tx) -> None:
+        """Recount devices and service events of every group this batch touched."""
+        for group_id in sorted(self._touched):
+            tx.execute(RECOUNT, (group_id,) * 6)
+        self._touched.clear()
+
+
+def _location(tx: Tx, partner_id: Any) -> str:
+    # PartnerTenant events after creation carry only the aggregate id.
+    [(location,)] = tx.query(
+        "SELECT partner FROM pf_c_partners WHERE partner_id = ?", (str(partner_id),)
+    )
+    return str(location)
+
+
+def _count(connection: str) -> str:
+    return (
+        "(SELECT count(DISTINCT m.device_id) FROM pf_c_members m JOIN pf_c_devices d"
+        f" ON d.device_id = m.device_id WHERE m.group_id = ? AND d.connection = '{connection}')"
+    )
+
+
+def _events(critical: bool) -> str:
+    severity = " AND e.severity = 'critical'" if critical else ""
+    return (
+        "(SELECT count(*) FROM pf_c_events e JOIN pf_c_members m ON m.device_id = e.device_id"
+        f" WHERE m.group_id = ? AND m.reason = 'service_partner'{severity})"
+    )
+
+
+RECOUNT = (
+    f"UPDATE pf_c_groups SET central_connect = {_count('central_connect')},"
+    f" direct_connect = {_count('direct_connect')}, pc_agent = {_count('pc_agent')},"
+    f" service_events = {_events(False)}, critical_events = {_events(True)}"
+    " WHERE group_id = ?"
+)
