@@ -293,6 +293,28 @@ class Device(FleetAggregate, DeviceSupport):
         """R-CON-2: a partner reads configuration data only while linked and consent granted."""
         return self.consent is not None and self.is_linked_to(location_id)
 
+    class ConfigurationCollected(FleetAggregate.Event):
+        data: dict[str, Any]
+
+        def apply(self, aggregate: Device) -> None:
+            pass  # the data lives in the consent view; the aggregate needs none of it
+
+    def collect_configuration(self, cause: Cause, data: dict[str, Any]) -> None:
+        """R-CON-2: configuration data is kept only for a linked partner, with consent."""
+        if self.consent is None:
+            raise ConsentError(
+                f"Configuration data of device {self.serial} is not collected: the customer "
+                "has not granted consent (Optimize my IT environment)."
+            )
+        if not self.links:
+            raise ConsentError(
+                f"Configuration data of device {self.serial} is not collected: no partner is "
+                "linked, and without a partner HPE/HP does not receive it either."
+            )
+        if not data:
+            raise DeviceError("Configuration data must not be empty.")
+        self._record(self.ConfigurationCollected, cause, data=dict(data))
+
     class DeviceTransferred(FleetAggregate.Event):
         transfer_id: str
         source_id: UUID

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -228,6 +229,14 @@ class DeviceCommands(FleetApplication):
             lambda w: load_device(w, serial).correct_consent(
                 cause, corrects_version, reason, text_version
             ),
+        )
+
+    def collect_configuration(self, cause: Cause, serial: str, data: dict[str, Any]) -> None:
+        """R-CON-2: keep configuration data reported by remote support, when allowed."""
+        self._execute(
+            "collect_configuration",
+            cause,
+            lambda w: load_device(w, serial).collect_configuration(cause, data),
         )
 
     def add_service_level(self, cause: Cause, serial: str, level: ServiceLevel) -> None:

@@ -9,6 +9,9 @@ from psycopg import sql
 
 from handlers import PartnerFleet
 from infra.settings import Settings, Storage
+from infra.view_runner import ViewRunner
+from infra.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB
+from projections import all_views
 
 
 def prepare_storage(storage: Storage) -> None:
@@ -30,6 +33,27 @@ def prepare_storage(storage: Storage) -> None:
         conn.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema))
         )
+
+
+def build_view_db(settings: Settings) -> ViewDB:
+    """The read-model database: the event store's PostgreSQL schema, or a SQLite file."""
+    storage = settings.storage
+    if storage.kind == "sqlite":
+        return SQLiteViewDB(str(settings.views_sqlite_path))
+    env = storage.env
+    conninfo = psycopg.conninfo.make_conninfo(
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        dbname=env["POSTGRES_DBNAME"],
+    )
+    return PostgresViewDB(conninfo, storage.schema)
+
+
+def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:
+    """Every read model over `fleet`'s events, tables created on start."""
+    return ViewRunner(fleet, build_view_db(settings), all_views())
 
 
 def build_fleet(settings: Settings) -> PartnerFleet:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError
+from rich.progress import Progress, TextColumn
 
-from infra.bootstrap import build_fleet
+from infra.bootstrap import build_fleet, build_view_runner
 from infra.demo import seed_demo
 from infra.http import create_api
 from infra.logging import configure_logging
 from infra.settings import Settings
+from infra.view_runner import ViewRunner
+from projections.base import View
 
 cli = typer.Typer(
     help="partnerfleet: channel partners, customer devices and consent.", no_args_is_help=True
@@ -46,6 +50,8 @@ def serve(
     fleet = build_fleet(settings)
     if demo:
         log.info("demo_data", seeded=seed_demo(fleet))
+    views = build_view_runner(settings, fleet)
+    views.start()
     log.info(
         "serving",
         storage=settings.storage.kind,
@@ -54,7 +60,7 @@ def serve(
         port=settings.port,
     )
     uvicorn.run(
-        create_api(fleet, settings),
+        create_api(fleet, settings, views),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -73,6 +79,64 @@ def config() -> None:
     """Show the storage the current environment selects (without passwords)."""
     storage = load_settings().storage
     typer.echo(f"storage: {storage.kind} {storage.location} schema={storage.schema}")
+
+
+projections_cli = typer.Typer(help="Read models: rebuild, lag, follow.", no_args_is_help=True)
+cli.add_typer(projections_cli, name="projections")
+
+
+@projections_cli.command("rebuild")
+def rebuild(
+    view: Annotated[str | None, typer.Argument(help="One view; all views if omitted.")] = None,
+) -> None:
+    """Drop a view and rebuild it from the whole history, with progress and events/s."""
+    settings = load_settings()
+    runner = build_view_runner(settings, build_fleet(settings))
+    try:
+        chosen = [runner.view(view)] if view else runner.views
+    except KeyError as error:
+        typer.echo(f"partnerfleet: {error.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    for each in chosen:
+        rebuild_with_progress(runner, each)
+
+
+def rebuild_with_progress(runner: ViewRunner, view: View) -> None:
+    """One view's rebuild under a rich progress bar; prints events/s at the end."""
+    head = max(runner.head(), 1)
+    with Progress(*Progress.get_default_columns(), TextColumn("{task.fields[rate]}")) as bar:
+        task = bar.add_task(f"rebuild {view.name}", total=head, rate="")
+        started = time.perf_counter()
+        applied = runner.rebuild(view, lambda done, _head: bar.update(task, completed=done))
+        seconds = time.perf_counter() - started
+        bar.update(task, completed=head, rate=f"{applied / seconds:,.0f} events/s")
+    typer.echo(
+        f"{view.name}: {applied:,} events in {seconds:.2f} s ({applied / seconds:,.0f} events/s)"
+    )
+
+
+@projections_cli.command("lag")
+def lag() -> None:
+    """Per view: events stored but not yet applied."""
+    settings = load_settings()
+    runner = build_view_runner(settings, build_fleet(settings))
+    for name, behind in runner.lag().items():
+        typer.echo(f"{name}: {behind}")
+
+
+@projections_cli.command("run")
+def run_views() -> None:
+    """Follow the event store and keep every view up to date (until interrupted)."""
+    settings = load_settings()
+    runner = build_view_runner(settings, build_fleet(settings))
+    runner.start()
+    log.info("views_following", views=[v.name for v in runner.views])
+    try:
+        while True:
+            time.sleep(60)
+            log.info("views_lag", **runner.lag())
+    except KeyboardInterrupt:
+        runner.stop()
 
 
 def main() -> None:

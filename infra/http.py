@@ -12,6 +12,7 @@ from domain.base import DomainError, NotAllowedError, NotFoundError
 from handlers import PartnerFleet
 from handlers.base import ConflictError
 from infra.settings import Settings
+from infra.view_runner import ViewRunner
 
 
 class StorageInfo(BaseModel):
@@ -28,6 +29,7 @@ class Health(BaseModel):
     status: Literal["ok"]
     storage: StorageInfo
     events: int
+    views_lag: dict[str, int]
 
 
 def get_fleet(request: Request) -> PartnerFleet:
@@ -54,10 +56,11 @@ async def _refused(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=_status_of(error), content=body)
 
 
-def create_api(fleet: PartnerFleet, settings: Settings) -> FastAPI:
-    """The HTTP application over `fleet`."""
+def create_api(fleet: PartnerFleet, settings: Settings, views: ViewRunner | None = None) -> FastAPI:
+    """The HTTP application over `fleet` (and its read models, when given)."""
     api = FastAPI(title="partnerfleet", version="0.1.0")
     api.state.fleet = fleet
+    api.state.views = views
     api.add_exception_handler(DomainError, _refused)
     api.add_exception_handler(ConflictError, _refused)
     storage = settings.storage
@@ -66,6 +69,8 @@ def create_api(fleet: PartnerFleet, settings: Settings) -> FastAPI:
     def healthz(fleet: Fleet) -> Health:
         """Liveness and the storage in use."""
         info = StorageInfo(kind=storage.kind, location=storage.location, schema_name=storage.schema)
-        return Health(status="ok", storage=info, events=fleet.recorder.max_notification_id() or 0)
+        lag = views.lag() if views is not None else {}
+        events = fleet.recorder.max_notification_id() or 0
+        return Health(status="ok", storage=info, events=events, views_lag=lag)
 
     return api

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
+DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
 
 
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     postgres_dbname: str | None = None
     postgres_schema: str = Field(default="public", pattern=SCHEMA_NAME)
     sqlite_path: Path = DEFAULT_SQLITE_PATH
+    views_sqlite_path: Path = DEFAULT_VIEWS_PATH  # read models beside a SQLite event store
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,0 +1,15 @@
+"""partnerfleet's read models: one View per module, with its queries beside it."""
+
+from projections.base import View
+from projections.consent import ConsentView
+from projections.customers import CustomersView
+from projections.holding import HoldingView
+from projections.service import ServiceView
+
+
+def all_views() -> list[View]:
+    """A fresh instance of every read model."""
+    return [CustomersView(), ServiceView(), HoldingView(), ConsentView()]
+
+
+__all__ = ["ConsentView", "CustomersView", "HoldingView", "ServiceView", "View", "all_views"]

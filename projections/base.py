@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from eventsourcing.utils import get_topic
@@ -79,6 +80,11 @@ class View:
         """Drop the view's tables (before a rebuild)."""
         for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def iso(moment: datetime) -> str:
+    """A UTC timestamp as fixed-width text, so text order is time order in any database."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def placeholders(values: Sequence[object]) -> str:
