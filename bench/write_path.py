@@ -10,51 +10,54 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import logging
 import os
 import platform
 import pstats
-import secrets
 import sqlite3
-import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from importlib.metadata import version
 from itertools import count
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import psycopg
-import structlog
 from psycopg import sql
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from bench.common import (
+    PG_CONNINFO,
+    RESULTS,
+    code_version,
+    console,
+    fresh_schema,
+    open_fleet,
+    postgres_env,
+    postgres_settings,
+    quiet_logging,
+    say,
+    timed,
+)
 from domain import Cause, CustomerGroup
 from domain.passport import MAX_FAVOURITES
 from handlers import PartnerFleet
 from handlers.fleet import NewDevice, PartnerChoice
 
-PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-RESULTS = Path(__file__).parent / "results"
 PARTNER = "PLBENCH0001"
 ADMIN = "partner-admin@bench.example"
 DEVICES_PER_CUSTOMER = 10
 PG, SQLITE = "PostgreSQL", "SQLite"
 SINGLE, BATCH = "single commands", "e2Open batch"
 
-T = TypeVar("T")
 Row = tuple[UUID, int, str, bytes]
 Call = Callable[[], object]
 
-console = Console()
 _correlation = count(1)
 
 
@@ -80,13 +83,6 @@ class Rate:
 # --- plumbing -------------------------------------------------------------------------------
 
 
-def timed(work: Callable[[], T]) -> tuple[float, T]:
-    """Wall-clock seconds `work` takes, and what it returned."""
-    start = time.perf_counter()
-    result = work()
-    return time.perf_counter() - start, result
-
-
 def run_all(calls: Sequence[Call]) -> None:
     """Make the calls one after another."""
     for call in calls:
@@ -98,57 +94,9 @@ def cause(principal: str) -> Cause:
     return Cause(principal, f"bench-{next(_correlation)}")
 
 
-def quiet_logging() -> None:
-    """Drop structlog's per-command info lines so logging does not dominate the timings."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
-def say(message: str) -> None:
-    """One progress line (outside timed work)."""
-    console.print(f"[dim]{datetime.now(UTC):%H:%M:%S}[/dim] {message}")
-
-
-@contextmanager
-def fresh_schema() -> Iterator[str]:
-    """A new PostgreSQL schema for this run, dropped (CASCADE) afterwards."""
-    schema = f"bench_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-            drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-            conn.execute(drop.format(sql.Identifier(schema)))
-
-
-def postgres_env(schema: str) -> dict[str, str]:
-    """PartnerFleet's environment for PostgreSQL in `schema` (never with DB functions)."""
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": "test",
-        "POSTGRES_HOST": "127.0.0.1",
-        "POSTGRES_PORT": "5432",
-        "POSTGRES_USER": "postgres",
-        "POSTGRES_PASSWORD": "",
-        "POSTGRES_SCHEMA": schema,
-        "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
-    }
-
-
 def sqlite_env(path: Path) -> dict[str, str]:
     """PartnerFleet's environment for a SQLite file."""
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-
-
-@contextmanager
-def open_fleet(env: dict[str, str]) -> Iterator[PartnerFleet]:
-    """A PartnerFleet on `env`, closed afterwards."""
-    fleet = PartnerFleet(env=env)
-    try:
-        yield fleet
-    finally:
-        fleet.close()
 
 
 def max_id(fleet: PartnerFleet) -> int:
@@ -434,34 +382,6 @@ def sqlite_rates(size: int) -> list[Rate]:
             set_up_partner(fleet)
             batch, rows = measure_batch(fleet, SQLITE, size)
         return [batch, sqlite_executemany(path, rows)]
-
-
-def postgres_settings() -> dict[str, str]:
-    """Server settings that decide plain-INSERT rates (durability, version)."""
-    names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method"]
-    with psycopg.connect(PG_CONNINFO) as conn:
-        return {name: show(conn, name) for name in names}
-
-
-def show(conn: psycopg.Connection[Any], name: str) -> str:
-    """The value of one server setting."""
-    row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
-    return "?" if row is None else str(row[0])
-
-
-def code_version() -> str:
-    """The checked-out commit (read-only git; local edits are not flagged)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit.stdout.strip()
 
 
 def metadata(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, object]:

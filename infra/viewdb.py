@@ -11,6 +11,8 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,19 +83,86 @@ def _pg(statement: str) -> str:
     return statement.replace("?", "%s")
 
 
+Pending = list[tuple[str, tuple[Any, ...]]]
+MULTI_ROW_LIMIT = 1_000  # rows per multi-row INSERT
+
+
 class _PostgresTx:
+    """Buffers writes and sends them in few statements: a query, or the end of the
+    transaction, sends what is buffered first (see `flush`)."""
+
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
+        self._pending: Pending = []
 
     def execute(self, statement: str, params: Params = ()) -> None:
-        self._cursor.execute(_pg(statement), tuple(params))
+        self._pending.append((statement, tuple(params)))
 
     def executemany(self, statement: str, rows: Iterable[Params]) -> None:
-        self._cursor.executemany(_pg(statement), [tuple(r) for r in rows])
+        self._pending.extend((statement, tuple(r)) for r in rows)
 
     def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self.flush()
         self._cursor.execute(_pg(statement), tuple(params))
         return list(self._cursor.fetchall())
+
+    def flush(self) -> None:
+        """Send buffered writes, pipelined, grouped by table and merged into multi-row INSERTs.
+
+        Views write single-table statements that read no other table, so statements on
+        different tables commute and each table's own statements keep their order. DDL and
+        statements with subqueries are barriers nothing moves across.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        with self._cursor.connection.pipeline():
+            for segment in _segments(pending):
+                for statement, rows in _runs(sorted(segment, key=lambda p: _table(p[0]))):
+                    self._send(statement, rows)
+
+    def _send(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if _mergeable(statement) and len(rows) > 1:
+            for start in range(0, len(rows), MULTI_ROW_LIMIT):
+                chunk = rows[start : start + MULTI_ROW_LIMIT]
+                values = statement[statement.index("VALUES") + len("VALUES") :].strip()
+                merged = statement.replace(values, ", ".join([values] * len(chunk)))
+                self._cursor.execute(_pg(merged), [v for row in chunk for v in row])
+        else:
+            self._cursor.executemany(_pg(statement), rows)
+
+
+def _table(statement: str) -> str:
+    words = statement.split()
+    return words[2] if words[0] in ("INSERT", "DELETE") else words[1]
+
+
+def _segments(pending: Pending) -> Iterator[Pending]:
+    segment: Pending = []
+    for item in pending:
+        if _barrier(item[0]):
+            yield segment
+            yield [item]
+            segment = []
+        else:
+            segment.append(item)
+    yield segment
+
+
+def _barrier(statement: str) -> bool:
+    # DDL, and statements with subqueries (they read other tables), keep their place.
+    return "SELECT" in statement or not statement.startswith(("INSERT", "DELETE", "UPDATE"))
+
+
+def _runs(pending: Pending) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    for statement, group in groupby(pending, key=itemgetter(0)):
+        yield statement, [params for _, params in group]
+
+
+def _mergeable(statement: str) -> bool:
+    # A plain INSERT … VALUES (…) can carry many rows; ON CONFLICT … DO UPDATE cannot
+    # (one statement may not touch a row twice), so those go one row each, pipelined.
+    return statement.startswith("INSERT INTO") and "ON CONFLICT" not in statement
 
 
 class PostgresViewDB:
@@ -116,7 +185,9 @@ class PostgresViewDB:
     def transaction(self) -> Iterator[Tx]:
         """A pooled connection in one transaction."""
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            yield _PostgresTx(cursor)
+            tx = _PostgresTx(cursor)
+            yield tx
+            tx.flush()
 
     def close(self) -> None:
         """Close the pool."""

@@ -12,13 +12,9 @@ from domain.customer_group import CustomerGroup
 from domain.device import Device
 from domain.partner import PartnerTenant
 from domain.passport import Passport
-from projections.base import Tx, View, handles
+from projections.base import Tx, View, handles, placeholders
 
-CONNECTION_COLUMNS = {
-    "central_connect": "central_connect",
-    "direct_connect": "direct_connect",
-    "pc_agent": "pc_agent",
-}
+CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
 
 
 class CustomersView(View):
@@ -222,9 +218,15 @@ class CustomersView(View):
 
     def finish_batch(self, tx: Tx) -> None:
         """Recount devices and service events of every group this batch touched."""
-        for group_id in sorted(self._touched):
-            tx.execute(RECOUNT, (group_id,) * 6)
+        touched = sorted(self._touched)
         self._touched.clear()
+        for start in range(0, len(touched), RECOUNT_CHUNK):
+            chunk = touched[start : start + RECOUNT_CHUNK]
+            tx.executemany(
+                "UPDATE pf_c_groups SET central_connect = ?, direct_connect = ?, pc_agent = ?,"
+                " service_events = ?, critical_events = ? WHERE group_id = ?",
+                [(*counts, group_id) for group_id, counts in _recount(tx, chunk).items()],
+            )
 
 
 def _location(tx: Tx, partner_id: Any) -> str:
@@ -235,24 +237,26 @@ def _location(tx: Tx, partner_id: Any) -> str:
     return str(location)
 
 
-def _count(connection: str) -> str:
-    return (
-        "(SELECT count(DISTINCT m.device_id) FROM pf_c_members m JOIN pf_c_devices d"
-        f" ON d.device_id = m.device_id WHERE m.group_id = ? AND d.connection = '{connection}')"
-    )
+RECOUNT_CHUNK = 500  # groups per query: well under any database's parameter limit
 
 
-def _events(critical: bool) -> str:
-    severity = " AND e.severity = 'critical'" if critical else ""
-    return (
-        "(SELECT count(*) FROM pf_c_events e JOIN pf_c_members m ON m.device_id = e.device_id"
-        f" WHERE m.group_id = ? AND m.reason = 'service_partner'{severity})"
-    )
-
-
-RECOUNT = (
-    f"UPDATE pf_c_groups SET central_connect = {_count('central_connect')},"
-    f" direct_connect = {_count('direct_connect')}, pc_agent = {_count('pc_agent')},"
-    f" service_events = {_events(False)}, critical_events = {_events(True)}"
-    " WHERE group_id = ?"
-)
+def _recount(tx: Tx, group_ids: list[str]) -> dict[str, list[int]]:
+    """Per group: devices by connection type, then service events and critical ones."""
+    counts = {group_id: [0, 0, 0, 0, 0] for group_id in group_ids}
+    ids = placeholders(group_ids)
+    for group_id, connection, devices in tx.query(
+        "SELECT m.group_id, d.connection, count(DISTINCT m.device_id) FROM pf_c_members m"
+        " JOIN pf_c_devices d ON d.device_id = m.device_id"
+        f" WHERE m.group_id IN ({ids}) GROUP BY m.group_id, d.connection",
+        group_ids,
+    ):
+        counts[group_id][CONNECTIONS.index(connection)] = int(devices)
+    for group_id, events, critical in tx.query(
+        "SELECT m.group_id, count(*), sum(CASE WHEN e.severity = 'critical' THEN 1 ELSE 0 END)"
+        " FROM pf_c_events e JOIN pf_c_members m ON m.device_id = e.device_id"
+        f" WHERE m.reason = 'service_partner' AND m.group_id IN ({ids})"
+        " GROUP BY m.group_id",
+        group_ids,
+    ):
+        counts[group_id][3:] = [int(events), int(critical)]
+    return counts
