@@ -39,6 +39,7 @@ class CustomersView(View):
         "CREATE TABLE IF NOT EXISTS pf_c_users (passport_ref TEXT PRIMARY KEY,"
         " passport TEXT NOT NULL, partner TEXT NOT NULL, role TEXT NOT NULL,"
         " default_view TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS pf_c_users_passport ON pf_c_users (passport)",
         "CREATE TABLE IF NOT EXISTS pf_c_favourites (passport_ref TEXT NOT NULL,"
         " group_id TEXT NOT NULL, PRIMARY KEY (passport_ref, group_id))",
         "CREATE TABLE IF NOT EXISTS pf_c_groups (group_id TEXT PRIMARY KEY, partner TEXT NOT NULL,"
