@@ -7,7 +7,6 @@ from uuid import UUID
 import pytest
 
 from domain import E2OpenBatch, PartnerTenant
-from domain.base import natural_id
 from handlers import PartnerFleet
 from projections.base import iso
 from projections.holding import (
@@ -150,7 +149,7 @@ def test_r_hld_1_unassigned_devices_are_paged_by_serial(
 def test_r_hld_1_every_rejected_report_is_listed_with_its_batch_index_and_reason(
     fleet: PartnerFleet, read: Reader, batch: None
 ) -> None:
-    [received] = list(fleet.events.get(natural_id("e2open-batch", "b1")))
+    [received] = list(fleet.events.get(E2OpenBatch.id_for("b1")))
     assert isinstance(received, E2OpenBatch.Received)
 
     with read() as tx:
