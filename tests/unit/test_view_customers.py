@@ -209,6 +209,24 @@ def test_r_fav_1_walking_every_page_returns_each_group_exactly_once_in_name_orde
     assert page_sizes == sizes
 
 
+def test_r_fav_1_paging_stays_in_order_when_groups_are_added_between_pages(
+    fleet: PartnerFleet, read: Reader
+) -> None:
+    new_partner(fleet, LOC)
+    for n, name in enumerate(["b", "d", "f", "h"]):
+        link_new_servers(fleet, f"C{n}", f"S{n}", to=LOC, name=name)
+    with read() as tx:
+        first = list_customers(tx, ANNA.principal, limit=2)
+
+    for n, name in enumerate(["a", "e"], start=10):
+        link_new_servers(fleet, f"C{n}", f"S{n}", to=LOC, name=name)
+
+    with read() as tx:
+        rest = list_customers(tx, ANNA.principal, cursor=first.next_cursor, limit=10)
+    assert names(first) == ["b", "d"]
+    assert names(rest) == ["e", "f", "h"]  # "a" sorts before the cursor: no repeats, no gaps
+
+
 def test_r_fav_1_a_page_ends_with_no_cursor_when_nothing_follows(
     fleet: PartnerFleet, read: Reader
 ) -> None:
@@ -660,6 +678,19 @@ def test_r_lnk_6_after_an_unlink_the_old_partner_loses_the_device_from_dashboard
     assert (row.devices["direct_connect"], devices) == (1, ["S1"])
 
 
+def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_devices(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
+    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+
+    with read() as tx:
+        row = row_of(list_customers(tx, ANNA.principal), "C2")
+        devices = serials_in(tx, ANNA, LOC, "C2")
+
+    assert row.devices == {"central_connect": 0, "direct_connect": 0, "pc_agent": 0}
+    assert devices == []
+
+
 # --- R-GRP-2: deleted groups are gone from the views -------------------------------------
 
 
@@ -849,7 +880,29 @@ def test_r_svc_1_event_counts_follow_new_events_and_the_service_partner_link(
     assert counts() == (2, 2)
     fleet.unlink_devices(CUSTOMER, "C1", ["S1"], role="service_partner")
     assert counts() == (1, 1)
+    fleet.unlink_devices(CUSTOMER, "C1", ["S2"], role="service_partner")
+    assert counts() == (0, 0)
     fleet.link_devices(
         CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=SERVICE_LOC, role="service_partner")
     )
-    assert counts() == (2, 2)
+    assert counts() == (1, 1)
+
+
+def test_r_svc_1_a_reseller_accredited_later_as_service_partner_gets_event_counts(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
+    fleet.record_service_event(OPS, "S1", "EV1", "critical", "Disk failed")
+    with read() as tx:
+        as_reseller = row_of(list_customers(tx, ANNA.principal), "C1")
+
+    fleet.accredit_service_partner(OPS, LOC, "CSDP-1")
+    with read() as tx:
+        accredited = row_of(list_customers(tx, ANNA.principal), "C1")
+    choice = PartnerChoice(location_id=LOC, role="service_partner")
+    fleet.link_devices(CUSTOMER, "C1", ["S1"], choice)
+    with read() as tx:
+        servicing = row_of(list_customers(tx, ANNA.principal), "C1")
+
+    assert (as_reseller.service_events, as_reseller.critical_events) == (None, None)
+    assert (accredited.service_events, accredited.critical_events) == (0, 0)
+    assert (servicing.service_events, servicing.critical_events) == (1, 1)
