@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.base import NotAllowedError, NotFoundError
@@ -14,6 +14,8 @@ from projections.base import Tx, iso
 from projections.consent import HISTORY_COLUMNS
 
 Row = dict[str, Any]
+# Later than any recorded event: "in effect now" is "in effect after the last record".
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def history(
@@ -121,9 +123,9 @@ def export_csv(records: list[Row]) -> str:
     return out.getvalue()
 
 
-def configuration_for(tx: Tx, serial: str, partner: str, now: datetime) -> dict[str, Any]:
-    """R-CON-2: the device's configuration data, only while linked and consent granted."""
-    answer = consent_in_effect(tx, serial, partner, now)
+def configuration_for(tx: Tx, serial: str, partner: str) -> dict[str, Any]:
+    """R-CON-2: the device's configuration data, only while linked and consent granted now."""
+    answer = consent_in_effect(tx, serial, partner, LATEST)
     if not answer.partner_linked:
         raise NotAllowedError(f"Device {answer.serial} is not linked to partner {partner}.")
     if not answer.consent_granted:

@@ -195,7 +195,7 @@ class Dashboard:
     self_service_notifications: bool
     devices: list[DashboardDevice]
     child_groups: list[dict[str, str]]
-    admins: list[str]
+    admins: list[str] | None  # R-GRP-3: shown to the group's admins only
 
 
 def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
@@ -209,6 +209,12 @@ def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
     if not rows:
         raise NotFoundError(f"Partner {user.partner} has no customer group {group_id}.")
     name, is_dashboard, notifications = rows[0]
+    admins = [
+        a
+        for (a,) in tx.query(
+            "SELECT passport FROM pf_c_admins WHERE group_id = ? ORDER BY passport", (group_id,)
+        )
+    ]
     return Dashboard(
         group_id,
         name,
@@ -216,12 +222,7 @@ def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
         bool(notifications),
         _devices(tx, group_id),
         _children(tx, group_id, passport),
-        [
-            a
-            for (a,) in tx.query(
-                "SELECT passport FROM pf_c_admins WHERE group_id = ? ORDER BY passport", (group_id,)
-            )
-        ],
+        admins if passport in admins else None,
     )
 
 

@@ -481,7 +481,7 @@ def test_r_con_2_a_linked_partner_reads_the_latest_data_while_consent_is_granted
     read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC, now()) == DATA
+        assert configuration_for(tx, "S1", LOC) == DATA
 
 
 def test_r_con_2_a_partner_not_linked_to_the_device_is_refused_clearly(
@@ -491,38 +491,38 @@ def test_r_con_2_a_partner_not_linked_to_the_device_is_refused_clearly(
         read() as tx,
         pytest.raises(NotAllowedError, match=f"S1 is not linked to partner {OTHER_LOC}"),
     ):
-        configuration_for(tx, "S1", OTHER_LOC, now())
+        configuration_for(tx, "S1", OTHER_LOC)
 
 
 def test_r_con_2_a_linked_partner_without_consent_is_refused_clearly(
     read: Reader, collected: None
 ) -> None:
     with read() as tx, pytest.raises(NotAllowedError, match="S2 has not granted consent"):
-        configuration_for(tx, "S2", LOC, now())
+        configuration_for(tx, "S2", LOC)
 
 
 def test_r_con_2_access_ends_at_once_when_consent_is_withdrawn(
     fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC, now()) == DATA
+        assert configuration_for(tx, "S1", LOC) == DATA
 
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx, pytest.raises(NotAllowedError, match="not granted consent"):
-        configuration_for(tx, "S1", LOC, now())
+        configuration_for(tx, "S1", LOC)
 
 
 def test_r_con_2_access_ends_at_once_when_the_partner_is_unlinked(
     fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC, now()) == DATA
+        assert configuration_for(tx, "S1", LOC) == DATA
 
     fleet.unlink_devices(CUSTOMER, "C1", ["S1"])
 
     with read() as tx, pytest.raises(NotAllowedError, match=f"not linked to partner {LOC}"):
-        configuration_for(tx, "S1", LOC, now())
+        configuration_for(tx, "S1", LOC)
 
 
 def test_r_con_2_after_a_relink_only_the_new_partner_reads_the_data(
@@ -531,9 +531,9 @@ def test_r_con_2_after_a_relink_only_the_new_partner_reads_the_data(
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        new = configuration_for(tx, "S1", OTHER_LOC, now())
+        new = configuration_for(tx, "S1", OTHER_LOC)
         with pytest.raises(NotAllowedError, match=f"not linked to partner {LOC}"):
-            configuration_for(tx, "S1", LOC, now())
+            configuration_for(tx, "S1", LOC)
 
     assert new == DATA
 
@@ -542,7 +542,7 @@ def test_r_con_2_no_data_collected_yet_is_reported_as_not_found(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S1", LOC, now())
+        configuration_for(tx, "S1", LOC)
 
 
 def test_r_con_2_collecting_configuration_without_consent_is_refused_and_records_nothing(
@@ -556,7 +556,7 @@ def test_r_con_2_collecting_configuration_without_consent_is_refused_and_records
     assert event_count(fleet) == before
     fleet.grant_consent(CUSTOMER, "C1", ["S2"])
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S2", LOC, now())
+        configuration_for(tx, "S2", LOC)
 
 
 def test_r_con_2_collecting_configuration_without_a_partner_is_refused_and_records_nothing(
@@ -571,4 +571,4 @@ def test_r_con_2_collecting_configuration_without_a_partner_is_refused_and_recor
     assert event_count(fleet) == before
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=LOC))
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S1", LOC, now())
+        configuration_for(tx, "S1", LOC)

@@ -808,6 +808,16 @@ def test_r_grp_3_the_dashboard_lists_the_admins_of_the_customer_group(
     assert other_group == [ANNA.principal]
 
 
+def test_r_grp_3_a_partner_user_who_is_not_an_admin_of_the_group_does_not_see_its_admins(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
+    """R-GRP-3: the admins of a customer group are visible to its admins only."""
+    with read() as tx:
+        dashboard = customer_dashboard(tx, BEN.principal, group_of(LOC, "C1"))
+    assert dashboard.admins is None
+    assert dashboard.name
+
+
 # --- R-SVC-1, R-SVC-2: service-event counts on All Customers -----------------------------
 
 
