@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import fields
 from datetime import date
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +29,8 @@ log = structlog.get_logger("partnerfleet.commands")
 A = TypeVar("A", bound=FleetAggregate)
 T = TypeVar("T")
 
+# Per thread / task, so a web request waits only for its own writes.
+_last_position: ContextVar[int] = ContextVar("last_position", default=0)
 MAX_ATTEMPTS = 8
 BACK_OFF_SECONDS = 0.003
 
@@ -122,6 +125,10 @@ class FleetApplication(Application[UUID]):
         for cls in STATE_DATACLASSES:
             transcoder.register(DataclassAsDict(cls))
 
+    def last_position(self) -> int:
+        """Read-your-writes: the store position of this context's last accepted command."""
+        return _last_position.get()
+
     def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
         """Run `work` and save what it touched, retrying when a concurrent writer wins."""
         with structlog.contextvars.bound_contextvars(
@@ -138,7 +145,7 @@ class FleetApplication(Application[UUID]):
             working = Working(self, attempt)
             try:
                 result = work(working)
-                self.save(*working.values())
+                recordings = self.save(*working.values())
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error))
                 raise
@@ -147,6 +154,8 @@ class FleetApplication(Application[UUID]):
                 _back_off(attempt)
                 continue
             _log_outcome(bound, working, "accepted", attempts=attempt)
+            if recordings:
+                _last_position.set(max(r.notification.id for r in recordings))
             return result
         _log_outcome(bound, working, "conflict", attempts=MAX_ATTEMPTS)
         raise ConflictError(

@@ -121,7 +121,9 @@ def test_wait_until_gives_read_your_writes_with_a_following_runner() -> None:
             PartnerChoice(location_id="LOC-1"),
             customer_name="Late",
         )
-        assert runner.wait_until(runner.head(), timeout=5)
+        position = runner.fleet.last_position()
+        assert position == runner.head()
+        assert runner.wait_until(position, timeout=5)
         with runner.db.transaction() as tx:
             names = [r.name for r in list_customers(tx, ANNA, search="late").rows]
         assert names == ["Late"]
