@@ -44,6 +44,9 @@ def serve(
     demo: Annotated[bool, typer.Option(help="Seed demo data first (once).")] = False,
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port; PORT overrides the default 8000.")] = None,
+    follow_views: Annotated[
+        bool, typer.Option("--views/--no-views", help="Follow the read models in-process.")
+    ] = True,
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
@@ -51,7 +54,8 @@ def serve(
     if demo:
         log.info("demo_data", seeded=seed_demo(fleet))
     views = build_view_runner(settings, fleet)
-    views.start()
+    if follow_views:
+        views.start()
     log.info(
         "serving",
         storage=settings.storage.kind,
