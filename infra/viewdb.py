@@ -84,7 +84,7 @@ def _pg(statement: str) -> str:
 
 
 Pending = list[tuple[str, tuple[Any, ...]]]
-MULTI_ROW_LIMIT = 1_000  # rows per multi-row INSERT
+MULTI_ROW_LIMIT = 1_024  # rows per multi-row INSERT
 
 
 class _PostgresTx:
@@ -122,14 +122,24 @@ class _PostgresTx:
                     self._send(statement, rows)
 
     def _send(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        if _mergeable(statement) and len(rows) > 1:
-            for start in range(0, len(rows), MULTI_ROW_LIMIT):
-                chunk = rows[start : start + MULTI_ROW_LIMIT]
-                values = statement[statement.index("VALUES") + len("VALUES") :].strip()
-                merged = statement.replace(values, ", ".join([values] * len(chunk)))
-                self._cursor.execute(_pg(merged), [v for row in chunk for v in row])
-        else:
+        if not _mergeable(statement) or len(rows) == 1:
             self._cursor.executemany(_pg(statement), rows)
+            return
+        values = statement[statement.index("VALUES") + len("VALUES") :].strip()
+        start = 0
+        for size in _chunk_sizes(len(rows)):
+            chunk = rows[start : start + size]
+            start += size
+            merged = statement.replace(values, ", ".join([values] * size))
+            self._cursor.execute(_pg(merged), [v for row in chunk for v in row], prepare=True)
+
+
+def _chunk_sizes(rows: int) -> Iterator[int]:
+    # Powers of two only: few distinct statement texts, so parsing and plans are cached.
+    while rows:
+        size = min(MULTI_ROW_LIMIT, 1 << (rows.bit_length() - 1))
+        yield size
+        rows -= size
 
 
 def _table(statement: str) -> str:

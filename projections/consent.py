@@ -53,23 +53,40 @@ class ConsentView(View):
         " collected_at TEXT NOT NULL)",
     )
 
+    def __init__(self) -> None:
+        # device id -> (serial, customer): what every history row repeats. Derived from the
+        # events alone, so keeping it across batches (or a rolled-back batch) is harmless.
+        self._devices: dict[str, tuple[str, str | None]] = {}
+
     @handles(Device.Registered, Device.ReportedByE2Open)
     def _device(self, tx: Tx, e: Device.Registered | Device.ReportedByE2Open) -> None:
         customer = e.customer_id if isinstance(e, Device.Registered) else e.end_customer
+        self._devices[str(e.originator_id)] = (e.serial, customer)
         tx.execute(
             "INSERT INTO pf_k_devices VALUES (?, ?, ?)", (str(e.originator_id), e.serial, customer)
         )
 
     @handles(Device.EnrolledWithCpin)
     def _enrolled(self, tx: Tx, e: Device.EnrolledWithCpin) -> None:
+        device_id = str(e.originator_id)
+        self._devices[device_id] = (self._device_of(tx, device_id)[0], e.customer_id)
         tx.execute(
             "UPDATE pf_k_devices SET customer_id = ? WHERE device_id = ?",
-            (e.customer_id, str(e.originator_id)),
+            (e.customer_id, device_id),
         )
+
+    def _device_of(self, tx: Tx, device_id: str) -> tuple[str, str | None]:
+        found = self._devices.get(device_id)
+        if found is None:
+            [(serial, customer)] = tx.query(
+                "SELECT serial, customer_id FROM pf_k_devices WHERE device_id = ?", (device_id,)
+            )
+            found = self._devices[device_id] = (serial, customer)
+        return found
 
     @handles(Device.ConsentGranted)
     def _granted(self, tx: Tx, e: Device.ConsentGranted) -> None:
-        _record(
+        self._record(
             tx,
             e,
             "consent",
@@ -81,11 +98,11 @@ class ConsentView(View):
 
     @handles(Device.ConsentWithdrawn)
     def _withdrawn(self, tx: Tx, e: Device.ConsentWithdrawn) -> None:
-        _record(tx, e, "consent", "withdrawn", text_version=e.text_version, scope=e.scope)
+        self._record(tx, e, "consent", "withdrawn", text_version=e.text_version, scope=e.scope)
 
     @handles(Device.ConsentCorrected)
     def _corrected(self, tx: Tx, e: Device.ConsentCorrected) -> None:
-        _record(
+        self._record(
             tx,
             e,
             "consent",
@@ -97,11 +114,11 @@ class ConsentView(View):
 
     @handles(Device.PartnerLinked)
     def _linked(self, tx: Tx, e: Device.PartnerLinked) -> None:
-        _record(tx, e, "link", "linked", partner=e.location_id, role=e.role)
+        self._record(tx, e, "link", "linked", partner=e.location_id, role=e.role)
 
     @handles(Device.PartnerUnlinked)
     def _unlinked(self, tx: Tx, e: Device.PartnerUnlinked) -> None:
-        _record(tx, e, "link", "unlinked", partner=e.location_id, role=e.role)
+        self._record(tx, e, "link", "unlinked", partner=e.location_id, role=e.role)
 
     @handles(Device.ConfigurationCollected)
     def _configuration(self, tx: Tx, e: Device.ConfigurationCollected) -> None:
@@ -111,25 +128,22 @@ class ConsentView(View):
             (str(e.originator_id), json.dumps(e.data, sort_keys=True), iso(e.timestamp)),
         )
 
-
-def _record(tx: Tx, e: Device.Event, kind: str, action: str, **values: Any) -> None:
-    device_id = str(e.originator_id)
-    [(serial, customer)] = tx.query(
-        "SELECT serial, customer_id FROM pf_k_devices WHERE device_id = ?", (device_id,)
-    )
-    row = {
-        "device_id": device_id,
-        "version": e.originator_version,
-        "at": iso(e.timestamp),
-        "serial": serial,
-        "customer_id": customer,
-        "kind": kind,
-        "action": action,
-        "principal": e.principal,
-        "correlation_id": e.correlation_id,
-        **values,
-    }
-    tx.execute(
-        f"INSERT INTO pf_k_history VALUES ({', '.join('?' for _ in HISTORY_COLUMNS)})",
-        [row.get(column) for column in HISTORY_COLUMNS],
-    )
+    def _record(self, tx: Tx, e: Device.Event, kind: str, action: str, **values: Any) -> None:
+        device_id = str(e.originator_id)
+        serial, customer = self._device_of(tx, device_id)
+        row = {
+            "device_id": device_id,
+            "version": e.originator_version,
+            "at": iso(e.timestamp),
+            "serial": serial,
+            "customer_id": customer,
+            "kind": kind,
+            "action": action,
+            "principal": e.principal,
+            "correlation_id": e.correlation_id,
+            **values,
+        }
+        tx.execute(
+            f"INSERT INTO pf_k_history VALUES ({', '.join('?' for _ in HISTORY_COLUMNS)})",
+            [row.get(column) for column in HISTORY_COLUMNS],
+        )

@@ -56,9 +56,10 @@ class PartnerUser:
 def partner_user(tx: Tx, passport: str) -> PartnerUser:
     """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
     rows = tx.query(
-        "SELECT u.partner, p.partner_type, u.default_view,"
+        "SELECT p.partner, p.partner_type, u.default_view,"
         " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
-        " FROM pf_c_users u JOIN pf_c_partners p ON p.partner = u.partner WHERE u.passport = ?",
+        " FROM pf_c_users u JOIN pf_c_partners p ON p.partner_id = u.partner_id"
+        " WHERE u.passport = ?",
         (passport,),
     )
     if not rows:

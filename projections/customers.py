@@ -6,7 +6,7 @@ service-event counts, favourites and default views, group members, admins, child
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from domain.customer_group import CustomerGroup
 from domain.device import Device
@@ -37,7 +37,7 @@ class CustomersView(View):
         "CREATE TABLE IF NOT EXISTS pf_c_partners (partner_id TEXT PRIMARY KEY,"
         " partner TEXT NOT NULL UNIQUE, name TEXT NOT NULL, partner_type TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS pf_c_users (passport_ref TEXT PRIMARY KEY,"
-        " passport TEXT NOT NULL, partner TEXT NOT NULL, role TEXT NOT NULL,"
+        " passport TEXT NOT NULL, partner_id TEXT NOT NULL, role TEXT NOT NULL,"
         " default_view TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS pf_c_users_passport ON pf_c_users (passport)",
         "CREATE TABLE IF NOT EXISTS pf_c_favourites (passport_ref TEXT NOT NULL,"
@@ -67,7 +67,8 @@ class CustomersView(View):
     )
 
     def __init__(self) -> None:
-        self._touched: set[str] = set()
+        self._touched: set[str] = set()  # groups whose counts this batch may have changed
+        self._event_devices: set[str] = set()  # devices with new service events
 
     @handles(PartnerTenant.Registered)
     def _partner(self, tx: Tx, e: PartnerTenant.Registered) -> None:
@@ -90,7 +91,7 @@ class CustomersView(View):
             (
                 str(Passport.id_for(e.passport_id)),
                 e.passport_id,
-                _location(tx, e.originator_id),
+                str(e.originator_id),
                 e.role,
             ),
         )
@@ -211,14 +212,12 @@ class CustomersView(View):
     def _service_event(self, tx: Tx, e: Device.ServiceEventRecorded) -> None:
         device_id = str(e.originator_id)
         tx.execute("INSERT INTO pf_c_events VALUES (?, ?, ?)", (device_id, e.event_id, e.severity))
-        rows = tx.query(
-            "SELECT group_id FROM pf_c_members WHERE device_id = ? AND reason = 'service_partner'",
-            (device_id,),
-        )
-        self._touched.update(row[0] for row in rows)
+        self._event_devices.add(device_id)
 
     def finish_batch(self, tx: Tx) -> None:
         """Recount devices and service events of every group this batch touched."""
+        self._touched.update(_service_groups(tx, sorted(self._event_devices)))
+        self._event_devices.clear()
         touched = sorted(self._touched)
         self._touched.clear()
         for start in range(0, len(touched), RECOUNT_CHUNK):
@@ -230,15 +229,21 @@ class CustomersView(View):
             )
 
 
-def _location(tx: Tx, partner_id: Any) -> str:
-    # PartnerTenant events after creation carry only the aggregate id.
-    [(location,)] = tx.query(
-        "SELECT partner FROM pf_c_partners WHERE partner_id = ?", (str(partner_id),)
-    )
-    return str(location)
-
-
 RECOUNT_CHUNK = 500  # groups per query: well under any database's parameter limit
+
+
+def _service_groups(tx: Tx, device_ids: list[str]) -> set[str]:
+    """The groups in which these devices are linked as to their service partner."""
+    groups: set[str] = set()
+    for start in range(0, len(device_ids), RECOUNT_CHUNK):
+        chunk = device_ids[start : start + RECOUNT_CHUNK]
+        rows = tx.query(
+            "SELECT group_id FROM pf_c_members WHERE reason = 'service_partner'"
+            f" AND device_id IN ({placeholders(chunk)})",
+            chunk,
+        )
+        groups.update(row[0] for row in rows)
+    return groups
 
 
 def _recount(tx: Tx, group_ids: list[str]) -> dict[str, list[int]]:
