@@ -36,8 +36,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## write-path throughput beside plain INSERTs, on PostgreSQL
+bench: $(STAMP)  ## write-path and read-path benchmarks, on PostgreSQL
 	$(BIN)/python -m bench.write_path
+	$(BIN)/python -m bench.read_path
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -83,8 +83,8 @@ def open_fleet(env: dict[str, str]) -> Iterator[PartnerFleet]:
 
 
 def postgres_settings() -> dict[str, str]:
-    """Server settings that decide write and commit rates (durability, version)."""
-    names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method"]
+    """Server settings that decide the rates (durability, version, autovacuum)."""
+    names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method", "autovacuum"]
     with psycopg.connect(PG_CONNINFO) as conn:
         return {name: show(conn, name) for name in names}
 

@@ -29,6 +29,7 @@ TRACKING_DDL = (
     "CREATE TABLE IF NOT EXISTS pf_tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)"
 )
 Progress = Callable[[int, int], None]  # (position reached, head)
+ANALYZE_EVERY = 20  # batches between refreshing the view tables' statistics
 
 
 class ViewRunner:
@@ -80,7 +81,7 @@ class ViewRunner:
         return sum(self._catch_up_view(view, progress) for view in self.views)
 
     def _catch_up_view(self, view: View, progress: Progress | None) -> int:
-        head, applied = self.head(), 0
+        head, applied, batches = self.head(), 0, 0
         position = self.position(view)
         while position < head:
             notifications = self.fleet.recorder.select_notifications(
@@ -89,7 +90,9 @@ class ViewRunner:
             reached = notifications[-1].id if len(notifications) == self.batch_size else head
             events = [self.fleet.mapper.to_domain_event(n) for n in notifications]
             self._apply(view, position, reached, events)
-            position, applied = reached, applied + len(events)
+            position, applied, batches = reached, applied + len(events), batches + 1
+            if batches % ANALYZE_EVERY == 0:
+                self._analyze(view)
             if progress is not None:
                 progress(position, head)
         if applied:
@@ -106,6 +109,21 @@ class ViewRunner:
             view.process(tx, [e for e in events if isinstance(e, FleetAggregate.Event)])
             _track(tx, view.name, reached)
 
+    def _analyze(self, view: View) -> None:
+        # A long catch-up grows the tables far past the statistics they started with;
+        # fresh statistics keep the per-batch recount on its indexes.
+        with self.db.transaction() as tx:
+            for table in view.tables:
+                tx.execute(f"ANALYZE {table}")
+
+    def _analyze_event_table(self, tx: Tx) -> None:
+        # A rebuild reads the whole log by notification id; without statistics (autovacuum
+        # off, or a freshly loaded store) PostgreSQL scans the table for every batch.
+        recorder = self.fleet.recorder
+        if isinstance(recorder, PostgresApplicationRecorder) and self.db.kind == "postgres":
+            schema = self.fleet.env.get("POSTGRES_SCHEMA") or "public"
+            tx.execute(f'ANALYZE "{schema}"."{recorder.events_table_name}"')
+
     def rebuild(self, view: View, progress: Progress | None = None) -> int:
         """Drop the view's rows and tracking, then apply the whole history again."""
         with self.db.transaction() as tx:
@@ -113,6 +131,7 @@ class ViewRunner:
             tx.execute("DELETE FROM pf_tracking WHERE view = ?", (view.name,))
             view.create(tx)
             _start_tracking(tx, view.name)
+            self._analyze_event_table(tx)
         return self._catch_up_view(view, progress)
 
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:

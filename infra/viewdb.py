@@ -184,6 +184,9 @@ class PostgresViewDB:
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
 
         def configure(conn: Any) -> None:
+            # Page queries must be planned per call: a generic plan assumes an average
+            # partner and scans all of a big partner's groups. Merged INSERTs still prepare.
+            conn.prepare_threshold = None
             conn.execute(search_path)
             conn.commit()
 
