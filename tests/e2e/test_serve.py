@@ -111,3 +111,41 @@ def test_bad_configuration_fails_fast_with_a_specific_message(tmp_path: Path) ->
     assert done.returncode == 2
     assert "DATABASE_URL scheme 'mysql' is not supported" in done.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> None:
+    """`partnerfleet projections rebuild` shows events/s; `lag` is then 0 for every view."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [str(CLI), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout
+
+    run("seed-demo")
+    behind = run("projections", "lag")
+    assert "customers: 0" not in behind
+    rebuilt = run("projections", "rebuild")
+    assert all(f"{view}: " in rebuilt for view in ("customers", "service", "holding", "consent"))
+    assert "events/s" in rebuilt
+    assert run("projections", "lag").split() == [
+        "customers:",
+        "0",
+        "service:",
+        "0",
+        "holding:",
+        "0",
+        "consent:",
+        "0",
+    ]
