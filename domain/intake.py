@@ -93,3 +93,45 @@ class E2OpenBatch(FleetAggregate):
             accepted=accepted,
             rejected=[r.model_dump() for r in rejected],
         )
+
+
+class AlertBatch(FleetAggregate):
+    """A received batch of device alerts from the alerts feed: what was raised, what rejected."""
+
+    batch_id: str
+    accepted: list[str]
+    rejected: list[dict[str, object]]
+
+    def __init__(self) -> None:
+        """State comes from the Received event."""
+
+    @staticmethod
+    def id_for(batch_id: str) -> UUID:
+        """The batch id derived from the feed's batch id (topic, partition, offsets)."""
+        return natural_id("alert-batch", batch_id)
+
+    class Received(FleetAggregate.Created):
+        batch_id: str
+        accepted: list[str]
+        rejected: list[dict[str, object]]
+
+        def apply(self, aggregate: AlertBatch) -> None:
+            aggregate.batch_id = self.batch_id
+            aggregate.accepted = list(self.accepted)
+            aggregate.rejected = list(self.rejected)
+
+    @classmethod
+    def receive(
+        cls, cause: Cause, batch_id: str, accepted: list[str], rejected: list[Rejection]
+    ) -> AlertBatch:
+        """Record the batch: the alert ids raised and every rejected message with its reason."""
+        if not batch_id.strip():
+            raise IntakeError("An alert batch needs a batch id.")
+        return cls._start(
+            cls.Received,
+            cause,
+            cls.id_for(batch_id),
+            batch_id=batch_id,
+            accepted=accepted,
+            rejected=[r.model_dump() for r in rejected],
+        )

@@ -52,7 +52,7 @@ class ViewRunner:
             tx.execute(TRACKING_DDL)
             for view in self.views:
                 view.create(tx)
-                _start_tracking(tx, view.name)
+                start_tracking(tx, view.name)
 
     def view(self, name: str) -> View:
         """The view called `name`, or a clear error naming the known ones."""
@@ -65,7 +65,7 @@ class ViewRunner:
     def position(self, view: View) -> int:
         """The last notification id applied to `view`."""
         with self.db.transaction() as tx:
-            return _position(tx, view.name)
+            return read_position(tx, view.name)
 
     def head(self) -> int:
         """The last notification id in the event store."""
@@ -104,10 +104,10 @@ class ViewRunner:
             # Lock the tracking row (PostgreSQL; SQLite transactions are serial already), so
             # two runners never apply the same batch: the second sees the moved position.
             lock = " FOR UPDATE" if self.db.kind == "postgres" else ""
-            if _position(tx, view.name, lock) != start:
+            if read_position(tx, view.name, lock) != start:
                 return
             view.process(tx, [e for e in events if isinstance(e, FleetAggregate.Event)])
-            _track(tx, view.name, reached)
+            write_position(tx, view.name, reached)
 
     def _analyze(self, view: View) -> None:
         # A long catch-up grows the tables far past the statistics they started with;
@@ -130,7 +130,7 @@ class ViewRunner:
             view.drop(tx)
             tx.execute("DELETE FROM pf_tracking WHERE view = ?", (view.name,))
             view.create(tx)
-            _start_tracking(tx, view.name)
+            start_tracking(tx, view.name)
             self._analyze_event_table(tx)
         return self._catch_up_view(view, progress)
 
@@ -202,18 +202,18 @@ class ViewRunner:
         return wait
 
 
-def _position(tx: Tx, name: str, lock: str = "") -> int:
+def read_position(tx: Tx, name: str, lock: str = "") -> int:
     rows = tx.query(f"SELECT position FROM pf_tracking WHERE view = ?{lock}", (name,))
     return int(rows[0][0]) if rows else 0
 
 
-def _start_tracking(tx: Tx, name: str) -> None:
+def start_tracking(tx: Tx, name: str) -> None:
     tx.execute(
         "INSERT INTO pf_tracking (view, position) VALUES (?, 0) ON CONFLICT DO NOTHING", (name,)
     )
 
 
-def _track(tx: Tx, name: str, position: int) -> None:
+def write_position(tx: Tx, name: str, position: int) -> None:
     tx.execute(
         "INSERT INTO pf_tracking (view, position) VALUES (?, ?)"
         " ON CONFLICT (view) DO UPDATE SET position = excluded.position",

@@ -1,0 +1,167 @@
+"""The JSON envelope every domain event travels in on Kafka, and its JSON Schemas.
+
+One topic per aggregate type (`partnerfleet.device.v1`, …), keyed by aggregate id so a
+consumer sees each aggregate's events in order. The envelope's fields are also headers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import typing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
+from domain.base import FleetAggregate
+from domain.intake import AlertBatch
+
+AGGREGATES: tuple[type[FleetAggregate], ...] = (
+    PartnerTenant,
+    Passport,
+    CustomerGroup,
+    Device,
+    E2OpenBatch,
+    AlertBatch,
+)
+ENVELOPE_FIELDS = (
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "principal",
+    "correlation_id",
+    "originator_topic",
+)
+EVENT_ID_NAMESPACE = UUID("0e4b8a59-6a0e-5c1e-8f5d-3b1f7f0c2d11")
+
+
+class Envelope(BaseModel):
+    """A domain event as published: identity, position, cause, and the event's own fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID = Field(description="uuid5 of aggregate id and version: stable on resend")
+    type: str = Field(description="Aggregate and event name, e.g. Device.PartnerLinked")
+    schema_version: int = Field(description="The event class's version (class_version)")
+    aggregate_type: str
+    aggregate_id: UUID
+    aggregate_version: int
+    position: int = Field(description="Notification id in partnerfleet's event store")
+    time: datetime
+    principal: str
+    correlation_id: str
+    payload: dict[str, Any]
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The envelope's fields but the payload, as Kafka headers."""
+        fields = self.model_dump(mode="json", exclude={"payload"})
+        return [(name, str(value).encode()) for name, value in fields.items()]
+
+
+def aggregate_of(event_class: type[Any]) -> type[FleetAggregate]:
+    """The aggregate class an event class belongs to (mixin events included)."""
+    found = _AGGREGATE_OF.get(event_class)
+    if found is None:
+        owners = [a for a in AGGREGATES if getattr(a, event_class.__name__, None) is event_class]
+        if not owners:
+            raise LookupError(f"{event_class.__qualname__} belongs to no partnerfleet aggregate.")
+        found = _AGGREGATE_OF[event_class] = owners[0]
+    return found
+
+
+_AGGREGATE_OF: dict[type[Any], type[FleetAggregate]] = {}
+
+
+def kebab(name: str) -> str:
+    """`CustomerGroup` → `customer-group`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def topic_for(aggregate: type[FleetAggregate], prefix: str = "partnerfleet") -> str:
+    """The topic of an aggregate type's events."""
+    return f"{prefix}.{kebab(aggregate.__name__)}.v1"
+
+
+def event_type(event_class: type[Any]) -> str:
+    """`Device.AlertRaised`, whichever mixin declared the event."""
+    return f"{aggregate_of(event_class).__name__}.{event_class.__name__}"
+
+
+def envelope(event: FleetAggregate.Event, position: int) -> Envelope:
+    """Wrap a stored domain event for publishing."""
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    payload = {k: v for k, v in fields.items() if k not in ENVELOPE_FIELDS}
+    aggregate = aggregate_of(type(event))
+    return Envelope(
+        event_id=uuid5(EVENT_ID_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+        type=event_type(type(event)),
+        schema_version=getattr(type(event), "class_version", 1),
+        aggregate_type=aggregate.__name__,
+        aggregate_id=event.originator_id,
+        aggregate_version=event.originator_version,
+        position=position,
+        time=event.timestamp,
+        principal=event.principal,
+        correlation_id=event.correlation_id,
+        payload=TypeAdapter(dict[str, Any]).dump_python(payload, mode="json"),
+    )
+
+
+def event_classes() -> list[type[FleetAggregate.Event]]:
+    """Every event class of every aggregate (mixins' included), in a stable order."""
+    found: dict[str, type[FleetAggregate.Event]] = {}
+    for aggregate in AGGREGATES:
+        for name in dir(aggregate):
+            value = getattr(aggregate, name)
+            if _is_domain_event(value):
+                found[event_type(value)] = value
+    return [found[name] for name in sorted(found)]
+
+
+def _is_domain_event(value: object) -> bool:
+    # Each aggregate class also has the generic bases `Event` and `Created`: never stored.
+    return (
+        isinstance(value, type)
+        and issubclass(value, FleetAggregate.Event)
+        and value.__name__ not in ("Event", "Created")
+    )
+
+
+def payload_model(event_class: type[Any]) -> type[BaseModel]:
+    """A pydantic model of an event class's payload (its fields but the envelope's)."""
+    hints = typing.get_type_hints(event_class)
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], ...)
+        for f in dataclasses.fields(event_class)
+        if f.name not in ENVELOPE_FIELDS
+    }
+    model: type[BaseModel] = create_model(event_type(event_class).replace(".", ""), **fields)
+    return model
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """File name → JSON Schema: the envelope, and the payload of every event type."""
+    out = {"envelope.schema.json": Envelope.model_json_schema()}
+    for event_class in event_classes():
+        schema = payload_model(event_class).model_json_schema()
+        schema["title"] = event_type(event_class)
+        schema["x-schema-version"] = getattr(event_class, "class_version", 1)
+        schema["x-topic"] = topic_for(aggregate_of(event_class))
+        out[f"{event_type(event_class)}.schema.json"] = schema
+    return out
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Write every schema into `folder` (docs/events/), one file each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in schemas().items():
+        path = folder / name
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
