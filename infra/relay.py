@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from infra.envelope import AGGREGATES, aggregate_of, envelope, topic_for
-from infra.view_runner import read_position, start_tracking, write_position
+from infra.view_runner import TRACKING_DDL, read_position, start_tracking, write_position
 from infra.viewdb import ViewDB
 
 log = structlog.get_logger("partnerfleet.relay")
@@ -84,6 +84,7 @@ class Relay:
         self._producer: KafkaProducer | None = None
         self._stop = threading.Event()
         with positions.transaction() as tx:
+            tx.execute(TRACKING_DDL)
             start_tracking(tx, RELAY_NAME)
 
     def position(self) -> int:
@@ -110,9 +111,12 @@ class Relay:
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=0)  # raises if the broker refused or did not answer
-        with self.positions.transaction() as tx:
-            write_position(tx, RELAY_NAME, notifications[-1].id)
+        self._record(notifications[-1].id)
         return len(notifications)
+
+    def _record(self, position: int) -> None:
+        with self.positions.transaction() as tx:
+            write_position(tx, RELAY_NAME, position)
 
     def _connect(self) -> KafkaProducer:
         ensure_topics(self.bootstrap, domain_topics(self.prefix))

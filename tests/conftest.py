@@ -14,6 +14,7 @@ from psycopg import sql
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
+from tests.kafka import Broker
 
 POSTGRES_DSN = os.environ.get("POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -60,6 +61,22 @@ def fleet_factory(stored_settings: Settings) -> Iterator[FleetFactory]:
     yield open_fleet
     for fleet in opened:
         fleet.close()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """A Kafka-protocol broker for the whole session."""
+    running = Broker().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def own_broker() -> Iterator[Broker]:
+    """A broker of this test's own, which the test may stop and start again."""
+    running = Broker().start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
