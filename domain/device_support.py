@@ -12,6 +12,16 @@ from typing import TYPE_CHECKING, Any
 from domain.base import Cause, DomainError, FleetAggregate
 from domain.service_level import ServiceLevel, active_levels, highest_level
 
+# Who hears of an alert (R-ALR-1, R-ALR-4): the PC's end user, the partner, or HP/HPE support.
+AUDIENCES: tuple[str, ...] = ("end_user", "partner", "hp_customer_support", "hpe_support")
+# The vendors' own support desks, by the queue name repair cases are routed to (R-ALR-2).
+VENDOR_SUPPORT: dict[str, str] = {
+    "hp_customer_support": "HP customer support",
+    "hpe_support": "HPE support",
+}
+# Where a repair case comes from: the end user's self-service pop-up, or Insight RS (R-ALR-2).
+CASE_SOURCES: tuple[str, ...] = ("self_service", "insight_rs")
+
 
 class DeviceError(DomainError):
     """A device command was refused."""
@@ -19,18 +29,27 @@ class DeviceError(DomainError):
 
 @dataclass
 class Alert:
-    """An alert raised for the device and the repair case submitted from it, if any."""
+    """An alert raised for the device, who was told of it, and its repair case, if any.
+
+    Fields added later have defaults, so snapshots taken before them still load.
+    """
 
     severity: str
     message: str
     repair_case_id: str | None = None
+    case_source: str | None = None
+    notified: str | None = None  # audience the alert went to (R-ALR-1, R-ALR-4)
+    case_routed_to: str | None = None  # destination of the repair case (R-ALR-2)
 
 
 class DeviceSupport:
-    """Alerts (R-ALR-1), service levels (R-SVC-3) and service events (R-SVC-1) of a device."""
+    """Alerts and repair cases (R-ALR-*), service levels (R-SVC-3), service events (R-SVC-1)."""
 
     serial: str
+    connection: str
     alerts: dict[str, Alert]
+    # A class default, so devices (and snapshots) from before the choice existed read False.
+    insight_rs_cases_to_service_partner: bool = False
     service_levels: list[ServiceLevel]
     service_events: dict[str, str]  # event id -> severity
 
@@ -56,21 +75,140 @@ class DeviceSupport:
             raise DeviceError("An alert needs a message.")
         self._record(self.AlertRaised, cause, alert_id=alert_id, severity=severity, message=message)
 
-    class RepairCaseSubmitted(FleetAggregate.Event):
-        case_id: str
+    class AlertNotified(FleetAggregate.Event):
         alert_id: str
+        audience: str
+        location_id: str | None  # the partner told, when the audience is "partner"
+        reason: str
 
         def apply(self, aggregate: DeviceSupport) -> None:
-            aggregate.alerts[self.alert_id].repair_case_id = self.case_id
+            aggregate.alerts[self.alert_id].notified = self.audience
 
-    def submit_repair_case(self, cause: Cause, alert_id: str, case_id: str) -> None:
-        """R-ALR-1: a repair case is submitted from a raised alert, once."""
+    @property
+    def vendor_support(self) -> str:
+        """R-ALR-2: HP customer support serves PCs; HPE support servers and storage."""
+        return "hp_customer_support" if self.connection == "pc_agent" else "hpe_support"
+
+    def notify_alert(
+        self, cause: Cause, alert_id: str, audience: str, reason: str, location_id: str | None
+    ) -> None:
+        """R-ALR-1, R-ALR-4: record who an alert went to, once per alert."""
+        alert = self._alert(alert_id)
+        if audience not in AUDIENCES:
+            raise DeviceError(f"Unknown alert audience {audience!r}; use one of {AUDIENCES}.")
+        if (audience == "partner") != (location_id is not None):
+            raise DeviceError("An alert for the partner names the partner, and only then.")
+        if alert.notified is not None:
+            raise DeviceError(
+                f"Alert {alert_id} of device {self.serial} was already notified to "
+                f"the {alert.notified.replace('_', ' ')}."
+            )
+        self._record(
+            self.AlertNotified,
+            cause,
+            alert_id=alert_id,
+            audience=audience,
+            location_id=location_id,
+            reason=reason,
+        )
+
+    class RepairCaseSubmitted(FleetAggregate.Event):
+        """Version 2 added `source`; version 1 cases were all submitted by self-service."""
+
+        class_version = 2
+        case_id: str
+        alert_id: str
+        source: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = "self_service"
+
+        def apply(self, aggregate: DeviceSupport) -> None:
+            alert = aggregate.alerts[self.alert_id]
+            alert.repair_case_id, alert.case_source = self.case_id, self.source
+
+    def submit_repair_case(
+        self, cause: Cause, alert_id: str, case_id: str, source: str = "self_service"
+    ) -> None:
+        """R-ALR-1, R-ALR-2: a repair case is submitted from a raised alert, once."""
+        alert = self._alert(alert_id)
+        if alert.repair_case_id is not None:
+            raise DeviceError(f"Alert {alert_id} already has repair case {alert.repair_case_id}.")
+        if source not in CASE_SOURCES:
+            raise DeviceError(f"Unknown repair case source {source!r}; use one of {CASE_SOURCES}.")
+        if source == "insight_rs":
+            self._require_insight_rs()
+        if not case_id.strip():
+            raise DeviceError("A repair case needs a case id.")
+        self._record(
+            self.RepairCaseSubmitted, cause, case_id=case_id, alert_id=alert_id, source=source
+        )
+
+    class RepairCaseRouted(FleetAggregate.Event):
+        case_id: str
+        alert_id: str
+        destination: str  # hp_customer_support, hpe_support or csdp:<CSDP account>
+        location_id: str | None  # the partner whose CSDP queue receives it, if any
+        reason: str
+
+        def apply(self, aggregate: DeviceSupport) -> None:
+            aggregate.alerts[self.alert_id].case_routed_to = self.destination
+
+    def route_repair_case(
+        self, cause: Cause, case_id: str, destination: str, reason: str, location_id: str | None
+    ) -> None:
+        """R-ALR-2: record where a submitted repair case goes, once per case."""
+        alert_id, alert = self._case(case_id)
+        if alert.case_routed_to is not None:
+            raise DeviceError(
+                f"Repair case {case_id} of device {self.serial} was already routed "
+                f"to {alert.case_routed_to}."
+            )
+        if not destination.strip() or not reason.strip():
+            raise DeviceError("A routed repair case needs a destination and a reason.")
+        self._record(
+            self.RepairCaseRouted,
+            cause,
+            case_id=case_id,
+            alert_id=alert_id,
+            destination=destination,
+            location_id=location_id,
+            reason=reason,
+        )
+
+    class InsightRSCaseRoutingChosen(FleetAggregate.Event):
+        to_service_partner: bool
+
+        def apply(self, aggregate: DeviceSupport) -> None:
+            aggregate.insight_rs_cases_to_service_partner = self.to_service_partner
+
+    def choose_insight_rs_case_routing(self, cause: Cause, to_service_partner: bool) -> None:
+        """R-ALR-2: the customer sends Insight RS cases to its service partner, or not."""
+        self._require_insight_rs()
+        if to_service_partner != self.insight_rs_cases_to_service_partner:
+            self._record(
+                self.InsightRSCaseRoutingChosen, cause, to_service_partner=to_service_partner
+            )
+
+    def _require_insight_rs(self) -> None:
+        if self.connection == "pc_agent":
+            raise DeviceError(
+                f"PC {self.serial} is not monitored by Insight RS; "
+                "its repair cases come from self-service alerts."
+            )
+
+    def _alert(self, alert_id: str) -> Alert:
         alert = self.alerts.get(alert_id)
         if alert is None:
             raise DeviceError(f"Device {self.serial} has no alert {alert_id}.")
-        if alert.repair_case_id is not None:
-            raise DeviceError(f"Alert {alert_id} already has repair case {alert.repair_case_id}.")
-        self._record(self.RepairCaseSubmitted, cause, case_id=case_id, alert_id=alert_id)
+        return alert
+
+    def _case(self, case_id: str) -> tuple[str, Alert]:
+        for alert_id, alert in self.alerts.items():
+            if alert.repair_case_id == case_id:
+                return alert_id, alert
+        raise DeviceError(f"Device {self.serial} has no repair case {case_id}.")
 
     class ServiceLevelAdded(FleetAggregate.Event):
         kind: str

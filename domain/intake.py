@@ -7,6 +7,7 @@ redelivered batch must be recognised as already received.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 from uuid import UUID
@@ -37,6 +38,13 @@ class E2OpenReport(BaseModel):
             return normalise_serial(value)
         except DomainError as error:
             raise ValueError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A feed message that could not even be parsed; it is rejected with this reason."""
+
+    reason: str
 
 
 class Rejection(BaseModel):

@@ -12,8 +12,15 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    ProcessRecorder,
+    RecordConflictError,
+    Recording,
+    Tracking,
+    Transcoding,
+)
 
 from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
 from domain.consent import ConsentState
@@ -37,6 +44,10 @@ BACK_OFF_SECONDS = 0.003
 
 class ConflictError(Exception):
     """A command lost to concurrent writers on every attempt; nothing was recorded."""
+
+
+class AlreadyProcessedError(Exception):
+    """A policy's command was not recorded: another runner already processed that notification."""
 
 
 class DateAsISO(Transcoding):
@@ -115,6 +126,7 @@ class FleetApplication(Application[UUID]):
     """All commands share one event store, so a command spanning aggregates is one transaction."""
 
     name = "partnerfleet"
+    recorder: ProcessRecorder
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
         (PartnerTenant, Passport, CustomerGroup, Device), SNAPSHOT_INTERVAL
     )
@@ -125,18 +137,34 @@ class FleetApplication(Application[UUID]):
         for cls in STATE_DATACLASSES:
             transcoder.register(DataclassAsDict(cls))
 
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder stores a policy's tracking record with the events it causes.
+        return self.factory.process_recorder()
+
     def last_position(self) -> int:
         """Read-your-writes: the store position of this context's last accepted command."""
         return _last_position.get()
 
-    def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
-        """Run `work` and save what it touched, retrying when a concurrent writer wins."""
+    def _execute(
+        self,
+        command: str,
+        cause: Cause,
+        work: Callable[[Working], T],
+        tracking: Tracking | None = None,
+    ) -> T:
+        """Run `work` and save what it touched, retrying when a concurrent writer wins.
+
+        With `tracking` (a policy's position in the notification log), the position is saved
+        in the same transaction as the events, even when `work` changed nothing.
+        """
         with structlog.contextvars.bound_contextvars(
             principal=cause.principal, correlation_id=cause.correlation_id
         ):
-            return self._attempt(command, cause, work)
+            return self._attempt(command, cause, work, tracking)
 
-    def _attempt(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
+    def _attempt(
+        self, command: str, cause: Cause, work: Callable[[Working], T], tracking: Tracking | None
+    ) -> T:
         # Bound explicitly too, so the line is complete whatever the processors are.
         bound = log.bind(
             command=command, principal=cause.principal, correlation_id=cause.correlation_id
@@ -145,11 +173,17 @@ class FleetApplication(Application[UUID]):
             working = Working(self, attempt)
             try:
                 result = work(working)
-                recordings = self.save(*working.values())
+                recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error))
                 raise
             except RecordConflictError:
+                if tracking is not None and self._tracked(tracking):
+                    _log_outcome(bound, working, "already_processed", attempts=attempt)
+                    raise AlreadyProcessedError(
+                        f"{tracking.application_name} already processed notification "
+                        f"{tracking.notification_id}; nothing was recorded."
+                    ) from None
                 bound.debug("command_conflict", attempt=attempt)
                 _back_off(attempt)
                 continue
@@ -162,6 +196,19 @@ class FleetApplication(Application[UUID]):
             f"{command} conflicted with concurrent changes {MAX_ATTEMPTS} times; "
             "nothing was recorded. Try again."
         )
+
+    def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:
+        """`Application.save`, with the tracking record in the events' transaction."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*working.values())
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _tracked(self, tracking: Tracking) -> bool:
+        # A conflict is the tracking record's (not the events') when the position has moved on.
+        return self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
 
 
 def _back_off(attempt: int) -> None:

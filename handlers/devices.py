@@ -105,6 +105,8 @@ class DeviceCommands(FleetApplication):
             link(w, cause, device, location_id, role)
         if host.consent is not None:
             device.grant_consent(cause, host.consent.text_version, scope_of_host(host.serial))
+        if host.insight_rs_cases_to_service_partner:
+            device.choose_insight_rs_case_routing(cause, to_service_partner=True)
 
     def link_devices(
         self,
@@ -258,6 +260,17 @@ class DeviceCommands(FleetApplication):
                 cause, event_id, severity, summary
             ),
         )
+
+    def choose_insight_rs_case_routing(
+        self, cause: Cause, customer_id: str, serials: list[str], to_service_partner: bool
+    ) -> None:
+        """R-ALR-2: Insight RS cases to the service partner, or not; a host's choice is for all."""
+
+        def choose(w: Working, device: Device) -> None:
+            for each in [device, *(load_device(w, s) for s in device.hosted)]:
+                each.choose_insight_rs_case_routing(cause, to_service_partner)
+
+        self._each_owned("choose_insight_rs_case_routing", cause, customer_id, serials, choose)
 
     def device(self, serial: str) -> Device:
         """The device as recorded now."""

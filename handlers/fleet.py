@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.alert_intake import AlertIntakeCommands
 from handlers.base import ConflictError
 from handlers.customers import CustomerGroupCommands
 from handlers.devices import DeviceCommands, NewDevice, PartnerChoice
@@ -9,7 +10,9 @@ from handlers.holding import HoldingCommands, IntakeOutcome
 from handlers.partners import PartnerCommands
 
 
-class PartnerFleet(PartnerCommands, DeviceCommands, CustomerGroupCommands, HoldingCommands):
+class PartnerFleet(
+    PartnerCommands, DeviceCommands, CustomerGroupCommands, HoldingCommands, AlertIntakeCommands
+):
     """The command side of partnerfleet (one application, one notification log)."""
 
 

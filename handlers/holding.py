@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from domain.base import Cause, NotAllowedError
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
-from domain.intake import E2OpenBatch, E2OpenReport, Rejection
+from domain.intake import E2OpenBatch, E2OpenReport, Rejection, Unreadable
 from domain.partner import PartnerTenant
 from handlers.base import FleetApplication, Working
 from handlers.customers import load_group
@@ -27,7 +27,12 @@ class IntakeOutcome:
     batch_id: str
     accepted: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # already landed for this reseller
     redelivered: bool = False
+
+
+class DuplicateReportError(Exception):
+    """The report's PC already landed for the same reseller: a redelivery, not a rejection."""
 
 
 class ReportRejectedError(Exception):
@@ -61,6 +66,8 @@ class HoldingCommands(FleetApplication):
         for index, raw in enumerate(reports):
             try:
                 outcome.accepted.append(self._land(w, cause, raw))
+            except DuplicateReportError as duplicate:
+                outcome.duplicates.append(str(duplicate))
             except ReportRejectedError as rejected:
                 serial = _str(raw.get("serial")) if isinstance(raw, Mapping) else None
                 outcome.rejected.append(Rejection(index=index, serial=serial, reason=str(rejected)))
@@ -69,6 +76,8 @@ class HoldingCommands(FleetApplication):
 
     def _land(self, w: Working, cause: Cause, raw: object) -> str:
         """Land one report and return its serial, or raise ReportRejectedError with the reason."""
+        if isinstance(raw, Unreadable):
+            raise ReportRejectedError(raw.reason)
         try:
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
@@ -83,7 +92,12 @@ class HoldingCommands(FleetApplication):
         device_id = Device.id_for(report.serial)
         # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
         # the retry looks each one up. All or nothing either way.
-        if device_id in w or (not w.optimistic and w.find(Device, device_id) is not None):
+        if device_id in w:
+            raise DuplicateReportError(report.serial)  # twice in one batch: the first landed
+        existing = None if w.optimistic else w.find(Device, device_id)
+        if existing is not None:
+            if existing.placement_owner == report.reseller_location_id:
+                raise DuplicateReportError(report.serial)  # a redelivered report: nothing new
             raise ReportRejectedError(f"device {report.serial} is already registered")
         w.add(
             Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())
@@ -203,12 +217,14 @@ class HoldingCommands(FleetApplication):
             lambda w: load_device(w, serial).raise_alert(cause, alert_id, severity, message),
         )
 
-    def submit_repair_case(self, cause: Cause, serial: str, alert_id: str, case_id: str) -> None:
-        """R-ALR-1: submit the repair case from an alert."""
+    def submit_repair_case(
+        self, cause: Cause, serial: str, alert_id: str, case_id: str, source: str = "self_service"
+    ) -> None:
+        """R-ALR-1, R-ALR-2: submit the repair case from an alert (self-service or Insight RS)."""
         self._execute(
             "submit_repair_case",
             cause,
-            lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id),
+            lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id, source),
         )
 
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
 import typer
 import uvicorn
+from kafka import KafkaConsumer, KafkaProducer
 from pydantic import ValidationError
 from rich.progress import Progress, TextColumn
 
-from infra.bootstrap import build_fleet, build_view_runner
+from infra.bootstrap import build_fleet, build_view_db, build_view_runner
+from infra.consumers import FEEDS, FeedConsumer, consumer_config
 from infra.demo import seed_demo
+from infra.envelope import write_schemas
 from infra.http import create_api
 from infra.logging import configure_logging
+from infra.relay import Relay, ensure_topics, producer_config
 from infra.settings import Settings
 from infra.view_runner import ViewRunner
 from projections.base import View
@@ -141,6 +146,63 @@ def run_views() -> None:
             log.info("views_lag", **runner.lag())
     except KeyboardInterrupt:
         runner.stop()
+
+
+@cli.command()
+def relay() -> None:
+    """Publish every domain event to Kafka, at least once (until interrupted)."""
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    fleet = build_fleet(settings)
+    publisher = Relay(fleet, build_view_db(settings), bootstrap, prefix=settings.kafka_topic_prefix)
+    log.info("relay_started", bootstrap=bootstrap, position=publisher.position())
+    try:
+        publisher.run()
+    except KeyboardInterrupt:
+        publisher.stop()
+
+
+@cli.command()
+def consume(
+    feed: Annotated[str, typer.Argument(help="The feed: e2open or alerts.")],
+) -> None:
+    """Consume an inbound feed into intake commands (until interrupted)."""
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    if feed not in FEEDS:
+        typer.echo(f"partnerfleet: unknown feed {feed!r}; use one of {', '.join(FEEDS)}.", err=True)
+        raise typer.Exit(2)
+    chosen = FEEDS[feed]
+    ensure_topics(bootstrap, [chosen.topic, chosen.dead_letters])
+    consumer = FeedConsumer(
+        build_fleet(settings),
+        chosen,
+        KafkaConsumer(chosen.topic, **consumer_config(bootstrap, f"partnerfleet-{feed}")),
+        KafkaProducer(**producer_config(bootstrap)),
+    )
+    log.info("consumer_started", feed=feed, topic=chosen.topic)
+    try:
+        while True:
+            consumer.poll_once()
+    except KeyboardInterrupt:
+        consumer.close()
+
+
+def require_broker(settings: Settings) -> str:
+    """The configured broker, or a clear message and exit code 2."""
+    if not settings.kafka_bootstrap_servers:
+        typer.echo("partnerfleet: set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.", err=True)
+        raise typer.Exit(2)
+    return settings.kafka_bootstrap_servers
+
+
+@cli.command("event-schemas")
+def event_schemas(
+    folder: Annotated[Path, typer.Option(help="Where to write them.")] = Path("docs/events"),
+) -> None:
+    """Write the JSON Schemas of the Kafka envelope and of every event's payload."""
+    written = write_schemas(folder)
+    typer.echo(f"{len(written)} schemas written to {folder}")
 
 
 def main() -> None:

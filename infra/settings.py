@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     views_sqlite_path: Path = DEFAULT_VIEWS_PATH  # read models beside a SQLite event store
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    kafka_bootstrap_servers: str | None = None  # no broker: no relay, no feeds
+    kafka_topic_prefix: str = Field(default="partnerfleet", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

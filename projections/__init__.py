@@ -4,12 +4,21 @@ from projections.base import View
 from projections.consent import ConsentView
 from projections.customers import CustomersView
 from projections.holding import HoldingView
+from projections.repair_queues import RepairQueuesView
 from projections.service import ServiceView
 
 
 def all_views() -> list[View]:
     """A fresh instance of every read model."""
-    return [CustomersView(), ServiceView(), HoldingView(), ConsentView()]
+    return [CustomersView(), ServiceView(), HoldingView(), ConsentView(), RepairQueuesView()]
 
 
-__all__ = ["ConsentView", "CustomersView", "HoldingView", "ServiceView", "View", "all_views"]
+__all__ = [
+    "ConsentView",
+    "CustomersView",
+    "HoldingView",
+    "RepairQueuesView",
+    "ServiceView",
+    "View",
+    "all_views",
+]

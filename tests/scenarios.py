@@ -12,6 +12,7 @@ from domain.passport import DeviceQuotaExceededError, FavouriteError
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
+from handlers.policies import PolicyRunner
 
 OPS = Cause("hp-ops", "corr-ops")
 CUSTOMER = Cause("admin@customer.example", "corr-customer")
@@ -208,6 +209,34 @@ def service_levels_and_alerts(fleet: PartnerFleet) -> None:
     assert isinstance(fleet.device("S1"), Device)
 
 
+def alerts_and_repair_cases_follow_the_policies(fleet: PartnerFleet) -> None:
+    """R-ALR-1, R-ALR-2, R-ALR-4: policies tell the end user or the partner; cases are routed."""
+    partner(fleet, "LOC-1")
+    partner(fleet, "LOC-S", service=True)
+    anna = Cause("anna@LOC-1", "c")
+    fleet.receive_e2open_batch(OPS, "b-alr", [report("PC1"), report("PC2")])
+    holding = fleet.partner("LOC-1").require_holding_tenant()
+    dashboard = fleet.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
+    fleet.transfer_devices(anna, "LOC-1", ["PC2"], holding, dashboard, "t1")
+    fleet.switch_self_service_notifications(anna, "LOC-1", dashboard, on=False)
+    service = PartnerChoice(location_id="LOC-S", role="service_partner")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1"), service)
+    fleet.choose_insight_rs_case_routing(CUSTOMER, "C1", ["S1"], to_service_partner=True)
+    for n, serial in enumerate(("PC1", "PC2", "S1"), start=1):
+        fleet.raise_alert(OPS, serial, f"A{n}", "critical", "Failure predicted")
+    fleet.submit_repair_case(CUSTOMER, "PC1", "A1", "K1")
+    fleet.submit_repair_case(OPS, "S1", "A3", "K3", source="insight_rs")
+    runner = PolicyRunner(fleet, batch_size=2)
+    assert runner.catch_up() == 5
+    assert runner.catch_up() == 0
+    told = [
+        fleet.device(s).alerts[a].notified for s, a in (("PC1", "A1"), ("PC2", "A2"), ("S1", "A3"))
+    ]
+    assert told == ["end_user", "partner", "partner"]
+    assert fleet.device("PC1").alerts["A1"].case_routed_to == "hp_customer_support"
+    assert fleet.device("S1").alerts["A3"].case_routed_to == "csdp:CSDP-LOC-S"
+
+
 SCENARIOS: list[Scenario] = [
     link_relink_and_consent,
     central_connect_follows_host,
@@ -217,4 +246,5 @@ SCENARIOS: list[Scenario] = [
     group_deletion_names_admins,
     holding_tenant_to_dashboard,
     service_levels_and_alerts,
+    alerts_and_repair_cases_follow_the_policies,
 ]

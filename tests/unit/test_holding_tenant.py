@@ -9,7 +9,7 @@ import pytest
 from domain import Cause, CustomerGroup, Device, E2OpenBatch, NotAllowedError, PartnerTenant
 from domain.customer_group import PLACED, CustomerGroupError, cpin_digest
 from domain.device import DeviceError
-from domain.intake import IntakeError
+from domain.intake import IntakeError, Unreadable
 from domain.partner import PartnerError
 from handlers import PartnerFleet
 from handlers.devices import NewDevice
@@ -119,17 +119,36 @@ def test_r_hld_1_a_malformed_report_is_kept_as_rejected_with_its_reason(
     assert [r["index"] for r in stored.rejected] == [1, 2, 3]
 
 
-def test_r_hld_1_a_pc_reported_twice_is_rejected_the_second_time(
+def test_r_hld_1_a_pc_reported_twice_for_its_reseller_lands_once_and_is_a_duplicate(
     app: PartnerFleet, landed: list[str]
 ) -> None:
+    """R-HLD-1: a redelivered report creates no second device and is not a rejection."""
     outcome = app.receive_e2open_batch(OPS, "batch-2", [e2open_report("PC3"), e2open_report("pc3")])
 
     assert outcome.accepted == ["PC3"]
-    assert [(r.index, r.reason) for r in outcome.rejected] == [
-        (1, "device PC3 is already registered")
-    ]
+    assert outcome.duplicates == ["PC3"]
+    assert outcome.rejected == []
     again = app.receive_e2open_batch(OPS, "batch-3", [e2open_report("PC1")])
-    assert [r.reason for r in again.rejected] == ["device PC1 is already registered"]
+    assert (again.accepted, again.duplicates, again.rejected) == ([], ["PC1"], [])
+
+
+def test_r_hld_1_a_pc_registered_by_a_customer_is_rejected_when_e2open_reports_it(
+    app: PartnerFleet, landed: list[str]
+) -> None:
+    """R-HLD-1: a serial that exists outside this reseller's holding tenant is rejected."""
+    app.register_devices(CUSTOMER, "C9", [NewDevice(serial="PC9", connection="pc_agent")])
+    outcome = app.receive_e2open_batch(OPS, "batch-4", [e2open_report("PC9")])
+    assert [r.reason for r in outcome.rejected] == ["device PC9 is already registered"]
+
+
+def test_r_hld_1_an_unreadable_message_is_rejected_with_its_reason(
+    app: PartnerFleet, landed: list[str]
+) -> None:
+    """R-HLD-1: a feed message that is not even JSON is kept as rejected, saying why."""
+    outcome = app.receive_e2open_batch(OPS, "batch-5", [Unreadable("not JSON: line 1")])
+    assert [(r.index, r.serial, r.reason) for r in outcome.rejected] == [
+        (0, None, "not JSON: line 1")
+    ]
 
 
 def test_r_hld_1_a_batch_with_only_rejected_reports_is_still_kept(

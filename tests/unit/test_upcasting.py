@@ -48,3 +48,34 @@ def test_an_upcast_aggregate_takes_new_commands_after_the_old_events() -> None:
     fleet.withdraw_consent(Cause("admin@customer.example", "c"), "C1", ["CZJ1V1"])
     assert fleet.device("CZJ1V1").consent is None
     assert fleet.device("CZJ1V1").version == 3
+
+
+def stored_v1_repair_case() -> list[StoredEvent]:
+    """Device CZJ1V1's history, then an alert and a repair case as version 1 wrote it."""
+    device_id = UUID("0aad4c48-a3a7-515e-94d4-b9b232ec6718")
+
+    def stored(version: int, name: str, **fields: str) -> StoredEvent:
+        state = {
+            "timestamp": {"_type_": "datetime_iso", "_data_": f"2025-03-05T10:0{version}:00+00:00"},
+            "principal": "admin@customer.example",
+            "correlation_id": "corr-2023-case",
+            **fields,
+        }
+        topic = f"domain.device:Device.{name}"
+        return StoredEvent(device_id, version, topic, json.dumps(state).encode())
+
+    alert = stored(3, "AlertRaised", alert_id="A1", severity="critical", message="Disk")
+    case = stored(4, "RepairCaseSubmitted", case_id="K1", alert_id="A1")
+    return [*stored_v1_events(), alert, case]
+
+
+def test_r_alr_2_a_version_1_repair_case_loads_as_a_self_service_case() -> None:
+    """R-ALR-2: cases stored before Insight RS cases existed were all self-service ones."""
+    fleet = in_memory_fleet()
+    fleet.recorder.insert_events(stored_v1_repair_case())
+
+    submitted = list(fleet.events.get(Device.id_for("CZJ1V1")))[-1]
+
+    assert isinstance(submitted, Device.RepairCaseSubmitted)
+    assert (submitted.case_id, submitted.source) == ("K1", "self_service")
+    assert fleet.device("CZJ1V1").alerts["A1"].case_source == "self_service"

@@ -170,18 +170,18 @@ def test_r_hld_1_every_rejected_report_is_listed_with_its_batch_index_and_reason
     assert {r.received_at for r in rejected} == {iso(received.timestamp)}
 
 
-def test_r_hld_1_a_report_for_a_pc_already_registered_is_rejected_with_its_reason(
+def test_r_hld_1_a_redelivered_report_is_no_rejection_and_adds_no_pc(
     fleet: PartnerFleet, read: Reader, batch: None
 ) -> None:
-    fleet.receive_e2open_batch(OPS, "b2", [report("PC1"), report("PC3")])
+    """R-HLD-1: PC1 reported again for the same reseller is a duplicate, not a rejection."""
+    outcome = fleet.receive_e2open_batch(OPS, "b2", [report("PC1"), report("PC3")])
 
     with read() as tx:
         rejected = rejected_reports(tx, batch_id="b2")
         devices = serials(unassigned_devices(tx, LOC))
 
-    assert [(r.index, r.serial, r.reason) for r in rejected] == [
-        (0, "PC1", "device PC1 is already registered")
-    ]
+    assert outcome.duplicates == ["PC1"]
+    assert rejected == []
     assert devices == ["PC1", "PC2", "PC3"]
 
 

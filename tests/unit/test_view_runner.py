@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+from eventsourcing.persistence import Tracking
 
 from domain import Cause
 from handlers import PartnerFleet
@@ -48,7 +49,8 @@ def test_catching_up_applies_every_event_and_leaves_no_lag() -> None:
     runner = linked_customers(5)
     assert all(behind > 0 for behind in runner.lag().values())
     runner.catch_up()
-    assert runner.lag() == dict.fromkeys(["customers", "service", "holding", "consent"], 0)
+    names = ["customers", "service", "holding", "consent", "repairs"]
+    assert runner.lag() == dict.fromkeys(names, 0)
 
 
 def test_a_batch_applied_twice_changes_nothing() -> None:
@@ -153,9 +155,15 @@ class FollowedFleet(PartnerFleet):
 
     follow: Callable[[], object] = staticmethod(lambda: None)
 
-    def _execute(self, command: str, cause: Cause, work: Callable[[Working], T]) -> T:
+    def _execute(
+        self,
+        command: str,
+        cause: Cause,
+        work: Callable[[Working], T],
+        tracking: Tracking | None = None,
+    ) -> T:
         try:
-            return super()._execute(command, cause, work)
+            return super()._execute(command, cause, work, tracking)
         finally:
             self.follow()
 

@@ -1,0 +1,139 @@
+"""Kafka in: the e2Open reports feed and the device-alerts feed, consumed in batches.
+
+Each poll's records of one partition become one intake command (one transaction), with
+a batch id made of topic, partition and offsets, so a redelivered poll is recognised.
+Malformed and rejected messages are recorded with their reason (in the batch's event) and
+copied to the feed's dead-letter topic. Offsets are committed only after the batch is
+stored and the dead letters acknowledged: nothing accepted is ever lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from domain.base import Cause
+from domain.intake import Rejection, Unreadable
+from handlers import PartnerFleet
+
+log = structlog.get_logger("partnerfleet.consumers")
+
+
+class Outcome(Protocol):
+    """What an intake command reports back."""
+
+    rejected: list[Rejection]
+
+
+Intake = Callable[[Cause, str, Sequence[object]], Outcome]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """An inbound topic, its dead-letter topic and the command that takes its messages."""
+
+    name: str
+    topic: str
+    dead_letters: str
+    intake: Callable[[PartnerFleet], Intake]
+
+
+FEEDS = {
+    "e2open": Feed(
+        "e2open",
+        "partnerfleet.e2open.reports.v1",
+        "partnerfleet.e2open.reports.dlq.v1",
+        lambda f: f.receive_e2open_batch,
+    ),
+    "alerts": Feed(
+        "alerts",
+        "partnerfleet.device-alerts.v1",
+        "partnerfleet.device-alerts.dlq.v1",
+        lambda f: f.receive_alert_batch,
+    ),
+}
+
+
+def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+    """A consumer group member that commits offsets itself, after the batch is stored."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": 6_000,
+        "heartbeat_interval_ms": 1_000,
+        "max_poll_records": 5_000,
+    }
+
+
+def parse(value: bytes | None) -> object:
+    """The message's JSON, or an Unreadable saying why it could not be read."""
+    if value is None:
+        return Unreadable("empty message")
+    try:
+        return json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return Unreadable(f"not JSON: {error}")
+
+
+class FeedConsumer:
+    """Consumes one feed: poll, one command per partition batch, dead letters, commit."""
+
+    def __init__(
+        self, fleet: PartnerFleet, feed: Feed, consumer: KafkaConsumer, producer: KafkaProducer
+    ) -> None:
+        self.fleet, self.feed, self.consumer, self.producer = fleet, feed, consumer, producer
+        self._intake = feed.intake(fleet)
+
+    def poll_once(self, timeout_ms: int = 1_000) -> int:
+        """Take one poll's records through the intake; returns how many were handled."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        for partition, records in polled.items():
+            self._handle(partition, records)
+        return sum(len(records) for records in polled.values())
+
+    def _handle(self, partition: TopicPartition, records: list[Any]) -> None:
+        batch_id = (
+            f"{partition.topic}/{partition.partition}/{records[0].offset}-{records[-1].offset}"
+        )
+        cause = Cause(f"feed:{self.feed.name}", batch_id)
+        outcome = self._intake(cause, batch_id, [parse(r.value) for r in records])
+        futures = [self._dead_letter(records[r.index], r, batch_id) for r in outcome.rejected]
+        self.producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=0)
+        self._commit(partition, records[-1].offset + 1)
+        log.info(
+            "feed_batch",
+            feed=self.feed.name,
+            batch_id=batch_id,
+            records=len(records),
+            rejected=len(outcome.rejected),
+        )
+
+    def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        self.consumer.commit({partition: OffsetAndMetadata(next_offset, "", -1)})
+
+    def _dead_letter(self, record: Any, rejection: Rejection, batch_id: str) -> Any:
+        headers = [
+            ("reason", rejection.reason.encode()),
+            ("batch_id", batch_id.encode()),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+        ]
+        return self.producer.send(
+            self.feed.dead_letters, key=record.key, value=record.value, headers=headers
+        )
+
+    def close(self) -> None:
+        """Leave the group and close the clients."""
+        self.consumer.close()
+        self.producer.close(timeout=5)

@@ -1,0 +1,173 @@
+"""Repair queues and alert notifications: where the policies sent each case and alert (R-ALR-*).
+
+One queue per destination of R-ALR-2: `hp_customer_support`, `hpe_support`, and one
+`csdp:<account>` queue per service partner. Cases submitted but not routed yet (the routing
+policy is behind) are listed apart, so none is ever invisible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from domain.device import Device
+from projections.base import Tx, View, handles, iso
+
+
+class RepairQueuesView(View):
+    """Repair cases by destination queue, and alerts by who was told of them."""
+
+    name: ClassVar[str] = "repairs"
+    tables: ClassVar[tuple[str, ...]] = ("pf_r_devices", "pf_r_alerts", "pf_r_cases")
+    ddl: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS pf_r_devices (device_id TEXT PRIMARY KEY,"
+        " serial TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pf_r_alerts (device_id TEXT NOT NULL, alert_id TEXT NOT NULL,"
+        " severity TEXT NOT NULL, message TEXT NOT NULL, raised_at TEXT NOT NULL,"
+        " audience TEXT, partner TEXT, reason TEXT, notified_at TEXT,"
+        " PRIMARY KEY (device_id, alert_id))",
+        "CREATE INDEX IF NOT EXISTS pf_r_alerts_audience"
+        " ON pf_r_alerts (audience, partner, notified_at)",
+        "CREATE TABLE IF NOT EXISTS pf_r_cases (device_id TEXT NOT NULL, case_id TEXT NOT NULL,"
+        " alert_id TEXT NOT NULL, source TEXT NOT NULL, submitted_at TEXT NOT NULL,"
+        " destination TEXT, partner TEXT, reason TEXT, routed_at TEXT,"
+        " PRIMARY KEY (device_id, case_id))",
+        "CREATE INDEX IF NOT EXISTS pf_r_cases_destination"
+        " ON pf_r_cases (destination, routed_at, case_id)",
+    )
+
+    @handles(Device.Registered, Device.ReportedByE2Open)
+    def _device(self, tx: Tx, e: Device.Registered | Device.ReportedByE2Open) -> None:
+        tx.execute("INSERT INTO pf_r_devices VALUES (?, ?)", (str(e.originator_id), e.serial))
+
+    @handles(Device.AlertRaised)
+    def _raised(self, tx: Tx, e: Device.AlertRaised) -> None:
+        tx.execute(
+            "INSERT INTO pf_r_alerts VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)",
+            (str(e.originator_id), e.alert_id, e.severity, e.message, iso(e.timestamp)),
+        )
+
+    @handles(Device.AlertNotified)
+    def _notified(self, tx: Tx, e: Device.AlertNotified) -> None:
+        tx.execute(
+            "UPDATE pf_r_alerts SET audience = ?, partner = ?, reason = ?, notified_at = ?"
+            " WHERE device_id = ? AND alert_id = ?",
+            (
+                e.audience,
+                e.location_id,
+                e.reason,
+                iso(e.timestamp),
+                str(e.originator_id),
+                e.alert_id,
+            ),
+        )
+
+    @handles(Device.RepairCaseSubmitted)
+    def _submitted(self, tx: Tx, e: Device.RepairCaseSubmitted) -> None:
+        tx.execute(
+            "INSERT INTO pf_r_cases VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)",
+            (str(e.originator_id), e.case_id, e.alert_id, e.source, iso(e.timestamp)),
+        )
+
+    @handles(Device.RepairCaseRouted)
+    def _routed(self, tx: Tx, e: Device.RepairCaseRouted) -> None:
+        tx.execute(
+            "UPDATE pf_r_cases SET destination = ?, partner = ?, reason = ?, routed_at = ?"
+            " WHERE device_id = ? AND case_id = ?",
+            (
+                e.destination,
+                e.location_id,
+                e.reason,
+                iso(e.timestamp),
+                str(e.originator_id),
+                e.case_id,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class QueuedRepairCase:
+    """A repair case in a destination's queue (R-ALR-2), with why it was routed there."""
+
+    serial: str
+    case_id: str
+    alert_id: str
+    source: str
+    partner: str | None
+    reason: str
+    routed_at: str
+
+
+@dataclass(frozen=True)
+class PendingRepairCase:
+    """A submitted repair case the routing policy has not decided on yet."""
+
+    serial: str
+    case_id: str
+    alert_id: str
+    source: str
+    submitted_at: str
+
+
+@dataclass(frozen=True)
+class AlertNotification:
+    """An alert and who was told of it (R-ALR-1, R-ALR-4), with why."""
+
+    serial: str
+    alert_id: str
+    severity: str
+    message: str
+    partner: str | None
+    reason: str
+    notified_at: str
+
+
+CASE_COLUMNS = "d.serial, c.case_id, c.alert_id, c.source"
+FROM_CASES = "FROM pf_r_cases c JOIN pf_r_devices d ON d.device_id = c.device_id"
+
+
+def repair_queue(tx: Tx, destination: str, *, limit: int = 100) -> list[QueuedRepairCase]:
+    """R-ALR-2: the cases routed to one destination queue, oldest first."""
+    rows = tx.query(
+        f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
+        " WHERE c.destination = ? ORDER BY c.routed_at, c.case_id LIMIT ?",
+        (destination, limit),
+    )
+    return [QueuedRepairCase(*row) for row in rows]
+
+
+def csdp_queue(tx: Tx, location_id: str, *, limit: int = 100) -> list[QueuedRepairCase]:
+    """R-ALR-2: the cases in a service partner's CSDP queue, by its Location ID."""
+    rows = tx.query(
+        f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
+        " WHERE c.partner = ?"
+        " ORDER BY c.routed_at, c.case_id LIMIT ?",
+        (location_id, limit),
+    )
+    return [QueuedRepairCase(*row) for row in rows]
+
+
+def unrouted_repair_cases(tx: Tx, *, limit: int = 100) -> list[PendingRepairCase]:
+    """Submitted cases no queue holds yet (the routing policy is behind), oldest first."""
+    rows = tx.query(
+        f"SELECT {CASE_COLUMNS}, c.submitted_at {FROM_CASES}"
+        " WHERE c.destination IS NULL ORDER BY c.submitted_at, c.case_id LIMIT ?",
+        (limit,),
+    )
+    return [PendingRepairCase(*row) for row in rows]
+
+
+def alert_notifications(
+    tx: Tx, audience: str, *, partner: str | None = None, limit: int = 100
+) -> list[AlertNotification]:
+    """R-ALR-1, R-ALR-4: the alerts told to one audience (or one partner), oldest first."""
+    where, params = ("a.audience = ?", [audience])
+    if partner is not None:
+        where, params = where + " AND a.partner = ?", [*params, partner]
+    rows = tx.query(
+        "SELECT d.serial, a.alert_id, a.severity, a.message, a.partner, a.reason, a.notified_at"
+        " FROM pf_r_alerts a JOIN pf_r_devices d ON d.device_id = a.device_id"
+        f" WHERE {where} ORDER BY a.notified_at, a.alert_id LIMIT ?",
+        (*params, limit),
+    )
+    return [AlertNotification(*row) for row in rows]
