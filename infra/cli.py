@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from pydantic import ValidationError
 from rich.progress import Progress, TextColumn
 
+from handlers import PolicyRunner
 from infra.bootstrap import build_fleet, build_view_db, build_view_runner
 from infra.consumers import FEEDS, FeedConsumer, consumer_config
 from infra.demo import seed_demo
@@ -52,6 +54,13 @@ def serve(
     follow_views: Annotated[
         bool, typer.Option("--views/--no-views", help="Follow the read models in-process.")
     ] = True,
+    run_policies: Annotated[
+        bool, typer.Option("--policies/--no-policies", help="Run the policies in-process.")
+    ] = True,
+    run_relay: Annotated[
+        bool,
+        typer.Option("--relay/--no-relay", help="Relay to Kafka in-process, if a broker is set."),
+    ] = True,
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
@@ -61,6 +70,14 @@ def serve(
     views = build_view_runner(settings, fleet)
     if follow_views:
         views.start()
+    policies = PolicyRunner(fleet)
+    if run_policies:
+        policies.start()
+    if run_relay and settings.kafka_bootstrap_servers:
+        publisher = Relay(
+            fleet, views.db, settings.kafka_bootstrap_servers, prefix=settings.kafka_topic_prefix
+        )
+        threading.Thread(target=publisher.run, name="relay", daemon=True).start()
     log.info(
         "serving",
         storage=settings.storage.kind,
@@ -69,7 +86,7 @@ def serve(
         port=settings.port,
     )
     uvicorn.run(
-        create_api(fleet, settings, views),
+        create_api(fleet, settings, views, policies),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -146,6 +163,31 @@ def run_views() -> None:
             log.info("views_lag", **runner.lag())
     except KeyboardInterrupt:
         runner.stop()
+
+
+policies_cli = typer.Typer(help="Policies: alerts and repair-case routing.", no_args_is_help=True)
+cli.add_typer(policies_cli, name="policies")
+
+
+@policies_cli.command("run")
+def run_policies_command() -> None:
+    """Run the policies, following the event store (until interrupted)."""
+    runner = PolicyRunner(build_fleet(load_settings()))
+    runner.start()
+    log.info("policies_following", policies=list(runner.lag()))
+    try:
+        while True:
+            time.sleep(60)
+            log.info("policies_lag", **runner.lag())
+    except KeyboardInterrupt:
+        runner.stop()
+
+
+@policies_cli.command("lag")
+def policies_lag() -> None:
+    """Per policy: events stored but not yet decided."""
+    for name, behind in PolicyRunner(build_fleet(load_settings())).lag().items():
+        typer.echo(f"{name}: {behind}")
 
 
 @cli.command()

@@ -83,3 +83,6 @@ def _holding_tenant(fleet: PartnerFleet) -> None:
     )
     holding = fleet.partner(RESELLER).require_holding_tenant()
     fleet.transfer_devices(anna, RESELLER, ["5CG4010", "5CG4011"], holding, dashboard, "demo-t1")
+    fleet.raise_alert(OPS, "5CG4012", "demo-alert-1", "critical", "Battery failure predicted")
+    end_user = Cause("user@acme.example", "demo-seed")
+    fleet.submit_repair_case(end_user, "5CG4012", "demo-alert-1", "demo-case-1")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from domain.base import DomainError, NotAllowedError, NotFoundError
-from handlers import PartnerFleet
+from handlers import PartnerFleet, PolicyRunner
 from handlers.base import ConflictError
 from infra.settings import Settings
 from infra.view_runner import ViewRunner
@@ -30,6 +30,7 @@ class Health(BaseModel):
     storage: StorageInfo
     events: int
     views_lag: dict[str, int]
+    policies_lag: dict[str, int]
 
 
 def get_fleet(request: Request) -> PartnerFleet:
@@ -56,8 +57,13 @@ async def _refused(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=_status_of(error), content=body)
 
 
-def create_api(fleet: PartnerFleet, settings: Settings, views: ViewRunner | None = None) -> FastAPI:
-    """The HTTP application over `fleet` (and its read models, when given)."""
+def create_api(
+    fleet: PartnerFleet,
+    settings: Settings,
+    views: ViewRunner | None = None,
+    policies: PolicyRunner | None = None,
+) -> FastAPI:
+    """The HTTP application over `fleet` (and its read models and policies, when given)."""
     api = FastAPI(title="partnerfleet", version="0.1.0")
     api.state.fleet = fleet
     api.state.views = views
@@ -70,7 +76,8 @@ def create_api(fleet: PartnerFleet, settings: Settings, views: ViewRunner | None
         """Liveness and the storage in use."""
         info = StorageInfo(kind=storage.kind, location=storage.location, schema_name=storage.schema)
         lag = views.lag() if views is not None else {}
+        decided = policies.lag() if policies is not None else {}
         events = fleet.recorder.max_notification_id() or 0
-        return Health(status="ok", storage=info, events=events, views_lag=lag)
+        return Health(status="ok", storage=info, events=events, views_lag=lag, policies_lag=decided)
 
     return api

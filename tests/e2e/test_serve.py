@@ -33,14 +33,15 @@ def free_port() -> int:
 
 
 def get_health(port: int, timeout: float = 30.0) -> dict[str, Any]:
-    """GET /healthz once the server answers and its views have caught up."""
+    """GET /healthz once the server answers and its views and policies have caught up."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
                 assert answer.status == 200
                 body: dict[str, Any] = json.loads(answer.read())
-                if not any(body["views_lag"].values()) or time.monotonic() > deadline:
+                behind = [*body["views_lag"].values(), *body["policies_lag"].values()]
+                if not any(behind) or time.monotonic() > deadline:
                     return body
         except OSError:
             if time.monotonic() > deadline:
@@ -82,6 +83,11 @@ def test_serve_without_configuration_uses_sqlite_under_var_and_seeds_demo_data_o
     assert (tmp_path / "var" / "partnerfleet.sqlite3").exists()
     assert first["events"] > 0
     assert first["views_lag"] == dict.fromkeys(VIEWS, 0)
+    assert set(first["policies_lag"]) == {
+        "partnerfleet.policy.alerts",
+        "partnerfleet.policy.repair-routing",
+    }
+    assert not any(first["policies_lag"].values())
     assert (tmp_path / "var" / "partnerfleet-views.sqlite3").exists()
     second = serve_once(tmp_path)
     assert second["events"] == first["events"]
@@ -144,3 +150,36 @@ def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> 
     assert run("projections", "lag").split() == [
         word for view in VIEWS for word in (f"{view}:", "0")
     ]
+
+
+def test_kafka_processes_refuse_to_start_without_a_broker(tmp_path: Path) -> None:
+    """`relay` and `consume` need KAFKA_BOOTSTRAP_SERVERS, and say so."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    for args in (["relay"], ["consume", "e2open"]):
+        done = subprocess.run(
+            [str(CLI), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert "set KAFKA_BOOTSTRAP_SERVERS" in done.stderr
+
+
+def test_an_unknown_feed_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    """`consume nope` names the feeds there are."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    done = subprocess.run(
+        [str(CLI), "consume", "nope"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "unknown feed 'nope'; use one of e2open, alerts" in done.stderr
