@@ -21,9 +21,9 @@ from infra.demo import seed_demo
 from infra.envelope import write_schemas
 from infra.http import create_api
 from infra.logging import configure_logging
-from infra.relay import Relay, ensure_topics, producer_config
+from infra.relay import RELAY_NAME, Relay, ensure_topics, producer_config
 from infra.settings import Settings
-from infra.view_runner import ViewRunner
+from infra.view_runner import TRACKING_DDL, ViewRunner, read_position
 from projections.base import View
 
 cli = typer.Typer(
@@ -202,6 +202,17 @@ def relay() -> None:
         publisher.run()
     except KeyboardInterrupt:
         publisher.stop()
+
+
+@cli.command("relay-lag")
+def relay_lag() -> None:
+    """Events stored but not yet acknowledged by the broker (no broker connection needed)."""
+    settings = load_settings()
+    fleet = build_fleet(settings)
+    head = fleet.recorder.max_notification_id() or 0
+    with build_view_db(settings).transaction() as tx:
+        tx.execute(TRACKING_DDL)
+        typer.echo(f"relay: {head - read_position(tx, RELAY_NAME)}")
 
 
 @cli.command()
