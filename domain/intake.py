@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,27 +61,32 @@ class IntakeError(DomainError):
     """An e2Open batch was refused as a whole."""
 
 
-class E2OpenBatch(FleetAggregate):
-    """A received batch of e2Open reports: what landed, what was rejected and why."""
+class InboundBatch(FleetAggregate):
+    """A received batch of feed messages: what was accepted, what rejected and why.
 
-    batch_id: str
-    accepted: list[str]
-    rejected: list[dict[str, object]]
+    An aggregate of its own because rejected messages belong to no partner or device
+    (R-HLD-1 keeps them), and because a redelivered batch must be recognised.
+    """
+
+    KIND = "inbound-batch"  # the natural-key kind of the batch ids
 
     def __init__(self) -> None:
         """State comes from the Received event."""
+        self.batch_id: str = ""
+        self.accepted: list[str] = []
+        self.rejected: list[dict[str, object]] = []
 
-    @staticmethod
-    def id_for(batch_id: str) -> UUID:
-        """The batch id derived from the sender's batch id."""
-        return natural_id("e2open-batch", batch_id)
+    @classmethod
+    def id_for(cls, batch_id: str) -> UUID:
+        """The aggregate id derived from the sender's batch id."""
+        return natural_id(cls.KIND, batch_id)
 
     class Received(FleetAggregate.Created):
         batch_id: str
         accepted: list[str]
         rejected: list[dict[str, object]]
 
-        def apply(self, aggregate: E2OpenBatch) -> None:
+        def apply(self, aggregate: InboundBatch) -> None:
             aggregate.batch_id = self.batch_id
             aggregate.accepted = list(self.accepted)
             aggregate.rejected = list(self.rejected)
@@ -89,10 +94,10 @@ class E2OpenBatch(FleetAggregate):
     @classmethod
     def receive(
         cls, cause: Cause, batch_id: str, accepted: list[str], rejected: list[Rejection]
-    ) -> E2OpenBatch:
-        """R-HLD-1: record the batch, every accepted serial and every rejection with its reason."""
+    ) -> Self:
+        """Record the batch, everything accepted and every rejection with its reason."""
         if not batch_id.strip():
-            raise IntakeError("An e2Open batch needs a batch id.")
+            raise IntakeError(f"A batch ({cls.KIND}) needs a batch id.")
         return cls._start(
             cls.Received,
             cause,
@@ -103,43 +108,19 @@ class E2OpenBatch(FleetAggregate):
         )
 
 
-class AlertBatch(FleetAggregate):
-    """A received batch of device alerts from the alerts feed: what was raised, what rejected."""
+class E2OpenBatch(InboundBatch):
+    """R-HLD-1: a batch of e2Open reports; accepted are the serials that landed."""
 
-    batch_id: str
-    accepted: list[str]
-    rejected: list[dict[str, object]]
+    KIND = "e2open-batch"
 
-    def __init__(self) -> None:
-        """State comes from the Received event."""
+    class Received(InboundBatch.Received):
+        pass
 
-    @staticmethod
-    def id_for(batch_id: str) -> UUID:
-        """The batch id derived from the feed's batch id (topic, partition, offsets)."""
-        return natural_id("alert-batch", batch_id)
 
-    class Received(FleetAggregate.Created):
-        batch_id: str
-        accepted: list[str]
-        rejected: list[dict[str, object]]
+class AlertBatch(InboundBatch):
+    """A batch of the device-alerts feed; accepted are the alert ids raised."""
 
-        def apply(self, aggregate: AlertBatch) -> None:
-            aggregate.batch_id = self.batch_id
-            aggregate.accepted = list(self.accepted)
-            aggregate.rejected = list(self.rejected)
+    KIND = "alert-batch"
 
-    @classmethod
-    def receive(
-        cls, cause: Cause, batch_id: str, accepted: list[str], rejected: list[Rejection]
-    ) -> AlertBatch:
-        """Record the batch: the alert ids raised and every rejected message with its reason."""
-        if not batch_id.strip():
-            raise IntakeError("An alert batch needs a batch id.")
-        return cls._start(
-            cls.Received,
-            cause,
-            cls.id_for(batch_id),
-            batch_id=batch_id,
-            accepted=accepted,
-            rejected=[r.model_dump() for r in rejected],
-        )
+    class Received(InboundBatch.Received):
+        pass
