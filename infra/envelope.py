@@ -37,6 +37,7 @@ ENVELOPE_FIELDS = (
     "correlation_id",
     "originator_topic",
 )
+_PAYLOAD = TypeAdapter(dict[str, Any])  # built once: building one costs ~0.1 ms
 EVENT_ID_NAMESPACE = UUID("0e4b8a59-6a0e-5c1e-8f5d-3b1f7f0c2d11")
 
 
@@ -108,7 +109,7 @@ def envelope(event: FleetAggregate.Event, position: int) -> Envelope:
         time=event.timestamp,
         principal=event.principal,
         correlation_id=event.correlation_id,
-        payload=TypeAdapter(dict[str, Any]).dump_python(payload, mode="json"),
+        payload=_PAYLOAD.dump_python(payload, mode="json"),
     )
 
 
