@@ -21,7 +21,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.envelope import AGGREGATES, aggregate_of, envelope, topic_for
+from infra.envelope import AGGREGATES, aggregate_of, envelope_record, topic_for
 from infra.view_runner import TRACKING_DDL, read_position, start_tracking, write_position
 from infra.viewdb import ViewDB
 
@@ -37,7 +37,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "bootstrap_servers": bootstrap,
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5,
+        "linger_ms": 100,  # the relay flushes each batch itself; waiting fills batches
         "batch_size": 256 * 1024,
         "compression_type": None,
         "max_block_ms": 5_000,
@@ -125,13 +125,9 @@ class Relay:
 
     def _send(self, producer: KafkaProducer, position: int, event: Any) -> Any:
         assert isinstance(event, FleetAggregate.Event)
-        wrapped = envelope(event, position)
-        return producer.send(
-            topic_for(aggregate_of(type(event)), self.prefix),
-            key=str(wrapped.aggregate_id).encode(),
-            value=wrapped.model_dump_json().encode(),
-            headers=wrapped.headers(),
-        )
+        key, value, headers = envelope_record(event, position)
+        topic = topic_for(aggregate_of(type(event)), self.prefix)
+        return producer.send(topic, key=key, value=value, headers=headers)
 
     def run(self, poll_seconds: float = 0.2) -> None:
         """Relay until `stop()`: back off while the broker is unreachable, log the lag."""
