@@ -82,6 +82,7 @@ class Relay:
             lambda: KafkaProducer(**producer_config(bootstrap))
         )
         self._producer: KafkaProducer | None = None
+        self._topics: dict[type[Any], str] = {}
         self._stop = threading.Event()
         with positions.transaction() as tx:
             tx.execute(TRACKING_DDL)
@@ -126,7 +127,9 @@ class Relay:
     def _send(self, producer: KafkaProducer, position: int, event: Any) -> Any:
         assert isinstance(event, FleetAggregate.Event)
         key, value, headers = envelope_record(event, position)
-        topic = topic_for(aggregate_of(type(event)), self.prefix)
+        topic = self._topics.get(type(event))
+        if topic is None:
+            topic = self._topics[type(event)] = topic_for(aggregate_of(type(event)), self.prefix)
         return producer.send(topic, key=key, value=value, headers=headers)
 
     def run(self, poll_seconds: float = 0.2) -> None:
