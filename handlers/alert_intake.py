@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.base import Cause, DomainError
-from domain.device import Device
-from domain.intake import AlertBatch, Rejection, Unreadable
+from domain.intake import AlertBatch, Unreadable
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
+from handlers.intake import DuplicateError, IntakeOutcome, RejectedError, take_batch
 
 
 class AlertMessage(BaseModel):
@@ -25,67 +24,35 @@ class AlertMessage(BaseModel):
     message: str = Field(min_length=1, max_length=2_000)
 
 
-@dataclass
-class AlertIntakeOutcome:
-    """What became of a batch of alert messages."""
-
-    batch_id: str
-    accepted: list[str] = field(default_factory=list)  # alert ids raised
-    rejected: list[Rejection] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)  # alert ids raised before
-    redelivered: bool = False
-
-
-class DuplicateAlertError(Exception):
-    """The alert was raised before: a redelivered message, not a rejection."""
-
-
 class AlertIntakeCommands(FleetApplication):
     """Raising alerts from the alerts feed."""
 
     def receive_alert_batch(
         self, cause: Cause, batch_id: str, messages: Sequence[object]
-    ) -> AlertIntakeOutcome:
+    ) -> IntakeOutcome:
         """Raise every valid alert, keep every rejection with its reason; one transaction."""
         return self._execute(
-            "receive_alert_batch", cause, lambda w: self._alert_intake(w, cause, batch_id, messages)
+            "receive_alert_batch",
+            cause,
+            lambda w: take_batch(
+                w, cause, AlertBatch, batch_id, messages, lambda raw: self._raise(w, cause, raw)
+            ),
         )
 
-    def _alert_intake(
-        self, w: Working, cause: Cause, batch_id: str, messages: Sequence[object]
-    ) -> AlertIntakeOutcome:
-        previous = w.find(AlertBatch, AlertBatch.id_for(batch_id))
-        if previous is not None:
-            rejected = [Rejection.model_validate(r) for r in previous.rejected]
-            return AlertIntakeOutcome(batch_id, list(previous.accepted), rejected, redelivered=True)
-        outcome = AlertIntakeOutcome(batch_id)
-        for index, raw in enumerate(messages):
-            try:
-                outcome.accepted.append(self._raise(w, cause, raw))
-            except DuplicateAlertError as duplicate:
-                outcome.duplicates.append(str(duplicate))
-            except (DomainError, ValueError) as error:
-                serial = raw.get("serial") if isinstance(raw, Mapping) else None
-                outcome.rejected.append(
-                    Rejection(
-                        index=index,
-                        serial=None if serial is None else str(serial)[:64],
-                        reason=str(error),
-                    )
-                )
-        w.add(AlertBatch.receive(cause, batch_id, outcome.accepted, outcome.rejected))
-        return outcome
-
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:
+        """Raise one alert and return its id, or raise RejectedError / DuplicateError."""
         if isinstance(raw, Unreadable):
-            raise ValueError(raw.reason)
+            raise RejectedError(raw.reason)
         try:
             alert = AlertMessage.model_validate(raw)
         except ValidationError as error:
             parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
-            raise ValueError("malformed alert: " + "; ".join(parts)) from None
-        device: Device = load_device(w, alert.serial)
-        if alert.alert_id in device.alerts:
-            raise DuplicateAlertError(alert.alert_id)  # redelivered: raised already, nothing new
-        device.raise_alert(cause, alert.alert_id, alert.severity, alert.message)
+            raise RejectedError("malformed alert: " + "; ".join(parts)) from None
+        try:
+            device = load_device(w, alert.serial)
+            if alert.alert_id in device.alerts:
+                raise DuplicateError(alert.alert_id)  # redelivered: raised already
+            device.raise_alert(cause, alert.alert_id, alert.severity, alert.message)
+        except DomainError as refused:
+            raise RejectedError(str(refused)) from None
         return alert.alert_id

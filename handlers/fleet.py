@@ -6,7 +6,8 @@ from handlers.alert_intake import AlertIntakeCommands
 from handlers.base import ConflictError
 from handlers.customers import CustomerGroupCommands
 from handlers.devices import DeviceCommands, NewDevice, PartnerChoice
-from handlers.holding import HoldingCommands, IntakeOutcome
+from handlers.holding import HoldingCommands
+from handlers.intake import IntakeOutcome
 from handlers.partners import PartnerCommands
 
 

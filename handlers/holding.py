@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -11,32 +10,14 @@ from pydantic import ValidationError
 from domain.base import Cause, NotAllowedError
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
-from domain.intake import E2OpenBatch, E2OpenReport, Rejection, Unreadable
+from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
 from domain.partner import PartnerTenant
 from handlers.base import FleetApplication, Working
 from handlers.customers import load_group
 from handlers.devices import load_device
+from handlers.intake import DuplicateError, IntakeOutcome, RejectedError, take_batch
 from handlers.linking import group_for
 from handlers.partners import load_partner_as_user
-
-
-@dataclass
-class IntakeOutcome:
-    """What became of an e2Open batch: serials landed, reports rejected, or a redelivery."""
-
-    batch_id: str
-    accepted: list[str] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)  # already landed for this reseller
-    redelivered: bool = False
-
-
-class DuplicateReportError(Exception):
-    """The report's PC already landed for the same reseller: a redelivery, not a rejection."""
-
-
-class ReportRejectedError(Exception):
-    """One e2Open report cannot land; the batch goes on and keeps the reason (R-HLD-1)."""
 
 
 def _validation_reason(error: ValidationError) -> str:
@@ -52,53 +33,38 @@ class HoldingCommands(FleetApplication):
     ) -> IntakeOutcome:
         """R-HLD-1: land reported PCs in holding tenants, keep every rejection; one transaction."""
         return self._execute(
-            "receive_e2open_batch", cause, lambda w: self._intake(w, cause, batch_id, reports)
+            "receive_e2open_batch",
+            cause,
+            lambda w: take_batch(
+                w, cause, E2OpenBatch, batch_id, reports, lambda raw: self._land(w, cause, raw)
+            ),
         )
 
-    def _intake(
-        self, w: Working, cause: Cause, batch_id: str, reports: Sequence[object]
-    ) -> IntakeOutcome:
-        previous = w.find(E2OpenBatch, E2OpenBatch.id_for(batch_id))
-        if previous is not None:
-            rejected = [Rejection.model_validate(r) for r in previous.rejected]
-            return IntakeOutcome(batch_id, list(previous.accepted), rejected, redelivered=True)
-        outcome = IntakeOutcome(batch_id)
-        for index, raw in enumerate(reports):
-            try:
-                outcome.accepted.append(self._land(w, cause, raw))
-            except DuplicateReportError as duplicate:
-                outcome.duplicates.append(str(duplicate))
-            except ReportRejectedError as rejected:
-                serial = _str(raw.get("serial")) if isinstance(raw, Mapping) else None
-                outcome.rejected.append(Rejection(index=index, serial=serial, reason=str(rejected)))
-        w.add(E2OpenBatch.receive(cause, batch_id, outcome.accepted, outcome.rejected))
-        return outcome
-
     def _land(self, w: Working, cause: Cause, raw: object) -> str:
-        """Land one report and return its serial, or raise ReportRejectedError with the reason."""
+        """Land one report and return its serial, or raise RejectedError with the reason."""
         if isinstance(raw, Unreadable):
-            raise ReportRejectedError(raw.reason)
+            raise RejectedError(raw.reason)
         try:
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
-            raise ReportRejectedError(_validation_reason(error)) from None
+            raise RejectedError(_validation_reason(error)) from None
         partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
         if partner is None:
-            raise ReportRejectedError(f"unknown partner Location ID {report.reseller_location_id}")
+            raise RejectedError(f"unknown partner Location ID {report.reseller_location_id}")
         if partner.holding_tenant_id is None:
-            raise ReportRejectedError(
+            raise RejectedError(
                 f"partner {report.reseller_location_id} has no holding tenant (not certified)"
             )
         device_id = Device.id_for(report.serial)
         # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
         # the retry looks each one up. All or nothing either way.
         if device_id in w:
-            raise DuplicateReportError(report.serial)  # twice in one batch: the first landed
+            raise DuplicateError(report.serial)  # twice in one batch: the first landed
         existing = None if w.optimistic else w.find(Device, device_id)
         if existing is not None:
             if existing.placement_owner == report.reseller_location_id:
-                raise DuplicateReportError(report.serial)  # a redelivered report: nothing new
-            raise ReportRejectedError(f"device {report.serial} is already registered")
+                raise DuplicateError(report.serial)  # a redelivered report: nothing new
+            raise RejectedError(f"device {report.serial} is already registered")
         w.add(
             Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())
         )
@@ -226,7 +192,3 @@ class HoldingCommands(FleetApplication):
             cause,
             lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id, source),
         )
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)[:64]
