@@ -49,15 +49,16 @@ def get_health(port: int, timeout: float = 30.0) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+def unconfigured() -> dict[str, str]:
+    """This process's environment without any storage or broker configuration."""
+    names = ("POSTGRES_", "DATABASE_URL", "SQLITE_", "KAFKA_BOOTSTRAP_SERVERS")
+    return {k: v for k, v in os.environ.items() if not k.startswith(names)}
+
+
 def serve_once(workdir: Path) -> dict[str, Any]:
     """Start `partnerfleet serve --demo` with no configuration, read /healthz, stop it."""
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))
-    }
-    env["PORT"] = str(port)
+    env = {**unconfigured(), "PORT": str(port)}
     server = subprocess.Popen(
         [str(CLI), "serve", "--demo"],
         cwd=workdir,
@@ -123,11 +124,7 @@ def test_bad_configuration_fails_fast_with_a_specific_message(tmp_path: Path) ->
 
 def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> None:
     """`partnerfleet projections rebuild` shows events/s; `lag` is then 0 for every view."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("POSTGRES_", "DATABASE_URL", "SQLITE_"))
-    }
+    env = unconfigured()
 
     def run(*args: str) -> str:
         done = subprocess.run(
@@ -154,7 +151,7 @@ def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> 
 
 def test_kafka_processes_refuse_to_start_without_a_broker(tmp_path: Path) -> None:
     """`relay` and `consume` need KAFKA_BOOTSTRAP_SERVERS, and say so."""
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env = unconfigured()
     for args in (["relay"], ["consume", "e2open"]):
         done = subprocess.run(
             [str(CLI), *args],
