@@ -58,11 +58,6 @@ class Envelope(BaseModel):
     correlation_id: str
     payload: dict[str, Any]
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        """The envelope's fields but the payload, as Kafka headers."""
-        fields = self.model_dump(mode="json", exclude={"payload"})
-        return [(name, str(value).encode()) for name, value in fields.items()]
-
 
 def aggregate_of(event_class: type[Any]) -> type[FleetAggregate]:
     """The aggregate class an event class belongs to (mixin events included)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -168,38 +169,41 @@ class ViewRunner:
             self._thread = None
 
     def _follow(self) -> None:
-        wait = self._postgres_waiter() or self._poll
-        while not self._stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:
-                log.exception("view_runner_failed")
-                self._stop.wait(1.0)
-            wait()
+        with self._waiter() as wait:
+            while not self._stop.is_set():
+                try:
+                    self.catch_up()
+                except Exception:
+                    log.exception("view_runner_failed")
+                    self._stop.wait(1.0)
+                wait()
 
     def _poll(self) -> None:
         self._stop.wait(self.poll_seconds)
 
-    def _postgres_waiter(self) -> Callable[[], None] | None:
+    @contextmanager
+    def _waiter(self) -> Iterator[Callable[[], None]]:
+        """Wait for new events: PostgreSQL's NOTIFY channel, or a poll interval on SQLite."""
         recorder = self.fleet.recorder
         if not isinstance(recorder, PostgresApplicationRecorder):
-            return None
+            yield self._poll
+            return
         env = self.fleet.env
-        conn = psycopg.connect(
+        with psycopg.connect(
             host=env.get("POSTGRES_HOST"),
             port=env.get("POSTGRES_PORT"),
             user=env.get("POSTGRES_USER"),
             password=env.get("POSTGRES_PASSWORD") or None,
             dbname=env.get("POSTGRES_DBNAME"),
             autocommit=True,
-        )
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
+        ) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
 
-        def wait() -> None:
-            for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
-                pass
+            def wait() -> None:
+                for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
+                    pass
 
-        return wait
+            yield wait
 
 
 def read_position(tx: Tx, name: str, lock: str = "") -> int:

@@ -55,6 +55,19 @@ def unconfigured() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(names)}
 
 
+def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `partnerfleet ARGS` in `workdir` and return what it did (no exception on failure)."""
+    return subprocess.run(
+        [str(CLI), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def serve_once(workdir: Path) -> dict[str, Any]:
     """Start `partnerfleet serve --demo` with no configuration, read /healthz, stop it."""
     port = free_port()
@@ -108,15 +121,7 @@ def test_healthz_names_postgresql_when_configured(postgres_settings: Settings) -
 def test_bad_configuration_fails_fast_with_a_specific_message(tmp_path: Path) -> None:
     """A bad DATABASE_URL stops the CLI with exit code 2 and says what is wrong."""
     env = {**os.environ, "DATABASE_URL": "mysql://db/x"}
-    done = subprocess.run(
-        [str(CLI), "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(tmp_path, env, "serve")
     assert done.returncode == 2
     assert "DATABASE_URL scheme 'mysql' is not supported" in done.stderr
     assert not (tmp_path / "var").exists()
@@ -127,15 +132,8 @@ def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> 
     env = unconfigured()
 
     def run(*args: str) -> str:
-        done = subprocess.run(
-            [str(CLI), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        done = run_cli(tmp_path, env, *args)
+        assert done.returncode == 0, done.stderr
         return done.stdout
 
     run("seed-demo")
@@ -153,15 +151,7 @@ def test_kafka_processes_refuse_to_start_without_a_broker(tmp_path: Path) -> Non
     """`relay` and `consume` need KAFKA_BOOTSTRAP_SERVERS, and say so."""
     env = unconfigured()
     for args in (["relay"], ["consume", "e2open"]):
-        done = subprocess.run(
-            [str(CLI), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli(tmp_path, env, *args)
         assert done.returncode == 2
         assert "set KAFKA_BOOTSTRAP_SERVERS" in done.stderr
 
@@ -169,14 +159,6 @@ def test_kafka_processes_refuse_to_start_without_a_broker(tmp_path: Path) -> Non
 def test_an_unknown_feed_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     """`consume nope` names the feeds there are."""
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
-    done = subprocess.run(
-        [str(CLI), "consume", "nope"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(tmp_path, env, "consume", "nope")
     assert done.returncode == 2
     assert "unknown feed 'nope'; use one of e2open, alerts" in done.stderr
