@@ -639,8 +639,12 @@ def local_changes() -> list[str]:
 
 
 def without_addresses(config: dict[str, Any]) -> dict[str, Any]:
-    """A client config without bootstrap servers and group id."""
-    return {k: v for k, v in config.items() if k not in ("bootstrap_servers", "group_id")}
+    """A client config without bootstrap servers and group id; objects by their class name."""
+    return {
+        k: v if v is None or isinstance(v, str | int | float | bool) else type(v).__name__
+        for k, v in config.items()
+        if k not in ("bootstrap_servers", "group_id")
+    }
 
 
 def metadata(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, Any]:

@@ -7,13 +7,15 @@ consumer sees each aggregate's events in order. The envelope's fields are also h
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import re
 import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
@@ -90,43 +92,98 @@ def event_type(event_class: type[Any]) -> str:
 
 def envelope(event: FleetAggregate.Event, position: int) -> Envelope:
     """Wrap a stored domain event for publishing."""
-    return Envelope.model_validate(_envelope_fields(event, position))
+    fields = _envelope_fields(event, position, shape_of(type(event)))
+    fields["payload"] = _PAYLOAD.dump_python(fields["payload"], mode="json")
+    return Envelope.model_validate(fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventShape:
+    """What every envelope of one event class shares, worked out once per class."""
+
+    type: str
+    schema_version: int
+    aggregate_type: str
+    payload_fields: tuple[str, ...]
+    headers: tuple[tuple[str, bytes], ...]  # type, schema_version, aggregate_type
+
+
+@functools.cache
+def shape_of(event_class: type[Any]) -> EventShape:
+    """The envelope constants of an event class."""
+    name, version = event_type(event_class), getattr(event_class, "class_version", 1)
+    aggregate = aggregate_of(event_class).__name__
+    return EventShape(
+        type=name,
+        schema_version=version,
+        aggregate_type=aggregate,
+        payload_fields=tuple(
+            f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS
+        ),
+        headers=(
+            ("type", name.encode()),
+            ("schema_version", str(version).encode()),
+            ("aggregate_type", aggregate.encode()),
+        ),
+    )
 
 
 def envelope_record(event: FleetAggregate.Event, position: int) -> Record:
     """Key, JSON value and headers of the event's Kafka record, without building a model.
 
-    The relay's hot path: the same fields as `envelope(...)`, serialised directly.
+    The relay's hot path: the same fields as `envelope(...)`, serialised in one pydantic call;
+    the headers carry every field but the payload, in the envelope's order.
     """
-    fields = _envelope_fields(event, position)
-    headers = [(name, str(value).encode()) for name, value in fields.items() if name != "payload"]
-    value = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-    return fields["aggregate_id"].encode(), value, headers
+    shape = shape_of(type(event))
+    fields = _envelope_fields(event, position, shape)
+    key = fields["aggregate_id"].encode()
+    headers = [
+        ("event_id", fields["event_id"].encode()),
+        *shape.headers,
+        ("aggregate_id", key),
+        ("aggregate_version", str(fields["aggregate_version"]).encode()),
+        ("position", str(position).encode()),
+        ("time", fields["time"].encode()),
+        ("principal", fields["principal"].encode()),
+        ("correlation_id", fields["correlation_id"].encode()),
+    ]
+    return key, _PAYLOAD.dump_json(fields), headers
 
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
-def _envelope_fields(event: FleetAggregate.Event, position: int) -> dict[str, Any]:
-    payload = {
-        f.name: getattr(event, f.name)
-        for f in dataclasses.fields(event)
-        if f.name not in ENVELOPE_FIELDS
-    }
+def _envelope_fields(
+    event: FleetAggregate.Event, position: int, shape: EventShape
+) -> dict[str, Any]:
     aggregate_id = str(event.originator_id)
     return {
-        "event_id": str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{event.originator_version}")),
-        "type": event_type(type(event)),
-        "schema_version": getattr(type(event), "class_version", 1),
-        "aggregate_type": aggregate_of(type(event)).__name__,
+        "event_id": event_id(aggregate_id, event.originator_version),
+        "type": shape.type,
+        "schema_version": shape.schema_version,
+        "aggregate_type": shape.aggregate_type,
         "aggregate_id": aggregate_id,
         "aggregate_version": event.originator_version,
         "position": position,
         "time": event.timestamp.isoformat(),
         "principal": event.principal,
         "correlation_id": event.correlation_id,
-        "payload": _PAYLOAD.dump_python(payload, mode="json"),
+        "payload": {name: getattr(event, name) for name in shape.payload_fields},
     }
+
+
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
+
+def event_id(aggregate_id: str, version: int) -> str:
+    """str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}")), at a third of the cost."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + f"{aggregate_id}:{version}".encode()).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest[:16].hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def event_classes() -> list[type[FleetAggregate.Event]]:

@@ -1,0 +1,114 @@
+"""The relay's hot path builds the same records as the plain definitions it replaces."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from kafka.partitioner import DefaultPartitioner
+from kafka.partitioner.default import murmur2 as kafka_murmur2
+
+from domain.base import FleetAggregate
+from infra.envelope import EVENT_ID_NAMESPACE, Envelope, envelope, envelope_record, event_id
+from infra.partitioning import KeyPartitioner, murmur2, shard_of
+from tests.scenarios import SCENARIOS, Scenario, in_memory_fleet
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_each_record_holds_the_envelope_in_its_value_and_its_fields_as_headers(
+    scenario: Scenario,
+) -> None:
+    """Value = the Envelope model's JSON; headers = every field but the payload, in order."""
+    fleet = in_memory_fleet()
+    scenario(fleet)
+    notifications = fleet.recorder.select_notifications(1, 100_000)
+    assert notifications
+    for notification in notifications:
+        event = fleet.mapper.to_domain_event(notification)
+        assert isinstance(event, FleetAggregate.Event)
+        key, value, headers = envelope_record(event, notification.id)
+        wrapped = envelope(event, notification.id)
+        assert Envelope.model_validate_json(value) == wrapped
+        assert key == str(event.originator_id).encode()
+        fields = wrapped.model_dump(mode="json", exclude={"payload"})
+        fields["time"] = event.timestamp.isoformat()
+        assert headers == [(name, str(v).encode()) for name, v in fields.items()]
+
+
+@given(st.uuids(), st.integers(min_value=1, max_value=2**40))
+def test_event_ids_are_the_uuid5_of_aggregate_id_and_version(
+    aggregate_id: uuid.UUID, version: int
+) -> None:
+    """The quicker event_id equals the uuid5 the contract in docs/events/README.md names."""
+    expected = uuid.uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}")
+    assert event_id(str(aggregate_id), version) == str(expected)
+
+
+@given(st.binary(max_size=80))
+def test_murmur2_is_kafkas(data: bytes) -> None:
+    """Same hash as Kafka's (Java's, via kafka-python) for every length and byte."""
+    assert murmur2(data) == kafka_murmur2(data)
+
+
+class Cluster:
+    """The three calls a partitioner makes of kafka-python's ClusterMetadata."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self._partitions = {topic: set(range(partitions))}
+
+    def topics(self) -> set[str]:
+        return set(self._partitions)
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found = self._partitions.get(topic)
+        return None if found is None else set(found)
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self._partitions.get(topic, set())
+
+
+def cluster_with(topic: str, partitions: int) -> Cluster:
+    """Client metadata that knows `topic` with `partitions` partitions."""
+    return Cluster(topic, partitions)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=30))
+def test_key_partitioner_picks_the_default_partitioners_partition(keys: list[bytes]) -> None:
+    """Every Kafka client agrees where a key lives, also when a key comes back (cached)."""
+    cluster = cluster_with("t", 6)
+    ours, default = KeyPartitioner(), DefaultPartitioner()
+    for key in keys + keys:
+        assert ours.partition("t", key, key, b"v", b"v", cluster) == default.partition(
+            "t", key, key, b"v", b"v", cluster
+        )
+
+
+def test_key_partitioner_follows_a_grown_topic() -> None:
+    """After partitions are added, keys are placed over the new count, as the default does."""
+    ours, default = KeyPartitioner(), DefaultPartitioner()
+    keys = [str(uuid.uuid4()).encode() for _ in range(50)]
+    for partitions in (3, 12):
+        cluster = cluster_with("t", partitions)
+        chosen = [ours.partition("t", k, k, None, None, cluster) for k in keys]
+        assert chosen == [default.partition("t", k, k, None, None, cluster) for k in keys]
+        assert max(chosen) < partitions
+    assert max(chosen) >= 3  # the bigger count was used
+
+
+def test_key_partitioner_refuses_an_unknown_topic_as_the_default_does() -> None:
+    """No metadata for the topic: the default's own error, not a wrong partition."""
+    with pytest.raises(ValueError, match="not found"):
+        KeyPartitioner().partition("nope", b"k", b"k", None, None, cluster_with("t", 2))
+
+
+def test_shards_split_aggregates_evenly_and_stably() -> None:
+    """Each aggregate has one shard; 3 shards get about a third of 3,000 ids each."""
+    ids = [uuid.uuid5(EVENT_ID_NAMESPACE, str(i)) for i in range(3_000)]
+    counts = [0, 0, 0]
+    for aggregate_id in ids:
+        assert shard_of(aggregate_id, 3) == shard_of(aggregate_id, 3)
+        counts[shard_of(aggregate_id, 3)] += 1
+    assert all(800 < c < 1_200 for c in counts)
+    assert {shard_of(i, 1) for i in ids} == {0}
