@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import inspect
 import json
+import multiprocessing
 import os
 import platform
 import pstats
@@ -65,7 +66,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.envelope import aggregate_of, envelope_record, topic_for
-from infra.relay import Relay, domain_topics, ensure_topics, producer_config
+from infra.relay import Relay, Shard, domain_topics, ensure_topics, producer_config
 from infra.viewdb import PostgresViewDB
 
 RELAY_GOAL = 20_000.0  # events per second
@@ -361,27 +362,102 @@ def measure_relay(
         )
         try:
             before = clock.sample()
-            seconds, sent = timed(lambda: relay_until_caught_up(relay, total, label))
+            seconds, _ = timed(lambda: relay_until_caught_up(relay, total, label))
             cpu = clock.since(before)
             if relay.lag() != 0:
-                raise RuntimeError(f"relay stopped with lag {relay.lag()} after {sent} events")
+                raise RuntimeError(f"relay stopped with lag {relay.lag()}")
         finally:
             relay.stop()
             positions.close()
-    note = f"Relay.relay_once until lag 0; position in PostgreSQL; topics {prefix}.*"
+    note = f"Relay.catch_up until lag 0; position in PostgreSQL; topics {prefix}.*"
     measure = f"ours, batch {batch_size:,}{default}"
-    return RelayRate(measure, batch_size, sent, seconds, cpu, note=note)
+    return RelayRate(measure, batch_size, relay.published, seconds, cpu, note=note)
 
 
 def relay_until_caught_up(relay: Relay, total: int, label: str) -> int:
-    """relay_once until it finds nothing new; events acknowledged."""
-    sent = 0
+    """Relay.catch_up (what `Relay.run` does) with a progress bar; stored events passed."""
     with progress("events") as bar:
         task = bar.add_task(f"relay {label}", total=total, events=0)
-        while batch := relay.relay_once():
-            sent += batch
-            bar.update(task, advance=batch, events=sent)
-    return sent
+        return relay.catch_up(
+            lambda passed: bar.update(task, advance=passed, events=relay.published)
+        )
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What one relay shard process needs: the store, its positions, the broker, its shard."""
+
+    env: dict[str, str]
+    positions_schema: str
+    bootstrap: str
+    prefix: str
+    shard: Shard
+
+
+def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
+    """In a process of its own: connect, wait for the start, catch up, report what it did."""
+    quiet_logging()
+    with open_fleet(job.env) as fleet:
+        positions = PostgresViewDB(PG_CONNINFO, job.positions_schema)
+        producer = warm_producer(job.bootstrap, domain_topics(job.prefix))
+        relay = Relay(
+            fleet,
+            positions,
+            job.bootstrap,
+            prefix=job.prefix,
+            producer_factory=lambda: producer,
+            shard=job.shard,
+        )
+        start.wait()
+        cpu = time.process_time()
+        relay.catch_up()
+        done.put((relay.published, time.process_time() - cpu, relay.lag()))
+        relay.stop()
+        positions.close()
+
+
+def measure_sharded(
+    fleet: PartnerFleet, env: dict[str, str], broker: LocalBroker, clock: CpuClock, shards: int
+) -> RelayRate:
+    """`shards` relay processes side by side (as RELAY_SHARDS), from 0 until each has lag 0."""
+    prefix = f"kbench-{broker.tag}-s{shards}"
+    ensure_topics(broker.bootstrap, domain_topics(prefix))
+    total = head(fleet)
+    say(f"relay, {shards} shard processes: {total:,} events to {prefix}.*")
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Barrier(shards + 1), context.Queue()
+    with fresh_schema() as positions_schema:
+        workers = [
+            context.Process(
+                target=relay_shard,
+                args=(
+                    ShardJob(env, positions_schema, broker.bootstrap, prefix, shard),
+                    start,
+                    done,
+                ),
+            )
+            for shard in (Shard(i, shards) for i in range(shards))
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            start.wait(timeout=60)  # every shard connected and warm
+            before = clock.sample()
+            began = time.perf_counter()
+            reports = [done.get(timeout=600) for _ in workers]
+            seconds = time.perf_counter() - began
+            cpu = clock.since(before)
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+    published = sum(r[0] for r in reports)
+    if published != total or any(r[2] for r in reports):
+        raise RuntimeError(f"{shards} shards published {published} of {total} events")
+    cpu = replace(cpu, python=sum(r[1] for r in reports))
+    note = f"{shards} processes, Relay(shard=i/{shards}).catch_up until lag 0; topics {prefix}.*"
+    return RelayRate(
+        f"ours, {shards} shard processes", DEFAULT_BATCH, published, seconds, cpu, note=note
+    )
 
 
 def naive_relay(
@@ -609,6 +685,9 @@ def measure(args: argparse.Namespace, meta: dict[str, Any]) -> Results:
             for batch_size in args.batch_sizes:
                 label = f"b{batch_size}"
                 results.relay.append(measure_relay(fleet, broker, clock, batch_size, label))
+            for shards in args.shards:
+                env = postgres_env(schema)
+                results.relay.append(measure_sharded(fleet, env, broker, clock, shards))
             if args.naive_seconds > 0:
                 results.relay.append(naive_relay(fleet, broker, clock, args.naive_seconds))
             if args.profile:  # before the intake adds its events to the store
@@ -801,6 +880,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--batch-sizes",
         help="relay batch sizes, comma-separated (1000,5000,20000; quick 1000,5000)",
     )
+    add("--shards", help="relay shard-process counts to run side by side (2; quick 2; 0 skips)")
     add("--naive-seconds", type=float, help="naive relay window (15; quick 5; 0 skips)")
     add("--devices", type=int, help="e2Open reports per intake run (100000; quick 20000)")
     add("--shipped-only", action="store_true", help="intake with consumer_config as shipped only")
@@ -817,6 +897,7 @@ def defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name, full, small in [
         ("events", 200_000, 30_000),
         ("batch_sizes", "1000,5000,20000", "1000,5000"),
+        ("shards", "2", "2"),
         ("naive_seconds", 15.0, 5.0),
         ("devices", 100_000, 20_000),
     ]:
@@ -826,6 +907,10 @@ def defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.batch_sizes = sorted({int(b) for b in str(args.batch_sizes).split(",") if b})
     except ValueError:
         parser.error("--batch-sizes takes integers separated by commas")
+    try:
+        args.shards = sorted({int(n) for n in str(args.shards).split(",") if n and int(n) > 1})
+    except ValueError:
+        parser.error("--shards takes integers separated by commas")
     args.variants = [SHIPPED] if args.shipped_only else list(INTAKE_VARIANTS)
     sizes = [args.events, args.devices, args.chunk, *args.batch_sizes]
     if min(sizes) < 1 or args.naive_seconds < 0:

@@ -1,35 +1,54 @@
 """The Kafka relay: follows the event store and publishes every domain event, at least once.
 
 It reads a batch of notifications after its recorded position, sends one envelope per
-event (topic per aggregate type, key = aggregate id), waits until the broker has
-acknowledged every one (`acks=all`, idempotent producer), and only then records the new
-position. A crash between sending and recording means a resend, never a gap. While the
-broker is away, commands go on; the relay retries with growing pauses and logs its lag.
+event (topic per aggregate type, key = aggregate id), and records the batch's last position
+only once the broker has acknowledged every record of it (`acks=all`, idempotent producer).
+A crash between sending and recording means a resend, never a gap. While the broker is away,
+commands go on; the relay retries with growing pauses and logs its lag.
+
+One relay is Python-bound on one core. `Shard`s split the aggregates between relay processes
+(`partnerfleet relay --shard 2/3`, or RELAY_SHARDS=3): each publishes the events of the
+aggregates it owns, in order, and keeps its own position.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import structlog
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.envelope import AGGREGATES, aggregate_of, envelope_record, topic_for
-from infra.partitioning import KeyPartitioner
-from infra.view_runner import TRACKING_DDL, read_position, start_tracking, write_position
+from infra.envelope import (
+    AGGREGATES,
+    Record,
+    aggregate_of,
+    envelope_record,
+    stored_record,
+    topic_for,
+)
+from infra.partitioning import KeyPartitioner, shard_of
+from infra.view_runner import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
+from projections.base import Tx
 
 log = structlog.get_logger("partnerfleet.relay")
 
 RELAY_NAME = "relay:kafka"
 MAX_BACK_OFF_SECONDS = 30.0
+ACK_TIMEOUT_SECONDS = 35.0  # a little over the producer's delivery_timeout_ms
+MAX_SHARDS = 64
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -65,8 +84,57 @@ def domain_topics(prefix: str = "partnerfleet") -> list[str]:
     return [topic_for(aggregate, prefix) for aggregate in AGGREGATES]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """One of `count` relays side by side; each publishes the events of the aggregates it owns.
+
+    An aggregate's events all go through one shard, so per-aggregate order holds; each shard
+    records its own position. `Shard()` is the single relay of a one-process deployment.
+    """
+
+    index: int = 0  # 0-based; written 1-based ("2/3") on the command line and in positions
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_SHARDS or not 0 <= self.index < self.count:
+            raise ValueError(
+                f"relay shard {self.index + 1}/{self.count} does not exist: "
+                f"use I/N with 1 <= I <= N <= {MAX_SHARDS}."
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`"2/3"` → the second of three shards."""
+        number, slash, count = text.partition("/")
+        if not (slash and number.strip().isdigit() and count.strip().isdigit()):
+            raise ValueError(f"relay shard {text!r} is not I/N (e.g. 2/3).")
+        return cls(int(number) - 1, int(count))
+
+    @property
+    def tracking_name(self) -> str:
+        """The row of pf_tracking holding this shard's position."""
+        return RELAY_NAME if self.count == 1 else f"{RELAY_NAME}:{self.index + 1}/{self.count}"
+
+    def owns(self, aggregate_id: UUID | str) -> bool:
+        """Whether this shard publishes the aggregate's events."""
+        if self.count == 1:
+            return True
+        if isinstance(aggregate_id, str):
+            aggregate_id = UUID(aggregate_id)
+        return shard_of(aggregate_id, self.count) == self.index
+
+
+@dataclass
+class InFlight:
+    """A batch sent but not yet known to be acknowledged."""
+
+    last: int  # notification id of the batch's last stored event
+    passed: int  # stored events the batch covers, other shards' included
+    futures: list[Any]
+
+
 class Relay:
-    """Publishes the event store to Kafka; its position lives beside the read models."""
+    """Publishes the event store (or one shard of it) to Kafka; positions live in pf_tracking."""
 
     def __init__(
         self,
@@ -77,69 +145,121 @@ class Relay:
         batch_size: int = 5_000,
         prefix: str = "partnerfleet",
         producer_factory: Callable[[], KafkaProducer] | None = None,
+        shard: Shard = Shard(),
+        max_in_flight: int = 2,
     ) -> None:
         self.fleet, self.positions, self.bootstrap = fleet, positions, bootstrap
-        self.batch_size, self.prefix = batch_size, prefix
+        self.batch_size, self.prefix, self.shard = batch_size, prefix, shard
+        self.max_in_flight = max_in_flight
         self._make_producer = producer_factory or (
             lambda: KafkaProducer(**producer_config(bootstrap))
         )
         self._producer: KafkaProducer | None = None
-        self._topics: dict[type[Any], str] = {}
+        self._topics: dict[str, str] = {}  # stored event topic → Kafka topic
+        mapper = fleet.mapper
+        self._plain_json = mapper.cipher is None and mapper.compressor is None
         self._stop = threading.Event()
+        self.published = 0  # records the broker acknowledged, since this relay was made
         with positions.transaction() as tx:
             tx.execute(TRACKING_DDL)
-            start_tracking(tx, RELAY_NAME)
+            if not tx.query("SELECT 1 FROM pf_tracking WHERE view = ?", (shard.tracking_name,)):
+                write_position(tx, shard.tracking_name, safe_start(tx))
 
     def position(self) -> int:
-        """The last notification id the broker acknowledged."""
+        """The last notification id up to which the broker acknowledged this shard's events."""
         with self.positions.transaction() as tx:
-            return read_position(tx, RELAY_NAME)
+            return read_position(tx, self.shard.tracking_name)
 
     def lag(self) -> int:
-        """Events stored but not yet acknowledged by the broker."""
+        """Stored events this shard has not yet moved past."""
         return (self.fleet.recorder.max_notification_id() or 0) - self.position()
 
     def relay_once(self) -> int:
-        """Publish one batch; returns how many events the broker acknowledged."""
-        start = self.position()
+        """Publish one batch and wait for the broker; returns the stored events moved past."""
+        batch = self._send_after(self.position())
+        if batch is None:
+            return 0
+        self._require_producer().flush(timeout=ACK_TIMEOUT_SECONDS)
+        self._settle(batch)
+        return batch.passed
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Publish until nothing new is stored; returns the stored events moved past.
+
+        Up to `max_in_flight` batches are sent ahead of the oldest unacknowledged one, so
+        reading and encoding go on while the broker acknowledges. Positions are still
+        recorded in order, each only after its whole batch was acknowledged; `progress` is
+        told the stored events each recorded batch moved past.
+        """
+        in_flight: deque[InFlight] = deque()
+        after, passed = self.position(), 0
+        while batch := self._send_after(after):
+            in_flight.append(batch)
+            after, passed = batch.last, passed + batch.passed
+            while len(in_flight) > self.max_in_flight:
+                self._settle(in_flight.popleft(), progress)
+        if in_flight:
+            self._require_producer().flush(timeout=ACK_TIMEOUT_SECONDS)
+            while in_flight:
+                self._settle(in_flight.popleft(), progress)
+        return passed
+
+    def _send_after(self, position: int) -> InFlight | None:
         notifications = self.fleet.recorder.select_notifications(
-            start=start + 1, limit=self.batch_size
+            start=position + 1, limit=self.batch_size
         )
         if not notifications:
-            return 0
-        producer = self._producer or self._connect()
-        futures = [
-            self._send(producer, n.id, self.fleet.mapper.to_domain_event(n)) for n in notifications
-        ]
-        producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=0)  # raises if the broker refused or did not answer
-        self._record(notifications[-1].id)
-        return len(notifications)
+            return None
+        owns, send = self.shard.owns, self._require_producer().send
+        futures = []
+        for n in notifications:
+            if owns(n.originator_id):
+                key, value, headers = self._record_of(n)
+                futures.append(send(self._topic(n.topic), key=key, value=value, headers=headers))
+        return InFlight(notifications[-1].id, len(notifications), futures)
+
+    def _record_of(self, notification: Notification) -> Record:
+        n = notification
+        if self._plain_json:
+            record = stored_record(n.topic, n.originator_id, n.originator_version, n.state, n.id)
+            if record is not None:
+                return record
+        event = self.fleet.mapper.to_domain_event(n)
+        assert isinstance(event, FleetAggregate.Event)
+        return envelope_record(event, n.id)
+
+    def _topic(self, stored_topic: str) -> str:
+        """The Kafka topic of a stored event's aggregate type."""
+        topic = self._topics.get(stored_topic)
+        if topic is None:
+            aggregate = aggregate_of(resolve_topic(stored_topic))
+            topic = self._topics[stored_topic] = topic_for(aggregate, self.prefix)
+        return topic
+
+    def _settle(self, batch: InFlight, progress: Callable[[int], None] | None = None) -> None:
+        for future in batch.futures:
+            future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises if the broker refused or was silent
+        self._record(batch.last)
+        self.published += len(batch.futures)
+        if progress is not None:
+            progress(batch.passed)
 
     def _record(self, position: int) -> None:
         with self.positions.transaction() as tx:
-            write_position(tx, RELAY_NAME, position)
+            write_position(tx, self.shard.tracking_name, position)
 
-    def _connect(self) -> KafkaProducer:
-        ensure_topics(self.bootstrap, domain_topics(self.prefix))
-        self._producer = self._make_producer()
+    def _require_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            ensure_topics(self.bootstrap, domain_topics(self.prefix))
+            self._producer = self._make_producer()
         return self._producer
-
-    def _send(self, producer: KafkaProducer, position: int, event: Any) -> Any:
-        assert isinstance(event, FleetAggregate.Event)
-        key, value, headers = envelope_record(event, position)
-        topic = self._topics.get(type(event))
-        if topic is None:
-            topic = self._topics[type(event)] = topic_for(aggregate_of(type(event)), self.prefix)
-        return producer.send(topic, key=key, value=value, headers=headers)
 
     def run(self, poll_seconds: float = 0.2) -> None:
         """Relay until `stop()`: back off while the broker is unreachable, log the lag."""
         pause = poll_seconds
         while not self._stop.is_set():
             try:
-                sent = self.relay_once()
+                passed = self.catch_up()
                 pause = poll_seconds
             except KafkaError as error:
                 self._drop_producer()
@@ -147,11 +267,12 @@ class Relay:
                 log.warning(
                     "relay_broker_unavailable",
                     error=repr(error),
+                    shard=self.shard.tracking_name,
                     lag=self.lag(),
                     retry_in_seconds=pause,
                 )
-                sent = 0
-            if not sent:
+                passed = 0
+            if not passed:
                 self._stop.wait(pause)
 
     def stop(self) -> None:
@@ -163,3 +284,36 @@ class Relay:
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=1)
+
+
+def relay_positions(tx: Tx) -> dict[str, int]:
+    """Every relay position recorded: tracking name → position (all shard layouts)."""
+    rows = tx.query(
+        "SELECT view, position FROM pf_tracking WHERE view = ? OR view LIKE ?",
+        (RELAY_NAME, f"{RELAY_NAME}:%"),
+    )
+    return {str(name): int(position) for name, position in rows}
+
+
+def layouts(positions: dict[str, int]) -> dict[int, dict[Shard, int]]:
+    """Recorded positions by shard count: count → {shard: position}."""
+    found: dict[int, dict[Shard, int]] = {}
+    for name, position in positions.items():
+        shard = Shard() if name == RELAY_NAME else Shard.parse(name.removeprefix(f"{RELAY_NAME}:"))
+        found.setdefault(shard.count, {})[shard] = position
+    return found
+
+
+def safe_start(tx: Tx) -> int:
+    """Where a new shard may start without skipping an event: 0, or the furthest point that
+    some complete earlier layout of shards has published everything up to.
+
+    Under a complete layout every aggregate has an owner, so every event up to the lowest
+    position of its shards was acknowledged. A new layout resends the rest: at least once.
+    """
+    complete = [
+        min(shards.values())
+        for count, shards in layouts(relay_positions(tx)).items()
+        if len(shards) == count
+    ]
+    return max(complete, default=0)
