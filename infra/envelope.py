@@ -19,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.utils import resolve_topic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic_core import from_json, to_json
 
 from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
 from domain.base import FleetAggregate
@@ -158,7 +159,7 @@ def stored_record(
     if state.count(b'"_type_"') != 1:  # only the timestamp is custom-encoded
         return None
     shape = shape_of_topic(topic)
-    fields = json.loads(state)
+    fields = from_json(state)
     stamp = fields.pop("timestamp", None)
     if not isinstance(stamp, dict) or stamp.get("_type_") != "datetime_iso":
         return None
@@ -196,7 +197,7 @@ def _record(
 ) -> Record:
     identity = event_id(aggregate_id, version)
     key = aggregate_id.encode()
-    value = _PAYLOAD.dump_json(
+    value = to_json(
         {
             "event_id": identity,
             "type": shape.type,

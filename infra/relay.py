@@ -19,10 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -38,6 +36,7 @@ from infra.envelope import (
     stored_record,
     topic_for,
 )
+from infra.event_rows import EventRow, row_reader
 from infra.partitioning import KeyPartitioner, shard_of
 from infra.view_runner import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
@@ -115,13 +114,9 @@ class Shard:
         """The row of pf_tracking holding this shard's position."""
         return RELAY_NAME if self.count == 1 else f"{RELAY_NAME}:{self.index + 1}/{self.count}"
 
-    def owns(self, aggregate_id: UUID | str) -> bool:
-        """Whether this shard publishes the aggregate's events."""
-        if self.count == 1:
-            return True
-        if isinstance(aggregate_id, str):
-            aggregate_id = UUID(aggregate_id)
-        return shard_of(aggregate_id, self.count) == self.index
+    def owns(self, aggregate_id: str) -> bool:
+        """Whether this shard publishes the events of the aggregate with this (text) id."""
+        return self.count == 1 or shard_of(aggregate_id, self.count) == self.index
 
 
 @dataclass
@@ -158,6 +153,7 @@ class Relay:
         self._topics: dict[str, str] = {}  # stored event topic → Kafka topic
         mapper = fleet.mapper
         self._plain_json = mapper.cipher is None and mapper.compressor is None
+        self._read = row_reader(fleet.recorder)
         self._stop = threading.Event()
         self.published = 0  # records the broker acknowledged, since this relay was made
         with positions.transaction() as tx:
@@ -205,28 +201,27 @@ class Relay:
         return passed
 
     def _send_after(self, position: int) -> InFlight | None:
-        notifications = self.fleet.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size
-        )
-        if not notifications:
+        rows = self._read(position, self.batch_size)
+        if not rows:
             return None
         owns, send = self.shard.owns, self._require_producer().send
         futures = []
-        for n in notifications:
-            if owns(n.originator_id):
-                key, value, headers = self._record_of(n)
-                futures.append(send(self._topic(n.topic), key=key, value=value, headers=headers))
-        return InFlight(notifications[-1].id, len(notifications), futures)
+        for row in rows:
+            if owns(row.aggregate_id):
+                key, value, headers = self._record_of(row)
+                futures.append(send(self._topic(row.topic), key=key, value=value, headers=headers))
+        return InFlight(rows[-1].position, len(rows), futures)
 
-    def _record_of(self, notification: Notification) -> Record:
-        n = notification
+    def _record_of(self, row: EventRow) -> Record:
         if self._plain_json:
-            record = stored_record(n.topic, n.originator_id, n.originator_version, n.state, n.id)
+            record = stored_record(
+                row.topic, row.aggregate_id, row.version, row.state, row.position
+            )
             if record is not None:
                 return record
-        event = self.fleet.mapper.to_domain_event(n)
+        event = self.fleet.mapper.to_domain_event(row.stored_event())
         assert isinstance(event, FleetAggregate.Event)
-        return envelope_record(event, n.id)
+        return envelope_record(event, row.position)
 
     def _topic(self, stored_topic: str) -> str:
         """The Kafka topic of a stored event's aggregate type."""
