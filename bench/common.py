@@ -18,6 +18,7 @@ from psycopg import sql
 from rich.console import Console
 
 from handlers import PartnerFleet
+from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 RESULTS = Path(__file__).parent / "results"
@@ -62,6 +63,7 @@ def postgres_env(schema: str) -> dict[str, str]:
     """PartnerFleet's environment for PostgreSQL in `schema` (never with DB functions)."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PROCESS_RECORDER_TOPIC": FLEET_RECORDER_TOPIC,
         "POSTGRES_DBNAME": "test",
         "POSTGRES_HOST": "127.0.0.1",
         "POSTGRES_PORT": "5432",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Self
 from uuid import UUID, uuid5
 
@@ -12,6 +13,7 @@ from eventsourcing.domain import Aggregate
 NAMESPACE = UUID("6f1f3c1e-4b7a-5d2e-9a51-0c8e2f4b7d10")
 
 
+@lru_cache(maxsize=65_536)  # a batch computes a device's id twice, a partner's per report
 def natural_id(kind: str, *key: str) -> UUID:
     """The stable id of the aggregate of `kind` whose natural key is `key`."""
     return uuid5(NAMESPACE, ":".join((kind, *key)))

@@ -200,7 +200,11 @@ class FleetApplication(Application[UUID]):
     def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:
         """`Application.save`, with the tracking record in the events' transaction."""
         processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
-        processing_event.collect_events(*working.values())
+        # As ProcessingEvent.collect_events, without its two runtime Protocol checks per
+        # aggregate (a tenth of a 5,000-device intake batch): Working holds aggregates only.
+        for aggregate in working.values():
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
+
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -98,6 +100,7 @@ class Settings(BaseSettings):
             raise ValueError(f"PostgreSQL schema {schema!r} must match {SCHEMA_NAME}.")
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PROCESS_RECORDER_TOPIC": FLEET_RECORDER_TOPIC,  # binary array inserts
             "POSTGRES_HOST": host,
             "POSTGRES_PORT": str(port),
             "POSTGRES_USER": user,
