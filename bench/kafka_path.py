@@ -612,6 +612,95 @@ def measure_intake(
     return IntakeRate(variant, overrides, devices, stored, polls, seconds, join, cpu, published)
 
 
+@dataclass(frozen=True)
+class IntakeJob:
+    """What one consumer process of an intake run needs."""
+
+    env: dict[str, str]
+    bootstrap: str
+    feed: Feed
+    group: str
+
+
+def intake_worker(job: IntakeJob, start: Any, stop: Any, done: Any) -> None:
+    """In a process of its own: join the group at the start, poll until told to stop."""
+    quiet_logging()
+    with open_fleet(job.env) as fleet:
+        start.wait()
+        joined = JoinClock()
+        consumer = KafkaConsumer(**consumer_config(job.bootstrap, job.group))
+        consumer.subscribe(topics=[job.feed.topic], listener=joined)
+        feed_consumer = FeedConsumer(
+            fleet, job.feed, consumer, KafkaProducer(**producer_config(job.bootstrap))
+        )
+        cpu, polls = time.process_time(), 0
+        while not stop.is_set():
+            feed_consumer.poll_once(timeout_ms=200)
+            polls += 1
+        done.put((joined.assigned_at, time.process_time() - cpu, polls))
+        feed_consumer.close()
+
+
+def measure_intake_workers(
+    fleet: PartnerFleet,
+    env: dict[str, str],
+    broker: LocalBroker,
+    clock: CpuClock,
+    index: int,
+    devices: int,
+    workers: int,
+) -> IntakeRate:
+    """As measure_intake, with `workers` consumer processes in one group (`--workers`)."""
+    variant = f"{workers} consumer processes"
+    feed = feed_for(broker, index)
+    say(f"intake ({variant}): publishing {devices:,} reports to {feed.topic} (untimed)")
+    published = publish_reports(broker.bootstrap, feed, devices, f"KB{index}X")
+    context = multiprocessing.get_context("spawn")
+    start, stop, done = context.Barrier(workers + 1), context.Event(), context.Queue()
+    job = IntakeJob(env, broker.bootstrap, feed, f"kbench-{broker.tag}-{index}")
+    processes = [
+        context.Process(target=intake_worker, args=(job, start, stop, done)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    before_events = head(fleet)
+    say(f"intake ({variant}): until {devices:,} devices are stored")
+    try:
+        start.wait(timeout=60)  # every process has its fleet open
+        before, began = clock.sample(), time.perf_counter()
+        wait_for_devices(fleet, before_events, devices)
+        seconds = time.perf_counter() - began
+        cpu = clock.since(before)
+        stop.set()
+        reports = [done.get(timeout=60) for _ in processes]
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=30)
+    joined = [r[0] for r in reports if r[0] is not None]
+    join = (max(joined) if joined else began) - began
+    cpu = replace(cpu, python=sum(r[1] for r in reports))
+    stored = head(fleet) - before_events
+    polls = sum(r[2] for r in reports)
+    return IntakeRate(variant, {}, devices, stored, polls, seconds, join, cpu, published)
+
+
+def wait_for_devices(fleet: PartnerFleet, after: int, devices: int) -> None:
+    """Until `devices` e2Open devices are stored after `after`, with a progress bar."""
+    last_count, last_change = 0, time.perf_counter()
+    with progress("devices") as bar:
+        task = bar.add_task("intake workers", total=devices, events=0)
+        while (count := landed_devices(fleet, after)) < devices:
+            bar.update(task, completed=count, events=count)
+            now = time.perf_counter()
+            if count != last_count:
+                last_count, last_change = count, now
+            elif now - last_change > STALL_SECONDS:
+                raise RuntimeError(f"no devices stored for {STALL_SECONDS:.0f} s at {count:,}")
+            time.sleep(0.05)
+        bar.update(task, completed=count, events=count)
+
+
 def consume(feed_consumer: FeedConsumer, devices: int, label: str) -> int:
     """poll_once until `devices` records were handled; polls made."""
     handled = polls = 0
@@ -696,6 +785,11 @@ def measure(args: argparse.Namespace, meta: dict[str, Any]) -> Results:
             for index, variant in enumerate(args.variants):
                 results.intake.append(
                     measure_intake(fleet, broker, clock, index, variant, args.devices)
+                )
+            for offset, workers in enumerate(args.workers, start=len(args.variants)):
+                env = postgres_env(schema)
+                results.intake.append(
+                    measure_intake_workers(fleet, env, broker, clock, offset, args.devices, workers)
                 )
             if args.profile:
                 profile_intake(fleet, broker, clock, args.devices, args.top)
@@ -881,6 +975,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="relay batch sizes, comma-separated (1000,5000,20000; quick 1000,5000)",
     )
     add("--shards", help="relay shard-process counts to run side by side (2; quick 2; 0 skips)")
+    add("--workers", help="intake consumer-process counts (2; quick 2; 0 skips)")
     add("--naive-seconds", type=float, help="naive relay window (15; quick 5; 0 skips)")
     add("--devices", type=int, help="e2Open reports per intake run (100000; quick 20000)")
     add("--shipped-only", action="store_true", help="intake with consumer_config as shipped only")
@@ -898,6 +993,7 @@ def defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ("events", 200_000, 30_000),
         ("batch_sizes", "1000,5000,20000", "1000,5000"),
         ("shards", "2", "2"),
+        ("workers", "2", "2"),
         ("naive_seconds", 15.0, 5.0),
         ("devices", 100_000, 20_000),
     ]:
@@ -907,10 +1003,12 @@ def defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.batch_sizes = sorted({int(b) for b in str(args.batch_sizes).split(",") if b})
     except ValueError:
         parser.error("--batch-sizes takes integers separated by commas")
-    try:
-        args.shards = sorted({int(n) for n in str(args.shards).split(",") if n and int(n) > 1})
-    except ValueError:
-        parser.error("--shards takes integers separated by commas")
+    for name in ("shards", "workers"):
+        try:
+            counts = {int(n) for n in str(getattr(args, name)).split(",") if n}
+        except ValueError:
+            parser.error(f"--{name} takes integers separated by commas")
+        setattr(args, name, sorted(n for n in counts if n > 1))
     args.variants = [SHIPPED] if args.shipped_only else list(INTAKE_VARIANTS)
     sizes = [args.events, args.devices, args.chunk, *args.batch_sizes]
     if min(sizes) < 1 or args.naive_seconds < 0:

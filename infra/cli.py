@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import structlog
 import typer
@@ -21,9 +21,18 @@ from infra.demo import seed_demo
 from infra.envelope import write_schemas
 from infra.http import create_api
 from infra.logging import configure_logging
-from infra.relay import RELAY_NAME, Relay, ensure_topics, producer_config
+from infra.processes import cli_command, run_children
+from infra.relay import (
+    MAX_SHARDS,
+    RELAY_NAME,
+    Relay,
+    Shard,
+    ensure_topics,
+    producer_config,
+    relay_positions,
+)
 from infra.settings import Settings
-from infra.view_runner import TRACKING_DDL, ViewRunner, read_position
+from infra.view_runner import TRACKING_DDL, ViewRunner
 from projections.base import View
 
 cli = typer.Typer(
@@ -191,13 +200,36 @@ def policies_lag() -> None:
 
 
 @cli.command()
-def relay() -> None:
+def relay(
+    shard: Annotated[
+        str | None, typer.Option(help="Run one shard of a sharded relay: I/N, e.g. 2/3.")
+    ] = None,
+    shards: Annotated[
+        int, typer.Option(min=1, max=MAX_SHARDS, help="Run N shards, one process each.")
+    ] = 1,
+) -> None:
     """Publish every domain event to Kafka, at least once (until interrupted)."""
     settings = load_settings()
     bootstrap = require_broker(settings)
+    if shard is not None and shards != 1:
+        fail("use --shard I/N for one shard or --shards N for all of them, not both.")
+    if shards > 1:
+        parts = [cli_command("relay", "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
+        raise typer.Exit(run_children(parts, "relay"))
+    try:
+        part = Shard() if shard is None else Shard.parse(shard)
+    except ValueError as error:
+        fail(str(error))
     fleet = build_fleet(settings)
-    publisher = Relay(fleet, build_view_db(settings), bootstrap, prefix=settings.kafka_topic_prefix)
-    log.info("relay_started", bootstrap=bootstrap, position=publisher.position())
+    publisher = Relay(
+        fleet, build_view_db(settings), bootstrap, prefix=settings.kafka_topic_prefix, shard=part
+    )
+    log.info(
+        "relay_started",
+        bootstrap=bootstrap,
+        shard=part.tracking_name,
+        position=publisher.position(),
+    )
     try:
         publisher.run()
     except KeyboardInterrupt:
@@ -206,25 +238,37 @@ def relay() -> None:
 
 @cli.command("relay-lag")
 def relay_lag() -> None:
-    """Events stored but not yet acknowledged by the broker (no broker connection needed)."""
+    """Per relay shard: events stored but not yet acknowledged (no broker connection needed)."""
     settings = load_settings()
     fleet = build_fleet(settings)
     head = fleet.recorder.max_notification_id() or 0
     with build_view_db(settings).transaction() as tx:
         tx.execute(TRACKING_DDL)
-        typer.echo(f"relay: {head - read_position(tx, RELAY_NAME)}")
+        positions = relay_positions(tx)
+    for name, position in sorted(positions.items()) or [(RELAY_NAME, 0)]:
+        typer.echo(f"{name.replace(RELAY_NAME, 'relay', 1)}: {head - position}")
+
+
+def fail(message: str) -> NoReturn:
+    """A clear message on stderr and exit code 2."""
+    typer.echo(f"partnerfleet: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @cli.command()
 def consume(
     feed: Annotated[str, typer.Argument(help="The feed: e2open or alerts.")],
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Consumer processes in the group (one per core).")
+    ] = 1,
 ) -> None:
     """Consume an inbound feed into intake commands (until interrupted)."""
     settings = load_settings()
     bootstrap = require_broker(settings)
     if feed not in FEEDS:
-        typer.echo(f"partnerfleet: unknown feed {feed!r}; use one of {', '.join(FEEDS)}.", err=True)
-        raise typer.Exit(2)
+        fail(f"unknown feed {feed!r}; use one of {', '.join(FEEDS)}.")
+    if workers > 1:
+        raise typer.Exit(run_children([cli_command("consume", feed)] * workers, f"consume {feed}"))
     chosen = FEEDS[feed]
     ensure_topics(bootstrap, [chosen.topic, chosen.dead_letters])
     consumer = FeedConsumer(
@@ -244,8 +288,7 @@ def consume(
 def require_broker(settings: Settings) -> str:
     """The configured broker, or a clear message and exit code 2."""
     if not settings.kafka_bootstrap_servers:
-        typer.echo("partnerfleet: set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.", err=True)
-        raise typer.Exit(2)
+        fail("set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.")
     return settings.kafka_bootstrap_servers
 
 

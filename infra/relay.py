@@ -78,6 +78,12 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 6) -> Non
         admin.close()
 
 
+def connect_producer(bootstrap: str, prefix: str) -> KafkaProducer:
+    """The relay's producer, once the topics of every aggregate type exist."""
+    ensure_topics(bootstrap, domain_topics(prefix))
+    return KafkaProducer(**producer_config(bootstrap))
+
+
 def domain_topics(prefix: str = "partnerfleet") -> list[str]:
     """The topic of every aggregate type."""
     return [topic_for(aggregate, prefix) for aggregate in AGGREGATES]
@@ -139,16 +145,14 @@ class Relay:
         *,
         batch_size: int = 5_000,
         prefix: str = "partnerfleet",
-        producer_factory: Callable[[], KafkaProducer] | None = None,
+        producer_factory: Callable[[], KafkaProducer] | None = None,  # creates the topics too
         shard: Shard = Shard(),
         max_in_flight: int = 2,
     ) -> None:
         self.fleet, self.positions, self.bootstrap = fleet, positions, bootstrap
         self.batch_size, self.prefix, self.shard = batch_size, prefix, shard
         self.max_in_flight = max_in_flight
-        self._make_producer = producer_factory or (
-            lambda: KafkaProducer(**producer_config(bootstrap))
-        )
+        self._make_producer = producer_factory or (lambda: connect_producer(bootstrap, prefix))
         self._producer: KafkaProducer | None = None
         self._topics: dict[str, str] = {}  # stored event topic → Kafka topic
         mapper = fleet.mapper
@@ -245,7 +249,6 @@ class Relay:
 
     def _require_producer(self) -> KafkaProducer:
         if self._producer is None:
-            ensure_topics(self.bootstrap, domain_topics(self.prefix))
             self._producer = self._make_producer()
         return self._producer
 

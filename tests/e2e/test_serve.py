@@ -162,3 +162,21 @@ def test_an_unknown_feed_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     done = run_cli(tmp_path, env, "consume", "nope")
     assert done.returncode == 2
     assert "unknown feed 'nope'; use one of e2open, alerts" in done.stderr
+
+
+def test_relay_shards_and_consumer_workers_are_checked_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """Impossible shards, both shard options, or zero workers: exit 2 with the reason."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    cases = [
+        (["relay", "--shard", "3/2"], "relay shard 3/2 does not exist"),
+        (["relay", "--shard", "half"], "relay shard 'half' is not I/N"),
+        (["relay", "--shard", "1/2", "--shards", "2"], "not both"),
+        (["relay", "--shards", "0"], "--shards"),
+        (["consume", "e2open", "--workers", "0"], "--workers"),
+    ]
+    for args, message in cases:
+        done = run_cli(tmp_path, env, *args)
+        assert done.returncode == 2, args
+        assert message in done.stderr, (args, done.stderr)
