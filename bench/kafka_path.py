@@ -66,6 +66,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.envelope import aggregate_of, envelope_record, topic_for
+from infra.processes import tune_gc
 from infra.relay import Relay, Shard, domain_topics, ensure_topics, producer_config
 from infra.viewdb import PostgresViewDB
 
@@ -397,6 +398,7 @@ class ShardJob:
 def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
     """In a process of its own: connect, wait for the start, catch up, report what it did."""
     quiet_logging()
+    tune_gc()  # as `partnerfleet relay` does
     with open_fleet(job.env) as fleet:
         positions = PostgresViewDB(PG_CONNINFO, job.positions_schema)
         producer = warm_producer(job.bootstrap, domain_topics(job.prefix))
@@ -618,13 +620,20 @@ class IntakeJob:
 
     env: dict[str, str]
     bootstrap: str
-    feed: Feed
+    topic: str  # FEEDS["e2open"] on this topic and its dead letters (a Feed cannot be pickled)
+    dead_letters: str
     group: str
 
+    @property
+    def feed(self) -> Feed:
+        """The e2Open feed on this run's topics."""
+        return replace(FEEDS["e2open"], topic=self.topic, dead_letters=self.dead_letters)
 
-def intake_worker(job: IntakeJob, start: Any, stop: Any, done: Any) -> None:
+
+def intake_worker(job: IntakeJob, start: Any, stop: Any, handled: Any, done: Any) -> None:
     """In a process of its own: join the group at the start, poll until told to stop."""
     quiet_logging()
+    tune_gc()  # as `partnerfleet consume` does
     with open_fleet(job.env) as fleet:
         start.wait()
         joined = JoinClock()
@@ -635,7 +644,9 @@ def intake_worker(job: IntakeJob, start: Any, stop: Any, done: Any) -> None:
         )
         cpu, polls = time.process_time(), 0
         while not stop.is_set():
-            feed_consumer.poll_once(timeout_ms=200)
+            got = feed_consumer.poll_once(timeout_ms=200)  # stored and committed
+            with handled.get_lock():
+                handled.value += got
             polls += 1
         done.put((joined.assigned_at, time.process_time() - cpu, polls))
         feed_consumer.close()
@@ -657,9 +668,12 @@ def measure_intake_workers(
     published = publish_reports(broker.bootstrap, feed, devices, f"KB{index}X")
     context = multiprocessing.get_context("spawn")
     start, stop, done = context.Barrier(workers + 1), context.Event(), context.Queue()
-    job = IntakeJob(env, broker.bootstrap, feed, f"kbench-{broker.tag}-{index}")
+    handled = context.Value("q", 0)
+    group = f"kbench-{broker.tag}-{index}"
+    job = IntakeJob(env, broker.bootstrap, feed.topic, feed.dead_letters, group)
     processes = [
-        context.Process(target=intake_worker, args=(job, start, stop, done)) for _ in range(workers)
+        context.Process(target=intake_worker, args=(job, start, stop, handled, done))
+        for _ in range(workers)
     ]
     for process in processes:
         process.start()
@@ -668,7 +682,7 @@ def measure_intake_workers(
     try:
         start.wait(timeout=60)  # every process has its fleet open
         before, began = clock.sample(), time.perf_counter()
-        wait_for_devices(fleet, before_events, devices)
+        wait_for_records(handled, devices)
         seconds = time.perf_counter() - began
         cpu = clock.since(before)
         stop.set()
@@ -681,23 +695,26 @@ def measure_intake_workers(
     join = (max(joined) if joined else began) - began
     cpu = replace(cpu, python=sum(r[1] for r in reports))
     stored = head(fleet) - before_events
+    landed = landed_devices(fleet, before_events)
+    if landed != devices:
+        raise RuntimeError(f"{landed:,} of {devices:,} devices stored ({variant})")
     polls = sum(r[2] for r in reports)
     return IntakeRate(variant, {}, devices, stored, polls, seconds, join, cpu, published)
 
 
-def wait_for_devices(fleet: PartnerFleet, after: int, devices: int) -> None:
-    """Until `devices` e2Open devices are stored after `after`, with a progress bar."""
+def wait_for_records(handled: Any, devices: int) -> None:
+    """Until the consumer processes have stored and committed `devices` records."""
     last_count, last_change = 0, time.perf_counter()
     with progress("devices") as bar:
         task = bar.add_task("intake workers", total=devices, events=0)
-        while (count := landed_devices(fleet, after)) < devices:
+        while (count := handled.value) < devices:
             bar.update(task, completed=count, events=count)
             now = time.perf_counter()
             if count != last_count:
                 last_count, last_change = count, now
             elif now - last_change > STALL_SECONDS:
-                raise RuntimeError(f"no devices stored for {STALL_SECONDS:.0f} s at {count:,}")
-            time.sleep(0.05)
+                raise RuntimeError(f"no records for {STALL_SECONDS:.0f} s at {count:,}")
+            time.sleep(0.02)
         bar.update(task, completed=count, events=count)
 
 
@@ -771,6 +788,7 @@ def measure(args: argparse.Namespace, meta: dict[str, Any]) -> Results:
         clock = CpuClock(broker)
         with open_fleet(postgres_env(schema)) as fleet:
             results.history = generate(fleet, args.events, args.chunk)
+            tune_gc()  # from here on this process measures as `partnerfleet relay|consume` runs
             for batch_size in args.batch_sizes:
                 label = f"b{batch_size}"
                 results.relay.append(measure_relay(fleet, broker, clock, batch_size, label))

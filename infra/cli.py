@@ -21,7 +21,7 @@ from infra.demo import seed_demo
 from infra.envelope import write_schemas
 from infra.http import create_api
 from infra.logging import configure_logging
-from infra.processes import cli_command, run_children
+from infra.processes import cli_command, run_children, tune_gc
 from infra.relay import (
     MAX_SHARDS,
     RELAY_NAME,
@@ -224,6 +224,7 @@ def relay(
     publisher = Relay(
         fleet, build_view_db(settings), bootstrap, prefix=settings.kafka_topic_prefix, shard=part
     )
+    tune_gc()
     log.info(
         "relay_started",
         bootstrap=bootstrap,
@@ -277,6 +278,7 @@ def consume(
         KafkaConsumer(chosen.topic, **consumer_config(bootstrap, f"partnerfleet-{feed}")),
         KafkaProducer(**producer_config(bootstrap)),
     )
+    tune_gc()
     log.info("consumer_started", feed=feed, topic=chosen.topic)
     try:
         while True:

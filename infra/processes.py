@@ -8,6 +8,7 @@ unnoticed on its own, and the orchestrator (compose, systemd) sees one process t
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -20,6 +21,20 @@ import structlog
 log = structlog.get_logger("partnerfleet.processes")
 
 STOP_SECONDS = 15.0
+GC_THRESHOLDS = (50_000, 50, 100)  # Python's defaults: (700, 10, 10)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often in a throughput process (a relay shard, a feed consumer).
+
+    Each relay batch makes some 60,000 short-lived objects (records, headers, futures); with
+    the default thresholds the collector runs every 700 allocations and rescans the
+    long-lived ones (modules, classes, caches) each time. Freezing what exists after start-up
+    and raising the thresholds made the relay about a fifth faster (bench/kafka_path.py).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def cli_command(*arguments: str) -> list[str]:
