@@ -13,7 +13,7 @@ import pytest
 from domain import Cause, Device
 from handlers import PartnerFleet
 from infra.envelope import Envelope
-from infra.relay import Relay, domain_topics
+from infra.relay import Relay, Shard, domain_topics
 from infra.viewdb import SQLiteViewDB
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics
@@ -143,3 +143,36 @@ def _wait(condition: object, timeout: float = 30.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_two_shards_publish_every_event_once_on_the_broker_each_key_in_order(
+    stored_fleet: PartnerFleet, broker: Broker, tmp_path: Path
+) -> None:
+    """Shards 1/2 and 2/2 in parallel: the topics hold the store once, per key in order."""
+    topics = prefix()
+    some_history(stored_fleet)
+    positions = SQLiteViewDB(str(tmp_path / "positions.sqlite3"))
+    shards = [
+        Relay(stored_fleet, positions, broker.bootstrap, batch_size=7, prefix=topics, shard=s)
+        for s in (Shard(0, 2), Shard(1, 2))
+    ]
+    threads = [threading.Thread(target=shard.catch_up) for shard in shards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    stored = stored_fleet.recorder.select_notifications(1, 10_000)
+    records = read_topics(broker.bootstrap, domain_topics(topics), len(stored))
+    envelopes = [Envelope.model_validate_json(r.value) for r in records]
+    assert sorted(e.position for e in envelopes) == [n.id for n in stored]
+    assert all(shard.published > 0 for shard in shards)
+    assert sum(shard.published for shard in shards) == len(stored)
+    by_key: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
+    for record, wrapped in zip(records, envelopes, strict=True):
+        by_key[record.key].append((record.partition, wrapped.aggregate_version))
+    for seen in by_key.values():
+        assert len({partition for partition, _ in seen}) == 1  # one partition per aggregate
+        assert [v for _, v in seen] == sorted(v for _, v in seen)
+    assert [shard.lag() for shard in shards] == [0, 0]
+    for shard in shards:
+        shard.stop()
