@@ -1,0 +1,103 @@
+"""The Kafka processes as an operator runs them: several supervised parts, one stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaProducer
+
+from domain import Device
+from handlers import PartnerFleet
+from infra.bootstrap import build_fleet
+from infra.consumers import FEEDS
+from infra.demo import RESELLER
+from infra.relay import domain_topics, ensure_topics
+from infra.settings import DEFAULT_SQLITE_PATH, Settings
+from tests.e2e.test_serve import CLI, run_cli, unconfigured
+from tests.kafka import Broker, read_topics
+from tests.scenarios import report
+
+
+def test_relay_shards_publish_the_store_and_stop_together(tmp_path: Path, broker: Broker) -> None:
+    """Both shards reach lag 0, the topics hold every event once, SIGTERM stops both."""
+    prefix = f"pfe2e{uuid.uuid4().hex[:8]}"
+    env = {
+        **unconfigured(),
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+    }
+    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    relay = subprocess.Popen(
+        [str(CLI), "relay", "--shards", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lag = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            lag = run_cli(tmp_path, env, "relay-lag").stdout
+            if lag.split() == ["relay:1/2:", "0", "relay:2/2:", "0"]:
+                break
+            time.sleep(0.5)
+        assert lag.split() == ["relay:1/2:", "0", "relay:2/2:", "0"], lag
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        _, errors = relay.communicate(timeout=30)
+    assert relay.returncode == 0, errors
+    fleet = build_fleet(Settings(sqlite_path=tmp_path / DEFAULT_SQLITE_PATH))
+    stored = fleet.recorder.max_notification_id() or 0
+    fleet.close()
+    assert stored > 40
+    records = read_topics(broker.bootstrap, domain_topics(prefix), stored)
+    assert len(records) == stored
+    assert len({(r.topic, r.partition, r.offset) for r in records}) == stored
+
+
+def test_consumer_workers_share_the_feed_and_stop_together(tmp_path: Path, broker: Broker) -> None:
+    """`consume e2open --workers 2`: every report lands once; SIGTERM stops both workers."""
+    env = {**unconfigured(), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
+    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    feed = FEEDS["e2open"]
+    ensure_topics(broker.bootstrap, [feed.topic, feed.dead_letters])
+    serials = [f"E2E{uuid.uuid4().hex[:8].upper()}{i:03d}" for i in range(60)]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for serial in serials:
+        value = json.dumps(report(serial, location_id=RESELLER)).encode()
+        producer.send(feed.topic, key=serial.encode(), value=value)
+    producer.flush(timeout=30)
+    producer.close()
+    consumers = subprocess.Popen(
+        [str(CLI), "consume", "e2open", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    fleet = build_fleet(Settings(sqlite_path=tmp_path / DEFAULT_SQLITE_PATH))
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and landed(fleet, serials) < len(serials):
+            time.sleep(0.5)
+        assert landed(fleet, serials) == len(serials)
+    finally:
+        consumers.send_signal(signal.SIGTERM)
+        _, errors = consumers.communicate(timeout=30)
+        fleet.close()
+    assert consumers.returncode == 0, errors
+
+
+def landed(fleet: PartnerFleet, serials: list[str]) -> int:
+    """How many of these PCs landed in a holding tenant (once each: version 1)."""
+    found = [Device.id_for(s) for s in serials if Device.id_for(s) in fleet.repository]
+    assert all(fleet.repository.get(i).version == 1 for i in found)
+    return len(found)
