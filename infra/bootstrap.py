@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -10,16 +12,19 @@ from psycopg import sql
 from handlers import PartnerFleet
 from infra.settings import Settings, Storage
 from infra.view_runner import ViewRunner
-from infra.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB
+from infra.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
 from projections import all_views
 
 
-def prepare_storage(storage: Storage) -> None:
-    """Create what the event store needs before tables are created: var/ or the schema."""
+@contextmanager
+def storage_ready(storage: Storage) -> Iterator[None]:
+    """Make what the event store needs (var/, or the schema), and hold PostgreSQL's DDL lock
+    of the schema while the caller creates its tables (see `ddl_lock_key`)."""
     if storage.kind == "sqlite":
         path = storage.env["SQLITE_DBNAME"]
         if path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        yield
         return
     env = storage.env
     with psycopg.connect(
@@ -30,9 +35,15 @@ def prepare_storage(storage: Storage) -> None:
         dbname=env["POSTGRES_DBNAME"],
         autocommit=True,
     ) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema))
-        )
+        key = ddl_lock_key(storage.schema)
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema))
+            )
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def build_view_db(settings: Settings) -> ViewDB:
@@ -59,5 +70,5 @@ def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:
 def build_fleet(settings: Settings) -> PartnerFleet:
     """The command application on the configured storage, tables created on start."""
     storage = settings.storage
-    prepare_storage(storage)
-    return PartnerFleet(env=storage.env)
+    with storage_ready(storage):
+        return PartnerFleet(env=storage.env)

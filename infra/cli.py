@@ -243,7 +243,7 @@ def relay_lag() -> None:
     settings = load_settings()
     fleet = build_fleet(settings)
     head = fleet.recorder.max_notification_id() or 0
-    with build_view_db(settings).transaction() as tx:
+    with build_view_db(settings).ddl() as tx:
         tx.execute(TRACKING_DDL)
         positions = relay_positions(tx)
     for name, position in sorted(positions.items()) or [(RELAY_NAME, 0)]:

@@ -160,7 +160,7 @@ class Relay:
         self._read = row_reader(fleet.recorder)
         self._stop = threading.Event()
         self.published = 0  # records the broker acknowledged, since this relay was made
-        with positions.transaction() as tx:
+        with positions.ddl() as tx:
             tx.execute(TRACKING_DDL)
             if not tx.query("SELECT 1 FROM pf_tracking WHERE view = ?", (shard.tracking_name,)):
                 write_position(tx, shard.tracking_name, safe_start(tx))

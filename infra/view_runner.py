@@ -49,7 +49,7 @@ class ViewRunner:
         self._advanced = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        with db.transaction() as tx:
+        with db.ddl() as tx:
             tx.execute(TRACKING_DDL)
             for view in self.views:
                 view.create(tx)
@@ -127,7 +127,7 @@ class ViewRunner:
 
     def rebuild(self, view: View, progress: Progress | None = None) -> int:
         """Drop the view's rows and tracking, then apply the whole history again."""
-        with self.db.transaction() as tx:
+        with self.db.ddl() as tx:
             view.drop(tx)
             tx.execute("DELETE FROM pf_tracking WHERE view = ?", (view.name,))
             view.create(tx)

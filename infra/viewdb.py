@@ -30,6 +30,9 @@ class ViewDB(Protocol):
     def transaction(self) -> Any:
         """A context manager yielding a Tx; commits on success, rolls back on error."""
 
+    def ddl(self) -> Any:
+        """A transaction for creating tables: one process at a time, as they all start together."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -72,6 +75,10 @@ class SQLiteViewDB:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def ddl(self) -> Any:
+        """BEGIN IMMEDIATE already lets one writer in at a time, across processes too."""
+        return self.transaction()
 
     def close(self) -> None:
         """Close the connection."""
@@ -193,6 +200,7 @@ class PostgresViewDB:
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=max_size, configure=configure, open=True
         )
+        self.schema = schema
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -202,6 +210,23 @@ class PostgresViewDB:
             yield tx
             tx.flush()
 
+    @contextmanager
+    def ddl(self) -> Iterator[Tx]:
+        """A transaction holding the schema's DDL lock (see `ddl_lock_key`)."""
+        with self.transaction() as tx:
+            tx.query("SELECT pg_advisory_xact_lock(hashtext(?))", (ddl_lock_key(self.schema),))
+            yield tx
+
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
+
+
+def ddl_lock_key(schema: str) -> str:
+    """The advisory lock every partnerfleet process takes to create tables in `schema`.
+
+    `CREATE … IF NOT EXISTS` is not safe against itself: two processes creating the same
+    table or type at once can fail ("tuple concurrently updated", or a duplicate key in the
+    catalog). Processes start together (compose, `--workers`), so DDL takes turns.
+    """
+    return f"partnerfleet:ddl:{schema}"

@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 
 from handlers import PartnerFleet
-from infra.bootstrap import prepare_storage
+from infra.bootstrap import storage_ready
 from infra.settings import Settings
 from tests.conftest import FleetFactory
 from tests.scenarios import SCENARIOS, Scenario
@@ -41,8 +41,8 @@ def test_snapshots_on_stored_events_rebuild_the_same_aggregates(
     scenario: Scenario, stored_settings: Settings
 ) -> None:
     """Snapshots written to PostgreSQL / SQLite read back to the state the events give."""
-    prepare_storage(stored_settings.storage)
-    fleet = EagerSnapshots(env=stored_settings.storage.env)
+    with storage_ready(stored_settings.storage):
+        fleet = EagerSnapshots(env=stored_settings.storage.env)
     try:
         scenario(fleet)
         assert assert_snapshots_rebuild_every_aggregate(fleet) > 0

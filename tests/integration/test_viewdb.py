@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.bootstrap import build_view_db, prepare_storage
+from infra.bootstrap import build_view_db, storage_ready
 from infra.settings import Settings
 from infra.viewdb import ViewDB
 
@@ -16,8 +16,8 @@ from infra.viewdb import ViewDB
 def db(stored_settings: Settings, tmp_path: Path) -> Iterator[ViewDB]:
     """A view database on PostgreSQL (own schema) or a SQLite file."""
     settings = stored_settings.model_copy(update={"views_sqlite_path": tmp_path / "v.sqlite3"})
-    prepare_storage(settings.storage)
-    view_db = build_view_db(settings)
+    with storage_ready(settings.storage):
+        view_db = build_view_db(settings)
     yield view_db
     view_db.close()
 
