@@ -399,6 +399,7 @@ class ShardJob:
     bootstrap: str
     prefix: str
     shard: Shard
+    batch_size: int
 
 
 def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
@@ -412,6 +413,7 @@ def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
             fleet,
             positions,
             job.bootstrap,
+            batch_size=job.batch_size,
             prefix=job.prefix,
             producer_factory=lambda: producer,
             shard=job.shard,
@@ -425,10 +427,15 @@ def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
 
 
 def measure_sharded(
-    fleet: PartnerFleet, env: dict[str, str], broker: LocalBroker, clock: CpuClock, shards: int
+    fleet: PartnerFleet,
+    env: dict[str, str],
+    broker: LocalBroker,
+    clock: CpuClock,
+    shards: int,
+    batch_size: int = DEFAULT_BATCH,
 ) -> RelayRate:
     """`shards` relay processes side by side (as RELAY_SHARDS), from 0 until each has lag 0."""
-    prefix = f"kbench-{broker.tag}-s{shards}"
+    prefix = f"kbench-{broker.tag}-s{shards}-b{batch_size}"
     ensure_topics(broker.bootstrap, domain_topics(prefix))
     total = head(fleet)
     say(f"relay, {shards} shard processes: {total:,} events to {prefix}.*")
@@ -439,7 +446,7 @@ def measure_sharded(
             context.Process(
                 target=relay_shard,
                 args=(
-                    ShardJob(env, positions_schema, broker.bootstrap, prefix, shard),
+                    ShardJob(env, positions_schema, broker.bootstrap, prefix, shard, batch_size),
                     start,
                     done,
                 ),
