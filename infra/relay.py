@@ -193,7 +193,7 @@ class Relay:
         """
         in_flight: deque[InFlight] = deque()
         after, passed = self.position(), 0
-        while batch := self._send_after(after):
+        while not self._stop.is_set() and (batch := self._send_after(after)):
             in_flight.append(batch)
             after, passed = batch.last, passed + batch.passed
             while len(in_flight) > self.max_in_flight:

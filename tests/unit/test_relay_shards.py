@@ -205,3 +205,13 @@ def test_shard_names_keep_the_single_relays_position() -> None:
     assert Shard().tracking_name == RELAY_NAME
     assert Shard.parse("1/1") == Shard()
     assert Shard.parse("2/3").tracking_name == f"{RELAY_NAME}:2/3"
+
+
+def test_a_stopped_relay_stops_between_batches_with_what_it_sent_recorded() -> None:
+    """stop() during a long catch-up: it returns after the current batch, positions exact."""
+    fleet, positions = history(), SQLiteViewDB(":memory:")
+    producer = RecordingProducer()
+    relay = relay_of(fleet, positions, producer, batch_size=5)
+    passed = relay.catch_up(lambda _: relay._stop.set())  # stop asked after the first batch
+    assert 0 < passed < head(fleet)
+    assert relay.position() == passed == len(producer.sent)
