@@ -434,7 +434,7 @@ def measure_sharded(
     shards: int,
     batch_size: int = DEFAULT_BATCH,
 ) -> RelayRate:
-    """`shards` relay processes side by side (as RELAY_SHARDS), from 0 until each has lag 0."""
+    """`shards` relay processes side by side (`relay --shards`), from 0 until each has lag 0."""
     prefix = f"kbench-{broker.tag}-s{shards}-b{batch_size}"
     ensure_topics(broker.bootstrap, domain_topics(prefix))
     total = head(fleet)
@@ -470,9 +470,9 @@ def measure_sharded(
         raise RuntimeError(f"{shards} shards published {published} of {total} events")
     cpu = replace(cpu, python=sum(r[1] for r in reports))
     note = f"{shards} processes, Relay(shard=i/{shards}).catch_up until lag 0; topics {prefix}.*"
-    return RelayRate(
-        f"ours, {shards} shard processes", DEFAULT_BATCH, published, seconds, cpu, note=note
-    )
+    default = " (default)" if batch_size == DEFAULT_BATCH else ""
+    measure = f"ours, {shards} shards, batch {batch_size:,}{default}"
+    return RelayRate(measure, batch_size, published, seconds, cpu, note=note)
 
 
 def naive_relay(
