@@ -7,7 +7,7 @@ A crash between sending and recording means a resend, never a gap. While the bro
 commands go on; the relay retries with growing pauses and logs its lag.
 
 One relay is Python-bound on one core. `Shard`s split the aggregates between relay processes
-(`partnerfleet relay --shard 2/3`, or RELAY_SHARDS=3): each publishes the events of the
+(`partnerfleet relay --shard 2/3`, or `--shards 3` for all three): each publishes the events of the
 aggregates it owns, in order, and keeps its own position.
 """
 
