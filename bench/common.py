@@ -18,7 +18,9 @@ from psycopg import sql
 from rich.console import Console
 
 from handlers import PartnerFleet
+from infra.bootstrap import storage_ready
 from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
+from infra.settings import Storage
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 RESULTS = Path(__file__).parent / "results"
@@ -76,8 +78,13 @@ def postgres_env(schema: str) -> dict[str, str]:
 
 @contextmanager
 def open_fleet(env: dict[str, str]) -> Iterator[PartnerFleet]:
-    """A PartnerFleet on `env`, closed afterwards."""
-    fleet = PartnerFleet(env=env)
+    """A PartnerFleet on `env` (tables made under the schema's DDL lock, as build_fleet does),
+    closed afterwards; processes of a benchmark open theirs at the same moment."""
+    if "POSTGRES_SCHEMA" in env:
+        with storage_ready(Storage("postgres", env, PG_CONNINFO, env["POSTGRES_SCHEMA"])):
+            fleet = PartnerFleet(env=env)
+    else:
+        fleet = PartnerFleet(env=env)
     try:
         yield fleet
     finally:
