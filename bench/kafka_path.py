@@ -470,8 +470,7 @@ def measure_sharded(
         raise RuntimeError(f"{shards} shards published {published} of {total} events")
     cpu = replace(cpu, python=sum(r[1] for r in reports))
     note = f"{shards} processes, Relay(shard=i/{shards}).catch_up until lag 0; topics {prefix}.*"
-    default = " (default)" if batch_size == DEFAULT_BATCH else ""
-    measure = f"ours, {shards} shards, batch {batch_size:,}{default}"
+    measure = f"ours, {shards} shards, batch {batch_size:,}"
     return RelayRate(measure, batch_size, published, seconds, cpu, note=note)
 
 
