@@ -6,6 +6,7 @@ consumer sees each aggregate's events in order. The envelope's fields are also h
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import functools
 import hashlib
@@ -102,6 +103,7 @@ class EventShape:
 
     type: str
     schema_version: int
+    aggregate: builtins.type[FleetAggregate]
     aggregate_type: str
     payload_fields: tuple[str, ...]
     headers: tuple[tuple[str, bytes], ...]  # type, schema_version, aggregate_type
@@ -115,6 +117,7 @@ def shape_of(event_class: type[Any]) -> EventShape:
     return EventShape(
         type=name,
         schema_version=version,
+        aggregate=aggregate_of(event_class),
         aggregate_type=aggregate,
         payload_fields=tuple(
             f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from eventsourcing.utils import resolve_topic
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -31,8 +30,8 @@ from handlers import PartnerFleet
 from infra.envelope import (
     AGGREGATES,
     Record,
-    aggregate_of,
     envelope_record,
+    shape_of_topic,
     stored_record,
     topic_for,
 )
@@ -231,7 +230,7 @@ class Relay:
         """The Kafka topic of a stored event's aggregate type."""
         topic = self._topics.get(stored_topic)
         if topic is None:
-            aggregate = aggregate_of(resolve_topic(stored_topic))
+            aggregate = shape_of_topic(stored_topic).aggregate
             topic = self._topics[stored_topic] = topic_for(aggregate, self.prefix)
         return topic
 
