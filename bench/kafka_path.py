@@ -73,7 +73,8 @@ from handlers import PartnerFleet
 from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.envelope import aggregate_of, envelope_record, topic_for
 from infra.processes import tune_gc
-from infra.relay import Relay, Shard, domain_topics, ensure_topics, producer_config
+from infra.relay import Relay, domain_topics, ensure_topics, producer_config
+from infra.shards import Shard
 from infra.viewdb import PostgresViewDB
 
 RELAY_GOAL = 20_000.0  # events per second

@@ -22,16 +22,9 @@ from infra.envelope import write_schemas
 from infra.http import create_api
 from infra.logging import configure_logging
 from infra.processes import cli_command, run_children, tune_gc
-from infra.relay import (
-    MAX_SHARDS,
-    RELAY_NAME,
-    Relay,
-    Shard,
-    ensure_topics,
-    producer_config,
-    relay_positions,
-)
+from infra.relay import Relay, ensure_topics, producer_config
 from infra.settings import Settings
+from infra.shards import MAX_SHARDS, RELAY_NAME, SINGLE, Shard, relay_positions
 from infra.view_runner import TRACKING_DDL, ViewRunner
 from projections.base import View
 
@@ -217,7 +210,7 @@ def relay(
         parts = [cli_command("relay", "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
         raise typer.Exit(run_children(parts, "relay"))
     try:
-        part = Shard() if shard is None else Shard.parse(shard)
+        part = SINGLE if shard is None else Shard.parse(shard)
     except ValueError as error:
         fail(str(error))
     fleet = build_fleet(settings)

@@ -1,4 +1,4 @@
-"""Where a record goes: its Kafka partition (as Kafka's default partitioner), its relay shard.
+"""Which partition a record goes to: the one Kafka's default partitioner picks, for less.
 
 kafka-python's DefaultPartitioner hashes every key with a pure-Python murmur2 and sorts the
 topic's partitions on every send; on the relay's hot path that was a sixth of kafka-python's
@@ -79,8 +79,3 @@ class KeyPartitioner(DefaultPartitioner):  # type: ignore[misc]  # kafka-python 
         if known is None or known[0] != partitions:
             known = self._sorted[topic] = (frozenset(partitions), sorted(partitions))
         return known[1]
-
-
-def shard_of(aggregate_id: str, shards: int) -> int:
-    """The relay shard (0 … shards-1) of an aggregate, by the low 48 bits of its UUID text."""
-    return int(aggregate_id[-12:], 16) % shards

@@ -6,9 +6,8 @@ only once the broker has acknowledged every record of it (`acks=all`, idempotent
 A crash between sending and recording means a resend, never a gap. While the broker is away,
 commands go on; the relay retries with growing pauses and logs its lag.
 
-One relay is Python-bound on one core. `Shard`s split the aggregates between relay processes
-(`partnerfleet relay --shard 2/3`, or `--shards 3` for all three): each publishes the events of the
-aggregates it owns, in order, and keeps its own position.
+A relay may be one shard of several (`infra/shards.py`): it then publishes the events of the
+aggregates its shard owns, from its own position.
 """
 
 from __future__ import annotations
@@ -36,17 +35,15 @@ from infra.envelope import (
     topic_for,
 )
 from infra.event_rows import EventRow, row_reader
-from infra.partitioning import KeyPartitioner, shard_of
+from infra.partitioning import KeyPartitioner
+from infra.shards import SINGLE, Shard, safe_start
 from infra.view_runner import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
-from projections.base import Tx
 
 log = structlog.get_logger("partnerfleet.relay")
 
-RELAY_NAME = "relay:kafka"
 MAX_BACK_OFF_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 35.0  # a little over the producer's delivery_timeout_ms
-MAX_SHARDS = 64
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -88,42 +85,6 @@ def domain_topics(prefix: str = "partnerfleet") -> list[str]:
     return [topic_for(aggregate, prefix) for aggregate in AGGREGATES]
 
 
-@dataclass(frozen=True)
-class Shard:
-    """One of `count` relays side by side; each publishes the events of the aggregates it owns.
-
-    An aggregate's events all go through one shard, so per-aggregate order holds; each shard
-    records its own position. `Shard()` is the single relay of a one-process deployment.
-    """
-
-    index: int = 0  # 0-based; written 1-based ("2/3") on the command line and in positions
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.count <= MAX_SHARDS or not 0 <= self.index < self.count:
-            raise ValueError(
-                f"relay shard {self.index + 1}/{self.count} does not exist: "
-                f"use I/N with 1 <= I <= N <= {MAX_SHARDS}."
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """`"2/3"` → the second of three shards."""
-        number, slash, count = text.partition("/")
-        if not (slash and number.strip().isdigit() and count.strip().isdigit()):
-            raise ValueError(f"relay shard {text!r} is not I/N (e.g. 2/3).")
-        return cls(int(number) - 1, int(count))
-
-    @property
-    def tracking_name(self) -> str:
-        """The row of pf_tracking holding this shard's position."""
-        return RELAY_NAME if self.count == 1 else f"{RELAY_NAME}:{self.index + 1}/{self.count}"
-
-    def owns(self, aggregate_id: str) -> bool:
-        """Whether this shard publishes the events of the aggregate with this (text) id."""
-        return self.count == 1 or shard_of(aggregate_id, self.count) == self.index
-
-
 @dataclass
 class InFlight:
     """A batch sent but not yet known to be acknowledged."""
@@ -145,7 +106,7 @@ class Relay:
         batch_size: int = 5_000,
         prefix: str = "partnerfleet",
         producer_factory: Callable[[], KafkaProducer] | None = None,  # creates the topics too
-        shard: Shard = Shard(),
+        shard: Shard = SINGLE,
         max_in_flight: int = 2,
     ) -> None:
         self.fleet, self.positions, self.bootstrap = fleet, positions, bootstrap
@@ -281,36 +242,3 @@ class Relay:
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=1)
-
-
-def relay_positions(tx: Tx) -> dict[str, int]:
-    """Every relay position recorded: tracking name → position (all shard layouts)."""
-    rows = tx.query(
-        "SELECT view, position FROM pf_tracking WHERE view = ? OR view LIKE ?",
-        (RELAY_NAME, f"{RELAY_NAME}:%"),
-    )
-    return {str(name): int(position) for name, position in rows}
-
-
-def layouts(positions: dict[str, int]) -> dict[int, dict[Shard, int]]:
-    """Recorded positions by shard count: count → {shard: position}."""
-    found: dict[int, dict[Shard, int]] = {}
-    for name, position in positions.items():
-        shard = Shard() if name == RELAY_NAME else Shard.parse(name.removeprefix(f"{RELAY_NAME}:"))
-        found.setdefault(shard.count, {})[shard] = position
-    return found
-
-
-def safe_start(tx: Tx) -> int:
-    """Where a new shard may start without skipping an event: 0, or the furthest point that
-    some complete earlier layout of shards has published everything up to.
-
-    Under a complete layout every aggregate has an owner, so every event up to the lowest
-    position of its shards was acknowledged. A new layout resends the rest: at least once.
-    """
-    complete = [
-        min(shards.values())
-        for count, shards in layouts(relay_positions(tx)).items()
-        if len(shards) == count
-    ]
-    return max(complete, default=0)

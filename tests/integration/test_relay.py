@@ -13,7 +13,8 @@ import pytest
 from domain import Cause, Device
 from handlers import PartnerFleet
 from infra.envelope import Envelope
-from infra.relay import Relay, Shard, domain_topics
+from infra.relay import Relay, domain_topics
+from infra.shards import Shard
 from infra.viewdb import SQLiteViewDB
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics

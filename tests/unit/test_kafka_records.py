@@ -27,7 +27,8 @@ from infra.envelope import (
     event_type,
     stored_record,
 )
-from infra.partitioning import KeyPartitioner, murmur2, shard_of
+from infra.partitioning import KeyPartitioner, murmur2
+from infra.shards import shard_of
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, Scenario, in_memory_fleet, servers
 from tests.unit.test_upcasting import stored_v1_events
 

@@ -16,7 +16,8 @@ from kafka.errors import KafkaTimeoutError
 
 from handlers import PartnerFleet
 from infra.envelope import Envelope
-from infra.relay import RELAY_NAME, Relay, Shard, relay_positions, safe_start
+from infra.relay import Relay
+from infra.shards import RELAY_NAME, Shard, relay_positions, safe_start
 from infra.view_runner import TRACKING_DDL, write_position
 from infra.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
