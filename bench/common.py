@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import secrets
 import subprocess
@@ -28,6 +30,23 @@ RESULTS = Path(__file__).parent / "results"
 T = TypeVar("T")
 
 console = Console()
+
+
+def argument_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options of `python -m bench.MODULE`, with the module's docstring as its help."""
+    return argparse.ArgumentParser(
+        prog=f"python -m bench.{module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def write_results(name: str, body: dict[str, Any]) -> Path:
+    """Write a run's results to bench/results/NAME.json; returns the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path
 
 
 def timed(work: Callable[[], T]) -> tuple[float, T]:

@@ -55,6 +55,7 @@ from rich.table import Table
 from bench.common import (
     PG_CONNINFO,
     RESULTS,
+    argument_parser,
     code_version,
     console,
     fresh_schema,
@@ -64,6 +65,7 @@ from bench.common import (
     quiet_logging,
     say,
     timed,
+    write_results,
 )
 from bench.read_path import Saver, Shape, compact_table, events_table, progress, verdict
 from bench.read_path import write_partners as write_partner_worlds
@@ -972,8 +974,6 @@ def summary(results: Results, meta: dict[str, Any]) -> str:
 
 def write_json(results: Results, meta: dict[str, Any]) -> Path:
     """Write the results to bench/results/kafka_path.json; the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "kafka_path.json"
     relay = [{**asdict(r), "per_second": r.per_second} for r in results.relay]
     intake = [
         {**asdict(r), "per_second": r.per_second, "after_join_per_second": r.after_join}
@@ -986,8 +986,7 @@ def write_json(results: Results, meta: dict[str, Any]) -> Path:
         "relay": relay,
         "intake": intake,
     }
-    path.write_text(json.dumps(body, indent=2) + "\n")
-    return path
+    return write_results("kafka_path", body)
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -995,11 +994,7 @@ def write_json(results: Results, meta: dict[str, Any]) -> Path:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.kafka_path",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser("kafka_path", __doc__)
     add = parser.add_argument
     add("--quick", action="store_true", help="smoke run: ~30k events, 20k devices, 5 s naive")
     add("--events", type=int, help="stored events to relay (about; default 200000, quick 30000)")

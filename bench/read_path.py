@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import platform
 import pstats
@@ -51,6 +50,7 @@ from rich.table import Table
 from bench.common import (
     PG_CONNINFO,
     RESULTS,
+    argument_parser,
     code_version,
     console,
     fresh_schema,
@@ -60,6 +60,7 @@ from bench.common import (
     quiet_logging,
     say,
     timed,
+    write_results,
 )
 from domain import Cause, CustomerGroup, Device, PartnerTenant, Passport
 from domain.base import FleetAggregate
@@ -704,22 +705,15 @@ def latency_table(latencies: list[Latency]) -> Table:
 
 def write_json(results: Results, meta: dict[str, Any]) -> Path:
     """Write the results to bench/results/read_path.json; the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "read_path.json"
     rates = [{**asdict(r), "per_second": r.per_second} for r in results.rates]
     latencies = [asdict(q) for q in results.latencies]
     body = {"meta": meta, "counts": results.counts, "rates": rates, "latencies_ms": latencies}
-    path.write_text(json.dumps(body, indent=2) + "\n")
-    return path
+    return write_results("read_path", body)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.read_path",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser("read_path", __doc__)
     add = parser.add_argument
     add("--quick", action="store_true", help="smoke run: ~50k events, 100 runs, 10 s stock")
     add("--partners", type=int, help="ordinary partners (default 2000; quick 80)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import platform
 import pstats
@@ -34,6 +33,7 @@ from rich.table import Table
 from bench.common import (
     PG_CONNINFO,
     RESULTS,
+    argument_parser,
     code_version,
     console,
     fresh_schema,
@@ -43,6 +43,7 @@ from bench.common import (
     quiet_logging,
     say,
     timed,
+    write_results,
 )
 from domain import Cause, CustomerGroup
 from domain.passport import MAX_FAVOURITES
@@ -454,20 +455,13 @@ def tables(rates: list[Rate], args: argparse.Namespace) -> list[Table]:
 
 def write_json(rates: list[Rate], meta: dict[str, object]) -> Path:
     """Write the results to bench/results/write_path.json."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "write_path.json"
     results = [{**asdict(r), "per_second": r.per_second} for r in rates]
-    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    return path
+    return write_results("write_path", {"meta": meta, "results": results})
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.write_path",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser("write_path", __doc__)
     parser.add_argument("--quick", action="store_true", help="small run: --n 200 --batch 1000")
     parser.add_argument("--n", type=int, help="single commands of each kind (default 2000)")
     parser.add_argument("--batch", type=int, help="devices in the e2Open batch (default 10000)")
