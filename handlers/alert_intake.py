@@ -10,7 +10,13 @@ from domain.base import Cause, DomainError
 from domain.intake import AlertBatch, Unreadable
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
-from handlers.intake import DuplicateError, IntakeOutcome, RejectedError, take_batch
+from handlers.intake import (
+    DuplicateError,
+    IntakeOutcome,
+    RejectedError,
+    malformed,
+    take_batch,
+)
 
 
 class AlertMessage(BaseModel):
@@ -46,8 +52,7 @@ class AlertIntakeCommands(FleetApplication):
         try:
             alert = AlertMessage.model_validate(raw)
         except ValidationError as error:
-            parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
-            raise RejectedError("malformed alert: " + "; ".join(parts)) from None
+            raise malformed("alert", error) from None
         try:
             device = load_device(w, alert.serial)
             if alert.alert_id in device.alerts:

@@ -15,14 +15,15 @@ from domain.partner import PartnerTenant
 from handlers.base import FleetApplication, Working
 from handlers.customers import load_group
 from handlers.devices import load_device
-from handlers.intake import DuplicateError, IntakeOutcome, RejectedError, take_batch
+from handlers.intake import (
+    DuplicateError,
+    IntakeOutcome,
+    RejectedError,
+    malformed,
+    take_batch,
+)
 from handlers.linking import group_for
 from handlers.partners import load_partner_as_user
-
-
-def _validation_reason(error: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
-    return "malformed report: " + "; ".join(parts)
 
 
 class HoldingCommands(FleetApplication):
@@ -47,7 +48,7 @@ class HoldingCommands(FleetApplication):
         try:
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
-            raise RejectedError(_validation_reason(error)) from None
+            raise malformed("report", error) from None
         partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
         if partner is None:
             raise RejectedError(f"unknown partner Location ID {report.reseller_location_id}")

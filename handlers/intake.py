@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from domain.base import Cause
 from domain.intake import InboundBatch, Rejection
 from handlers.base import Working
@@ -19,6 +21,12 @@ class IntakeOutcome:
     rejected: list[Rejection] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # taken before: nothing new
     redelivered: bool = False
+
+
+def malformed(what: str, error: ValidationError) -> RejectedError:
+    """The rejection of a message that failed validation, naming each field and problem."""
+    parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+    return RejectedError(f"malformed {what}: " + "; ".join(parts))
 
 
 class DuplicateError(Exception):
