@@ -42,3 +42,30 @@ class ConsentState:
 
     text_version: str
     scope: str
+
+
+def corrected_consent(text_version: str | None) -> ConsentState | None:
+    """R-CON-4: the consent a correction of the record in effect leaves in effect."""
+    return None if text_version is None else ConsentState(text_version, "correction")
+
+
+class ConsentRecords:
+    """A device's consent records and which of them is in effect (R-CON-3, R-CON-4).
+
+    A mixin of Device. The record in effect is the latest grant or withdrawal, or the
+    correction that replaced it; a correction of any other record changes only the past
+    (docs/decisions.md, "Corrections and the record in effect").
+    """
+
+    consent: ConsentState | None
+    consent_versions: list[int]  # versions of this device's consent records, oldest first
+    # A class default, so snapshots taken before it existed read None (see below).
+    consent_record: int | None = None
+
+    @property
+    def consent_record_in_effect(self) -> int | None:
+        """The version of the consent record that decides the present, if any."""
+        if self.consent_record is None and self.consent_versions:
+            # A snapshot from before the field: then every consent record set the present.
+            return self.consent_versions[-1]
+        return self.consent_record

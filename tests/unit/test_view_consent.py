@@ -304,7 +304,7 @@ def test_r_con_4_a_customers_history_holds_the_records_of_its_devices_only(
     assert actions(of_c2) == [("S3", "linked"), ("S3", "granted")]
 
 
-def test_r_con_4_a_partners_history_holds_the_records_of_every_device_ever_linked_to_it(
+def test_r_con_4_a_partners_history_holds_the_records_of_its_own_link_periods_only(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
@@ -314,15 +314,23 @@ def test_r_con_4_a_partners_history_holds_the_records_of_every_device_ever_linke
 
     with read() as tx:
         after = history(tx, partner=OTHER_LOC)
-        old_partner = {r["serial"] for r in history(tx, partner=LOC)}
+        old_partner = history(tx, partner=LOC)
         nobody = history(tx, partner="LOC-404")
     assert before == {"S3"}
-    assert {r["serial"] for r in after} == {"S1", "S3"}
-    assert actions([r for r in after if r["serial"] == "S1"])[-2:] == [
-        ("S1", "unlinked"),
+    # The new partner's period starts with the consent then in effect, then its own link.
+    assert actions([r for r in after if r["serial"] == "S1"]) == [
+        ("S1", "granted"),
         ("S1", "linked"),
     ]
-    assert old_partner == {"S1", "S2"}
+    assert {r["partner"] for r in after if r["kind"] == "link"} == {OTHER_LOC}
+    assert actions([r for r in old_partner if r["serial"] == "S1"]) == [
+        ("S1", "linked"),
+        ("S1", "granted"),
+        ("S1", "withdrawn"),
+        ("S1", "granted"),
+        ("S1", "unlinked"),
+    ]
+    assert {r["partner"] for r in old_partner if r["kind"] == "link"} == {LOC}
     assert nobody == []
 
 
@@ -441,11 +449,11 @@ def test_r_con_4_corrections_made_later_are_listed_in_the_answer_for_an_earlier_
     assert after_correction.deciding_records[0]["action"] == "corrected"
 
 
-def test_r_con_4_a_correction_that_restores_consent_puts_it_in_effect_again(
+def test_r_con_4_a_correction_of_the_withdrawal_in_effect_puts_consent_in_effect_again(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
-    withdrawn_version = fleet.device("S1").consent_versions[1]
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    withdrawn_version = fleet.device("S1").consent_versions[-1]
     fleet.correct_consent_record(DPO, "S1", withdrawn_version, "withdrawn by mistake", "2025-06")
     [correction] = times_of(fleet, "S1", Device.ConsentCorrected)
 
@@ -453,6 +461,7 @@ def test_r_con_4_a_correction_that_restores_consent_puts_it_in_effect_again(
         in_effect = answers(tx, "S1", LOC, [correction - TICK, correction])
 
     assert in_effect == [False, True]
+    assert fleet.may_read_configuration("S1", LOC)
 
 
 def test_r_con_4_replaying_the_store_rebuilds_the_same_history(
