@@ -7,13 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
-from domain.consent import (
-    ConsentError,
-    ConsentRecords,
-    ConsentState,
-    consent_text_digest,
-    corrected_consent,
-)
+from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
 
@@ -247,11 +241,9 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         text_version: str | None  # the wording consent was given on; None: no consent
 
         def apply(self, aggregate: Device) -> None:
-            in_effect = aggregate.consent_record_in_effect
-            aggregate.consent_versions.append(self.originator_version)
-            if self.corrects_version == in_effect:
-                aggregate.consent = corrected_consent(self.text_version)
-                aggregate.consent_record = self.originator_version
+            aggregate.record_correction(
+                self.originator_version, self.corrects_version, self.text_version
+            )
 
     def correct_consent(
         self, cause: Cause, corrects_version: int, reason: str, text_version: str | None

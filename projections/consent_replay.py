@@ -4,10 +4,10 @@ A record is a row of `pf_k_history` as a dict (see `projections.consent.HISTORY_
 Every function takes one device's records in the device's own order (by `version`).
 
 - The consent record in effect is the latest grant or withdrawal, or the correction that
-  replaced it; a correction of any other record changes only the past (R-CON-4,
-  docs/decisions.md "Corrections and the record in effect"), as in `domain.consent`.
+  replaced it; a correction of any other record changes only the past (R-CON-4; as
+  `domain.consent.ConsentRecords` does; docs/decisions.md "The record in effect").
 - A partner's records are its own links and unlinks, and the consent records of the
-  periods in which the device was linked to it (R-CON-4, "A partner's consent history").
+  periods in which the device was linked to it (R-CON-4; "A partner's consent history").
 """
 
 from __future__ import annotations
