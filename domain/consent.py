@@ -42,3 +42,37 @@ class ConsentState:
 
     text_version: str
     scope: str
+
+
+class ConsentRecords:
+    """A device's consent records and which of them is in effect (R-CON-3, R-CON-4).
+
+    A mixin of Device. The record in effect is the latest grant or withdrawal, or the
+    correction that replaced it; a correction of any other record changes only the past
+    (docs/decisions.md, "The record in effect", issue 8).
+    """
+
+    consent: ConsentState | None
+    consent_versions: list[int]  # versions of this device's consent records, oldest first
+    # A class default, so snapshots taken before it existed read None (see below).
+    consent_record: int | None = None
+
+    @property
+    def consent_record_in_effect(self) -> int | None:
+        """The version of the consent record that decides the present, if any."""
+        if self.consent_record is None and self.consent_versions:
+            # A snapshot from before the field: then every consent record set the present.
+            return self.consent_versions[-1]
+        return self.consent_record
+
+    def record_correction(
+        self, version: int, corrects_version: int, text_version: str | None
+    ) -> None:
+        """R-CON-4: keep the correction; it replaces the record it names only if in effect."""
+        in_effect = self.consent_record_in_effect
+        self.consent_versions.append(version)
+        if corrects_version == in_effect:
+            self.consent = (
+                None if text_version is None else ConsentState(text_version, "correction")
+            )
+            self.consent_record = version

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
-from domain.consent import ConsentError, ConsentState, consent_text_digest
+from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
 
@@ -28,7 +28,7 @@ def normalise_serial(serial: str) -> str:
     return cleaned
 
 
-class Device(FleetAggregate, DeviceSupport):
+class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     """One device (R-LNK-*, R-CON-*, R-HLD-*, R-ALR-*, R-SVC-3)."""
 
     serial: str
@@ -222,6 +222,7 @@ class Device(FleetAggregate, DeviceSupport):
         def apply(self, aggregate: Device) -> None:
             aggregate.consent = ConsentState(self.text_version, self.scope)
             aggregate.consent_versions.append(self.originator_version)
+            aggregate.consent_record = self.originator_version
 
     class ConsentWithdrawn(FleetAggregate.Event):
         text_version: str
@@ -230,16 +231,19 @@ class Device(FleetAggregate, DeviceSupport):
         def apply(self, aggregate: Device) -> None:
             aggregate.consent = None
             aggregate.consent_versions.append(self.originator_version)
+            aggregate.consent_record = self.originator_version
 
     class ConsentCorrected(FleetAggregate.Event):
+        """R-CON-4: what record `corrects_version` should have said; today only if in effect."""
+
         corrects_version: int
         reason: str
-        text_version: str | None  # the consent in effect from now on; None: not in effect
+        text_version: str | None  # the wording consent was given on; None: no consent
 
         def apply(self, aggregate: Device) -> None:
-            corrected = self.text_version
-            aggregate.consent = None if corrected is None else ConsentState(corrected, "correction")
-            aggregate.consent_versions.append(self.originator_version)
+            aggregate.record_correction(
+                self.originator_version, self.corrects_version, self.text_version
+            )
 
     def correct_consent(
         self, cause: Cause, corrects_version: int, reason: str, text_version: str | None

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from eventsourcing.utils import get_topic
 
-from domain.base import FleetAggregate
+from domain.base import DomainError, FleetAggregate
 
 Params = Sequence[Any]
 
@@ -82,9 +82,30 @@ class View:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+class MomentError(DomainError):
+    """A moment passed in for an "as of" question has no single meaning on every host."""
+
+
 def iso(moment: datetime) -> str:
-    """A UTC timestamp as fixed-width text, so text order is time order in any database."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """An instant as fixed-width UTC text (`2025-06-01T08:00:00.000000Z`), microseconds kept.
+
+    Text order is time order in SQLite and PostgreSQL alike, whatever offset the instant
+    came with. A naive datetime is refused with `MomentError`: it would mean another
+    instant on each host's time zone (docs/decisions.md, "Moments passed in").
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise MomentError(
+            f"The moment {moment.isoformat()} has no time zone, so it means a different "
+            "instant on each host: pass an aware datetime (tzinfo=UTC, or an offset like "
+            "+02:00)."
+        )
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as error:
+        raise MomentError(
+            f"The moment {moment.isoformat()} is outside years 1-9999 in UTC."
+        ) from error
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def placeholders(values: Sequence[object]) -> str:

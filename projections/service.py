@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar
 
 from domain.base import NotAllowedError
 from domain.device import Device
 from domain.service_level import ServiceLevel, active_levels
-from projections.base import Tx, View, handles, iso
+from projections.base import MomentError, Tx, View, handles, iso
 
 
 class ServiceView(View):
@@ -130,7 +130,16 @@ def service_summary(tx: Tx, partner: str) -> list[ServiceSummary]:
 def service_levels(
     tx: Tx, partner: str, serial: str, as_of: date, *, all_active: bool = False
 ) -> list[ServiceLevel]:
-    """R-SVC-3: the highest active level on `as_of` (or all active ones) of a linked device."""
+    """R-SVC-3: the highest active level on `as_of` (or all active ones) of a linked device.
+
+    `as_of` is a calendar day; a datetime is refused (`MomentError`), as its day depends on
+    a time zone only the caller knows.
+    """
+    if isinstance(as_of, datetime):
+        raise MomentError(
+            f"Service levels are valid per calendar day: pass {as_of.isoformat()} as the date "
+            "it falls on where you mean it (moment.astimezone(zone).date()), not a datetime."
+        )
     device = serial.strip().upper()
     linked = tx.query(
         "SELECT 1 FROM pf_s_links l JOIN pf_s_devices d ON d.device_id = l.device_id"

@@ -304,7 +304,7 @@ def test_r_con_4_a_customers_history_holds_the_records_of_its_devices_only(
     assert actions(of_c2) == [("S3", "linked"), ("S3", "granted")]
 
 
-def test_r_con_4_a_partners_history_holds_the_records_of_every_device_ever_linked_to_it(
+def test_r_con_4_a_partners_history_holds_the_records_of_its_own_link_periods_only(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
@@ -314,15 +314,23 @@ def test_r_con_4_a_partners_history_holds_the_records_of_every_device_ever_linke
 
     with read() as tx:
         after = history(tx, partner=OTHER_LOC)
-        old_partner = {r["serial"] for r in history(tx, partner=LOC)}
+        old_partner = history(tx, partner=LOC)
         nobody = history(tx, partner="LOC-404")
     assert before == {"S3"}
-    assert {r["serial"] for r in after} == {"S1", "S3"}
-    assert actions([r for r in after if r["serial"] == "S1"])[-2:] == [
-        ("S1", "unlinked"),
+    # The new partner's period starts with the consent then in effect, then its own link.
+    assert actions([r for r in after if r["serial"] == "S1"]) == [
+        ("S1", "granted"),
         ("S1", "linked"),
     ]
-    assert old_partner == {"S1", "S2"}
+    assert {r["partner"] for r in after if r["kind"] == "link"} == {OTHER_LOC}
+    assert actions([r for r in old_partner if r["serial"] == "S1"]) == [
+        ("S1", "linked"),
+        ("S1", "granted"),
+        ("S1", "withdrawn"),
+        ("S1", "granted"),
+        ("S1", "unlinked"),
+    ]
+    assert {r["partner"] for r in old_partner if r["kind"] == "link"} == {LOC}
     assert nobody == []
 
 
@@ -441,11 +449,11 @@ def test_r_con_4_corrections_made_later_are_listed_in_the_answer_for_an_earlier_
     assert after_correction.deciding_records[0]["action"] == "corrected"
 
 
-def test_r_con_4_a_correction_that_restores_consent_puts_it_in_effect_again(
+def test_r_con_4_a_correction_of_the_withdrawal_in_effect_puts_consent_in_effect_again(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
-    withdrawn_version = fleet.device("S1").consent_versions[1]
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    withdrawn_version = fleet.device("S1").consent_versions[-1]
     fleet.correct_consent_record(DPO, "S1", withdrawn_version, "withdrawn by mistake", "2025-06")
     [correction] = times_of(fleet, "S1", Device.ConsentCorrected)
 
@@ -453,6 +461,7 @@ def test_r_con_4_a_correction_that_restores_consent_puts_it_in_effect_again(
         in_effect = answers(tx, "S1", LOC, [correction - TICK, correction])
 
     assert in_effect == [False, True]
+    assert fleet.may_read_configuration("S1", LOC)
 
 
 def test_r_con_4_replaying_the_store_rebuilds_the_same_history(
@@ -572,3 +581,71 @@ def test_r_con_2_collecting_configuration_without_a_partner_is_refused_and_recor
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=LOC))
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
         configuration_for(tx, "S1", LOC)
+
+
+# --- issue 8, kind 1: a correction changes the present only for the record in effect -----
+
+
+def test_r_con_4_correcting_the_first_grant_after_a_withdrawal_does_not_reopen_access(
+    fleet: PartnerFleet, read: Reader
+) -> None:
+    """R-CON-3, R-CON-4 (issue 8's input): history shows the correction; access stays ended."""
+    new_partner(fleet, "LOC-A")
+    link_new_servers(fleet, "C1", "D1", to="LOC-A")
+    fleet.grant_consent(CUSTOMER, "C1", ["D1"])
+    fleet.collect_configuration(OPS, "D1", DATA)
+    fleet.withdraw_consent(CUSTOMER, "C1", ["D1"])
+    [first_grant, _] = fleet.device("D1").consent_versions
+
+    fleet.correct_consent_record(DPO, "D1", first_grant, "wording version missing", "2025-06")
+
+    with read() as tx:
+        records = history(tx, serial="D1")
+        now_answer = consent_in_effect(tx, "D1", "LOC-A", now())
+        with pytest.raises(NotAllowedError, match="not granted consent"):
+            configuration_for(tx, "D1", "LOC-A")
+    assert [(r["action"], r["corrects_version"]) for r in records[-2:]] == [
+        ("withdrawn", None),
+        ("corrected", first_grant),
+    ]
+    assert (now_answer.in_effect, now_answer.consent_granted) == (False, False)
+    assert now_answer.deciding_records[0]["action"] == "withdrawn"
+    assert not fleet.may_read_configuration("D1", "LOC-A")
+
+
+def test_r_con_4_a_correction_of_a_past_record_is_listed_for_the_moment_it_concerns(
+    fleet: PartnerFleet, read: Reader, world: None
+) -> None:
+    """R-CON-4: the first grant, corrected after the re-grant, is shown beside an answer for
+    the first period, while the answer for today still rests on the re-grant."""
+    [first, _, again] = fleet.device("S1").consent_versions
+    [first_at, _] = grants(fleet, "S1")
+
+    fleet.correct_consent_record(DPO, "S1", first, "signed by an intern", None)
+
+    with read() as tx:
+        then = consent_in_effect(tx, "S1", LOC, first_at)
+        today = consent_in_effect(tx, "S1", LOC, now())
+    assert then.in_effect
+    assert [r["corrects_version"] for r in then.later_corrections] == [first]
+    assert today.in_effect
+    assert today.deciding_records[0]["version"] == again
+
+
+def test_r_con_4_corrections_of_a_later_correction_are_listed_with_it(
+    fleet: PartnerFleet, read: Reader, world: None
+) -> None:
+    """R-CON-4: an answer lists the corrections of its records, and of those corrections."""
+    [_, _, again] = fleet.device("S1").consent_versions
+    [_, again_at] = grants(fleet, "S1")
+    fleet.correct_consent_record(DPO, "S1", again, "wrong signer", None)
+    first_correction = fleet.device("S1").consent_versions[-1]
+    fleet.correct_consent_record(DPO, "S1", first_correction, "the signer was right", "2025-06")
+
+    with read() as tx:
+        answer = consent_in_effect(tx, "S1", LOC, again_at)
+        today = consent_in_effect(tx, "S1", LOC, now())
+
+    assert [r["corrects_version"] for r in answer.later_corrections] == [again, first_correction]
+    assert today.in_effect
+    assert today.deciding_records[0]["corrects_version"] == first_correction

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from domain import Device, NotAllowedError
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from projections.base import iso
+from projections.base import MomentError, iso
 from projections.service import (
     ServiceEvent,
     ServiceSummary,
@@ -319,3 +319,14 @@ def test_r_svc_3_a_partner_unlinked_from_the_device_is_refused_at_once(
 
     with read() as tx, pytest.raises(NotAllowedError, match=LOC):
         service_levels(tx, LOC, "S1", date(2026, 4, 15))
+
+
+def test_r_svc_3_a_datetime_for_the_day_is_refused_naming_the_date_to_pass(
+    read: Reader, levels: None
+) -> None:
+    """R-SVC-3 (issue 8, kind 4): the day of a datetime depends on a zone only the caller
+    knows, so it is refused clearly instead of failing to compare with a date."""
+    moment = datetime(2026, 4, 15, 23, 30, tzinfo=UTC)
+
+    with read() as tx, pytest.raises(MomentError, match="pass 2026-04-15T23:30:00\\+00:00 as"):
+        service_levels(tx, SERVICE_LOC, "S1", moment)
