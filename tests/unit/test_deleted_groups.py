@@ -6,10 +6,14 @@ R-LNK-5 (a new link re-opens the group, clean), R-HLD-3 (deleted customer dashbo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from uuid import UUID
 
 import pytest
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import StoredEvent
 
 from domain import Cause, CustomerGroup, NotAllowedError, Passport
 from domain.customer_group import PLACED, CustomerGroupError
@@ -26,6 +30,7 @@ from tests.unit.conftest import (
     OTTO,
     e2open_report,
     event_count,
+    events_of,
     events_since,
     names,
     of_type,
@@ -342,3 +347,40 @@ def test_r_fav_3_favorites_only_is_refused_when_only_groups_deleted_the_old_way_
         app.choose_default_view(ANNA, "favorites_only")
 
     assert app.passport(ANNA.principal).favourites == [group]  # a refusal records nothing
+
+
+def test_r_grp_2_a_version_1_snapshot_of_a_group_loads_with_no_favourite_marks(
+    app: PartnerFleet, group: UUID
+) -> None:
+    """Snapshots taken before CustomerGroup 2 have no `favourite_of`; the upcaster adds it."""
+    assert app.snapshots is not None
+    taken = Snapshot.take(app.customer_group(group))
+    state = {k: v for k, v in taken.state.items() if k not in ("favourite_of", "class_version")}
+    app.snapshots.put([replace(taken, state=state)])
+
+    loaded = app.customer_group(group)
+    app.add_favourite(BEN, group)
+
+    assert loaded.favourite_of == []
+    assert app.customer_group(group).favourite_of == [BEN.principal]
+
+
+def test_r_lnk_5_a_version_1_reopening_loads_and_keeps_what_the_group_held(
+    app: PartnerFleet, deleted: UUID
+) -> None:
+    """Before version 2 a re-opened group kept its state; its history still replays so."""
+    stored = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-03-05T10:00:00+00:00"},
+        "principal": CUSTOMER.principal,
+        "correlation_id": "corr-2024-link",
+    }
+    version = app.customer_group(deleted).version + 1
+    topic = "domain.customer_group:CustomerGroup.Reopened"
+    app.recorder.insert_events([StoredEvent(deleted, version, topic, json.dumps(stored).encode())])
+
+    [reopened] = of_type(events_of(app, deleted), CustomerGroup.Reopened)
+    group = app.customer_group(deleted)
+
+    assert (reopened.customer_name, reopened.admins) == (None, None)
+    assert not group.deleted
+    assert (group.admins, list(group.child_groups)) == ([ANNA.principal, BEN.principal], ["lab"])
