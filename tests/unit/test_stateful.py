@@ -1,4 +1,8 @@
-"""Random command sequences keep the invariants (R-FAV-2, R-CON-2, R-LNK-6) and replay exactly."""
+"""Random command sequences keep the invariants (R-FAV-2, R-CON-2, R-LNK-6, R-GRP-2) and replay.
+
+Deleting customer groups and re-opening them (R-LNK-5, R-HLD-3) is part of the machine: a
+deleted group is nobody's favourite and accepts no group command.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain import Cause, CustomerGroup, DomainError
+from domain.group_support import GroupDeletedError
 from domain.passport import MAX_FAVOURITES
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
@@ -67,6 +72,10 @@ class FleetMachine(RuleBasedStateMachine):
         self.placement: dict[str, UUID] = dict.fromkeys(PCS, self.holding)
         self.favourites: dict[str, list[UUID]] = {user: [] for user in USERS}
         self.groups_of_loc_a = {CustomerGroup.id_for("LOC-A", c) for c in CUSTOMERS}
+        self.deleted: set[UUID] = set()
+        self.partner_children: dict[UUID, list[str]] = {}
+        self.dashboard_state = "open"  # "deleted", or "plain" once a link re-opened it
+        self.children_made = 0
 
     def _attempt(self, expect_ok: bool, command: Any, *args: Any) -> None:
         before = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
@@ -94,6 +103,13 @@ class FleetMachine(RuleBasedStateMachine):
         )
         if ok:
             self.links[serial][role] = location
+            self._reopened(CustomerGroup.id_for(location, customer))
+
+    def _reopened(self, group: UUID) -> None:
+        if group in self.deleted:
+            self.deleted.remove(group)
+            if group == self.dashboard:
+                self.dashboard_state = "plain"
 
     @rule(index=st.integers(0, len(SERIALS) - 1), role=st.sampled_from(ROLES))
     def unlink(self, index: int, role: str) -> None:
@@ -123,6 +139,7 @@ class FleetMachine(RuleBasedStateMachine):
         if add:
             ok = (
                 group in self.groups_of_loc_a
+                and group not in self.deleted
                 and group not in favourites
                 and len(favourites) < MAX_FAVOURITES
             )
@@ -146,8 +163,63 @@ class FleetMachine(RuleBasedStateMachine):
         """R-HLD-3: move a PC between the holding tenant and the dashboard, and back."""
         source = self.placement[pc]
         target = self.dashboard if source == self.holding else self.holding
-        self.fleet.transfer_devices(Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
-        self.placement[pc] = target
+        ok = target == self.holding or self.dashboard_state == "open"
+        transfer = self.fleet.transfer_devices
+        self._attempt(ok, transfer, Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
+        if ok:
+            self.placement[pc] = target
+
+    @rule(index=st.integers(0, len(CUSTOMERS) - 1))
+    def delete_group(self, index: int) -> None:
+        """R-GRP-2: Anna deletes LOC-A's group of a customer once it is empty."""
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        empty = "LOC-A" not in self.links[SERIALS[index]].values() and not (
+            group == self.dashboard and self.dashboard in self.placement.values()
+        )
+        ok = group not in self.deleted and empty and not self.partner_children.get(group)
+        self._attempt(ok, self.fleet.delete_customer_group, Cause(USERS[0], "d"), group)
+        if ok:
+            self.deleted.add(group)
+            for favourites in self.favourites.values():
+                if group in favourites:
+                    favourites.remove(group)
+            if group == self.dashboard:
+                self.dashboard_state = "deleted"
+
+    @rule(index=st.integers(0, len(CUSTOMERS) - 1), by_partner=st.booleans())
+    def create_child_group(self, index: int, by_partner: bool) -> None:
+        """R-GRP-1: Anna (an admin) or the customer makes a child group; not in a deleted group."""
+        customer, group = CUSTOMERS[index], CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        self.children_made += 1
+        child = f"k{self.children_made}"
+        ok = group not in self.deleted
+        if by_partner:
+            by_anna = self.fleet.create_child_group
+            self._attempt(ok, by_anna, Cause(USERS[0], "k"), group, child, "Racks")
+        else:
+            by_customer = self.fleet.create_customer_child_group
+            owner = Cause(f"admin@{customer}", "k")
+            self._attempt(ok, by_customer, owner, customer, group, child, "Lab")
+        if ok and by_partner:
+            self.partner_children.setdefault(group, []).append(child)
+
+    @rule(index=st.integers(0, len(CUSTOMERS) - 1))
+    def delete_child_group(self, index: int) -> None:
+        """R-GRP-1: Anna deletes the oldest child group she made in the group, if any."""
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        children = self.partner_children.get(group)
+        if children:
+            self.fleet.delete_child_group(Cause(USERS[0], "k"), group, children.pop(0))
+
+    @rule()
+    def create_dashboard(self) -> None:
+        """R-HLD-3: Anna creates C0's dashboard again; a deleted one comes back clean."""
+        ok = self.dashboard_state != "open"
+        create = self.fleet.create_customer_dashboard
+        self._attempt(ok, create, Cause(USERS[0], "cd"), "LOC-A", "C0", "C0", "0815")
+        if ok:
+            self.deleted.discard(self.dashboard)
+            self.dashboard_state = "open"
 
     @invariant()
     def favourites_stay_within_the_limit(self) -> None:
@@ -157,6 +229,38 @@ class FleetMachine(RuleBasedStateMachine):
             assert len(passport.favourites) <= MAX_FAVOURITES
             assert passport.favourites == self.favourites[user]
             assert passport.favourites or passport.default_view == "all_customers"
+
+    @invariant()
+    def a_deleted_group_is_nobodys_favourite_and_accepts_no_group_command(self) -> None:
+        """R-GRP-2, R-FAV-2: no Passport and no mark keeps it; stars and child groups refused."""
+        for group_id in self.deleted:
+            group = self.fleet.customer_group(group_id)
+            assert group.deleted
+            assert group.favourite_of == []
+            assert all(group_id not in self.fleet.passport(u).favourites for u in USERS)
+            anna = Cause(USERS[0], "i")
+            for command, args in (
+                (self.fleet.add_favourite, (anna, group_id)),
+                (self.fleet.create_child_group, (anna, group_id, "kx", "Racks")),
+            ):
+                self._attempt_refused(command, *args)
+
+    def _attempt_refused(self, command: Any, *args: Any) -> None:
+        before = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+        try:
+            command(*args)
+        except GroupDeletedError:
+            after = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+            assert after == before, "a refused command recorded events"
+            return
+        raise AssertionError("a deleted group accepted a command")
+
+    @invariant()
+    def each_group_knows_whose_favourite_it_is(self) -> None:
+        """R-FAV-2: a group's marks are exactly the users whose favourite it is."""
+        for group_id in self.groups_of_loc_a:
+            fans = sorted(u for u in USERS if group_id in self.favourites[u])
+            assert self.fleet.customer_group(group_id).favourite_of == fans
 
     @invariant()
     def configuration_readable_iff_linked_and_consented(self) -> None:
