@@ -12,7 +12,7 @@ from uuid import UUID
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain import Cause, CustomerGroup, DomainError
 from domain.group_support import GroupDeletedError
@@ -28,6 +28,10 @@ PCS = ["PC0", "PC1", "PC2"]
 USERS = ["anna@LOC-A", "ben@LOC-A"]
 ROLES = ["reseller", "service_partner"]
 GROUPS = [CustomerGroup.id_for(loc, c) for loc in PARTNERS for c in CUSTOMERS]
+# Often one of the first few customers, so a customer's devices are unlinked, its group
+# deleted and re-opened within one run (R-GRP-2, R-LNK-5); any of them now and then.
+INDEX = st.integers(0, 3) | st.integers(0, len(SERIALS) - 1)
+GROUP = st.sampled_from(GROUPS[:4]) | st.sampled_from(GROUPS)
 
 
 def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
@@ -89,7 +93,7 @@ class FleetMachine(RuleBasedStateMachine):
         assert expect_ok, "the model expected this command to be refused"
 
     @rule(
-        index=st.integers(0, len(SERIALS) - 1),
+        index=INDEX,
         location=st.sampled_from(list(PARTNERS)),
         role=st.sampled_from(ROLES),
     )
@@ -111,7 +115,7 @@ class FleetMachine(RuleBasedStateMachine):
             if group == self.dashboard:
                 self.dashboard_state = "plain"
 
-    @rule(index=st.integers(0, len(SERIALS) - 1), role=st.sampled_from(ROLES))
+    @rule(index=INDEX, role=st.sampled_from(ROLES))
     def unlink(self, index: int, role: str) -> None:
         """R-LNK-6: unlink the partner of a role."""
         serial, customer = SERIALS[index], CUSTOMERS[index]
@@ -122,7 +126,7 @@ class FleetMachine(RuleBasedStateMachine):
         if ok:
             del self.links[serial][role]
 
-    @rule(index=st.integers(0, len(SERIALS) - 1), grant=st.booleans())
+    @rule(index=INDEX, grant=st.booleans())
     def consent_change(self, index: int, grant: bool) -> None:
         """R-CON-1, R-CON-3: grant or withdraw consent for a direct-connect device."""
         serial, customer = SERIALS[index], CUSTOMERS[index]
@@ -132,7 +136,7 @@ class FleetMachine(RuleBasedStateMachine):
         if ok:
             self.consent[serial] = grant
 
-    @rule(user=st.sampled_from(USERS), group=st.sampled_from(GROUPS), add=st.booleans())
+    @rule(user=st.sampled_from(USERS), group=GROUP, add=st.booleans())
     def favourite(self, user: str, group: UUID, add: bool) -> None:
         """R-FAV-2, R-FAV-3: mark or unmark a favourite of the user's own partner, at most 25."""
         favourites = self.favourites[user]
@@ -169,14 +173,25 @@ class FleetMachine(RuleBasedStateMachine):
         if ok:
             self.placement[pc] = target
 
-    @rule(index=st.integers(0, len(CUSTOMERS) - 1))
-    def delete_group(self, index: int) -> None:
-        """R-GRP-2: Anna deletes LOC-A's group of a customer once it is empty."""
+    def _empty(self, index: int) -> bool:
         group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
-        empty = "LOC-A" not in self.links[SERIALS[index]].values() and not (
-            group == self.dashboard and self.dashboard in self.placement.values()
-        )
-        ok = group not in self.deleted and empty and not self.partner_children.get(group)
+        placed = group == self.dashboard and self.dashboard in self.placement.values()
+        return "LOC-A" not in self.links[SERIALS[index]].values() and not placed
+
+    @rule(index=INDEX, empty_it_first=st.booleans())
+    def delete_group(self, index: int, empty_it_first: bool) -> None:
+        """R-GRP-2: Anna deletes LOC-A's group of a customer; only an empty one is deleted.
+
+        With `empty_it_first` the customer first unlinks the device from LOC-A, so that
+        deletions (and re-openings after them) happen in most runs.
+        """
+        if empty_it_first:
+            for role, location in list(self.links[SERIALS[index]].items()):
+                if location == "LOC-A":
+                    self.unlink(index, role)
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        ok = group not in self.deleted and self._empty(index)
+        ok = ok and not self.partner_children.get(group)
         self._attempt(ok, self.fleet.delete_customer_group, Cause(USERS[0], "d"), group)
         if ok:
             self.deleted.add(group)
@@ -186,7 +201,7 @@ class FleetMachine(RuleBasedStateMachine):
             if group == self.dashboard:
                 self.dashboard_state = "deleted"
 
-    @rule(index=st.integers(0, len(CUSTOMERS) - 1), by_partner=st.booleans())
+    @rule(index=INDEX, by_partner=st.booleans())
     def create_child_group(self, index: int, by_partner: bool) -> None:
         """R-GRP-1: Anna (an admin) or the customer makes a child group; not in a deleted group."""
         customer, group = CUSTOMERS[index], CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
@@ -203,7 +218,7 @@ class FleetMachine(RuleBasedStateMachine):
         if ok and by_partner:
             self.partner_children.setdefault(group, []).append(child)
 
-    @rule(index=st.integers(0, len(CUSTOMERS) - 1))
+    @rule(index=INDEX)
     def delete_child_group(self, index: int) -> None:
         """R-GRP-1: Anna deletes the oldest child group she made in the group, if any."""
         group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
@@ -211,15 +226,23 @@ class FleetMachine(RuleBasedStateMachine):
         if children:
             self.fleet.delete_child_group(Cause(USERS[0], "k"), group, children.pop(0))
 
+    @precondition(lambda self: bool(self.deleted))
+    @rule(data=st.data())
+    def relink_to_a_deleted_group(self, data: st.DataObject) -> None:
+        """R-LNK-5: the customer links a device to LOC-A again; its deleted group re-opens."""
+        deleted = [
+            i for i, c in enumerate(CUSTOMERS) if CustomerGroup.id_for("LOC-A", c) in self.deleted
+        ]
+        self.link(data.draw(st.sampled_from(deleted)), "LOC-A", "reseller")
+
+    @precondition(lambda self: self.dashboard_state != "open")
     @rule()
     def create_dashboard(self) -> None:
         """R-HLD-3: Anna creates C0's dashboard again; a deleted one comes back clean."""
-        ok = self.dashboard_state != "open"
         create = self.fleet.create_customer_dashboard
-        self._attempt(ok, create, Cause(USERS[0], "cd"), "LOC-A", "C0", "C0", "0815")
-        if ok:
-            self.deleted.discard(self.dashboard)
-            self.dashboard_state = "open"
+        self._attempt(True, create, Cause(USERS[0], "cd"), "LOC-A", "C0", "C0", "0815")
+        self.deleted.discard(self.dashboard)
+        self.dashboard_state = "open"
 
     @invariant()
     def favourites_stay_within_the_limit(self) -> None:
