@@ -20,7 +20,8 @@ def group_for(
     group_id = CustomerGroup.id_for(partner.location_id, customer_id)
     found = w.find(CustomerGroup, group_id)
     if found is not None:
-        found.reopen(cause, customer_name, partner.admins)
+        if found.deleted:  # checked here: a bulk link passes by once per device
+            found.reopen(cause, customer_name, partner.admins)
         return found
     group = CustomerGroup.create(
         cause, partner.location_id, customer_id, customer_name or customer_id, partner.admins

@@ -269,6 +269,13 @@ def test_r_hld_3_no_pc_is_transferred_into_a_deleted_dashboard(
     assert app.device("PC1").placement == holding_tenant
 
 
+def test_r_hld_3_no_transfer_names_a_deleted_dashboard_as_its_source(
+    app: PartnerFleet, deleted_dashboard: UUID, holding_tenant: UUID
+) -> None:
+    with refused(app, GroupDeletedError, "this customer dashboard was deleted"):
+        app.transfer_devices(ANNA, LOC, ["PC1"], deleted_dashboard, holding_tenant, "t3")
+
+
 def test_r_hld_3_the_cpin_of_a_deleted_dashboard_enrols_nothing(
     app: PartnerFleet, deleted_dashboard: UUID
 ) -> None:
