@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
-from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
+from domain.group_support import (
+    ChildGroup,
+    CustomerGroupError,
+    DeletionRefusedError,
+    GroupLifecycle,
+)
+
+# Moved to group_support; still importable from here, where they were first defined.
+__all__ = ["ChildGroup", "CustomerGroupError", "DeletionRefusedError"]
 
 # Why a device is in a group: a link role (R-LNK-4) or PLACED in a dashboard (R-HLD-3).
 PLACED = "placed"
-
-
-class CustomerGroupError(DomainError):
-    """A customer-group command was refused."""
-
-
-class DeletionRefusedError(CustomerGroupError):
-    """R-GRP-2: the group still has devices or partner-created child groups."""
-
-    def __init__(self, reasons: list[str], admins: list[str]) -> None:
-        self.reasons = reasons
-        self.admins = admins
-        contact = ", ".join(admins) or "none recorded"
-        super().__init__(
-            "The customer group cannot be deleted: " + "; ".join(reasons) + ". "
-            f"Contact the group's admins to resolve this: {contact}."
-        )
-
-
-@dataclass
-class ChildGroup:
-    """A child device group inside a customer group (R-GRP-1)."""
-
-    name: str
-    created_by: str
-    by_partner: bool
-    shared_with: list[str] = field(default_factory=list)
-
-    def visible_to(self, admin: str) -> bool:
-        """R-GRP-1: seen by creator and sharees; customer-created groups by no partner."""
-        return self.by_partner and (admin == self.created_by or admin in self.shared_with)
 
 
 def cpin_digest(cpin: str) -> str:
@@ -48,8 +26,13 @@ def cpin_digest(cpin: str) -> str:
     return hashlib.sha256(cpin.encode()).hexdigest()
 
 
-class CustomerGroup(FleetAggregate):
-    """A partner's customer object: linked devices, child groups, admins, dashboard settings."""
+class CustomerGroup(FleetAggregate, GroupLifecycle):
+    """A partner's customer object: linked devices, child groups, admins, dashboard settings.
+
+    Version 2 added `favourite_of`; snapshots of version 1 load with no marks.
+    """
+
+    class_version = 2
 
     partner_location_id: str
     customer_id: str
@@ -63,6 +46,7 @@ class CustomerGroup(FleetAggregate):
     cpin_digest: str | None
     self_service_notifications: bool
     deleted: bool
+    favourite_of: list[str]  # Passport IDs of the partner users who marked it (R-FAV-2)
 
     def __init__(self) -> None:
         """A new group: empty, not a dashboard, notifications off until its first device."""
@@ -74,6 +58,12 @@ class CustomerGroup(FleetAggregate):
         self.cpin_digest = None
         self.self_service_notifications = False
         self.deleted = False
+        self.favourite_of = []
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshot state of version 1: favourites were kept on the Passports only."""
+        state["favourite_of"] = []
 
     @staticmethod
     def id_for(partner_location_id: str, customer_id: str) -> UUID:
@@ -123,13 +113,35 @@ class CustomerGroup(FleetAggregate):
         )
 
     class Reopened(FleetAggregate.Event):
+        """Version 2 starts the group clean, named and administered as if created now.
+
+        `None` in both fields: a version 1 reopening, which kept what the group held.
+        """
+
+        class_version = 2
+        customer_name: str | None
+        admins: list[str] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["customer_name"] = state["admins"] = None
+
         def apply(self, aggregate: CustomerGroup) -> None:
             aggregate.deleted = False
+            if self.admins is None or self.customer_name is None:
+                return
+            aggregate.__init__()  # type: ignore[misc]
+            aggregate.customer_name, aggregate.admins = self.customer_name, list(self.admins)
 
-    def reopen(self, cause: Cause) -> None:
-        """R-LNK-5: a deleted group comes back when the customer links a device again."""
+    def reopen(self, cause: Cause, customer_name: str, admins: list[str]) -> None:
+        """R-LNK-5, R-HLD-3: a deleted group comes back clean; an open group is left as it is.
+
+        Nothing of the deleted group returns: no child groups (the customer's included),
+        no extra admins, no dashboard settings or cPIN, no favourites.
+        """
         if self.deleted:
-            self._record(self.Reopened, cause)
+            name = customer_name.strip() or self.customer_name
+            self._record(self.Reopened, cause, customer_name=name, admins=sorted(admins))
 
     class DeviceAdded(FleetAggregate.Event):
         serial: str
@@ -146,7 +158,7 @@ class CustomerGroup(FleetAggregate):
         """R-LNK-1, R-HLD-3: the device appears in this group; R-ALR-3 on the first one."""
         if reason in self.devices.get(serial, []):
             return
-        self.reopen(cause)
+        self.require_open()
         first_pc = reason == PLACED and not self.had_pcs
         self._record(self.DeviceAdded, cause, serial=serial, reason=reason, premium=premium)
         if first_pc and self.is_dashboard and not self.self_service_notifications:
@@ -183,6 +195,7 @@ class CustomerGroup(FleetAggregate):
 
     def make_dashboard(self, cause: Cause, cpin: str) -> None:
         """R-HLD-3: turn the customer group into a customer dashboard with the customer's cPIN."""
+        self.require_open()
         if self.is_dashboard:
             raise CustomerGroupError(f"{self.customer_name} already has a customer dashboard.")
         if len(cpin.strip()) < 4:
@@ -202,6 +215,7 @@ class CustomerGroup(FleetAggregate):
 
     def switch_self_service_notifications(self, cause: Cause, on: bool) -> None:
         """R-ALR-4: off only for a dashboard that holds at least one Premium/Premium+ PC."""
+        self.require_open()
         if not self.is_dashboard:
             raise CustomerGroupError(
                 "Self-service notifications belong to customer dashboards; "
@@ -224,6 +238,7 @@ class CustomerGroup(FleetAggregate):
 
     def add_admin(self, cause: Cause, by: str, passport_id: str) -> None:
         """R-GRP-3: an admin of the group makes another partner user an admin of it."""
+        self.require_open()
         self.require_admin(by)
         if passport_id in self.admins:
             raise CustomerGroupError(f"{passport_id} is already an admin of {self.customer_name}.")
@@ -231,6 +246,7 @@ class CustomerGroup(FleetAggregate):
 
     def admit_partner_admin(self, cause: Cause) -> None:
         """R-GRP-3: a partner admin registered after the group was created joins its admins."""
+        self.require_open()
         if cause.principal not in self.admins:
             self._record(self.AdminAdded, cause, passport_id=cause.principal)
 
@@ -252,6 +268,7 @@ class CustomerGroup(FleetAggregate):
 
     def create_child_group(self, cause: Cause, child_id: str, name: str, by_partner: bool) -> None:
         """R-GRP-1, R-GRP-3: partner admins (or the customer) create child device groups."""
+        self.require_open()
         if by_partner:
             self.require_admin(cause.principal)
         if child_id in self.child_groups:
@@ -275,6 +292,7 @@ class CustomerGroup(FleetAggregate):
 
     def share_child_group(self, cause: Cause, child_id: str, with_admin: str) -> None:
         """R-GRP-1: the creator shares a child group with another admin of the group."""
+        self.require_open()
         child = self._visible_child(cause.principal, child_id)
         if child.created_by != cause.principal:
             raise NotAllowedError(f"Only {child.created_by} can share child group {child.name}.")
@@ -293,6 +311,7 @@ class CustomerGroup(FleetAggregate):
 
     def delete_child_group(self, cause: Cause, child_id: str) -> None:
         """R-GRP-1: an admin who can see a child group may delete it."""
+        self.require_open()
         self._visible_child(cause.principal, child_id)
         self._record(self.ChildGroupDeleted, cause, child_id=child_id)
 
@@ -309,12 +328,15 @@ class CustomerGroup(FleetAggregate):
     class Deleted(FleetAggregate.Event):
         def apply(self, aggregate: CustomerGroup) -> None:
             aggregate.deleted = True
+            aggregate.favourite_of = []  # R-FAV-2: the Passports lose it in the same transaction
 
-    def delete(self, cause: Cause) -> None:
-        """R-GRP-2: delete only when no devices and no partner-created child groups remain."""
+    def delete(self, cause: Cause) -> list[str]:
+        """R-GRP-2: delete only when no devices and no partner-created child groups remain.
+
+        Returns the Passport IDs whose favourite it was, for the caller to remove it there.
+        """
+        self.require_open()
         self.require_admin(cause.principal)
-        if self.deleted:
-            raise CustomerGroupError(f"Customer group {self.customer_name} is already deleted.")
         reasons = []
         if self.devices:
             reasons.append(f"{len(self.devices)} device(s) are still linked to it")
@@ -327,4 +349,6 @@ class CustomerGroup(FleetAggregate):
             )
         if reasons:
             raise DeletionRefusedError(reasons, self.admins)
+        favourite_of = self.favourite_of
         self._record(self.Deleted, cause)
+        return favourite_of

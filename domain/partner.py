@@ -174,7 +174,13 @@ class PartnerTenant(FleetAggregate):
     def report_missing_devices(self, cause: Cause, request_id: str, serials: list[str]) -> None:
         """R-HLD-2: record a support request listing serial numbers missing from the tenant."""
         self.require_holding_tenant()
-        if request_id in self.missing_device_requests:
+        known = self.missing_device_requests.get(request_id)
+        if known is not None and known.resolution is not None:
+            raise PartnerError(
+                f"Support request {request_id} already exists and was resolved "
+                f"({known.resolution}); report PCs still missing in a new request."
+            )
+        if known is not None:
             raise PartnerError(f"Support request {request_id} already exists.")
         cleaned = sorted({s.strip().upper() for s in serials if s.strip()})
         if not cleaned:

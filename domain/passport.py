@@ -107,7 +107,7 @@ class Passport(FleetAggregate):
         self, cause: Cause, customer_group_id: UUID, partner_location_id: str
     ) -> None:
         """R-FAV-2: mark a customer group of the user's own partner as favourite, at most 25."""
-        self._require_user_of(partner_location_id)
+        self.require_user_of(partner_location_id)
         if customer_group_id in self.favourites:
             raise FavouriteError("This customer group is already one of your favourites.")
         if len(self.favourites) >= MAX_FAVOURITES:
@@ -127,6 +127,14 @@ class Passport(FleetAggregate):
         """R-FAV-2, R-FAV-3: unmark; removing the last one falls back to All Customers."""
         if customer_group_id not in self.favourites:
             raise FavouriteError("This customer group is not one of your favourites.")
+        self._unmark(cause, customer_group_id)
+
+    def forget_deleted_group(self, cause: Cause, customer_group_id: UUID) -> None:
+        """R-GRP-2, R-FAV-3: a deleted group is nobody's favourite; its slot is free again."""
+        if customer_group_id in self.favourites:
+            self._unmark(cause, customer_group_id)
+
+    def _unmark(self, cause: Cause, customer_group_id: UUID) -> None:
         self._record(self.FavoriteRemoved, cause, customer_group_id=customer_group_id)
         if not self.favourites and self.default_view == "favorites_only":
             self._record(self.DefaultViewChanged, cause, view="all_customers")
@@ -139,7 +147,7 @@ class Passport(FleetAggregate):
 
     def choose_view(self, cause: Cause, view: str) -> None:
         """R-FAV-3, R-FAV-4: remember the chosen view as the user's default."""
-        self._require_user_of(self.partner_location_id)
+        self.require_user_of(self.partner_location_id)
         if view not in VIEWS:
             raise FavouriteError(f"Unknown view {view!r}; choose one of {', '.join(VIEWS)}.")
         if view == "favorites_only" and not self.favourites:
@@ -155,7 +163,8 @@ class Passport(FleetAggregate):
         """R-FAV-3: Favorites Only needs at least one favourite."""
         return bool(self.favourites)
 
-    def _require_user_of(self, location_id: str | None) -> None:
+    def require_user_of(self, location_id: str | None) -> None:
+        """R-PAR-2: refuse unless this person is a user of that partner."""
         if self.partner_location_id is None or self.partner_location_id != location_id:
             raise NotAllowedError(
                 f"{self.passport_id} is not a user of partner {location_id}: only its "

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from domain.base import Cause, NotAllowedError
 from domain.customer_group import CustomerGroup
-from domain.passport import Passport
+from domain.passport import MAX_FAVOURITES, Passport
 from handlers.base import FleetApplication, Working
 from handlers.partners import load_partner
 
@@ -30,6 +30,17 @@ def load_partner_user(w: Working, passport_id: str) -> Passport:
     if passport is None or not passport.is_partner_user:
         raise NotAllowedError(f"{passport_id} is not recognised as a partner user.")
     return passport
+
+
+def forget_deleted_favourites(w: Working, cause: Cause, passport: Passport) -> None:
+    """R-FAV-2, R-FAV-3: drop favourites of groups deleted before deletions removed them.
+
+    Histories recorded before that kept such favourites; this frees their slots.
+    """
+    for group_id in list(passport.favourites):
+        group = w.find(CustomerGroup, group_id)
+        if group is None or group.deleted:
+            passport.forget_deleted_group(cause, group_id)
 
 
 class CustomerGroupCommands(FleetApplication):
@@ -90,12 +101,18 @@ class CustomerGroupCommands(FleetApplication):
         self._execute("add_group_admin", cause, work)
 
     def delete_customer_group(self, cause: Cause, group_id: UUID) -> None:
-        """R-GRP-2: delete an empty customer group; a refusal names the admins to contact."""
-        self._execute(
-            "delete_customer_group",
-            cause,
-            lambda w: load_group_as_admin(w, cause, group_id).delete(cause),
-        )
+        """R-GRP-2: delete an empty customer group; a refusal names the admins to contact.
+
+        R-FAV-2, R-FAV-3: in the same transaction it stops being anyone's favourite.
+        """
+
+        def work(w: Working) -> None:
+            group = load_group_as_admin(w, cause, group_id)
+            for passport_id in group.delete(cause):
+                passport = w.load(Passport, Passport.id_for(passport_id), passport_id)
+                passport.forget_deleted_group(cause, group.id)
+
+        self._execute("delete_customer_group", cause, work)
 
     def add_favourite(self, cause: Cause, group_id: UUID) -> None:
         """R-FAV-2: the principal marks a customer group of its partner as favourite."""
@@ -103,25 +120,35 @@ class CustomerGroupCommands(FleetApplication):
         def work(w: Working) -> None:
             group = load_group(w, group_id)
             passport = load_partner_user(w, cause.principal)
+            passport.require_user_of(group.partner_location_id)
+            group.mark_favourite(cause, passport.passport_id)
+            if len(passport.favourites) >= MAX_FAVOURITES:
+                forget_deleted_favourites(w, cause, passport)
             passport.add_favourite(cause, group.id, group.partner_location_id)
 
         self._execute("add_favourite", cause, work)
 
     def remove_favourite(self, cause: Cause, group_id: UUID) -> None:
         """R-FAV-2, R-FAV-3: unmark a favourite; without favourites the view is All Customers."""
-        self._execute(
-            "remove_favourite",
-            cause,
-            lambda w: load_partner_user(w, cause.principal).remove_favourite(cause, group_id),
-        )
+
+        def work(w: Working) -> None:
+            load_partner_user(w, cause.principal).remove_favourite(cause, group_id)
+            group = w.find(CustomerGroup, group_id)
+            if group is not None:
+                group.unmark_favourite(cause, cause.principal)
+
+        self._execute("remove_favourite", cause, work)
 
     def choose_default_view(self, cause: Cause, view: str) -> None:
         """R-FAV-4: remember All Customers or Favorites Only as the principal's default."""
-        self._execute(
-            "choose_default_view",
-            cause,
-            lambda w: load_partner_user(w, cause.principal).choose_view(cause, view),
-        )
+
+        def work(w: Working) -> None:
+            passport = load_partner_user(w, cause.principal)
+            if view == "favorites_only":
+                forget_deleted_favourites(w, cause, passport)
+            passport.choose_view(cause, view)
+
+        self._execute("choose_default_view", cause, work)
 
     def customer_group(self, group_id: UUID) -> CustomerGroup:
         """The customer group as recorded now."""

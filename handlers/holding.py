@@ -121,6 +121,7 @@ class HoldingCommands(FleetApplication):
         group = w.find(CustomerGroup, tenant_id)
         if group is None or group.partner_location_id != partner.location_id:
             raise NotAllowedError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
+        group.require_open()
         if not group.is_dashboard:
             raise CustomerGroupError(f"{group.customer_name} has no customer dashboard yet.")
         return group
@@ -140,6 +141,7 @@ class HoldingCommands(FleetApplication):
         def work(w: Working) -> None:
             group = load_group(w, dashboard_id)
             group.check_cpin(cpin)
+            group.require_open()
             if group.customer_id != customer_id:
                 raise NotAllowedError(f"This dashboard is not customer {customer_id}'s.")
             device = w.find(Device, Device.id_for(serial)) or w.add(

@@ -13,10 +13,15 @@ from handlers.partners import load_partner
 def group_for(
     w: Working, cause: Cause, partner: PartnerTenant, customer_id: str, customer_name: str
 ) -> CustomerGroup:
-    """R-LNK-5: the partner's group for the customer, created on the first link."""
+    """R-LNK-5: the partner's group for the customer, created (or re-opened clean) on a link.
+
+    Also the group a new customer dashboard is made of (R-HLD-3).
+    """
     group_id = CustomerGroup.id_for(partner.location_id, customer_id)
     found = w.find(CustomerGroup, group_id)
     if found is not None:
+        if found.deleted:  # checked here: a bulk link passes by once per device
+            found.reopen(cause, customer_name, partner.admins)
         return found
     group = CustomerGroup.create(
         cause, partner.location_id, customer_id, customer_name or customer_id, partner.admins

@@ -57,7 +57,8 @@ def partner_user(tx: Tx, passport: str) -> PartnerUser:
     """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
     rows = tx.query(
         "SELECT p.partner, p.partner_type, u.default_view,"
-        " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
+        " (SELECT count(*) FROM pf_c_favourites f JOIN pf_c_groups g ON g.group_id = f.group_id"
+        "  WHERE f.passport_ref = u.passport_ref AND g.deleted = 0)"
         " FROM pf_c_users u JOIN pf_c_partners p ON p.partner_id = u.partner_id"
         " WHERE u.passport = ?",
         (passport,),

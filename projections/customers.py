@@ -147,6 +147,17 @@ class CustomersView(View):
     @handles(CustomerGroup.Reopened)
     def _reopened(self, tx: Tx, e: CustomerGroup.Reopened) -> None:
         self._set(tx, e, "deleted", 0)
+        if e.admins is None or e.customer_name is None:
+            return  # a version 1 re-opening kept what the group held
+        group_id = str(e.originator_id)
+        tx.execute(
+            "UPDATE pf_c_groups SET name = ?, search_name = ?, is_dashboard = 0,"
+            " notifications = 0 WHERE group_id = ?",
+            (e.customer_name, e.customer_name.casefold(), group_id),
+        )
+        for table in ("pf_c_admins", "pf_c_children", "pf_c_shares"):
+            tx.execute(f"DELETE FROM {table} WHERE group_id = ?", (group_id,))
+        tx.executemany("INSERT INTO pf_c_admins VALUES (?, ?)", [(group_id, a) for a in e.admins])
 
     @staticmethod
     def _set(tx: Tx, e: CustomerGroup.Event, column: str, value: int) -> None:

@@ -165,6 +165,39 @@ def group_deletion_names_admins(fleet: PartnerFleet) -> None:
     assert fleet.customer_group(group_id).deleted
 
 
+def deleted_group_is_nobodys_favourite(fleet: PartnerFleet) -> None:
+    """R-GRP-2, R-FAV-2, R-FAV-3, R-LNK-5: deletion unstars; a new link re-opens it clean."""
+    partner(fleet, "LOC-1")
+    anna, ben = Cause("anna@LOC-1", "c"), Cause("ben@LOC-1", "c")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    fleet.register_devices(CUSTOMER, "C2", servers("S2"), PartnerChoice(location_id="LOC-1"))
+    group_id, other = CustomerGroup.id_for("LOC-1", "C1"), CustomerGroup.id_for("LOC-1", "C2")
+    fleet.add_group_admin(anna, group_id, "ben@LOC-1")
+    fleet.create_child_group(ben, group_id, "g1", "Ben's racks")
+    fleet.create_customer_child_group(CUSTOMER, "C1", group_id, "lab", "Lab")
+    for who in (anna, ben):
+        fleet.add_favourite(who, group_id)
+        fleet.choose_default_view(who, "favorites_only")
+    fleet.add_favourite(ben, other)
+    fleet.unlink_devices(CUSTOMER, "C1", ["S1"])
+    fleet.delete_child_group(ben, group_id, "g1")
+    fleet.delete_customer_group(anna, group_id)
+    assert fleet.passport("anna@LOC-1").default_view == "all_customers"
+    assert fleet.passport("ben@LOC-1").favourites == [other]
+    before = event_count(fleet)
+    with pytest.raises(DomainError, match="this customer group was deleted"):
+        fleet.add_favourite(anna, group_id)
+    assert event_count(fleet) == before
+    fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id="LOC-1"), "C One")
+    reopened = fleet.customer_group(group_id)
+    assert (reopened.admins, reopened.child_groups, reopened.favourite_of) == (
+        ["anna@LOC-1"],
+        {},
+        [],
+    )
+    fleet.add_favourite(anna, group_id)
+
+
 def holding_tenant_to_dashboard(fleet: PartnerFleet) -> None:
     """R-HLD-1, R-HLD-3, R-ALR-3, R-ALR-4: intake, transfer, notifications, transfer back."""
     partner(fleet, "LOC-1")
@@ -244,6 +277,7 @@ SCENARIOS: list[Scenario] = [
     device_quota_per_passport,
     refused_batch_records_nothing,
     group_deletion_names_admins,
+    deleted_group_is_nobodys_favourite,
     holding_tenant_to_dashboard,
     service_levels_and_alerts,
     alerts_and_repair_cases_follow_the_policies,

@@ -8,6 +8,7 @@ import pytest
 
 from domain import CustomerGroup, DeletionRefusedError, NotAllowedError
 from domain.customer_group import CustomerGroupError
+from domain.group_support import GroupDeletedError
 from handlers import PartnerFleet
 from tests.unit.conftest import (
     ANNA,
@@ -232,7 +233,7 @@ def test_r_grp_2_only_an_admin_of_the_group_deletes_it(
 def test_r_grp_2_deleting_a_deleted_group_is_refused(app: PartnerFleet, empty_group: UUID) -> None:
     app.delete_customer_group(ANNA, empty_group)
 
-    with refused(app, CustomerGroupError, "is already deleted"):
+    with refused(app, GroupDeletedError, "this customer group was deleted"):
         app.delete_customer_group(ANNA, empty_group)
 
 

@@ -178,7 +178,11 @@ def test_r_fav_3_removing_the_last_favourite_falls_back_to_all_customers(
     app.remove_favourite(BEN, groups[0])
 
     events = events_since(app, position)
-    assert names(events) == ["Passport.FavoriteRemoved", "Passport.DefaultViewChanged"]
+    assert names(events) == [
+        "Passport.FavoriteRemoved",
+        "Passport.DefaultViewChanged",
+        "CustomerGroup.FavoriteUnmarked",
+    ]
     assert of_type(events, Passport.DefaultViewChanged)[0].view == "all_customers"
     passport = app.passport(BEN.principal)
     assert (passport.default_view, passport.favorites_only_available) == ("all_customers", False)
@@ -194,7 +198,10 @@ def test_r_fav_3_removing_a_favourite_while_others_remain_keeps_favorites_only(
 
     app.remove_favourite(BEN, groups[0])
 
-    assert names(events_since(app, position)) == ["Passport.FavoriteRemoved"]
+    assert names(events_since(app, position)) == [
+        "Passport.FavoriteRemoved",
+        "CustomerGroup.FavoriteUnmarked",
+    ]
     assert app.passport(BEN.principal).default_view == "favorites_only"
 
 

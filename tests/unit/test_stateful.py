@@ -1,4 +1,8 @@
-"""Random command sequences keep the invariants (R-FAV-2, R-CON-2, R-LNK-6) and replay exactly."""
+"""Random command sequences keep the invariants (R-FAV-2, R-CON-2, R-LNK-6, R-GRP-2) and replay.
+
+Deleting customer groups and re-opening them (R-LNK-5, R-HLD-3) is part of the machine: a
+deleted group is nobody's favourite and accepts no group command.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from uuid import UUID
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain import Cause, CustomerGroup, DomainError
+from domain.group_support import GroupDeletedError
 from domain.passport import MAX_FAVOURITES
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
@@ -23,6 +28,10 @@ PCS = ["PC0", "PC1", "PC2"]
 USERS = ["anna@LOC-A", "ben@LOC-A"]
 ROLES = ["reseller", "service_partner"]
 GROUPS = [CustomerGroup.id_for(loc, c) for loc in PARTNERS for c in CUSTOMERS]
+# Often one of the first few customers, so a customer's devices are unlinked, its group
+# deleted and re-opened within one run (R-GRP-2, R-LNK-5); any of them now and then.
+INDEX = st.integers(0, 3) | st.integers(0, len(SERIALS) - 1)
+GROUP = st.sampled_from(GROUPS[:4]) | st.sampled_from(GROUPS)
 
 
 def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
@@ -67,6 +76,10 @@ class FleetMachine(RuleBasedStateMachine):
         self.placement: dict[str, UUID] = dict.fromkeys(PCS, self.holding)
         self.favourites: dict[str, list[UUID]] = {user: [] for user in USERS}
         self.groups_of_loc_a = {CustomerGroup.id_for("LOC-A", c) for c in CUSTOMERS}
+        self.deleted: set[UUID] = set()
+        self.partner_children: dict[UUID, list[str]] = {}
+        self.dashboard_state = "open"  # "deleted", or "plain" once a link re-opened it
+        self.children_made = 0
 
     def _attempt(self, expect_ok: bool, command: Any, *args: Any) -> None:
         before = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
@@ -80,7 +93,7 @@ class FleetMachine(RuleBasedStateMachine):
         assert expect_ok, "the model expected this command to be refused"
 
     @rule(
-        index=st.integers(0, len(SERIALS) - 1),
+        index=INDEX,
         location=st.sampled_from(list(PARTNERS)),
         role=st.sampled_from(ROLES),
     )
@@ -94,8 +107,15 @@ class FleetMachine(RuleBasedStateMachine):
         )
         if ok:
             self.links[serial][role] = location
+            self._reopened(CustomerGroup.id_for(location, customer))
 
-    @rule(index=st.integers(0, len(SERIALS) - 1), role=st.sampled_from(ROLES))
+    def _reopened(self, group: UUID) -> None:
+        if group in self.deleted:
+            self.deleted.remove(group)
+            if group == self.dashboard:
+                self.dashboard_state = "plain"
+
+    @rule(index=INDEX, role=st.sampled_from(ROLES))
     def unlink(self, index: int, role: str) -> None:
         """R-LNK-6: unlink the partner of a role."""
         serial, customer = SERIALS[index], CUSTOMERS[index]
@@ -106,7 +126,7 @@ class FleetMachine(RuleBasedStateMachine):
         if ok:
             del self.links[serial][role]
 
-    @rule(index=st.integers(0, len(SERIALS) - 1), grant=st.booleans())
+    @rule(index=INDEX, grant=st.booleans())
     def consent_change(self, index: int, grant: bool) -> None:
         """R-CON-1, R-CON-3: grant or withdraw consent for a direct-connect device."""
         serial, customer = SERIALS[index], CUSTOMERS[index]
@@ -116,13 +136,14 @@ class FleetMachine(RuleBasedStateMachine):
         if ok:
             self.consent[serial] = grant
 
-    @rule(user=st.sampled_from(USERS), group=st.sampled_from(GROUPS), add=st.booleans())
+    @rule(user=st.sampled_from(USERS), group=GROUP, add=st.booleans())
     def favourite(self, user: str, group: UUID, add: bool) -> None:
         """R-FAV-2, R-FAV-3: mark or unmark a favourite of the user's own partner, at most 25."""
         favourites = self.favourites[user]
         if add:
             ok = (
                 group in self.groups_of_loc_a
+                and group not in self.deleted
                 and group not in favourites
                 and len(favourites) < MAX_FAVOURITES
             )
@@ -146,8 +167,82 @@ class FleetMachine(RuleBasedStateMachine):
         """R-HLD-3: move a PC between the holding tenant and the dashboard, and back."""
         source = self.placement[pc]
         target = self.dashboard if source == self.holding else self.holding
-        self.fleet.transfer_devices(Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
-        self.placement[pc] = target
+        ok = target == self.holding or self.dashboard_state == "open"
+        transfer = self.fleet.transfer_devices
+        self._attempt(ok, transfer, Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
+        if ok:
+            self.placement[pc] = target
+
+    def _empty(self, index: int) -> bool:
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        placed = group == self.dashboard and self.dashboard in self.placement.values()
+        return "LOC-A" not in self.links[SERIALS[index]].values() and not placed
+
+    @rule(index=INDEX, empty_it_first=st.booleans())
+    def delete_group(self, index: int, empty_it_first: bool) -> None:
+        """R-GRP-2: Anna deletes LOC-A's group of a customer; only an empty one is deleted.
+
+        With `empty_it_first` the customer first unlinks the device from LOC-A, so that
+        deletions (and re-openings after them) happen in most runs.
+        """
+        if empty_it_first:
+            for role, location in list(self.links[SERIALS[index]].items()):
+                if location == "LOC-A":
+                    self.unlink(index, role)
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        ok = group not in self.deleted and self._empty(index)
+        ok = ok and not self.partner_children.get(group)
+        self._attempt(ok, self.fleet.delete_customer_group, Cause(USERS[0], "d"), group)
+        if ok:
+            self.deleted.add(group)
+            for favourites in self.favourites.values():
+                if group in favourites:
+                    favourites.remove(group)
+            if group == self.dashboard:
+                self.dashboard_state = "deleted"
+
+    @rule(index=INDEX, by_partner=st.booleans())
+    def create_child_group(self, index: int, by_partner: bool) -> None:
+        """R-GRP-1: Anna (an admin) or the customer makes a child group; not in a deleted group."""
+        customer, group = CUSTOMERS[index], CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        self.children_made += 1
+        child = f"k{self.children_made}"
+        ok = group not in self.deleted
+        if by_partner:
+            by_anna = self.fleet.create_child_group
+            self._attempt(ok, by_anna, Cause(USERS[0], "k"), group, child, "Racks")
+        else:
+            by_customer = self.fleet.create_customer_child_group
+            owner = Cause(f"admin@{customer}", "k")
+            self._attempt(ok, by_customer, owner, customer, group, child, "Lab")
+        if ok and by_partner:
+            self.partner_children.setdefault(group, []).append(child)
+
+    @rule(index=INDEX)
+    def delete_child_group(self, index: int) -> None:
+        """R-GRP-1: Anna deletes the oldest child group she made in the group, if any."""
+        group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
+        children = self.partner_children.get(group)
+        if children:
+            self.fleet.delete_child_group(Cause(USERS[0], "k"), group, children.pop(0))
+
+    @precondition(lambda self: bool(self.deleted))
+    @rule(data=st.data())
+    def relink_to_a_deleted_group(self, data: st.DataObject) -> None:
+        """R-LNK-5: the customer links a device to LOC-A again; its deleted group re-opens."""
+        deleted = [
+            i for i, c in enumerate(CUSTOMERS) if CustomerGroup.id_for("LOC-A", c) in self.deleted
+        ]
+        self.link(data.draw(st.sampled_from(deleted)), "LOC-A", "reseller")
+
+    @precondition(lambda self: self.dashboard_state != "open")
+    @rule()
+    def create_dashboard(self) -> None:
+        """R-HLD-3: Anna creates C0's dashboard again; a deleted one comes back clean."""
+        create = self.fleet.create_customer_dashboard
+        self._attempt(True, create, Cause(USERS[0], "cd"), "LOC-A", "C0", "C0", "0815")
+        self.deleted.discard(self.dashboard)
+        self.dashboard_state = "open"
 
     @invariant()
     def favourites_stay_within_the_limit(self) -> None:
@@ -157,6 +252,38 @@ class FleetMachine(RuleBasedStateMachine):
             assert len(passport.favourites) <= MAX_FAVOURITES
             assert passport.favourites == self.favourites[user]
             assert passport.favourites or passport.default_view == "all_customers"
+
+    @invariant()
+    def a_deleted_group_is_nobodys_favourite_and_accepts_no_group_command(self) -> None:
+        """R-GRP-2, R-FAV-2: no Passport and no mark keeps it; stars and child groups refused."""
+        for group_id in self.deleted:
+            group = self.fleet.customer_group(group_id)
+            assert group.deleted
+            assert group.favourite_of == []
+            assert all(group_id not in self.fleet.passport(u).favourites for u in USERS)
+            anna = Cause(USERS[0], "i")
+            for command, args in (
+                (self.fleet.add_favourite, (anna, group_id)),
+                (self.fleet.create_child_group, (anna, group_id, "kx", "Racks")),
+            ):
+                self._attempt_refused(command, *args)
+
+    def _attempt_refused(self, command: Any, *args: Any) -> None:
+        before = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+        try:
+            command(*args)
+        except GroupDeletedError:
+            after = len(self.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+            assert after == before, "a refused command recorded events"
+            return
+        raise AssertionError("a deleted group accepted a command")
+
+    @invariant()
+    def each_group_knows_whose_favourite_it_is(self) -> None:
+        """R-FAV-2: a group's marks are exactly the users whose favourite it is."""
+        for group_id in self.groups_of_loc_a:
+            fans = sorted(u for u in USERS if group_id in self.favourites[u])
+            assert self.fleet.customer_group(group_id).favourite_of == fans
 
     @invariant()
     def configuration_readable_iff_linked_and_consented(self) -> None:
