@@ -251,7 +251,8 @@ class Lanes:
     """Independent lanes of one loop: each runs, fails and backs off on its own.
 
     A lane that fails is skipped until its pause is over; the others go on. An error may
-    carry a `detail` mapping (where it is stuck), which its status reports.
+    carry a `detail` mapping (where it is stuck), which its status reports with the error
+    it was raised from.
     """
 
     def __init__(
@@ -268,7 +269,10 @@ class Lanes:
         try:
             done = work()
         except Exception as error:
-            lane.failed(error, **getattr(error, "detail", {}))
+            detail = getattr(error, "detail", None)
+            # An error that says where it is stuck wraps the one that says why.
+            cause = error.__cause__ if detail and isinstance(error.__cause__, Exception) else error
+            lane.failed(cause, **(detail or {}))
             return 0
         lane.succeeded()
         return done
