@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from infra.cli_support import fail, load_settings
 from infra.consumers import FEEDS, FeedConsumer, consumer_config
 from infra.demo import seed_demo
 from infra.envelope import write_schemas
+from infra.follower import Follower, no_wait
 from infra.http import create_api
 from infra.policy_follower import PolicyFollower
 from infra.processes import cli_command, run_children, tune_gc
@@ -60,11 +60,13 @@ def serve(
     policies = PolicyFollower(PolicyRunner(fleet))
     if run_policies:
         policies.start()
+    loops: dict[str, Follower] = {}
     if run_relay and settings.kafka_bootstrap_servers:
         publisher = Relay(
             fleet, views.db, settings.kafka_bootstrap_servers, prefix=settings.kafka_topic_prefix
         )
-        threading.Thread(target=publisher.run, name="relay", daemon=True).start()
+        # The relay retries the broker itself; the follower restarts it after anything else.
+        loops["relay"] = Follower("relay", publisher.run, no_wait).start()
     log.info(
         "serving",
         storage=settings.storage.kind,
@@ -73,7 +75,7 @@ def serve(
         port=settings.port,
     )
     uvicorn.run(
-        create_api(fleet, settings, views, policies),
+        create_api(fleet, settings, views, policies, loops),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -197,9 +199,11 @@ def consume(
     )
     tune_gc()
     log.info("consumer_started", feed=feed, topic=chosen.topic)
+    # A batch that cannot be stored or committed (database or broker away) is fetched again
+    # after a back-off; the process never ends on a lost connection.
+    loop = Follower(f"consume-{feed}", consumer.poll_once, no_wait)
     try:
-        while True:
-            consumer.poll_once()
+        loop.run_here()
     except KeyboardInterrupt:
         consumer.close()
 

@@ -161,6 +161,12 @@ class Lane:
 
 
 @contextmanager
+def no_wait() -> Iterator[Wait]:
+    """A `Waiter` for steps that wait themselves (a Kafka poll, a relay's own loop)."""
+    yield lambda: None
+
+
+@contextmanager
 def polling(stop: threading.Event, seconds: float) -> Iterator[Wait]:
     """A `Waiter` that waits a poll interval (or until stopped)."""
 
@@ -222,6 +228,11 @@ class Follower:
             return current if current.state == "stopped" else Status("stopped", _now())
         return self.lane.status
 
+    def run_here(self) -> None:
+        """Run the loop in the calling thread until `stop()` or Ctrl-C (re-raised)."""
+        self._stop.clear()
+        self._run()
+
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
@@ -229,6 +240,9 @@ class Follower:
                     self._follow()
                 except Exception as error:
                     self._stop.wait(self.lane.failed(error))
+        except KeyboardInterrupt:
+            self.lane.stopped()
+            raise
         except BaseException as error:  # not survivable (interpreter shutdown): say so
             self.lane.stopped(error)
             raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from domain.base import DomainError, NotAllowedError, NotFoundError
 from handlers import PartnerFleet
 from handlers.base import ConflictError
-from infra.follower import Status, describe
+from infra.follower import Follower, Status, describe
 from infra.policy_follower import PolicyFollower
 from infra.settings import Settings
 from infra.view_faults import Fault
@@ -112,6 +112,7 @@ def create_api(
     settings: Settings,
     views: ViewRunner | None = None,
     policies: PolicyFollower | None = None,
+    loops: Mapping[str, Follower] | None = None,
 ) -> FastAPI:
     """The HTTP application over `fleet` (and its read models and policies, when given)."""
     api = FastAPI(title="partnerfleet", version="0.1.0")
@@ -132,7 +133,7 @@ def create_api(
             events=_read(errors, lambda: fleet.recorder.max_notification_id() or 0),
             views_lag=(_read(errors, views.lag) if views else None) or {},
             policies_lag=(_read(errors, policies.lag) if policies else None) or {},
-            runners=_runners(views, policies),
+            runners=_runners(views, policies, loops or {}),
             views=_views(views, errors),
             policies={
                 k: LoopHealth.of(s) for k, s in (policies.health() if policies else {}).items()
@@ -154,10 +155,13 @@ def _read(errors: list[str], read: Callable[[], T]) -> T | None:
         return None
 
 
-def _runners(views: ViewRunner | None, policies: PolicyFollower | None) -> dict[str, LoopHealth]:
+def _runners(
+    views: ViewRunner | None, policies: PolicyFollower | None, others: Mapping[str, Follower]
+) -> dict[str, LoopHealth]:
     loops = {
         "views": views.runner_status() if views else None,
         "policies": policies.runner_status() if policies else None,
+        **{name: loop.status() for name, loop in others.items()},
     }
     return {name: LoopHealth.of(status) for name, status in loops.items() if status is not None}
 
