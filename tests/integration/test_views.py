@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from domain import Cause
+from domain.customer_group import CustomerGroup
 from handlers.devices import PartnerChoice
 from infra import pg_conn
 from infra.bootstrap import build_fleet, build_view_runner
+from infra.cli import cli as app
 from infra.http import create_api
 from infra.settings import Settings
 from infra.view_runner import ViewRunner
@@ -186,3 +192,46 @@ def test_kind5_a_view_failing_on_an_event_does_not_stop_the_other_views(
     assert eventually(lambda: api.get("/healthz").status_code == 200)
     assert [(p.view, p.notification_id) for p in following.parked()] == [("customers", poison)]
     assert parked.error == stuck["error"]
+
+
+def test_kind5_projections_lag_shows_where_a_view_is_stuck_and_skip_parks_the_event(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    """`projections rebuild` stops at an event the customers view cannot read, naming it;
+    `projections lag` shows the stuck position and the error; `projections skip` parks it
+    (refusing any other event); a rebuild then passes over it, `lag` is 0 and lists what
+    was parked."""
+    env = {
+        "DATABASE_URL": str(sqlite_settings.database_url),
+        "VIEWS_SQLITE_PATH": str(tmp_path / "views.sqlite3"),
+    }
+    fleet = build_fleet(sqlite_settings)
+    partner(fleet, "LOC-1")
+    topic = get_topic(CustomerGroup.Created)
+    poison = fleet.recorder.insert_events([StoredEvent(uuid.uuid4(), 1, topic, b"{not json")])
+    assert poison
+    partner(fleet, "LOC-2")
+    fleet.close()
+    cli = CliRunner()
+
+    rebuilt = cli.invoke(app, ["projections", "rebuild", "customers"], env=env)
+    stuck = cli.invoke(app, ["projections", "lag"], env=env)
+    wrong = cli.invoke(app, ["projections", "skip", "customers", "1", "--reason", "x"], env=env)
+    skipped = cli.invoke(
+        app, ["projections", "skip", "customers", str(poison[-1]), "--reason", "corrupt"], env=env
+    )
+    again = cli.invoke(app, ["projections", "rebuild", "customers"], env=env)
+    after = cli.invoke(app, ["projections", "lag"], env=env)
+
+    assert rebuilt.exit_code == 1
+    assert f"skip customers {poison[-1]}" in rebuilt.output
+    assert f"stuck at notification {poison[-1]} ({topic})" in stuck.output
+    assert "MapperDeserialisationError" in stuck.output
+    assert wrong.exit_code == 2
+    assert "only the event a view is stuck on can be parked" in wrong.output
+    assert skipped.exit_code == 0
+    assert again.exit_code == 0
+    assert "customers: 0" in after.output.splitlines()
+    assert "stuck at" not in after.output
+    assert f"parked: customers notification {poison[-1]} ({topic})" in after.output
+    assert "corrupt" in after.output
