@@ -11,7 +11,6 @@ conflict on the tracking record, which counts as done.
 from __future__ import annotations
 
 import contextlib
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -169,21 +168,34 @@ def all_policies() -> list[Policy]:
     return [AlertsPolicy(), RepairRoutingPolicy()]
 
 
+class PolicyStuckError(Exception):
+    """A policy failed on a notification (not a refusal); it stays before it and retries."""
+
+    def __init__(self, policy: str, notification: Notification, error: Exception) -> None:
+        text = " ".join(str(error).split())
+        super().__init__(
+            f"policy {policy} is stuck at notification {notification.id}"
+            f" ({notification.topic}): {type(error).__name__}: {text}"
+        )
+        self.detail = {"notification_id": notification.id, "topic": notification.topic}
+
+
 class PolicyRunner:
-    """Follows the fleet's notification log for each policy; one tracked position per policy."""
+    """Reads the fleet's notification log for each policy; one tracked position per policy.
+
+    `infra.follower` runs it live (`infra.bootstrap.follow_policies`), each policy on its
+    own, so one failing policy does not stop the other.
+    """
 
     def __init__(
         self,
         fleet: FleetApplication,
         policies: Sequence[Policy] | None = None,
         batch_size: int = 500,
-        poll_seconds: float = 0.2,
     ) -> None:
         self.fleet = fleet
         self.policies = list(all_policies() if policies is None else policies)
-        self.batch_size, self.poll_seconds = batch_size, poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.batch_size = batch_size
 
     def position(self, policy: Policy) -> int:
         """The notification id up to which `policy` has decided."""
@@ -199,10 +211,15 @@ class PolicyRunner:
         return {policy.name: head - self.position(policy) for policy in self.policies}
 
     def catch_up(self) -> int:
-        """Decide on everything stored so far; returns the decisions this runner recorded."""
-        return sum(self._catch_up(policy) for policy in self.policies)
+        """Decide on everything stored so far; returns the decisions this runner recorded.
 
-    def _catch_up(self, policy: Policy) -> int:
+        Raises PolicyStuckError on a notification a policy cannot decide on (not a
+        refusal: an unforeseen error), its position left just before it.
+        """
+        return sum(self.catch_up_policy(policy) for policy in self.policies)
+
+    def catch_up_policy(self, policy: Policy) -> int:
+        """`catch_up` for one policy (so a follower can run each on its own)."""
         head, decided = self.head(), 0
         position = self.position(policy)
         while position < head:
@@ -212,7 +229,7 @@ class PolicyRunner:
             for notification in notifications:
                 if notification.id <= position:
                     continue  # another runner decided it meanwhile
-                if self._process(policy, notification):
+                if self._process_or_stuck(policy, notification):
                     decided, position = decided + 1, notification.id
                 else:
                     position = max(notification.id, self.position(policy))
@@ -222,6 +239,12 @@ class PolicyRunner:
                 self._track(Tracking(policy.name, reached))
             position = max(reached, self.position(policy))
         return decided
+
+    def _process_or_stuck(self, policy: Policy, notification: Notification) -> bool:
+        try:
+            return self._process(policy, notification)
+        except Exception as error:
+            raise PolicyStuckError(policy.name, notification, error) from error
 
     def _process(self, policy: Policy, notification: Notification) -> bool:
         event = self.fleet.mapper.to_domain_event(notification)
@@ -256,25 +279,3 @@ class PolicyRunner:
         # A conflict means another runner has moved the position as far already.
         with contextlib.suppress(RecordConflictError):
             self.fleet.recorder.insert_tracking(tracking)
-
-    def start(self) -> None:
-        """Follow the store in a background thread (polling) until `stop()`."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._follow, name="policy-runner", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop following; returns once the thread has ended."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _follow(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:
-                log.exception("policy_runner_failed")
-                self._stop.wait(1.0)
-            self._stop.wait(self.poll_seconds)

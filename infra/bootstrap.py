@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from handlers import PartnerFleet
+from infra import pg_conn
 from infra.settings import Settings, Storage
 from infra.view_runner import ViewRunner
 from infra.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
@@ -26,15 +27,7 @@ def storage_ready(storage: Storage) -> Iterator[None]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         yield
         return
-    env = storage.env
-    with psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        dbname=env["POSTGRES_DBNAME"],
-        autocommit=True,
-    ) as conn:
+    with psycopg.connect(pg_conn.conninfo(storage.env, pg_conn.SETUP), autocommit=True) as conn:
         key = ddl_lock_key(storage.schema)
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
@@ -51,15 +44,7 @@ def build_view_db(settings: Settings) -> ViewDB:
     storage = settings.storage
     if storage.kind == "sqlite":
         return SQLiteViewDB(str(settings.views_sqlite_path))
-    env = storage.env
-    conninfo = psycopg.conninfo.make_conninfo(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        dbname=env["POSTGRES_DBNAME"],
-    )
-    return PostgresViewDB(conninfo, storage.schema)
+    return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
 
 
 def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:

@@ -2,50 +2,35 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import structlog
 import typer
 import uvicorn
 from kafka import KafkaConsumer, KafkaProducer
-from pydantic import ValidationError
-from rich.progress import Progress, TextColumn
 
 from handlers import PolicyRunner
 from infra.bootstrap import build_fleet, build_view_db, build_view_runner
+from infra.cli_projections import projections_cli
+from infra.cli_support import fail, load_settings
 from infra.consumers import FEEDS, FeedConsumer, consumer_config
 from infra.demo import seed_demo
 from infra.envelope import write_schemas
+from infra.follower import Follower, no_wait
 from infra.http import create_api
-from infra.logging import configure_logging
+from infra.policy_follower import PolicyFollower
 from infra.processes import cli_command, run_children, tune_gc
 from infra.relay import Relay, ensure_topics, producer_config
 from infra.settings import Settings
 from infra.shards import MAX_SHARDS, RELAY_NAME, SINGLE, Shard, relay_positions
-from infra.view_runner import TRACKING_DDL, ViewRunner
-from projections.base import View
+from infra.view_runner import TRACKING_DDL
 
 cli = typer.Typer(
     help="partnerfleet: channel partners, customer devices and consent.", no_args_is_help=True
 )
 log = structlog.get_logger("partnerfleet.cli")
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, or a clear message and exit code 2."""
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
-        typer.echo(f"partnerfleet: bad configuration: {problems}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
 
 
 @cli.command()
@@ -72,14 +57,16 @@ def serve(
     views = build_view_runner(settings, fleet)
     if follow_views:
         views.start()
-    policies = PolicyRunner(fleet)
+    policies = PolicyFollower(PolicyRunner(fleet))
     if run_policies:
         policies.start()
+    loops: dict[str, Follower] = {}
     if run_relay and settings.kafka_bootstrap_servers:
         publisher = Relay(
             fleet, views.db, settings.kafka_bootstrap_servers, prefix=settings.kafka_topic_prefix
         )
-        threading.Thread(target=publisher.run, name="relay", daemon=True).start()
+        # The relay retries the broker itself; the follower restarts it after anything else.
+        loops["relay"] = Follower("relay", publisher.run, no_wait).start()
     log.info(
         "serving",
         storage=settings.storage.kind,
@@ -88,7 +75,7 @@ def serve(
         port=settings.port,
     )
     uvicorn.run(
-        create_api(fleet, settings, views, policies),
+        create_api(fleet, settings, views, policies, loops),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -109,62 +96,7 @@ def config() -> None:
     typer.echo(f"storage: {storage.kind} {storage.location} schema={storage.schema}")
 
 
-projections_cli = typer.Typer(help="Read models: rebuild, lag, follow.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
-
-
-@projections_cli.command("rebuild")
-def rebuild(
-    view: Annotated[str | None, typer.Argument(help="One view; all views if omitted.")] = None,
-) -> None:
-    """Drop a view and rebuild it from the whole history, with progress and events/s."""
-    settings = load_settings()
-    runner = build_view_runner(settings, build_fleet(settings))
-    try:
-        chosen = [runner.view(view)] if view else runner.views
-    except KeyError as error:
-        typer.echo(f"partnerfleet: {error.args[0]}", err=True)
-        raise typer.Exit(2) from None
-    for each in chosen:
-        rebuild_with_progress(runner, each)
-
-
-def rebuild_with_progress(runner: ViewRunner, view: View) -> None:
-    """One view's rebuild under a rich progress bar; prints events/s at the end."""
-    head = max(runner.head(), 1)
-    with Progress(*Progress.get_default_columns(), TextColumn("{task.fields[rate]}")) as bar:
-        task = bar.add_task(f"rebuild {view.name}", total=head, rate="")
-        started = time.perf_counter()
-        applied = runner.rebuild(view, lambda done, _head: bar.update(task, completed=done))
-        seconds = time.perf_counter() - started
-        bar.update(task, completed=head, rate=f"{applied / seconds:,.0f} events/s")
-    typer.echo(
-        f"{view.name}: {applied:,} events in {seconds:.2f} s ({applied / seconds:,.0f} events/s)"
-    )
-
-
-@projections_cli.command("lag")
-def lag() -> None:
-    """Per view: events stored but not yet applied."""
-    settings = load_settings()
-    runner = build_view_runner(settings, build_fleet(settings))
-    for name, behind in runner.lag().items():
-        typer.echo(f"{name}: {behind}")
-
-
-@projections_cli.command("run")
-def run_views() -> None:
-    """Follow the event store and keep every view up to date (until interrupted)."""
-    settings = load_settings()
-    runner = build_view_runner(settings, build_fleet(settings))
-    runner.start()
-    log.info("views_following", views=[v.name for v in runner.views])
-    try:
-        while True:
-            time.sleep(60)
-            log.info("views_lag", **runner.lag())
-    except KeyboardInterrupt:
-        runner.stop()
 
 
 policies_cli = typer.Typer(help="Policies: alerts and repair-case routing.", no_args_is_help=True)
@@ -174,7 +106,7 @@ cli.add_typer(policies_cli, name="policies")
 @policies_cli.command("run")
 def run_policies_command() -> None:
     """Run the policies, following the event store (until interrupted)."""
-    runner = PolicyRunner(build_fleet(load_settings()))
+    runner = PolicyFollower(PolicyRunner(build_fleet(load_settings())))
     runner.start()
     log.info("policies_following", policies=list(runner.lag()))
     try:
@@ -243,12 +175,6 @@ def relay_lag() -> None:
         typer.echo(f"{name.replace(RELAY_NAME, 'relay', 1)}: {head - position}")
 
 
-def fail(message: str) -> NoReturn:
-    """A clear message on stderr and exit code 2."""
-    typer.echo(f"partnerfleet: {message}", err=True)
-    raise typer.Exit(2)
-
-
 @cli.command()
 def consume(
     feed: Annotated[str, typer.Argument(help="The feed: e2open or alerts.")],
@@ -273,9 +199,11 @@ def consume(
     )
     tune_gc()
     log.info("consumer_started", feed=feed, topic=chosen.topic)
+    # A batch that cannot be stored or committed (database or broker away) is fetched again
+    # after a back-off; the process never ends on a lost connection.
+    loop = Follower(f"consume-{feed}", consumer.poll_once, no_wait)
     try:
-        while True:
-            consumer.poll_once()
+        loop.run_here()
     except KeyboardInterrupt:
         consumer.close()
 

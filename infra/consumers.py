@@ -9,6 +9,7 @@ stored and the dead letters acknowledged: nothing accepted is ever lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from domain.base import Cause
@@ -93,11 +95,28 @@ class FeedConsumer:
         self._intake = feed.intake(fleet)
 
     def poll_once(self, timeout_ms: int = 1_000) -> int:
-        """Take one poll's records through the intake; returns how many were handled."""
+        """Take one poll's records through the intake; returns how many were handled.
+
+        If a batch cannot be stored or committed (the database or the broker went away),
+        the partitions not yet done are rewound to their first polled offset before the
+        error is raised, so the next poll fetches them again instead of skipping them.
+        """
         polled = self.consumer.poll(timeout_ms=timeout_ms)
-        for partition, records in polled.items():
-            self._handle(partition, records)
+        pending = dict(polled)
+        try:
+            for partition, records in polled.items():
+                self._handle(partition, records)
+                del pending[partition]
+        except Exception:
+            self._rewind(pending)
+            raise
         return sum(len(records) for records in polled.values())
+
+    def _rewind(self, pending: dict[TopicPartition, list[Any]]) -> None:
+        for partition, records in pending.items():
+            # A partition taken away by a rebalance restarts from its committed offset anyway.
+            with contextlib.suppress(AssertionError, KafkaError):
+                self.consumer.seek(partition, records[0].offset)
 
     def _handle(self, partition: TopicPartition, records: list[Any]) -> None:
         batch_id = (

@@ -12,10 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg import InterfaceError, OperationalError, sql
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 
@@ -60,6 +65,8 @@ class PostgresRows:
             " FROM {}.{} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(self.datastore.schema), sql.Identifier(recorder.events_table_name))
 
+    # The datastore raises eventsourcing's errors (not psycopg's) for a lost connection,
+    # as its own recorder methods, retried the same way, expect.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def __call__(self, after: int, limit: int) -> list[EventRow]:
         with (

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from domain.base import DomainError, NotAllowedError, NotFoundError
-from handlers import PartnerFleet, PolicyRunner
+from handlers import PartnerFleet
 from handlers.base import ConflictError
+from infra.follower import Follower, Status, describe
+from infra.policy_follower import PolicyFollower
 from infra.settings import Settings
+from infra.view_faults import Fault
 from infra.view_runner import ViewRunner
+
+T = TypeVar("T")
 
 
 class StorageInfo(BaseModel):
@@ -23,14 +30,57 @@ class StorageInfo(BaseModel):
     schema_name: str
 
 
-class Health(BaseModel):
-    """The service is up, on this storage, with this many events stored."""
+class LoopHealth(BaseModel):
+    """A loop, or one view or policy in it: running, retrying (why, since when, where), or
+    stopped. Times are UTC."""
 
-    status: Literal["ok"]
+    state: Literal["running", "retrying", "stopped"]
+    since: datetime
+    error: str | None = None
+    failures: int = 0
+    retry_in_seconds: float | None = None
+    position: int | None = None
+    notification_id: int | None = None
+    topic: str | None = None
+
+    @classmethod
+    def of(cls, status: Status) -> LoopHealth:
+        """The health of a follower's status."""
+        return cls.model_validate(status.as_dict())
+
+    @classmethod
+    def of_fault(cls, fault: Fault) -> LoopHealth:
+        """A view stuck on an event, as recorded by whichever runner follows it."""
+        return cls(
+            state="retrying",
+            since=datetime.fromisoformat(fault.since),
+            error=fault.error,
+            failures=fault.failures,
+            position=fault.position,
+            notification_id=fault.notification_id,
+            topic=fault.topic,
+        )
+
+
+class Health(BaseModel):
+    """The service on this storage: "ok" (HTTP 200) only while the store answers and every
+    loop, view and policy runs; "degraded" (HTTP 503) otherwise, saying which and why."""
+
+    status: Literal["ok", "degraded"]
     storage: StorageInfo
-    events: int
+    events: int | None
     views_lag: dict[str, int]
     policies_lag: dict[str, int]
+    runners: dict[str, LoopHealth]  # the loops this process runs: "views", "policies"
+    views: dict[str, LoopHealth]
+    policies: dict[str, LoopHealth]
+    errors: list[str]  # what could not be read for this answer (e.g. the store is away)
+
+    def judged(self) -> Health:
+        """The same, with `status` saying whether everything is well."""
+        loops = [*self.runners.values(), *self.views.values(), *self.policies.values()]
+        well = not self.errors and all(loop.state == "running" for loop in loops)
+        return self.model_copy(update={"status": "ok" if well else "degraded"})
 
 
 def get_fleet(request: Request) -> PartnerFleet:
@@ -61,7 +111,8 @@ def create_api(
     fleet: PartnerFleet,
     settings: Settings,
     views: ViewRunner | None = None,
-    policies: PolicyRunner | None = None,
+    policies: PolicyFollower | None = None,
+    loops: Mapping[str, Follower] | None = None,
 ) -> FastAPI:
     """The HTTP application over `fleet` (and its read models and policies, when given)."""
     api = FastAPI(title="partnerfleet", version="0.1.0")
@@ -71,13 +122,57 @@ def create_api(
     api.add_exception_handler(ConflictError, _refused)
     storage = settings.storage
 
-    @api.get("/healthz")
-    def healthz(fleet: Fleet) -> Health:
-        """Liveness and the storage in use."""
+    @api.get("/healthz", responses={503: {"model": Health}})
+    def healthz(fleet: Fleet, response: Response) -> Health:
+        """Liveness, the storage in use, and how every follower is doing (503 if not well)."""
         info = StorageInfo(kind=storage.kind, location=storage.location, schema_name=storage.schema)
-        lag = views.lag() if views is not None else {}
-        decided = policies.lag() if policies is not None else {}
-        events = fleet.recorder.max_notification_id() or 0
-        return Health(status="ok", storage=info, events=events, views_lag=lag, policies_lag=decided)
+        errors: list[str] = []
+        health = Health(
+            status="ok",
+            storage=info,
+            events=_read(errors, lambda: fleet.recorder.max_notification_id() or 0),
+            views_lag=(_read(errors, views.lag) if views else None) or {},
+            policies_lag=(_read(errors, policies.lag) if policies else None) or {},
+            runners=_runners(views, policies, loops or {}),
+            views=_views(views, errors),
+            policies={
+                k: LoopHealth.of(s) for k, s in (policies.health() if policies else {}).items()
+            },
+            errors=errors,
+        ).judged()
+        response.status_code = 200 if health.status == "ok" else 503
+        return health
 
     return api
+
+
+def _read(errors: list[str], read: Callable[[], T]) -> T | None:
+    # The health check answers even when the store is away: it says so instead.
+    try:
+        return read()
+    except Exception as error:
+        errors.append(describe(error))
+        return None
+
+
+def _runners(
+    views: ViewRunner | None, policies: PolicyFollower | None, others: Mapping[str, Follower]
+) -> dict[str, LoopHealth]:
+    loops = {
+        "views": views.runner_status() if views else None,
+        "policies": policies.runner_status() if policies else None,
+        **{name: loop.status() for name, loop in others.items()},
+    }
+    return {name: LoopHealth.of(status) for name, status in loops.items() if status is not None}
+
+
+def _views(views: ViewRunner | None, errors: list[str]) -> dict[str, LoopHealth]:
+    if views is None:
+        return {}
+    faults = _read(errors, views.faults) or {}  # recorded by whichever process follows them
+    return {
+        name: LoopHealth.of_fault(faults[name])
+        if status.healthy and name in faults
+        else LoopHealth.of(status)
+        for name, status in views.health().items()
+    }

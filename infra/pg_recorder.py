@@ -20,6 +20,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from infra.pg_conn import name_store_connections
+
 
 class FleetProcessRecorder(PostgresProcessRecorder):
     """PostgresProcessRecorder inserting stored events from four arrays, not composites."""
@@ -31,6 +33,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         events_table_name: str = "stored_events",
         tracking_table_name: str = "notification_tracking",
     ) -> None:
+        name_store_connections(datastore)
         super().__init__(
             datastore,
             events_table_name=events_table_name,

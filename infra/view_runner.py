@@ -4,37 +4,57 @@ The runner reads the application's notification log after each view's tracked po
 applies a batch of events and moves the position in the same transaction, so an event is
 applied exactly once even if the process dies between two batches. It follows the store
 live: on PostgreSQL it wakes up on the event table's NOTIFY channel, on SQLite it polls.
+
+Each view is a lane of its own (`infra.follower.Lanes`): a view that fails on an event stops
+just before it, says so (`health()`, `pf_view_faults`) and retries with back-off, while the
+other views go on. A lost connection (the LISTEN one, or the database's) never ends the
+runner: it reconnects after a back-off and catches up.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
 import structlog
+from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import sql
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from infra.follower import Follower, Lanes, Status, Waiter
+from infra.pg_conn import listening
+from infra.tracking import TRACKING_DDL, read_position, start_tracking, write_position
+from infra.view_faults import (
+    FAULTS_DDL,
+    PARKED_DDL,
+    Fault,
+    Parked,
+    ViewStuckError,
+    clear_fault,
+    current_faults,
+    fault_of,
+    park_stuck,
+    parked_events,
+    pass_parked,
+    record_fault,
+)
 from infra.viewdb import ViewDB
 from projections.base import Tx, View
 
+# The positions moved to infra.tracking; the relay and the CLI still import them from here.
+__all__ = ["TRACKING_DDL", "ViewRunner", "read_position", "start_tracking", "write_position"]
+
 log = structlog.get_logger("partnerfleet.views")
 
-TRACKING_DDL = (
-    "CREATE TABLE IF NOT EXISTS pf_tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)"
-)
 Progress = Callable[[int, int], None]  # (position reached, head)
 ANALYZE_EVERY = 20  # batches between refreshing the view tables' statistics
 
 
 class ViewRunner:
-    """Applies the event history to views; one tracked position per view."""
+    """Applies the event history to views; one tracked position and one lane per view."""
 
     def __init__(
         self,
@@ -46,11 +66,12 @@ class ViewRunner:
     ) -> None:
         self.fleet, self.db, self.views = fleet, db, list(views)
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.lanes = Lanes("views", [view.name for view in self.views])
         self._advanced = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._follower: Follower | None = None
         with db.ddl() as tx:
-            tx.execute(TRACKING_DDL)
+            for ddl in (TRACKING_DDL, FAULTS_DDL, PARKED_DDL):
+                tx.execute(ddl)
             for view in self.views:
                 view.create(tx)
                 start_tracking(tx, view.name)
@@ -77,17 +98,60 @@ class ViewRunner:
         head = self.head()
         return {view.name: head - self.position(view) for view in self.views}
 
-    def catch_up(self, progress: Progress | None = None) -> int:
-        """Apply everything stored so far to every view; returns events applied."""
-        return sum(self._catch_up_view(view, progress) for view in self.views)
+    def health(self) -> dict[str, Status]:
+        """Per view: running, or retrying with the error and where it is stuck."""
+        return self.lanes.statuses()
 
-    def _catch_up_view(self, view: View, progress: Progress | None) -> int:
-        head, applied, batches = self.head(), 0, 0
+    def runner_status(self) -> Status | None:
+        """The following thread's status (None when this runner is not following)."""
+        return None if self._follower is None else self._follower.status()
+
+    def faults(self) -> dict[str, Fault]:
+        """Per view still stuck on an event (as recorded by any runner): where and why."""
+        with self.db.transaction() as tx:
+            return current_faults(tx)
+
+    def parked(self) -> list[Parked]:
+        """Every event an operator parked, by view."""
+        with self.db.transaction() as tx:
+            return parked_events(tx)
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Apply everything stored so far to every view; returns events applied.
+
+        A view that fails is left just before the failing event, recorded, and skipped
+        until its back-off is over; the other views go on (see `health()`).
+        """
+        head = self.head()
+        return sum(self._guarded(view, head, progress) for view in self.views)
+
+    def _guarded(self, view: View, head: int, progress: Progress | None) -> int:
+        lane = self.lanes.lanes[view.name]
+        was_failing = not lane.status.healthy
+        applied = self.lanes.run(view.name, lambda: self._catch_up_view(view, progress, head))
+        if was_failing and lane.status.healthy:
+            with self.db.transaction() as tx:
+                clear_fault(tx, view.name)
+        return applied
+
+    def _catch_up_view(self, view: View, progress: Progress | None, head: int | None = None) -> int:
+        """Apply the view's events up to `head`; raises ViewStuckError on an event it cannot
+        apply (having applied those before it), passing over the events parked for it."""
+        head = self.head() if head is None else head
+        while True:
+            try:
+                return self._apply_up_to(view, head, progress)
+            except Exception as error:
+                fault = self._isolate(view, head, error)
+                if fault is not None and not self._pass_parked(fault):
+                    self._record(fault)
+                    raise ViewStuckError(fault) from error
+
+    def _apply_up_to(self, view: View, head: int, progress: Progress | None) -> int:
+        applied, batches = 0, 0
         position = self.position(view)
         while position < head:
-            notifications = self.fleet.recorder.select_notifications(
-                start=position + 1, limit=self.batch_size, stop=head, topics=view.topics()
-            )
+            notifications = self._select(view, position, head)
             reached = notifications[-1].id if len(notifications) == self.batch_size else head
             events = [self.fleet.mapper.to_domain_event(n) for n in notifications]
             self._apply(view, position, reached, events)
@@ -100,12 +164,57 @@ class ViewRunner:
             self._notify()
         return applied
 
+    def _select(self, view: View, position: int, head: int) -> Sequence[Notification]:
+        return self.fleet.recorder.select_notifications(
+            start=position + 1, limit=self.batch_size, stop=head, topics=view.topics()
+        )
+
+    def _isolate(self, view: View, head: int, error: Exception) -> Fault | None:
+        """After a failed batch: apply its events one by one; the fault of the first that
+        fails, or None if they all went through (the failure was passing)."""
+        position = self.position(view)
+        for notification in self._select(view, position, head):
+            try:
+                event = self.fleet.mapper.to_domain_event(notification)
+                self._apply(view, position, notification.id, [event])
+            except Exception as failure:
+                return fault_of(view.name, position, notification, failure)
+            position = notification.id
+        log.info("view_batch_retried_event_by_event", view=view.name, error=repr(error))
+        return None
+
+    def _pass_parked(self, fault: Fault) -> bool:
+        """Move past the failing event if an operator parked it for this view."""
+        with self.db.transaction() as tx:
+            passed = pass_parked(tx, fault, self._lock())
+        if passed:
+            log.warning("view_passed_parked_event", **fault.__dict__)
+        return passed
+
+    def _record(self, fault: Fault) -> None:
+        with self.db.transaction() as tx:
+            record_fault(tx, fault)
+
+    def park(self, name: str, notification_id: int, reason: str) -> Parked:
+        """Operator's order: `name` passes over the event it is stuck on, for `reason`.
+
+        Only the event the view is recorded as stuck on can be parked (ValueError
+        otherwise, saying where the view is); the view moves past it in the same transaction.
+        """
+        self.view(name)
+        with self.db.transaction() as tx:
+            parked = park_stuck(tx, name, notification_id, reason, self._lock())
+        log.warning("view_event_parked", **parked.__dict__)
+        return parked
+
+    def _lock(self) -> str:
+        # Lock the tracking row (PostgreSQL; SQLite transactions are serial already), so
+        # two runners never apply the same batch: the second sees the moved position.
+        return " FOR UPDATE" if self.db.kind == "postgres" else ""
+
     def _apply(self, view: View, start: int, reached: int, events: list[Any]) -> None:
         with self.db.transaction() as tx:
-            # Lock the tracking row (PostgreSQL; SQLite transactions are serial already), so
-            # two runners never apply the same batch: the second sees the moved position.
-            lock = " FOR UPDATE" if self.db.kind == "postgres" else ""
-            if read_position(tx, view.name, lock) != start:
+            if read_position(tx, view.name, self._lock()) != start:
                 return
             view.process(tx, [e for e in events if isinstance(e, FleetAggregate.Event)])
             write_position(tx, view.name, reached)
@@ -126,10 +235,15 @@ class ViewRunner:
             tx.execute(f'ANALYZE "{schema}"."{recorder.events_table_name}"')
 
     def rebuild(self, view: View, progress: Progress | None = None) -> int:
-        """Drop the view's rows and tracking, then apply the whole history again."""
+        """Drop the view's rows and tracking, then apply the whole history again.
+
+        Raises ViewStuckError (the view left just before the event) on an event it cannot
+        apply that was not parked for it.
+        """
         with self.db.ddl() as tx:
             view.drop(tx)
             tx.execute("DELETE FROM pf_tracking WHERE view = ?", (view.name,))
+            clear_fault(tx, view.name)
             view.create(tx)
             start_tracking(tx, view.name)
             self._analyze_event_table(tx)
@@ -137,7 +251,7 @@ class ViewRunner:
 
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: block until every view has applied `position` (or time out)."""
-        if self._thread is None:
+        if self._follower is None:
             self.catch_up()
             return self._applied(position)
         deadline = time.monotonic() + timeout
@@ -157,69 +271,23 @@ class ViewRunner:
             self._advanced.notify_all()
 
     def start(self) -> None:
-        """Follow the store in a background thread until `stop()`."""
-        self._thread = threading.Thread(target=self._follow, name="view-runner", daemon=True)
-        self._thread.start()
+        """Follow the store in a background thread until `stop()`; it survives lost
+        connections (reconnects with back-off) and failing views (see `catch_up`)."""
+        self._follower = Follower(
+            "views", self.catch_up, self._waiter(), poll_seconds=self.poll_seconds
+        )
+        self._follower.start()
 
     def stop(self) -> None:
         """Stop following; returns once the thread has ended."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
 
-    def _follow(self) -> None:
-        with self._waiter() as wait:
-            while not self._stop.is_set():
-                try:
-                    self.catch_up()
-                except Exception:
-                    log.exception("view_runner_failed")
-                    self._stop.wait(1.0)
-                wait()
-
-    def _poll(self) -> None:
-        self._stop.wait(self.poll_seconds)
-
-    @contextmanager
-    def _waiter(self) -> Iterator[Callable[[], None]]:
-        """Wait for new events: PostgreSQL's NOTIFY channel, or a poll interval on SQLite."""
+    def _waiter(self) -> Waiter | None:
+        """PostgreSQL's NOTIFY channel of the event table, or polling on SQLite."""
         recorder = self.fleet.recorder
         if not isinstance(recorder, PostgresApplicationRecorder):
-            yield self._poll
-            return
-        env = self.fleet.env
-        with psycopg.connect(
-            host=env.get("POSTGRES_HOST"),
-            port=env.get("POSTGRES_PORT"),
-            user=env.get("POSTGRES_USER"),
-            password=env.get("POSTGRES_PASSWORD") or None,
-            dbname=env.get("POSTGRES_DBNAME"),
-            autocommit=True,
-        ) as conn:
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
-
-            def wait() -> None:
-                for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
-                    pass
-
-            yield wait
-
-
-def read_position(tx: Tx, name: str, lock: str = "") -> int:
-    rows = tx.query(f"SELECT position FROM pf_tracking WHERE view = ?{lock}", (name,))
-    return int(rows[0][0]) if rows else 0
-
-
-def start_tracking(tx: Tx, name: str) -> None:
-    tx.execute(
-        "INSERT INTO pf_tracking (view, position) VALUES (?, 0) ON CONFLICT DO NOTHING", (name,)
-    )
-
-
-def write_position(tx: Tx, name: str, position: int) -> None:
-    tx.execute(
-        "INSERT INTO pf_tracking (view, position) VALUES (?, ?)"
-        " ON CONFLICT (view) DO UPDATE SET position = excluded.position",
-        (name, position),
-    )
+            return None
+        env, channel = self.fleet.env, recorder.channel_name
+        return lambda: listening(env, channel, self.poll_seconds)

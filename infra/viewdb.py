@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from infra.pg_conn import check_alive
 from projections.base import Params, Tx
 
 
@@ -197,8 +198,15 @@ class PostgresViewDB:
             conn.execute(search_path)
             conn.commit()
 
+        # A connection the server closed (restart, pg_terminate_backend) is replaced when
+        # it is taken from the pool, before a reader or the runner meets it.
         self._pool = ConnectionPool(
-            conninfo, min_size=1, max_size=max_size, configure=configure, open=True
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            configure=configure,
+            check=check_alive,
+            open=True,
         )
         self.schema = schema
 

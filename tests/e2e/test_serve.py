@@ -9,16 +9,21 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from infra import pg_conn
 from infra.bootstrap import build_fleet
 from infra.http import create_api
 from infra.settings import Settings
 from projections import all_views
+from tests.pg_faults import eventually, terminate_backends
+from tests.scenarios import partner
 
 CLI = Path(sys.executable).parent / "partnerfleet"
 VIEWS = [view.name for view in all_views()]
@@ -180,3 +185,55 @@ def test_relay_shards_and_consumer_workers_are_checked_before_anything_starts(
         done = run_cli(tmp_path, env, *args)
         assert done.returncode == 2, args
         assert message in done.stderr, (args, done.stderr)
+
+
+def health_when(port: int, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """/healthz (200 or 503) once `wanted(body)`, or the last body after a deadline."""
+    deadline, body = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            body = json.loads(refused.read())
+        except OSError:
+            pass
+        if body and wanted(body):
+            return body
+        time.sleep(0.1)
+    return body
+
+
+def test_kind6_serve_on_postgresql_survives_its_listen_and_all_its_connections_ending(
+    postgres_settings: Settings,
+) -> None:
+    """Given input: `serve` on PostgreSQL; its LISTEN connection ended, then a partner
+    registered: the views apply it; the same after every connection of the service ended."""
+    schema, port = postgres_settings.storage.schema, free_port()
+    env = {**unconfigured(), "PORT": str(port), "DATABASE_URL": str(postgres_settings.database_url)}
+    server = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL)
+    fleet = build_fleet(postgres_settings)
+
+    def current(body: dict[str, Any]) -> bool:
+        head = fleet.recorder.max_notification_id() or 0
+        return (
+            body["status"] == "ok"
+            and body["events"] == head
+            and not any(body["views_lag"].values())
+        )
+
+    try:
+        assert current(health_when(port, current))
+        assert eventually(lambda: terminate_backends(schema, pg_conn.LISTEN) == 1)
+        partner(fleet, "LOC-1")
+        assert current(health_when(port, current))
+        assert terminate_backends(schema) >= 3
+        partner(fleet, "LOC-2")
+        after_all = health_when(port, current)
+        assert current(after_all)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        fleet.close()
+
+    assert after_all["runners"]["views"]["state"] == "running"

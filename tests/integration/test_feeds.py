@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import Notification, OperationalError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from domain import Device
+from domain import Cause, Device
 from handlers import PartnerFleet
 from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
+from infra.follower import Follower, no_wait
 from infra.relay import ensure_topics
 from tests.kafka import Broker, read_topics
+from tests.pg_faults import eventually
 from tests.scenarios import CUSTOMER, partner, report, servers
 
 
@@ -86,6 +91,15 @@ def test_r_hld_1_the_e2open_feed_lands_pcs_and_dead_letters_what_it_rejects(
     assert reasons[2].startswith("not JSON")
 
 
+def landed(fleet: PartnerFleet) -> list[Notification]:
+    """The stored events of e2Open intake: reported devices and batch records."""
+    return [
+        n
+        for n in fleet.recorder.select_notifications(1, 10_000)
+        if n.topic.endswith(("Device.ReportedByE2Open", "E2OpenBatch.Received"))
+    ]
+
+
 class CrashError(Exception):
     """The consumer process dies after storing a batch, before committing its offsets."""
 
@@ -119,12 +133,7 @@ def test_a_batch_stored_but_not_committed_is_redelivered_and_lands_once(
         assert drain(second, 5) == 5
     finally:
         second.close()
-    landed = [
-        n
-        for n in stored_fleet.recorder.select_notifications(1, 10_000)
-        if n.topic.endswith(("Device.ReportedByE2Open", "E2OpenBatch.Received"))
-    ]
-    assert len(landed) == 3  # PC1, PC2 and one batch record, however often it was consumed
+    assert len(landed(stored_fleet)) == 3  # PC1, PC2, one batch record, however often consumed
 
 
 def test_a_redelivered_e2open_batch_creates_no_duplicate_devices(
@@ -170,3 +179,44 @@ def test_r_alr_1_the_alerts_feed_raises_alerts_once_and_dead_letters_unknown_dev
     assert [dict(r.headers)["reason"].decode() for r in dead] == [
         "No device with serial number 'NOPE'."
     ]
+
+
+class StoreAwayOnce(FeedConsumer):
+    """The edge of the world: the first batch's store fails as a lost database would."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        real = self._intake
+        failed: list[str] = []
+
+        def intake(cause: Cause, batch_id: str, messages: Sequence[object]) -> Any:
+            if not failed:
+                failed.append(batch_id)
+                raise OperationalError("terminating connection due to administrator command")
+            return real(cause, batch_id, messages)
+
+        self._intake = intake
+
+
+def test_kind6_a_batch_the_database_lost_is_fetched_again_by_the_same_consumer(
+    stored_fleet: PartnerFleet, broker: Broker
+) -> None:
+    """R-HLD-1: the store fails on a batch: the running consumer loop backs off, fetches the
+    same records again and lands them; nothing is skipped, and the loop goes on."""
+    partner(stored_fleet, "LOC-1")
+    feed = feed_of("e2open")
+    ensure_topics(broker.bootstrap, [feed.topic, feed.dead_letters], partitions=1)
+    publish(broker, feed.topic, e2open_messages())
+    plain = consumer_for(stored_fleet, broker, feed, f"g-{uuid.uuid4().hex[:6]}")
+    consumer = StoreAwayOnce(stored_fleet, feed, plain.consumer, plain.producer)
+    loop = Follower("consume-e2open", lambda: consumer.poll_once(timeout_ms=200), no_wait)
+
+    loop.start()
+    try:
+        assert eventually(lambda: len(landed(stored_fleet)) == 3, timeout=60)
+        assert eventually(lambda: loop.status().state == "running")
+    finally:
+        loop.stop()
+        consumer.close()
+
+    assert stored_fleet.device("PC1").placement == stored_fleet.partner("LOC-1").holding_tenant_id

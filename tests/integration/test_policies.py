@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain import Device
 from handlers import PartnerFleet, PolicyRunner
 from handlers.base import Working
 from handlers.devices import PartnerChoice, load_device
 from handlers.policies import AlertsPolicy, RepairRoutingPolicy
-from infra.bootstrap import build_view_runner
+from infra.bootstrap import build_fleet, build_view_runner
+from infra.policy_follower import PolicyFollower
 from infra.settings import Settings
 from projections.repair_queues import alert_notifications, csdp_queue, repair_queue
 from tests.conftest import FleetFactory
+from tests.pg_faults import eventually, terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
 
 POLICIES = [AlertsPolicy.name, RepairRoutingPolicy.name]
@@ -177,3 +183,65 @@ def test_r_alr_2_the_repair_queues_on_stored_events(
             assert [a.serial for a in alert_notifications(tx, "end_user")] == ["PC1"]
     finally:
         views.db.close()
+
+
+@pytest.fixture
+def fleet(postgres_settings: Settings) -> Iterator[PartnerFleet]:
+    """A fleet on a PostgreSQL store."""
+    opened = build_fleet(postgres_settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def pg_policies(fleet: PartnerFleet) -> Iterator[PolicyFollower]:
+    """The policies followed live on the PostgreSQL store, as `serve` runs them."""
+    follower = PolicyFollower(PolicyRunner(fleet), poll_seconds=0.05).start()
+    yield follower
+    follower.stop()
+
+
+def decided(follower: PolicyFollower) -> bool:
+    """Every policy has considered every stored notification."""
+    return not any(follower.lag().values())
+
+
+def test_kind6_policies_survive_every_connection_of_the_service_being_terminated(
+    pg_policies: PolicyFollower, fleet: PartnerFleet, postgres_settings: Settings
+) -> None:
+    """R-ALR-1: the store's pooled connections all ended: the next alert is still decided,
+    by the same running loop, which says it is running."""
+    fleet.register_devices(CUSTOMER, "C1", servers("S3"))
+    fleet.raise_alert(OPS, "S3", "A1", "critical", "Failure predicted")
+    assert eventually(lambda: decided(pg_policies))
+
+    assert terminate_backends(postgres_settings.storage.schema) >= 1
+    fleet.raise_alert(OPS, "S3", "A2", "critical", "Fan failure")
+
+    assert eventually(lambda: decided(pg_policies))
+    assert decisions(fleet, "S3") == [("notified", "hpe_support")] * 2
+    status = pg_policies.runner_status()
+    assert status is not None
+    assert status.state == "running"
+
+
+def test_kind5_a_policy_failing_on_an_event_does_not_stop_the_other_policy(
+    pg_policies: PolicyFollower, fleet: PartnerFleet
+) -> None:
+    """R-ALR-2: an alert in the store that cannot be read stops only the alerts policy, which
+    says where and why and retries; repair cases are still routed."""
+    fleet.register_devices(CUSTOMER, "C1", servers("S3"))
+    topic = get_topic(Device.AlertRaised)
+    poison = fleet.recorder.insert_events([StoredEvent(uuid.uuid4(), 1, topic, b"{not json")])
+    assert poison
+    fleet.raise_alert(OPS, "S3", "A1", "critical", "Failure predicted")
+    fleet.submit_repair_case(CUSTOMER, "S3", "A1", "K1")
+
+    assert eventually(lambda: ("routed", "hpe_support") in decisions(fleet, "S3"))
+    assert eventually(lambda: not pg_policies.health()[AlertsPolicy.name].healthy)
+    stuck = pg_policies.health()[AlertsPolicy.name]
+    assert stuck.state == "retrying"
+    assert stuck.detail == {"notification_id": poison[-1], "topic": topic}
+    assert pg_policies.health()[RepairRoutingPolicy.name].healthy
+    assert eventually(lambda: pg_policies.lag()[RepairRoutingPolicy.name] == 0)
+    assert ("notified", "hpe_support") not in decisions(fleet, "S3")  # behind the poison

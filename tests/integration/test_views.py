@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from domain import Cause
+from domain.customer_group import CustomerGroup
 from handlers.devices import PartnerChoice
+from infra import pg_conn
 from infra.bootstrap import build_fleet, build_view_runner
+from infra.cli import cli as app
+from infra.http import create_api
 from infra.settings import Settings
+from infra.view_runner import ViewRunner
+from projections import all_views
 from projections.consent_queries import history
 from projections.customer_queries import list_customers
 from projections.holding import unassigned_devices
+from tests.pg_faults import eventually, store_customer_group_named, terminate_backends
 from tests.scenarios import SCENARIOS, Scenario, partner, report, servers
 from tests.views import assert_rebuild_equals_live
+
+VIEWS = [view.name for view in all_views()]
 
 
 @pytest.fixture
@@ -90,3 +106,132 @@ def test_two_runners_on_one_view_database_apply_each_event_once(view_settings: S
         first.db.close()
         second.db.close()
         fleet.close()
+
+
+@pytest.fixture
+def following(postgres_settings: Settings) -> Iterator[ViewRunner]:
+    """A view runner following a PostgreSQL store live, as `serve` runs it."""
+    fleet = build_fleet(postgres_settings)
+    runner = build_view_runner(postgres_settings, fleet)
+    runner.start()
+    yield runner
+    runner.stop()
+    runner.db.close()
+    fleet.close()
+
+
+def caught_up(runner: ViewRunner) -> bool:
+    """Every view has applied every stored event."""
+    return not any(runner.lag().values())
+
+
+def test_kind6_a_terminated_listen_connection_never_ends_the_view_runner(
+    following: ViewRunner, postgres_settings: Settings
+) -> None:
+    """Given input: the LISTEN connection is ended, then a partner registered: the runner
+    reconnects with back-off, applies the event, and logs the failure and the recovery."""
+    schema = postgres_settings.storage.schema
+
+    with capture_logs() as logs:
+        for location_id in ("LOC-1", "LOC-2"):  # twice: a reconnected runner survives again
+            assert eventually(lambda: terminate_backends(schema, pg_conn.LISTEN) == 1)
+            partner(following.fleet, location_id)
+            assert eventually(lambda: caught_up(following))
+        assert eventually(lambda: getattr(following.runner_status(), "state", "") == "running")
+
+    events = [(log["event"], log.get("loop")) for log in logs]
+    assert events.count(("follower_retrying", "views")) >= 2
+    assert ("follower_recovered", "views") in events
+
+
+def test_kind6_views_survive_every_connection_of_the_service_being_terminated(
+    following: ViewRunner, postgres_settings: Settings
+) -> None:
+    """The store's pool, the views' pool and the LISTEN connection all ended at once: the
+    next command is stored and every view applies it, without a restart."""
+    schema = postgres_settings.storage.schema
+    partner(following.fleet, "LOC-1")
+    assert eventually(lambda: caught_up(following))
+
+    assert terminate_backends(schema) >= 3
+    partner(following.fleet, "LOC-2")
+
+    assert eventually(lambda: caught_up(following))
+    assert all(status.healthy for status in following.health().values())
+
+
+def test_kind5_a_view_failing_on_an_event_does_not_stop_the_other_views(
+    following: ViewRunner, postgres_settings: Settings
+) -> None:
+    """A customer name with a NUL in the store (PostgreSQL refuses it in a view): only the
+    customers view stops, just before it, and says where and why in /healthz and `lag`;
+    the four others keep up; parked by an operator, the view goes on."""
+    fleet = following.fleet
+    partner(fleet, "LOC-1")
+    fleet.register_devices(
+        Cause("it@c1", "x"), "C1", servers("S1"), PartnerChoice(location_id="LOC-1")
+    )
+    poison = store_customer_group_named(fleet, "ACME\x00 Corp")
+    partner(fleet, "LOC-2")
+    api = TestClient(create_api(fleet, postgres_settings, following))
+
+    assert eventually(lambda: "customers" in following.faults())
+    assert eventually(lambda: all(not following.lag()[v] for v in VIEWS if v != "customers"))
+    health = api.get("/healthz")
+    stuck = health.json()["views"]["customers"]
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert (stuck["state"], stuck["notification_id"]) == ("retrying", poison)
+    assert stuck["topic"].endswith("CustomerGroup.Created")
+    assert "NUL" in stuck["error"] or "0x00" in stuck["error"]
+    assert following.faults()["customers"].position == poison - 1
+
+    parked = following.park("customers", poison, "NUL in a name; refused at the command now")
+
+    assert eventually(lambda: caught_up(following))
+    assert eventually(lambda: api.get("/healthz").status_code == 200)
+    assert [(p.view, p.notification_id) for p in following.parked()] == [("customers", poison)]
+    assert parked.error == stuck["error"]
+
+
+def test_kind5_projections_lag_shows_where_a_view_is_stuck_and_skip_parks_the_event(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    """`projections rebuild` stops at an event the customers view cannot read, naming it;
+    `projections lag` shows the stuck position and the error; `projections skip` parks it
+    (refusing any other event); a rebuild then passes over it, `lag` is 0 and lists what
+    was parked."""
+    env = {
+        "DATABASE_URL": str(sqlite_settings.database_url),
+        "VIEWS_SQLITE_PATH": str(tmp_path / "views.sqlite3"),
+    }
+    fleet = build_fleet(sqlite_settings)
+    partner(fleet, "LOC-1")
+    topic = get_topic(CustomerGroup.Created)
+    poison = fleet.recorder.insert_events([StoredEvent(uuid.uuid4(), 1, topic, b"{not json")])
+    assert poison
+    partner(fleet, "LOC-2")
+    fleet.close()
+    cli = CliRunner()
+
+    rebuilt = cli.invoke(app, ["projections", "rebuild", "customers"], env=env)
+    stuck = cli.invoke(app, ["projections", "lag"], env=env)
+    wrong = cli.invoke(app, ["projections", "skip", "customers", "1", "--reason", "x"], env=env)
+    skipped = cli.invoke(
+        app, ["projections", "skip", "customers", str(poison[-1]), "--reason", "corrupt"], env=env
+    )
+    again = cli.invoke(app, ["projections", "rebuild", "customers"], env=env)
+    after = cli.invoke(app, ["projections", "lag"], env=env)
+
+    assert rebuilt.exit_code == 1
+    assert f"skip customers {poison[-1]}" in rebuilt.output
+    assert f"stuck at notification {poison[-1]} ({topic})" in stuck.output
+    assert "MapperDeserialisationError" in stuck.output
+    assert wrong.exit_code == 2
+    assert "only the event a view is stuck on can be parked" in wrong.output
+    assert skipped.exit_code == 0
+    assert again.exit_code == 0
+    assert "customers: 0" in after.output.splitlines()
+    assert "stuck at" not in after.output
+    assert f"parked: customers notification {poison[-1]} ({topic})" in after.output
+    assert "corrupt" in after.output

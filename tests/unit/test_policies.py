@@ -18,7 +18,8 @@ from domain.device import DeviceError
 from handlers import PartnerFleet, PolicyRunner
 from handlers.base import Working
 from handlers.devices import NewDevice
-from handlers.policies import AlertsPolicy, RepairRoutingPolicy
+from handlers.policies import AlertsPolicy, PolicyStuckError, RepairRoutingPolicy
+from infra.policy_follower import PolicyFollower
 from tests.unit.conftest import (
     ANNA,
     CUSTOMER,
@@ -524,8 +525,9 @@ def test_a_crash_between_notifications_loses_nothing_and_decides_nothing_twice(
     app: PartnerFleet,
 ) -> None:
     serials = many_cases(app, 4)
-    with pytest.raises(CrashError):
+    with pytest.raises(PolicyStuckError, match="stuck at notification") as stuck:
         PolicyRunner(app, [CrashingAlertsPolicy()]).catch_up()
+    assert isinstance(stuck.value.__cause__, CrashError)
     assert [len(notified(app, s)) for s in serials] == [1, 1, 0, 0]
 
     PolicyRunner(app).catch_up()
@@ -606,7 +608,7 @@ def test_a_decision_the_device_refuses_is_logged_and_the_position_still_moves(
 def test_a_started_runner_follows_the_store_until_stopped(
     app: PartnerFleet, customer_devices: list[str]
 ) -> None:
-    runner = PolicyRunner(app, poll_seconds=0.01)
+    runner = PolicyFollower(PolicyRunner(app), poll_seconds=0.01)
     runner.start()
     try:
         alert_and_case(app, "S1")

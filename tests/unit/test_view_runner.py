@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from eventsourcing.persistence import Tracking
@@ -12,7 +13,9 @@ from domain import Cause
 from handlers import PartnerFleet
 from handlers.base import Working
 from handlers.devices import PartnerChoice
+from infra.view_faults import ViewStuckError
 from infra.view_runner import ViewRunner
+from projections.base import View
 from projections.customer_queries import list_customers
 from projections.customers import CustomersView
 from tests.scenarios import (
@@ -74,7 +77,8 @@ class CrashError(Exception):
 
 
 def test_a_crash_inside_a_batch_loses_nothing_and_applies_nothing_twice() -> None:
-    """Rows and tracking roll back together; the next run applies the batch exactly once."""
+    """Rows and tracking roll back together; the batch is retried event by event at once,
+    so a passing fault leaves every event applied exactly once and the view healthy."""
     runner = linked_customers(4)
     view = runner.view("customers")
     calls = {"n": 0}
@@ -89,15 +93,15 @@ def test_a_crash_inside_a_batch_loses_nothing_and_applies_nothing_twice() -> Non
 
     view._handlers[handler_key] = crash_on_third
     try:
-        with pytest.raises(CrashError):
-            runner.catch_up()
+        runner.catch_up()
     finally:
         view._handlers[handler_key] = real
-    crashed_at = runner.position(view)
-    runner.catch_up()
     reference = memory_runner(runner.fleet)
     reference.catch_up()
-    assert crashed_at < runner.head()
+
+    assert calls["n"] > 4  # the failed batch's DeviceAdded events were applied again
+    assert runner.lag()["customers"] == 0
+    assert runner.health()["customers"].state == "running"
     assert dump(runner.db, view) == dump(reference.db, reference.view("customers"))
 
 
@@ -176,3 +180,88 @@ def test_every_rebuilt_view_equals_the_live_one(scenario: Scenario) -> None:
     fleet.follow = runner.catch_up
     scenario(fleet)
     assert_rebuild_equals_live(runner)
+
+
+def break_handler(view: View, event_name: str, broken: set[str]) -> Callable[[], None]:
+    """Make `view` fail on events `event_name` of the serials in `broken` (the set may be
+    emptied later: a fault that passes); returns what puts the real handler back."""
+    key = next(k for k in view._handlers if k.__name__ == event_name)
+    real = view._handlers[key]
+
+    def failing(self: View, tx: Any, event: Any) -> None:
+        if getattr(event, "serial", None) in broken:
+            raise CrashError(f"cannot apply {event.serial}")
+        real(self, tx, event)
+
+    view._handlers[key] = failing
+    return lambda: view._handlers.__setitem__(key, real)
+
+
+def eventually_caught_up(runner: ViewRunner, timeout: float = 10.0) -> bool:
+    """Catch up until no view lags (a failing view waits out its back-off between tries)."""
+    deadline = time.monotonic() + timeout
+    while any(runner.lag().values()):
+        if time.monotonic() > deadline:
+            return False
+        runner.catch_up()
+        time.sleep(0.01)
+    return True
+
+
+def test_kind5_a_view_failing_on_an_event_stops_only_that_view_and_says_where() -> None:
+    """The customers view cannot apply S1's DeviceAdded: it stops just before it, reports
+    the notification id, topic and error, retries; the four other views keep up; once the
+    fault passes, it catches up by itself and its recorded fault is cleared."""
+    runner = linked_customers(3)
+    broken = {"S1"}
+    restore = break_handler(runner.view("customers"), "DeviceAdded", broken)
+    try:
+        runner.catch_up()
+        lag, health, faults = runner.lag(), runner.health(), runner.faults()
+        broken.clear()
+        recovered = eventually_caught_up(runner)
+    finally:
+        restore()
+
+    stuck = health["customers"]
+    assert lag["customers"] > 0
+    assert [name for name, behind in lag.items() if behind] == ["customers"]
+    assert stuck.state == "retrying"
+    assert stuck.error == "CrashError: cannot apply S1"
+    assert str(stuck.detail["topic"]).endswith("DeviceAdded")
+    assert faults["customers"].notification_id == stuck.detail["notification_id"]
+    assert faults["customers"].position == stuck.detail["position"]
+    assert recovered
+    assert runner.health()["customers"].state == "running"
+    assert runner.faults() == {}
+
+
+def test_kind5_a_rebuild_stops_at_a_poison_event_until_an_operator_parks_it() -> None:
+    """A rebuild meets an event the view cannot apply: it stops before it with a message
+    naming the skip command; parked (with a reason), the view passes over it, now and on
+    every later rebuild while it still fails, and the parked event stays listed; once it
+    can be applied, a rebuild applies it."""
+    runner = linked_customers(3)
+    view = runner.view("customers")
+    restore = break_handler(view, "DeviceAdded", {"S1"})
+    try:
+        with pytest.raises(ViewStuckError, match="projections skip customers") as stuck:
+            runner.rebuild(view)
+        poison = stuck.value.fault.notification_id
+        with pytest.raises(ValueError, match="only the event a view is stuck on"):
+            runner.park("customers", poison + 1, "wrong event")
+        parked = runner.park("customers", poison, "S1's DeviceAdded is corrupt")
+        runner.rebuild(view)
+    finally:
+        restore()
+
+    assert runner.lag()["customers"] == 0
+    assert parked.reason == "S1's DeviceAdded is corrupt"
+    assert parked.error == "CrashError: cannot apply S1"
+    assert [(p.view, p.notification_id) for p in runner.parked()] == [("customers", poison)]
+    passed_over = dump(runner.db, view)
+    runner.rebuild(view)
+    reference = memory_runner(runner.fleet)
+    reference.catch_up()
+    assert dump(runner.db, view) == dump(reference.db, reference.view("customers"))
+    assert passed_over != dump(runner.db, view)

@@ -1,0 +1,90 @@
+"""PostgreSQL connections: their parameters and names in one place, the pool check, LISTEN.
+
+Every connection the service opens carries an `application_name` naming its role and its
+schema ("partnerfleet-listen myschema"), so an operator reading `pg_stat_activity` can tell
+the event store's pool from the view database's and from the view runner's LISTEN
+connection, and one deployment from another sharing the server. TCP keepalives make a
+connection to a host that vanished without closing it fail within about half a minute
+instead of hanging.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from infra.follower import Wait
+
+STORE = "store"  # eventsourcing's pool: commands, policies, the relay's reads
+VIEWS = "views"  # the read models' pool
+LISTEN = "listen"  # the view runner's wake-up on the event table's NOTIFY
+SETUP = "setup"  # schema creation at start-up
+
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
+
+
+def application_name(role: str, schema: str | None) -> str:
+    """What `pg_stat_activity` shows for a connection of `role` (STORE, VIEWS, ...)."""
+    return f"partnerfleet-{role} {schema or 'public'}"[:63]  # PostgreSQL keeps 63 bytes
+
+
+def conninfo(env: Mapping[str, str], role: str) -> str:
+    """A libpq connection string from the eventsourcing environment, named for its role."""
+    return psycopg.conninfo.make_conninfo(
+        host=env.get("POSTGRES_HOST"),
+        port=env.get("POSTGRES_PORT") or "5432",
+        user=env.get("POSTGRES_USER"),
+        password=env.get("POSTGRES_PASSWORD") or None,
+        dbname=env.get("POSTGRES_DBNAME"),
+        application_name=application_name(role, env.get("POSTGRES_SCHEMA")),
+        **KEEPALIVES,
+    )
+
+
+def name_store_connections(datastore: PostgresDatastore) -> None:
+    """Give eventsourcing's pooled connections the store's name and keepalives.
+
+    The pool's `kwargs` are what it connects with (eventsourcing sets the password there
+    too), so every connection opened from now on carries them.
+    """
+    kwargs = datastore.pool.kwargs
+    if isinstance(kwargs, dict):
+        kwargs.update(application_name=application_name(STORE, datastore.schema), **KEEPALIVES)
+
+
+def check_alive(conn: psycopg.Connection[Any]) -> None:
+    """A pool `check` that costs no round trip for a live, idle connection.
+
+    An idle pooled connection has nothing to read. When the server ended it (a restart,
+    `pg_terminate_backend`), its socket holds the farewell or the end of the stream: only
+    then is it pinged, which raises, and the pool replaces it before anyone uses it.
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
+@contextmanager
+def listening(env: Mapping[str, str], channel: str, poll_seconds: float) -> Iterator[Wait]:
+    """A `Waiter` on PostgreSQL's NOTIFY `channel`: returns on a notification or a poll.
+
+    The connection is the caller's for as long as the context lasts; when it is lost the
+    wait raises, and the follower opens a new one after its back-off.
+    """
+    with psycopg.connect(conninfo(env, LISTEN), autocommit=True) as conn:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+        def wait() -> None:
+            for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
+                pass
+
+        yield wait
