@@ -89,6 +89,14 @@ def _describe(char: str, at: int, kind: TextKind) -> str:
     return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in a {kind.label})."
 
 
+def feed_text(field: str, value: str | None) -> str | None:
+    """`checked` for a pydantic validator of a feed message: a refusal is a ValueError."""
+    try:
+        return None if value is None else checked(field, value)
+    except TextError as error:
+        raise ValueError(str(error)) from None
+
+
 def fold(text: str) -> str:
     """The form texts are compared and searched in (R-FAV-5): NFKC, case-folded, NFKC again.
 

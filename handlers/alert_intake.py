@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from domain.base import Cause, DomainError
 from domain.intake import AlertBatch, Unreadable
+from domain.text import feed_text
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
 from handlers.intake import (
@@ -28,6 +29,11 @@ class AlertMessage(BaseModel):
     alert_id: str = Field(min_length=1, max_length=100)
     severity: str = Field(pattern="^(critical|warning|info)$")
     message: str = Field(min_length=1, max_length=2_000)
+
+    @field_validator("serial", "alert_id", "message")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str | None:
+        return feed_text(info.field_name or "", value)
 
 
 class AlertIntakeCommands(FleetApplication):

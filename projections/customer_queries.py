@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.base import DomainError, NotAllowedError, NotFoundError
 from domain.passport import Passport
+from domain.text import FREE_TEXT, TextError, checked, fold
 from projections.base import Tx
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
@@ -133,9 +134,10 @@ def _filters(
     where, params = ["g.partner = ?", "g.deleted = 0"], [user.partner]
     if shown == "favorites_only":
         where.append("f.group_id IS NOT NULL")
-    if search:
+    term = _search_term(search)
+    if term:
         where.append("g.search_name LIKE ? ESCAPE '!'")
-        params.append(f"%{_escape(search.strip().casefold())}%")
+        params.append(f"%{_escape(term)}%")
     if connection:
         where.append(f"g.{connection} > 0")
     if has_critical is not None:
@@ -145,6 +147,16 @@ def _filters(
         where.append("(g.search_name > ? OR (g.search_name = ? AND g.group_id > ?))")
         params += [name, name, group_id]
     return " AND ".join(where), params
+
+
+def _search_term(search: str | None) -> str:
+    """R-FAV-5: the term in the form names are stored for search (`domain.text.fold`)."""
+    if search is None:
+        return ""
+    try:
+        return fold(checked("search", search).strip())
+    except TextError as error:
+        raise QueryError(str(error)) from None
 
 
 def _escape(term: str) -> str:
@@ -171,8 +183,8 @@ def _encode(row: tuple[Any, ...]) -> str:
 def _decode(cursor: str) -> tuple[str, str]:
     try:
         name, group_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(name), str(group_id)
-    except (ValueError, TypeError) as error:
+        return checked("cursor", str(name), FREE_TEXT), checked("cursor", str(group_id))
+    except (ValueError, TypeError, TextError) as error:
         raise QueryError("The page cursor is not one this service issued.") from error
 
 
