@@ -377,3 +377,13 @@ def test_kind5_configuration_data_within_the_bounds_is_collected(world: PartnerF
     world.collect_configuration(OPS, "S1", data)
 
     assert event_count(world) == before + 1
+
+
+def test_kind5_no_event_holding_a_nul_is_recorded_even_past_the_argument_check(
+    app: PartnerFleet,
+) -> None:
+    """Issue 8, kind 5: a backstop at save refuses any event with text no view can store."""
+    sneaked = lambda w: w.add(PartnerTenant.register(OPS, "LOC-X", "Reseller\x00"))  # noqa: E731
+
+    with refused(app, TextError, match="name: a NUL character"):
+        app._execute("register_partner", OPS, sneaked)
