@@ -12,11 +12,11 @@ from datetime import date
 from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.base import Cause, DomainError, FleetAggregate, natural_id
 from domain.device import normalise_serial
-from domain.text import FREE_TEXT, feed_text, printable
+from domain.text import FREE_TEXT, feed_texts, printable
 
 
 class E2OpenReport(BaseModel):
@@ -40,10 +40,10 @@ class E2OpenReport(BaseModel):
         except DomainError as error:
             raise ValueError(str(error)) from None
 
-    @field_validator("model", "reseller_location_id", "distributor", "end_customer")
+    @model_validator(mode="before")
     @classmethod
-    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return feed_text(info.field_name or "", value)
+    def _texts(cls, report: object) -> object:
+        return feed_texts(report, ("model", "reseller_location_id", "distributor", "end_customer"))
 
 
 @dataclass(frozen=True)

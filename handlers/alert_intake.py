@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.base import Cause, DomainError
 from domain.intake import AlertBatch, Unreadable
-from domain.text import feed_text
+from domain.text import feed_texts
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
 from handlers.intake import (
@@ -30,10 +30,10 @@ class AlertMessage(BaseModel):
     severity: str = Field(pattern="^(critical|warning|info)$")
     message: str = Field(min_length=1, max_length=2_000)
 
-    @field_validator("serial", "alert_id", "message")
+    @model_validator(mode="before")
     @classmethod
-    def _text(cls, value: str, info: ValidationInfo) -> str | None:
-        return feed_text(info.field_name or "", value)
+    def _texts(cls, alert: object) -> object:
+        return feed_texts(alert, ("serial", "alert_id", "message"))
 
 
 class AlertIntakeCommands(FleetApplication):
