@@ -56,14 +56,17 @@ def checked_command(method: F) -> F:
 def checked_argument(name: str, value: Any) -> Any:
     """The argument with every text in it checked (keys NFC-normalised), else TextError.
 
-    The cause is a dataclass too: its principal and correlation id are identifiers.
+    The cause is a dataclass too: its principal and correlation id are identifiers. What
+    normalising leaves unchanged is passed on as it came (no copies on the common path).
     """
     if name in FEED_MESSAGES or value is None:
         return value
     if isinstance(value, str):
         return checked(name, value)
     if isinstance(value, list | tuple):
-        return type(value)(checked_argument(name, item) for item in value)
+        items = [checked_argument(name, item) for item in value]
+        same = all(new is old for new, old in zip(items, value, strict=True))
+        return value if same else type(value)(items)
     if isinstance(value, Mapping):
         check_data(name, value)
         return value
@@ -73,13 +76,15 @@ def checked_argument(name: str, value: Any) -> Any:
 def _checked_fields(value: Any) -> Any:
     """A model or dataclass with its text fields checked; anything else unchanged."""
     if isinstance(value, BaseModel):
-        fields = {f: getattr(value, f) for f in type(value).model_fields}
-        return value.model_copy(update=_texts(fields))
+        changed = _changed({f: getattr(value, f) for f in type(value).model_fields})
+        return value.model_copy(update=changed) if changed else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return dataclasses.replace(value, **_texts(fields))
+        changed = _changed({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        return dataclasses.replace(value, **changed) if changed else value
     return value
 
 
-def _texts(fields: dict[str, Any]) -> dict[str, Any]:
-    return {f: checked_argument(f, v) for f, v in fields.items() if isinstance(v, str)}
+def _changed(fields: dict[str, Any]) -> dict[str, Any]:
+    """The text fields whose checked form differs from the given one (NFC keys)."""
+    checked_texts = {f: checked_argument(f, v) for f, v in fields.items() if isinstance(v, str)}
+    return {f: v for f, v in checked_texts.items() if v is not fields[f]}
