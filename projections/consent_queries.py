@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.base import NotAllowedError, NotFoundError
+from domain.text import serial_form
 from projections.base import Tx, iso
 from projections.consent import HISTORY_COLUMNS
 
@@ -23,7 +24,7 @@ def history(
 ) -> list[Row]:
     """R-CON-3, R-CON-4: every consent and link record of a device, customer or partner."""
     if serial is not None:
-        where, params = "serial = ?", [serial.strip().upper()]
+        where, params = "serial = ?", [serial_form(serial)]
     elif customer_id is not None:
         where, params = "customer_id = ?", [customer_id]
     elif partner is not None:
@@ -74,7 +75,7 @@ def consent_in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> Consen
     granted = consent is not None and _grants(consent)
     linked = link is not None and link["action"] == "linked"
     return ConsentAnswer(
-        serial.strip().upper(),
+        serial_form(serial),
         partner,
         moment,
         granted and linked,
@@ -106,7 +107,7 @@ def _state(records: list[Row], partner: str) -> tuple[Row | None, Row | None]:
 
 
 def _known(tx: Tx, serial: str) -> bool:
-    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial.strip().upper(),)))
+    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial_form(serial),)))
 
 
 def export_jsonl(records: list[Row]) -> str:
