@@ -56,6 +56,7 @@ class PartnerUser:
 
 def partner_user(tx: Tx, passport: str) -> PartnerUser:
     """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
+    passport = _text("passport", passport)
     rows = tx.query(
         "SELECT p.partner, p.partner_type, u.default_view,"
         " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
@@ -151,10 +152,13 @@ def _filters(
 
 def _search_term(search: str | None) -> str:
     """R-FAV-5: the term in the form names are stored for search (`domain.text.fold`)."""
-    if search is None:
-        return ""
+    return "" if search is None else fold(_text("search", search).strip())
+
+
+def _text(field: str, value: str) -> str:
+    """A query's text as commands store it (keys NFC), or a QueryError naming the field."""
     try:
-        return fold(checked("search", search).strip())
+        return checked(field, value)
     except TextError as error:
         raise QueryError(str(error)) from None
 
@@ -234,8 +238,8 @@ def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
         bool(is_dashboard),
         bool(notifications),
         _devices(tx, group_id),
-        _children(tx, group_id, passport),
-        admins if passport in admins else None,
+        _children(tx, group_id, user.passport),
+        admins if user.passport in admins else None,
     )
 
 

@@ -27,7 +27,7 @@ from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.view_runner import ViewRunner
 from infra.viewdb import SQLiteViewDB
-from projections.customer_queries import QueryError, list_customers
+from projections.customer_queries import QueryError, customer_dashboard, list_customers
 from projections.customers import CustomersView
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 from tests.unit.views_support import (
@@ -318,3 +318,18 @@ def test_kind5_the_cause_is_checked_too() -> None:
 
     with pytest.raises(TextError, match="principal: a NUL character"):
         app.register_partner(Cause("ops\x00", "c"), "LOC-1", "Reseller")
+
+
+def test_kind4_a_partner_user_typed_decomposed_is_recognised(
+    fleet: PartnerFleet, read: Reader
+) -> None:
+    """Issue 8, kind 4, R-PAR-2: queries take keys in the form commands store them (NFC)."""
+    fleet.register_partner(OPS, LOC, "Reseller")
+    fleet.register_partner_user(OPS, LOC, "j\u00fcrgen@reseller.example")
+    link_new_servers(fleet, "C1", "S1", to=LOC, name="Customer One")
+
+    with read() as tx:
+        page = list_customers(tx, "ju\u0308rgen@reseller.example")
+        dashboard = customer_dashboard(tx, "ju\u0308rgen@reseller.example", page.rows[0].group_id)
+
+    assert dashboard.admins == ["j\u00fcrgen@reseller.example"]
