@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Self
@@ -15,8 +16,12 @@ NAMESPACE = UUID("6f1f3c1e-4b7a-5d2e-9a51-0c8e2f4b7d10")
 
 @lru_cache(maxsize=65_536)  # a batch computes a device's id twice, a partner's per report
 def natural_id(kind: str, *key: str) -> UUID:
-    """The stable id of the aggregate of `kind` whose natural key is `key`."""
-    return uuid5(NAMESPACE, ":".join((kind, *key)))
+    """The stable id of the aggregate of `kind` whose natural key is `key`.
+
+    Keys are NFC-normalised (the identity on ASCII, so ids of stored histories stay), and
+    never case-folded: "LOC-1" and "loc-1" were always two partners (docs/decisions.md).
+    """
+    return uuid5(NAMESPACE, ":".join((kind, *(unicodedata.normalize("NFC", k) for k in key))))
 
 
 @dataclass(frozen=True)

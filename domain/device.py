@@ -10,6 +10,7 @@ from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
+from domain.text import serial_form
 
 __all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
 
@@ -21,8 +22,8 @@ CARE_PLANS: tuple[str, ...] = ("premium", "premium_plus")
 
 
 def normalise_serial(serial: str) -> str:
-    """Serial numbers are compared upper-case without surrounding blanks."""
-    cleaned = serial.strip().upper()
+    """Serial numbers are compared upper-case NFC without surrounding blanks."""
+    cleaned = serial_form(serial)
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
         raise DeviceError(f"Serial number {serial!r} must be 1-32 letters or digits.")
     return cleaned

@@ -12,10 +12,11 @@ from datetime import date
 from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.base import Cause, DomainError, FleetAggregate, natural_id
 from domain.device import normalise_serial
+from domain.text import FREE_TEXT, feed_texts, printable
 
 
 class E2OpenReport(BaseModel):
@@ -39,6 +40,11 @@ class E2OpenReport(BaseModel):
         except DomainError as error:
             raise ValueError(str(error)) from None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _texts(cls, report: object) -> object:
+        return feed_texts(report, ("model", "reseller_location_id", "distributor", "end_customer"))
+
 
 @dataclass(frozen=True)
 class Unreadable:
@@ -55,6 +61,13 @@ class Rejection(BaseModel):
     index: int
     serial: str | None
     reason: str
+
+    @field_validator("serial", "reason")
+    @classmethod
+    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # What a rejected message said is kept, but never a character no view can store.
+        limit = 64 if info.field_name == "serial" else FREE_TEXT.max_length
+        return None if value is None else printable(value, limit)
 
 
 class IntakeError(DomainError):

@@ -7,6 +7,7 @@ from typing import Literal, cast
 from uuid import UUID
 
 from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+from domain.text import serial_form
 
 PartnerType = Literal["reseller", "service_partner"]
 UserRole = Literal["admin", "user"]
@@ -182,7 +183,7 @@ class PartnerTenant(FleetAggregate):
             )
         if known is not None:
             raise PartnerError(f"Support request {request_id} already exists.")
-        cleaned = sorted({s.strip().upper() for s in serials if s.strip()})
+        cleaned = sorted({serial_form(s) for s in serials if s.strip()})
         if not cleaned:
             raise PartnerError("A missing-device request must list at least one serial number.")
         self._record(self.MissingDevicesReported, cause, request_id=request_id, serials=cleaned)

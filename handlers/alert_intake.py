@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.base import Cause, DomainError
 from domain.intake import AlertBatch, Unreadable
+from domain.text import feed_texts
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
 from handlers.intake import (
@@ -28,6 +29,11 @@ class AlertMessage(BaseModel):
     alert_id: str = Field(min_length=1, max_length=100)
     severity: str = Field(pattern="^(critical|warning|info)$")
     message: str = Field(min_length=1, max_length=2_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _texts(cls, alert: object) -> object:
+        return feed_texts(alert, ("serial", "alert_id", "message"))
 
 
 class AlertIntakeCommands(FleetApplication):

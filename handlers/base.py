@@ -30,6 +30,8 @@ from domain.device_support import Alert
 from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
+from domain.text import check_storable
+from handlers.arguments import checked_command, is_command
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -131,6 +133,13 @@ class FleetApplication(Application[UUID]):
         (PartnerTenant, Passport, CustomerGroup, Device), SNAPSHOT_INTERVAL
     )
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every command of a subclass checks its text arguments first (issue 8, kind 5)."""
+        super().__init_subclass__(**kwargs)
+        for name, attribute in list(vars(cls).items()):
+            if is_command(name, attribute):
+                setattr(cls, name, checked_command(attribute))
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
@@ -205,6 +214,8 @@ class FleetApplication(Application[UUID]):
         for aggregate in working.values():
             processing_event.events.extend(aggregate.collect_events())
             processing_event.aggregates[aggregate.id] = aggregate
+        for event in processing_event.events:
+            check_storable(vars(event))  # a backstop: no view can be stopped by an event
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)

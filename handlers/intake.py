@@ -25,7 +25,10 @@ class IntakeOutcome:
 
 def malformed(what: str, error: ValidationError) -> RejectedError:
     """The rejection of a message that failed validation, naming each field and problem."""
-    parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+    # A check of the whole message (its texts, domain.text.feed_texts) has no location.
+    parts = [
+        ": ".join(filter(None, (".".join(map(str, e["loc"])), e["msg"]))) for e in error.errors()
+    ]
     return RejectedError(f"malformed {what}: " + "; ".join(parts))
 
 

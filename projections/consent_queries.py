@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.base import NotAllowedError, NotFoundError
+from domain.text import serial_form
 from projections.base import MomentError, Tx, iso
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_replay import corrections_of, partner_records, replay
@@ -50,7 +51,7 @@ def _where(
     clauses, params = [], []
     if serial is not None:
         clauses.append("serial = ?")
-        params.append(serial.strip().upper())
+        params.append(serial_form(serial))
     if customer_id is not None:
         clauses.append("customer_id = ?")
         params.append(customer_id)
@@ -141,7 +142,7 @@ def consent_in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> Consen
     deciding = [r for r in (state.consent, state.link) if r is not None]
     later = [r for r in records if r["at"] > moment]
     return ConsentAnswer(
-        serial=serial.strip().upper(),
+        serial=serial_form(serial),
         partner=partner,
         at=moment,
         in_effect=state.granted and state.link is not None,
@@ -160,7 +161,7 @@ def _link(record: Row | None) -> PartnerLink | None:
 
 
 def _known(tx: Tx, serial: str) -> bool:
-    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial.strip().upper(),)))
+    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial_form(serial),)))
 
 
 def export_jsonl(records: list[Row]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.base import DomainError, NotAllowedError, NotFoundError
 from domain.passport import Passport
+from domain.text import FREE_TEXT, TextError, checked, fold
 from projections.base import Tx
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
@@ -55,6 +56,7 @@ class PartnerUser:
 
 def partner_user(tx: Tx, passport: str) -> PartnerUser:
     """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
+    passport = _text("passport", passport)
     rows = tx.query(
         "SELECT p.partner, p.partner_type, u.default_view,"
         " (SELECT count(*) FROM pf_c_favourites f JOIN pf_c_groups g ON g.group_id = f.group_id"
@@ -134,9 +136,10 @@ def _filters(
     where, params = ["g.partner = ?", "g.deleted = 0"], [user.partner]
     if shown == "favorites_only":
         where.append("f.group_id IS NOT NULL")
-    if search:
+    term = _search_term(search)
+    if term:
         where.append("g.search_name LIKE ? ESCAPE '!'")
-        params.append(f"%{_escape(search.strip().casefold())}%")
+        params.append(f"%{_escape(term)}%")
     if connection:
         where.append(f"g.{connection} > 0")
     if has_critical is not None:
@@ -146,6 +149,19 @@ def _filters(
         where.append("(g.search_name > ? OR (g.search_name = ? AND g.group_id > ?))")
         params += [name, name, group_id]
     return " AND ".join(where), params
+
+
+def _search_term(search: str | None) -> str:
+    """R-FAV-5: the term in the form names are stored for search (`domain.text.fold`)."""
+    return "" if search is None else fold(_text("search", search).strip())
+
+
+def _text(field: str, value: str) -> str:
+    """A query's text as commands store it (keys NFC), or a QueryError naming the field."""
+    try:
+        return checked(field, value)
+    except TextError as error:
+        raise QueryError(str(error)) from None
 
 
 def _escape(term: str) -> str:
@@ -172,8 +188,8 @@ def _encode(row: tuple[Any, ...]) -> str:
 def _decode(cursor: str) -> tuple[str, str]:
     try:
         name, group_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(name), str(group_id)
-    except (ValueError, TypeError) as error:
+        return checked("cursor", str(name), FREE_TEXT), checked("cursor", str(group_id))
+    except (ValueError, TypeError, TextError) as error:
         raise QueryError("The page cursor is not one this service issued.") from error
 
 
@@ -223,8 +239,8 @@ def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
         bool(is_dashboard),
         bool(notifications),
         _devices(tx, group_id),
-        _children(tx, group_id, passport),
-        admins if passport in admins else None,
+        _children(tx, group_id, user.passport),
+        admins if user.passport in admins else None,
     )
 
 

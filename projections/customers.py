@@ -12,6 +12,7 @@ from domain.customer_group import CustomerGroup
 from domain.device import Device
 from domain.partner import PartnerTenant
 from domain.passport import Passport
+from domain.text import fold
 from projections.base import Tx, View, handles, placeholders
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
@@ -127,7 +128,7 @@ class CustomersView(View):
                 e.partner_location_id,
                 e.customer_id,
                 e.customer_name,
-                e.customer_name.casefold(),
+                fold(e.customer_name),  # R-FAV-5: searched and sorted in one form
             ),
         )
         tx.executemany("INSERT INTO pf_c_admins VALUES (?, ?)", [(group_id, a) for a in e.admins])

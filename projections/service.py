@@ -9,6 +9,7 @@ from typing import ClassVar
 from domain.base import NotAllowedError
 from domain.device import Device
 from domain.service_level import ServiceLevel, active_levels
+from domain.text import serial_form
 from projections.base import MomentError, Tx, View, handles, iso
 
 
@@ -104,7 +105,7 @@ def service_events(
         params.append(customer_id)
     if serial is not None:
         where.append("d.serial = ?")
-        params.append(serial.strip().upper())
+        params.append(serial_form(serial))
     rows = tx.query(
         "SELECT d.serial, d.customer_id, e.event_id, e.severity, e.summary, e.recorded_at"
         " FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id"
@@ -140,7 +141,7 @@ def service_levels(
             f"Service levels are valid per calendar day: pass {as_of.isoformat()} as the date "
             "it falls on where you mean it (moment.astimezone(zone).date()), not a datetime."
         )
-    device = serial.strip().upper()
+    device = serial_form(serial)
     linked = tx.query(
         "SELECT 1 FROM pf_s_links l JOIN pf_s_devices d ON d.device_id = l.device_id"
         " WHERE d.serial = ? AND l.partner = ?",
