@@ -6,8 +6,6 @@ import random
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import fields
-from datetime import date
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -15,11 +13,12 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     JSONTranscoder,
+    Mapper,
     ProcessRecorder,
     RecordConflictError,
     Recording,
     Tracking,
-    Transcoding,
+    Transcoder,
 )
 
 from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
@@ -30,6 +29,7 @@ from domain.device_support import Alert
 from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
+from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -48,33 +48,6 @@ class ConflictError(Exception):
 
 class AlreadyProcessedError(Exception):
     """A policy's command was not recorded: another runner already processed that notification."""
-
-
-class DateAsISO(Transcoding):
-    """Stores `datetime.date` values (service levels, ship dates) as ISO strings."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class DataclassAsDict(Transcoding):
-    """Stores a dataclass of aggregate state (for snapshots) as a dict of its fields."""
-
-    def __init__(self, cls: type[Any]) -> None:
-        self.type = cls
-        self.name = cls.__qualname__
-
-    def encode(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(obj)}
-
-    def decode(self, data: dict[str, Any]) -> Any:
-        return self.type(**data)
 
 
 # Value objects held in aggregate state; snapshots must transcode them.
@@ -130,6 +103,15 @@ class FleetApplication(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
         (PartnerTenant, Passport, CustomerGroup, Device), SNAPSHOT_INTERVAL
     )
+
+    def construct_transcoder(self) -> Transcoder:
+        # Caller data never collides with the transcoder's markers (handlers/transcoding.py).
+        transcoder = FleetTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(self.construct_transcoder(), mapper_class=FleetMapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
