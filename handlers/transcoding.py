@@ -33,6 +33,7 @@ from domain.base import FleetAggregate
 
 ESCAPED = "escaped_dict"
 _MARKER_KEY = b'"_type_":'
+_ESCAPED_NAME = f'"{ESCAPED}"'
 
 
 def collides(value: dict[Any, Any]) -> bool:
@@ -124,23 +125,18 @@ class FleetTranscoder(JSONTranscoder):
             raise TranscodingNotRegisteredError(f"Object of type {type(o)} is not serializable.")
         return {"_type_": transcoding.name, "_data_": self._native(transcoding.encode(o))}
 
-    def revive(self, value: Any) -> Any:
-        """A plain JSON value with its markers decoded, as the stock decoder's hook does."""
-        if isinstance(value, list):
-            return [self.revive(v) for v in value]
-        if isinstance(value, dict):
-            return self._decode_obj({k: self.revive(v) for k, v in value.items()})
-        return value
+    def lenient(self, value: dict[str, Any]) -> Any:
+        """The stock decoding hook, keeping a dict it cannot decode as it is."""
+        try:
+            return self._decode_obj(value)
+        except Exception:  # a caller's dict in a free-form field: FreeFormReader replaces it
+            return value
 
 
-def unescape(value: Any) -> Any:
-    """A free-form value as the caller gave it: only escaped dicts are decoded."""
-    if isinstance(value, list):
-        return [unescape(v) for v in value]
-    if isinstance(value, dict):
-        if len(value) == 2 and value.get("_type_") == ESCAPED and "_data_" in value:
-            return {key: unescape(v) for key, v in value["_data_"]}
-        return {k: unescape(v) for k, v in value.items()}
+def unescape(value: dict[str, Any]) -> dict[str, Any]:
+    """A decoding hook that restores escaped dicts and leaves every other dict alone."""
+    if len(value) == 2 and value.get("_type_") == ESCAPED and "_data_" in value:
+        return dict(value["_data_"])
     return value
 
 
@@ -155,9 +151,14 @@ class FreeFormReader(Transcoder):
         return self.transcoder.encode(obj)
 
     def decode(self, data: bytes) -> Any:
-        state: dict[str, Any] = json.loads(data)
-        revive, free = self.transcoder.revive, self.free_form
-        return {k: unescape(v) if k in free else revive(v) for k, v in state.items()}
+        # Two parses, both in C (no Python recursion, however deep the data is nested).
+        text = data.decode("utf8")
+        typed: dict[str, Any] = json.loads(text, object_hook=self.transcoder.lenient)
+        hook = unescape if _ESCAPED_NAME in text else None
+        plain: dict[str, Any] = json.loads(text, object_hook=hook)
+        for name in self.free_form & plain.keys():
+            typed[name] = plain[name]
+        return typed
 
 
 @functools.cache

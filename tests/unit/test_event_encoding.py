@@ -233,3 +233,29 @@ def test_kind_5_every_free_form_event_field_is_read_without_interpreting_markers
     assert free_form_fields(batch_topic) == {"rejected"}
     assert free_form_fields("domain.device:Device.AlertRaised") == frozenset()
     assert free_form_fields("eventsourcing.domain:Snapshot") == frozenset()
+
+
+def nested(depth: int, leaf: Any) -> dict[str, Any]:
+    """`leaf` under `depth` levels of {"level": ...}."""
+    value: Any = leaf
+    for _ in range(depth):
+        value = {"level": value}
+    result: dict[str, Any] = value
+    return result
+
+
+@pytest.mark.parametrize(
+    "data",
+    [nested(600, "escaped_dict"), nested(300, GIVEN)],
+    ids=["600 levels", "300 levels around a colliding dict"],
+)
+def test_kind_5_deeply_nested_data_that_could_be_stored_can_be_read(
+    fleet: PartnerFleet, consenting: None, data: dict[str, Any]
+) -> None:
+    """Kind 5: reading is never the weaker side: what was stored, however deeply nested (the
+    command's bound aside), reads back without running out of stack, so the device loads."""
+    fleet.collect_configuration(OPS, "S1", data)
+
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+
+    assert collected_data(fleet, "S1") == [data]
