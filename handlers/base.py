@@ -198,9 +198,18 @@ class FleetApplication(Application[UUID]):
             processing_event.events.extend(aggregate.collect_events())
             processing_event.aggregates[aggregate.id] = aggregate
         recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
+        self._snapshot_quietly(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _snapshot_quietly(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # The events are recorded: a snapshot is a cache, and failing to take one must not
+        # make an accepted command look refused (a caller would retry it).
+        try:
+            self._take_snapshots(processing_event)
+        except Exception as error:
+            ids = [str(i) for i in list(processing_event.aggregates)[:5]]
+            log.warning("snapshot_not_taken", aggregate_ids=ids, reason=_reason(error))
 
     def _tracked(self, tracking: Tracking) -> bool:
         # A conflict is the tracking record's (not the events') when the position has moved on.
@@ -210,6 +219,10 @@ class FleetApplication(Application[UUID]):
 def _back_off(attempt: int) -> None:
     # Jittered, growing pauses let racing writers interleave instead of colliding again.
     time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:

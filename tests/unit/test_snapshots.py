@@ -11,12 +11,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import CustomerGroup, Device
+from domain.device_support import Alert
 from domain.partner import PartnerTenant
 from domain.passport import Passport
 from handlers import PartnerFleet
 from handlers.base import SNAPSHOT_INTERVAL
 from handlers.devices import PartnerChoice
 from handlers.snapshots import state_fields
+from handlers.transcoding import DataclassAsDict
 from tests.scenarios import (
     CUSTOMER,
     OPS,
@@ -27,6 +29,7 @@ from tests.scenarios import (
     servers,
 )
 from tests.snapshots import (
+    ALERTS,
     MISFITS,
     EagerSnapshots,
     assert_snapshots_rebuild_every_aggregate,
@@ -193,3 +196,30 @@ def test_kind_7_the_fields_a_device_snapshot_must_have_are_its_annotated_ones() 
     assert {"serial", "alerts", "links", "consent"} <= required
     assert "insight_rs_cases_to_service_partner" in allowed - required
     assert {"_created_on", "_modified_on"} <= allowed
+
+
+class UnencodableAlert(DataclassAsDict):
+    """An Alert transcoding that fails, as a value object nobody registered would."""
+
+    def __init__(self) -> None:
+        super().__init__(Alert)
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        raise TypeError("this release cannot encode an Alert")
+
+
+def test_kind_7_a_snapshot_that_cannot_be_taken_does_not_fail_the_accepted_command() -> None:
+    """Kind 7: the save that reaches SNAPSHOT_INTERVAL records its events; failing to store
+    the snapshot is logged (snapshot_not_taken), and the command is not reported refused."""
+    fleet = in_memory_fleet()
+    fleet.mapper.transcoder.register(UnencodableAlert())  # type: ignore[attr-defined]
+
+    with capture_logs() as logs:
+        device_id = long_lived_device(fleet)
+
+    assert fleet.device("S1").version == ALERTS + 2
+    assert fleet.snapshots is not None
+    assert fleet.snapshots.recorder.select_events(device_id) == []
+    lines = [line for line in logs if line["event"] == "snapshot_not_taken"]
+    assert [line["aggregate_ids"] for line in lines] == [[str(device_id)]]
+    assert "cannot encode an Alert" in lines[0]["reason"]
