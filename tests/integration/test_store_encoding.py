@@ -4,7 +4,9 @@ that does not fit the code is skipped, never fatal."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,11 @@ from domain import Device
 from handlers import PartnerFleet
 from handlers.base import SNAPSHOT_INTERVAL
 from handlers.devices import PartnerChoice
+from infra.envelope import Envelope
+from infra.relay import Relay, domain_topics
+from infra.viewdb import SQLiteViewDB
 from tests.conftest import FleetFactory
+from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 from tests.snapshots import (
     MISFITS,
@@ -127,3 +133,26 @@ def test_kind_7_unreadable_and_misfit_snapshots_are_skipped_on_real_storage(
 
     assert vars(loaded) == vars(replayed(stored_fleet, device_id))
     assert [line["replaced"] for line in skipped(logs)] == [False]
+
+
+def test_r_con_2_the_relay_publishes_marker_shaped_configuration_data_exactly(
+    stored_fleet: PartnerFleet, broker: Broker, tmp_path: Path
+) -> None:
+    """R-CON-2 (kind 5): through the Tansu broker, an independent reader gets the dict given,
+    from the relay's mapper path (marker-shaped data) and its fast path (plain data)."""
+    consenting_device(stored_fleet)
+    plain = {"bios": "1.2", "dimms": [{"slot": 1}]}
+    for data in (GIVEN, NESTED, plain):
+        stored_fleet.collect_configuration(OPS, "S1", data)
+    topics = f"pf{uuid.uuid4().hex[:8]}"
+    positions = SQLiteViewDB(str(tmp_path / "positions.sqlite3"))
+    relay = Relay(stored_fleet, positions, broker.bootstrap, batch_size=10, prefix=topics)
+
+    while relay.relay_once():
+        pass
+    stored = stored_fleet.recorder.select_notifications(1, 10_000)
+    records = read_topics(broker.bootstrap, domain_topics(topics), len(stored))
+
+    envelopes = [Envelope.model_validate_json(r.value) for r in records]
+    published = [e.payload["data"] for e in envelopes if e.type == "Device.ConfigurationCollected"]
+    assert published == [GIVEN, NESTED, plain]
