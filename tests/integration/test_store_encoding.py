@@ -17,9 +17,12 @@ from domain import Device
 from handlers import PartnerFleet
 from handlers.base import SNAPSHOT_INTERVAL
 from handlers.devices import PartnerChoice
+from infra.bootstrap import build_fleet, build_view_runner
 from infra.envelope import Envelope
 from infra.relay import Relay, domain_topics
+from infra.settings import Settings
 from infra.viewdb import SQLiteViewDB
+from projections.consent_queries import configuration_for
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, servers
@@ -156,3 +159,26 @@ def test_r_con_2_the_relay_publishes_marker_shaped_configuration_data_exactly(
     envelopes = [Envelope.model_validate_json(r.value) for r in records]
     published = [e.payload["data"] for e in envelopes if e.type == "Device.ConfigurationCollected"]
     assert published == [GIVEN, NESTED, plain]
+
+
+def test_r_con_2_the_partners_view_returns_marker_shaped_and_odd_text_data_exactly(
+    stored_settings: Settings, tmp_path: Path
+) -> None:
+    """R-CON-2 (kind 5): on PostgreSQL views (and SQLite), the configuration the partner reads
+    is the dict given: marker-shaped, with text beyond the BMP."""
+    settings = stored_settings.model_copy(update={"views_sqlite_path": tmp_path / "views.db"})
+    fleet = build_fleet(settings)
+    runner = build_view_runner(settings, fleet)
+    odd = {**NESTED, "label": "rack A \U0001f5a5 Müller", "_type_": "x"}
+    try:
+        consenting_device(fleet)
+        fleet.collect_configuration(OPS, "S1", odd)
+
+        runner.catch_up()
+        with runner.db.transaction() as tx:
+            seen = configuration_for(tx, "S1", "LOC-1")
+
+        assert seen == odd
+    finally:
+        runner.db.close()
+        fleet.close()
