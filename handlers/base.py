@@ -6,20 +6,24 @@ import random
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import fields
-from datetime import date
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.persistence import (
     JSONTranscoder,
+    Mapper,
     ProcessRecorder,
     RecordConflictError,
     Recording,
     Tracking,
-    Transcoding,
+    Transcoder,
 )
 
 from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
@@ -32,6 +36,8 @@ from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.arguments import checked_command, is_command
+from handlers.snapshots import repository_for
+from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -50,33 +56,6 @@ class ConflictError(Exception):
 
 class AlreadyProcessedError(Exception):
     """A policy's command was not recorded: another runner already processed that notification."""
-
-
-class DateAsISO(Transcoding):
-    """Stores `datetime.date` values (service levels, ship dates) as ISO strings."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class DataclassAsDict(Transcoding):
-    """Stores a dataclass of aggregate state (for snapshots) as a dict of its fields."""
-
-    def __init__(self, cls: type[Any]) -> None:
-        self.type = cls
-        self.name = cls.__qualname__
-
-    def encode(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(obj)}
-
-    def decode(self, data: dict[str, Any]) -> Any:
-        return self.type(**data)
 
 
 # Value objects held in aggregate state; snapshots must transcode them.
@@ -139,6 +118,19 @@ class FleetApplication(Application[UUID]):
         for name, attribute in list(vars(cls).items()):
             if is_command(name, attribute):
                 setattr(cls, name, checked_command(attribute))
+
+    def construct_transcoder(self) -> Transcoder:
+        # Caller data never collides with the transcoder's markers (handlers/transcoding.py).
+        transcoder = FleetTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def construct_repository(self) -> Repository[UUID]:
+        # A snapshot that does not fit the code is skipped, never fatal (handlers/snapshots.py).
+        return repository_for(self)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(self.construct_transcoder(), mapper_class=FleetMapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -217,9 +209,18 @@ class FleetApplication(Application[UUID]):
         for event in processing_event.events:
             check_storable(vars(event))  # a backstop: no view can be stopped by an event
         recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
+        self._snapshot_quietly(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _snapshot_quietly(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # The events are recorded: a snapshot is a cache, and failing to take one must not
+        # make an accepted command look refused (a caller would retry it).
+        try:
+            self._take_snapshots(processing_event)
+        except Exception as error:
+            ids = [str(i) for i in list(processing_event.aggregates)[:5]]
+            log.warning("snapshot_not_taken", aggregate_ids=ids, reason=_reason(error))
 
     def _tracked(self, tracking: Tracking) -> bool:
         # A conflict is the tracking record's (not the events') when the position has moved on.
@@ -229,6 +230,10 @@ class FleetApplication(Application[UUID]):
 def _back_off(attempt: int) -> None:
     # Jittered, growing pauses let racing writers interleave instead of colliding again.
     time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:

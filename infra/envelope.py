@@ -155,10 +155,12 @@ def stored_record(
     """The record of a stored event read straight from its JSON state (the relay's hot path).
 
     None when only the application's mapper can read the event: a value of a custom-encoded
-    type besides the timestamp, or a state of an older class version that needs upcasting.
-    The state must be the plain JSONTranscoder output (no cipher, no compressor).
+    type besides the timestamp, a caller's dict with a `_type_` key (escaped or not, see
+    handlers/transcoding.py), or a state of an older class version that needs upcasting.
+    So a payload read here holds no marker and is the caller's data exactly. The state must
+    be the plain transcoder output (no cipher, no compressor).
     """
-    if state.count(b'"_type_"') != 1:  # only the timestamp is custom-encoded
+    if state.count(b'"_type_"') != 1:  # only the timestamp is custom-encoded (nothing escaped)
         return None
     shape = shape_of_topic(topic)
     fields = from_json(state)

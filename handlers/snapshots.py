@@ -1,0 +1,163 @@
+"""Snapshots are a cache: one that does not fit the code is skipped, never fatal (kind 7).
+
+A snapshot written by another release (met after a roll-back), by a class since renamed, or
+damaged, cannot always be decoded or applied: an extra or missing field, an unknown
+transcoding name, a topic that no longer resolves, bad JSON, a newer class version, or
+state the following events cannot be applied to. The repository then replays the
+aggregate from its events alone, logs `snapshot_skipped`, and writes a fresh snapshot at
+the current version when that version is free (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic, strtobool
+
+log = structlog.get_logger("partnerfleet.snapshots")
+
+# Set by eventsourcing's Aggregate itself; _id, _version and _pending_events are not stored.
+BASE_STATE = frozenset({"_created_on", "_modified_on"})
+REASON_CHARS = 300
+
+
+class SnapshotMisfitError(Exception):
+    """A snapshot's state is not the state this code's aggregate class has."""
+
+
+class FleetRepository(Repository[UUID]):
+    """The stock repository, except that a snapshot that does not fit is skipped."""
+
+    def _reconstruct_aggregate(
+        self, aggregate_id: UUID, version: int | None, projector_func: Any
+    ) -> Any:
+        store = self.snapshot_store
+        if store is None:
+            return self._replay(aggregate_id, version, projector_func)
+        found = store.recorder.select_events(aggregate_id, desc=True, limit=1, lte=version)
+        if not found:
+            return self._replay(aggregate_id, version, projector_func)
+        try:
+            start = restore(store.mapper, found[0])
+        except Exception as error:  # a cache entry we cannot use, whatever why
+            return self._instead_of(found[0], error, aggregate_id, version, projector_func)
+        # Outside the try: a store that cannot be read is no fault of the snapshot.
+        events = self.event_store.get(aggregate_id, gt=start.version, lte=version)
+        try:
+            return projector_func(start, events)
+        except Exception as error:  # the events do not apply to its state
+            return self._instead_of(found[0], error, aggregate_id, version, projector_func)
+
+    def _instead_of(
+        self,
+        stored: StoredEvent,
+        problem: Exception,
+        aggregate_id: UUID,
+        version: int | None,
+        projector_func: Any,
+    ) -> Any:
+        """The aggregate replayed from its events alone, the skipped snapshot logged."""
+        aggregate = self._replay(aggregate_id, version, projector_func)
+        self._skipped(stored, problem, aggregate, current=version is None)
+        return aggregate
+
+    def _replay(self, aggregate_id: UUID, version: int | None, projector_func: Any) -> Any:
+        events = self.event_store.get(aggregate_id, lte=version)
+        aggregate = projector_func(None, events)
+        if aggregate is None:
+            raise AggregateNotFoundError(
+                f"Aggregate {aggregate_id!r} version {version!r} not found."
+            )
+        return aggregate
+
+    def _skipped(
+        self, stored: StoredEvent, problem: Exception, aggregate: Any, *, current: bool
+    ) -> None:
+        replaced = current and aggregate.version > stored.originator_version
+        if replaced:
+            replaced = self._replace(aggregate)
+        log.warning(
+            "snapshot_skipped",
+            aggregate_id=str(stored.originator_id),
+            version=stored.originator_version,
+            reason=f"{type(problem).__name__}: {problem}"[:REASON_CHARS],
+            replayed_to=aggregate.version,
+            replaced=replaced,
+        )
+
+    def _replace(self, aggregate: Aggregate) -> bool:
+        """Store a fresh snapshot of the replayed aggregate; False if another was first."""
+        assert self.snapshot_store is not None
+        try:
+            self.snapshot_store.put([type(aggregate).Snapshot.take(aggregate)])
+        except Exception as error:  # the load succeeded; the cache stays stale
+            log.info("snapshot_not_replaced", aggregate_id=str(aggregate.id), reason=str(error))
+            return False
+        return True
+
+
+def restore(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
+    """The aggregate a stored snapshot holds, or an error saying why it does not fit."""
+    snapshot = mapper.to_domain_event(stored)
+    if not isinstance(snapshot, Snapshot):
+        raise SnapshotMisfitError(f"{stored.topic} is not a snapshot")
+    cls = resolve_topic(snapshot.topic)
+    written, known = snapshot.state.get("class_version", 1), getattr(cls, "class_version", 1)
+    if written > known:
+        raise SnapshotMisfitError(f"written by class version {written}; this code has {known}")
+    misfit = state_misfit(cls, snapshot.state.keys() - {"class_version"})
+    if misfit:
+        raise SnapshotMisfitError(misfit)
+    return snapshot.mutate(None)
+
+
+def state_misfit(cls: type[object], keys: set[str]) -> str:
+    """What is wrong with a snapshot state's fields for `cls`; "" when they fit."""
+    fits = _FIELDS.get(cls)
+    if fits is None:
+        fits = _FIELDS[cls] = state_fields(cls)
+    required, allowed = fits
+    missing, extra = sorted(required - keys), sorted(keys - allowed)
+    return "; ".join(
+        f"{what}: {', '.join(names)}"
+        for what, names in (("missing fields", missing), ("unknown fields", extra))
+        if names
+    )
+
+
+def state_fields(cls: type[object]) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields an aggregate's state must have (annotated, no class default) and may have.
+
+    Every instance attribute of an aggregate is annotated on its class (or a mixin); one
+    that is not makes every snapshot of it skipped (tests/unit/test_snapshots.py says so).
+    """
+    annotated = {
+        name
+        for klass in cls.__mro__
+        if not klass.__module__.startswith("eventsourcing")
+        for name in vars(klass).get("__annotations__", {})
+    }
+    required = frozenset(name for name in annotated if not hasattr(cls, name))
+    return required, frozenset(annotated) | BASE_STATE
+
+
+_FIELDS: dict[type[object], tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def repository_for(app: Any) -> FleetRepository:
+    """A FleetRepository configured from the application's environment, as the stock one."""
+    env = app.env
+    maxsize = env.get(app.AGGREGATE_CACHE_MAXSIZE)
+    return FleetRepository(
+        event_store=app.events,
+        snapshot_store=app.snapshots,
+        cache_maxsize=int(maxsize) if maxsize else None,
+        fastforward=strtobool(env.get(app.AGGREGATE_CACHE_FASTFORWARD, "y")),
+        fastforward_skipping=strtobool(env.get(app.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+        deepcopy_from_cache=strtobool(env.get(app.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+    )
