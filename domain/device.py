@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
@@ -30,7 +30,15 @@ def normalise_serial(serial: str) -> str:
 
 
 class Device(FleetAggregate, DeviceSupport, ConsentRecords):
-    """One device (R-LNK-*, R-CON-*, R-HLD-*, R-ALR-*, R-SVC-3)."""
+    """One device (R-LNK-*, R-CON-*, R-HLD-*, R-ALR-*, R-SVC-3).
+
+    Version 2: consent follows the record in effect (R-CON-4, issue 8). A version 1 snapshot
+    may hold consent re-opened by a correction of a past record, so it is never used
+    (`snapshot_floor`); the device is replayed from its events and snapshotted afresh.
+    """
+
+    class_version = 2
+    snapshot_floor: ClassVar[int] = 2
 
     serial: str
     connection: str

@@ -110,6 +110,10 @@ def restore(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
     written, known = snapshot.state.get("class_version", 1), getattr(cls, "class_version", 1)
     if written > known:
         raise SnapshotMisfitError(f"written by class version {written}; this code has {known}")
+    floor = getattr(cls, "snapshot_floor", 1)
+    if written < floor:
+        # Its state was computed by rules since corrected; the events decide again.
+        raise SnapshotMisfitError(f"written by class version {written}, older than {floor}")
     misfit = state_misfit(cls, snapshot.state.keys() - {"class_version"})
     if misfit:
         raise SnapshotMisfitError(misfit)

@@ -125,6 +125,6 @@ MISFITS: dict[str, StateChange] = {
     "missing aggregate field": in_state(lambda s: s.pop("links")),
     "unknown transcoding name": in_state(lambda s: s["alerts"]["A-0"].update(_type_="AlertV2")),
     "renamed aggregate class": lambda stored: stored.update(topic="domain.devices:Device"),
-    "newer class version": in_state(lambda s: s.update(class_version=2)),
+    "newer class version": in_state(lambda s: s.update(class_version=Device.class_version + 1)),
     "state the later events do not apply to": in_state(lambda s: s.update(alerts={})),
 }

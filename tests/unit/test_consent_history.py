@@ -213,3 +213,29 @@ def test_r_con_4_a_snapshot_from_before_the_record_in_effect_existed_takes_the_l
     loaded = withdrawn.device("S1")
     assert loaded.consent == ConsentState("2024-01", "correction")
     assert vars(loaded) == vars(replayed(withdrawn, device.id))
+
+
+def test_r_con_4_a_device_snapshot_from_before_issue_8_is_never_used(
+    withdrawn: PartnerFleet,
+) -> None:
+    """R-CON-4, kind 1: a version 1 device snapshot may hold consent that a correction of a
+    past record re-opened under the old rule; it is skipped and the events decide."""
+    device = withdrawn.device("S1")
+    stored = withdrawn.mapper.to_stored_event(Snapshot.take(device))
+    state = withdrawn.mapper.transcoder.decode(stored.state)
+    del state["state"]["class_version"]
+    state["state"]["consent"] = ConsentState("2024-01", "correction")
+    old = StoredEvent(
+        stored.originator_id,
+        stored.originator_version,
+        stored.topic,
+        withdrawn.mapper.transcoder.encode(state),
+    )
+    assert withdrawn.snapshots is not None
+    withdrawn.snapshots.recorder.insert_events([old])
+
+    loaded = withdrawn.device("S1")
+
+    assert loaded.consent is None
+    assert not loaded.may_read_configuration("LOC-1")
+    assert vars(loaded) == vars(replayed(withdrawn, device.id))
