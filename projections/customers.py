@@ -154,7 +154,7 @@ class CustomersView(View):
         tx.execute(
             "UPDATE pf_c_groups SET name = ?, search_name = ?, is_dashboard = 0,"
             " notifications = 0 WHERE group_id = ?",
-            (e.customer_name, e.customer_name.casefold(), group_id),
+            (e.customer_name, fold(e.customer_name), group_id),
         )
         for table in ("pf_c_admins", "pf_c_children", "pf_c_shares"):
             tx.execute(f"DELETE FROM {table} WHERE group_id = ?", (group_id,))

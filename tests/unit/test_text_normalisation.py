@@ -109,6 +109,23 @@ def test_r_fav_5_rebuilt_search_columns_equal_the_live_ones(
     assert_rebuild_equals_live(runner)
 
 
+def test_r_fav_5_r_lnk_5_a_reopened_group_is_found_in_any_normal_form(
+    fleet: PartnerFleet, read: Reader, runner: ViewRunner
+) -> None:
+    """R-FAV-5, R-LNK-5: a deleted group re-opened under a decomposed name is searched in the
+    same folded form as a new one, live and rebuilt."""
+    new_partner(fleet, LOC)
+    link_new_servers(fleet, "C1", "S1", to=LOC, name="Old Name")
+    fleet.unlink_devices(CUSTOMER, "C1", ["S1"])
+    fleet.delete_customer_group(ANNA, CustomerGroup.id_for(LOC, "C1"))
+
+    link_new_servers(fleet, "C1", "S9", to=LOC, name=DECOMPOSED)
+
+    assert found(read, "m\u00fcller") == ["C1"]
+    assert found(read, "old") == []
+    assert_rebuild_equals_live(runner)
+
+
 @pytest.mark.parametrize(
     ("search", "says"),
     [("m\x00ller", "NUL character"), ("m\ud800", "lone surrogate"), ("m" * 201, "more than")],
