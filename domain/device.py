@@ -11,7 +11,15 @@ from domain.consent import ConsentError, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
 
-__all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
+__all__ = [
+    "CARE_PLANS",
+    "CONNECTIONS",
+    "LINK_ROLES",
+    "Device",
+    "DeviceError",
+    "e2open_content",
+    "normalise_serial",
+]
 
 Connection = Literal["central_connect", "direct_connect", "pc_agent"]
 CONNECTIONS: tuple[str, ...] = ("central_connect", "direct_connect", "pc_agent")
@@ -26,6 +34,16 @@ def normalise_serial(serial: str) -> str:
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
         raise DeviceError(f"Serial number {serial!r} must be 1-32 letters or digits.")
     return cleaned
+
+
+def e2open_content(*fields: object) -> str:
+    """What an e2Open report said of a PC besides its serial, as one comparable text.
+
+    Fields in the order of `ReportedByE2Open`: model, reseller, distributor, ship date,
+    end customer, care plan. The serial is the report's deduplication key; this is the
+    content it guards (R-HLD-1).
+    """
+    return "\x1f".join(map(str, fields))
 
 
 class Device(FleetAggregate, DeviceSupport):
@@ -47,6 +65,9 @@ class Device(FleetAggregate, DeviceSupport):
     alerts: dict[str, Alert]
     service_levels: list[ServiceLevel]
     service_events: dict[str, str]  # event id -> severity
+    # What e2Open reported (e2open_content); None for PCs not reported by e2Open, and (a
+    # class default) in snapshots taken before it was kept.
+    e2open_report: str | None = None
 
     def __init__(self) -> None:
         """A new device: unlinked, without consent, placement, alerts or service levels."""
@@ -132,6 +153,22 @@ class Device(FleetAggregate, DeviceSupport):
             aggregate.care_plan = self.care_plan
             aggregate.placement = self.holding_tenant_id
             aggregate.placement_owner = self.reseller_location_id
+            aggregate.e2open_report = e2open_content(
+                self.model,
+                self.reseller_location_id,
+                self.distributor,
+                self.ship_date,
+                self.end_customer,
+                self.care_plan,
+            )
+
+    def reported_alike(self, content: str) -> bool:
+        """R-HLD-1: whether a report with this content says nothing new of the PC.
+
+        Without a kept report (enrolled by cPIN, or an old snapshot) there is nothing to
+        compare with; such a PC of the same partner stays a duplicate, as it always was.
+        """
+        return self.e2open_report is None or self.e2open_report == content
 
     @classmethod
     def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:
