@@ -26,9 +26,13 @@ MAX_KEPT_SERIAL_CHARS = 64  # the serial kept with a rejection
 UNSAFE_TEXT = "a NUL, a control character or a lone surrogate"
 # Text no database column or UTF-8 encoder takes (NUL, lone surrogates), and C0 controls.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
-# In JSON text, escapes that may decode to unsafe text, and raw surrogates. A hit only
-# means "look closer" (a valid surrogate pair of an emoji also hits): the exact walk decides.
-_RISKY_JSON = re.compile(r"\\u00[01][0-9a-fA-F]|\\[bf]|\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+# In JSON text, escapes that may decode to unsafe text, raw surrogates and long numbers. A
+# hit only means "look closer" (an emoji's surrogate pair, digits in a text also hit): the
+# exact walk decides.
+_RISKY_JSON = re.compile(
+    r"\\u00[01][0-9a-fA-F]|\\[bf]|\\u[dD][89a-fA-F]|[\ud800-\udfff]|[0-9]{19,}"
+)
+MAX_INT = 2**63 - 1  # numbers beyond a signed 64-bit integer are refused
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class Unreadable:
 def read_message(value: bytes | None) -> object:
     """A raw feed message as its JSON value, or an Unreadable naming what it broke.
 
-    Refused: empty, over MAX_MESSAGE_BYTES, not UTF-8, not JSON (numbers of more than
-    4,300 digits included), nested deeper than MAX_DEPTH, text with a NUL, a control
+    Refused: empty, over MAX_MESSAGE_BYTES, not UTF-8, not JSON (NaN, Infinity and numbers
+    of more than 4,300 digits included), nested deeper than MAX_DEPTH, text with a NUL, a control
     character or a lone surrogate. Never raises.
     """
     if not value:
@@ -51,16 +55,30 @@ def read_message(value: bytes | None) -> object:
         return Unreadable(
             f"message of {len(value):,} bytes exceeds the limit of {MAX_MESSAGE_BYTES:,} bytes"
         )
-    try:
-        text = value.decode("utf-8")  # strict: refuses invalid UTF-8 and encoded surrogates
-        parsed = json.loads(text)
-    except RecursionError:
-        return Unreadable(f"nested deeper than {MAX_DEPTH} levels")
-    except ValueError as error:  # UnicodeDecodeError, JSONDecodeError, too many digits
-        return Unreadable(printable(f"not JSON: {error}", MAX_REASON_CHARS))
+    decoded = _decoded(value)
+    if isinstance(decoded, Unreadable):
+        return decoded
+    text, parsed = decoded
     if text.count("[") + text.count("{") > MAX_DEPTH or _RISKY_JSON.search(text):
         return checked(parsed)
     return parsed
+
+
+def _decoded(value: bytes) -> tuple[str, object] | Unreadable:
+    """The message's text and its JSON value, or why it has none."""
+    try:
+        text = value.decode("utf-8")  # strict: refuses encoded surrogates too
+        return text, json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        return Unreadable(f"nested deeper than {MAX_DEPTH} levels")
+    except UnicodeDecodeError as error:
+        return Unreadable(f"not UTF-8: {error.reason} at byte {error.start}")
+    except ValueError as error:  # JSONDecodeError, NaN, numbers of too many digits
+        return Unreadable(printable(f"not JSON: {error}", MAX_REASON_CHARS))
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def checked(value: object) -> object:
@@ -93,6 +111,8 @@ def _scalar_fault(item: object) -> str | None:
         return None if _UNSAFE.search(item) is None else f"text contains {UNSAFE_TEXT}"
     if isinstance(item, float) and not math.isfinite(item):
         return "a number is out of range (NaN or infinite)"
+    if isinstance(item, int) and not -MAX_INT <= item <= MAX_INT:
+        return "a number is out of range (beyond 64 bits)"
     if item is None or isinstance(item, bool | int | float):
         return None
     return f"a {type(item).__name__} is not a JSON value"

@@ -45,10 +45,16 @@ def canonical_json(value: object, default: Callable[[object], object] | None = N
     """A JSON value as canonical text: object keys sorted, no whitespace, non-ASCII as is.
 
     `default` encodes values JSON has no form for, as in `json.dumps`. Raises TypeError (a
-    value that cannot be encoded), ValueError (a cycle) or RecursionError (too deep).
+    value that cannot be encoded), ValueError (a cycle, NaN or infinity, an int of more
+    than 4,300 digits) or RecursionError (too deep).
     """
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=default,
     )
 
 

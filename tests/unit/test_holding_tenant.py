@@ -185,7 +185,8 @@ def test_r_hld_1_a_batch_id_received_again_with_other_reports_is_refused_and_kep
     outcome = app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1"), e2open_report("PC2")])
 
     reason = "batch id b1 was already received with different content"
-    assert outcome.refused and not outcome.redelivered
+    assert outcome.refused
+    assert not outcome.redelivered
     assert [(r.index, r.serial, r.reason) for r in outcome.rejected] == [
         (0, "PC1", reason),
         (1, "PC2", reason),
