@@ -26,12 +26,10 @@ MAX_KEPT_SERIAL_CHARS = 64  # the serial kept with a rejection
 UNSAFE_TEXT = "a NUL, a control character or a lone surrogate"
 # Text no database column or UTF-8 encoder takes (NUL, lone surrogates), and C0 controls.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
-# In JSON text, escapes that may decode to unsafe text, raw surrogates and long numbers. A
-# hit only means "look closer" (an emoji's surrogate pair, digits in a text also hit): the
+# Escapes in JSON text that may decode to unsafe text. Searched only in text holding a
+# backslash; a hit only means "look closer" (an emoji's surrogate pair also hits): the
 # exact walk decides.
-_RISKY_JSON = re.compile(
-    r"\\u00[01][0-9a-fA-F]|\\[bf]|\\u[dD][89a-fA-F]|[\ud800-\udfff]|[0-9]{19,}"
-)
+_RISKY_ESCAPE = re.compile(r"\\u00[01][0-9a-fA-F]|\\[bf]|\\u[dD][89a-fA-F]")
 MAX_INT = 2**63 - 1  # numbers beyond a signed 64-bit integer are refused
 
 
@@ -46,7 +44,7 @@ def read_message(value: bytes | None) -> object:
     """A raw feed message as its JSON value, or an Unreadable naming what it broke.
 
     Refused: empty, over MAX_MESSAGE_BYTES, not UTF-8, not JSON (NaN, Infinity and numbers
-    of more than 4,300 digits included), nested deeper than MAX_DEPTH, text with a NUL, a control
+    beyond 64 bits included), nested deeper than MAX_DEPTH, text with a NUL, a control
     character or a lone surrogate. Never raises.
     """
     if not value:
@@ -59,26 +57,56 @@ def read_message(value: bytes | None) -> object:
     if isinstance(decoded, Unreadable):
         return decoded
     text, parsed = decoded
-    if text.count("[") + text.count("{") > MAX_DEPTH or _RISKY_JSON.search(text):
+    if text.count("[") + text.count("{") > MAX_DEPTH or _risky(text):
         return checked(parsed)
     return parsed
+
+
+def _risky(text: str) -> bool:
+    """Whether JSON text may hold an escape of unsafe text (C-speed scans only)."""
+    return "\\" in text and _RISKY_ESCAPE.search(text) is not None
 
 
 def _decoded(value: bytes) -> tuple[str, object] | Unreadable:
     """The message's text and its JSON value, or why it has none."""
     try:
         text = value.decode("utf-8")  # strict: refuses encoded surrogates too
-        return text, json.loads(text, parse_constant=_no_constant)
+        return text, _DECODER.decode(text)
     except RecursionError:
         return Unreadable(f"nested deeper than {MAX_DEPTH} levels")
     except UnicodeDecodeError as error:
         return Unreadable(f"not UTF-8: {error.reason} at byte {error.start}")
+    except OutOfRangeError as error:
+        return Unreadable(str(error))
     except ValueError as error:  # JSONDecodeError, NaN, numbers of too many digits
         return Unreadable(printable(f"not JSON: {error}", MAX_REASON_CHARS))
 
 
+class OutOfRangeError(ValueError):
+    """A JSON number beyond the feed's bounds."""
+
+
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _int(digits: str) -> int:
+    """A JSON integer within 64 bits (called only for integers, so free for text fields)."""
+    number = int(digits) if len(digits) <= 20 else MAX_INT + 1
+    if not -MAX_INT <= number <= MAX_INT:
+        raise OutOfRangeError("a number is out of range (beyond 64 bits)")
+    return number
+
+
+def _float(digits: str) -> float:
+    number = float(digits)
+    if not math.isfinite(number):
+        raise OutOfRangeError("a number is out of range (infinite)")
+    return number
+
+
+# One decoder: json.loads with an argument would build a new one per message.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int, parse_float=_float)
 
 
 def checked(value: object) -> object:
@@ -142,7 +170,16 @@ def _fits(text: str, containers: int) -> bool:
     list's included) bounds the deepest message. Brackets in text only make it cautious.
     """
     shallow = text.count("[") + text.count("{") - containers <= MAX_DEPTH
-    return shallow and _RISKY_JSON.search(text) is None
+    return shallow and not _risky(text) and _encodable(text)
+
+
+def _encodable(text: str) -> bool:
+    """No lone surrogate (canonical JSON keeps them raw; strict UTF-8 refuses them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unreadable_json(value: object) -> object:

@@ -114,7 +114,7 @@ def test_r_hld_1_reports_with_nul_deep_or_not_json_are_dead_lettered_and_the_res
     assert reasons[0] == "text contains a NUL, a control character or a lone surrogate"
     assert reasons[1] == "nested deeper than 16 levels"
     assert reasons[2].startswith("not UTF-8")
-    assert reasons[3].startswith("not JSON: Exceeds the limit (4300 digits)")
+    assert reasons[3] == "a number is out of range (beyond 64 bits)"
 
 
 def test_r_hld_1_new_reports_at_the_old_offsets_of_a_recreated_topic_land(

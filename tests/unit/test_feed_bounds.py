@@ -56,11 +56,13 @@ UNREADABLE = {
     "tombstone": (None, "empty message"),
     "invalid UTF-8": (b'{"serial": "\xff"}', "not UTF-8: invalid start byte at byte 12"),
     "an encoded surrogate": (b'"\xed\xa0\x80"', "not UTF-8"),
-    "a byte order mark": (b"\xef\xbb\xbf{}", "not JSON: Unexpected UTF-8 BOM"),
+    "a byte order mark": (b"\xef\xbb\xbf{}", "not JSON: Expecting value"),
     "UTF-16": ('{"a": 1}'.encode("utf-16"), "not UTF-8"),
     "not JSON": (b"{not json", "not JSON: Expecting property name"),
     "NaN": (b'{"a": NaN}', "not JSON: NaN is not a JSON number"),
-    "a 5,000-digit number": (b"1" * 5_000, "not JSON: Exceeds the limit (4300 digits)"),
+    "a 5,000-digit number": (b"1" * 5_000, "a number is out of range (beyond 64 bits)"),
+    "2**63": (b'{"n": 9223372036854775808}', "a number is out of range (beyond 64 bits)"),
+    "1e999": (b'{"n": 1e999}', "a number is out of range (infinite)"),
     "an escaped NUL": (b'{"serial": "PC\\u00001"}', UNSAFE),
     "an escaped control character": (b'{"m": "\\u001b[31m"}', UNSAFE),
     "a lone surrogate": (b'{"m": "\\ud800"}', UNSAFE),
@@ -86,6 +88,7 @@ READABLE = {
     "an emoji as a surrogate pair": (b'{"m": "\\ud83d\\ude00"}', {"m": "\N{GRINNING FACE}"}),
     "tabs and new lines": (b'{"m": "a\\tb\\nc\\u0009"}', {"m": "a\tb\nc\t"}),
     "not an object": (b"[1, 2]", [1, 2]),  # readable; the message model rejects it
+    "64-bit numbers": (b"[9223372036854775807, -1.5e300]", [2**63 - 1, -1.5e300]),
 }
 
 
