@@ -17,7 +17,6 @@ __all__ = [
     "LINK_ROLES",
     "Device",
     "DeviceError",
-    "e2open_content",
     "normalise_serial",
 ]
 
@@ -34,16 +33,6 @@ def normalise_serial(serial: str) -> str:
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
         raise DeviceError(f"Serial number {serial!r} must be 1-32 letters or digits.")
     return cleaned
-
-
-def e2open_content(*fields: object) -> str:
-    """What an e2Open report said of a PC besides its serial, as one comparable text.
-
-    Fields in the order of `ReportedByE2Open`: model, reseller, distributor, ship date,
-    end customer, care plan. The serial is the report's deduplication key; this is the
-    content it guards (R-HLD-1).
-    """
-    return "\x1f".join(map(str, fields))
 
 
 class Device(FleetAggregate, DeviceSupport):
@@ -65,9 +54,12 @@ class Device(FleetAggregate, DeviceSupport):
     alerts: dict[str, Alert]
     service_levels: list[ServiceLevel]
     service_events: dict[str, str]  # event id -> severity
-    # What e2Open reported (e2open_content); None for PCs not reported by e2Open, and (a
-    # class default) in snapshots taken before it was kept.
-    e2open_report: str | None = None
+    # What e2Open reported beyond the state above, kept so a report seen again is compared
+    # (R-HLD-1). Class defaults: None for PCs not reported by e2Open and in snapshots taken
+    # before it was kept. Plain references, as every PC of a batch sets them.
+    reported_distributor: str | None = None
+    reported_ship_date: date | None = None
+    reported_end_customer: str | None = None
 
     def __init__(self) -> None:
         """A new device: unlinked, without consent, placement, alerts or service levels."""
@@ -153,22 +145,28 @@ class Device(FleetAggregate, DeviceSupport):
             aggregate.care_plan = self.care_plan
             aggregate.placement = self.holding_tenant_id
             aggregate.placement_owner = self.reseller_location_id
-            aggregate.e2open_report = e2open_content(
-                self.model,
-                self.reseller_location_id,
-                self.distributor,
-                self.ship_date,
-                self.end_customer,
-                self.care_plan,
-            )
+            aggregate.reported_distributor = self.distributor
+            aggregate.reported_ship_date = self.ship_date
+            aggregate.reported_end_customer = self.end_customer
 
-    def reported_alike(self, content: str) -> bool:
-        """R-HLD-1: whether a report with this content says nothing new of the PC.
+    def reported_alike(self, content: tuple[object, ...]) -> bool:
+        """R-HLD-1: whether a report says nothing new of the PC.
 
-        Without a kept report (enrolled by cPIN, or an old snapshot) there is nothing to
-        compare with; such a PC of the same partner stays a duplicate, as it always was.
+        `content`: the report's (model, distributor, ship_date, end_customer, care_plan);
+        the serial is its key and the reseller is compared by the caller. Without a kept
+        report (enrolled by cPIN, or an old snapshot) there is nothing to compare with;
+        such a PC of the same partner stays a duplicate, as it always was.
         """
-        return self.e2open_report is None or self.e2open_report == content
+        if self.reported_ship_date is None:
+            return True
+        kept = (
+            self.model,
+            self.reported_distributor,
+            self.reported_ship_date,
+            self.reported_end_customer,
+            self.care_plan,
+        )
+        return kept == content
 
     @classmethod
     def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from domain.base import Cause, DomainError, NotAllowedError
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
-from domain.device import Device, DeviceError, e2open_content
+from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
 from domain.partner import PartnerTenant
 from handlers.base import FleetApplication, Working
@@ -219,7 +219,13 @@ def _known(device: Device, report: E2OpenReport) -> Exception:
     """R-HLD-1: a serial landed before is a duplicate only if its report says the same."""
     if device.placement_owner != report.reseller_location_id:
         return RejectedError(f"device {report.serial} is already registered")
-    content = e2open_content(*report.model_dump(exclude={"serial"}).values())
+    content = (
+        report.model,
+        report.distributor,
+        report.ship_date,
+        report.end_customer,
+        report.care_plan,
+    )
     if not device.reported_alike(content):
         return RejectedError(
             f"device {report.serial} was already reported with different content; "

@@ -220,10 +220,12 @@ def test_r_alr_1_an_alert_id_raised_again_with_other_content_is_rejected(
 def test_a_device_reported_before_reports_were_kept_compares_as_before(
     app: PartnerFleet, holding_tenant: UUID
 ) -> None:
-    """A snapshot from before `e2open_report` existed: the class default, nothing to compare."""
+    """A snapshot from before reports were kept: the class defaults, nothing to compare."""
     app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1")])
     device = app.device("PC1")
-    del device.__dict__["e2open_report"]
+    assert not device.reported_alike(("other model",))
+    for name in ("reported_distributor", "reported_ship_date", "reported_end_customer"):
+        del device.__dict__[name]
 
-    assert device.e2open_report is None
-    assert device.reported_alike("anything")
+    assert device.reported_ship_date is None
+    assert device.reported_alike(("other model",))
