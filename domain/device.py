@@ -11,14 +11,7 @@ from domain.consent import ConsentError, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
 
-__all__ = [
-    "CARE_PLANS",
-    "CONNECTIONS",
-    "LINK_ROLES",
-    "Device",
-    "DeviceError",
-    "normalise_serial",
-]
+__all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
 
 Connection = Literal["central_connect", "direct_connect", "pc_agent"]
 CONNECTIONS: tuple[str, ...] = ("central_connect", "direct_connect", "pc_agent")
