@@ -56,6 +56,12 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     alerts: dict[str, Alert]
     service_levels: list[ServiceLevel]
     service_events: dict[str, str]  # event id -> severity
+    # What e2Open reported beyond the state above, kept so a report seen again is compared
+    # (R-HLD-1). Class defaults: None for PCs not reported by e2Open and in snapshots taken
+    # before it was kept. Plain references, as every PC of a batch sets them.
+    reported_distributor: str | None = None
+    reported_ship_date: date | None = None
+    reported_end_customer: str | None = None
 
     def __init__(self) -> None:
         """A new device: unlinked, without consent, placement, alerts or service levels."""
@@ -141,6 +147,28 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
             aggregate.care_plan = self.care_plan
             aggregate.placement = self.holding_tenant_id
             aggregate.placement_owner = self.reseller_location_id
+            aggregate.reported_distributor = self.distributor
+            aggregate.reported_ship_date = self.ship_date
+            aggregate.reported_end_customer = self.end_customer
+
+    def reported_alike(self, content: tuple[object, ...]) -> bool:
+        """R-HLD-1: whether a report says nothing new of the PC.
+
+        `content`: the report's (model, distributor, ship_date, end_customer, care_plan);
+        the serial is its key and the reseller is compared by the caller. Without a kept
+        report (enrolled by cPIN, or an old snapshot) there is nothing to compare with;
+        such a PC of the same partner stays a duplicate, as it always was.
+        """
+        if self.reported_ship_date is None:
+            return True
+        kept = (
+            self.model,
+            self.reported_distributor,
+            self.reported_ship_date,
+            self.reported_end_customer,
+            self.care_plan,
+        )
+        return kept == content
 
     @classmethod
     def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:

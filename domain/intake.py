@@ -2,21 +2,39 @@
 
 E2OpenBatch is an aggregate of its own because R-HLD-1 keeps rejected reports, which
 belong to no partner or device (unknown partner, malformed serial), and because a
-redelivered batch must be recognised as already received.
+redelivered batch must be recognised as already received, and a batch id used again with
+other content refused and kept as rejected (never a silent success).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.base import Cause, DomainError, FleetAggregate, natural_id
 from domain.device import normalise_serial
-from domain.text import FREE_TEXT, feed_texts, printable
+from domain.feed_bounds import (
+    MAX_BATCH_MESSAGES,
+    MAX_KEPT_SERIAL_CHARS,
+    MAX_REASON_CHARS,
+    Unreadable,
+)
+from domain.idempotency import ContentMismatchError, same_content
+from domain.text import feed_texts, printable
+
+__all__ = [
+    "AlertBatch",
+    "E2OpenBatch",
+    "E2OpenReport",
+    "InboundBatch",
+    "IntakeError",
+    "Rejection",
+    "Unreadable",  # defined in feed_bounds, where messages are read
+]
 
 
 class E2OpenReport(BaseModel):
@@ -46,15 +64,12 @@ class E2OpenReport(BaseModel):
         return feed_texts(report, ("model", "reseller_location_id", "distributor", "end_customer"))
 
 
-@dataclass(frozen=True)
-class Unreadable:
-    """A feed message that could not even be parsed; it is rejected with this reason."""
-
-    reason: str
-
-
 class Rejection(BaseModel):
-    """A report kept as rejected, with its position in the batch and the reason."""
+    """A message kept as rejected, with its position in the batch and the reason.
+
+    Serial and reason are made printable and bounded (feed_bounds), so what a sender put in
+    a message can neither break a view's text column nor a dead letter's header.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -62,12 +77,15 @@ class Rejection(BaseModel):
     serial: str | None
     reason: str
 
-    @field_validator("serial", "reason")
+    @field_validator("serial")
     @classmethod
-    def _printable(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # What a rejected message said is kept, but never a character no view can store.
-        limit = 64 if info.field_name == "serial" else FREE_TEXT.max_length
-        return None if value is None else printable(value, limit)
+    def _serial(cls, value: str | None) -> str | None:
+        return None if value is None else printable(value, MAX_KEPT_SERIAL_CHARS)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return printable(value, MAX_REASON_CHARS)
 
 
 class IntakeError(DomainError):
@@ -78,37 +96,69 @@ class InboundBatch(FleetAggregate):
     """A received batch of feed messages: what was accepted, what rejected and why.
 
     An aggregate of its own because rejected messages belong to no partner or device
-    (R-HLD-1 keeps them), and because a redelivered batch must be recognised.
+    (R-HLD-1 keeps them), and because a redelivered batch must be recognised: the batch id
+    is an idempotency key, stored with the fingerprint of its content (domain/idempotency).
     """
 
     KIND = "inbound-batch"  # the natural-key kind of the batch ids
+    WHAT = "batch id"  # how refusals name the key
 
     def __init__(self) -> None:
         """State comes from the Received event."""
         self.batch_id: str = ""
+        self.fingerprint: str | None = None
         self.accepted: list[str] = []
         self.rejected: list[dict[str, object]] = []
+        self.refused: dict[str, list[dict[str, object]]] = {}  # fingerprint -> rejections
 
     @classmethod
     def id_for(cls, batch_id: str) -> UUID:
         """The aggregate id derived from the sender's batch id."""
         return natural_id(cls.KIND, batch_id)
 
+    @classmethod
+    def key_of(cls, message: object) -> str | None:
+        """The message's own key (a serial, an alert id), for batches without fingerprint."""
+        return None
+
+    @classmethod
+    def check_size(cls, messages: int) -> None:
+        """Refuse a batch of more than MAX_BATCH_MESSAGES messages as a whole."""
+        if messages > MAX_BATCH_MESSAGES:
+            raise IntakeError(
+                f"A batch holds at most {MAX_BATCH_MESSAGES:,} messages, this one "
+                f"{messages:,}; split it into batches of their own ids."
+            )
+
     class Received(FleetAggregate.Created):
+        """Version 2 added `fingerprint`; version 1 batches have none (None)."""
+
+        class_version = 2
         batch_id: str
         accepted: list[str]
         rejected: list[dict[str, object]]
+        fingerprint: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["fingerprint"] = None
 
         def apply(self, aggregate: InboundBatch) -> None:
             aggregate.batch_id = self.batch_id
+            aggregate.fingerprint = self.fingerprint
             aggregate.accepted = list(self.accepted)
             aggregate.rejected = list(self.rejected)
 
     @classmethod
     def receive(
-        cls, cause: Cause, batch_id: str, accepted: list[str], rejected: list[Rejection]
+        cls,
+        cause: Cause,
+        batch_id: str,
+        accepted: list[str],
+        rejected: list[Rejection],
+        fingerprint: str,
     ) -> Self:
-        """Record the batch, everything accepted and every rejection with its reason."""
+        """Record the batch, its fingerprint, everything accepted and every rejection."""
         if not batch_id.strip():
             raise IntakeError(f"A batch ({cls.KIND}) needs a batch id.")
         return cls._start(
@@ -118,7 +168,47 @@ class InboundBatch(FleetAggregate):
             batch_id=batch_id,
             accepted=accepted,
             rejected=[r.model_dump() for r in rejected],
+            fingerprint=fingerprint,
         )
+
+    def is_redelivery(self, fingerprint: str, messages: Sequence[object]) -> bool:
+        """True for the content first received; raises ContentMismatchError for other content.
+
+        A batch recorded before fingerprints were kept counts as redelivered only when each
+        message was accepted (by its key) or rejected at its index the first time.
+        """
+        if same_content(self.WHAT, self.batch_id, self.fingerprint, fingerprint):
+            return True
+        accepted = set(self.accepted)
+        rejected = {r["index"] for r in self.rejected}
+        for index, message in enumerate(messages):
+            if index not in rejected and self.key_of(message) not in accepted:
+                raise ContentMismatchError(
+                    f"{self.WHAT} {self.batch_id} was already received with different content"
+                )
+        return True
+
+    class DeliveryRefused(FleetAggregate.Event):
+        """R-HLD-1: a later delivery under this batch id with other content, kept as rejected."""
+
+        batch_id: str
+        fingerprint: str
+        rejected: list[dict[str, object]]
+
+        def apply(self, aggregate: InboundBatch) -> None:
+            aggregate.refused[self.fingerprint] = list(self.rejected)
+
+    def refuse_delivery(self, cause: Cause, fingerprint: str, rejected: list[Rejection]) -> None:
+        """Keep a delivery of other content as rejected, once per content."""
+        if fingerprint not in self.refused:
+            dumped = [r.model_dump() for r in rejected]
+            self._record(
+                self.DeliveryRefused,
+                cause,
+                batch_id=self.batch_id,
+                fingerprint=fingerprint,
+                rejected=dumped,
+            )
 
 
 class E2OpenBatch(InboundBatch):
@@ -126,7 +216,19 @@ class E2OpenBatch(InboundBatch):
 
     KIND = "e2open-batch"
 
+    @classmethod
+    def key_of(cls, message: object) -> str | None:
+        """The report's serial, normalised as landed serials are."""
+        serial = message.get("serial") if isinstance(message, dict) else None
+        try:
+            return normalise_serial(serial) if isinstance(serial, str) else None
+        except DomainError:
+            return None
+
     class Received(InboundBatch.Received):
+        pass
+
+    class DeliveryRefused(InboundBatch.DeliveryRefused):
         pass
 
 
@@ -135,5 +237,14 @@ class AlertBatch(InboundBatch):
 
     KIND = "alert-batch"
 
+    @classmethod
+    def key_of(cls, message: object) -> str | None:
+        """The alert's id."""
+        alert_id = message.get("alert_id") if isinstance(message, dict) else None
+        return alert_id.strip() if isinstance(alert_id, str) else None
+
     class Received(InboundBatch.Received):
+        pass
+
+    class DeliveryRefused(InboundBatch.DeliveryRefused):
         pass

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.base import Cause, DomainError
+from domain.device_support import Alert
 from domain.intake import AlertBatch, Unreadable
 from domain.text import feed_texts
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
 from handlers.intake import (
+    Delivery,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
@@ -40,14 +42,24 @@ class AlertIntakeCommands(FleetApplication):
     """Raising alerts from the alerts feed."""
 
     def receive_alert_batch(
-        self, cause: Cause, batch_id: str, messages: Sequence[object]
+        self,
+        cause: Cause,
+        batch_id: str,
+        messages: Sequence[object],
+        *,
+        fingerprint: str | None = None,
     ) -> IntakeOutcome:
-        """Raise every valid alert, keep every rejection with its reason; one transaction."""
+        """R-ALR-1: raise every valid alert, keep every rejection with its reason; one transaction.
+
+        Batch id and fingerprint as for `receive_e2open_batch`: the same messages again
+        repeat the first outcome, other messages under the id are refused and kept.
+        """
+        taken = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
         return self._execute(
             "receive_alert_batch",
             cause,
             lambda w: take_batch(
-                w, cause, AlertBatch, batch_id, messages, lambda raw: self._raise(w, cause, raw)
+                w, cause, AlertBatch, taken, lambda raw: self._raise(w, cause, raw)
             ),
         )
 
@@ -61,9 +73,20 @@ class AlertIntakeCommands(FleetApplication):
             raise malformed("alert", error) from None
         try:
             device = load_device(w, alert.serial)
-            if alert.alert_id in device.alerts:
-                raise DuplicateError(alert.alert_id)  # redelivered: raised already
+            raised = device.alerts.get(alert.alert_id)
+            if raised is not None:
+                raise _known(raised, alert)
             device.raise_alert(cause, alert.alert_id, alert.severity, alert.message)
         except DomainError as refused:
             raise RejectedError(str(refused)) from None
         return alert.alert_id
+
+
+def _known(raised: Alert, alert: AlertMessage) -> Exception:
+    """An alert id raised before is a redelivery only if the alert says the same."""
+    if (raised.severity, raised.message) != (alert.severity, alert.message):
+        return RejectedError(
+            f"alert id {alert.alert_id} was already raised for device {alert.serial} "
+            "with different content"
+        )
+    return DuplicateError(alert.alert_id)  # redelivered: raised already

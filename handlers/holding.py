@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from domain.base import Cause, NotAllowedError
+from domain.base import Cause, DomainError, NotAllowedError
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
@@ -16,6 +16,7 @@ from handlers.base import FleetApplication, Working
 from handlers.customers import load_group
 from handlers.devices import load_device
 from handlers.intake import (
+    Delivery,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
@@ -30,14 +31,28 @@ class HoldingCommands(FleetApplication):
     """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
 
     def receive_e2open_batch(
-        self, cause: Cause, batch_id: str, reports: Sequence[object]
+        self,
+        cause: Cause,
+        batch_id: str,
+        reports: Sequence[object],
+        *,
+        fingerprint: str | None = None,
     ) -> IntakeOutcome:
-        """R-HLD-1: land reported PCs in holding tenants, keep every rejection; one transaction."""
+        """R-HLD-1: land reported PCs in holding tenants, keep every rejection; one transaction.
+
+        `reports` are JSON values (dicts) or `Unreadable`s, at most MAX_BATCH_MESSAGES
+        (else IntakeError, nothing recorded). The batch id is an idempotency key: the same
+        reports again repeat the first outcome; other reports under it are refused, each
+        kept as rejected ("batch id … was already received with different content").
+        A feed consumer passes the `fingerprint` of the raw bytes it read the reports from
+        (with feed_bounds.read_message); without it the reports are bounded and hashed here.
+        """
+        taken = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
         return self._execute(
             "receive_e2open_batch",
             cause,
             lambda w: take_batch(
-                w, cause, E2OpenBatch, batch_id, reports, lambda raw: self._land(w, cause, raw)
+                w, cause, E2OpenBatch, taken, lambda raw: self._land(w, cause, raw)
             ),
         )
 
@@ -49,6 +64,13 @@ class HoldingCommands(FleetApplication):
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
             raise malformed("report", error) from None
+        try:
+            return self._place(w, cause, report)
+        except DomainError as refused:
+            raise RejectedError(str(refused)) from None
+
+    def _place(self, w: Working, cause: Cause, report: E2OpenReport) -> str:
+        """Land a valid report in its reseller's holding tenant (or find it landed before)."""
         partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
         if partner is None:
             raise RejectedError(f"unknown partner Location ID {report.reseller_location_id}")
@@ -58,14 +80,12 @@ class HoldingCommands(FleetApplication):
             )
         device_id = Device.id_for(report.serial)
         # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
-        # the retry looks each one up. All or nothing either way.
-        if device_id in w:
-            raise DuplicateError(report.serial)  # twice in one batch: the first landed
-        existing = None if w.optimistic else w.find(Device, device_id)
+        # the retry looks each one up. All or nothing either way. Twice in one batch: the
+        # first one landed and is in `w`.
+        known = device_id in w or not w.optimistic
+        existing = w.find(Device, device_id) if known else None
         if existing is not None:
-            if existing.placement_owner == report.reseller_location_id:
-                raise DuplicateError(report.serial)  # a redelivered report: nothing new
-            raise RejectedError(f"device {report.serial} is already registered")
+            raise _known(existing, report)
         w.add(
             Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())
         )
@@ -195,3 +215,22 @@ class HoldingCommands(FleetApplication):
             cause,
             lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id, source),
         )
+
+
+def _known(device: Device, report: E2OpenReport) -> Exception:
+    """R-HLD-1: a serial landed before is a duplicate only if its report says the same."""
+    if device.placement_owner != report.reseller_location_id:
+        return RejectedError(f"device {report.serial} is already registered")
+    content = (
+        report.model,
+        report.distributor,
+        report.ship_date,
+        report.end_customer,
+        report.care_plan,
+    )
+    if not device.reported_alike(content):
+        return RejectedError(
+            f"device {report.serial} was already reported with different content; "
+            "send a correction to HP operations instead of a new report"
+        )
+    return DuplicateError(report.serial)  # a redelivered report: nothing new

@@ -1,4 +1,10 @@
-"""Taking a batch of feed messages: one transaction, every rejection kept, redelivery known."""
+"""Taking a batch of feed messages: one transaction, every rejection kept, redelivery known.
+
+A batch id is an idempotency key guarding the batch's content (domain/idempotency.py):
+the same content again is a redelivery (the first outcome, nothing recorded); other
+content under the same id is refused as a whole and kept as rejected with the reason
+(R-HLD-1: never dropped silently), and dead-lettered when it came from Kafka.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,54 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from domain.base import Cause
+from domain.feed_bounds import screened
+from domain.idempotency import ContentMismatchError
 from domain.intake import InboundBatch, Rejection
 from handlers.base import Working
 
 
 @dataclass
 class IntakeOutcome:
-    """What became of a batch: accepted, rejected (with reasons), duplicates, or a redelivery."""
+    """What became of a batch: accepted, rejected (with reasons), duplicates, or a redelivery.
+
+    `refused`: the batch id was used before with other content; every message is rejected
+    with that reason and nothing of it was taken.
+    """
 
     batch_id: str
     accepted: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # taken before: nothing new
     redelivered: bool = False
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A batch as delivered: its id, its messages and the fingerprint of their content."""
+
+    batch_id: str
+    messages: Sequence[object]
+    fingerprint: str
+
+    @classmethod
+    def of(
+        cls,
+        batch_class: type[InboundBatch],
+        batch_id: str,
+        messages: Sequence[object],
+        fingerprint: str | None = None,
+    ) -> Delivery:
+        """A delivery, checked and fingerprinted once, before any retry.
+
+        With a `fingerprint` the messages were read from raw bytes by read_message (already
+        bounded, hashed by bytes_fingerprint); without, each is bounded and the whole hashed.
+        """
+        batch_class.check_size(len(messages))
+        if fingerprint is not None:
+            return cls(batch_id, messages, fingerprint)
+        kept, computed = screened(messages)
+        return cls(batch_id, kept, computed)
 
 
 def malformed(what: str, error: ValidationError) -> RejectedError:
@@ -44,24 +85,46 @@ def take_batch(
     w: Working,
     cause: Cause,
     batch_class: type[InboundBatch],
-    batch_id: str,
-    messages: Sequence[object],
+    delivery: Delivery,
     take: Callable[[object], str],
 ) -> IntakeOutcome:
     """Take each message (`take` returns what it accepted, or raises), then record the batch."""
-    previous = w.find(batch_class, batch_class.id_for(batch_id))
+    previous = w.find(batch_class, batch_class.id_for(delivery.batch_id))
     if previous is not None:
-        rejected = [Rejection.model_validate(r) for r in previous.rejected]
-        return IntakeOutcome(batch_id, list(previous.accepted), rejected, redelivered=True)
-    outcome = IntakeOutcome(batch_id)
-    for index, raw in enumerate(messages):
+        return _again(cause, previous, delivery)
+    outcome = IntakeOutcome(delivery.batch_id)
+    for index, raw in enumerate(delivery.messages):
         try:
             outcome.accepted.append(take(raw))
         except DuplicateError as duplicate:
             outcome.duplicates.append(str(duplicate))
         except RejectedError as rejected:
-            serial = raw.get("serial") if isinstance(raw, Mapping) else None
-            text = None if serial is None else str(serial)[:64]
-            outcome.rejected.append(Rejection(index=index, serial=text, reason=str(rejected)))
-    w.add(batch_class.receive(cause, batch_id, outcome.accepted, outcome.rejected))
+            outcome.rejected.append(_rejection(index, raw, str(rejected)))
+    w.add(
+        batch_class.receive(
+            cause, delivery.batch_id, outcome.accepted, outcome.rejected, delivery.fingerprint
+        )
+    )
     return outcome
+
+
+def _again(cause: Cause, previous: InboundBatch, delivery: Delivery) -> IntakeOutcome:
+    """A batch id seen before: the first outcome for its content, else a refusal kept."""
+    try:
+        previous.is_redelivery(delivery.fingerprint, delivery.messages)
+    except ContentMismatchError as mismatch:
+        rejected = [_rejection(i, m, str(mismatch)) for i, m in enumerate(delivery.messages)]
+        previous.refuse_delivery(cause, delivery.fingerprint, rejected)
+        return IntakeOutcome(delivery.batch_id, rejected=rejected, refused=True)
+    first = [Rejection.model_validate(r) for r in previous.rejected]
+    return IntakeOutcome(delivery.batch_id, list(previous.accepted), first, redelivered=True)
+
+
+def _rejection(index: int, raw: object, reason: str) -> Rejection:
+    """A rejection keeping the message's serial when it is text or a number."""
+    serial = raw.get("serial") if isinstance(raw, Mapping) else None
+    # Only text and modest numbers: str() of a deep value could exhaust the stack, and of
+    # an int of more than 4,300 digits raises.
+    number = isinstance(serial, int | float) and abs(serial) < 1e64
+    text = str(serial) if isinstance(serial, str) or number else None
+    return Rejection(index=index, serial=text, reason=reason)

@@ -1,16 +1,19 @@
 """Kafka in: the e2Open reports feed and the device-alerts feed, consumed in batches.
 
 Each poll's records of one partition become one intake command (one transaction), with
-a batch id made of topic, partition and offsets, so a redelivered poll is recognised.
-Malformed and rejected messages are recorded with their reason (in the batch's event) and
-copied to the feed's dead-letter topic. Offsets are committed only after the batch is
-stored and the dead letters acknowledged: nothing accepted is ever lost.
+a batch id made of topic, partition, offsets and a short fingerprint of the records' bytes,
+so a redelivered poll is recognised and new content at old offsets (a recreated topic
+starts again at 0) is not mistaken for it. Each record is read within the feed bounds
+(domain/feed_bounds.py): one that is too large, too deep or not JSON is rejected with its
+reason and never stops the records behind it. Malformed and rejected messages are
+recorded with their reason (in the batch's event) and copied to the feed's dead-letter
+topic. Offsets are committed only after the batch is stored and the dead letters
+acknowledged: nothing accepted is ever lost.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,7 +24,9 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from domain.base import Cause
-from domain.intake import Rejection, Unreadable
+from domain.feed_bounds import MAX_BATCH_MESSAGES, read_message
+from domain.idempotency import PREFIX, bytes_fingerprint
+from domain.intake import Rejection
 from handlers import PartnerFleet
 
 log = structlog.get_logger("partnerfleet.consumers")
@@ -31,9 +36,22 @@ class Outcome(Protocol):
     """What an intake command reports back."""
 
     rejected: list[Rejection]
+    refused: bool
 
 
-Intake = Callable[[Cause, str, Sequence[object]], Outcome]
+class Intake(Protocol):
+    """An intake command: a batch of read messages with the fingerprint of their bytes."""
+
+    def __call__(
+        self, cause: Cause, batch_id: str, messages: Sequence[object], /, *, fingerprint: str
+    ) -> Outcome:
+        """Take the batch; see receive_e2open_batch."""
+        ...
+
+
+# Hex digits of the fingerprint in a batch id: enough to tell a recreated topic's new
+# records from a redelivery; the full fingerprint is compared as well.
+BATCH_ID_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -71,18 +89,15 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
-        "max_poll_records": 5_000,
+        "max_poll_records": MAX_BATCH_MESSAGES,
     }
 
 
-def parse(value: bytes | None) -> object:
-    """The message's JSON, or an Unreadable saying why it could not be read."""
-    if value is None:
-        return Unreadable("empty message")
-    try:
-        return json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return Unreadable(f"not JSON: {error}")
+def batch_id_of(partition: TopicPartition, records: Sequence[Any], fingerprint: str) -> str:
+    """`topic/partition/first-last#fingerprint-prefix`: offsets alone repeat on a new topic."""
+    digits = fingerprint.removeprefix(PREFIX)[:BATCH_ID_DIGITS]
+    first, last = records[0].offset, records[-1].offset
+    return f"{partition.topic}/{partition.partition}/{first}-{last}#{digits}"
 
 
 class FeedConsumer:
@@ -119,11 +134,11 @@ class FeedConsumer:
                 self.consumer.seek(partition, records[0].offset)
 
     def _handle(self, partition: TopicPartition, records: list[Any]) -> None:
-        batch_id = (
-            f"{partition.topic}/{partition.partition}/{records[0].offset}-{records[-1].offset}"
-        )
+        fingerprint = bytes_fingerprint(r.value for r in records)
+        batch_id = batch_id_of(partition, records, fingerprint)
         cause = Cause(f"feed:{self.feed.name}", batch_id)
-        outcome = self._intake(cause, batch_id, [parse(r.value) for r in records])
+        messages = [read_message(r.value) for r in records]
+        outcome = self._intake(cause, batch_id, messages, fingerprint=fingerprint)
         futures = [self._dead_letter(records[r.index], r, batch_id) for r in outcome.rejected]
         self.producer.flush(timeout=30)
         for future in futures:
@@ -135,6 +150,7 @@ class FeedConsumer:
             batch_id=batch_id,
             records=len(records),
             rejected=len(outcome.rejected),
+            refused=outcome.refused,
         )
 
     def _commit(self, partition: TopicPartition, next_offset: int) -> None:

@@ -20,6 +20,7 @@ class HoldingView(View):
         "pf_h_partners",
         "pf_h_pcs",
         "pf_h_rejections",
+        "pf_h_refused",
         "pf_h_requests",
     )
     ddl: ClassVar[tuple[str, ...]] = (
@@ -32,6 +33,11 @@ class HoldingView(View):
         "CREATE TABLE IF NOT EXISTS pf_h_rejections (batch_id TEXT NOT NULL, idx INTEGER NOT NULL,"
         " serial TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL,"
         " PRIMARY KEY (batch_id, idx))",
+        # Deliveries refused because their batch id came before with other content; a table
+        # of its own, as one batch id can have several refused deliveries (by fingerprint).
+        "CREATE TABLE IF NOT EXISTS pf_h_refused (batch_id TEXT NOT NULL,"
+        " fingerprint TEXT NOT NULL, idx INTEGER NOT NULL, serial TEXT, reason TEXT NOT NULL,"
+        " received_at TEXT NOT NULL, PRIMARY KEY (batch_id, fingerprint, idx))",
         "CREATE TABLE IF NOT EXISTS pf_h_requests (partner_id TEXT NOT NULL,"
         " request_id TEXT NOT NULL, serials TEXT NOT NULL, opened_at TEXT NOT NULL,"
         " resolution TEXT, resolved_at TEXT, PRIMARY KEY (partner_id, request_id))",
@@ -96,6 +102,15 @@ class HoldingView(View):
         ]
         tx.executemany("INSERT INTO pf_h_rejections VALUES (?, ?, ?, ?, ?)", rows)
 
+    @handles(E2OpenBatch.DeliveryRefused)
+    def _refused(self, tx: Tx, e: E2OpenBatch.DeliveryRefused) -> None:
+        at = iso(e.timestamp)
+        rows = [
+            (e.batch_id, e.fingerprint, r["index"], r["serial"], r["reason"], at)
+            for r in e.rejected
+        ]
+        tx.executemany("INSERT INTO pf_h_refused VALUES (?, ?, ?, ?, ?, ?)", rows)
+
     @handles(PartnerTenant.MissingDevicesReported)
     def _missing(self, tx: Tx, e: PartnerTenant.MissingDevicesReported) -> None:
         tx.execute(
@@ -158,12 +173,18 @@ def unassigned_devices(
 
 
 def rejected_reports(tx: Tx, *, batch_id: str | None = None) -> list[RejectedReport]:
-    """R-HLD-1: every rejected report with its reason (of one batch, or all), oldest first."""
+    """R-HLD-1: every rejected report with its reason (of one batch, or all), oldest first.
+
+    Reports of a refused delivery (its batch id came before with other content) are listed
+    too, each with that reason, after the batch's first delivery.
+    """
     where, params = ("WHERE batch_id = ?", (batch_id,)) if batch_id else ("", ())
+    columns = "batch_id, idx, serial, reason, received_at"
     rows = tx.query(
-        f"SELECT batch_id, idx, serial, reason, received_at FROM pf_h_rejections {where}"
+        f"SELECT {columns} FROM pf_h_rejections {where}"
+        f" UNION ALL SELECT {columns} FROM pf_h_refused {where}"
         " ORDER BY received_at, batch_id, idx",
-        params,
+        params * 2,
     )
     return [RejectedReport(*row) for row in rows]
 

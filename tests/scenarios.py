@@ -215,9 +215,14 @@ def holding_tenant_to_dashboard(fleet: PartnerFleet) -> None:
     assert not fleet.customer_group(dashboard).self_service_notifications
     fleet.transfer_devices(anna, "LOC-1", ["PC1"], dashboard, holding, "t2")
     assert fleet.device("PC1").placement == holding
-    again = fleet.receive_e2open_batch(OPS, "b1", [report("PC3")])
+    again = fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC2"), {"serial": 1}])
     assert again.redelivered
     assert again.accepted == ["PC1", "PC2"]
+    other = fleet.receive_e2open_batch(OPS, "b1", [report("PC3")])  # R-HLD-1: kept, refused
+    assert other.refused
+    assert [r.reason for r in other.rejected] == [
+        "batch id b1 was already received with different content"
+    ]
 
 
 def service_levels_and_alerts(fleet: PartnerFleet) -> None:

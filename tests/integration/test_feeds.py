@@ -189,11 +189,13 @@ class StoreAwayOnce(FeedConsumer):
         real = self._intake
         failed: list[str] = []
 
-        def intake(cause: Cause, batch_id: str, messages: Sequence[object]) -> Any:
+        def intake(
+            cause: Cause, batch_id: str, messages: Sequence[object], *, fingerprint: str
+        ) -> Any:
             if not failed:
                 failed.append(batch_id)
                 raise OperationalError("terminating connection due to administrator command")
-            return real(cause, batch_id, messages)
+            return real(cause, batch_id, messages, fingerprint=fingerprint)
 
         self._intake = intake
 

@@ -163,13 +163,41 @@ def test_r_hld_1_a_batch_with_only_rejected_reports_is_still_kept(
 def test_r_hld_1_a_redelivered_batch_records_nothing_and_repeats_the_first_outcome(
     app: PartnerFleet, landed: list[str]
 ) -> None:
+    """R-HLD-1: the same reports under the same batch id (key order aside) are a redelivery."""
     position = event_count(app)
+    reordered = [dict(reversed(e2open_report(s).items())) for s in landed]
 
-    outcome = app.receive_e2open_batch(OPS, "batch-1", [e2open_report("PC9")])
+    outcome = app.receive_e2open_batch(OPS, "batch-1", reordered)
 
     assert outcome.redelivered
+    assert not outcome.refused
     assert outcome.accepted == ["PC1", "PC2"]
     assert event_count(app) == position
+
+
+def test_r_hld_1_a_batch_id_received_again_with_other_reports_is_refused_and_kept(
+    app: PartnerFleet, holding_tenant: UUID
+) -> None:
+    """R-HLD-1 (issue 8, kind 3): b1 with PC1, then b1 with PC1 and PC2: never a silent success."""
+    app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1")])
+    position = event_count(app)
+
+    outcome = app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1"), e2open_report("PC2")])
+
+    reason = "batch id b1 was already received with different content"
+    assert outcome.refused
+    assert not outcome.redelivered
+    assert [(r.index, r.serial, r.reason) for r in outcome.rejected] == [
+        (0, "PC1", reason),
+        (1, "PC2", reason),
+    ]
+    assert outcome.accepted == []
+    [refusal] = events_since(app, position)
+    assert isinstance(refusal, E2OpenBatch.DeliveryRefused)
+    assert refusal.batch_id == "b1"
+    assert refusal.fingerprint.startswith("sha256:")
+    assert [r["serial"] for r in refusal.rejected] == ["PC1", "PC2"]
+    assert Device.id_for("PC2") not in {e.originator_id for e in events_since(app, 0)}
 
 
 def test_r_hld_1_a_batch_without_id_is_refused(app: PartnerFleet, holding_tenant: UUID) -> None:

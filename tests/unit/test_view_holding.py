@@ -50,22 +50,21 @@ def partners(fleet: PartnerFleet) -> UUID:
     return fleet.partner(LOC).require_holding_tenant()
 
 
+BATCH_B1: list[object] = [
+    report("PC2", end_customer="C1", care_plan="premium_plus"),
+    {"serial": 1},
+    report("PC1"),
+    report("PC7", "LOC-404"),
+    report("PC8", UNCERTIFIED_LOC),
+    report("PC9", OTHER_LOC),
+    report("bad serial!"),
+]
+
+
 @pytest.fixture
 def batch(fleet: PartnerFleet, partners: UUID) -> None:
     """Batch b1: PC2 and PC1 for LOC-1, PC9 for LOC-2, and four reports that cannot land."""
-    fleet.receive_e2open_batch(
-        OPS,
-        "b1",
-        [
-            report("PC2", end_customer="C1", care_plan="premium_plus"),
-            {"serial": 1},
-            report("PC1"),
-            report("PC7", "LOC-404"),
-            report("PC8", UNCERTIFIED_LOC),
-            report("PC9", OTHER_LOC),
-            report("bad serial!"),
-        ],
-    )
+    fleet.receive_e2open_batch(OPS, "b1", BATCH_B1)
 
 
 def dashboard_of(fleet: PartnerFleet, customer_id: str) -> UUID:
@@ -209,14 +208,36 @@ def test_r_hld_1_a_redelivered_batch_neither_duplicates_nor_drops_rejections(
 ) -> None:
     with read() as tx:
         before = rejected_reports(tx)
+    [received] = list(fleet.events.get(E2OpenBatch.id_for("b1")))
+    assert isinstance(received, E2OpenBatch.Received)
 
-    again = fleet.receive_e2open_batch(OPS, "b1", [report("PC3")])
+    again = fleet.receive_e2open_batch(OPS, "b1", BATCH_B1)
 
     with read() as tx:
         after = rejected_reports(tx)
         devices = serials(unassigned_devices(tx, LOC))
     assert again.redelivered
     assert after == before
+    assert devices == ["PC1", "PC2"]
+
+
+def test_r_hld_1_a_delivery_refused_for_its_reused_batch_id_is_listed_with_the_reason(
+    fleet: PartnerFleet, read: Reader, batch: None
+) -> None:
+    """R-HLD-1 (issue 8, kind 3): b1 again with other reports: each listed as rejected, why."""
+    fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC3")])
+    fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC3")])  # the same again
+
+    with read() as tx:
+        listed = rejected_reports(tx, batch_id="b1")
+        devices = serials(unassigned_devices(tx, LOC))
+
+    reason = "batch id b1 was already received with different content"
+    assert [(r.batch_id, r.index, r.serial, r.reason) for r in listed[-2:]] == [
+        ("b1", 0, "PC1", reason),
+        ("b1", 1, "PC3", reason),
+    ]
+    assert len(listed) == 4 + 2  # the first delivery's four, then the refused two, once
     assert devices == ["PC1", "PC2"]
 
 
