@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.idempotency import canonical_json, text_fingerprint
-from domain.text import printable
+from domain.text import FREE_TEXT, describe, printable
 
 MAX_MESSAGE_BYTES = 65_536  # one report is about 250 bytes, one alert under 2.5 KB
 MAX_DEPTH = 16  # levels of arrays and objects; reports and alerts are flat objects (1)
@@ -24,7 +24,6 @@ MAX_BATCH_MESSAGES = 5_000  # the consumers' max_poll_records; one transaction p
 MAX_REASON_CHARS = 500  # a rejection's reason as stored and sent in the dead letter's header
 MAX_KEPT_SERIAL_CHARS = 64  # the serial kept with a rejection
 
-UNSAFE_TEXT = "a NUL, a control character or a lone surrogate"
 # Text no database column or UTF-8 encoder takes (NUL, lone surrogates), and C0 controls.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 # Escapes in JSON text that may decode to unsafe text. Searched only in text holding a
@@ -36,9 +35,13 @@ MAX_INT = 2**63 - 1  # numbers beyond a signed 64-bit integer are refused
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A feed message that could not even be read; it is rejected with this reason."""
+    """A feed message that could not even be read; it is rejected with this reason.
+
+    `serial` is the message's serial when it was a readable text, kept for the rejection.
+    """
 
     reason: str
+    serial: str | None = None
 
 
 def read_message(value: bytes | None) -> object:
@@ -113,31 +116,42 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int, parse_f
 def checked(value: object) -> object:
     """`value` when it is a JSON value within the bounds, else an Unreadable saying why."""
     fault = _fault(value)
-    return value if fault is None else Unreadable(fault)
+    if fault is None:
+        return value
+    serial = value.get("serial") if isinstance(value, dict) else None
+    kept = printable(serial, MAX_KEPT_SERIAL_CHARS) if isinstance(serial, str) else None
+    return Unreadable(fault, kept)
 
 
 def _fault(value: object) -> str | None:
-    """What makes `value` unfit, walking it without recursion, or None."""
-    stack: list[tuple[object, int]] = [(value, 0)]
+    """What makes `value` unfit and where (a dotted path), walking it without recursion."""
+    stack: list[tuple[object, int, str]] = [(value, 0, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, dict | list | tuple):
             if depth >= MAX_DEPTH:
                 return f"nested deeper than {MAX_DEPTH} levels"
             if isinstance(item, dict):
                 if not all(isinstance(key, str) for key in item):
-                    return "an object key is not text"
-                stack.extend((key, depth) for key in item)
-                item = item.values()
-            stack.extend((inner, depth + 1) for inner in item)
+                    return _at(path, "an object key is not text")
+                stack.extend((key, depth, _at(path, "(key)")) for key in item)
+                pairs = [(_at(path, printable(str(k), 40)), v) for k, v in item.items()]
+            else:
+                pairs = [(_at(path, str(n)), v) for n, v in enumerate(item)]
+            stack.extend((inner, depth + 1, where) for where, inner in pairs)
         elif (fault := _scalar_fault(item)) is not None:
-            return fault
+            return _at(path, fault, ": ")
     return None
+
+
+def _at(path: str, rest: str, sep: str = ".") -> str:
+    return f"{path}{sep}{rest}" if path else rest
 
 
 def _scalar_fault(item: object) -> str | None:
     if isinstance(item, str):
-        return None if _UNSAFE.search(item) is None else f"text contains {UNSAFE_TEXT}"
+        bad = _UNSAFE.search(item)
+        return None if bad is None else describe(bad.group(), bad.start(), FREE_TEXT)
     if isinstance(item, float) and not math.isfinite(item):
         return "a number is out of range (NaN or infinite)"
     if isinstance(item, int) and not -MAX_INT <= item <= MAX_INT:

@@ -74,11 +74,12 @@ def checked(field: str, value: str, kind: TextKind | None = None) -> str:
     if not value.isprintable():  # true for most text, and then nothing here is refused
         bad = (_BAD_IN_FREE_TEXT if kind.multiline else _BAD).search(value)
         if bad is not None:
-            raise TextError(f"{field}: {_describe(bad.group(), bad.start(), kind)}")
+            raise TextError(f"{field}: {describe(bad.group(), bad.start(), kind)}")
     return unicodedata.normalize("NFC", value) if kind.key else value
 
 
-def _describe(char: str, at: int, kind: TextKind) -> str:
+def describe(char: str, at: int, kind: TextKind) -> str:
+    """Why `char` at position `at` may not be recorded in a text of `kind`, and what to do."""
     code = f"U+{ord(char):04X}"
     if 0xD800 <= ord(char) <= 0xDFFF:
         return (
@@ -214,7 +215,7 @@ def _find_unstorable(stack: list[tuple[str, object]]) -> None:
         if isinstance(value, str):
             bad = _BAD_IN_FREE_TEXT.search(value)
             if bad is not None:
-                raise TextError(f"{name}: {_describe(bad.group(), bad.start(), FREE_TEXT)}")
+                raise TextError(f"{name}: {describe(bad.group(), bad.start(), FREE_TEXT)}")
         elif isinstance(value, Mapping):
             stack.extend((name, key) for key in value)
             stack.extend((f"{name}.{key}"[:80], item) for key, item in value.items())

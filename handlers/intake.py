@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from domain.base import Cause
 from domain.feed_bounds import screened
 from domain.idempotency import ContentMismatchError
-from domain.intake import InboundBatch, Rejection
+from domain.intake import InboundBatch, Rejection, Unreadable
 from handlers.base import Working
 
 
@@ -122,6 +122,8 @@ def _again(cause: Cause, previous: InboundBatch, delivery: Delivery) -> IntakeOu
 
 def _rejection(index: int, raw: object, reason: str) -> Rejection:
     """A rejection keeping the message's serial when it is text or a number."""
+    if isinstance(raw, Unreadable):
+        return Rejection(index=index, serial=raw.serial, reason=reason)
     serial = raw.get("serial") if isinstance(raw, Mapping) else None
     # Only text and modest numbers: str() of a deep value could exhaust the stack, and of
     # an int of more than 4,300 digits raises.

@@ -289,7 +289,7 @@ def test_kind5_a_feed_report_with_a_nul_is_rejected_alone_and_the_rest_lands() -
 
     assert outcome.accepted == ["PC1"]
     assert [r.index for r in outcome.rejected] == [1, 2]
-    assert "malformed report: Value error, model: a NUL character" in outcome.rejected[0].reason
+    assert outcome.rejected[0].reason.startswith("model: a NUL character (U+0000)")
     assert outcome.rejected[1].serial == "PC\\x003"
 
 
