@@ -34,12 +34,13 @@ from tests.unit.test_upcasting import stored_v1_events
 
 
 def expected_envelope(event: FleetAggregate.Event, position: int) -> Envelope:
-    """The envelope as docs/events defines it, built field by field through the model."""
+    """The envelope as docs/events defines it, built field by field through the model;
+    fields the event keeps internal (a cPIN's verifier) are never published."""
     cls = type(event)
     payload = {
         f.name: getattr(event, f.name)
         for f in dataclasses.fields(event)
-        if f.name not in ENVELOPE_FIELDS
+        if f.name not in ENVELOPE_FIELDS and f.name not in cls.internal_fields
     }
     return Envelope(
         event_id=uuid.uuid5(
