@@ -46,6 +46,15 @@ ENVELOPE_FIELDS = (
 EVENT_ID_NAMESPACE = UUID("0e4b8a59-6a0e-5c1e-8f5d-3b1f7f0c2d11")
 
 
+class ParkedNote(BaseModel):
+    """Why the event is not in this record (docs/events/README.md, "Parked events")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    size: int = Field(description="Bytes of the envelope that could not be published")
+
+
 class Envelope(BaseModel):
     """A domain event as published: identity, position, cause, and the event's own fields."""
 
@@ -61,7 +70,13 @@ class Envelope(BaseModel):
     time: datetime
     principal: str
     correlation_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None = Field(
+        description="The event's own fields (<type>.schema.json); null only in a parked notice"
+    )
+    parked: ParkedNote | None = Field(
+        default=None,
+        description="Only on a notice standing in for an event the relay could not publish",
+    )
 
 
 def aggregate_of(event_class: type[Any]) -> type[FleetAggregate]:
