@@ -9,6 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from kafka import KafkaProducer
 
 from domain import Device
@@ -21,6 +22,7 @@ from infra.settings import DEFAULT_SQLITE_PATH, Settings
 from tests.e2e.test_serve import CLI, run_cli, unconfigured
 from tests.kafka import Broker, read_topics
 from tests.scenarios import report
+from tests.unit.test_processes import alive, children, wait_until
 
 
 def test_relay_shards_publish_the_store_and_stop_together(tmp_path: Path, broker: Broker) -> None:
@@ -108,3 +110,29 @@ def landed(fleet: PartnerFleet, serials: list[str]) -> int:
     found = [Device.id_for(s) for s in serials if Device.id_for(s) in fleet.repository]
     assert all(fleet.repository.get(i).version == 1 for i in found)
     return len(found)
+
+
+@pytest.mark.parametrize(
+    "command", [["relay", "--shards", "2"], ["consume", "e2open", "--workers", "2"]], ids=str
+)
+def test_the_parts_of_a_supervised_command_end_when_it_is_killed(
+    tmp_path: Path, broker: Broker, command: list[str]
+) -> None:
+    """Kind 9: SIGKILL of the parent (no chance to stop its parts): the parts end too."""
+    env = {**unconfigured(), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
+    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    parent = subprocess.Popen(
+        [str(CLI), *command],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert wait_until(lambda: len(children(parent.pid)) == 2)
+    parts = children(parent.pid)
+    time.sleep(3)  # let them get going: the kernel's signal is set early in each part
+
+    parent.kill()
+    parent.wait()
+
+    assert wait_until(lambda: not any(alive(p) for p in parts), timeout=12)
