@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from domain import Device
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
-from infra.consumers import FEEDS
+from infra.consumers import FEEDS, feed_for
 from infra.demo import RESELLER
 from infra.relay import domain_topics, ensure_topics
 from infra.settings import DEFAULT_SQLITE_PATH, Settings
@@ -136,3 +136,47 @@ def test_the_parts_of_a_supervised_command_end_when_it_is_killed(
     parent.wait()
 
     assert wait_until(lambda: not any(alive(p) for p in parts), timeout=12)
+
+
+def test_the_inbound_feed_and_its_dead_letters_live_under_the_topic_prefix(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """Kind 9: with KAFKA_TOPIC_PREFIX=acme…, `consume e2open` reads acme….e2open.reports.v1
+    and dead-letters to acme….e2open.reports.dlq.v1, as the relay's topics are prefixed."""
+    prefix = f"pfin{uuid.uuid4().hex[:8]}"
+    env = {
+        **unconfigured(),
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+    }
+    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    feed = feed_for("e2open", prefix)
+    assert (feed.topic, feed.dead_letters) == (
+        f"{prefix}.e2open.reports.v1",
+        f"{prefix}.e2open.reports.dlq.v1",
+    )
+    ensure_topics(broker.bootstrap, [feed.topic, feed.dead_letters])
+    serials = [f"PFX{uuid.uuid4().hex[:8].upper()}{i}" for i in range(3)]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for serial in serials:
+        producer.send(feed.topic, json.dumps(report(serial, location_id=RESELLER)).encode())
+    producer.send(feed.topic, b"{not json")
+    producer.flush(timeout=30)
+    producer.close()
+    consumer = subprocess.Popen(
+        [str(CLI), "consume", "e2open"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    fleet = build_fleet(Settings(sqlite_path=tmp_path / DEFAULT_SQLITE_PATH))
+    try:
+        assert wait_until(lambda: landed(fleet, serials) == len(serials), timeout=90)
+        [dead] = read_topics(broker.bootstrap, [feed.dead_letters], 1)
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        consumer.communicate(timeout=30)
+        fleet.close()
+    assert dead.value == b"{not json"
