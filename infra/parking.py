@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
 from kafka.errors import (
@@ -61,6 +63,9 @@ class Parked:
     reason: str
 
 
+Send = Callable[..., Any]  # KafkaProducer.send
+
+
 class ParkingLot:
     """The parked events of one relay's destination: kept, counted and logged."""
 
@@ -88,6 +93,28 @@ class ParkingLot:
         self.reasons[row.position] = reason
         self.count += 1
         log.error("relay_event_parked", destination=self.destination, **asdict(parked))
+
+    def send_oversized(self, send: Send, row: EventRow, topic: str, record: Record) -> Any:
+        """Send a record the producer found too large: compressed, or parked with a notice."""
+        smaller = compressed(record)
+        try:
+            return send(topic, key=smaller[0], value=smaller[1], headers=smaller[2])
+        except MessageSizeTooLargeError as error:
+            reason = (
+                f"its envelope is {len(record[1]):,} bytes ({len(smaller[1]):,} gzip-compressed),"
+                f" over the producer's limit (KAFKA_MAX_MESSAGE_BYTES): {error}"
+            )
+        self.park(row, record, reason)
+        return send_notice(send, topic, record, reason)
+
+
+def send_notice(send: Send, topic: str, record: Record, reason: str) -> Any:
+    """Send the notice standing in for a parked event; None if even that is too large."""
+    stand_in = notice(record, reason)
+    try:
+        return send(topic, key=stand_in[0], value=stand_in[1], headers=stand_in[2])
+    except MessageSizeTooLargeError:  # even without its payload (a huge principal)
+        return None
 
 
 def compressed(record: Record) -> Record:

@@ -6,13 +6,10 @@ only once the broker has acknowledged every record of it (`acks=all`, idempotent
 A crash between sending and recording means a resend, never a gap. While the broker or the
 database is away, commands go on; the relay retries with growing pauses and logs its lag.
 
-Positions belong to a destination (`infra/shards.py`): the Kafka cluster the brokers report
-and the topic prefix; a new destination receives the whole history. An event that cannot be
-published as it is (too large, refused for good, unreadable) is compressed or parked with
-its reason (`infra/parking.py`), never retried for ever: the events behind it flow on.
-
-A relay may be one shard of several (`infra/shards.py`): it then publishes the events of the
-aggregates its shard owns, from its own position.
+Positions belong to a destination, the Kafka cluster and the topic prefix, and to a shard
+of the aggregates (`infra/shards.py`); a new destination receives the whole history. An
+event that cannot be published as it is (too large, refused for good, unreadable) is
+compressed or parked with its reason (`infra/parking.py`): the events behind it flow on.
 """
 
 from __future__ import annotations
@@ -42,7 +39,7 @@ from infra.kafka_clients import (
     find_destination,
     producer_config,
 )
-from infra.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, compressed, notice
+from infra.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
 from infra.shards import SINGLE, Destination, Shard, safe_start
 from infra.view_runner import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
@@ -53,7 +50,6 @@ log = structlog.get_logger("partnerfleet.relay")
 
 MAX_BACK_OFF_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 35.0  # a little over the producer's delivery_timeout_ms
-Send = Callable[..., Any]  # KafkaProducer.send
 
 
 @dataclass
@@ -165,9 +161,20 @@ class Relay:
         if not rows:
             return None
         owns, send = self.shard.owns, self._require_producer().send
+        topic_of, record_of, careful = self._topic, self._record_of, bool(self._lot.reasons)
         futures, sent = [], []
         for row in rows:
-            if owns(row.aggregate_id) and (future := self._send(send, row)) is not None:
+            if not owns(row.aggregate_id):
+                continue
+            if careful:
+                future = self._send(send, row)
+            else:
+                try:  # the hot path: most events go out as they are
+                    key, value, headers = record_of(row)
+                    future = send(topic_of(row.topic), key=key, value=value, headers=headers)
+                except Exception:  # too large, unreadable, or the broker away: case by case
+                    future = self._send(send, row)
+            if future is not None:
                 futures.append(future)
                 sent.append(row)
         return InFlight(rows[-1].position, len(rows), futures, sent)
@@ -182,30 +189,11 @@ class Relay:
             return None
         reasons = self._lot.reasons
         if reasons and row.position in reasons:  # resent after the broker refused it
-            return self._send_notice(send, topic, record, reasons[row.position])
+            return send_notice(send, topic, record, reasons[row.position])
         try:
             return send(topic, key=record[0], value=record[1], headers=record[2])
         except MessageSizeTooLargeError:
-            return self._send_oversized(send, row, topic, record)
-
-    def _send_oversized(self, send: Send, row: EventRow, topic: str, record: Record) -> Any:
-        smaller = compressed(record)
-        try:
-            return send(topic, key=smaller[0], value=smaller[1], headers=smaller[2])
-        except MessageSizeTooLargeError as error:
-            reason = (
-                f"its envelope is {len(record[1]):,} bytes ({len(smaller[1]):,} gzip-compressed),"
-                f" over the producer's limit (KAFKA_MAX_MESSAGE_BYTES): {error}"
-            )
-        self._lot.park(row, record, reason)
-        return self._send_notice(send, topic, record, reason)
-
-    def _send_notice(self, send: Send, topic: str, record: Record, reason: str) -> Any:
-        stand_in = notice(record, reason)
-        try:
-            return send(topic, key=stand_in[0], value=stand_in[1], headers=stand_in[2])
-        except MessageSizeTooLargeError:  # even without its payload (a huge principal)
-            return None
+            return self._lot.send_oversized(send, row, topic, record)
 
     def _record_of(self, row: EventRow) -> Record:
         if self._plain_json:
@@ -243,7 +231,7 @@ class Relay:
         record = self._record_of(row)
         reason = f"the broker refused it: {error!r}"
         self._lot.park(row, record, reason)
-        stand_in = self._send_notice(
+        stand_in = send_notice(
             self._require_producer().send, self._topic(row.topic), record, reason
         )
         if stand_in is not None:
