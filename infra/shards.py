@@ -94,13 +94,15 @@ class Destination:
 def relay_positions(tx: Tx, destination: Destination | None = None) -> dict[str, int]:
     """Relay positions recorded for `destination` (every destination's if None): tracking
     name → position, all shard layouts. Positions from before destinations are left out."""
-    base = destination.tracking_name() if destination else TRACKING_ROOT
     # substr, not LIKE: `_` in a cluster id or prefix would be a LIKE wildcard.
-    rows = tx.query(
-        "SELECT view, position FROM pf_tracking"
-        " WHERE view = ? OR substr(view, 1, ?) = ? OR substr(view, 1, ?) = ?",
-        (base, len(base) + 1, f"{base}:", len(TRACKING_ROOT), base),
-    )
+    select = "SELECT view, position FROM pf_tracking WHERE "
+    if destination is None:
+        rows = tx.query(f"{select}substr(view, 1, ?) = ?", (len(TRACKING_ROOT), TRACKING_ROOT))
+    else:
+        base = destination.tracking_name()
+        rows = tx.query(
+            f"{select}view = ? OR substr(view, 1, ?) = ?", (base, len(base) + 1, f"{base}:")
+        )
     return {str(name): int(position) for name, position in rows}
 
 
