@@ -9,6 +9,7 @@ import structlog
 from pydantic import ValidationError
 
 from domain.cpin import DEMO_KEY
+from infra.cli import cli
 from infra.logging import configure_logging
 from infra.settings import Settings
 
@@ -138,3 +139,8 @@ def test_a_logged_exception_shows_no_local_variables(capsys: pytest.CaptureFixtu
     assert "connect_failed" in shown
     assert "RuntimeError: cannot connect to host=db" in shown
     assert "pg-pass-123" not in shown
+
+
+def test_a_crashing_command_shows_no_local_variables() -> None:
+    """Kind 9: typer prints a crash's locals by default (a Settings, a DSN): not ours."""
+    assert cli.pretty_exceptions_show_locals is False
