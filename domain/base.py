@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -48,6 +48,10 @@ class FleetAggregate(Aggregate):
     """Base of partnerfleet's aggregates: every event carries principal and correlation id."""
 
     class Event(Aggregate.Event):
+        # Fields kept in the store but never published (secrets' verifiers): the Kafka relay
+        # and the event schemas leave them out. A tuple of field names, set per event class.
+        internal_fields: ClassVar[tuple[str, ...]] = ()
+
         principal: str
         correlation_id: str
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from uuid import UUID
 
 from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
+from domain.cpin import cpin_matches, legacy_verifier, normalise_cpin
 from domain.group_support import (
     ChildGroup,
     CustomerGroupError,
@@ -21,19 +21,14 @@ __all__ = ["ChildGroup", "CustomerGroupError", "DeletionRefusedError"]
 PLACED = "placed"
 
 
-def cpin_digest(cpin: str) -> str:
-    """Keep only a digest of the customer's company PIN."""
-    return hashlib.sha256(cpin.encode()).hexdigest()
-
-
 class CustomerGroup(FleetAggregate, GroupLifecycle):
     """A partner's customer object: linked devices, child groups, admins, dashboard settings.
 
-    Version 2 added `favourite_of`; snapshots of version 1 load with no marks.
+    Version 2 of its state (snapshots) holds `cpin_verifier` instead of `cpin_digest`, and
+    `favourite_of`; snapshots of version 1 load with no marks and a legacy verifier.
     """
 
     class_version = 2
-
     partner_location_id: str
     customer_id: str
     customer_name: str
@@ -43,7 +38,7 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
     child_groups: dict[str, ChildGroup]
     is_dashboard: bool
     had_pcs: bool  # a PC was ever placed here: R-ALR-3 switches notifications on only then
-    cpin_digest: str | None
+    cpin_verifier: str | None  # domain/cpin.py; never published
     self_service_notifications: bool
     deleted: bool
     favourite_of: list[str]  # Passport IDs of the partner users who marked it (R-FAV-2)
@@ -55,14 +50,16 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         self.child_groups = {}
         self.is_dashboard = False
         self.had_pcs = False
-        self.cpin_digest = None
+        self.cpin_verifier = None
         self.self_service_notifications = False
         self.deleted = False
         self.favourite_of = []
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """Snapshot state of version 1: favourites were kept on the Passports only."""
+        """Snapshot state of version 1: the unsalted cPIN digest, favourites on Passports only."""
+        digest = state.pop("cpin_digest", None)
+        state["cpin_verifier"] = None if digest is None else legacy_verifier(digest)
         state["favourite_of"] = []
 
     @staticmethod
@@ -85,7 +82,7 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
             aggregate.admins = list(self.admins)
             aggregate.child_groups = {}
             aggregate.is_dashboard = False
-            aggregate.cpin_digest = None
+            aggregate.cpin_verifier = None
             aggregate.self_service_notifications = False
             aggregate.deleted = False
 
@@ -187,24 +184,41 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
             self._record(self.DeviceRemoved, cause, serial=serial, reason=reason)
 
     class CustomerDashboardCreated(FleetAggregate.Event):
-        cpin_digest: str
+        """Version 2 keeps a keyed, salted `cpin_verifier` (never published); version 1 kept
+        `cpin_digest`, an unsalted SHA-256 that gave the cPIN away to anyone who read it."""
+
+        class_version = 2
+        internal_fields = ("cpin_verifier",)
+        cpin_verifier: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cpin_verifier"] = legacy_verifier(state.pop("cpin_digest"))
 
         def apply(self, aggregate: CustomerGroup) -> None:
             aggregate.is_dashboard = True
-            aggregate.cpin_digest = self.cpin_digest
+            aggregate.cpin_verifier = self.cpin_verifier
 
-    def make_dashboard(self, cause: Cause, cpin: str) -> None:
-        """R-HLD-3: turn the customer group into a customer dashboard with the customer's cPIN."""
+    def make_dashboard(self, cause: Cause, cpin: str, verifier: str) -> None:
+        """R-HLD-3: turn the customer group into a customer dashboard with the customer's cPIN.
+
+        `verifier` is `domain.cpin.cpin_verifier(cpin, key, salt)`: the handler holds the key
+        and draws the salt. Raises CustomerGroupError for a second dashboard or a short cPIN.
+        """
         self.require_open()
         if self.is_dashboard:
             raise CustomerGroupError(f"{self.customer_name} already has a customer dashboard.")
-        if len(cpin.strip()) < 4:
+        if len(normalise_cpin(cpin)) < 4:
             raise CustomerGroupError("A cPIN has at least 4 characters.")
-        self._record(self.CustomerDashboardCreated, cause, cpin_digest=cpin_digest(cpin.strip()))
+        self._record(self.CustomerDashboardCreated, cause, cpin_verifier=verifier)
 
-    def check_cpin(self, cpin: str) -> None:
-        """R-HLD-3: a customer enrols PCs only into the dashboard its cPIN opens."""
-        if not self.is_dashboard or self.cpin_digest != cpin_digest(cpin.strip()):
+    def check_cpin(self, cpin: str, key: bytes) -> None:
+        """R-HLD-3: a customer enrols PCs only into the dashboard its cPIN opens.
+
+        `key` is the server's cPIN key (see domain/cpin.py). Raises NotAllowedError.
+        """
+        verifier = self.cpin_verifier
+        if not self.is_dashboard or verifier is None or not cpin_matches(verifier, cpin, key):
             raise NotAllowedError("The cPIN does not match this customer dashboard.")
 
     class SelfServiceNotificationsSwitched(FleetAggregate.Event):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from handlers.alert_intake import AlertIntakeCommands
 from handlers.base import ConflictError
 from handlers.customers import CustomerGroupCommands
@@ -15,6 +17,13 @@ class PartnerFleet(
     PartnerCommands, DeviceCommands, CustomerGroupCommands, HoldingCommands, AlertIntakeCommands
 ):
     """The command side of partnerfleet (one application, one notification log)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, cpin_key: bytes | None = None):
+        """`env` selects the storage (eventsourcing's settings); `cpin_key` keys the
+        customers' cPIN verifiers (domain/cpin.py), the demo key when None."""
+        super().__init__(env=env)
+        if cpin_key is not None:
+            self.cpin_key = cpin_key
 
 
 __all__ = ["ConflictError", "IntakeOutcome", "NewDevice", "PartnerChoice", "PartnerFleet"]

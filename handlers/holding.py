@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from domain.base import Cause, DomainError, NotAllowedError
+from domain.cpin import DEMO_KEY, SALT_BYTES, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
@@ -29,6 +31,8 @@ from handlers.partners import load_partner_as_user
 
 class HoldingCommands(FleetApplication):
     """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
+
+    cpin_key: bytes = DEMO_KEY  # infra.bootstrap passes Settings' CPIN_KEY (domain/cpin.py)
 
     def receive_e2open_batch(
         self,
@@ -100,10 +104,14 @@ class HoldingCommands(FleetApplication):
             partner = load_partner_as_user(w, cause, location_id)
             partner.require_holding_tenant()
             group = group_for(w, cause, partner, customer_id, customer_name)
-            group.make_dashboard(cause, cpin)
+            group.make_dashboard(cause, cpin, self._new_cpin_verifier(cpin))
             return group.id
 
         return self._execute("create_customer_dashboard", cause, work)
+
+    def _new_cpin_verifier(self, cpin: str) -> str:
+        # The domain draws no randomness and reads no key: both come from here.
+        return cpin_verifier(cpin, self.cpin_key, secrets.token_bytes(SALT_BYTES))
 
     def transfer_devices(
         self,
@@ -160,7 +168,7 @@ class HoldingCommands(FleetApplication):
 
         def work(w: Working) -> None:
             group = load_group(w, dashboard_id)
-            group.check_cpin(cpin)
+            group.check_cpin(cpin, self.cpin_key)
             group.require_open()
             if group.customer_id != customer_id:
                 raise NotAllowedError(f"This dashboard is not customer {customer_id}'s.")

@@ -56,4 +56,4 @@ def build_fleet(settings: Settings) -> PartnerFleet:
     """The command application on the configured storage, tables created on start."""
     storage = settings.storage
     with storage_ready(storage):
-        return PartnerFleet(env=storage.env)
+        return PartnerFleet(env=storage.env, cpin_key=settings.cpin_secret())

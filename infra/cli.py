@@ -12,10 +12,11 @@ import uvicorn
 from kafka import KafkaConsumer, KafkaProducer
 
 from handlers import PolicyRunner
-from infra.bootstrap import build_fleet, build_view_db, build_view_runner
+from infra.bootstrap import build_fleet, build_view_runner
 from infra.cli_projections import projections_cli
-from infra.cli_support import fail, load_settings
-from infra.consumers import FEEDS, FeedConsumer, consumer_config
+from infra.cli_relay import relay, relay_lag, relay_parked
+from infra.cli_support import fail, load_settings, require_broker
+from infra.consumers import FEEDS, FeedConsumer, consumer_config, consumer_group, feed_for
 from infra.demo import seed_demo
 from infra.envelope import write_schemas
 from infra.follower import Follower, no_wait
@@ -23,12 +24,11 @@ from infra.http import create_api
 from infra.policy_follower import PolicyFollower
 from infra.processes import cli_command, run_children, tune_gc
 from infra.relay import Relay, ensure_topics, producer_config
-from infra.settings import Settings
-from infra.shards import MAX_SHARDS, RELAY_NAME, SINGLE, Shard, relay_positions
-from infra.view_runner import TRACKING_DDL
 
 cli = typer.Typer(
-    help="partnerfleet: channel partners, customer devices and consent.", no_args_is_help=True
+    help="partnerfleet: channel partners, customer devices and consent.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a frame's locals can hold a password or a cPIN
 )
 log = structlog.get_logger("partnerfleet.cli")
 
@@ -63,7 +63,11 @@ def serve(
     loops: dict[str, Follower] = {}
     if run_relay and settings.kafka_bootstrap_servers:
         publisher = Relay(
-            fleet, views.db, settings.kafka_bootstrap_servers, prefix=settings.kafka_topic_prefix
+            fleet,
+            views.db,
+            settings.kafka_bootstrap_servers,
+            prefix=settings.kafka_topic_prefix,
+            max_message_bytes=settings.kafka_max_message_bytes,
         )
         # The relay retries the broker itself; the follower restarts it after anything else.
         loops["relay"] = Follower("relay", publisher.run, no_wait).start()
@@ -125,57 +129,6 @@ def policies_lag() -> None:
 
 
 @cli.command()
-def relay(
-    shard: Annotated[
-        str | None, typer.Option(help="Run one shard of a sharded relay: I/N, e.g. 2/3.")
-    ] = None,
-    shards: Annotated[
-        int, typer.Option(min=1, max=MAX_SHARDS, help="Run N shards, one process each.")
-    ] = 1,
-) -> None:
-    """Publish every domain event to Kafka, at least once (until interrupted)."""
-    settings = load_settings()
-    bootstrap = require_broker(settings)
-    if shard is not None and shards != 1:
-        fail("use --shard I/N for one shard or --shards N for all of them, not both.")
-    if shards > 1:
-        parts = [cli_command("relay", "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
-        raise typer.Exit(run_children(parts, "relay"))
-    try:
-        part = SINGLE if shard is None else Shard.parse(shard)
-    except ValueError as error:
-        fail(str(error))
-    fleet = build_fleet(settings)
-    publisher = Relay(
-        fleet, build_view_db(settings), bootstrap, prefix=settings.kafka_topic_prefix, shard=part
-    )
-    tune_gc()
-    log.info(
-        "relay_started",
-        bootstrap=bootstrap,
-        shard=part.tracking_name,
-        position=publisher.position(),
-    )
-    try:
-        publisher.run()
-    except KeyboardInterrupt:
-        publisher.stop()
-
-
-@cli.command("relay-lag")
-def relay_lag() -> None:
-    """Per relay shard: events stored but not yet acknowledged (no broker connection needed)."""
-    settings = load_settings()
-    fleet = build_fleet(settings)
-    head = fleet.recorder.max_notification_id() or 0
-    with build_view_db(settings).ddl() as tx:
-        tx.execute(TRACKING_DDL)
-        positions = relay_positions(tx)
-    for name, position in sorted(positions.items()) or [(RELAY_NAME, 0)]:
-        typer.echo(f"{name.replace(RELAY_NAME, 'relay', 1)}: {head - position}")
-
-
-@cli.command()
 def consume(
     feed: Annotated[str, typer.Argument(help="The feed: e2open or alerts.")],
     workers: Annotated[
@@ -189,13 +142,13 @@ def consume(
         fail(f"unknown feed {feed!r}; use one of {', '.join(FEEDS)}.")
     if workers > 1:
         raise typer.Exit(run_children([cli_command("consume", feed)] * workers, f"consume {feed}"))
-    chosen = FEEDS[feed]
+    chosen, prefix = feed_for(feed, settings.kafka_topic_prefix), settings.kafka_topic_prefix
     ensure_topics(bootstrap, [chosen.topic, chosen.dead_letters])
     consumer = FeedConsumer(
         build_fleet(settings),
         chosen,
-        KafkaConsumer(chosen.topic, **consumer_config(bootstrap, f"partnerfleet-{feed}")),
-        KafkaProducer(**producer_config(bootstrap)),
+        KafkaConsumer(chosen.topic, **consumer_config(bootstrap, consumer_group(feed, prefix))),
+        KafkaProducer(**producer_config(bootstrap, settings.kafka_max_message_bytes)),
     )
     tune_gc()
     log.info("consumer_started", feed=feed, topic=chosen.topic)
@@ -208,11 +161,9 @@ def consume(
         consumer.close()
 
 
-def require_broker(settings: Settings) -> str:
-    """The configured broker, or a clear message and exit code 2."""
-    if not settings.kafka_bootstrap_servers:
-        fail("set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.")
-    return settings.kafka_bootstrap_servers
+cli.command()(relay)
+cli.command("relay-lag")(relay_lag)
+cli.command("relay-parked")(relay_parked)
 
 
 @cli.command("event-schemas")

@@ -1,4 +1,4 @@
-"""What every command of the `partnerfleet` CLI shares: settings, failing with a message."""
+"""What every `partnerfleet` command shares: settings or a clear exit, the broker, failing."""
 
 from __future__ import annotations
 
@@ -29,3 +29,10 @@ def fail(message: str) -> NoReturn:
     """A clear message on stderr and exit code 2."""
     typer.echo(f"partnerfleet: {message}", err=True)
     raise typer.Exit(2)
+
+
+def require_broker(settings: Settings) -> str:
+    """The configured broker, or a clear message and exit code 2."""
+    if not settings.kafka_bootstrap_servers:
+        fail("set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.")
+    return settings.kafka_bootstrap_servers

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -64,20 +64,38 @@ class Feed:
     intake: Callable[[PartnerFleet], Intake]
 
 
-FEEDS = {
+DEFAULT_PREFIX = "partnerfleet"  # Settings.kafka_topic_prefix's default
+FEEDS = {  # under the default prefix; `feed_for` puts a feed under another
     "e2open": Feed(
         "e2open",
-        "partnerfleet.e2open.reports.v1",
-        "partnerfleet.e2open.reports.dlq.v1",
+        f"{DEFAULT_PREFIX}.e2open.reports.v1",
+        f"{DEFAULT_PREFIX}.e2open.reports.dlq.v1",
         lambda f: f.receive_e2open_batch,
     ),
     "alerts": Feed(
         "alerts",
-        "partnerfleet.device-alerts.v1",
-        "partnerfleet.device-alerts.dlq.v1",
+        f"{DEFAULT_PREFIX}.device-alerts.v1",
+        f"{DEFAULT_PREFIX}.device-alerts.dlq.v1",
         lambda f: f.receive_alert_batch,
     ),
 }
+
+
+def feed_for(name: str, prefix: str = DEFAULT_PREFIX) -> Feed:
+    """The feed `name` with its topic and dead-letter topic under KAFKA_TOPIC_PREFIX `prefix`
+    (`acme.e2open.reports.v1`), as the relay's topics are. KeyError for an unknown feed."""
+    feed = FEEDS[name]
+    return replace(
+        feed,
+        topic=prefix + feed.topic.removeprefix(DEFAULT_PREFIX),
+        dead_letters=prefix + feed.dead_letters.removeprefix(DEFAULT_PREFIX),
+    )
+
+
+def consumer_group(name: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The consumer group of a feed under `prefix` (`partnerfleet-e2open` by default): two
+    deployments with their own prefixes on one cluster never share a group."""
+    return f"{prefix}-{name}"
 
 
 def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:

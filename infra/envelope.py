@@ -10,6 +10,7 @@ import builtins
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import re
 import typing
@@ -45,6 +46,15 @@ ENVELOPE_FIELDS = (
 EVENT_ID_NAMESPACE = UUID("0e4b8a59-6a0e-5c1e-8f5d-3b1f7f0c2d11")
 
 
+class ParkedNote(BaseModel):
+    """Why the event is not in this record (docs/events/README.md, "Parked events")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    size: int = Field(description="Bytes of the envelope that could not be published")
+
+
 class Envelope(BaseModel):
     """A domain event as published: identity, position, cause, and the event's own fields."""
 
@@ -60,7 +70,13 @@ class Envelope(BaseModel):
     time: datetime
     principal: str
     correlation_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None = Field(
+        description="The event's own fields (<type>.schema.json); null only in a parked notice"
+    )
+    parked: ParkedNote | None = Field(
+        default=None,
+        description="Only on a notice standing in for an event the relay could not publish",
+    )
 
 
 def aggregate_of(event_class: type[Any]) -> type[FleetAggregate]:
@@ -119,15 +135,20 @@ def shape_of(event_class: type[Any]) -> EventShape:
         schema_version=version,
         aggregate=aggregate_of(event_class),
         aggregate_type=aggregate,
-        payload_fields=tuple(
-            f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS
-        ),
+        payload_fields=published_fields(event_class),
         headers=(
             ("type", name.encode()),
             ("schema_version", str(version).encode()),
             ("aggregate_type", aggregate.encode()),
         ),
     )
+
+
+def published_fields(event_class: type[Any]) -> tuple[str, ...]:
+    """The payload's fields: the event's own, but for those it keeps internal (secrets'
+    verifiers, `internal_fields`). Worked out once per class, so the relay never re-parses."""
+    internal = set(ENVELOPE_FIELDS) | set(getattr(event_class, "internal_fields", ()))
+    return tuple(f.name for f in dataclasses.fields(event_class) if f.name not in internal)
 
 
 def envelope_record(event: FleetAggregate.Event, position: int) -> Record:
@@ -253,22 +274,32 @@ def event_classes() -> list[type[FleetAggregate.Event]]:
 
 
 def _is_domain_event(value: object) -> bool:
-    # Each aggregate class also has the generic bases `Event` and `Created`: never stored.
+    """A stored event class, not one of the generic bases eventsourcing gives each aggregate.
+
+    Every aggregate class has an `Event` and a `Created` of eventsourcing's making, which are
+    never stored; but an aggregate may declare its own `Created` (CustomerGroup does), which
+    is. The name alone cannot tell them apart: a declared class has an `apply` or fields.
+    """
+    if not (isinstance(value, type) and issubclass(value, FleetAggregate.Event)):
+        return False
+    return value.__name__ not in ("Event", "Created") or any(
+        _declares(cls) for cls in value.__mro__
+    )
+
+
+def _declares(cls: type[Any]) -> bool:
+    # domain.base's FleetAggregate.Event declares the envelope's fields, not an event's.
     return (
-        isinstance(value, type)
-        and issubclass(value, FleetAggregate.Event)
-        and value.__name__ not in ("Event", "Created")
+        cls.__module__.startswith("domain.")
+        and cls.__module__ != "domain.base"
+        and ("apply" in vars(cls) or bool(inspect.get_annotations(cls)))
     )
 
 
 def payload_model(event_class: type[Any]) -> type[BaseModel]:
-    """A pydantic model of an event class's payload (its fields but the envelope's)."""
+    """A pydantic model of an event class's published payload (`published_fields`)."""
     hints = typing.get_type_hints(event_class)
-    fields: dict[str, Any] = {
-        f.name: (hints[f.name], ...)
-        for f in dataclasses.fields(event_class)
-        if f.name not in ENVELOPE_FIELDS
-    }
+    fields: dict[str, Any] = {name: (hints[name], ...) for name in published_fields(event_class)}
     model: type[BaseModel] = create_model(event_type(event_class).replace(".", ""), **fields)
     return model
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import TextIO
 
 import structlog
+from structlog.typing import ExcInfo
 
 from infra.settings import Settings
 
@@ -21,7 +24,7 @@ def configure_logging(settings: Settings) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=_traceback)
     )
     structlog.configure(
         processors=[
@@ -33,3 +36,10 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[settings.log_level]),
         cache_logger_on_first_use=True,
     )
+
+
+def _traceback(sio: TextIO, exc_info: ExcInfo) -> None:
+    """Tracebacks without the frames' local variables: those can hold a connection string
+    with its password, or a cPIN on its way to being verified (structlog shows them with
+    rich installed, by default)."""
+    sio.write("\n" + "".join(traceback.format_exception(*exc_info)))

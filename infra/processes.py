@@ -4,15 +4,25 @@ The relay and the intake are Python-bound on one core each; more cores need more
 processes. The parent starts one `partnerfleet …` child per part, and when any child ends,
 or the parent is told to stop (Ctrl-C, SIGTERM), it stops them all: a part never runs
 unnoticed on its own, and the orchestrator (compose, systemd) sees one process to restart.
+
+A parent that is killed outright (SIGKILL, the OOM killer) cannot stop its parts, so each
+part watches its parent: on Linux the kernel sends it SIGTERM when the parent dies
+(PR_SET_PDEATHSIG), elsewhere a thread notices the parent is gone; the part then stops as
+on Ctrl-C, and exits hard if that takes longer than STOP_SECONDS.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
+import importlib
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -21,6 +31,9 @@ import structlog
 log = structlog.get_logger("partnerfleet.processes")
 
 STOP_SECONDS = 15.0
+SUPERVISOR_ENV = "PARTNERFLEET_SUPERVISOR_PID"  # set in each part: its parent's pid
+WATCH_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GC_THRESHOLDS = (50_000, 50, 100)  # Python's defaults: (700, 10, 10)
 
 
@@ -38,8 +51,66 @@ def tune_gc() -> None:
 
 
 def cli_command(*arguments: str) -> list[str]:
-    """The command line of `partnerfleet ARGUMENTS…` in this environment."""
-    return [sys.executable, "-c", "from infra.cli import main; main()", *arguments]
+    """The command line of `partnerfleet ARGUMENTS…` in this environment, run as a part
+    that ends with its supervisor (`supervised_main`)."""
+    return [
+        sys.executable,
+        "-c",
+        "from infra.processes import supervised_main as m; m()",
+        *arguments,
+    ]
+
+
+def supervised_main() -> None:
+    """A part's entry point: follow the supervisor named in the environment, then the CLI."""
+    supervisor = int(os.environ.pop(SUPERVISOR_ENV, "0") or 0)
+    if supervisor:
+        end_with(supervisor)
+    importlib.import_module("infra.cli").main()  # not at the top: infra.cli imports us
+
+
+def end_with(supervisor: int, *, kernel: bool = True) -> None:
+    """Stop this process as on Ctrl-C when `supervisor`, its parent, ends: by the kernel's
+    PR_SET_PDEATHSIG on Linux (unless `kernel` is False), and by a watching thread."""
+    # A part started in the background inherits SIGINT ignored: take it back, and let
+    # SIGTERM (the parent-death signal) stop the part the same clean way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signalled = kernel and _parent_death_signal(signal.SIGTERM)
+    if os.getppid() != supervisor:  # it ended before the kernel was told: no signal comes
+        log.warning("supervisor_gone", supervisor=supervisor)
+        os._exit(1)
+    watch = threading.Thread(
+        target=watch_supervisor, args=(supervisor, signalled), name="supervisor-watch", daemon=True
+    )
+    watch.start()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send `signum` when the parent ends; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        done: int = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        return done == 0
+    return False
+
+
+def watch_supervisor(supervisor: int, signalled: bool) -> None:
+    """Return never: when the parent `supervisor` is gone, send this process SIGTERM (unless
+    the kernel `signalled` it already) and exit hard STOP_SECONDS later if still running.
+    The portable fallback of PR_SET_PDEATHSIG, and the deadline for a hanging clean stop."""
+    while os.getppid() == supervisor:
+        time.sleep(WATCH_SECONDS)
+    log.warning("supervisor_gone", supervisor=supervisor)
+    if not signalled:
+        os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(STOP_SECONDS)
+    os._exit(1)
 
 
 def run_children(commands: Sequence[Sequence[str]], what: str) -> int:
@@ -51,7 +122,8 @@ def run_children(commands: Sequence[Sequence[str]], what: str) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    children = [subprocess.Popen(list(command)) for command in commands]
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    children = [subprocess.Popen(list(command), env=env) for command in commands]
     log.info("processes_started", what=what, pids=[c.pid for c in children])
     code = 0
     try:

@@ -3,86 +3,53 @@
 It reads a batch of notifications after its recorded position, sends one envelope per
 event (topic per aggregate type, key = aggregate id), and records the batch's last position
 only once the broker has acknowledged every record of it (`acks=all`, idempotent producer).
-A crash between sending and recording means a resend, never a gap. While the broker is away,
-commands go on; the relay retries with growing pauses and logs its lag.
+A crash between sending and recording means a resend, never a gap. While the broker or the
+database is away, commands go on; the relay retries with growing pauses and logs its lag.
 
-A relay may be one shard of several (`infra/shards.py`): it then publishes the events of the
-aggregates its shard owns, from its own position.
+Positions belong to a destination, the Kafka cluster and the topic prefix, and to a shard
+of the aggregates (`infra/shards.py`); a new destination receives the whole history. An
+event that cannot be published as it is (too large, refused for good, unreadable) is
+compressed or parked with its reason (`infra/parking.py`): the events behind it flow on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import structlog
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.envelope import (
-    AGGREGATES,
-    Record,
-    envelope_record,
-    shape_of_topic,
-    stored_record,
-    topic_for,
-)
+from infra.envelope import Record, envelope_record, shape_of_topic, stored_record, topic_for
 from infra.event_rows import EventRow, row_reader
-from infra.partitioning import KeyPartitioner
-from infra.shards import SINGLE, Shard, safe_start
+from infra.kafka_clients import (
+    MAX_MESSAGE_BYTES,
+    connect_producer,
+    domain_topics,
+    ensure_topics,
+    find_destination,
+    producer_config,
+)
+from infra.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
+from infra.shards import SINGLE, Destination, Shard, safe_start
 from infra.view_runner import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
+
+__all__ = ["Relay", "connect_producer", "domain_topics", "ensure_topics", "producer_config"]
 
 log = structlog.get_logger("partnerfleet.relay")
 
 MAX_BACK_OFF_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 35.0  # a little over the producer's delivery_timeout_ms
-
-
-def producer_config(bootstrap: str) -> dict[str, Any]:
-    """An idempotent producer that waits for all in-sync replicas."""
-    return {
-        "bootstrap_servers": bootstrap,
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 100,  # the relay flushes each batch itself; waiting fills batches
-        "batch_size": 256 * 1024,
-        "compression_type": None,
-        "max_block_ms": 5_000,
-        "request_timeout_ms": 10_000,
-        "delivery_timeout_ms": 30_000,
-        "max_in_flight_requests_per_connection": 5,
-        "partitioner": KeyPartitioner(),  # the default's partitions, with less work per record
-    }
-
-
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 6) -> None:
-    """Create the topics that do not exist yet."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        for topic in topics:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
-    finally:
-        admin.close()
-
-
-def connect_producer(bootstrap: str, prefix: str) -> KafkaProducer:
-    """The relay's producer, once the topics of every aggregate type exist."""
-    ensure_topics(bootstrap, domain_topics(prefix))
-    return KafkaProducer(**producer_config(bootstrap))
-
-
-def domain_topics(prefix: str = "partnerfleet") -> list[str]:
-    """The topic of every aggregate type."""
-    return [topic_for(aggregate, prefix) for aggregate in AGGREGATES]
 
 
 @dataclass
@@ -92,10 +59,12 @@ class InFlight:
     last: int  # notification id of the batch's last stored event
     passed: int  # stored events the batch covers, other shards' included
     futures: list[Any]
+    rows: list[EventRow]  # the stored event of each future
 
 
 class Relay:
-    """Publishes the event store (or one shard of it) to Kafka; positions live in pf_tracking."""
+    """Publishes the event store (or one shard of it) to Kafka; positions live in pf_tracking,
+    one per destination and shard; parked events in pf_relay_parked."""
 
     def __init__(
         self,
@@ -108,30 +77,53 @@ class Relay:
         producer_factory: Callable[[], KafkaProducer] | None = None,  # creates the topics too
         shard: Shard = SINGLE,
         max_in_flight: int = 2,
+        destination: Destination | None = None,  # None: found on the broker when connecting
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.fleet, self.positions, self.bootstrap = fleet, positions, bootstrap
         self.batch_size, self.prefix, self.shard = batch_size, prefix, shard
-        self.max_in_flight = max_in_flight
-        self._make_producer = producer_factory or (lambda: connect_producer(bootstrap, prefix))
+        self.max_in_flight, self.destination = max_in_flight, destination
+        self._make_producer = producer_factory or (
+            lambda: connect_producer(bootstrap, prefix, max_message_bytes)
+        )
         self._producer: KafkaProducer | None = None
         self._topics: dict[str, str] = {}  # stored event topic → Kafka topic
         mapper = fleet.mapper
         self._plain_json = mapper.cipher is None and mapper.compressor is None
         self._read = row_reader(fleet.recorder)
         self._stop = threading.Event()
+        self._tracking: str | None = None  # this shard's row at its destination, once known
+        self._lot = ParkingLot(positions)  # events parked at this destination
         self.published = 0  # records the broker acknowledged, since this relay was made
+        self.last_error: str | None = None  # why the last pass failed; None once one succeeds
         with positions.ddl() as tx:
             tx.execute(TRACKING_DDL)
-            if not tx.query("SELECT 1 FROM pf_tracking WHERE view = ?", (shard.tracking_name,)):
-                write_position(tx, shard.tracking_name, safe_start(tx))
+            tx.execute(PARKED_DDL)
+
+    def tracking_name(self) -> str:
+        """This shard's row of pf_tracking at its destination (found on the broker if not
+        given: raises KafkaError while the broker cannot be reached)."""
+        if self._tracking is None:
+            destination = self.destination or find_destination(self.bootstrap, self.prefix)
+            name = destination.tracking_name(self.shard)
+            with self.positions.ddl() as tx:
+                if not tx.query("SELECT 1 FROM pf_tracking WHERE view = ?", (name,)):
+                    write_position(tx, name, safe_start(tx, destination))
+                self._lot.open(tx, destination.id)
+            self.destination, self._tracking = destination, name
+        return self._tracking
 
     def position(self) -> int:
         """The last notification id up to which the broker acknowledged this shard's events."""
+        name = self.tracking_name()
         with self.positions.transaction() as tx:
-            return read_position(tx, self.shard.tracking_name)
+            return read_position(tx, name)
 
-    def lag(self) -> int:
-        """Stored events this shard has not yet moved past."""
+    def lag(self) -> int | None:
+        """Stored events this shard has not yet moved past; None until the destination is
+        known (a relay that has not reached its broker yet cannot say where it stands)."""
+        if self._tracking is None and self.destination is None:
+            return None
         return (self.fleet.recorder.max_notification_id() or 0) - self.position()
 
     def relay_once(self) -> int:
@@ -169,12 +161,39 @@ class Relay:
         if not rows:
             return None
         owns, send = self.shard.owns, self._require_producer().send
-        futures = []
+        topic_of, record_of, careful = self._topic, self._record_of, bool(self._lot.reasons)
+        futures, sent = [], []
         for row in rows:
-            if owns(row.aggregate_id):
-                key, value, headers = self._record_of(row)
-                futures.append(send(self._topic(row.topic), key=key, value=value, headers=headers))
-        return InFlight(rows[-1].position, len(rows), futures)
+            if not owns(row.aggregate_id):
+                continue
+            if careful:
+                future = self._send(send, row)
+            else:
+                try:  # the hot path: most events go out as they are
+                    key, value, headers = record_of(row)
+                    future = send(topic_of(row.topic), key=key, value=value, headers=headers)
+                except Exception:  # too large, unreadable, or the broker away: case by case
+                    future = self._send(send, row)
+            if future is not None:
+                futures.append(future)
+                sent.append(row)
+        return InFlight(rows[-1].position, len(rows), futures, sent)
+
+    def _send(self, send: Send, row: EventRow) -> Any:
+        """Send one stored event; None when it was parked with nothing to send in its place."""
+        try:
+            topic = self._topic(row.topic)
+            record = self._record_of(row)
+        except Exception as error:  # whatever the stored event holds, go on
+            self._lot.park(row, None, f"the relay cannot encode it: {error!r}")
+            return None
+        reasons = self._lot.reasons
+        if reasons and row.position in reasons:  # resent after the broker refused it
+            return send_notice(send, topic, record, reasons[row.position])
+        try:
+            return send(topic, key=record[0], value=record[1], headers=record[2])
+        except MessageSizeTooLargeError:
+            return self._lot.send_oversized(send, row, topic, record)
 
     def _record_of(self, row: EventRow) -> Record:
         if self._plain_json:
@@ -196,16 +215,31 @@ class Relay:
         return topic
 
     def _settle(self, batch: InFlight, progress: Callable[[int], None] | None = None) -> None:
-        for future in batch.futures:
-            future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises if the broker refused or was silent
+        refused = 0
+        for row, future in zip(batch.rows, batch.futures, strict=True):
+            try:
+                future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises if refused, or silent
+            except PERMANENT_RECORD_ERRORS as error:  # this record, never; the rest, go on
+                self._refused(row, error)
+                refused += 1
         self._record(batch.last)
-        self.published += len(batch.futures)
+        self.published += len(batch.futures) - refused
         if progress is not None:
             progress(batch.passed)
 
+    def _refused(self, row: EventRow, error: Exception) -> None:
+        record = self._record_of(row)
+        reason = f"the broker refused it: {error!r}"
+        self._lot.park(row, record, reason)
+        stand_in = send_notice(
+            self._require_producer().send, self._topic(row.topic), record, reason
+        )
+        if stand_in is not None:
+            stand_in.get(timeout=ACK_TIMEOUT_SECONDS)
+
     def _record(self, position: int) -> None:
         with self.positions.transaction() as tx:
-            write_position(tx, self.shard.tracking_name, position)
+            write_position(tx, self.tracking_name(), position)
 
     def _require_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -213,25 +247,47 @@ class Relay:
         return self._producer
 
     def run(self, poll_seconds: float = 0.2) -> None:
-        """Relay until `stop()`: back off while the broker is unreachable, log the lag."""
+        """Relay until `stop()`. Never ends on an error: while the broker or the database is
+        unreachable it backs off (up to 30 s), logs why and its lag, and tries again."""
         pause = poll_seconds
         while not self._stop.is_set():
             try:
                 passed = self.catch_up()
-                pause = poll_seconds
-            except KafkaError as error:
-                self._drop_producer()
-                pause = min(max(pause * 2, 0.5), MAX_BACK_OFF_SECONDS)
-                log.warning(
-                    "relay_broker_unavailable",
-                    error=repr(error),
-                    shard=self.shard.tracking_name,
-                    lag=self.lag(),
-                    retry_in_seconds=pause,
-                )
-                passed = 0
+                pause, self.last_error = poll_seconds, None
+            except Exception as error:  # a follower must outlive any outage
+                passed, pause = 0, min(max(pause * 2, 0.5), MAX_BACK_OFF_SECONDS)
+                self._failed(error, pause)
             if not passed:
                 self._stop.wait(pause)
+
+    def _failed(self, error: Exception, pause: float) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        if isinstance(error, KafkaError):
+            self._drop_producer()
+            event = "relay_broker_unavailable"
+        elif isinstance(error, psycopg.Error | sqlite3.Error):
+            event = "relay_store_unavailable"
+        else:
+            event = "relay_failed"
+        log.warning(
+            event,
+            error=repr(error),
+            shard=self.shard.label or "all",
+            destination=self.destination.id if self.destination else None,
+            lag=self._lag_if_known(),
+            retry_in_seconds=pause,
+            exc_info=event == "relay_failed",
+        )
+
+    def _lag_if_known(self) -> int | None:
+        with contextlib.suppress(Exception):  # the store may be what is away
+            return self.lag()
+        return None
+
+    @property
+    def parked(self) -> int:
+        """Events this relay parked since it was made (a metric: relay-lag shows them all)."""
+        return self._lot.count
 
     def stop(self) -> None:
         """Ask `run()` to return and close the producer."""

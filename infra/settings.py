@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
 from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
@@ -23,7 +24,7 @@ class Storage:
     """Where events are stored: the eventsourcing environment and a password-free description."""
 
     kind: Literal["sqlite", "postgres"]
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # holds the password
     location: str
     schema: str = "public"
 
@@ -33,11 +34,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    database_url: str | None = None
+    database_url: SecretStr | None = None  # may hold a password: never shown or logged
     postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)
     postgres_user: str = "postgres"
-    postgres_password: str = ""
+    postgres_password: SecretStr = SecretStr("")
     postgres_dbname: str | None = None
     postgres_schema: str = Field(default="public", pattern=SCHEMA_NAME)
     sqlite_path: Path = DEFAULT_SQLITE_PATH
@@ -46,25 +47,46 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     kafka_bootstrap_servers: str | None = None  # no broker: no relay, no feeds
     kafka_topic_prefix: str = Field(default="partnerfleet", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    kafka_max_message_bytes: int = Field(default=1_000_000, ge=10_000, le=100 * 1024 * 1024)
+    # Keys the customers' cPIN verifiers (domain/cpin.py); required unless the store is the
+    # SQLite demo store. Changing it makes every dashboard's cPIN unusable.
+    cpin_key: SecretStr | None = Field(default=None, min_length=MIN_KEY_BYTES)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
     @model_validator(mode="after")
     def _storage_is_understood(self) -> Settings:
         self.storage  # noqa: B018 - parse now, so bad configuration fails at start-up
+        self.cpin_secret()
         return self
+
+    def cpin_secret(self) -> bytes:
+        """The key of the cPIN verifiers: CPIN_KEY, or the demo key on a SQLite store.
+
+        Raises ValueError on PostgreSQL without CPIN_KEY: a deployment must not verify
+        customers' cPINs with a key that is in the source code.
+        """
+        if self.cpin_key is not None:
+            return self.cpin_key.get_secret_value().encode()
+        if self.storage.kind == "sqlite":
+            return DEMO_KEY
+        raise ValueError(
+            f"CPIN_KEY is not set: with PostgreSQL storage set it to a random secret of at "
+            f"least {MIN_KEY_BYTES} characters (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'`), the same for every process, kept like a password."
+        )
 
     @property
     def storage(self) -> Storage:
         """The storage these settings name."""
-        if self.database_url:
-            return self._from_url(self.database_url)
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self._from_url(self.database_url.get_secret_value())
         if self.postgres_host or self.postgres_dbname:
             return self._postgres(
                 self.postgres_host or "127.0.0.1",
                 self.postgres_port,
                 self.postgres_user,
-                self.postgres_password,
+                self.postgres_password.get_secret_value(),
                 self.postgres_dbname or "postgres",
                 self.postgres_schema,
             )

@@ -1,17 +1,24 @@
-"""Relay shards: which relay process publishes which aggregates, and where each resumes.
+"""Relay shards and destinations: which relay publishes which aggregates where, and where
+each resumes.
 
 One relay is Python-bound on one core. `Shard`s split the aggregates between relay
 processes (`partnerfleet relay --shard 2/3`, or `--shards 3` for all three): each publishes
 the events of the aggregates it owns, in order, and keeps its own position in pf_tracking.
+
+A position belongs to a `Destination`, a Kafka cluster and a topic prefix: what was
+published to one cluster's topics says nothing of another's, so a relay pointed at a new
+cluster or a new KAFKA_TOPIC_PREFIX starts from the first event.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from projections.base import Tx
 
-RELAY_NAME = "relay:kafka"
+RELAY_NAME = "relay:kafka"  # positions recorded before they had a destination: never resumed
+TRACKING_ROOT = "relay@"
 MAX_SHARDS = 64
 
 
@@ -47,9 +54,9 @@ class Shard:
         return cls(int(number) - 1, int(count))
 
     @property
-    def tracking_name(self) -> str:
-        """The row of pf_tracking holding this shard's position."""
-        return RELAY_NAME if self.count == 1 else f"{RELAY_NAME}:{self.index + 1}/{self.count}"
+    def label(self) -> str:
+        """`2/3`, or "" for the one relay of an unsharded deployment."""
+        return "" if self.count == 1 else f"{self.index + 1}/{self.count}"
 
     def owns(self, aggregate_id: str) -> bool:
         """Whether this shard publishes the events of the aggregate with this (text) id."""
@@ -59,34 +66,73 @@ class Shard:
 SINGLE = Shard()
 
 
-def relay_positions(tx: Tx) -> dict[str, int]:
-    """Every relay position recorded: tracking name → position (all shard layouts)."""
-    rows = tx.query(
-        "SELECT view, position FROM pf_tracking WHERE view = ? OR view LIKE ?",
-        (RELAY_NAME, f"{RELAY_NAME}:%"),
-    )
+@dataclass(frozen=True)
+class Destination:
+    """Where a relay publishes: a Kafka cluster (the id its brokers report) and a prefix.
+
+    `cluster` is kept to letters, digits, `.`, `_` and `-` (Kafka's ids are base64url), so
+    the tracking names `relay@CLUSTER/PREFIX[:I/N]` parse back unambiguously.
+    """
+
+    cluster: str
+    prefix: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cluster", re.sub(r"[^A-Za-z0-9._-]", "_", self.cluster)[:200])
+
+    @property
+    def id(self) -> str:
+        """`CLUSTER/PREFIX`, as relay-lag shows it."""
+        return f"{self.cluster}/{self.prefix}"
+
+    def tracking_name(self, shard: Shard = SINGLE) -> str:
+        """The row of pf_tracking holding `shard`'s position at this destination."""
+        base = f"{TRACKING_ROOT}{self.id}"
+        return f"{base}:{shard.label}" if shard.label else base
+
+
+def relay_positions(tx: Tx, destination: Destination | None = None) -> dict[str, int]:
+    """Relay positions recorded for `destination` (every destination's if None): tracking
+    name → position, all shard layouts. Positions from before destinations are left out."""
+    # substr, not LIKE: `_` in a cluster id or prefix would be a LIKE wildcard.
+    select = "SELECT view, position FROM pf_tracking WHERE "
+    if destination is None:
+        rows = tx.query(f"{select}substr(view, 1, ?) = ?", (len(TRACKING_ROOT), TRACKING_ROOT))
+    else:
+        base = destination.tracking_name()
+        rows = tx.query(
+            f"{select}view = ? OR substr(view, 1, ?) = ?", (base, len(base) + 1, f"{base}:")
+        )
     return {str(name): int(position) for name, position in rows}
 
 
+def parse_tracking_name(name: str) -> tuple[str, Shard]:
+    """`relay@c/p:2/3` → ("c/p", Shard 2 of 3)."""
+    rest = name.removeprefix(TRACKING_ROOT)
+    destination, colon, label = rest.rpartition(":")
+    return (destination, Shard.parse(label)) if colon else (rest, SINGLE)
+
+
 def layouts(positions: dict[str, int]) -> dict[int, dict[Shard, int]]:
-    """Recorded positions by shard count: count → {shard: position}."""
+    """Recorded positions (of one destination) by shard count: count → {shard: position}."""
     found: dict[int, dict[Shard, int]] = {}
     for name, position in positions.items():
-        shard = SINGLE if name == RELAY_NAME else Shard.parse(name.removeprefix(f"{RELAY_NAME}:"))
+        shard = parse_tracking_name(name)[1]
         found.setdefault(shard.count, {})[shard] = position
     return found
 
 
-def safe_start(tx: Tx) -> int:
-    """Where a new shard may start without skipping an event: 0, or the furthest point that
-    some complete earlier layout of shards has published everything up to.
+def safe_start(tx: Tx, destination: Destination) -> int:
+    """Where a new shard may start at `destination` without skipping an event: 0, or the
+    furthest point that some complete earlier layout of shards there has published everything
+    up to. A destination never seen before starts at 0: it receives the whole history.
 
     Under a complete layout every aggregate has an owner, so every event up to the lowest
     position of its shards was acknowledged. A new layout resends the rest: at least once.
     """
     complete = [
         min(shards.values())
-        for count, shards in layouts(relay_positions(tx)).items()
+        for count, shards in layouts(relay_positions(tx, destination)).items()
         if len(shards) == count
     ]
     return max(complete, default=0)

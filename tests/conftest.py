@@ -17,6 +17,8 @@ from infra.settings import Settings
 from tests.kafka import Broker
 
 POSTGRES_DSN = os.environ.get("POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+# PostgreSQL settings need a cPIN key (infra/settings.py); this one is for tests only.
+os.environ.setdefault("CPIN_KEY", "tests-only-cpin-key-0123456789abcdefghij")
 
 FleetFactory = Callable[[], PartnerFleet]
 

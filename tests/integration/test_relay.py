@@ -73,7 +73,7 @@ def test_every_event_is_published_keyed_by_aggregate_in_order_with_its_envelope(
     granted = [e for e in envelopes if e.type == "Device.ConsentGranted"]
     assert {e.aggregate_id for e in granted} == {Device.id_for("S1"), Device.id_for("S2")}
     assert granted[0].schema_version == 2
-    assert granted[0].payload["text_version"] == "2025-06"
+    assert (granted[0].payload or {})["text_version"] == "2025-06"
     assert relay.lag() == 0
 
 
@@ -126,9 +126,9 @@ def test_commands_go_on_while_the_broker_is_down_and_the_relay_catches_up(
         _wait(lambda: relay.lag() == 0)
         own_broker.stop()
         fleet.register_devices(Cause("it@c2", "x"), "C2", servers("T1", "T2"))
-        _wait(lambda: relay.lag() > 0)
+        _wait(lambda: (relay.lag() or 0) > 0)
         time.sleep(1.0)
-        assert relay.lag() > 0
+        assert (relay.lag() or 0) > 0
         own_broker.start()
         _wait(lambda: relay.lag() == 0, timeout=90)
     finally:

@@ -313,7 +313,7 @@ def test_r_lnk_5_a_link_reopens_a_deleted_dashboard_as_a_plain_customer_group(
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S7"), to(LOC))
 
     group = app.customer_group(deleted_dashboard)
-    assert (group.is_dashboard, group.cpin_digest, group.had_pcs) == (False, None, False)
+    assert (group.is_dashboard, group.cpin_verifier, group.had_pcs) == (False, None, False)
     with refused(app, CustomerGroupError, "has no customer dashboard yet"):
         app.transfer_devices(ANNA, LOC, ["PC1"], holding_tenant, deleted_dashboard, "t3")
 

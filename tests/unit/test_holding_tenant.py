@@ -7,7 +7,8 @@ from uuid import UUID
 import pytest
 
 from domain import Cause, CustomerGroup, Device, E2OpenBatch, NotAllowedError, PartnerTenant
-from domain.customer_group import PLACED, CustomerGroupError, cpin_digest
+from domain.cpin import cpin_matches
+from domain.customer_group import PLACED, CustomerGroupError
 from domain.device import DeviceError
 from domain.intake import IntakeError, Unreadable
 from domain.partner import PartnerError
@@ -286,7 +287,7 @@ def test_r_hld_2_resolving_an_unknown_request_or_without_saying_how_is_refused(
 # --- R-HLD-3: customer dashboards -------------------------------------------------------
 
 
-def test_r_hld_3_a_partner_creates_a_customer_dashboard_keeping_only_a_cpin_digest(
+def test_r_hld_3_a_partner_creates_a_customer_dashboard_keeping_only_a_keyed_cpin_verifier(
     app: PartnerFleet, partner: str, holding_tenant: UUID
 ) -> None:
     position = event_count(app)
@@ -296,7 +297,8 @@ def test_r_hld_3_a_partner_creates_a_customer_dashboard_keeping_only_a_cpin_dige
     events = events_since(app, position)
     assert names(events) == ["CustomerGroup.Created", "CustomerGroup.CustomerDashboardCreated"]
     created = of_type(events, CustomerGroup.CustomerDashboardCreated)[0]
-    assert created.cpin_digest == cpin_digest(CPIN)
+    assert created.cpin_verifier.startswith("hmac-sha256$")
+    assert cpin_matches(created.cpin_verifier, CPIN, app.cpin_key)
     assert all(CPIN not in str(vars(e)) for e in events)
     assert dashboard == CustomerGroup.id_for(partner, CUSTOMER_ID)
     assert app.customer_group(dashboard).is_dashboard

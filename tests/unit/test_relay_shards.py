@@ -17,10 +17,12 @@ from kafka.errors import KafkaTimeoutError
 from handlers import PartnerFleet
 from infra.envelope import Envelope
 from infra.relay import Relay
-from infra.shards import RELAY_NAME, Shard, relay_positions, safe_start
+from infra.shards import Destination, Shard, relay_positions, safe_start
 from infra.view_runner import TRACKING_DDL, write_position
 from infra.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
+
+HERE = Destination("test-cluster", "partnerfleet")
 
 
 @dataclass
@@ -93,6 +95,7 @@ def relay_of(
         batch_size=batch_size,
         producer_factory=lambda: producer,
         shard=shard or Shard(),
+        destination=HERE,
     )
 
 
@@ -119,8 +122,8 @@ def test_shards_together_publish_every_event_once_each_aggregate_in_one_shard_in
     assert all(v == sorted(v) for v in versions.values())
     with positions.transaction() as tx:
         assert relay_positions(tx) == {
-            f"{RELAY_NAME}:1/2": head(fleet),
-            f"{RELAY_NAME}:2/2": head(fleet),
+            f"relay@{HERE.id}:1/2": head(fleet),
+            f"relay@{HERE.id}:2/2": head(fleet),
         }
 
 
@@ -177,12 +180,12 @@ def test_an_incomplete_layout_is_not_a_safe_start() -> None:
     positions = SQLiteViewDB(":memory:")
     with positions.transaction() as tx:
         tx.execute(TRACKING_DDL)
-        assert safe_start(tx) == 0
-        write_position(tx, RELAY_NAME, 40)
-        write_position(tx, f"{RELAY_NAME}:1/2", 90)
-        assert safe_start(tx) == 40  # the single relay's layout is the only complete one
-        write_position(tx, f"{RELAY_NAME}:2/2", 70)
-        assert safe_start(tx) == 70  # now 1/2 and 2/2 both published up to 70
+        assert safe_start(tx, HERE) == 0
+        write_position(tx, HERE.tracking_name(), 40)
+        write_position(tx, HERE.tracking_name(Shard(0, 2)), 90)
+        assert safe_start(tx, HERE) == 40  # the single relay's layout is the only complete one
+        write_position(tx, HERE.tracking_name(Shard(1, 2)), 70)
+        assert safe_start(tx, HERE) == 70  # now 1/2 and 2/2 both published up to 70
 
 
 @pytest.mark.parametrize(
@@ -203,9 +206,9 @@ def test_a_shard_that_does_not_exist_is_refused_with_the_reason(text: str, messa
 
 def test_shard_names_keep_the_single_relays_position() -> None:
     """A one-shard relay keeps the position an earlier unsharded relay recorded."""
-    assert Shard().tracking_name == RELAY_NAME
+    assert HERE.tracking_name(Shard()) == "relay@test-cluster/partnerfleet"
     assert Shard.parse("1/1") == Shard()
-    assert Shard.parse("2/3").tracking_name == f"{RELAY_NAME}:2/3"
+    assert HERE.tracking_name(Shard.parse("2/3")) == "relay@test-cluster/partnerfleet:2/3"
 
 
 def test_a_stopped_relay_stops_between_batches_with_what_it_sent_recorded() -> None:

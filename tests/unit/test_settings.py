@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import ValidationError
 
+from domain.cpin import DEMO_KEY
+from infra.cli import cli
+from infra.logging import configure_logging
 from infra.settings import Settings
 
 
@@ -83,3 +87,60 @@ def test_a_port_out_of_range_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PORT", "70000")
     with pytest.raises(ValidationError, match="port"):
         Settings()
+
+
+def test_r_hld_3_postgresql_without_a_cpin_key_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kind 9: the demo key is in the source code; only the SQLite demo store may use it."""
+    monkeypatch.delenv("CPIN_KEY", raising=False)
+
+    with pytest.raises(ValidationError, match="CPIN_KEY is not set"):
+        Settings(database_url="postgresql://app@db/fleet")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(database_url="postgresql://app@db/fleet", cpin_key="too-short")
+    assert Settings().cpin_secret() == DEMO_KEY
+    key = "k" * 40
+    assert Settings(database_url="postgresql://app@db/fleet", cpin_key=key).cpin_secret() == (
+        key.encode()
+    )
+
+
+def test_secrets_never_show_in_the_settings_or_storage_representation() -> None:
+    """Kind 9: a logged or printed Settings or Storage holds no password and no cPIN key."""
+    settings = Settings(
+        database_url="postgresql://app:pg-pass-123@db/fleet",
+        postgres_password="other-pass-456",
+        cpin_key="cpin-key-" + "x" * 40,
+    )
+
+    shown = f"{settings!r} {settings} {settings.storage!r} {settings.model_dump()}"
+
+    for secret in ("pg-pass-123", "other-pass-456", "cpin-key-"):
+        assert secret not in shown
+    assert settings.storage.env["POSTGRES_PASSWORD"] == "pg-pass-123"
+
+
+def test_a_logged_exception_shows_no_local_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    """Kind 9: a traceback in the logs never prints a frame's locals (a DSN, a cPIN)."""
+    configure_logging(Settings())
+    log = structlog.get_logger("test")
+
+    def connect(password: str) -> None:
+        conninfo = f"host=db password={password}"  # only in a local variable at runtime
+        raise RuntimeError(f"cannot connect to {conninfo.split(maxsplit=1)[0]}")
+
+    try:
+        connect("-".join(["pg", "pass", "123"]))
+    except RuntimeError:
+        log.exception("connect_failed")
+
+    shown = capsys.readouterr().out
+    assert "connect_failed" in shown
+    assert "RuntimeError: cannot connect to host=db" in shown
+    assert "pg-pass-123" not in shown
+
+
+def test_a_crashing_command_shows_no_local_variables() -> None:
+    """Kind 9: typer prints a crash's locals by default (a Settings, a DSN): not ours."""
+    assert cli.pretty_exceptions_show_locals is False

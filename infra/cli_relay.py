@@ -1,0 +1,91 @@
+"""The relay's commands: `relay [--shard I/N | --shards N]`, `relay-lag`, `relay-parked`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+import typer
+
+from infra.bootstrap import build_fleet, build_view_db
+from infra.cli_support import fail, load_settings, require_broker
+from infra.parking import PARKED_DDL, Parked, parked_events
+from infra.processes import cli_command, run_children, tune_gc
+from infra.relay import Relay
+from infra.settings import Settings
+from infra.shards import MAX_SHARDS, SINGLE, Shard, relay_positions
+from infra.view_runner import TRACKING_DDL
+
+log = structlog.get_logger("partnerfleet.cli")
+
+
+def relay(
+    shard: Annotated[
+        str | None, typer.Option(help="Run one shard of a sharded relay: I/N, e.g. 2/3.")
+    ] = None,
+    shards: Annotated[
+        int, typer.Option(min=1, max=MAX_SHARDS, help="Run N shards, one process each.")
+    ] = 1,
+) -> None:
+    """Publish every domain event to Kafka, at least once (until interrupted)."""
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    if shard is not None and shards != 1:
+        fail("use --shard I/N for one shard or --shards N for all of them, not both.")
+    if shards > 1:
+        parts = [cli_command("relay", "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
+        raise typer.Exit(run_children(parts, "relay"))
+    try:
+        part = SINGLE if shard is None else Shard.parse(shard)
+    except ValueError as error:
+        fail(str(error))
+    fleet = build_fleet(settings)
+    publisher = Relay(
+        fleet,
+        build_view_db(settings),
+        bootstrap,
+        prefix=settings.kafka_topic_prefix,
+        shard=part,
+        max_message_bytes=settings.kafka_max_message_bytes,
+    )
+    tune_gc()
+    log.info(
+        "relay_started", bootstrap=bootstrap, prefix=publisher.prefix, shard=part.label or "all"
+    )
+    try:
+        publisher.run()
+    except KeyboardInterrupt:
+        publisher.stop()
+
+
+def relay_lag() -> None:
+    """Per destination (cluster/prefix) and shard: events stored but not yet acknowledged,
+    then per destination the events parked there (no broker connection needed)."""
+    settings = load_settings()
+    fleet = build_fleet(settings)
+    head = fleet.recorder.max_notification_id() or 0
+    positions, parked = relay_records(settings)
+    if not positions:
+        typer.echo(f"relay (nothing published yet): {head}")
+    for name, position in sorted(positions.items()):
+        typer.echo(f"{name}: {head - position}")
+    for destination, events in sorted(parked.items()):
+        typer.echo(f"parked@{destination}: {len(events)}")
+
+
+def relay_parked() -> None:
+    """The events the relay could not publish, with the reason (docs/events/README.md)."""
+    for destination, events in sorted(relay_records(load_settings())[1].items()):
+        for e in events:
+            typer.echo(
+                f"{destination} position={e.position} {e.type} {e.aggregate_id}"
+                f" v{e.aggregate_version} {e.size:,} bytes: {e.reason}"
+            )
+
+
+def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Parked]]]:
+    """Every destination's relay positions, and its parked events."""
+    with build_view_db(settings).ddl() as tx:
+        tx.execute(TRACKING_DDL)
+        tx.execute(PARKED_DDL)
+        return relay_positions(tx), parked_events(tx)

@@ -1,0 +1,80 @@
+"""Kafka clients and topics: the producer's configuration, topic creation, the destination.
+
+Shared by the relay (infra/relay.py) and the feed consumers' dead-letter producer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from infra.envelope import AGGREGATES, topic_for
+from infra.partitioning import KeyPartitioner
+from infra.shards import Destination
+
+MAX_MESSAGE_BYTES = 1_000_000  # below Kafka's default message.max.bytes (1,048,588)
+
+
+def producer_config(bootstrap: str, max_message_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """An idempotent producer that waits for all in-sync replicas.
+
+    `max_request_size` is set, not left to the client's default: a record above it is refused
+    by `send()` at once, before the broker could refuse it (brokers' limits differ).
+    """
+    return {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 100,  # the relay flushes each batch itself; waiting fills batches
+        "batch_size": 256 * 1024,
+        "compression_type": None,
+        "max_request_size": max_message_bytes,
+        "max_block_ms": 5_000,
+        "request_timeout_ms": 10_000,
+        "delivery_timeout_ms": 30_000,
+        "max_in_flight_requests_per_connection": 5,
+        "partitioner": KeyPartitioner(),  # the default's partitions, with less work per record
+    }
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 6) -> None:
+    """Create the topics that do not exist yet."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        for topic in topics:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def find_destination(bootstrap: str, prefix: str) -> Destination:
+    """The destination behind `bootstrap`: the cluster id its brokers report, and `prefix`.
+
+    The cluster id, not the bootstrap text: another address of the same cluster is the same
+    destination, and a new cluster behind an old address is a new one. A broker that reports
+    no id is named by its sorted bootstrap addresses.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        cluster = admin.describe_cluster().get("cluster_id")
+    finally:
+        admin.close()
+    return Destination(cluster or "bootstrap-" + ",".join(sorted(bootstrap.split(","))), prefix)
+
+
+def connect_producer(
+    bootstrap: str, prefix: str, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> KafkaProducer:
+    """The relay's producer, once the topics of every aggregate type exist."""
+    ensure_topics(bootstrap, domain_topics(prefix))
+    return KafkaProducer(**producer_config(bootstrap, max_message_bytes))
+
+
+def domain_topics(prefix: str = "partnerfleet") -> list[str]:
+    """The topic of every aggregate type."""
+    return [topic_for(aggregate, prefix) for aggregate in AGGREGATES]
