@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from domain.base import Cause
@@ -28,6 +28,8 @@ from domain.feed_bounds import MAX_BATCH_MESSAGES, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from domain.intake import Rejection
 from handlers import PartnerFleet
+from infra.envelope import Record
+from infra.parking import Send, compressed
 
 log = structlog.get_logger("partnerfleet.consumers")
 
@@ -182,11 +184,26 @@ class FeedConsumer:
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),
         ]
-        return self.producer.send(
-            self.feed.dead_letters, key=record.key, value=record.value, headers=headers
+        return send_dead_letter(
+            self.producer.send, self.feed.dead_letters, (record.key, record.value, headers)
         )
 
     def close(self) -> None:
         """Leave the group and close the clients."""
         self.consumer.close()
         self.producer.close(timeout=5)
+
+
+def send_dead_letter(send: Send, topic: str, record: Record) -> Any:
+    """Copy a rejected message to its dead-letter topic; gzip-compressed when our headers
+    push it over the producer's limit, and without its value (header `value_omitted` with
+    its size) when even that is too large: the rejection itself is recorded in the store.
+    """
+    for attempt in (record, compressed(record)):
+        try:
+            return send(topic, key=attempt[0], value=attempt[1], headers=attempt[2])
+        except MessageSizeTooLargeError:
+            continue
+    key, value, headers = record
+    size = str(len(value or b"")).encode()
+    return send(topic, key=key, value=None, headers=[*headers, ("value_omitted", size)])
