@@ -61,6 +61,7 @@ def serve(
     if run_policies:
         policies.start()
     loops: dict[str, Follower] = {}
+    publisher: Relay | None = None
     if run_relay and settings.kafka_bootstrap_servers:
         publisher = Relay(
             fleet,
@@ -79,7 +80,7 @@ def serve(
         port=settings.port,
     )
     uvicorn.run(
-        create_api(fleet, settings, views, policies, loops),
+        create_api(fleet, settings, views, policies, loops, publisher),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -15,6 +15,7 @@ from handlers import PartnerFleet
 from handlers.base import ConflictError
 from infra.follower import Follower, Status, describe
 from infra.policy_follower import PolicyFollower
+from infra.relay import Relay
 from infra.settings import Settings
 from infra.view_faults import Fault
 from infra.view_runner import ViewRunner
@@ -62,6 +63,14 @@ class LoopHealth(BaseModel):
         )
 
 
+class RelayHealth(BaseModel):
+    """The in-process relay: events not yet acknowledged by the broker (None until it has
+    reached its destination once) and why its last pass failed (None once one succeeds)."""
+
+    lag: int | None
+    last_error: str | None
+
+
 class Health(BaseModel):
     """The service on this storage: "ok" (HTTP 200) only while the store answers and every
     loop, view and policy runs; "degraded" (HTTP 503) otherwise, saying which and why."""
@@ -74,12 +83,14 @@ class Health(BaseModel):
     runners: dict[str, LoopHealth]  # the loops this process runs: "views", "policies"
     views: dict[str, LoopHealth]
     policies: dict[str, LoopHealth]
+    relay: RelayHealth | None = None  # only when this process runs the relay
     errors: list[str]  # what could not be read for this answer (e.g. the store is away)
 
     def judged(self) -> Health:
         """The same, with `status` saying whether everything is well."""
         loops = [*self.runners.values(), *self.views.values(), *self.policies.values()]
-        well = not self.errors and all(loop.state == "running" for loop in loops)
+        relay_failing = self.relay is not None and self.relay.last_error is not None
+        well = not self.errors and not relay_failing and all(x.state == "running" for x in loops)
         return self.model_copy(update={"status": "ok" if well else "degraded"})
 
 
@@ -113,6 +124,7 @@ def create_api(
     views: ViewRunner | None = None,
     policies: PolicyFollower | None = None,
     loops: Mapping[str, Follower] | None = None,
+    relay: Relay | None = None,
 ) -> FastAPI:
     """The HTTP application over `fleet` (and its read models and policies, when given)."""
     api = FastAPI(title="partnerfleet", version="0.1.0")
@@ -138,6 +150,7 @@ def create_api(
             policies={
                 k: LoopHealth.of(s) for k, s in (policies.health() if policies else {}).items()
             },
+            relay=_relay(relay, errors),
             errors=errors,
         ).judged()
         response.status_code = 200 if health.status == "ok" else 503
@@ -153,6 +166,12 @@ def _read(errors: list[str], read: Callable[[], T]) -> T | None:
     except Exception as error:
         errors.append(describe(error))
         return None
+
+
+def _relay(relay: Relay | None, errors: list[str]) -> RelayHealth | None:
+    if relay is None:
+        return None
+    return RelayHealth(lag=_read(errors, relay.lag), last_error=relay.last_error)
 
 
 def _runners(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -10,7 +11,9 @@ from handlers import PolicyRunner
 from infra.follower import BackOff, Follower
 from infra.http import create_api
 from infra.policy_follower import PolicyFollower
+from infra.relay import Relay
 from infra.settings import Settings
+from infra.viewdb import SQLiteViewDB
 from tests.scenarios import in_memory_fleet, partner
 from tests.unit.test_follower import eventually
 from tests.unit.test_view_runner import break_handler, linked_customers
@@ -89,3 +92,27 @@ def test_kind6_healthz_is_200_ok_while_every_follower_runs() -> None:
     assert body["runners"]["views"]["state"] == body["runners"]["policies"]["state"] == "running"
     assert {status["state"] for status in body["views"].values()} == {"running"}
     assert {status["state"] for status in body["policies"].values()} == {"running"}
+
+
+def test_kind6_healthz_shows_the_in_process_relay_and_is_503_while_its_passes_fail(
+    tmp_path: Path,
+) -> None:
+    """The relay's lag (None before it first reached its broker) and its last error; the
+    service is "degraded" while the relay's passes fail, "ok" again once one succeeds."""
+    fleet = in_memory_fleet()
+    relay = Relay(fleet, SQLiteViewDB(str(tmp_path / "positions.sqlite3")), "127.0.0.1:9")
+    api = TestClient(create_api(fleet, Settings(), relay=relay))
+    relay.last_error = relay_error()  # as its run loop records it
+
+    failing = api.get("/healthz")
+    relay.last_error = None
+    well = api.get("/healthz")
+
+    assert failing.status_code == 503
+    assert failing.json()["relay"] == {"lag": None, "last_error": relay_error()}
+    assert (well.status_code, well.json()["relay"]["last_error"]) == (200, None)
+
+
+def relay_error() -> str:
+    """What the relay's run loop records when no broker answers."""
+    return "NoBrokersAvailable: NoBrokersAvailable"
