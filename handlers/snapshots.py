@@ -107,14 +107,17 @@ def restore(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
     if not isinstance(snapshot, Snapshot):
         raise SnapshotMisfitError(f"{stored.topic} is not a snapshot")
     cls = resolve_topic(snapshot.topic)
-    written, known = snapshot.state.get("class_version", 1), getattr(cls, "class_version", 1)
+    state = dict(snapshot.state)
+    written, known = state.pop("class_version", 1), getattr(cls, "class_version", 1)
     if written > known:
         raise SnapshotMisfitError(f"written by class version {written}; this code has {known}")
     floor = getattr(cls, "snapshot_floor", 1)
     if written < floor:
         # Its state was computed by rules since corrected; the events decide again.
         raise SnapshotMisfitError(f"written by class version {written}, older than {floor}")
-    misfit = state_misfit(cls, snapshot.state.keys() - {"class_version"})
+    for version in range(written, known):  # on a copy: mutate() upcasts the stored state
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+    misfit = state_misfit(cls, set(state))
     if misfit:
         raise SnapshotMisfitError(misfit)
     return snapshot.mutate(None)

@@ -199,11 +199,11 @@ def send_dead_letter(send: Send, topic: str, record: Record) -> Any:
     push it over the producer's limit, and without its value (header `value_omitted` with
     its size) when even that is too large: the rejection itself is recorded in the store.
     """
-    for attempt in (record, compressed(record)):
-        try:
-            return send(topic, key=attempt[0], value=attempt[1], headers=attempt[2])
-        except MessageSizeTooLargeError:
-            continue
     key, value, headers = record
+    with contextlib.suppress(MessageSizeTooLargeError):
+        return send(topic, key=key, value=value, headers=headers)
+    with contextlib.suppress(MessageSizeTooLargeError):
+        smaller = compressed(record)
+        return send(topic, key=smaller[0], value=smaller[1], headers=smaller[2])
     size = str(len(value or b"")).encode()
     return send(topic, key=key, value=None, headers=[*headers, ("value_omitted", size)])

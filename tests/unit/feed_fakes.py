@@ -64,6 +64,10 @@ class FakeTopic:
         batch, self.polled = self.records[self.polled :], len(self.records)
         return {TopicPartition(self.name, 0): batch} if batch else {}
 
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Poll again from `offset` (a batch that could not be stored is fetched again)."""
+        self.polled = offset
+
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         """Remember the committed offset of the one partition."""
         [(_, position)] = offsets.items()

@@ -134,8 +134,9 @@ def test_r_hld_1_an_oversized_event_goes_out_compressed_once_and_the_events_afte
 
 def test_r_hld_1_an_event_too_large_even_compressed_is_parked_with_a_notice_and_a_reason() -> None:
     """Kind 5: parked, counted, kept with its reason; a notice in its place; the rest flows."""
-    fleet, producer, positions = in_memory_fleet(), Producer(), SQLiteViewDB(":memory:")
-    big = big_delivery(fleet, 20_000)
+    fleet, positions = in_memory_fleet(), SQLiteViewDB(":memory:")
+    producer = Producer(limit=20_000)  # the delivery of 5,000 reports gzips to more
+    big = big_delivery(fleet, 5_000)
     relay = relay_of(fleet, producer, positions)
 
     relay.catch_up()
@@ -288,8 +289,8 @@ def test_the_relay_loop_outlives_a_database_error_and_says_why_while_it_lasts() 
 
 def test_notices_and_compressed_records_fit_the_envelope_contract() -> None:
     """The published envelope schema holds a notice: payload null, parked reason and size."""
-    fleet, producer = in_memory_fleet(), Producer()
-    big_delivery(fleet, 20_000)
+    fleet, producer = in_memory_fleet(), Producer(limit=20_000)
+    big_delivery(fleet, 5_000)
     fleet.receive_e2open_batch(OPS, "b-ok", [report("PC1")])
     relay_of(fleet, producer).catch_up()
 
