@@ -85,3 +85,9 @@ def own_broker() -> Iterator[Broker]:
 def stored_fleet(fleet_factory: FleetFactory) -> PartnerFleet:
     """A fleet on real storage."""
     return fleet_factory()
+
+
+def url_of(settings: Settings) -> str:
+    """The DATABASE_URL a test's settings name (a secret in Settings: it may hold a password)."""
+    assert settings.database_url is not None
+    return settings.database_url.get_secret_value()

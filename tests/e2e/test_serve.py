@@ -22,6 +22,7 @@ from infra.bootstrap import build_fleet
 from infra.http import create_api
 from infra.settings import Settings
 from projections import all_views
+from tests.conftest import url_of
 from tests.pg_faults import eventually, terminate_backends
 from tests.scenarios import partner
 
@@ -210,7 +211,7 @@ def test_kind6_serve_on_postgresql_survives_its_listen_and_all_its_connections_e
     """Given input: `serve` on PostgreSQL; its LISTEN connection ended, then a partner
     registered: the views apply it; the same after every connection of the service ended."""
     schema, port = postgres_settings.storage.schema, free_port()
-    env = {**unconfigured(), "PORT": str(port), "DATABASE_URL": str(postgres_settings.database_url)}
+    env = {**unconfigured(), "PORT": str(port), "DATABASE_URL": url_of(postgres_settings)}
     server = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL)
     fleet = build_fleet(postgres_settings)
 

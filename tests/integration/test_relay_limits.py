@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import threading
 import time
 import uuid
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db
@@ -25,8 +23,8 @@ from infra.parking import parked_events
 from infra.relay import Relay, domain_topics
 from infra.settings import Settings
 from infra.viewdb import SQLiteViewDB
-from tests.conftest import POSTGRES_DSN
 from tests.kafka import Broker, read_topics
+from tests.pg_faults import terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 
 
@@ -125,29 +123,10 @@ def test_a_new_topic_prefix_receives_the_whole_history_on_the_same_positions(
     assert resumed.published == len([n for n in stored if n.id > before])  # only what is new
 
 
-@pytest.fixture
-def own_connections(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """Name this test's PostgreSQL connections; the callable ends them all (as an outage)."""
-    name = f"k9-relay-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("PGAPPNAME", name)
-
-    def terminate() -> int:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True, application_name="k9-killer") as c:
-            rows = c.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = %s",
-                (name,),
-            ).fetchall()
-        return len(rows)
-
-    return terminate
-
-
 def test_the_relay_survives_its_database_connections_being_terminated(
-    postgres_settings: Settings, broker: Broker, own_connections: Callable[[], int]
+    postgres_settings: Settings, broker: Broker
 ) -> None:
     """Kind 6: pg_terminate_backend of every connection of the relay: it goes on by itself."""
-    assert os.environ["PGAPPNAME"].startswith("k9-relay-")
     fleet = build_fleet(postgres_settings)
     partner(fleet, "LOC-1")
     topics = prefix()
@@ -156,7 +135,7 @@ def test_the_relay_survives_its_database_connections_being_terminated(
     thread.start()
     try:
         wait_for(lambda: caught_up(relay))
-        assert own_connections() > 0
+        assert terminate_backends(postgres_settings.storage.schema) > 0
 
         writer = build_fleet(postgres_settings)
         writer.register_devices(CUSTOMER, "C1", servers("S1", "S2"))

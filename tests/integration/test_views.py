@@ -27,6 +27,7 @@ from projections import all_views
 from projections.consent_queries import history
 from projections.customer_queries import list_customers
 from projections.holding import unassigned_devices
+from tests.conftest import url_of
 from tests.pg_faults import eventually, store_customer_group_named, terminate_backends
 from tests.scenarios import SCENARIOS, Scenario, partner, report, servers
 from tests.views import assert_rebuild_equals_live
@@ -202,7 +203,7 @@ def test_kind5_projections_lag_shows_where_a_view_is_stuck_and_skip_parks_the_ev
     (refusing any other event); a rebuild then passes over it, `lag` is 0 and lists what
     was parked."""
     env = {
-        "DATABASE_URL": str(sqlite_settings.database_url),
+        "DATABASE_URL": url_of(sqlite_settings),
         "VIEWS_SQLITE_PATH": str(tmp_path / "views.sqlite3"),
     }
     fleet = build_fleet(sqlite_settings)
@@ -223,7 +224,7 @@ def test_kind5_projections_lag_shows_where_a_view_is_stuck_and_skip_parks_the_ev
     again = cli.invoke(app, ["projections", "rebuild", "customers"], env=env)
     after = cli.invoke(app, ["projections", "lag"], env=env)
 
-    assert rebuilt.exit_code == 1
+    assert rebuilt.exit_code == 1, rebuilt.output
     assert f"skip customers {poison[-1]}" in rebuilt.output
     assert f"stuck at notification {poison[-1]} ({topic})" in stuck.output
     assert "MapperDeserialisationError" in stuck.output
