@@ -10,7 +10,7 @@ from domain.base import Cause, FleetAggregate, NotAllowedError, NotFoundError, n
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
-from domain.text import serial_form
+from domain.text import canonical, serial_form
 
 __all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
 
@@ -168,7 +168,7 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
             self.reported_end_customer,
             self.care_plan,
         )
-        return kept == content
+        return canonical(kept) == canonical(content)  # "Müller" composed or not: alike
 
     @classmethod
     def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:

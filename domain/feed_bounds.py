@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.idempotency import canonical_json, text_fingerprint
+from domain.idempotency import canonical_json, nfc_json, text_fingerprint
 from domain.text import FREE_TEXT, describe, printable
 
 MAX_MESSAGE_BYTES = 65_536  # one report is about 250 bytes, one alert under 2.5 KB
@@ -173,9 +173,9 @@ def screened(messages: Sequence[object]) -> tuple[list[object], str]:
     except (TypeError, ValueError, RecursionError):
         text = None
     if text is not None and _fits(text, containers):
-        return list(messages), text_fingerprint(text)
+        return list(messages), text_fingerprint(nfc_json(messages, _unreadable_json, text))
     kept = [m if isinstance(m, Unreadable) else checked(m) for m in messages]
-    return kept, text_fingerprint(canonical_json(kept, _unreadable_json))
+    return kept, text_fingerprint(nfc_json(kept, _unreadable_json))
 
 
 def _fits(text: str, containers: int) -> bool:

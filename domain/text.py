@@ -123,6 +123,22 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
+def canonical(value: object) -> object:
+    """`value` with every text in it (lists, tuples, dict keys and values) in NFC.
+
+    Canonically equivalent text is the same text, so content guarded by a key (a report,
+    an alert, a batch) is compared in this form (issue 8, kinds 3 and 4); case and width
+    still differ. Other values come back as they are.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, list | tuple):
+        return type(value)(canonical(v) for v in value)
+    if isinstance(value, dict):
+        return {canonical(k): canonical(v) for k, v in value.items()}
+    return value
+
+
 def serial_form(serial: str) -> str:
     """A serial number as serials are compared: upper-case NFC without surrounding blanks."""
     return unicodedata.normalize("NFC", serial.strip().upper())
