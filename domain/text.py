@@ -117,10 +117,12 @@ def feed_texts(message: object, fields: tuple[str, ...]) -> object:
 def fold(text: str) -> str:
     """The form texts are compared and searched in (R-FAV-5): NFKC, case-folded, NFKC again.
 
-    Folding can leave a string that is no longer NFKC ("İ" folds to i + U+0307), so the
-    result is normalised once more; fold(fold(x)) == fold(x).
+    Folding can leave a string that is no longer NFKC, so the result is normalised once
+    more; fold(fold(x)) == fold(x). The dot above that folding leaves on an i ("İ" folds to
+    i + U+0307) is dropped: "İSTANBUL" is found by "istanbul" (dotless U+0131 stays its own).
     """
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("i\u0307", "i")
+    return unicodedata.normalize("NFKC", folded)
 
 
 def canonical(value: object) -> object:
