@@ -213,7 +213,7 @@ class Dashboard:
 
 def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
     """The dashboard of one customer group, as this partner user may see it."""
-    user = partner_user(tx, passport)
+    user, group_id = partner_user(tx, passport), query_key("group_id", group_id)
     rows = tx.query(
         "SELECT name, is_dashboard, notifications FROM pf_c_groups"
         " WHERE group_id = ? AND partner = ? AND deleted = 0",

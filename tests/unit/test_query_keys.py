@@ -22,7 +22,7 @@ from handlers.devices import PartnerChoice
 from handlers.policies import PolicyRunner
 from projections import consent_queries, holding, repair_queues, service
 from projections.base import Tx
-from projections.customer_queries import QueryError
+from projections.customer_queries import QueryError, customer_dashboard
 from tests.scenarios import OPS, report, servers
 from tests.unit.views_support import Reader, db, fleet, read, runner
 
@@ -116,3 +116,9 @@ def test_kind4_the_command_side_query_takes_a_decomposed_location_id(
     """Kind 4, R-CON-2: may_read_configuration answers alike for LOC-É in either form."""
     assert fleet.may_read_configuration(SERIAL, LOC)
     assert fleet.may_read_configuration(nfd(SERIAL), nfd(LOC))
+
+
+def test_kind4_a_dashboard_id_with_a_nul_is_a_query_error(world: None, read: Reader) -> None:
+    """Kind 4/5: the dashboard query refuses a group id no database can compare."""
+    with read() as tx, pytest.raises(QueryError, match="group_id"):
+        customer_dashboard(tx, "anna@loc-é", "g\x00")
