@@ -69,12 +69,14 @@ def checked(field: str, value: str, kind: TextKind | None = None) -> str:
     if len(value) > kind.max_length:
         raise TextError(
             f"{field}: {len(value):,} characters, more than the {kind.max_length:,} allowed "
-            f"for a {kind.label}; shorten it."
+            f"for {_a(kind.label)}; shorten it."
         )
     if not value.isprintable():  # true for most text, and then nothing here is refused
         bad = (_BAD_IN_FREE_TEXT if kind.multiline else _BAD).search(value)
         if bad is not None:
             raise TextError(f"{field}: {describe(bad.group(), bad.start(), kind)}")
+        if kind.key:  # a lookalike key: zero-width, bidi, no-break space, separators
+            raise TextError(f"{field}: {_invisible(value)}")
     return unicodedata.normalize("NFC", value) if kind.key else value
 
 
@@ -88,7 +90,20 @@ def describe(char: str, at: int, kind: TextKind) -> str:
         )
     what = "a NUL character" if char == "\x00" else "a control character"
     allowed = "only tab and line breaks are" if kind.multiline else "none is"
-    return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in a {kind.label})."
+    return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in {_a(kind.label)})."
+
+
+def _invisible(key: str) -> str:
+    """Why a key with a character no one sees (Unicode format, separator...) is refused."""
+    at, char = next((i, c) for i, c in enumerate(key) if not c.isprintable())
+    return (
+        f"an invisible character (U+{ord(char):04X}) at position {at}; an identifier holds "
+        "only characters a person can see: remove it."
+    )
+
+
+def _a(label: str) -> str:
+    return f"an {label}" if label[0] in "aeiou" else f"a {label}"
 
 
 def _feed_text(field: str, value: str | None) -> str | None:
