@@ -6,11 +6,11 @@ from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
+from domain.base import Cause, FleetAggregate, NotAllowedError, NotFoundError, natural_id
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
-from domain.text import serial_form
+from domain.text import canonical, serial_form
 
 __all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
 
@@ -168,7 +168,7 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
             self.reported_end_customer,
             self.care_plan,
         )
-        return kept == content
+        return canonical(kept) == canonical(content)  # "Müller" composed or not: alike
 
     @classmethod
     def land_in_holding_tenant(cls, cause: Cause, holding_tenant_id: UUID, **report: Any) -> Device:
@@ -184,11 +184,13 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         )
 
     def require_owner(self, customer_id: str) -> None:
-        """Only the customer who owns the device changes its links and consent."""
+        """Only the customer who owns the device changes its links and consent.
+
+        Another customer's device is "not found", in the words used for a serial nobody
+        registered, so a refusal never shows that the device exists (`NotFoundError`).
+        """
         if self.customer_id != customer_id:
-            raise NotAllowedError(
-                f"Device {self.serial} does not belong to customer {customer_id}."
-            )
+            raise NotFoundError(f"No device with serial number {self.serial!r}.")
 
     class HostedDeviceAdded(FleetAggregate.Event):
         serial: str
@@ -369,7 +371,8 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     ) -> None:
         """R-HLD-3: move a PC the partner can see from one source to one target."""
         if self.placement_owner != location_id:
-            raise NotAllowedError(f"PC {self.serial} is not visible to partner {location_id}.")
+            # Another partner's PC is "not found", as a serial nobody registered is.
+            raise NotFoundError(f"No device with serial number {self.serial!r}.")
         if self.placement != source_id:
             raise DeviceError(f"PC {self.serial} is not in the transfer's source.")
         self._record(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.idempotency import canonical_json, text_fingerprint
+from domain.idempotency import canonical_json, nfc_json, text_fingerprint
 from domain.text import FREE_TEXT, describe, printable
 
 MAX_MESSAGE_BYTES = 65_536  # one report is about 250 bytes, one alert under 2.5 KB
@@ -80,14 +80,35 @@ def _decoded(value: bytes) -> tuple[str, object] | Unreadable:
         return Unreadable(f"nested deeper than {MAX_DEPTH} levels")
     except UnicodeDecodeError as error:
         return Unreadable(f"not UTF-8: {error.reason} at byte {error.start}")
-    except OutOfRangeError as error:
-        return Unreadable(str(error))
+    except (OutOfRangeError, DuplicateKeyError) as error:
+        return Unreadable(printable(str(error), MAX_REASON_CHARS))
     except ValueError as error:  # JSONDecodeError, NaN, numbers of too many digits
         return Unreadable(printable(f"not JSON: {error}", MAX_REASON_CHARS))
 
 
 class OutOfRangeError(ValueError):
     """A JSON number beyond the feed's bounds."""
+
+
+class DuplicateKeyError(ValueError):
+    """One object names a key twice: JSON readers disagree on which value it has."""
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object; a key twice is refused (Python would keep the last silently)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise DuplicateKeyError(f"key {_first_repeated(pairs)[:64]!r} twice in one object")
+    return found
+
+
+def _first_repeated(pairs: list[tuple[str, object]]) -> str:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return ""
 
 
 def _no_constant(name: str) -> object:
@@ -110,7 +131,9 @@ def _float(digits: str) -> float:
 
 
 # One decoder: json.loads with an argument would build a new one per message.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_int, parse_float=_float)
+_DECODER = json.JSONDecoder(
+    parse_constant=_no_constant, parse_int=_int, parse_float=_float, object_pairs_hook=_object
+)
 
 
 def checked(value: object) -> object:
@@ -173,9 +196,9 @@ def screened(messages: Sequence[object]) -> tuple[list[object], str]:
     except (TypeError, ValueError, RecursionError):
         text = None
     if text is not None and _fits(text, containers):
-        return list(messages), text_fingerprint(text)
+        return list(messages), text_fingerprint(nfc_json(messages, _unreadable_json, text))
     kept = [m if isinstance(m, Unreadable) else checked(m) for m in messages]
-    return kept, text_fingerprint(canonical_json(kept, _unreadable_json))
+    return kept, text_fingerprint(nfc_json(kept, _unreadable_json))
 
 
 def _fits(text: str, containers: int) -> bool:

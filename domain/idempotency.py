@@ -14,10 +14,11 @@ fingerprint of the content it was first used with. A later use of the key is com
 A fingerprint is `"sha256:"` and 64 hex digits. One key source always uses one of the
 two functions below, so fingerprints of one key are comparable:
 
-- `content_fingerprint(value)`: of a JSON value, canonically encoded (object keys sorted,
-  no whitespace, UTF-8, non-ASCII as is). Equal JSON values give equal fingerprints
-  whatever the key order; `1` and `1.0`, `"a"` and `["a"]` differ. For the HTTP layer:
-  the parsed request body (with the method and path when one key may serve several).
+- `content_fingerprint(value)`: of a JSON value, canonically encoded (texts in NFC,
+  object keys sorted, no whitespace, UTF-8, non-ASCII as is). Equal JSON values give
+  equal fingerprints whatever the key order and normal form; `1` and `1.0`, `"a"` and
+  `["a"]` differ. For the HTTP layer: the parsed request body (with the method and path
+  when one key may serve several).
 - `bytes_fingerprint(values)`: of a sequence of raw messages exactly as received (bytes,
   or None for an empty message), each length-prefixed so no two sequences collide by
   concatenation. The Kafka feeds use it: no re-encoding, one pass over bytes.
@@ -30,9 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from domain.base import DomainError
+from domain.text import canonical
 
 PREFIX = "sha256:"
 
@@ -64,8 +67,25 @@ def text_fingerprint(text: str) -> str:
 
 
 def content_fingerprint(value: object, default: Callable[[object], object] | None = None) -> str:
-    """The fingerprint of a JSON value (see the module's contract); raises as canonical_json."""
-    return text_fingerprint(canonical_json(value, default))
+    """The fingerprint of a JSON value (see the module's contract); raises as canonical_json.
+
+    Texts count in NFC (`nfc_json`): canonically equivalent values have one fingerprint.
+    """
+    return text_fingerprint(nfc_json(value, default))
+
+
+def nfc_json(
+    value: object, default: Callable[[object], object] | None = None, text: str | None = None
+) -> str:
+    """canonical_json of `value` with its texts in NFC (`text`: its canonical_json, if known).
+
+    ASCII or NFC text (nearly all) is kept as encoded; otherwise the value is normalised
+    and encoded again, so object keys sort in their NFC form. Raises as canonical_json.
+    """
+    text = canonical_json(value, default) if text is None else text
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return text
+    return canonical_json(canonical(value), default)
 
 
 def bytes_fingerprint(values: Iterable[bytes | None]) -> str:

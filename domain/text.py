@@ -69,12 +69,14 @@ def checked(field: str, value: str, kind: TextKind | None = None) -> str:
     if len(value) > kind.max_length:
         raise TextError(
             f"{field}: {len(value):,} characters, more than the {kind.max_length:,} allowed "
-            f"for a {kind.label}; shorten it."
+            f"for {_a(kind.label)}; shorten it."
         )
     if not value.isprintable():  # true for most text, and then nothing here is refused
         bad = (_BAD_IN_FREE_TEXT if kind.multiline else _BAD).search(value)
         if bad is not None:
             raise TextError(f"{field}: {describe(bad.group(), bad.start(), kind)}")
+        if kind.key:  # a lookalike key: zero-width, bidi, no-break space, separators
+            raise TextError(f"{field}: {_invisible(value)}")
     return unicodedata.normalize("NFC", value) if kind.key else value
 
 
@@ -88,7 +90,20 @@ def describe(char: str, at: int, kind: TextKind) -> str:
         )
     what = "a NUL character" if char == "\x00" else "a control character"
     allowed = "only tab and line breaks are" if kind.multiline else "none is"
-    return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in a {kind.label})."
+    return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in {_a(kind.label)})."
+
+
+def _invisible(key: str) -> str:
+    """Why a key with a character no one sees (Unicode format, separator...) is refused."""
+    at, char = next((i, c) for i, c in enumerate(key) if not c.isprintable())
+    return (
+        f"an invisible character (U+{ord(char):04X}) at position {at}; an identifier holds "
+        "only characters a person can see: remove it."
+    )
+
+
+def _a(label: str) -> str:
+    return f"an {label}" if label[0] in "aeiou" else f"a {label}"
 
 
 def _feed_text(field: str, value: str | None) -> str | None:
@@ -117,10 +132,28 @@ def feed_texts(message: object, fields: tuple[str, ...]) -> object:
 def fold(text: str) -> str:
     """The form texts are compared and searched in (R-FAV-5): NFKC, case-folded, NFKC again.
 
-    Folding can leave a string that is no longer NFKC ("İ" folds to i + U+0307), so the
-    result is normalised once more; fold(fold(x)) == fold(x).
+    Folding can leave a string that is no longer NFKC, so the result is normalised once
+    more; fold(fold(x)) == fold(x). The dot above that folding leaves on an i ("İ" folds to
+    i + U+0307) is dropped: "İSTANBUL" is found by "istanbul" (dotless U+0131 stays its own).
     """
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("i\u0307", "i")
+    return unicodedata.normalize("NFKC", folded)
+
+
+def canonical(value: object) -> object:
+    """`value` with every text in it (lists, tuples, dict keys and values) in NFC.
+
+    Canonically equivalent text is the same text, so content guarded by a key (a report,
+    an alert, a batch) is compared in this form (issue 8, kinds 3 and 4); case and width
+    still differ. Other values come back as they are.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, list | tuple):
+        return type(value)(canonical(v) for v in value)
+    if isinstance(value, dict):
+        return {canonical(k): canonical(v) for k, v in value.items()}
+    return value
 
 
 def serial_form(serial: str) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from domain.base import Cause, DomainError
 from domain.device_support import Alert
 from domain.intake import AlertBatch, Unreadable
-from domain.text import feed_texts
+from domain.text import canonical, feed_texts
 from handlers.base import FleetApplication, Working
 from handlers.devices import load_device
 from handlers.intake import (
@@ -84,7 +84,7 @@ class AlertIntakeCommands(FleetApplication):
 
 def _known(raised: Alert, alert: AlertMessage) -> Exception:
     """An alert id raised before is a redelivery only if the alert says the same."""
-    if (raised.severity, raised.message) != (alert.severity, alert.message):
+    if canonical((raised.severity, raised.message)) != canonical((alert.severity, alert.message)):
         return RejectedError(
             f"alert id {alert.alert_id} was already raised for device {alert.serial} "
             "with different content"

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import Cause, NotAllowedError
+from domain.base import Cause, NotAllowedError, NotFoundError
 from domain.customer_group import CustomerGroup
 from domain.passport import MAX_FAVOURITES, Passport
 from handlers.base import FleetApplication, Working
 from handlers.partners import load_partner
 
 
+def missing_group(group_id: UUID) -> str:
+    """The refusal for a customer group that does not exist, or is another tenant's."""
+    return f"No customer group {group_id}."
+
+
 def load_group(w: Working, group_id: UUID) -> CustomerGroup:
     """The customer group, or a refusal that says it does not exist."""
-    return w.load(CustomerGroup, group_id, f"No customer group {group_id}.")
+    return w.load(CustomerGroup, group_id, missing_group(group_id))
+
+
+def load_group_of_user(w: Working, cause: Cause, group_id: UUID) -> tuple[CustomerGroup, str]:
+    """R-PAR-2: the group and the principal's role in its partner ("admin" or "user").
+
+    A group of a partner the principal is no user of is `NotFoundError`, in the words used
+    for a group that never existed: ids derive from (Location ID, customer id), so any other
+    answer would let one partner learn another's customers.
+    """
+    group = w.find(CustomerGroup, group_id)
+    role = (
+        None
+        if group is None
+        else load_partner(w, group.partner_location_id).users.get(cause.principal)
+    )
+    if group is None or role is None:
+        raise NotFoundError(missing_group(group_id))
+    return group, role
 
 
 def load_group_as_admin(w: Working, cause: Cause, group_id: UUID) -> CustomerGroup:
     """The group; a partner admin who is not yet one of its admins joins them first (R-GRP-3)."""
-    group = load_group(w, group_id)
-    if load_partner(w, group.partner_location_id).users.get(cause.principal) == "admin":
+    group, role = load_group_of_user(w, cause, group_id)
+    if role == "admin":
         group.admit_partner_admin(cause)
     return group
 
@@ -63,8 +86,8 @@ class CustomerGroupCommands(FleetApplication):
 
         def work(w: Working) -> None:
             group = load_group(w, group_id)
-            if group.customer_id != customer_id:
-                raise NotAllowedError(f"Customer group {group_id} is not customer {customer_id}'s.")
+            if group.customer_id != customer_id:  # another customer's group is not found
+                raise NotFoundError(missing_group(group_id))
             group.create_child_group(cause, child_id, name, by_partner=False)
 
         self._execute("create_customer_child_group", cause, work)
@@ -76,7 +99,9 @@ class CustomerGroupCommands(FleetApplication):
         self._execute(
             "share_child_group",
             cause,
-            lambda w: load_group(w, group_id).share_child_group(cause, child_id, with_admin),
+            lambda w: load_group_of_user(w, cause, group_id)[0].share_child_group(
+                cause, child_id, with_admin
+            ),
         )
 
     def delete_child_group(self, cause: Cause, group_id: UUID, child_id: str) -> None:
@@ -84,7 +109,7 @@ class CustomerGroupCommands(FleetApplication):
         self._execute(
             "delete_child_group",
             cause,
-            lambda w: load_group(w, group_id).delete_child_group(cause, child_id),
+            lambda w: load_group_of_user(w, cause, group_id)[0].delete_child_group(cause, child_id),
         )
 
     def add_group_admin(self, cause: Cause, group_id: UUID, passport_id: str) -> None:
@@ -118,7 +143,7 @@ class CustomerGroupCommands(FleetApplication):
         """R-FAV-2: the principal marks a customer group of its partner as favourite."""
 
         def work(w: Working) -> None:
-            group = load_group(w, group_id)
+            group = load_group_of_user(w, cause, group_id)[0]
             passport = load_partner_user(w, cause.principal)
             passport.require_user_of(group.partner_location_id)
             group.mark_favourite(cause, passport.passport_id)

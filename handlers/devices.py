@@ -11,6 +11,7 @@ from domain.base import Cause, DomainError
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.device import Device, DeviceError, normalise_serial
 from domain.service_level import ServiceLevel
+from domain.text import checked
 from handlers.base import FleetApplication, Working
 from handlers.linking import link, unlink
 from handlers.partners import load_passport
@@ -277,8 +278,12 @@ class DeviceCommands(FleetApplication):
         return load_device(Working(self), serial)
 
     def may_read_configuration(self, serial: str, location_id: str) -> bool:
-        """R-CON-2: whether the partner may read the device's configuration data now."""
-        return self.device(serial).may_read_configuration(location_id)
+        """R-CON-2: whether the partner may read the device's configuration data now.
+
+        The Location ID is taken as commands take keys (NFC); `TextError` for one no
+        command would accept.
+        """
+        return self.device(serial).may_read_configuration(checked("location_id", location_id))
 
     def _each_owned(
         self,

@@ -10,6 +10,8 @@ the current version when that version is free (docs/decisions.md).
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 from uuid import UUID
 
@@ -117,7 +119,7 @@ def restore(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
         raise SnapshotMisfitError(f"written by class version {written}, older than {floor}")
     for version in range(written, known):  # on a copy: mutate() upcasts the stored state
         getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
-    misfit = state_misfit(cls, set(state))
+    misfit = state_misfit(cls, set(state)) or shape_misfit(cls, state)
     if misfit:
         raise SnapshotMisfitError(misfit)
     return snapshot.mutate(None)
@@ -135,6 +137,53 @@ def state_misfit(cls: type[object], keys: set[str]) -> str:
         for what, names in (("missing fields", missing), ("unknown fields", extra))
         if names
     )
+
+
+def shape_misfit(cls: type[object], state: dict[str, Any]) -> str:
+    """Fields of a snapshot state whose values are not of their annotated kind; "" if none.
+
+    Shallow (a dict is a dict, text is text): a later release that keeps a field's name
+    and changes its shape is caught here, at one isinstance check per field.
+    """
+    shapes = _SHAPES.get(cls)
+    if shapes is None:
+        shapes = _SHAPES[cls] = _shapes_of(cls)
+    wrong = sorted(
+        f"{name} holds a {type(state[name]).__name__}"
+        for name, kinds in shapes.items()
+        if name in state and not isinstance(state[name], kinds)
+    )
+    return f"fields of another shape: {', '.join(wrong)}" if wrong else ""
+
+
+def _shapes_of(cls: type[object]) -> dict[str, tuple[type, ...]]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation this code cannot resolve: no shape check for it
+        return {}
+    names = state_fields(cls)[1] - BASE_STATE
+    kinds = {name: _runtime_kinds(hints[name]) for name in names if name in hints}
+    return {name: found for name, found in kinds.items() if found}
+
+
+def _runtime_kinds(hint: Any) -> tuple[type, ...]:
+    """The classes a decoded value of this annotation may have; () when any may."""
+    origin = typing.get_origin(hint) or hint
+    if origin in (typing.Union, types.UnionType):
+        members = [_runtime_kinds(arg) for arg in typing.get_args(hint)]
+        return () if not all(members) else tuple(k for m in members for k in m)
+    if hint is None or hint is type(None):
+        return (type(None),)
+    if origin in (list, tuple, set, frozenset):  # JSON has one kind of array
+        return (list, tuple, set, frozenset)
+    if origin is float:
+        return (float, int)
+    if isinstance(origin, type) and origin is not object:
+        return (origin,)
+    return ()  # Any, Literal, ClassVar, type variables
+
+
+_SHAPES: dict[type[object], dict[str, tuple[type, ...]]] = {}
 
 
 def state_fields(cls: type[object]) -> tuple[frozenset[str], frozenset[str]]:

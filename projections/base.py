@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from eventsourcing.utils import get_topic
 
 from domain.base import DomainError, FleetAggregate
+from domain.text import TextError, checked, serial_form
 
 Params = Sequence[Any]
 
@@ -80,6 +81,27 @@ class View:
         """Drop the view's tables (before a rebuild)."""
         for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class QueryError(DomainError):
+    """A query's parameters cannot be answered; the message says which and why."""
+
+
+def query_key(field: str, value: str) -> str:
+    """A key a query was given, in the form commands store keys (NFC), or a QueryError.
+
+    A key no database can compare (a NUL: PostgreSQL refuses it) is refused naming the
+    field, as a command would refuse it (issue 8, kind 4; `domain.text.checked`).
+    """
+    try:
+        return checked(field, value)
+    except TextError as error:
+        raise QueryError(str(error)) from None
+
+
+def query_serial(value: str) -> str:
+    """A serial number a query was given, as commands store serials (`serial_form`)."""
+    return serial_form(query_key("serial", value))
 
 
 class MomentError(DomainError):

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.base import NotAllowedError, NotFoundError
-from domain.text import serial_form
-from projections.base import MomentError, Tx, iso
+from projections.base import MomentError, Tx, iso, query_key, query_serial
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_replay import corrections_of, partner_records, replay
 
@@ -41,7 +40,7 @@ def history(
     where, params = _where(serial, customer_id, partner)
     records = _rows(tx, where, params)
     if partner is not None:
-        records = _of_partner(records, partner)
+        records = _of_partner(records, query_key("partner", partner))
     return [r for r in records if lower <= r["at"] < upper]
 
 
@@ -51,17 +50,17 @@ def _where(
     clauses, params = [], []
     if serial is not None:
         clauses.append("serial = ?")
-        params.append(serial_form(serial))
+        params.append(query_serial(serial))
     if customer_id is not None:
         clauses.append("customer_id = ?")
-        params.append(customer_id)
+        params.append(query_key("customer_id", customer_id))
     if partner is not None:
         # Every record of every device ever linked to the partner: its periods are cut
         # out of the devices' whole histories (the consent in effect when a period began).
         clauses.append(
             "device_id IN (SELECT device_id FROM pf_k_history WHERE kind = 'link' AND partner = ?)"
         )
-        params.append(partner)
+        params.append(query_key("partner", partner))
     if not clauses:
         raise NotFoundError("Name a device serial, a customer id or a partner Location ID.")
     return " AND ".join(clauses), params
@@ -135,6 +134,7 @@ def consent_in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> Consen
     and only when they correct the record then in effect (`consent_replay`).
     """
     moment = iso(at)
+    serial, partner = query_serial(serial), query_key("partner", partner)
     records = sorted(history(tx, serial=serial), key=lambda r: r["version"])
     if not records and not _known(tx, serial):
         raise NotFoundError(f"No device with serial number {serial!r}.")
@@ -142,7 +142,7 @@ def consent_in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> Consen
     deciding = [r for r in (state.consent, state.link) if r is not None]
     later = [r for r in records if r["at"] > moment]
     return ConsentAnswer(
-        serial=serial_form(serial),
+        serial=serial,
         partner=partner,
         at=moment,
         in_effect=state.granted and state.link is not None,
@@ -161,7 +161,7 @@ def _link(record: Row | None) -> PartnerLink | None:
 
 
 def _known(tx: Tx, serial: str) -> bool:
-    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial_form(serial),)))
+    return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial,)))
 
 
 def export_jsonl(records: list[Row]) -> str:

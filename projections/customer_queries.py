@@ -7,17 +7,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from domain.base import DomainError, NotAllowedError, NotFoundError
+from domain.base import NotAllowedError, NotFoundError
 from domain.passport import Passport
 from domain.text import FREE_TEXT, TextError, checked, fold
-from projections.base import Tx
+from projections.base import QueryError, Tx, query_key
+
+__all__ = ["QueryError", "customer_dashboard", "list_customers", "partner_user"]
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
 MAX_PAGE = 200
-
-
-class QueryError(DomainError):
-    """A query's parameters cannot be answered; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +156,7 @@ def _search_term(search: str | None) -> str:
 
 def _text(field: str, value: str) -> str:
     """A query's text as commands store it (keys NFC), or a QueryError naming the field."""
-    try:
-        return checked(field, value)
-    except TextError as error:
-        raise QueryError(str(error)) from None
+    return query_key(field, value)
 
 
 def _escape(term: str) -> str:
@@ -218,7 +213,7 @@ class Dashboard:
 
 def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
     """The dashboard of one customer group, as this partner user may see it."""
-    user = partner_user(tx, passport)
+    user, group_id = partner_user(tx, passport), query_key("group_id", group_id)
     rows = tx.query(
         "SELECT name, is_dashboard, notifications FROM pf_c_groups"
         " WHERE group_id = ? AND partner = ? AND deleted = 0",

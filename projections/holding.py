@@ -9,7 +9,7 @@ from typing import ClassVar
 from domain.device import Device
 from domain.intake import E2OpenBatch
 from domain.partner import PartnerTenant
-from projections.base import Tx, View, handles, iso
+from projections.base import Tx, View, handles, iso, query_key
 
 
 class HoldingView(View):
@@ -167,7 +167,7 @@ def unassigned_devices(
         "SELECT c.serial, c.model, c.distributor, c.ship_date, c.end_customer, c.care_plan"
         " FROM pf_h_pcs c JOIN pf_h_partners p ON p.holding_tenant_id = c.placement"
         " WHERE p.partner = ? AND c.serial > ? ORDER BY c.serial LIMIT ?",
-        (partner, after, limit),
+        (query_key("partner", partner), after, limit),
     )
     return [UnassignedDevice(*row) for row in rows]
 
@@ -178,7 +178,7 @@ def rejected_reports(tx: Tx, *, batch_id: str | None = None) -> list[RejectedRep
     Reports of a refused delivery (its batch id came before with other content) are listed
     too, each with that reason, after the batch's first delivery.
     """
-    where, params = ("WHERE batch_id = ?", (batch_id,)) if batch_id else ("", ())
+    where, params = ("", ()) if not batch_id else ("WHERE batch_id = ?", (_batch(batch_id),))
     columns = "batch_id, idx, serial, reason, received_at"
     rows = tx.query(
         f"SELECT {columns} FROM pf_h_rejections {where}"
@@ -189,12 +189,16 @@ def rejected_reports(tx: Tx, *, batch_id: str | None = None) -> list[RejectedRep
     return [RejectedReport(*row) for row in rows]
 
 
+def _batch(batch_id: str) -> str:
+    return query_key("batch_id", batch_id)
+
+
 def open_missing_device_requests(tx: Tx, partner: str) -> list[MissingDeviceRequest]:
     """R-HLD-2: the partner's support requests not resolved yet."""
     rows = tx.query(
         "SELECT r.request_id, r.serials, r.opened_at FROM pf_h_requests r"
         " JOIN pf_h_partners p ON p.partner_id = r.partner_id"
         " WHERE p.partner = ? AND r.resolution IS NULL ORDER BY r.opened_at, r.request_id",
-        (partner,),
+        (query_key("partner", partner),),
     )
     return [MissingDeviceRequest(i, json.loads(s), o) for i, s, o in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from domain.device import Device
-from projections.base import Tx, View, handles, iso
+from projections.base import Tx, View, handles, iso, query_key
 
 
 class RepairQueuesView(View):
@@ -131,7 +131,7 @@ def repair_queue(tx: Tx, destination: str, *, limit: int = 100) -> list[QueuedRe
     rows = tx.query(
         f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
         " WHERE c.destination = ? ORDER BY c.routed_at, c.case_id LIMIT ?",
-        (destination, limit),
+        (query_key("destination", destination), limit),
     )
     return [QueuedRepairCase(*row) for row in rows]
 
@@ -142,7 +142,7 @@ def csdp_queue(tx: Tx, location_id: str, *, limit: int = 100) -> list[QueuedRepa
         f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
         " WHERE c.partner = ?"
         " ORDER BY c.routed_at, c.case_id LIMIT ?",
-        (location_id, limit),
+        (query_key("location_id", location_id), limit),
     )
     return [QueuedRepairCase(*row) for row in rows]
 
@@ -161,9 +161,9 @@ def alert_notifications(
     tx: Tx, audience: str, *, partner: str | None = None, limit: int = 100
 ) -> list[AlertNotification]:
     """R-ALR-1, R-ALR-4: the alerts told to one audience (or one partner), oldest first."""
-    where, params = ("a.audience = ?", [audience])
+    where, params = ("a.audience = ?", [query_key("audience", audience)])
     if partner is not None:
-        where, params = where + " AND a.partner = ?", [*params, partner]
+        where, params = where + " AND a.partner = ?", [*params, query_key("partner", partner)]
     rows = tx.query(
         "SELECT d.serial, a.alert_id, a.severity, a.message, a.partner, a.reason, a.notified_at"
         " FROM pf_r_alerts a JOIN pf_r_devices d ON d.device_id = a.device_id"

@@ -9,8 +9,7 @@ from typing import ClassVar
 from domain.base import NotAllowedError
 from domain.device import Device
 from domain.service_level import ServiceLevel, active_levels
-from domain.text import serial_form
-from projections.base import MomentError, Tx, View, handles, iso
+from projections.base import MomentError, Tx, View, handles, iso, query_key, query_serial
 
 
 class ServiceView(View):
@@ -99,13 +98,13 @@ def service_events(
     tx: Tx, partner: str, *, customer_id: str | None = None, serial: str | None = None
 ) -> list[ServiceEvent]:
     """R-SVC-1, R-SVC-2: events of devices whose service partner is `partner`, newest first."""
-    where, params = ["l.partner = ?"], [partner]
+    where, params = ["l.partner = ?"], [query_key("partner", partner)]
     if customer_id is not None:
         where.append("d.customer_id = ?")
-        params.append(customer_id)
+        params.append(query_key("customer_id", customer_id))
     if serial is not None:
         where.append("d.serial = ?")
-        params.append(serial_form(serial))
+        params.append(query_serial(serial))
     rows = tx.query(
         "SELECT d.serial, d.customer_id, e.event_id, e.severity, e.summary, e.recorded_at"
         " FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id"
@@ -123,7 +122,7 @@ def service_summary(tx: Tx, partner: str) -> list[ServiceSummary]:
         " FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id"
         " JOIN pf_s_links l ON l.device_id = e.device_id AND l.role = 'service_partner'"
         " WHERE l.partner = ? GROUP BY d.customer_id ORDER BY d.customer_id",
-        (partner,),
+        (query_key("partner", partner),),
     )
     return [ServiceSummary(str(c), int(n), int(k)) for c, n, k in rows]
 
@@ -141,7 +140,7 @@ def service_levels(
             f"Service levels are valid per calendar day: pass {as_of.isoformat()} as the date "
             "it falls on where you mean it (moment.astimezone(zone).date()), not a datetime."
         )
-    device = serial_form(serial)
+    device, partner = query_serial(serial), query_key("partner", partner)
     linked = tx.query(
         "SELECT 1 FROM pf_s_links l JOIN pf_s_devices d ON d.device_id = l.device_id"
         " WHERE d.serial = ? AND l.partner = ?",

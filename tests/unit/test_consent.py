@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from domain import Device, NotAllowedError
+from domain import Device, NotFoundError
 from domain.consent import CONSENT_TEXTS, CURRENT_CONSENT_TEXT, ConsentError, ConsentState
 from handlers import PartnerFleet
 from tests.scenarios import in_memory_fleet
@@ -149,7 +149,7 @@ def test_r_con_1_granting_on_a_host_whose_devices_all_have_consent_is_refused(
 
 
 def test_r_con_1_only_the_owner_grants_consent(app: PartnerFleet, linked_group: UUID) -> None:
-    with refused(app, NotAllowedError, "Device S1 does not belong to customer C9"):
+    with refused(app, NotFoundError, "No device with serial number .S1."):
         app.grant_consent(CUSTOMER, "C9", ["S1"])
 
 

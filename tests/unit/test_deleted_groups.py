@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
-from domain import Cause, CustomerGroup, NotAllowedError, Passport
+from domain import Cause, CustomerGroup, NotAllowedError, NotFoundError, Passport
 from domain.customer_group import PLACED, CustomerGroupError
 from domain.group_support import GroupDeletedError
 from domain.passport import MAX_FAVOURITES, FavouriteError
@@ -198,11 +198,11 @@ def test_r_grp_2_a_deleted_group_refuses_every_group_command_recording_nothing(
     assert "comes back, empty, when the customer links a device" in str(refusal.value)
 
 
-def test_r_grp_2_a_user_of_another_partner_is_still_told_it_is_not_theirs(
+def test_r_grp_2_a_user_of_another_partner_is_told_the_group_is_not_found(
     app: PartnerFleet, deleted: UUID, other_partner: str
 ) -> None:
-    """A deleted group of LOC-1 is none of LOC-2's business: not 'deleted', but not allowed."""
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {LOC}"):
+    """A deleted group of LOC-1 is none of LOC-2's business: neither 'deleted' nor 'not yours'."""
+    with refused(app, NotFoundError, f"No customer group {deleted}"):
         app.add_favourite(OTTO, deleted)
 
 

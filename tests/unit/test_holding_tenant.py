@@ -6,7 +6,15 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, CustomerGroup, Device, E2OpenBatch, NotAllowedError, PartnerTenant
+from domain import (
+    Cause,
+    CustomerGroup,
+    Device,
+    E2OpenBatch,
+    NotAllowedError,
+    NotFoundError,
+    PartnerTenant,
+)
 from domain.cpin import cpin_matches
 from domain.customer_group import PLACED, CustomerGroupError
 from domain.device import DeviceError
@@ -403,7 +411,7 @@ def test_r_hld_3_a_partner_cannot_transfer_pcs_it_cannot_see(
     other_holding = app.certify_partner(OPS, other_partner, "resell_view_monitor")
     other_dashboard = app.create_customer_dashboard(OTTO, other_partner, "C2", "C Two", "0000")
 
-    with refused(app, NotAllowedError, f"PC PC1 is not visible to partner {other_partner}"):
+    with refused(app, NotFoundError, "No device with serial number .PC1."):
         app.transfer_devices(OTTO, other_partner, ["PC1"], other_holding, other_dashboard, "T")
 
 

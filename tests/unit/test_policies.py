@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, Device, NotAllowedError
+from domain import Cause, Device, NotFoundError
 from domain.device import DeviceError
 from handlers import PartnerFleet, PolicyRunner
 from handlers.base import Working
@@ -393,7 +393,7 @@ def test_r_alr_2_choosing_the_current_insight_rs_routing_records_nothing(
 def test_r_alr_2_only_the_owner_chooses_where_insight_rs_cases_go(
     app: PartnerFleet, serviced: str
 ) -> None:
-    with refused(app, NotAllowedError, "does not belong to customer C2"):
+    with refused(app, NotFoundError, "No device with serial number"):
         app.choose_insight_rs_case_routing(CUSTOMER, "C2", [serviced], to_service_partner=True)
 
 

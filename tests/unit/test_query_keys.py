@@ -1,0 +1,124 @@
+"""Issue 8, kind 4: a query takes its keys in any normal form; it refuses what no store compares.
+
+Commands store keys (Location IDs, customer ids, serials, destinations, batch ids) in NFC
+(docs/decisions.md, "Text at the boundary"). A query given the same key decomposed (as
+pasted text sends it) must find what the composed key finds, on every backend; a key no
+database can compare (NUL: PostgreSQL refuses it outright) is a `QueryError` naming the
+field, never a driver error.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from domain import Cause
+from handlers import PartnerFleet
+from handlers.devices import PartnerChoice
+from handlers.policies import PolicyRunner
+from projections import consent_queries, holding, repair_queues, service
+from projections.base import Tx
+from projections.customer_queries import QueryError, customer_dashboard
+from tests.scenarios import OPS, report, servers
+from tests.unit.views_support import Reader, db, fleet, read, runner
+
+__all__ = ["db", "fleet", "read", "runner"]
+
+LOC = "LOC-É"  # composed, as the commands store it
+CUSTOMER_ID = "CÜST"
+SERIAL = "SÉ1"
+CUSTOMER = Cause("it@cüst.example", "corr-c")
+
+
+def nfd(text: str) -> str:
+    """The same text decomposed (E + U+0301), as pasted text sends it."""
+    return unicodedata.normalize("NFD", text)
+
+
+@pytest.fixture
+def world(fleet: PartnerFleet) -> None:
+    """Service partner LOC-É; customer CÜST's SÉ1 linked with consent, data, a service
+    event, an alert with a routed repair case; a PC reported for LOC-É; a missing-PC request."""
+    fleet.register_partner(OPS, LOC, "Partner É")
+    fleet.register_partner_user(OPS, LOC, "anna@loc-é")
+    fleet.accredit_service_partner(OPS, LOC, "CSDP-É")
+    fleet.certify_partner(OPS, LOC, "service_delivery")
+    choice = PartnerChoice(location_id=LOC, role="service_partner")
+    fleet.register_devices(CUSTOMER, CUSTOMER_ID, servers(SERIAL), choice)
+    fleet.grant_consent(CUSTOMER, CUSTOMER_ID, [SERIAL])
+    fleet.collect_configuration(OPS, SERIAL, {"bios": "1.2"})
+    fleet.record_service_event(OPS, SERIAL, "E1", "critical", "PSU failed")
+    fleet.choose_insight_rs_case_routing(CUSTOMER, CUSTOMER_ID, [SERIAL], to_service_partner=True)
+    fleet.raise_alert(OPS, SERIAL, "A1", "critical", "Failure predicted")
+    fleet.submit_repair_case(OPS, SERIAL, "A1", "K1", source="insight_rs")
+    PolicyRunner(fleet).catch_up()
+    landed = fleet.receive_e2open_batch(OPS, "bÉ", [report("PC1", LOC), report("PC2", "LOC-?")])
+    assert landed.accepted == ["PC1"]
+    fleet.report_missing_devices(Cause("anna@loc-é", "c"), LOC, "R1", ["PC9"])
+
+
+NOW = datetime(9999, 1, 1, tzinfo=UTC)
+Query = Callable[[Tx, Callable[[str], str]], Any]
+QUERIES: dict[str, Query] = {
+    "history(partner)": lambda tx, f: consent_queries.history(tx, partner=f(LOC)),
+    "history(customer_id)": lambda tx, f: consent_queries.history(tx, customer_id=f(CUSTOMER_ID)),
+    "history(serial)": lambda tx, f: consent_queries.history(tx, serial=f(SERIAL)),
+    "consent_in_effect": lambda tx, f: (
+        consent_queries.consent_in_effect(tx, f(SERIAL), f(LOC), NOW).in_effect
+    ),
+    "configuration_for": lambda tx, f: consent_queries.configuration_for(tx, f(SERIAL), f(LOC)),
+    "service_events": lambda tx, f: service.service_events(
+        tx, f(LOC), customer_id=f(CUSTOMER_ID), serial=f(SERIAL)
+    ),
+    "service_summary": lambda tx, f: service.service_summary(tx, f(LOC)),
+    "service_levels": lambda tx, f: (
+        service.service_levels(tx, f(LOC), f(SERIAL), date(2026, 1, 1), all_active=True) == []
+    ),
+    "unassigned_devices": lambda tx, f: holding.unassigned_devices(tx, f(LOC)),
+    "open_missing_device_requests": lambda tx, f: holding.open_missing_device_requests(tx, f(LOC)),
+    "rejected_reports": lambda tx, f: holding.rejected_reports(tx, batch_id=f("bÉ")),
+    "csdp_queue": lambda tx, f: repair_queues.csdp_queue(tx, f(LOC)),
+    "repair_queue": lambda tx, f: repair_queues.repair_queue(tx, f("csdp:CSDP-É")),
+    "alert_notifications": lambda tx, f: repair_queues.alert_notifications(
+        tx, f("partner"), partner=f(LOC)
+    ),
+}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_kind4_a_query_finds_with_its_keys_decomposed_what_it_finds_composed(
+    world: None, read: Reader, query: str
+) -> None:
+    """Kind 4 (R-CON-3, R-SVC-2, R-HLD-1, R-ALR-2): NFD keys answer as the NFC ones."""
+    with read() as tx:
+        composed = QUERIES[query](tx, str)
+        decomposed = QUERIES[query](tx, nfd)
+    assert composed
+    assert decomposed == composed
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_kind4_a_query_key_with_a_nul_is_a_query_error(
+    world: None, read: Reader, query: str
+) -> None:
+    """Kind 4/5: a NUL in a key is refused by the query, naming it (PostgreSQL cannot take it)."""
+    with read() as tx, pytest.raises(QueryError, match=r"NUL|control character"):
+        QUERIES[query](tx, lambda key: key + "\x00")
+
+
+def test_kind4_the_command_side_query_takes_a_decomposed_location_id(
+    fleet: PartnerFleet, world: None
+) -> None:
+    """Kind 4, R-CON-2: may_read_configuration answers alike for LOC-É in either form."""
+    assert fleet.may_read_configuration(SERIAL, LOC)
+    assert fleet.may_read_configuration(nfd(SERIAL), nfd(LOC))
+
+
+def test_kind4_a_dashboard_id_with_a_nul_is_a_query_error(world: None, read: Reader) -> None:
+    """Kind 4/5: the dashboard query refuses a group id no database can compare."""
+    with read() as tx, pytest.raises(QueryError, match="group_id"):
+        customer_dashboard(tx, "anna@loc-é", "g\x00")
