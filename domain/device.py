@@ -22,7 +22,7 @@ CARE_PLANS: tuple[str, ...] = ("premium", "premium_plus")
 
 
 def normalise_serial(serial: str) -> str:
-    """Serial numbers are compared upper-case NFC without surrounding blanks."""
+    """Serial numbers are compared upper-case NFKC without surrounding blanks (serial_form)."""
     cleaned = serial_form(serial)
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
         raise DeviceError(f"Serial number {serial!r} must be 1-32 letters or digits.")

@@ -157,8 +157,9 @@ def canonical(value: object) -> object:
 
 
 def serial_form(serial: str) -> str:
-    """A serial number as serials are compared: upper-case NFC without surrounding blanks."""
-    return unicodedata.normalize("NFC", serial.strip().upper())
+    """A serial number as serials are compared: upper-case NFKC without surrounding blanks
+    (a full-width "ＣＺＪ001" is "CZJ001"; NFKC again, as upper-casing can leave non-NFKC)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", serial.strip()).upper())
 
 
 def printable(text: str, limit: int) -> str:

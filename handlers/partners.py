@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.base import Cause, DomainError, NotAllowedError
+from domain.key_claim import ClaimKind, KeyClaim
 from domain.partner import PartnerTenant, UserRole
 from domain.passport import Passport
 from handlers.base import FleetApplication, Working
@@ -28,9 +29,24 @@ def load_partner_as_user(w: Working, cause: Cause, location_id: str) -> PartnerT
 
 
 def load_passport(working: Working, cause: Cause, passport_id: str) -> Passport:
-    """The person's Passport aggregate, opened on first use."""
+    """The person's Passport aggregate, opened on first use (KeyTakenError when another
+    spelling of the Passport ID was registered first)."""
     found = working.find(Passport, Passport.id_for(passport_id))
-    return found or working.add(Passport.open(cause, passport_id))
+    if found is not None:
+        return found
+    opened = working.add(Passport.open(cause, passport_id))
+    claim_key(working, cause, "passport", passport_id)
+    return opened
+
+
+def claim_key(working: Working, cause: Cause, kind: ClaimKind, spelling: str) -> None:
+    """Issue 8, kind 4: `spelling` becomes the one spelling of its case-folded identifier,
+    or KeyTakenError names the spelling registered first."""
+    claim = working.find(KeyClaim, KeyClaim.id_for(kind, spelling))
+    if claim is None:
+        working.add(KeyClaim.claim(cause, kind, spelling))
+    else:
+        claim.require_spelling(spelling)
 
 
 class PartnerCommands(FleetApplication):
@@ -42,7 +58,9 @@ class PartnerCommands(FleetApplication):
         def work(w: Working) -> UUID:
             if w.find(PartnerTenant, PartnerTenant.id_for(location_id)) is not None:
                 raise DomainError(f"A partner with Location ID {location_id} already exists.")
-            return w.add(PartnerTenant.register(cause, location_id, name)).id
+            partner = w.add(PartnerTenant.register(cause, location_id, name))
+            claim_key(w, cause, "location", location_id)
+            return partner.id
 
         return self._execute("register_partner", cause, work)
 

@@ -26,6 +26,7 @@ from pydantic_core import from_json, to_json
 from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
 from domain.base import FleetAggregate
 from domain.intake import AlertBatch
+from domain.key_claim import KeyClaim
 
 AGGREGATES: tuple[type[FleetAggregate], ...] = (
     PartnerTenant,
@@ -34,6 +35,7 @@ AGGREGATES: tuple[type[FleetAggregate], ...] = (
     Device,
     E2OpenBatch,
     AlertBatch,
+    KeyClaim,
 )
 ENVELOPE_FIELDS = (
     "originator_id",

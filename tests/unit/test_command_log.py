@@ -6,6 +6,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import Cause, DomainError, PartnerTenant
+from domain.key_claim import KeyClaim
 from tests.scenarios import in_memory_fleet
 
 
@@ -18,7 +19,8 @@ def test_an_accepted_command_logs_one_line_naming_who_what_and_the_outcome() -> 
     assert line["command"] == "register_partner"
     assert line["principal"] == "hp-ops"
     assert line["correlation_id"] == "corr-42"
-    assert line["aggregate_ids"] == [str(PartnerTenant.id_for("LOC-1"))]
+    claim = KeyClaim.id_for("location", "LOC-1")  # the Location ID's one spelling (kind 4)
+    assert line["aggregate_ids"] == [str(PartnerTenant.id_for("LOC-1")), str(claim)]
     assert line["outcome"] == "accepted"
 
 

@@ -1,0 +1,91 @@
+"""Issue 8, kind 4: identifiers are compared without regard to case or Unicode form.
+
+Passport IDs and Partner Location IDs keep the spelling registered first (their aggregate
+ids derive from it, so stored histories keep theirs); another spelling of the same folded
+key is refused with the registered one named, recording nothing. Serials are NFKC upper-case.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import Cause, Device, DomainError, PartnerTenant, Passport
+from domain.key_claim import KeyClaim, KeyTakenError
+from handlers.devices import NewDevice
+from tests.scenarios import OPS, event_count, in_memory_fleet, partner, servers
+
+
+def full_width(text: str) -> str:
+    """`text` as a full-width keyboard types it (U+FF01...U+FF5E for ASCII ! to ~)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+SPELLINGS = ["IT@ACME.example", "It@Acme.Example", full_width("IT") + "@acme.example"]
+
+
+@pytest.mark.parametrize("other", SPELLINGS, ids=["upper", "mixed", "full-width"])
+def test_r_par_3_another_spelling_of_a_passport_id_is_no_second_quota(other: str) -> None:
+    """R-PAR-3: "IT@acme" after "it@acme" would be a second person with 1,500 devices more."""
+    fleet = in_memory_fleet()
+    fleet.register_devices(Cause("it@acme.example", "c1"), "ACME", servers("S1"))
+    before = event_count(fleet)
+
+    with pytest.raises(KeyTakenError, match=r"already registered as 'it@acme\.example'"):
+        fleet.register_devices(Cause(other, "c2"), "ACME", servers("S2"))
+
+    assert event_count(fleet) == before
+    assert fleet.passport("it@acme.example").registered_devices == 1
+
+
+def test_r_par_1_a_partner_user_registered_in_another_case_is_refused() -> None:
+    """R-PAR-1: one person, one Passport ID, whatever case the operator types."""
+    fleet = in_memory_fleet()
+    partner(fleet, "LOC-1")
+    fleet.register_partner_user(OPS, "LOC-1", "bob@reseller.example")
+    before = event_count(fleet)
+
+    with pytest.raises(KeyTakenError, match=r"use 'bob@reseller\.example'"):
+        fleet.register_partner_user(OPS, "LOC-1", "Bob@Reseller.example")
+
+    assert event_count(fleet) == before
+    assert "Bob@Reseller.example" not in fleet.partner("LOC-1").users
+
+
+@pytest.mark.parametrize("other", ["loc-1", "Loc-1", full_width("LOC-1")])
+def test_r_par_1_a_location_id_in_another_case_is_not_a_second_partner(other: str) -> None:
+    """R-PAR-1, R-LNK-1: customers type Location IDs; "loc-1" must not be another partner."""
+    fleet = in_memory_fleet()
+    fleet.register_partner(OPS, "LOC-1", "Reseller GmbH")
+    before = event_count(fleet)
+
+    with pytest.raises(DomainError, match="already registered as 'LOC-1'"):
+        fleet.register_partner(OPS, other, "Copycat GmbH")
+
+    assert event_count(fleet) == before
+
+
+def test_the_registered_spelling_keeps_the_ids_stored_histories_have() -> None:
+    """Ids still derive from the spelling given: ASCII histories keep their aggregates."""
+    fleet = in_memory_fleet()
+    fleet.register_partner(OPS, "LOC-1", "Reseller GmbH")
+    fleet.register_partner_user(OPS, "LOC-1", "Anna@Reseller.example")
+
+    assert fleet.partner("LOC-1").id == PartnerTenant.id_for("LOC-1")
+    assert fleet.passport("Anna@Reseller.example").id == Passport.id_for("Anna@Reseller.example")
+    claim: object = fleet.repository.get(KeyClaim.id_for("passport", "anna@reseller.EXAMPLE"))
+    assert isinstance(claim, KeyClaim)
+    assert claim.spelling == "Anna@Reseller.example"
+
+
+def test_r_lnk_3_a_full_width_serial_is_the_same_device() -> None:
+    """R-LNK-3: "CZJ001" typed on a full-width keyboard is the device "CZJ001"."""
+    fleet = in_memory_fleet()
+    customer = Cause("it@acme.example", "c1")
+    fleet.register_devices(
+        customer, "ACME", [NewDevice(serial="CZJ001", connection="direct_connect")]
+    )
+
+    device = fleet.device(full_width("CZJ001"))
+
+    assert device.id == Device.id_for("CZJ001")
+    assert device.serial == "CZJ001"
