@@ -136,8 +136,23 @@ def fold(text: str) -> str:
     more; fold(fold(x)) == fold(x). The dot above that folding leaves on an i ("İ" folds to
     i + U+0307) is dropped: "İSTANBUL" is found by "istanbul" (dotless U+0131 stays its own).
     """
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("i\u0307", "i")
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if "\u0307" in folded:  # rare: only then decompose, to find the dots that sit on an i
+        folded = _undot_i(unicodedata.normalize("NFD", folded))
     return unicodedata.normalize("NFKC", folded)
+
+
+def _undot_i(decomposed: str) -> str:
+    """Drop each U+0307 whose base letter is i, whatever marks stand between (in canonical
+    order a mark below, such as U+0316, comes before the dot above)."""
+    kept, base = [], ""
+    for char in decomposed:
+        if char == "\u0307" and base == "i":
+            continue
+        if not unicodedata.combining(char):
+            base = char
+        kept.append(char)
+    return "".join(kept)
 
 
 def canonical(value: object) -> object:

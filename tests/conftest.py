@@ -6,9 +6,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import structlog
 from psycopg import sql
 
 from handlers import PartnerFleet
@@ -91,3 +93,18 @@ def url_of(settings: Settings) -> str:
     """The DATABASE_URL a test's settings name (a secret in Settings: it may hold a password)."""
     assert settings.database_url is not None
     return settings.database_url.get_secret_value()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def uncached_loggers() -> Iterator[None]:
+    """`structlog.testing.capture_logs` sees every logger: a test that configures logging
+    the way a process does (cache_logger_on_first_use) must not freeze module-level
+    loggers with its processors for every later test of the session."""
+    real = structlog.configure
+
+    def configure(**settings: Any) -> None:
+        real(**{**settings, "cache_logger_on_first_use": False})
+
+    structlog.configure = configure  # type: ignore[assignment]
+    yield
+    structlog.configure = real

@@ -91,7 +91,8 @@ def test_an_e2open_batch_meeting_a_concurrent_registration_stores_nothing_of_it(
     assert [r.serial for r in outcome.rejected] == ["PC150"]
     assert len(outcome.accepted) == 199
     stored = event_count(intake) - before
-    # 199 landed PCs + the batch record, plus the concurrent registration's 3 events.
-    assert stored == 199 + 1 + 3
+    # 199 landed PCs + the batch record, plus the concurrent registration's 4 events
+    # (Passport opened, its Passport ID claimed, devices counted, the device registered).
+    assert stored == 199 + 1 + 4
     assert intake.device("PC150").connection == "direct_connect"
     assert intake.device("PC150").placement is None

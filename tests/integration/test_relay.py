@@ -66,7 +66,7 @@ def test_every_event_is_published_keyed_by_aggregate_in_order_with_its_envelope(
         assert record.key == str(wrapped.aggregate_id).encode()
         assert record.topic == f"{topics}.{wrapped.aggregate_type.lower()}.v1".replace(
             "partnertenant", "partner-tenant"
-        ).replace("customergroup", "customer-group")
+        ).replace("customergroup", "customer-group").replace("keyclaim", "key-claim")
         assert dict(record.headers)["event_id"] == str(wrapped.event_id).encode()
         versions[wrapped.aggregate_id].append(wrapped.aggregate_version)
     assert all(v == sorted(v) for v in versions.values())
