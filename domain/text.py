@@ -172,8 +172,10 @@ def canonical(value: object) -> object:
 
 
 def serial_form(serial: str) -> str:
-    """A serial number as serials are compared: upper-case NFKC without surrounding blanks
-    (a full-width "ＣＺＪ001" is "CZJ001"; NFKC again, as upper-casing can leave non-NFKC)."""
+    """A serial number as serials are compared: upper-case NFKC without surrounding blanks.
+
+    Full-width letters and digits become their ASCII selves; NFKC runs again after
+    upper-casing, which can leave text that is not NFKC."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", serial.strip()).upper())
 
 

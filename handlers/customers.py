@@ -39,6 +39,22 @@ def load_group_of_user(w: Working, cause: Cause, group_id: UUID) -> tuple[Custom
     return group, role
 
 
+def passport_and_group(w: Working, cause: Cause, group_id: UUID) -> tuple[Passport, CustomerGroup]:
+    """The principal's Passport and a group of its partner; any other group is not found.
+
+    R-PAR-2 as `load_group_of_user`, without loading the partner tenant: the Passport of a
+    partner user names its partner (R-PAR-1).
+    """
+    passport = w.find(Passport, Passport.id_for(cause.principal))
+    group = w.find(CustomerGroup, group_id)
+    partner = None if passport is None else passport.partner_location_id
+    if passport is None or group is None or partner is None:
+        raise NotFoundError(missing_group(group_id))
+    if group.partner_location_id != partner:
+        raise NotFoundError(missing_group(group_id))
+    return passport, group
+
+
 def load_group_as_admin(w: Working, cause: Cause, group_id: UUID) -> CustomerGroup:
     """The group; a partner admin who is not yet one of its admins joins them first (R-GRP-3)."""
     group, role = load_group_of_user(w, cause, group_id)
@@ -143,9 +159,7 @@ class CustomerGroupCommands(FleetApplication):
         """R-FAV-2: the principal marks a customer group of its partner as favourite."""
 
         def work(w: Working) -> None:
-            group = load_group_of_user(w, cause, group_id)[0]
-            passport = load_partner_user(w, cause.principal)
-            passport.require_user_of(group.partner_location_id)
+            passport, group = passport_and_group(w, cause, group_id)
             group.mark_favourite(cause, passport.passport_id)
             if len(passport.favourites) >= MAX_FAVOURITES:
                 forget_deleted_favourites(w, cause, passport)

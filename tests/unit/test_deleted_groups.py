@@ -143,16 +143,19 @@ def test_r_fav_2_a_favourite_racing_the_deletion_conflicts_and_is_then_refused(
     import handlers.customers as commands
 
     app.unlink_devices(CUSTOMER, CUSTOMER_ID, ["S1", "S2"])
-    load_partner_user = commands.load_partner_user
+    passport_and_group = commands.passport_and_group
     interleaved: list[str] = []
 
-    def delete_meanwhile(w: Working, passport_id: str) -> Passport:
+    def delete_meanwhile(
+        w: Working, cause: Cause, group_id: UUID
+    ) -> tuple[Passport, CustomerGroup]:
+        loaded = passport_and_group(w, cause, group_id)  # the group, not deleted yet
         if not interleaved:
             interleaved.append("deleted")
             app.delete_customer_group(ANNA, group)
-        return load_partner_user(w, passport_id)
+        return loaded
 
-    monkeypatch.setattr(commands, "load_partner_user", delete_meanwhile)
+    monkeypatch.setattr(commands, "passport_and_group", delete_meanwhile)
 
     with pytest.raises(GroupDeletedError, match=DELETED):
         app.add_favourite(BEN, group)
