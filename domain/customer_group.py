@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
-from domain.cpin import cpin_matches, legacy_verifier, normalise_cpin
+from domain.cpin import cpin_matches, legacy_verifier, normalise_cpin, require_key_of
 from domain.group_support import (
     ChildGroup,
     CustomerGroupError,
@@ -215,9 +215,12 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
     def check_cpin(self, cpin: str, key: bytes) -> None:
         """R-HLD-3: a customer enrols PCs only into the dashboard its cPIN opens.
 
-        `key` is the server's cPIN key (see domain/cpin.py). Raises NotAllowedError.
+        `key` is the server's cPIN key (see domain/cpin.py). Raises NotAllowedError, or
+        CpinKeyMismatchError when the cPIN was set under another key.
         """
         verifier = self.cpin_verifier
+        if self.is_dashboard and verifier is not None:
+            require_key_of(verifier, key)
         if not self.is_dashboard or verifier is None or not cpin_matches(verifier, cpin, key):
             raise NotAllowedError("The cPIN does not match this customer dashboard.")
 

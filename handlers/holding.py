@@ -6,10 +6,11 @@ import secrets
 from collections.abc import Sequence
 from uuid import UUID
 
+import structlog
 from pydantic import ValidationError
 
 from domain.base import Cause, DomainError, NotAllowedError
-from domain.cpin import DEMO_KEY, SALT_BYTES, cpin_verifier
+from domain.cpin import DEMO_KEY, SALT_BYTES, CpinKeyMismatchError, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
@@ -27,6 +28,8 @@ from handlers.intake import (
 )
 from handlers.linking import group_for
 from handlers.partners import load_partner_as_user
+
+log = structlog.get_logger("partnerfleet.holding")
 
 
 class HoldingCommands(FleetApplication):
@@ -185,7 +188,11 @@ class HoldingCommands(FleetApplication):
             device.enrol_with_cpin(cause, group.id, group.partner_location_id, customer_id)
             group.add_device(cause, device.serial, PLACED, device.care_plan is not None)
 
-        self._execute("enrol_with_cpin", cause, work)
+        try:
+            self._execute("enrol_with_cpin", cause, work)
+        except CpinKeyMismatchError as error:  # the service is misconfigured, not the customer
+            log.error("cpin_key_mismatch", dashboard_id=str(dashboard_id), reason=str(error))
+            raise
 
     def switch_self_service_notifications(
         self, cause: Cause, location_id: str, tenant_id: UUID, on: bool

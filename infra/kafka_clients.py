@@ -52,19 +52,33 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 6) -> Non
         admin.close()
 
 
+NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"  # what brokers without topic ids send
+
+
 def find_destination(bootstrap: str, prefix: str) -> Destination:
-    """The destination behind `bootstrap`: the cluster id its brokers report, and `prefix`.
+    """The destination behind `bootstrap`: the cluster id its brokers report, `prefix`, and
+    the topic id of the prefix's first topic (made here if it does not exist yet).
 
     The cluster id, not the bootstrap text: another address of the same cluster is the same
-    destination, and a new cluster behind an old address is a new one. A broker that reports
-    no id is named by its sorted bootstrap addresses.
+    destination. The topic id, because cluster ids repeat (every Tansu broker is
+    `tansu_cluster`; a wiped cluster can keep its id): topics made anew, which hold none of
+    the history, are a new destination. A broker that reports no cluster id is named by its
+    sorted bootstrap addresses. Raises KafkaError while the brokers cannot be reached.
     """
+    anchor = domain_topics(prefix)[0]
+    ensure_topics(bootstrap, [anchor])
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
         cluster = admin.describe_cluster().get("cluster_id")
+        [described] = admin.describe_topics([anchor])
     finally:
         admin.close()
-    return Destination(cluster or "bootstrap-" + ",".join(sorted(bootstrap.split(","))), prefix)
+    topic_id = str(described.get("topic_id") or "")
+    return Destination(
+        cluster or "bootstrap-" + ",".join(sorted(bootstrap.split(","))),
+        prefix,
+        "" if topic_id in ("", NO_TOPIC_ID) else topic_id,
+    )
 
 
 def connect_producer(

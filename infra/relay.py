@@ -83,6 +83,8 @@ class Relay:
         self.fleet, self.positions, self.bootstrap = fleet, positions, bootstrap
         self.batch_size, self.prefix, self.shard = batch_size, prefix, shard
         self.max_in_flight, self.destination = max_in_flight, destination
+        self._given = destination  # None: found on the broker, again after each broker error
+        self._recheck = False  # the broker was away: it may have come back as new topics
         self._make_producer = producer_factory or (
             lambda: connect_producer(bootstrap, prefix, max_message_bytes)
         )
@@ -102,20 +104,22 @@ class Relay:
 
     def tracking_name(self) -> str:
         """This shard's row of pf_tracking at its destination (found on the broker if not
-        given: raises KafkaError while the broker cannot be reached)."""
-        if self._tracking is None:
-            destination = self.destination or find_destination(self.bootstrap, self.prefix)
+        given: raises KafkaError while the broker cannot be reached). Found again after a
+        broker error: a broker that came back without its topics is a new destination."""
+        if self._tracking is None or self._recheck:
+            destination = self._given or find_destination(self.bootstrap, self.prefix)
             name = destination.tracking_name(self.shard)
             with self.positions.ddl() as tx:
                 if not tx.query("SELECT 1 FROM pf_tracking WHERE view = ?", (name,)):
                     write_position(tx, name, safe_start(tx, destination))
                 self._lot.open(tx, destination.id)
-            self.destination, self._tracking = destination, name
+            self.destination, self._tracking, self._recheck = destination, name, False
         return self._tracking
 
     def position(self) -> int:
-        """The last notification id up to which the broker acknowledged this shard's events."""
-        name = self.tracking_name()
+        """The last notification id up to which the broker acknowledged this shard's events
+        (at the destination last found, while the broker is away)."""
+        name = self._tracking or self.tracking_name()
         with self.positions.transaction() as tx:
             return read_position(tx, name)
 
@@ -128,6 +132,7 @@ class Relay:
 
     def relay_once(self) -> int:
         """Publish one batch and wait for the broker; returns the stored events moved past."""
+        self.tracking_name()
         batch = self._send_after(self.position())
         if batch is None:
             return 0
@@ -144,6 +149,7 @@ class Relay:
         told the stored events each recorded batch moved past.
         """
         in_flight: deque[InFlight] = deque()
+        self.tracking_name()
         after, passed = self.position(), 0
         while not self._stop.is_set() and (batch := self._send_after(after)):
             in_flight.append(batch)
@@ -264,6 +270,7 @@ class Relay:
         self.last_error = f"{type(error).__name__}: {error}"
         if isinstance(error, KafkaError):
             self._drop_producer()
+            self._recheck = self._given is None
             event = "relay_broker_unavailable"
         elif isinstance(error, psycopg.Error | sqlite3.Error):
             event = "relay_store_unavailable"

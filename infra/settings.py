@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
@@ -32,7 +32,9 @@ class Storage:
 class Settings(BaseSettings):
     """Configuration. No storage variables set means SQLite under var/."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # hide_input_in_errors: a ValidationError shows what it was given, here DATABASE_URL with
+    # its password and CPIN_KEY, wherever it is printed or logged.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     database_url: SecretStr | None = None  # may hold a password: never shown or logged
     postgres_host: str | None = None
@@ -50,9 +52,30 @@ class Settings(BaseSettings):
     kafka_max_message_bytes: int = Field(default=1_000_000, ge=10_000, le=100 * 1024 * 1024)
     # Keys the customers' cPIN verifiers (domain/cpin.py); required unless the store is the
     # SQLite demo store. Changing it makes every dashboard's cPIN unusable.
-    cpin_key: SecretStr | None = Field(default=None, min_length=MIN_KEY_BYTES)
+    cpin_key: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+
+    @field_validator("cpin_key")
+    @classmethod
+    def _cpin_key_is_key_material(cls, key: SecretStr | None) -> SecretStr | None:
+        """At least 32 characters besides blanks, none around them: a newline kept from a key
+        file by one process and not another would make two keys (never shows the key)."""
+        if key is None:
+            return None
+        text = key.get_secret_value()
+        if len(text.strip()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"CPIN_KEY has {len(text.strip())} characters besides blanks; it needs at "
+                f"least {MIN_KEY_BYTES} (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)."
+            )
+        if text != text.strip():
+            raise ValueError(
+                "CPIN_KEY begins or ends with a blank (a newline from a key file?): remove "
+                "it, so that every process has the same key."
+            )
+        return key
 
     @model_validator(mode="after")
     def _storage_is_understood(self) -> Settings:

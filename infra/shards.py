@@ -5,9 +5,10 @@ One relay is Python-bound on one core. `Shard`s split the aggregates between rel
 processes (`partnerfleet relay --shard 2/3`, or `--shards 3` for all three): each publishes
 the events of the aggregates it owns, in order, and keeps its own position in pf_tracking.
 
-A position belongs to a `Destination`, a Kafka cluster and a topic prefix: what was
-published to one cluster's topics says nothing of another's, so a relay pointed at a new
-cluster or a new KAFKA_TOPIC_PREFIX starts from the first event.
+A position belongs to a `Destination`, a Kafka cluster, a topic prefix and the topics
+themselves: what was published to one cluster's topics says nothing of another's, so a relay
+pointed at a new cluster, a new KAFKA_TOPIC_PREFIX, or topics that were made anew (a broker
+that lost its data, a second broker reporting the same cluster id) starts from the first event.
 """
 
 from __future__ import annotations
@@ -68,22 +69,33 @@ SINGLE = Shard()
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a relay publishes: a Kafka cluster (the id its brokers report) and a prefix.
+    """Where a relay publishes: a Kafka cluster (the id its brokers report), a prefix, and the
+    topics' incarnation (the topic id the cluster gave the prefix's first topic, "" if the
+    brokers give none).
 
-    `cluster` is kept to letters, digits, `.`, `_` and `-` (Kafka's ids are base64url), so
-    the tracking names `relay@CLUSTER/PREFIX[:I/N]` parse back unambiguously.
+    Cluster ids are not unique everywhere (every Tansu broker reports `tansu_cluster` unless
+    told otherwise; a wiped cluster may keep its id): a topic id is new whenever the topic
+    is made anew, so topics that never saw the history are a new destination.
+    `cluster` and `incarnation` are kept to letters, digits, `.`, `_` and `-` (Kafka's ids
+    are base64url or UUIDs), so the tracking names `relay@CLUSTER/PREFIX[#TOPICS][:I/N]`
+    parse back unambiguously.
     """
 
     cluster: str
     prefix: str
+    incarnation: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cluster", re.sub(r"[^A-Za-z0-9._-]", "_", self.cluster)[:200])
+        for name in ("cluster", "incarnation"):
+            cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", getattr(self, name))[:200]
+            object.__setattr__(self, name, cleaned)
 
     @property
     def id(self) -> str:
-        """`CLUSTER/PREFIX`, as relay-lag shows it."""
-        return f"{self.cluster}/{self.prefix}"
+        """`CLUSTER/PREFIX#TOPICS` (`CLUSTER/PREFIX` without a topic id), as relay-lag
+        shows it."""
+        base = f"{self.cluster}/{self.prefix}"
+        return f"{base}#{self.incarnation}" if self.incarnation else base
 
     def tracking_name(self, shard: Shard = SINGLE) -> str:
         """The row of pf_tracking holding `shard`'s position at this destination."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -66,9 +67,9 @@ def test_relay_shards_publish_the_store_and_stop_together(tmp_path: Path, broker
 
 def shard_lags(relay_lag: str, prefix: str) -> list[str]:
     """`I/N: LAG` of each shard publishing under `prefix`, from `relay-lag`'s lines
-    `relay@CLUSTER/PREFIX:I/N: LAG` (the cluster id is the broker's own)."""
-    marker = f"/{prefix}:"
-    return [line.split(marker, 1)[1] for line in relay_lag.splitlines() if marker in line]
+    `relay@CLUSTER/PREFIX#TOPICS:I/N: LAG` (the cluster and topic ids are the broker's own)."""
+    shard = re.compile(rf"/{re.escape(prefix)}(?:#[^:]*)?:(.*)$")
+    return [m.group(1) for line in relay_lag.splitlines() if (m := shard.search(line))]
 
 
 def test_consumer_workers_share_the_feed_and_stop_together(tmp_path: Path, broker: Broker) -> None:

@@ -119,8 +119,29 @@ def test_a_new_topic_prefix_receives_the_whole_history_on_the_same_positions(
     records = read_topics(broker.bootstrap, domain_topics(new), len(stored))
     assert sorted(envelope_of(r)["position"] for r in records) == [n.id for n in stored]
     assert moved.destination is not None
-    assert moved.destination.id.endswith(f"/{new}")
+    assert moved.destination.prefix == new
+    assert moved.destination.incarnation  # Tansu gives topic ids
     assert resumed.published == len([n for n in stored if n.id > before])  # only what is new
+
+
+def test_a_second_broker_reporting_the_same_cluster_id_receives_the_whole_history(
+    stored_fleet: PartnerFleet, broker: Broker, tmp_path: Path
+) -> None:
+    """Kind 9: two Tansu brokers both report `tansu_cluster` (as do two Kafka clusters given
+    one CLUSTER_ID): a position belongs to the topics it was published to, not to a name."""
+    topics = prefix()
+    partner(stored_fleet, "LOC-1")
+    relay_to(stored_fleet, broker, tmp_path, topics).catch_up()
+    other = Broker().start()
+    try:
+        moved = relay_to(stored_fleet, other, tmp_path, topics)
+        moved.catch_up()
+        stored = stored_fleet.recorder.select_notifications(1, 10_000)
+        records = read_topics(other.bootstrap, domain_topics(topics), len(stored))
+    finally:
+        other.stop()
+    assert sorted(envelope_of(r)["position"] for r in records) == [n.id for n in stored]
+    assert (moved.lag(), moved.published) == (0, len(stored))
 
 
 def test_the_relay_survives_its_database_connections_being_terminated(

@@ -17,7 +17,7 @@ from kafka.errors import KafkaTimeoutError
 from handlers import PartnerFleet
 from infra.envelope import Envelope
 from infra.relay import Relay
-from infra.shards import Destination, Shard, relay_positions, safe_start
+from infra.shards import Destination, Shard, parse_tracking_name, relay_positions, safe_start
 from infra.view_runner import TRACKING_DDL, write_position
 from infra.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
@@ -209,6 +209,16 @@ def test_shard_names_keep_the_single_relays_position() -> None:
     assert HERE.tracking_name(Shard()) == "relay@test-cluster/partnerfleet"
     assert Shard.parse("1/1") == Shard()
     assert HERE.tracking_name(Shard.parse("2/3")) == "relay@test-cluster/partnerfleet:2/3"
+
+
+def test_a_destinations_topic_id_is_part_of_its_positions_and_parses_back() -> None:
+    """Kind 9: topics made anew (same cluster id and prefix) are another destination."""
+    again = Destination("test-cluster", "partnerfleet", "0f3c-9a")
+    name = again.tracking_name(Shard.parse("2/3"))
+    assert name == "relay@test-cluster/partnerfleet#0f3c-9a:2/3"
+    assert parse_tracking_name(name) == (again.id, Shard.parse("2/3"))
+    assert again.id != HERE.id
+    assert Destination("c", "p", "a:b#c").id == "c/p#a_b_c"  # never breaks the name apart
 
 
 def test_a_stopped_relay_stops_between_batches_with_what_it_sent_recorded() -> None:

@@ -106,6 +106,42 @@ def test_r_hld_3_postgresql_without_a_cpin_key_is_refused_at_start_up(
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (" " * 40, "CPIN_KEY has 0 characters"),
+        ("\t" * 10 + "x" * 30, "CPIN_KEY has 30 characters"),
+        ("k" * 40 + "\n", "begins or ends with a blank"),
+        ("  " + "k" * 40, "begins or ends with a blank"),
+        ("too-short", "CPIN_KEY has 9 characters"),
+    ],
+)
+def test_r_hld_3_a_blank_or_padded_cpin_key_is_refused_at_start_up(key: str, message: str) -> None:
+    """Kind 9: blanks are no key material, and a newline kept from a key file in one process
+    but not another makes two keys: refused, naming the variable and the rule."""
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings(database_url="postgresql://app@db/fleet", cpin_key=key)
+    assert key.strip() not in str(refused.value) or not key.strip()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"database_url": "mysql://app:pg-pass-123@db/fleet"},
+        {"database_url": "postgresql://app:pg-pass-123@db:99999/fleet"},
+        {"database_url": "postgresql://app:pg-pass-123@db/fleet?schema=Bad-"},
+        {"database_url": "postgresql://app:pg-pass-123@db/fleet", "cpin_key": "short-key-789"},
+    ],
+)
+def test_a_configuration_error_never_shows_the_password_or_the_key(given: dict[str, str]) -> None:
+    """Kind 9: a ValidationError prints its input wherever it is shown (a traceback, a log)."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(**given)  # type: ignore[arg-type]
+    shown = f"{refused.value}{refused.value!r}"  # what a traceback or a log line prints
+    assert "pg-pass-123" not in shown
+    assert "short-key-789" not in shown
+
+
 def test_secrets_never_show_in_the_settings_or_storage_representation() -> None:
     """Kind 9: a logged or printed Settings or Storage holds no password and no cPIN key."""
     settings = Settings(
