@@ -20,7 +20,10 @@ from domain.text import FREE_TEXT, describe, printable
 
 MAX_MESSAGE_BYTES = 65_536  # one report is about 250 bytes, one alert under 2.5 KB
 MAX_DEPTH = 16  # levels of arrays and objects; reports and alerts are flat objects (1)
-MAX_BATCH_MESSAGES = 5_000  # the consumers' max_poll_records; one transaction per batch
+POLL_RECORDS = 5_000  # the feed consumers' max_poll_records: one transaction per poll
+# An intake command (a feed's poll, or a whole e2Open delivery handed over directly) takes
+# at most this many messages in its one transaction; its event stays a few MB at most.
+MAX_BATCH_MESSAGES = 100_000
 MAX_REASON_CHARS = 500  # a rejection's reason as stored and sent in the dead letter's header
 MAX_KEPT_SERIAL_CHARS = 64  # the serial kept with a rejection
 

@@ -24,7 +24,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from domain.base import Cause
-from domain.feed_bounds import MAX_BATCH_MESSAGES, read_message
+from domain.feed_bounds import POLL_RECORDS, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from domain.intake import Rejection
 from handlers import PartnerFleet
@@ -109,7 +109,7 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
-        "max_poll_records": MAX_BATCH_MESSAGES,
+        "max_poll_records": POLL_RECORDS,
     }
 
 

@@ -215,7 +215,7 @@ def test_r_hld_1_an_unfit_value_given_to_the_intake_command_is_rejected_and_the_
 def test_a_batch_of_more_than_the_bound_is_refused_as_a_whole_recording_nothing(
     app: PartnerFleet, holding_tenant: UUID
 ) -> None:
-    with refused(app, IntakeError, "at most 5,000 messages"):
+    with refused(app, IntakeError, f"at most {MAX_BATCH_MESSAGES:,} messages"):
         app.receive_e2open_batch(OPS, "big", [{}] * (MAX_BATCH_MESSAGES + 1))
 
 
