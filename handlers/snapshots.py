@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic, strtobool
@@ -32,8 +33,23 @@ class SnapshotMisfitError(Exception):
     """A snapshot's state is not the state this code's aggregate class has."""
 
 
+def replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:
+    """`project_aggregate` without its runtime Protocol check per event (about 30 µs each
+    here, most of a load's CPU): every stored event of ours is a FleetAggregate event."""
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class FleetRepository(Repository[UUID]):
-    """The stock repository, except that a snapshot that does not fit is skipped."""
+    """The stock repository, except that a snapshot that does not fit is skipped and
+    events are replayed without a runtime Protocol check each."""
+
+    def get(self, aggregate_id: UUID, *, projector_func: Any = replay, **options: Any) -> Any:
+        """As `Repository.get`, replaying with `replay` unless told otherwise."""
+        if projector_func is project_aggregate:
+            projector_func = replay
+        return super().get(aggregate_id, projector_func=projector_func, **options)
 
     def _reconstruct_aggregate(
         self, aggregate_id: UUID, version: int | None, projector_func: Any
