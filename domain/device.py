@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
@@ -22,7 +21,6 @@ LINK_ROLES: tuple[str, ...] = ("reseller", "service_partner")
 CARE_PLANS: tuple[str, ...] = ("premium", "premium_plus")
 
 
-@lru_cache(maxsize=65_536)  # an e2Open batch asks for each serial's form several times
 def normalise_serial(serial: str) -> str:
     """Serial numbers are compared upper-case NFKC without surrounding blanks (serial_form)."""
     cleaned = serial_form(serial)

@@ -17,6 +17,7 @@ from handlers.intake import (
     DuplicateError,
     IntakeOutcome,
     RejectedError,
+    collection_paused,
     malformed,
     take_batch,
 )
@@ -54,14 +55,15 @@ class AlertIntakeCommands(FleetApplication):
         Batch id and fingerprint as for `receive_e2open_batch`: the same messages again
         repeat the first outcome, other messages under the id are refused and kept.
         """
-        taken = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
-        return self._execute(
-            "receive_alert_batch",
-            cause,
-            lambda w: take_batch(
-                w, cause, AlertBatch, taken, lambda raw: self._raise(w, cause, raw)
-            ),
-        )
+        with collection_paused():  # thousands of new aggregates: see collection_paused
+            taken = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
+            return self._execute(
+                "receive_alert_batch",
+                cause,
+                lambda w: take_batch(
+                    w, cause, AlertBatch, taken, lambda raw: self._raise(w, cause, raw)
+                ),
+            )
 
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:
         """Raise one alert and return its id, or raise RejectedError / DuplicateError."""

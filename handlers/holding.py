@@ -23,6 +23,7 @@ from handlers.intake import (
     DuplicateError,
     IntakeOutcome,
     RejectedError,
+    collection_paused,
     malformed,
     take_batch,
 )
@@ -54,14 +55,15 @@ class HoldingCommands(FleetApplication):
         A feed consumer passes the `fingerprint` of the raw bytes it read the reports from
         (with feed_bounds.read_message); without it the reports are bounded and hashed here.
         """
-        taken = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
-        return self._execute(
-            "receive_e2open_batch",
-            cause,
-            lambda w: take_batch(
-                w, cause, E2OpenBatch, taken, lambda raw: self._land(w, cause, raw)
-            ),
-        )
+        with collection_paused():  # thousands of new aggregates: see collection_paused
+            taken = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
+            return self._execute(
+                "receive_e2open_batch",
+                cause,
+                lambda w: take_batch(
+                    w, cause, E2OpenBatch, taken, lambda raw: self._land(w, cause, raw)
+                ),
+            )
 
     def _land(self, w: Working, cause: Cause, raw: object) -> str:
         """Land one report and return its serial, or raise RejectedError with the reason."""

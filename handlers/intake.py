@@ -8,7 +8,9 @@ content under the same id is refused as a whole and kept as rejected with the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -79,6 +81,25 @@ class DuplicateError(Exception):
 
 class RejectedError(Exception):
     """One message cannot be taken; the batch goes on and keeps the reason."""
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for one intake command.
+
+    A batch makes tens of thousands of objects that live until its save (aggregates,
+    events, stored records); each full collection meanwhile walks all of them and finds
+    nothing to free: measured on a 10,000-report e2Open batch on PostgreSQL, 0.57 s with
+    the collector, 0.48 s without. The command is bounded (MAX_BATCH_MESSAGES), so memory
+    is too; the collector runs again as soon as the command ends, raised or not.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def take_batch(
