@@ -10,16 +10,14 @@ from domain.base import Cause, DomainError
 from domain.device_support import Alert
 from domain.intake import AlertBatch, Unreadable
 from domain.text import canonical, feed_texts
-from handlers.base import FleetApplication, Working
+from handlers.base import Working
 from handlers.devices import load_device
 from handlers.intake import (
-    Delivery,
+    BatchIntake,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
-    collection_paused,
     malformed,
-    take_batch,
 )
 
 
@@ -39,7 +37,7 @@ class AlertMessage(BaseModel):
         return feed_texts(alert, ("serial", "alert_id", "message"))
 
 
-class AlertIntakeCommands(FleetApplication):
+class AlertIntakeCommands(BatchIntake):
     """Raising alerts from the alerts feed."""
 
     def receive_alert_batch(
@@ -55,15 +53,13 @@ class AlertIntakeCommands(FleetApplication):
         Batch id and fingerprint as for `receive_e2open_batch`: the same messages again
         repeat the first outcome, other messages under the id are refused and kept.
         """
-        with collection_paused():  # thousands of new aggregates: see collection_paused
-            taken = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
-            return self._execute(
-                "receive_alert_batch",
-                cause,
-                lambda w: take_batch(
-                    w, cause, AlertBatch, taken, lambda raw: self._raise(w, cause, raw)
-                ),
-            )
+        return self._receive(
+            "receive_alert_batch",
+            cause,
+            AlertBatch,
+            (batch_id, messages, fingerprint),
+            lambda w, raw: self._raise(w, cause, raw),
+        )
 
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:
         """Raise one alert and return its id, or raise RejectedError / DuplicateError."""

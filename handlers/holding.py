@@ -15,17 +15,15 @@ from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
 from domain.partner import PartnerTenant
-from handlers.base import FleetApplication, Working
+from handlers.base import Working
 from handlers.customers import load_group
 from handlers.devices import load_device
 from handlers.intake import (
-    Delivery,
+    BatchIntake,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
-    collection_paused,
     malformed,
-    take_batch,
 )
 from handlers.linking import group_for
 from handlers.partners import load_partner_as_user
@@ -33,7 +31,7 @@ from handlers.partners import load_partner_as_user
 log = structlog.get_logger("partnerfleet.holding")
 
 
-class HoldingCommands(FleetApplication):
+class HoldingCommands(BatchIntake):
     """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
 
     cpin_key: bytes = DEMO_KEY  # infra.bootstrap passes Settings' CPIN_KEY (domain/cpin.py)
@@ -55,15 +53,13 @@ class HoldingCommands(FleetApplication):
         A feed consumer passes the `fingerprint` of the raw bytes it read the reports from
         (with feed_bounds.read_message); without it the reports are bounded and hashed here.
         """
-        with collection_paused():  # thousands of new aggregates: see collection_paused
-            taken = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
-            return self._execute(
-                "receive_e2open_batch",
-                cause,
-                lambda w: take_batch(
-                    w, cause, E2OpenBatch, taken, lambda raw: self._land(w, cause, raw)
-                ),
-            )
+        return self._receive(
+            "receive_e2open_batch",
+            cause,
+            E2OpenBatch,
+            (batch_id, reports, fingerprint),
+            lambda w, raw: self._land(w, cause, raw),
+        )
 
     def _land(self, w: Working, cause: Cause, raw: object) -> str:
         """Land one report and return its serial, or raise RejectedError with the reason."""
