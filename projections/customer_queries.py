@@ -57,8 +57,7 @@ def partner_user(tx: Tx, passport: str) -> PartnerUser:
     passport = _text("passport", passport)
     rows = tx.query(
         "SELECT p.partner, p.partner_type, u.default_view,"
-        " (SELECT count(*) FROM pf_c_favourites f JOIN pf_c_groups g ON g.group_id = f.group_id"
-        "  WHERE f.passport_ref = u.passport_ref AND g.deleted = 0)"
+        " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
         " FROM pf_c_users u JOIN pf_c_partners p ON p.partner_id = u.partner_id"
         " WHERE u.passport = ?",
         (passport,),

@@ -144,6 +144,9 @@ class CustomersView(View):
     @handles(CustomerGroup.Deleted)
     def _deleted(self, tx: Tx, e: CustomerGroup.Deleted) -> None:
         self._set(tx, e, "deleted", 1)
+        # R-FAV-2/3: a deleted group is nobody's favourite, also where an older history's
+        # Passport kept the star (this release unstars in the deletion's own transaction).
+        tx.execute("DELETE FROM pf_c_favourites WHERE group_id = ?", (str(e.originator_id),))
 
     @handles(CustomerGroup.Reopened)
     def _reopened(self, tx: Tx, e: CustomerGroup.Reopened) -> None:
