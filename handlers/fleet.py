@@ -10,11 +10,17 @@ from handlers.customers import CustomerGroupCommands
 from handlers.devices import DeviceCommands, NewDevice, PartnerChoice
 from handlers.holding import HoldingCommands
 from handlers.intake import IntakeOutcome
+from handlers.key_claims import KeyClaimCommands
 from handlers.partners import PartnerCommands
 
 
 class PartnerFleet(
-    PartnerCommands, DeviceCommands, CustomerGroupCommands, HoldingCommands, AlertIntakeCommands
+    PartnerCommands,
+    DeviceCommands,
+    CustomerGroupCommands,
+    HoldingCommands,
+    AlertIntakeCommands,
+    KeyClaimCommands,
 ):
     """The command side of partnerfleet (one application, one notification log)."""
 

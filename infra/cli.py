@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from kafka import KafkaConsumer, KafkaProducer
 
+from domain.base import Cause
 from handlers import PolicyRunner
 from infra.bootstrap import build_fleet, build_view_runner
 from infra.cli_projections import projections_cli
@@ -92,6 +93,17 @@ def seed_demo_command() -> None:
     """Seed the demo data into the configured storage (once)."""
     fleet = build_fleet(load_settings())
     typer.echo("seeded" if seed_demo(fleet) else "demo data already present")
+
+
+@cli.command("claim-keys")
+def claim_keys() -> None:
+    """Give stored Passport IDs and Location IDs their one spelling (once, after upgrading)."""
+    fleet = build_fleet(load_settings())
+    collisions = fleet.claim_stored_keys(Cause("operator:claim-keys", "claim-keys"))
+    for collision in collisions:
+        typer.echo(f"collision: {collision}", err=True)
+    typer.echo(f"claimed; {len(collisions)} collision(s) to resolve by hand")
+    raise typer.Exit(1 if collisions else 0)
 
 
 @cli.command()

@@ -240,6 +240,7 @@ CASES = [
         lambda a, t: a.receive_e2open_batch(OPS, t, [e2open_report("PC8")]),
     ),
     Case("receive_alert_batch", "batch_id", lambda a, t: a.receive_alert_batch(OPS, t, [])),
+    Case("claim_stored_keys", "principal", lambda a, t: a.claim_stored_keys(Cause(t, "c"))),
 ]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from domain import Cause, Device, DomainError, PartnerTenant, Passport
 from domain.key_claim import KeyClaim, KeyTakenError
+from handlers import PartnerFleet
 from handlers.devices import NewDevice
 from tests.scenarios import OPS, event_count, in_memory_fleet, partner, servers
 
@@ -89,3 +90,40 @@ def test_r_lnk_3_a_full_width_serial_is_the_same_device() -> None:
 
     assert device.id == Device.id_for("CZJ001")
     assert device.serial == "CZJ001"
+
+
+def stored_before_claims(fleet: PartnerFleet, *passport_ids: str) -> None:
+    """Passports and a partner saved as a release before KeyClaims did: no claims."""
+    fleet.save(*(Passport.open(OPS, p) for p in passport_ids))
+    fleet.save(PartnerTenant.register(OPS, "LOC-OLD", "Old Partner"))
+
+
+def test_r_par_3_claiming_stored_keys_closes_the_door_for_other_spellings() -> None:
+    """Kind 4, upgrading: after `claim_stored_keys`, another spelling of a Passport ID or
+    Location ID stored before this release is refused like a new one's."""
+    fleet = in_memory_fleet()
+    stored_before_claims(fleet, "anna@old.example")
+
+    collisions = fleet.claim_stored_keys(OPS)
+
+    assert collisions == []
+    with pytest.raises(KeyTakenError, match="anna@old"):
+        fleet.register_devices(Cause("ANNA@old.example", "c"), "ACME", servers("S1"))
+    with pytest.raises(KeyTakenError, match="LOC-OLD"):
+        fleet.register_partner(OPS, "loc-old", "Copycat")
+
+
+def test_r_par_3_two_stored_spellings_are_reported_and_claiming_again_changes_nothing() -> None:
+    """Two Passports stored before claims existed, one person in two cases: the first keeps
+    the claim, the second is reported for an operator; a second run records nothing."""
+    fleet = in_memory_fleet()
+    stored_before_claims(fleet, "it@acme.example", "IT@acme.example")
+
+    first = fleet.claim_stored_keys(OPS)
+    before = event_count(fleet)
+    again = fleet.claim_stored_keys(OPS)
+
+    assert len(first) == 1
+    assert "'IT@acme.example' is already registered as 'it@acme.example'" in first[0]
+    assert again == first
+    assert event_count(fleet) == before

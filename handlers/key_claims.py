@@ -1,0 +1,51 @@
+"""Claims for identifiers stored before KeyClaims existed (issue 8, kind 4; R-PAR-1, R-PAR-3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from eventsourcing.utils import get_topic
+
+from domain.base import Cause
+from domain.key_claim import ClaimKind, KeyTakenError
+from domain.partner import PartnerTenant
+from domain.passport import Passport
+from handlers.base import FleetApplication
+from handlers.partners import claim_key
+
+PAGE = 1_000
+# The first event of each aggregate whose natural key is a case-insensitive identifier.
+KEYED_TOPICS: dict[str, tuple[ClaimKind, str]] = {
+    get_topic(Passport.Opened): ("passport", "passport_id"),
+    get_topic(PartnerTenant.Registered): ("location", "location_id"),
+}
+
+
+class KeyClaimCommands(FleetApplication):
+    """The one-off claiming of stored Passport IDs and Location IDs."""
+
+    def claim_stored_keys(self, cause: Cause) -> list[str]:
+        """Give every stored Passport ID and Location ID its KeyClaim (one transaction each;
+        one already claimed is left as it is). Returns the collisions found: two spellings
+        of one folded key stored before claims existed, each as the refusal naming both,
+        for an operator to resolve. Running it again changes nothing."""
+        collisions = []
+        for kind, spelling in self._stored_keys():
+            try:
+                self._claim(cause, kind, spelling)
+            except KeyTakenError as taken:
+                collisions.append(str(taken))
+        return collisions
+
+    def _claim(self, cause: Cause, kind: ClaimKind, spelling: str) -> None:
+        self._execute("claim_stored_key", cause, lambda w: claim_key(w, cause, kind, spelling))
+
+    def _stored_keys(self) -> Iterator[tuple[ClaimKind, str]]:
+        """(kind, spelling) of every stored Passport and partner, oldest first."""
+        start = 1
+        while page := self.recorder.select_notifications(start, PAGE, topics=list(KEYED_TOPICS)):
+            for notification in page:
+                kind, field = KEYED_TOPICS[notification.topic]
+                event = self.mapper.to_domain_event(notification)
+                yield kind, getattr(event, field)
+            start = page[-1].id + 1
