@@ -31,6 +31,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from infra.envelope import Record, envelope_record, shape_of_topic, stored_record, topic_for
 from infra.event_rows import EventRow, row_reader
+from infra.follower import BackOff, describe
 from infra.kafka_clients import (
     MAX_MESSAGE_BYTES,
     connect_producer,
@@ -255,19 +256,20 @@ class Relay:
     def run(self, poll_seconds: float = 0.2) -> None:
         """Relay until `stop()`. Never ends on an error: while the broker or the database is
         unreachable it backs off (up to 30 s), logs why and its lag, and tries again."""
-        pause = poll_seconds
+        back_off = BackOff(first=0.5, limit=MAX_BACK_OFF_SECONDS)
         while not self._stop.is_set():
             try:
-                passed = self.catch_up()
-                pause, self.last_error = poll_seconds, None
+                passed, pause = self.catch_up(), poll_seconds
+                self.last_error = None
+                back_off.reset()
             except Exception as error:  # a follower must outlive any outage
-                passed, pause = 0, min(max(pause * 2, 0.5), MAX_BACK_OFF_SECONDS)
+                passed, pause = 0, back_off.next()
                 self._failed(error, pause)
             if not passed:
                 self._stop.wait(pause)
 
     def _failed(self, error: Exception, pause: float) -> None:
-        self.last_error = f"{type(error).__name__}: {error}"
+        self.last_error = describe(error)
         if isinstance(error, KafkaError):
             self._drop_producer()
             self._recheck = self._given is None
