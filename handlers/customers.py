@@ -47,10 +47,9 @@ def passport_and_group(w: Working, cause: Cause, group_id: UUID) -> tuple[Passpo
     """
     passport = w.find(Passport, Passport.id_for(cause.principal))
     group = w.find(CustomerGroup, group_id)
-    partner = None if passport is None else passport.partner_location_id
-    if passport is None or group is None or partner is None:
+    if passport is None or group is None or not passport.is_partner_user:
         raise NotFoundError(missing_group(group_id))
-    if group.partner_location_id != partner:
+    if group.partner_location_id != passport.partner_location_id:
         raise NotFoundError(missing_group(group_id))
     return passport, group
 

@@ -14,7 +14,7 @@ from infra.processes import cli_command, run_children, tune_gc
 from infra.relay import Relay
 from infra.settings import Settings
 from infra.shards import MAX_SHARDS, SINGLE, Shard, relay_positions
-from infra.view_runner import TRACKING_DDL
+from infra.tracking import TRACKING_DDL
 
 log = structlog.get_logger("partnerfleet.cli")
 

@@ -42,7 +42,7 @@ from infra.kafka_clients import (
 )
 from infra.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
 from infra.shards import SINGLE, Destination, Shard, safe_start
-from infra.view_runner import TRACKING_DDL, read_position, write_position
+from infra.tracking import TRACKING_DDL, read_position, write_position
 from infra.viewdb import ViewDB
 
 __all__ = ["Relay", "connect_producer", "domain_topics", "ensure_topics", "producer_config"]

@@ -44,9 +44,6 @@ from infra.view_faults import (
 from infra.viewdb import ViewDB
 from projections.base import Tx, View
 
-# The positions moved to infra.tracking; the relay and the CLI still import them from here.
-__all__ = ["TRACKING_DDL", "ViewRunner", "read_position", "start_tracking", "write_position"]
-
 log = structlog.get_logger("partnerfleet.views")
 
 Progress = Callable[[int, int], None]  # (position reached, head)

@@ -25,7 +25,7 @@ from infra.envelope import Envelope
 from infra.parking import parked_events
 from infra.relay import Relay
 from infra.shards import Destination, relay_positions
-from infra.view_runner import write_position
+from infra.tracking import write_position
 from infra.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, report, servers
 

@@ -18,7 +18,7 @@ from handlers import PartnerFleet
 from infra.envelope import Envelope
 from infra.relay import Relay
 from infra.shards import Destination, Shard, parse_tracking_name, relay_positions, safe_start
-from infra.view_runner import TRACKING_DDL, write_position
+from infra.tracking import TRACKING_DDL, write_position
 from infra.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 
