@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from handlers import PolicyRunner
 from infra.bootstrap import build_fleet, build_view_runner
 from infra.cli_projections import projections_cli
 from infra.cli_relay import relay, relay_lag, relay_parked
-from infra.cli_support import fail, load_settings, require_broker
+from infra.cli_support import fail, load_settings, log_lag_until_interrupted, require_broker
 from infra.consumers import FEEDS, FeedConsumer, consumer_config, consumer_group, feed_for
 from infra.demo import seed_demo
 from infra.envelope import write_schemas
@@ -126,12 +125,7 @@ def run_policies_command() -> None:
     runner = PolicyFollower(PolicyRunner(build_fleet(load_settings())))
     runner.start()
     log.info("policies_following", policies=list(runner.lag()))
-    try:
-        while True:
-            time.sleep(60)
-            log.info("policies_lag", **runner.lag())
-    except KeyboardInterrupt:
-        runner.stop()
+    log_lag_until_interrupted(runner, "policies_lag")
 
 
 @policies_cli.command("lag")

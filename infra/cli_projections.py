@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, TextColumn
 
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.cli_support import fail, load_settings
+from infra.cli_support import fail, load_settings, log_lag_until_interrupted
 from infra.view_faults import ViewStuckError
 from infra.view_runner import ViewRunner
 from projections.base import View
@@ -100,9 +100,4 @@ def run_views() -> None:
     runner = _runner()
     runner.start()
     log.info("views_following", views=[v.name for v in runner.views])
-    try:
-        while True:
-            time.sleep(60)
-            log.info("views_lag", **runner.lag())
-    except KeyboardInterrupt:
-        runner.stop()
+    log_lag_until_interrupted(runner, "views_lag")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import time
+from typing import Any, NoReturn, Protocol
 
+import structlog
 import typer
 from pydantic import ValidationError
 
@@ -36,3 +38,22 @@ def require_broker(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
         fail("set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.")
     return settings.kafka_bootstrap_servers
+
+
+class Following(Protocol):
+    """A follower running in the background: views or policies."""
+
+    def lag(self) -> dict[str, int]: ...
+
+    def stop(self) -> None: ...
+
+
+def log_lag_until_interrupted(follower: Following, event: str) -> None:
+    """Log the started `follower`'s lag every minute as `event`; on Ctrl-C, stop it."""
+    log = structlog.get_logger("partnerfleet.cli")
+    try:
+        while True:
+            time.sleep(60)
+            log.info(event, **follower.lag())
+    except KeyboardInterrupt:
+        follower.stop()
