@@ -36,7 +36,7 @@ from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.arguments import checked_command, is_command
-from handlers.snapshots import repository_for
+from handlers.snapshots import reason_of, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
 log = structlog.get_logger("partnerfleet.commands")
@@ -221,7 +221,7 @@ class FleetApplication(Application[UUID]):
             self._take_snapshots(processing_event)
         except Exception as error:
             ids = [str(i) for i in list(processing_event.aggregates)[:5]]
-            log.warning("snapshot_not_taken", aggregate_ids=ids, reason=_reason(error))
+            log.warning("snapshot_not_taken", aggregate_ids=ids, reason=reason_of(error))
 
     def _tracked(self, tracking: Tracking) -> bool:
         # A conflict is the tracking record's (not the events') when the position has moved on.
@@ -231,10 +231,6 @@ class FleetApplication(Application[UUID]):
 def _back_off(attempt: int) -> None:
     # Jittered, growing pauses let racing writers interleave instead of colliding again.
     time.sleep(random.uniform(0, BACK_OFF_SECONDS * 2**attempt))
-
-
-def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _log_outcome(bound: Any, working: Working, outcome: str, **extra: Any) -> None:

@@ -29,6 +29,11 @@ BASE_STATE = frozenset({"_created_on", "_modified_on"})
 REASON_CHARS = 300
 
 
+def reason_of(error: BaseException) -> str:
+    """An error as one bounded log field: its type and message."""
+    return f"{type(error).__name__}: {error}"[:REASON_CHARS]
+
+
 class SnapshotMisfitError(Exception):
     """A snapshot's state is not the state this code's aggregate class has."""
 
@@ -103,7 +108,7 @@ class FleetRepository(Repository[UUID]):
             "snapshot_skipped",
             aggregate_id=str(stored.originator_id),
             version=stored.originator_version,
-            reason=f"{type(problem).__name__}: {problem}"[:REASON_CHARS],
+            reason=reason_of(problem),
             replayed_to=aggregate.version,
             replaced=replaced,
         )
