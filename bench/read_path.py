@@ -67,8 +67,8 @@ from domain.base import FleetAggregate
 from domain.consent import CURRENT_CONSENT_TEXT
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
-from infra.view_runner import ViewRunner
-from infra.viewdb import PostgresViewDB
+from infra.follow.view_runner import ViewRunner
+from infra.storage.viewdb import PostgresViewDB
 from projections.base import Params, Tx
 from projections.customer_queries import list_customers
 from projections.customers import CustomersView

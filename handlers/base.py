@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 import structlog
@@ -35,7 +39,8 @@ from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
-from handlers.arguments import checked_command, is_command
+from handlers.access import TENANT_ROLES, Actor, Role, allow, require_own
+from handlers.arguments import checked_argument, checked_command, is_command
 from handlers.snapshots import reason_of, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
@@ -43,9 +48,14 @@ log = structlog.get_logger("partnerfleet.commands")
 
 A = TypeVar("A", bound=FleetAggregate)
 T = TypeVar("T")
+P = ParamSpec("P")
+S = TypeVar("S", bound="FleetApplication")
 
 # Per thread / task, so a web request waits only for its own writes.
 _last_position: ContextVar[int] = ContextVar("last_position", default=0)
+# A policy's position in the notification log, saved with the events of the command it
+# calls (see FleetApplication.tracked): policies call the same public commands.
+_tracking: ContextVar[Tracking | None] = ContextVar("tracking", default=None)
 MAX_ATTEMPTS = 8
 BACK_OFF_SECONDS = 0.003
 
@@ -103,6 +113,80 @@ class Working(dict[UUID, FleetAggregate]):
         return aggregate
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """A command as declared: its name, who may call it, and the argument naming the
+    caller's own tenant (a Location ID or customer id), if any."""
+
+    name: str
+    roles: frozenset[Role]
+    tenant: str | None
+    doc: str
+
+
+# Every declared command, by name: the access matrix and its coverage test read it.
+COMMANDS: dict[str, Declaration] = {}
+
+
+def command(
+    *roles: Role, tenant: str | None = None
+) -> Callable[
+    [Callable[Concatenate[S, Working, Actor, P], T]], Callable[Concatenate[S, Actor, P], T]
+]:
+    """Declare a command once: its name (the method's), who may call it, and its tenant.
+
+    The method is written straight-line as `def name(self, w, actor, ...)`; callers call
+    `fleet.name(actor, ...)`. Before the body runs: the role is checked (`ForbiddenError`,
+    403), every text argument is checked (`TextError`, issue 8 kind 5), and the argument
+    named `tenant` must be the actor's own tenant (`NotFoundError`, 404, for another's)
+    when the actor's role is bound to a tenant (partner and customer roles; an operator's
+    or feed's is not).
+    Then the body runs in a `Working` and what it touched is saved in one transaction,
+    retried on conflicts (`ConflictError` after MAX_ATTEMPTS).
+    """
+    allowed = frozenset(roles)
+
+    def declare(
+        body: Callable[Concatenate[S, Working, Actor, P], T],
+    ) -> Callable[Concatenate[S, Actor, P], T]:
+        name = body.__name__
+        parameters = list(inspect.signature(body).parameters.values())
+        if [p.name for p in parameters[1:3]] != ["w", "actor"]:
+            raise TypeError(f"Command {name} must start (self, w, actor, ...).")
+        signature = inspect.Signature([parameters[0], *parameters[2:]])
+        if tenant is not None and tenant not in signature.parameters:
+            raise TypeError(f"Command {name} declares tenant={tenant!r}, not a parameter.")
+
+        @functools.wraps(body)
+        def run(self: S, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            allow(actor, name, allowed)
+            bound = signature.bind(self, actor, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = list(bound.arguments.items())[2:]
+            try:
+                checked = {n: checked_argument(n, v) for n, v in arguments}
+            except Exception as error:
+                log.info("command", command=name, outcome="refused", reason=str(error))
+                raise
+            if tenant is not None and actor.role in TENANT_ROLES:
+                require_own(actor, str(checked[tenant]), _tenant_words(tenant, checked[tenant]))
+            return self._run(name, actor, lambda w: body(self, w, actor, **checked))  # type: ignore[call-arg]
+
+        run.__signature__ = signature  # type: ignore[attr-defined]
+        run.__command__ = COMMANDS.setdefault(  # type: ignore[attr-defined]
+            name, Declaration(name, allowed, tenant, (body.__doc__ or "").strip())
+        )
+        return run
+
+    return declare
+
+
+def _tenant_words(argument: str, value: object) -> str:
+    if argument == "location_id":
+        return f"partner with Location ID {value!r}"
+    return f"customer {value!r}"
+
+
 class FleetApplication(Application[UUID]):
     """All commands share one event store, so a command spanning aggregates is one transaction."""
 
@@ -116,6 +200,8 @@ class FleetApplication(Application[UUID]):
         """Every command of a subclass checks its text arguments first (issue 8, kind 5)."""
         super().__init_subclass__(**kwargs)
         for name, attribute in list(vars(cls).items()):
+            if hasattr(attribute, "__command__"):
+                continue
             if is_command(name, attribute):
                 setattr(cls, name, checked_command(attribute))
 
@@ -141,6 +227,20 @@ class FleetApplication(Application[UUID]):
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores a policy's tracking record with the events it causes.
         return self.factory.process_recorder()
+
+    @contextmanager
+    def tracked(self, tracking: Tracking) -> Iterator[None]:
+        """Within: the command called is saved with this policy position (one transaction),
+        even when it changed nothing (handlers/policies.py)."""
+        token = _tracking.set(tracking)
+        try:
+            yield
+        finally:
+            _tracking.reset(token)
+
+    def _run(self, command: str, actor: Actor, work: Callable[[Working], T]) -> T:
+        """Run a declared command's body; see `command`."""
+        return self._execute(command, actor, work, _tracking.get())
 
     def last_position(self) -> int:
         """Read-your-writes: the store position of this context's last accepted command."""

@@ -183,7 +183,7 @@ class PolicyStuckError(Exception):
 class PolicyRunner:
     """Reads the fleet's notification log for each policy; one tracked position per policy.
 
-    `infra.follower` runs it live (`infra.bootstrap.follow_policies`), each policy on its
+    `infra.loops` runs it live (`infra.bootstrap.follow_policies`), each policy on its
     own, so one failing policy does not stop the other.
     """
 

@@ -10,10 +10,10 @@ import psycopg
 from psycopg import sql
 
 from handlers import PartnerFleet
-from infra import pg_conn
+from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings, Storage
-from infra.view_runner import ViewRunner
-from infra.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
+from infra.storage import pg_conn
+from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
 from projections import all_views
 
 
@@ -44,6 +44,16 @@ def build_view_db(settings: Settings) -> ViewDB:
     storage = settings.storage
     if storage.kind == "sqlite":
         return SQLiteViewDB(str(settings.views_sqlite_path))
+    return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
+
+
+def build_positions_db(settings: Settings) -> ViewDB:
+    """Where the relay keeps its positions: the event store's own database (the SQLite
+    store file, or the store's PostgreSQL schema), so deleting the views never makes the
+    relay publish the history again (issue 9)."""
+    storage = settings.storage
+    if storage.kind == "sqlite":
+        return SQLiteViewDB(storage.env["SQLITE_DBNAME"])
     return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
 
 

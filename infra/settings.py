@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
-from infra.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
+from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")

@@ -15,7 +15,7 @@ Params = Sequence[Any]
 
 
 class Tx(Protocol):
-    """One transaction on a view database (SQLite or PostgreSQL, see infra/viewdb.py)."""
+    """One transaction on a view database (SQLite or PostgreSQL, see infra/storage/viewdb.py)."""
 
     def execute(self, statement: str, params: Params = ()) -> None:
         """Run one statement."""

@@ -13,7 +13,7 @@ from eventsourcing.utils import get_topic
 
 from domain.customer_group import CustomerGroup
 from handlers import PartnerFleet
-from infra.pg_conn import application_name
+from infra.storage.pg_conn import application_name
 from tests.conftest import POSTGRES_DSN
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import PartnerFleet
-from infra.view_runner import ViewRunner
-from infra.viewdb import SQLiteViewDB, ViewDB
+from infra.follow.view_runner import ViewRunner
+from infra.storage.viewdb import SQLiteViewDB, ViewDB
 from projections import all_views
 from projections.base import View
 

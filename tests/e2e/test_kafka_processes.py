@@ -16,9 +16,9 @@ from kafka import KafkaProducer
 from domain import Device
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
-from infra.consumers import FEEDS, feed_for
 from infra.demo import RESELLER
-from infra.relay import domain_topics, ensure_topics
+from infra.kafka.feeds import FEEDS, feed_for
+from infra.kafka.relay import domain_topics, ensure_topics
 from infra.settings import DEFAULT_SQLITE_PATH, Settings
 from tests.e2e.test_serve import CLI, run_cli, unconfigured
 from tests.kafka import Broker, read_topics

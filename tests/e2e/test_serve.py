@@ -17,10 +17,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from infra import pg_conn
 from infra.bootstrap import build_fleet
-from infra.http import create_api
+from infra.http.app import create_api
 from infra.settings import Settings
+from infra.storage import pg_conn
 from projections import all_views
 from tests.conftest import url_of
 from tests.pg_faults import eventually, terminate_backends

@@ -12,8 +12,8 @@ from domain import Cause, Device, NotAllowedError
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
+from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
-from infra.view_runner import ViewRunner
 from projections.base import MomentError
 from projections.consent_queries import configuration_for, consent_in_effect, history
 from tests.scenarios import CUSTOMER, OPS, partner, servers

@@ -16,8 +16,8 @@ from domain import Cause, CustomerGroup
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
+from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
-from infra.view_runner import ViewRunner
 from projections.customer_queries import (
     QueryError,
     customer_dashboard,

@@ -20,8 +20,8 @@ from kafka.structs import TopicPartition
 from domain.idempotency import PREFIX, bytes_fingerprint
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.consumers import Feed, batch_id_of
-from infra.relay import ensure_topics
+from infra.kafka.feeds import Feed, batch_id_of
+from infra.kafka.relay import ensure_topics
 from infra.settings import Settings
 from projections.holding import rejected_reports, unassigned_devices
 from tests.integration.test_feeds import consumer_for, drain, feed_of, publish

@@ -15,9 +15,9 @@ from kafka.structs import TopicPartition
 
 from domain import Cause, Device
 from handlers import PartnerFleet
-from infra.consumers import FEEDS, Feed, FeedConsumer, consumer_config
-from infra.follower import Follower, no_wait
-from infra.relay import ensure_topics
+from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
+from infra.kafka.relay import ensure_topics
+from infra.loops import Follower, no_wait
 from tests.kafka import Broker, read_topics
 from tests.pg_faults import eventually
 from tests.scenarios import CUSTOMER, partner, report, servers

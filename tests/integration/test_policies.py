@@ -17,7 +17,7 @@ from handlers.base import Working
 from handlers.devices import PartnerChoice, load_device
 from handlers.policies import AlertsPolicy, RepairRoutingPolicy
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.policy_follower import PolicyFollower
+from infra.follow.policy_follower import PolicyFollower
 from infra.settings import Settings
 from projections.repair_queues import alert_notifications, csdp_queue, repair_queue
 from tests.conftest import FleetFactory

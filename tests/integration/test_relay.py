@@ -12,10 +12,10 @@ import pytest
 
 from domain import Cause, Device
 from handlers import PartnerFleet
-from infra.envelope import Envelope
-from infra.relay import Relay, domain_topics
-from infra.shards import Shard
-from infra.viewdb import SQLiteViewDB
+from infra.kafka.envelope import Envelope
+from infra.kafka.relay import Relay, domain_topics
+from infra.kafka.shards import Shard
+from infra.storage.viewdb import SQLiteViewDB
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, servers

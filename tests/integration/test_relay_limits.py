@@ -19,10 +19,10 @@ import psycopg
 
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db
-from infra.parking import parked_events
-from infra.relay import Relay, domain_topics
+from infra.kafka.parking import parked_events
+from infra.kafka.relay import Relay, domain_topics
 from infra.settings import Settings
-from infra.viewdb import SQLiteViewDB
+from infra.storage.viewdb import SQLiteViewDB
 from tests.kafka import Broker, read_topics
 from tests.pg_faults import terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, servers

@@ -6,7 +6,7 @@ import multiprocessing
 from typing import Any
 
 from infra.bootstrap import build_fleet, build_view_db, build_view_runner
-from infra.relay import Relay
+from infra.kafka.relay import Relay
 from infra.settings import Settings
 
 STARTERS = 4

@@ -18,10 +18,10 @@ from handlers import PartnerFleet
 from handlers.base import SNAPSHOT_INTERVAL
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.envelope import Envelope
-from infra.relay import Relay, domain_topics
+from infra.kafka.envelope import Envelope
+from infra.kafka.relay import Relay, domain_topics
 from infra.settings import Settings
-from infra.viewdb import SQLiteViewDB
+from infra.storage.viewdb import SQLiteViewDB
 from projections.consent_queries import configuration_for
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics

@@ -9,9 +9,9 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from domain import Device
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
-from infra.event_rows import EventRow, PostgresRows, row_reader
-from infra.pg_recorder import FleetProcessRecorder
 from infra.settings import Settings
+from infra.storage.event_rows import EventRow, PostgresRows, row_reader
+from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
 
 

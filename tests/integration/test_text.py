@@ -10,8 +10,8 @@ from domain import Cause
 from domain.text import TextError
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
+from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
-from infra.view_runner import ViewRunner
 from projections.customer_queries import list_customers
 from tests.scenarios import event_count, partner, servers
 from tests.views import assert_rebuild_equals_live

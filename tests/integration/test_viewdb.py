@@ -9,7 +9,7 @@ import pytest
 
 from infra.bootstrap import build_view_db, storage_ready
 from infra.settings import Settings
-from infra.viewdb import ViewDB
+from infra.storage.viewdb import ViewDB
 
 
 @pytest.fixture

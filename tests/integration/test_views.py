@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from domain import Cause
 from domain.customer_group import CustomerGroup
 from handlers.devices import PartnerChoice
-from infra import pg_conn
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.cli import cli as app
-from infra.http import create_api
+from infra.cli.app import cli as app
+from infra.follow.view_runner import ViewRunner
+from infra.http.app import create_api
 from infra.settings import Settings
-from infra.view_runner import ViewRunner
+from infra.storage import pg_conn
 from projections import all_views
 from projections.consent_queries import history
 from projections.customer_queries import list_customers

@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from infra.consumers import FEEDS, FeedConsumer
+from infra.kafka.feeds import FEEDS, FeedConsumer
 from tests.scenarios import in_memory_fleet
 
 

@@ -19,7 +19,7 @@ from domain import Cause, DomainError, NotAllowedError
 from domain.consent import ConsentError
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from infra.view_runner import ViewRunner
+from infra.follow.view_runner import ViewRunner
 from projections.base import Tx
 from projections.consent_queries import configuration_for, consent_in_effect, history
 from projections.consent_replay import replay

@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka.errors import MessageSizeTooLargeError
 
-from infra.consumers import send_dead_letter
+from infra.kafka.feeds import send_dead_letter
 
 LIMIT = 10_000
 HEADERS = [("reason", b"malformed report"), ("batch_id", b"t/0/1-1#0")]

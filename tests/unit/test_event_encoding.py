@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from domain import Device
 from handlers import PartnerFleet
 from handlers.transcoding import DataclassAsDict, FleetTranscoder, free_form_fields
-from infra.envelope import envelope_record, stored_record
+from infra.kafka.envelope import envelope_record, stored_record
 from projections.consent_queries import configuration_for
 from tests.unit.views_support import (
     CUSTOMER,

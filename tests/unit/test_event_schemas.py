@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from domain import Cause, Device
-from infra.envelope import Envelope, envelope, event_type, payload_model, schemas, topic_for
+from infra.kafka.envelope import Envelope, envelope, event_type, payload_model, schemas, topic_for
 from tests.scenarios import CUSTOMER, in_memory_fleet, partner, servers
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "events"

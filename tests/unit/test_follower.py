@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from infra.follower import BackOff, Follower, Lane, Lanes, Wait
+from infra.loops import BackOff, Follower, Lane, Lanes, Wait
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

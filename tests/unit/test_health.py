@@ -8,12 +8,12 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from handlers import PolicyRunner
-from infra.follower import BackOff, Follower
-from infra.http import create_api
-from infra.policy_follower import PolicyFollower
-from infra.relay import Relay
+from infra.follow.policy_follower import PolicyFollower
+from infra.http.app import create_api
+from infra.kafka.relay import Relay
+from infra.loops import BackOff, Follower
 from infra.settings import Settings
-from infra.viewdb import SQLiteViewDB
+from infra.storage.viewdb import SQLiteViewDB
 from tests.scenarios import in_memory_fleet, partner
 from tests.unit.test_follower import eventually
 from tests.unit.test_view_runner import break_handler, linked_customers

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from domain.base import FleetAggregate
 from domain.service_level import ServiceLevel
-from infra.envelope import (
+from infra.kafka.envelope import (
     ENVELOPE_FIELDS,
     EVENT_ID_NAMESPACE,
     Envelope,
@@ -27,8 +27,8 @@ from infra.envelope import (
     event_type,
     stored_record,
 )
-from infra.partitioning import KeyPartitioner, murmur2
-from infra.shards import shard_of
+from infra.kafka.partitioning import KeyPartitioner, murmur2
+from infra.kafka.shards import shard_of
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, Scenario, in_memory_fleet, servers
 from tests.unit.test_upcasting import stored_v1_events
 

@@ -19,7 +19,7 @@ from handlers import PartnerFleet, PolicyRunner
 from handlers.base import Working
 from handlers.devices import NewDevice
 from handlers.policies import AlertsPolicy, PolicyStuckError, RepairRoutingPolicy
-from infra.policy_follower import PolicyFollower
+from infra.follow.policy_follower import PolicyFollower
 from tests.unit.conftest import (
     ANNA,
     CUSTOMER,

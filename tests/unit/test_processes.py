@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from infra.processes import cli_command, run_children
+from infra.cli.processes import cli_command, run_children
 
 
 def test_when_one_part_ends_the_others_are_stopped_and_its_code_returned() -> None:
@@ -59,7 +59,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 WATCHING_CHILD = (
     "import sys, time\n"
-    "from infra.processes import end_with\n"
+    "from infra.cli.processes import end_with\n"
     "end_with(int(sys.argv[1]), kernel=False)\n"
     "time.sleep(120)\n"
 )

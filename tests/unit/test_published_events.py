@@ -1,6 +1,6 @@
 """What leaves the service is complete and holds no secret (issue 8, kind 9).
 
-The event types are found here by reading domain/*.py, not through infra.envelope's
+The event types are found here by reading domain/*.py, not through infra.kafka.envelope's
 generator, and real records of every scenario are checked against the files in docs/events.
 """
 
@@ -24,7 +24,7 @@ from domain import Cause, CustomerGroup
 from domain.base import FleetAggregate, NotAllowedError
 from domain.cpin import cpin_matches, cpin_verifier
 from handlers import PartnerFleet
-from infra.envelope import Record, envelope_record, event_classes, event_type, stored_record
+from infra.kafka.envelope import Record, envelope_record, event_classes, event_type, stored_record
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, Scenario, in_memory_fleet, partner, report
 
 ROOT = Path(__file__).parent.parent.parent

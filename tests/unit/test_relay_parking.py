@@ -21,12 +21,12 @@ from eventsourcing.persistence import StoredEvent
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from handlers import PartnerFleet
-from infra.envelope import Envelope
-from infra.parking import parked_events
-from infra.relay import Relay
-from infra.shards import Destination, relay_positions
-from infra.tracking import write_position
-from infra.viewdb import SQLiteViewDB
+from infra.kafka.envelope import Envelope
+from infra.kafka.parking import parked_events
+from infra.kafka.relay import Relay
+from infra.kafka.shards import Destination, relay_positions
+from infra.storage.tracking import write_position
+from infra.storage.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, report, servers
 
 HERE = Destination("test-cluster", "partnerfleet")

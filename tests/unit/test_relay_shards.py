@@ -15,11 +15,11 @@ import pytest
 from kafka.errors import KafkaTimeoutError
 
 from handlers import PartnerFleet
-from infra.envelope import Envelope
-from infra.relay import Relay
-from infra.shards import Destination, Shard, parse_tracking_name, relay_positions, safe_start
-from infra.tracking import TRACKING_DDL, write_position
-from infra.viewdb import SQLiteViewDB
+from infra.kafka.envelope import Envelope
+from infra.kafka.relay import Relay
+from infra.kafka.shards import Destination, Shard, parse_tracking_name, relay_positions, safe_start
+from infra.storage.tracking import TRACKING_DDL, write_position
+from infra.storage.viewdb import SQLiteViewDB
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 
 HERE = Destination("test-cluster", "partnerfleet")

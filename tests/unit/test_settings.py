@@ -9,7 +9,7 @@ import structlog
 from pydantic import ValidationError
 
 from domain.cpin import DEMO_KEY
-from infra.cli import cli
+from infra.cli.app import cli
 from infra.logging import configure_logging
 from infra.settings import Settings
 

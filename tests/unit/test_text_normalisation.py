@@ -25,8 +25,8 @@ from domain.intake import Rejection
 from domain.text import TextError, fold, printable
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from infra.view_runner import ViewRunner
-from infra.viewdb import SQLiteViewDB
+from infra.follow.view_runner import ViewRunner
+from infra.storage.viewdb import SQLiteViewDB
 from projections.customer_queries import QueryError, customer_dashboard, list_customers
 from projections.customers import CustomersView
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers

@@ -14,7 +14,7 @@ from domain import Cause, Device, NotAllowedError, NotFoundError
 from domain.consent import ConsentError, consent_text_digest
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
-from infra.view_runner import ViewRunner
+from infra.follow.view_runner import ViewRunner
 from projections.base import Tx, iso
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_queries import (

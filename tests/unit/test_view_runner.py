@@ -13,8 +13,8 @@ from domain import Cause
 from handlers import PartnerFleet
 from handlers.base import Working
 from handlers.devices import PartnerChoice
-from infra.view_faults import ViewStuckError
-from infra.view_runner import ViewRunner
+from infra.follow.view_faults import ViewStuckError
+from infra.follow.view_runner import ViewRunner
 from projections.base import View
 from projections.customer_queries import list_customers
 from projections.customers import CustomersView

@@ -20,8 +20,8 @@ from domain import Cause, CustomerGroup, Device
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from infra.view_runner import ViewRunner
-from infra.viewdb import SQLiteViewDB
+from infra.follow.view_runner import ViewRunner
+from infra.storage.viewdb import SQLiteViewDB
 from projections import all_views
 from projections.base import Tx
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers

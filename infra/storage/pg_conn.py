@@ -20,7 +20,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from infra.follower import Wait
+from infra.loops import Wait
 
 STORE = "store"  # eventsourcing's pool: commands, policies, the relay's reads
 VIEWS = "views"  # the read models' pool

@@ -15,12 +15,12 @@ from pydantic import BaseModel
 from domain.base import DomainError, NotAllowedError, NotFoundError
 from handlers import PartnerFleet
 from handlers.base import ConflictError
-from infra.follower import Follower, Status, describe
-from infra.policy_follower import PolicyFollower
-from infra.relay import Relay
+from infra.follow.policy_follower import PolicyFollower
+from infra.follow.view_faults import Fault
+from infra.follow.view_runner import ViewRunner
+from infra.kafka.relay import Relay
+from infra.loops import Follower, Status, describe
 from infra.settings import Settings
-from infra.view_faults import Fault
-from infra.view_runner import ViewRunner
 
 T = TypeVar("T")
 READ_SECONDS = 3.0  # what /healthz waits for one read of the store or the views

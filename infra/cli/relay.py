@@ -7,14 +7,14 @@ from typing import Annotated
 import structlog
 import typer
 
-from infra.bootstrap import build_fleet, build_view_db
-from infra.cli_support import fail, load_settings, require_broker
-from infra.parking import PARKED_DDL, Parked, parked_events
-from infra.processes import cli_command, run_children, tune_gc
-from infra.relay import Relay
+from infra.bootstrap import build_fleet, build_positions_db
+from infra.cli.processes import cli_command, run_children, tune_gc
+from infra.cli.support import fail, load_settings, require_broker
+from infra.kafka.parking import PARKED_DDL, Parked, parked_events
+from infra.kafka.relay import Relay
+from infra.kafka.shards import MAX_SHARDS, SINGLE, Shard, relay_positions
 from infra.settings import Settings
-from infra.shards import MAX_SHARDS, SINGLE, Shard, relay_positions
-from infra.tracking import TRACKING_DDL
+from infra.storage.tracking import TRACKING_DDL
 
 log = structlog.get_logger("partnerfleet.cli")
 
@@ -42,7 +42,7 @@ def relay(
     fleet = build_fleet(settings)
     publisher = Relay(
         fleet,
-        build_view_db(settings),
+        build_positions_db(settings),
         bootstrap,
         prefix=settings.kafka_topic_prefix,
         shard=part,
@@ -85,7 +85,7 @@ def relay_parked() -> None:
 
 def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Parked]]]:
     """Every destination's relay positions, and its parked events."""
-    with build_view_db(settings).ddl() as tx:
+    with build_positions_db(settings).ddl() as tx:
         tx.execute(TRACKING_DDL)
         tx.execute(PARKED_DDL)
         return relay_positions(tx), parked_events(tx)

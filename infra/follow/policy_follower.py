@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 from handlers.policies import PolicyRunner
-from infra.follower import Follower, Lanes, Status
+from infra.loops import Follower, Lanes, Status
 
 
 class PolicyFollower:
     """Runs `runner` until stopped: a policy that fails retries with back-off on its own
-    (the other goes on), and the loop survives a lost database (see `infra.follower`)."""
+    (the other goes on), and the loop survives a lost database (see `infra.loops`)."""
 
     def __init__(self, runner: PolicyRunner, poll_seconds: float = 0.2) -> None:
         self.runner = runner

@@ -19,8 +19,8 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from infra.follower import describe
-from infra.tracking import read_position, write_position
+from infra.loops import describe
+from infra.storage.tracking import read_position, write_position
 from projections.base import Tx
 
 FAULTS_DDL = (

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from infra.pg_conn import check_alive
+from infra.storage.pg_conn import check_alive
 from projections.base import Params, Tx
 
 

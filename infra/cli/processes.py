@@ -56,7 +56,7 @@ def cli_command(*arguments: str) -> list[str]:
     return [
         sys.executable,
         "-c",
-        "from infra.processes import supervised_main as m; m()",
+        "from infra.cli.processes import supervised_main as m; m()",
         *arguments,
     ]
 
@@ -66,7 +66,7 @@ def supervised_main() -> None:
     supervisor = int(os.environ.pop(SUPERVISOR_ENV, "0") or 0)
     if supervisor:
         end_with(supervisor)
-    importlib.import_module("infra.cli").main()  # not at the top: infra.cli imports us
+    importlib.import_module("infra.cli.app").main()  # not at the top: infra.cli.app imports us
 
 
 def end_with(supervisor: int, *, kernel: bool = True) -> None:

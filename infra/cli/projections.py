@@ -10,9 +10,9 @@ import typer
 from rich.progress import Progress, TextColumn
 
 from infra.bootstrap import build_fleet, build_view_runner
-from infra.cli_support import fail, load_settings, log_lag_until_interrupted
-from infra.view_faults import ViewStuckError
-from infra.view_runner import ViewRunner
+from infra.cli.support import fail, load_settings, log_lag_until_interrupted
+from infra.follow.view_faults import ViewStuckError
+from infra.follow.view_runner import ViewRunner
 from projections.base import View
 
 projections_cli = typer.Typer(

@@ -7,9 +7,9 @@ A crash between sending and recording means a resend, never a gap. While the bro
 database is away, commands go on; the relay retries with growing pauses and logs its lag.
 
 Positions belong to a destination, the Kafka cluster and the topic prefix, and to a shard
-of the aggregates (`infra/shards.py`); a new destination receives the whole history. An
+of the aggregates (`infra/kafka/shards.py`); a new destination receives the whole history. An
 event that cannot be published as it is (too large, refused for good, unreadable) is
-compressed or parked with its reason (`infra/parking.py`): the events behind it flow on.
+compressed or parked with its reason (`infra/kafka/parking.py`): the events behind it flow on.
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.envelope import Record, envelope_record, shape_of_topic, stored_record, topic_for
-from infra.event_rows import EventRow, row_reader
-from infra.follower import BackOff, describe
-from infra.kafka_clients import (
+from infra.kafka.clients import (
     MAX_MESSAGE_BYTES,
     connect_producer,
     domain_topics,
@@ -40,10 +37,13 @@ from infra.kafka_clients import (
     find_destination,
     producer_config,
 )
-from infra.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
-from infra.shards import SINGLE, Destination, Shard, safe_start
-from infra.tracking import TRACKING_DDL, read_position, write_position
-from infra.viewdb import ViewDB
+from infra.kafka.envelope import Record, envelope_record, shape_of_topic, stored_record, topic_for
+from infra.kafka.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
+from infra.kafka.shards import SINGLE, Destination, Shard, safe_start
+from infra.loops import BackOff, describe
+from infra.storage.event_rows import EventRow, row_reader
+from infra.storage.tracking import TRACKING_DDL, read_position, write_position
+from infra.storage.viewdb import ViewDB
 
 __all__ = ["Relay", "connect_producer", "domain_topics", "ensure_topics", "producer_config"]
 

@@ -28,9 +28,9 @@ from kafka.errors import (
     RecordListTooLargeError,
 )
 
-from infra.envelope import Record, shape_of_topic
-from infra.event_rows import EventRow
-from infra.viewdb import ViewDB
+from infra.kafka.envelope import Record, shape_of_topic
+from infra.storage.event_rows import EventRow
+from infra.storage.viewdb import ViewDB
 from projections.base import Tx
 
 log = structlog.get_logger("partnerfleet.relay")

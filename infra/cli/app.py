@@ -12,18 +12,18 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from domain.base import Cause
 from handlers import PolicyRunner
-from infra.bootstrap import build_fleet, build_view_runner
-from infra.cli_projections import projections_cli
-from infra.cli_relay import relay, relay_lag, relay_parked
-from infra.cli_support import fail, load_settings, log_lag_until_interrupted, require_broker
-from infra.consumers import FEEDS, FeedConsumer, consumer_config, consumer_group, feed_for
+from infra.bootstrap import build_fleet, build_positions_db, build_view_runner
+from infra.cli.processes import cli_command, run_children, tune_gc
+from infra.cli.projections import projections_cli
+from infra.cli.relay import relay, relay_lag, relay_parked
+from infra.cli.support import fail, load_settings, log_lag_until_interrupted, require_broker
 from infra.demo import seed_demo
-from infra.envelope import write_schemas
-from infra.follower import Follower, no_wait
-from infra.http import create_api
-from infra.policy_follower import PolicyFollower
-from infra.processes import cli_command, run_children, tune_gc
-from infra.relay import Relay, ensure_topics, producer_config
+from infra.follow.policy_follower import PolicyFollower
+from infra.http.app import create_api
+from infra.kafka.envelope import write_schemas
+from infra.kafka.feeds import FEEDS, FeedConsumer, consumer_config, consumer_group, feed_for
+from infra.kafka.relay import Relay, ensure_topics, producer_config
+from infra.loops import Follower, no_wait
 
 cli = typer.Typer(
     help="partnerfleet: channel partners, customer devices and consent.",
@@ -65,7 +65,7 @@ def serve(
     if run_relay and settings.kafka_bootstrap_servers:
         publisher = Relay(
             fleet,
-            views.db,
+            build_positions_db(settings),
             settings.kafka_bootstrap_servers,
             prefix=settings.kafka_topic_prefix,
             max_message_bytes=settings.kafka_max_message_bytes,

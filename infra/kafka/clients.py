@@ -1,6 +1,6 @@
 """Kafka clients and topics: the producer's configuration, topic creation, the destination.
 
-Shared by the relay (infra/relay.py) and the feed consumers' dead-letter producer.
+Shared by the relay (infra/kafka/relay.py) and the feed consumers' dead-letter producer.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from infra.envelope import AGGREGATES, topic_for
-from infra.partitioning import KeyPartitioner
-from infra.shards import Destination
+from infra.kafka.envelope import AGGREGATES, topic_for
+from infra.kafka.partitioning import KeyPartitioner
+from infra.kafka.shards import Destination
 
 MAX_MESSAGE_BYTES = 1_000_000  # below Kafka's default message.max.bytes (1,048,588)
 

@@ -5,7 +5,7 @@ applies a batch of events and moves the position in the same transaction, so an 
 applied exactly once even if the process dies between two batches. It follows the store
 live: on PostgreSQL it wakes up on the event table's NOTIFY channel, on SQLite it polls.
 
-Each view is a lane of its own (`infra.follower.Lanes`): a view that fails on an event stops
+Each view is a lane of its own (`infra.loops.Lanes`): a view that fails on an event stops
 just before it, says so (`health()`, `pf_view_faults`) and retries with back-off, while the
 other views go on. A lost connection (the LISTEN one, or the database's) never ends the
 runner: it reconnects after a back-off and catches up.
@@ -24,10 +24,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
-from infra.follower import Follower, Lanes, Status, Waiter
-from infra.pg_conn import listening
-from infra.tracking import TRACKING_DDL, read_position, start_tracking, write_position
-from infra.view_faults import (
+from infra.follow.view_faults import (
     FAULTS_DDL,
     PARKED_DDL,
     Fault,
@@ -41,7 +38,10 @@ from infra.view_faults import (
     pass_parked,
     record_fault,
 )
-from infra.viewdb import ViewDB
+from infra.loops import Follower, Lanes, Status, Waiter
+from infra.storage.pg_conn import listening
+from infra.storage.tracking import TRACKING_DDL, read_position, start_tracking, write_position
+from infra.storage.viewdb import ViewDB
 from projections.base import Tx, View
 
 log = structlog.get_logger("partnerfleet.views")

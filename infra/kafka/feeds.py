@@ -28,8 +28,8 @@ from domain.feed_bounds import POLL_RECORDS, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from domain.intake import Rejection
 from handlers import PartnerFleet
-from infra.envelope import Record
-from infra.parking import Send, compressed
+from infra.kafka.envelope import Record
+from infra.kafka.parking import Send, compressed
 
 log = structlog.get_logger("partnerfleet.consumers")
 

@@ -20,7 +20,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from infra.pg_conn import name_store_connections
+from infra.storage.pg_conn import name_store_connections
 
 
 class FleetProcessRecorder(PostgresProcessRecorder):
