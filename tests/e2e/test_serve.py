@@ -142,7 +142,7 @@ def test_projections_cli_rebuilds_every_view_and_reports_lag(tmp_path: Path) -> 
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    run("seed-demo")
+    run("demo", "--customers", "2")
     behind = run("projections", "lag")
     assert "customers: 0" not in behind
     rebuilt = run("projections", "rebuild")
