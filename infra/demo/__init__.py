@@ -22,6 +22,7 @@ from infra.demo.people import (
     RESELLER,
     RESELLER_2,
     SERVICE_PARTNER,
+    Principals,
 )
 from infra.demo.plan import FULL_SIZE, DemoCustomer, plan
 from infra.demo.summary import store_summary
@@ -72,12 +73,14 @@ def seed_demo(fleet: PartnerFleet, customers: int = FULL_SIZE) -> Seeded:
         )
     if complete is None:
         _seed(fleet, plan(customers))
-    build_policy_runner(fleet).catch_up()
+    policies = build_policy_runner(fleet)
+    while policies.catch_up():  # until they have decided on their own decisions too
+        pass
     return Seeded(complete is None, _head(fleet) - before, time.perf_counter() - started)
 
 
 def _seed(fleet: PartnerFleet, customers: list[DemoCustomer]) -> None:
-    who = seeding.Principals(fleet)
+    who = Principals(fleet)
     seeding.partners(fleet, who)
     seeding.e2open_delivery(fleet, who, customers)
     for each in customers:

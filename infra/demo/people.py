@@ -6,9 +6,10 @@ Every name here is fixed, so tokens minted for `DEMO_PRINCIPALS` (`partnerfleet 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from handlers.access import Claims, Role
+from handlers import PartnerFleet
+from handlers.access import Actor, Claims, Role, authenticate, service_actor
 
 RESELLER = "DEMO-RESELLER-1"  # HP Premium certified (Resell and View/Monitor): holding tenant
 SERVICE_PARTNER = "DEMO-SERVICE-1"  # accredited service partner, certified Service Delivery
@@ -16,6 +17,7 @@ RESELLER_2 = "DEMO-RESELLER-2"  # an HPE reseller without HP Premium: no holding
 CUSTOMER = "DEMO-CUSTOMER-ACME"  # the customer every story of the demo touches
 CUSTOMER_2 = "DEMO-CUSTOMER-GLOBEX"
 END_USER_PC = "5CG00001"  # ACME's PC whose end user is a demo principal
+CORRELATION_ID = "demo-seed"  # of every command the seeding issues
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,35 @@ DEMO_PRINCIPALS: list[Claims] = [
     customer_admin(CUSTOMER_2, "globex"),
     end_user(CUSTOMER, "acme", END_USER_PC),
 ]
+
+
+class Principals:
+    """The demo's actors, each made once: partner roles authenticated against the store."""
+
+    def __init__(self, fleet: PartnerFleet) -> None:
+        self._fleet = fleet
+        self._known: dict[Claims, Actor] = {}
+
+    def __call__(self, claims: Claims) -> Actor:
+        """The actor of `claims`, under the demo's correlation id."""
+        found = self._known.get(claims)
+        if found is None:
+            found = self._make(replace(claims, correlation_id=CORRELATION_ID))
+            self._known[claims] = found
+        return found
+
+    def _make(self, claims: Claims) -> Actor:
+        role = Role(claims.role)
+        if role in (Role.OPERATOR, Role.AUDITOR, Role.FEED):
+            return service_actor(claims.subject, role, correlation_id=claims.correlation_id)
+        return authenticate(self._fleet, claims)
+
+    def admin(self, location_id: str) -> Actor:
+        """The partner's admin (its first user)."""
+        partner = BY_LOCATION[location_id]
+        return self(Claims(partner.admin, Role.PARTNER_ADMIN.value, location_id))
+
+    def user(self, location_id: str) -> Actor:
+        """The partner's plain user."""
+        partner = BY_LOCATION[location_id]
+        return self(Claims(partner.user, Role.PARTNER_USER.value, location_id))

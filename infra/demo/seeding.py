@@ -9,7 +9,6 @@ one alert delivery); one command per device only where remote support reports pe
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from uuid import UUID
 
 from domain.consent import CURRENT_CONSENT_TEXT
@@ -17,7 +16,6 @@ from domain.customer_group import CustomerGroup
 from domain.device import Device
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
-from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.devices import NewDevice, PartnerChoice
 from infra.demo.people import (
     BY_LOCATION,
@@ -28,45 +26,13 @@ from infra.demo.people import (
     RESELLER,
     RESELLER_2,
     SERVICE_PARTNER,
+    Principals,
 )
 from infra.demo.plan import ALERTS, SEED, SERVICE_EVENTS, DemoCustomer, service_levels
 
 FIRST_WORDING = "2024-01"
-CORRELATION_ID = "demo-seed"
 LEVELLED_SERVERS = 2  # servers per serviced customer with service levels
 LAST_REQUEST = "DEMO-MISSING-2"  # resolved by the last command: the demo is complete
-
-
-class Principals:
-    """The demo's actors, each made once: partner roles authenticated against the store."""
-
-    def __init__(self, fleet: PartnerFleet) -> None:
-        self._fleet = fleet
-        self._known: dict[Claims, Actor] = {}
-
-    def __call__(self, claims: Claims) -> Actor:
-        """The actor of `claims`, under the demo's correlation id."""
-        found = self._known.get(claims)
-        if found is None:
-            found = self._make(replace(claims, correlation_id=CORRELATION_ID))
-            self._known[claims] = found
-        return found
-
-    def _make(self, claims: Claims) -> Actor:
-        role = Role(claims.role)
-        if role in (Role.OPERATOR, Role.AUDITOR, Role.FEED):
-            return service_actor(claims.subject, role, correlation_id=claims.correlation_id)
-        return authenticate(self._fleet, claims)
-
-    def admin(self, location_id: str) -> Actor:
-        """The partner's admin (its first user)."""
-        partner = BY_LOCATION[location_id]
-        return self(Claims(partner.admin, Role.PARTNER_ADMIN.value, location_id))
-
-    def user(self, location_id: str) -> Actor:
-        """The partner's plain user."""
-        partner = BY_LOCATION[location_id]
-        return self(Claims(partner.user, Role.PARTNER_USER.value, location_id))
 
 
 def partners(fleet: PartnerFleet, who: Principals) -> None:
@@ -156,28 +122,24 @@ def _server(c: DemoCustomer, serial: str, *, is_hosting_device: bool = False) ->
 
 def dashboards(fleet: PartnerFleet, who: Principals, customers: list[DemoCustomer]) -> None:
     """R-HLD-3, R-ALR-3, R-ALR-4: dashboards, transfers (one reversed), cPIN enrolment."""
-    for c in (c for c in customers if c.dashboard):
-        partner = who.admin(c.pc_partner)
-        holding = PartnerTenant.holding_tenant_id_for(c.pc_partner)
-        board = fleet.create_customer_dashboard(
-            partner, c.pc_partner, c.customer_id, c.name, c.cpin
-        )
-        fleet.transfer_devices(partner, c.pc_partner, list(c.pcs), holding, board, f"T-{c.index}")
-        assert c.enrolled_pc is not None
-        fleet.enrol_with_cpin(
-            who(c.admin),
-            c.customer_id,
-            board,
-            c.cpin,
-            c.enrolled_pc,
-            c.models.get(c.enrolled_pc, "HP EliteBook 840 G11"),
-            "premium",
-        )
-        if c.customer_id == CUSTOMER:  # a transfer is reversed the same way (R-HLD-3)
-            back = [c.pcs[-1]]
-            fleet.transfer_devices(partner, c.pc_partner, back, board, holding, f"T-{c.index}-back")
-        elif c.index % 50 == 10:
-            fleet.switch_self_service_notifications(partner, c.pc_partner, board, False)
+    for c in customers:
+        if c.dashboard:
+            _dashboard(fleet, who, c)
+
+
+def _dashboard(fleet: PartnerFleet, who: Principals, c: DemoCustomer) -> None:
+    partner, location_id = who.admin(c.pc_partner), c.pc_partner
+    holding = PartnerTenant.holding_tenant_id_for(location_id)
+    board = fleet.create_customer_dashboard(partner, location_id, c.customer_id, c.name, c.cpin)
+    fleet.transfer_devices(partner, location_id, list(c.pcs), holding, board, f"T-{c.index}")
+    if c.enrolled_pc is not None:
+        pc, model = c.enrolled_pc, c.models[c.enrolled_pc]
+        fleet.enrol_with_cpin(who(c.admin), c.customer_id, board, c.cpin, pc, model, "premium")
+    if c.customer_id == CUSTOMER:  # a transfer is reversed the same way (R-HLD-3)
+        back = [c.pcs[-1]]
+        fleet.transfer_devices(partner, location_id, back, board, holding, f"T-{c.index}-back")
+    elif c.index % 50 == 10:
+        fleet.switch_self_service_notifications(partner, location_id, board, False)
 
 
 def remote_support(fleet: PartnerFleet, who: Principals, customers: list[DemoCustomer]) -> None:
@@ -195,6 +157,9 @@ def remote_support(fleet: PartnerFleet, who: Principals, customers: list[DemoCus
             if rng.random() < (0.08 if c.service else 0.015):
                 severity, summary = rng.choice(SERVICE_EVENTS)
                 fleet.record_service_event(feed, serial, f"SE-{serial}-1", severity, summary)
+        if c.customer_id == CUSTOMER:  # ACME's first server: a critical event in every demo
+            severity, summary = SERVICE_EVENTS[0]
+            fleet.record_service_event(feed, c.direct[0], f"SE-{c.direct[0]}-0", severity, summary)
         readable = [s for s in c.consent if s not in c.withdrawn or s in c.regranted]
         for serial in readable[:1] if c.index % 5 == 1 else ():
             fleet.collect_configuration(feed, serial, _configuration(c, serial, rng))
@@ -242,29 +207,22 @@ def _groups_of(location_id: str, customers: list[DemoCustomer]) -> list[UUID]:
 
 
 def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoCustomer]) -> None:
-    """R-ALR-1, R-ALR-2: one alert delivery; end users and Insight RS submit repair cases."""
-    alerts = [*_pc_alerts(customers), *_server_alerts(customers)]
-    fleet.receive_alert_batch(who(FEED), "DEMO-ALERTS-1", [a for _c, a in alerts])
-    for n, (c, alert) in enumerate(alerts):
-        serial, alert_id = alert["serial"], alert["alert_id"]
-        if n % 2:
-            continue
-        if serial in c.servers:
-            fleet.submit_repair_case(who(c.admin), serial, alert_id, f"CASE-{serial}", "insight_rs")
-        else:
+    """R-ALR-1, R-ALR-2: one alert delivery; end users submit repair cases from some PC
+    alerts, Insight RS from every server alert (to the CSDP queue where the customer chose)."""
+    pcs = [(c, _alert(c.pcs[0], c.index)) for c in customers if c.index % 8 in (0, 3)]
+    pcs += [(c, _alert(c.pcs[0], c.index)) for c in customers if c.index % 50 == 10]
+    servers = [
+        (c, _alert(c.servers[0], c.index)) for c in customers if c.service and c.index % 12 < 2
+    ]
+    delivery = [alert for _c, alert in pcs + servers]
+    fleet.receive_alert_batch(who(FEED), "DEMO-ALERTS-1", delivery)
+    for c, alert in pcs:
+        if c.index % 8 == 0:
+            serial, alert_id = alert["serial"], alert["alert_id"]
             fleet.submit_repair_case(who(c.end_user(serial)), serial, alert_id, f"CASE-{serial}")
-
-
-def _pc_alerts(customers: list[DemoCustomer]) -> list[tuple[DemoCustomer, dict[str, str]]]:
-    return [
-        (c, _alert(c.pcs[0], c.index)) for c in customers if c.index % 8 == 0 or c.index % 50 == 10
-    ]
-
-
-def _server_alerts(customers: list[DemoCustomer]) -> list[tuple[DemoCustomer, dict[str, str]]]:
-    return [
-        (c, _alert(c.servers[0], c.index)) for c in customers if c.service and c.index % 12 == 1
-    ]
+    for c, alert in servers:
+        serial, alert_id = alert["serial"], alert["alert_id"]
+        fleet.submit_repair_case(who(c.admin), serial, alert_id, f"CASE-{serial}", "insight_rs")
 
 
 def _alert(serial: str, n: int) -> dict[str, str]:
@@ -273,18 +231,20 @@ def _alert(serial: str, n: int) -> dict[str, str]:
 
 
 def audit(fleet: PartnerFleet, who: Principals, customers: list[DemoCustomer]) -> None:
-    """R-CON-4: corrections of consent records, by HP operations, with a reason."""
-    for c in customers[:: max(1, len(customers) // 3)]:
-        serial = c.consent[0]
-        device: object = fleet.repository.get(Device.id_for(serial))
-        assert isinstance(device, Device)
-        fleet.correct_consent_record(
-            who(OPERATOR),
-            serial,
-            device.consent_versions[0],
-            "The signed opt-in form shows the 2025-06 wording; the record named an older one.",
-            CURRENT_CONSENT_TEXT,
-        )
+    """R-CON-4: HP operations corrects first consent records (given on the current wording,
+    recorded on the old one): new events with a reason, the history itself unchanged."""
+    for c in customers:
+        if c.first_wording and c.index % 50 == 0:
+            serial = c.first_wording[0]
+            device: object = fleet.repository.get(Device.id_for(serial))
+            assert isinstance(device, Device)
+            fleet.correct_consent_record(
+                who(OPERATOR),
+                serial,
+                device.consent_versions[0],
+                "The signed opt-in form shows the 2025-06 wording; the record named 2024-01.",
+                CURRENT_CONSENT_TEXT,
+            )
 
 
 def finish(fleet: PartnerFleet, who: Principals) -> None:
