@@ -181,7 +181,7 @@ def partner_work(fleet: PartnerFleet, who: Principals, customers: list[DemoCusto
         groups = _groups_of(location_id, customers)
         for group_id in groups[:admin_count]:
             fleet.add_favourite(who.admin(location_id), group_id)
-        for group_id in groups[1 : 1 + user_count]:
+        for group_id in groups[:user_count]:
             fleet.add_favourite(who.user(location_id), group_id)
     fleet.choose_default_view(who.user(RESELLER), "favorites_only")
     acme = CustomerGroup.id_for(RESELLER, CUSTOMER)
@@ -209,8 +209,11 @@ def _groups_of(location_id: str, customers: list[DemoCustomer]) -> list[UUID]:
 def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoCustomer]) -> None:
     """R-ALR-1, R-ALR-2: one alert delivery; end users submit repair cases from some PC
     alerts, Insight RS from every server alert (to the CSDP queue where the customer chose)."""
-    pcs = [(c, _alert(c.pcs[0], c.index)) for c in customers if c.index % 8 in (0, 3)]
-    pcs += [(c, _alert(c.pcs[0], c.index)) for c in customers if c.index % 50 == 10]
+    pcs = [
+        (c, _alert(c.pcs[0], c.index))
+        for c in customers
+        if c.index % 8 in (0, 3) or c.index % 50 == 10
+    ]
     servers = [
         (c, _alert(c.servers[0], c.index)) for c in customers if c.service and c.index % 12 < 2
     ]
