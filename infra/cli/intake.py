@@ -12,7 +12,15 @@ from domain.feed_bounds import MAX_BATCH_MESSAGES, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from handlers.intake import IntakeOutcome
 from infra.bootstrap import build_fleet, build_verifier
-from infra.cli.support import AsOption, TokenOption, fail, load_settings, principal, refusals
+from infra.cli.support import (
+    AsOption,
+    TokenOption,
+    fail,
+    load_settings,
+    principal,
+    refusals,
+    require_principal,
+)
 from infra.kafka.feeds import FEEDS
 
 BATCH_ID_DIGITS = 16
@@ -36,6 +44,7 @@ def intake(
     """Take a file of e2Open reports or device alerts through the intake, as the Kafka feed
     does: each line is read within the feed bounds; a bad line is kept as rejected with its
     reason, the rest lands; the same file again changes nothing."""
+    require_principal(as_, token)
     if feed not in FEEDS:
         fail(f"unknown feed {feed!r}; use one of {', '.join(FEEDS)}.")
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]

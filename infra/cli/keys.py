@@ -5,11 +5,19 @@ from __future__ import annotations
 import typer
 
 from infra.bootstrap import build_fleet, build_verifier
-from infra.cli.support import AsOption, TokenOption, load_settings, principal, refusals
+from infra.cli.support import (
+    AsOption,
+    TokenOption,
+    load_settings,
+    principal,
+    refusals,
+    require_principal,
+)
 
 
 def claim_keys(as_: AsOption = None, token: TokenOption = None) -> None:
     """Give stored Passport IDs and Location IDs their one spelling (once, after upgrading)."""
+    require_principal(as_, token)
     settings = load_settings()
     fleet = build_fleet(settings)
     actor = principal(fleet, lambda: build_verifier(settings), as_, token)

@@ -121,14 +121,20 @@ TokenOption = Annotated[
 ]
 
 
+def require_principal(as_: str | None, token: str | None) -> None:
+    """Exactly one of `--as` and `--token`, else a clear message and exit code 2 (checked
+    before anything is opened)."""
+    if (as_ is None) == (token is None):
+        fail("say who acts: --as ROLE:SUBJECT or --token TOKEN (one of them, not both).")
+
+
 def principal(
     fleet: PartnerFleet, verifier: Callable[[], ClaimsVerifier], as_: str | None, token: str | None
 ) -> Actor:
     """The actor of `--as` or `--token` (exactly one), checked by the access model: a local
     role through `service_actor`, a token's claims through `authenticate` (partner roles
     against the store). Anything else: a clear message and exit code 2, never the token."""
-    if (as_ is None) == (token is None):
-        fail("say who acts: --as ROLE:SUBJECT or --token TOKEN (one of them, not both).")
+    require_principal(as_, token)
     try:
         if as_ is not None:
             role, subject = parse_as(as_)

@@ -108,14 +108,16 @@ def test_a_bad_argument_gives_a_clear_message_and_exit_code_2(
     ids=["neither", "both", "no verifier"],
 )
 def test_a_verb_that_causes_something_needs_exactly_one_principal(
-    store: dict[str, str], args: list[str], message: str
+    tmp_path: Path, store: dict[str, str], args: list[str], message: str
 ) -> None:
-    """Issue 9: `--as` or `--token`, one of them; a token is never echoed."""
+    """Issue 9: `--as` or `--token`, one of them (checked before the store is opened); a
+    token is never echoed."""
     done = invoke("claim-keys", *args, env=store)
 
     assert done.exit_code == 2
     assert message in said(done)
     assert TOKEN not in done.output
+    assert (tmp_path / "events.sqlite3").exists() == (args == ["--token", TOKEN])
 
 
 def test_as_names_a_local_role_and_its_subject() -> None:
