@@ -199,10 +199,16 @@ def load_signing_key(path: Path) -> SigningKey:
         raise AuthConfigurationError(
             f"signing key {path}: cannot be read ({error.strerror})."
         ) from None
-    key = _private_key_of(text, path)
+    return signing_key_of(_private_key_of(text, path), _jwk_kid(text))
+
+
+def signing_key_of(key: PrivateKey, kid: str | None = None) -> SigningKey:
+    """A `SigningKey` for a private key; `kid` defaults to its RFC 7638 thumbprint.
+
+    Raises `AuthConfigurationError` for a key of no trusted algorithm (e.g. EC P-384).
+    """
     alg = _algorithm_of(key)
-    jwk_kid = _jwk_kid(text)
-    return SigningKey(jwk_kid or thumbprint(_public_members(key)), alg, key)
+    return SigningKey(kid or thumbprint(_public_members(key)), alg, key)
 
 
 def _private_key_of(text: bytes, path: Path) -> PrivateKey:
