@@ -78,7 +78,7 @@ class _CheckedJWKClient(PyJWKClient):
     def fetch_data(self) -> Any:
         try:
             return checked_jwks(super().fetch_data(), "JWKS_URL")
-        except (jwt.PyJWTError, AuthConfigurationError) as error:
+        except (jwt.PyJWTError, ValueError, OSError) as error:  # ValueError: not JSON, or ours
             if self.jwk_set_cache is not None:
                 self.jwk_set_cache.put(None)  # PyJWKClient cached the unchecked set
             reason = (

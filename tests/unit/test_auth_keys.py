@@ -111,12 +111,13 @@ def test_a_jwks_file_is_read_and_checked(tmp_path: Path) -> None:
 
 @pytest.fixture
 def jwks_server() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A loopback HTTP server answering its `served` dict as JSON; yields (url, served)."""
+    """A loopback HTTP server answering its `served` dict as JSON (or, under the key "raw",
+    that text as it is); yields (url, served)."""
     served: dict[str, Any] = {}
 
     class Answer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = json.dumps(served).encode()
+            body = str(served["raw"]).encode() if "raw" in served else json.dumps(served).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -156,6 +157,17 @@ def test_a_url_serving_an_hmac_key_makes_keys_unavailable(
     served.update({"keys": [public(), {"kty": "oct", "k": "c2VjcmV0", "kid": "h", "alg": "HS256"}]})
 
     with pytest.raises(KeysUnavailableError, match="unavailable"):
+        url_verifier(url).claims(signed(claims_body()))
+
+
+def test_a_url_serving_no_json_makes_keys_unavailable(
+    jwks_server: tuple[str, dict[str, Any]],
+) -> None:
+    """An HTML error page instead of a JWK Set: KeysUnavailableError, not a crash."""
+    url, served = jwks_server
+    served["raw"] = "<html>maintenance</html>"
+
+    with pytest.raises(KeysUnavailableError):
         url_verifier(url).claims(signed(claims_body()))
 
 
