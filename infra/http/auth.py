@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import jwt
 import structlog
-from jwt import PyJWK, PyJWKClient
+from jwt import PyJWK, PyJWKClient, PyJWKSet
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from handlers.access import AuthenticationError, Claims
@@ -64,12 +64,14 @@ class FileKeys:
     """A fixed JWK Set: a JWKS file read at start, or the local key's public half (demo)."""
 
     def __init__(self, jwks: Mapping[str, Any], source: str) -> None:
-        checked = checked_jwks(jwks, source)
-        self._keys = {jwk["kid"]: PyJWK(jwk, algorithm=jwk["alg"]) for jwk in checked["keys"]}
+        self._keys = PyJWKSet.from_dict(checked_jwks(jwks, source))  # each key names its alg
 
     def key(self, kid: str) -> PyJWK | None:
         """The key named `kid`, or None."""
-        return self._keys.get(kid)
+        try:
+            return self._keys[kid]
+        except KeyError:
+            return None
 
 
 class _CheckedJWKClient(PyJWKClient):
