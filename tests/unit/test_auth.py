@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Iterator
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from domain.base import NotFoundError
@@ -216,6 +218,16 @@ def test_r_par_2_a_valid_token_naming_another_partners_tenant_makes_no_actor(
 # --- never in the logs -------------------------------------------------------------------
 
 
+@pytest.fixture
+def debug_level() -> Iterator[None]:
+    """structlog at debug level for one test (an earlier test may have set info)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("debug_level")
 def test_tokens_and_key_material_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
     """A refused and an accepted verification log their outcome, never the token or key."""
     good = signed(claims_body())
