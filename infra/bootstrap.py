@@ -11,9 +11,18 @@ from psycopg import sql
 
 from handlers import PartnerFleet
 from infra.follow.view_runner import ViewRunner
-from infra.settings import Settings, Storage
+from infra.http.auth import FileKeys, KeySource, TokenVerifier, UrlKeys
+from infra.settings import DEMO_SIGNING_KEY_PATH, Settings, Storage
 from infra.storage import pg_conn
 from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
+from infra.tokens import (
+    LOCAL_ISSUER,
+    AuthConfigurationError,
+    SigningKey,
+    demo_signing_key,
+    load_signing_key,
+    read_jwks_file,
+)
 from projections import all_views
 
 
@@ -67,3 +76,45 @@ def build_fleet(settings: Settings) -> PartnerFleet:
     storage = settings.storage
     with storage_ready(storage):
         return PartnerFleet(env=storage.env, cpin_key=settings.cpin_secret())
+
+
+def build_verifier(settings: Settings, demo: bool) -> TokenVerifier:
+    """The bearer-token verifier (issue 9): keys from JWKS_URL or JWKS_PATH; in demo mode
+    without either, the local signing key's public half.
+
+    Raises `AuthConfigurationError` (the CLI exits 2) outside demo mode without a JWKS or
+    without JWT_ISSUER, and for a JWKS file that cannot be read or holds an untrusted key.
+    """
+    issuer = settings.jwt_issuer or (LOCAL_ISSUER if demo else None)
+    if issuer is None:
+        raise AuthConfigurationError(
+            "JWT_ISSUER is not set: name the identity provider whose tokens this service "
+            "accepts (its `iss`), or run `serve --demo`."
+        )
+    return TokenVerifier(
+        _trusted_keys(settings, demo),
+        audience=settings.jwt_audience,
+        issuer=issuer,
+        leeway=settings.jwt_leeway_seconds,
+    )
+
+
+def _trusted_keys(settings: Settings, demo: bool) -> KeySource:
+    if settings.jwks_url is not None:
+        return UrlKeys(settings.jwks_url)
+    if settings.jwks_path is not None:
+        return FileKeys(read_jwks_file(settings.jwks_path), f"JWKS_PATH {settings.jwks_path}")
+    if demo:
+        return FileKeys(build_signing_key(settings).public_jwks(), "the local signing key")
+    raise AuthConfigurationError(
+        "No trusted keys: set JWKS_URL (the identity provider's JWK Set) or JWKS_PATH (a "
+        "JWK Set file). Only `serve --demo` trusts the local demo key without one."
+    )
+
+
+def build_signing_key(settings: Settings) -> SigningKey:
+    """The local key that `token issue` signs with: JWT_SIGNING_KEY_PATH, or the demo key
+    under var/, generated on first use. Raises `AuthConfigurationError` for a bad key file."""
+    if settings.jwt_signing_key_path is not None:
+        return load_signing_key(settings.jwt_signing_key_path)
+    return demo_signing_key(DEMO_SIGNING_KEY_PATH)

@@ -8,6 +8,7 @@ from domain.base import Cause
 from domain.partner import PartnerTenant
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
+from handlers.access import Claims, Role
 from handlers.devices import NewDevice, PartnerChoice
 
 RESELLER = "DEMO-RESELLER-1"
@@ -15,6 +16,18 @@ SERVICE_PARTNER = "DEMO-SERVICE-1"
 CUSTOMER = "DEMO-CUSTOMER-ACME"
 OPS = Cause("hp-ops@example.com", "demo-seed")
 CUSTOMER_ADMIN = Cause("it-admin@acme.example", "demo-seed")
+
+# Whom the demo's tokens speak for: `partnerfleet token issue --demo` prints one token each.
+DEMO_PRINCIPALS: list[Claims] = [
+    Claims(OPS.principal, Role.OPERATOR),
+    Claims("auditor@example.com", Role.AUDITOR),
+    Claims("anna@reseller.example", Role.PARTNER_ADMIN, RESELLER),
+    Claims("ben@reseller.example", Role.PARTNER_USER, RESELLER),
+    Claims("chris@service.example", Role.PARTNER_ADMIN, SERVICE_PARTNER),
+    Claims(CUSTOMER_ADMIN.principal, Role.CUSTOMER_ADMIN, CUSTOMER),
+    Claims("user@acme.example", Role.END_USER, CUSTOMER, pcs=("5CG4012",)),
+    Claims("e2open-feed", Role.FEED),
+]
 
 
 def seed_demo(fleet: PartnerFleet) -> bool:

@@ -17,6 +17,7 @@ from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.projections import projections_cli
 from infra.cli.relay import relay, relay_lag, relay_parked
 from infra.cli.support import fail, load_settings, log_lag_until_interrupted, require_broker
+from infra.cli.token import token_cli, verifier_or_exit
 from infra.demo import seed_demo
 from infra.follow.policy_follower import PolicyFollower
 from infra.http.app import create_api
@@ -51,6 +52,7 @@ def serve(
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
+    verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
     fleet = build_fleet(settings)
     if demo:
         log.info("demo_data", seeded=seed_demo(fleet))
@@ -113,6 +115,7 @@ def config() -> None:
 
 
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(token_cli, name="token")
 
 
 policies_cli = typer.Typer(help="Policies: alerts and repair-case routing.", no_args_is_help=True)
