@@ -1,19 +1,35 @@
-"""The one place that wires storage, logging and applications together."""
+"""The one place that builds adapters: the fleet, the view database and its runner, the
+policies, the relay, the feed consumers, the token verifier, and the service that runs them.
+
+The faces (`infra/cli`, `infra/http`) call these functions and never build an adapter
+themselves (docs/decisions.md, "The CLI as a face").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from fastapi import FastAPI
+from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 
-from handlers import PartnerFleet
+from handlers import PartnerFleet, PolicyRunner
+from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
+from infra.http.app import create_api
 from infra.http.auth import FileKeys, KeySource, TokenVerifier, UrlKeys
+from infra.kafka.feeds import FeedConsumer, consumer_config, consumer_group, feed_for
+from infra.kafka.parking import PARKED_DDL, Parked, parked_events
+from infra.kafka.relay import Relay, ensure_topics, producer_config
+from infra.kafka.shards import SINGLE, Shard, relay_positions
+from infra.loops import Follower, no_wait
 from infra.settings import DEMO_SIGNING_KEY_PATH, Settings, Storage
 from infra.storage import pg_conn
+from infra.storage.tracking import TRACKING_DDL
 from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
 from infra.tokens import (
     LOCAL_ISSUER,
@@ -78,7 +94,7 @@ def build_fleet(settings: Settings) -> PartnerFleet:
         return PartnerFleet(env=storage.env, cpin_key=settings.cpin_secret())
 
 
-def build_verifier(settings: Settings, demo: bool) -> TokenVerifier:
+def build_verifier(settings: Settings, demo: bool = False) -> TokenVerifier:
     """The bearer-token verifier (issue 9): keys from JWKS_URL or JWKS_PATH; in demo mode
     without either, the local signing key's public half.
 
@@ -118,3 +134,100 @@ def build_signing_key(settings: Settings) -> SigningKey:
     if settings.jwt_signing_key_path is not None:
         return load_signing_key(settings.jwt_signing_key_path)
     return demo_signing_key(DEMO_SIGNING_KEY_PATH)
+
+
+def build_policy_runner(fleet: PartnerFleet) -> PolicyRunner:
+    """Every policy over `fleet`'s notification log (R-ALR-1, R-ALR-2, R-ALR-4)."""
+    return PolicyRunner(fleet)
+
+
+def build_policy_follower(fleet: PartnerFleet) -> PolicyFollower:
+    """The policies, to be followed live (`start()`)."""
+    return PolicyFollower(build_policy_runner(fleet))
+
+
+def build_relay(settings: Settings, fleet: PartnerFleet, shard: Shard = SINGLE) -> Relay:
+    """The relay of `fleet`'s events to the configured broker (one shard of it).
+
+    Raises ValueError without KAFKA_BOOTSTRAP_SERVERS."""
+    return Relay(
+        fleet,
+        build_positions_db(settings),
+        _broker(settings),
+        prefix=settings.kafka_topic_prefix,
+        shard=shard,
+        max_message_bytes=settings.kafka_max_message_bytes,
+    )
+
+
+def build_feed_consumer(settings: Settings, fleet: PartnerFleet, feed: str) -> FeedConsumer:
+    """A consumer of the inbound `feed` ("e2open" or "alerts") into its intake command,
+    its topic and dead-letter topic created if missing.
+
+    Raises KeyError for an unknown feed, ValueError without KAFKA_BOOTSTRAP_SERVERS."""
+    broker, prefix = _broker(settings), settings.kafka_topic_prefix
+    chosen = feed_for(feed, prefix)
+    ensure_topics(broker, [chosen.topic, chosen.dead_letters])
+    return FeedConsumer(
+        fleet,
+        chosen,
+        KafkaConsumer(chosen.topic, **consumer_config(broker, consumer_group(feed, prefix))),
+        KafkaProducer(**producer_config(broker, settings.kafka_max_message_bytes)),
+    )
+
+
+def _broker(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("set KAFKA_BOOTSTRAP_SERVERS (host:port) to use Kafka.")
+    return settings.kafka_bootstrap_servers
+
+
+def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Parked]]]:
+    """Every relay destination's positions, and its parked events (no broker needed)."""
+    with build_positions_db(settings).ddl() as tx:
+        tx.execute(TRACKING_DDL)
+        tx.execute(PARKED_DDL)
+        return relay_positions(tx), parked_events(tx)
+
+
+@dataclass
+class Service:
+    """What `serve` runs in one process: the fleet, the views and policies it follows, the
+    relay (when a broker is configured), and the HTTP application over them."""
+
+    settings: Settings
+    fleet: PartnerFleet
+    views: ViewRunner
+    policies: PolicyFollower
+    relay: Relay | None = None
+    loops: dict[str, Follower] = field(default_factory=dict)
+
+    def api(self) -> FastAPI:
+        """The HTTP application over what this service runs."""
+        return create_api(
+            self.fleet, self.settings, self.views, self.policies, self.loops, self.relay
+        )
+
+
+def start_service(
+    settings: Settings,
+    fleet: PartnerFleet,
+    *,
+    follow_views: bool = True,
+    run_policies: bool = True,
+    run_relay: bool = True,
+) -> Service:
+    """Build the service over `fleet` and start the loops chosen (the relay only with a
+    broker configured): each runs in a background thread until the process ends."""
+    service = Service(
+        settings, fleet, build_view_runner(settings, fleet), build_policy_follower(fleet)
+    )
+    if follow_views:
+        service.views.start()
+    if run_policies:
+        service.policies.start()
+    if run_relay and settings.kafka_bootstrap_servers:
+        service.relay = build_relay(settings, fleet)
+        # The relay retries the broker itself; the follower restarts it after anything else.
+        service.loops["relay"] = Follower("relay", service.relay.run, no_wait).start()
+    return service

@@ -7,14 +7,10 @@ from typing import Annotated
 import structlog
 import typer
 
-from infra.bootstrap import build_fleet, build_positions_db
+from infra.bootstrap import build_fleet, build_relay, relay_records
 from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.support import fail, load_settings, require_broker
-from infra.kafka.parking import PARKED_DDL, Parked, parked_events
-from infra.kafka.relay import Relay
-from infra.kafka.shards import MAX_SHARDS, SINGLE, Shard, relay_positions
-from infra.settings import Settings
-from infra.storage.tracking import TRACKING_DDL
+from infra.kafka.shards import MAX_SHARDS, SINGLE, Shard
 
 log = structlog.get_logger("partnerfleet.cli")
 
@@ -39,15 +35,7 @@ def relay(
         part = SINGLE if shard is None else Shard.parse(shard)
     except ValueError as error:
         fail(str(error))
-    fleet = build_fleet(settings)
-    publisher = Relay(
-        fleet,
-        build_positions_db(settings),
-        bootstrap,
-        prefix=settings.kafka_topic_prefix,
-        shard=part,
-        max_message_bytes=settings.kafka_max_message_bytes,
-    )
+    publisher = build_relay(settings, build_fleet(settings), part)
     tune_gc()
     log.info(
         "relay_started", bootstrap=bootstrap, prefix=publisher.prefix, shard=part.label or "all"
@@ -81,11 +69,3 @@ def relay_parked() -> None:
                 f"{destination} position={e.position} {e.type} {e.aggregate_id}"
                 f" v{e.aggregate_version} {e.size:,} bytes: {e.reason}"
             )
-
-
-def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Parked]]]:
-    """Every destination's relay positions, and its parked events."""
-    with build_positions_db(settings).ddl() as tx:
-        tx.execute(TRACKING_DDL)
-        tx.execute(PARKED_DDL)
-        return relay_positions(tx), parked_events(tx)

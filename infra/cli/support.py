@@ -1,16 +1,30 @@
-"""What every `partnerfleet` command shares: settings or a clear exit, the broker, failing."""
+"""What every `partnerfleet` command shares: settings or a clear exit, the broker, failing,
+and who acts (`--as ROLE:SUBJECT` or `--token TOKEN`)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn, Protocol
 
 import structlog
 import typer
 from pydantic import ValidationError
 
+from domain.base import DomainError
+from handlers import PartnerFleet
+from handlers.access import Actor, AuthenticationError, Claims, Role, authenticate, service_actor
 from infra.logging import configure_logging
 from infra.settings import Settings
+
+
+class ClaimsVerifier(Protocol):
+    """Turns a bearer token into the claims it carries (infra/http/auth.TokenVerifier)."""
+
+    def claims(self, token: str) -> Claims:
+        """The verified claims; AuthenticationError with a safe reason otherwise."""
+        ...
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -57,3 +71,87 @@ def log_lag_until_interrupted(follower: Following, event: str) -> None:
             log.info(event, **follower.lag())
     except KeyboardInterrupt:
         follower.stop()
+
+
+# --- who acts: `--as ROLE:SUBJECT` or `--token TOKEN` -------------------------------------
+
+LOCAL_ROLES = (Role.OPERATOR, Role.AUDITOR, Role.FEED)
+_LOCAL = ", ".join(role.value for role in LOCAL_ROLES)
+
+
+def checked_as(value: str | None) -> str | None:
+    """`--as`: ROLE:SUBJECT with a local role and a subject, else a usage error (exit 2)."""
+    if value is not None:
+        parse_as(value)
+    return value
+
+
+def parse_as(value: str) -> tuple[Role, str]:
+    """The role and subject of `ROLE:SUBJECT`; typer.BadParameter saying what is wrong."""
+    role_text, colon, subject = value.partition(":")
+    if not colon or not subject.strip() or not role_text.strip():
+        raise typer.BadParameter(
+            f"{value!r} is not ROLE:SUBJECT; e.g. operator:ops@example.com (roles: {_LOCAL})."
+        )
+    try:
+        role = Role(role_text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"unknown role {role_text.strip()!r}; use {_LOCAL}.") from None
+    if role not in LOCAL_ROLES:
+        raise typer.BadParameter(
+            f"the role {role.value} is checked against the store: sign in with --token "
+            f"instead (local roles: {_LOCAL})."
+        )
+    return role, subject.strip()
+
+
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="ROLE:SUBJECT",
+        callback=checked_as,
+        help=f"Act locally as ROLE ({_LOCAL}) named SUBJECT, e.g. operator:ops@example.com;"
+        " recorded as the principal of what the command causes.",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        envvar="PARTNERFLEET_TOKEN",
+        show_envvar=True,
+        help="Act as the principal of this bearer token (better from the environment:"
+        " a token on the command line shows in the process list).",
+    ),
+]
+
+
+def principal(
+    fleet: PartnerFleet, verifier: Callable[[], ClaimsVerifier], as_: str | None, token: str | None
+) -> Actor:
+    """The actor of `--as` or `--token` (exactly one), checked by the access model: a local
+    role through `service_actor`, a token's claims through `authenticate` (partner roles
+    against the store). Anything else: a clear message and exit code 2, never the token."""
+    if (as_ is None) == (token is None):
+        fail("say who acts: --as ROLE:SUBJECT or --token TOKEN (one of them, not both).")
+    try:
+        if as_ is not None:
+            role, subject = parse_as(as_)
+            return service_actor(subject, role)
+        assert token is not None
+        return authenticate(fleet, verifier().claims(token))
+    except AuthenticationError as refused:
+        fail(f"not signed in: {refused}")
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A command refused (a rule, the role, an unknown or foreign resource): its reason on
+    stderr and exit code 1; nothing was recorded."""
+    try:
+        yield
+    except DomainError as refused:
+        typer.echo(f"partnerfleet: refused: {refused}", err=True)
+        raise typer.Exit(1) from None

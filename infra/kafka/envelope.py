@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import resolve_topic
-from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic_core import from_json, to_json
-
 from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
 from domain.base import FleetAggregate
 from domain.intake import AlertBatch
 from domain.key_claim import KeyClaim
+from eventsourcing.utils import resolve_topic
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic_core import from_json, to_json
 
 AGGREGATES: tuple[type[FleetAggregate], ...] = (
     PartnerTenant,

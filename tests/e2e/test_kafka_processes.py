@@ -34,7 +34,7 @@ def test_relay_shards_publish_the_store_and_stop_together(tmp_path: Path, broker
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
     }
-    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    assert run_cli(tmp_path, env, "demo", "--customers", "2").returncode == 0
     relay = subprocess.Popen(
         [str(CLI), "relay", "--shards", "2"],
         cwd=tmp_path,
@@ -75,7 +75,7 @@ def shard_lags(relay_lag: str, prefix: str) -> list[str]:
 def test_consumer_workers_share_the_feed_and_stop_together(tmp_path: Path, broker: Broker) -> None:
     """`consume e2open --workers 2`: every report lands once; SIGTERM stops both workers."""
     env = {**unconfigured(), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
-    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    assert run_cli(tmp_path, env, "demo", "--customers", "2").returncode == 0
     feed = FEEDS["e2open"]
     ensure_topics(broker.bootstrap, [feed.topic, feed.dead_letters])
     serials = [f"E2E{uuid.uuid4().hex[:8].upper()}{i:03d}" for i in range(60)]
@@ -121,7 +121,7 @@ def test_the_parts_of_a_supervised_command_end_when_it_is_killed(
 ) -> None:
     """Kind 9: SIGKILL of the parent (no chance to stop its parts): the parts end too."""
     env = {**unconfigured(), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
-    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    assert run_cli(tmp_path, env, "demo", "--customers", "2").returncode == 0
     parent = subprocess.Popen(
         [str(CLI), *command],
         cwd=tmp_path,
@@ -150,7 +150,7 @@ def test_the_inbound_feed_and_its_dead_letters_live_under_the_topic_prefix(
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
     }
-    assert run_cli(tmp_path, env, "seed-demo").returncode == 0
+    assert run_cli(tmp_path, env, "demo", "--customers", "2").returncode == 0
     feed = feed_for("e2open", prefix)
     assert (feed.topic, feed.dead_letters) == (
         f"{prefix}.e2open.reports.v1",

@@ -1,0 +1,60 @@
+"""`partnerfleet serve`: the HTTP API with its followers, optionally over the demo data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+
+from infra.bootstrap import build_fleet, start_service
+from infra.cli.support import fail, load_settings
+from infra.cli.token import verifier_or_exit
+from infra.demo import DemoIncompleteError, seed_demo
+
+log = structlog.get_logger("partnerfleet.cli")
+
+
+def serve(
+    demo: Annotated[bool, typer.Option(help="Seed the demo data first (once).")] = False,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port; PORT overrides the default 8000.")
+    ] = None,
+    follow_views: Annotated[
+        bool, typer.Option("--views/--no-views", help="Follow the read models in-process.")
+    ] = True,
+    run_policies: Annotated[
+        bool, typer.Option("--policies/--no-policies", help="Run the policies in-process.")
+    ] = True,
+    run_relay: Annotated[
+        bool,
+        typer.Option("--relay/--no-relay", help="Relay to Kafka in-process, if a broker is set."),
+    ] = True,
+) -> None:
+    """Serve HTTP on the configured storage."""
+    settings = load_settings(host=host, port=port)
+    verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
+    fleet = build_fleet(settings)
+    if demo:
+        try:
+            seeded = seed_demo(fleet)
+        except DemoIncompleteError as error:
+            fail(str(error))
+        log.info("demo_data", seeded=seeded.seeded, events=seeded.events, seconds=seeded.seconds)
+    service = start_service(
+        settings,
+        fleet,
+        follow_views=follow_views,
+        run_policies=run_policies,
+        run_relay=run_relay,
+    )
+    log.info(
+        "serving",
+        storage=settings.storage.kind,
+        location=settings.storage.location,
+        host=settings.host,
+        port=settings.port,
+    )
+    uvicorn.run(service.api(), host=settings.host, port=settings.port, log_level=settings.log_level)
