@@ -17,6 +17,7 @@ from handlers import PartnerFleet
 from handlers.access import Actor, AuthenticationError, Claims, Role, authenticate, service_actor
 from infra.logging import configure_logging
 from infra.settings import Settings
+from infra.tokens import AuthConfigurationError
 
 
 class ClaimsVerifier(Protocol):
@@ -142,7 +143,7 @@ def principal(
             return service_actor(subject, role)
         assert token is not None
         return authenticate(fleet, verifier().claims(token))
-    except AuthenticationError as refused:
+    except (AuthenticationError, AuthConfigurationError) as refused:
         fail(f"not signed in: {refused}")
 
 
