@@ -25,6 +25,7 @@ from pydantic_core import from_json, to_json
 
 from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
 from domain.base import FleetAggregate
+from domain.idempotency import IdempotencyRecord
 from domain.intake import AlertBatch
 from domain.key_claim import KeyClaim
 
@@ -36,6 +37,7 @@ AGGREGATES: tuple[type[FleetAggregate], ...] = (
     E2OpenBatch,
     AlertBatch,
     KeyClaim,
+    IdempotencyRecord,
 )
 ENVELOPE_FIELDS = (
     "originator_id",
