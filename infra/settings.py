@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_PROCESS_CURSOR_KEY = secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     # Keys the customers' cPIN verifiers (domain/cpin.py); required unless the store is the
     # SQLite demo store. Changing it makes every dashboard's cPIN unusable.
     cpin_key: SecretStr | None = None
+    # Signs the HTTP API's page cursors (infra/http/paging.py). Unset: a random key per
+    # process, so cursors do not survive a restart or pass between processes; set it (the
+    # same for every process) when several serve one API.
+    cursor_key: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
@@ -98,6 +104,12 @@ class Settings(BaseSettings):
             f"least {MIN_KEY_BYTES} characters (e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(48))'`), the same for every process, kept like a password."
         )
+
+    def cursor_secret(self) -> bytes:
+        """The key of the page cursors: CURSOR_KEY, else a random one for this process."""
+        if self.cursor_key is not None and self.cursor_key.get_secret_value().strip():
+            return self.cursor_key.get_secret_value().encode()
+        return _PROCESS_CURSOR_KEY
 
     @property
     def storage(self) -> Storage:
