@@ -4,7 +4,8 @@ Every error answer is `application/problem+json` with `type` (a URI reference,
 `/problems/<kind>`, served by `GET /problems/{kind}`), `title`, `status`, a specific
 `detail` and `instance` (`urn:uuid:<request id>`, also in the `X-Request-Id` header and on
 every log line of the request). Extensions: `rule` (the rule ID, when a domain rule
-refused), `errors` (`[{field, in, message}]` for invalid fields). No stack trace is ever
+refused: an error's `rule` attribute, else the first R-XXX-n its message names), `errors`
+(`[{field, in, message}]` for invalid fields). No stack trace is ever
 sent: an unexpected error is logged with the request id and answered with a generic 500.
 
 Kinds (docs/decisions.md, "HTTP conventions (issue 9)") are the table `KINDS`; an
@@ -171,7 +172,8 @@ async def _refused(request: Request, error: Exception) -> JSONResponse:
     if kind == "storage-unavailable":  # a driver's text can name hosts and users
         log.warning("storage_unavailable", error=type(error).__name__)
         detail = "The event store or the read models cannot be reached right now."
-    return problem(request, kind, detail, headers, rule=_rule(detail))
+    rule = getattr(error, "rule", None) or _rule(detail)
+    return problem(request, kind, detail, headers, rule=rule)
 
 
 def _headers(kind: str, error: Exception) -> dict[str, str]:

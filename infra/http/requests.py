@@ -1,7 +1,7 @@
 """Every request gets an id (`X-Request-Id`), bound to its log lines; nothing escapes as a trace.
 
-A client may send its own `X-Request-Id` (at most 64 characters of letters, digits, `.`,
-`_`, `-`); otherwise one is made. The id is the problem's `instance`, the correlation id of
+A client may send its own `X-Request-Id` (a UUID, to follow a request across services);
+otherwise one is made. The id is the problem's `instance`, the correlation id of
 the events the request causes (infra/http/deps.py), and is bound to every log line of the
 request. An exception no handler took is logged under the id and answered with a generic
 problem (500), never with its trace.
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.http.errors import internal_error
 
 HEADER = "X-Request-Id"
-GIVEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+GIVEN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class RequestIds:
@@ -32,7 +32,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Request(scope).headers.get(HEADER, "")
+        given = Request(scope).headers.get(HEADER, "").lower()
         rid = given if GIVEN.match(given) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = rid
         started = False
