@@ -73,6 +73,8 @@ def problem_of(answer: Any) -> dict[str, Any]:
     assert answer.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = answer.json()
     assert body["status"] == answer.status_code
-    assert body["type"].startswith("/problems/") and body["title"] and body["detail"]
+    assert body["type"].startswith("/problems/")
+    assert body["title"]
+    assert body["detail"]
     assert body["instance"] == f"urn:uuid:{answer.headers['x-request-id']}"
     return body
