@@ -56,7 +56,9 @@ def test_r_par_1_the_key_is_saved_with_the_commands_events_as_their_last() -> No
     recorded = events_since(fleet, 0)
     assert names(recorded)[-1] == "IdempotencyRecord.Recorded"
     assert int(answer.headers["partnerfleet-position"]) == len(recorded)
-    record = fleet.repository.get(IdempotencyRecord.id_for("ops\nPOST\n/partners\nk-1"))
+    record: IdempotencyRecord = fleet.repository.get(
+        IdempotencyRecord.id_for("ops\nPOST\n/partners\nk-1")
+    )
     assert record.fingerprint.startswith("sha256:")
 
 
