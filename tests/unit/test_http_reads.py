@@ -90,7 +90,8 @@ def test_r_par_1_pages_follow_one_another_to_the_last() -> None:
         cursor = page["next_cursor"]
 
     assert cursor is None
-    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 7
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 7
 
 
 def first_cursor(api: TestClient) -> str:
