@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from fastapi.utils import deep_dict_update
 
 from domain.base import FleetAggregate
 from domain.idempotency import bytes_fingerprint, content_fingerprint
@@ -34,6 +35,33 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$|^([\x21\x23-\x2b\x2d-\x7e]{1,255})$')
 TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
+COMMAND_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": 'Makes a retry harmless: "<1-255 printable ASCII>", scoped to you, the '
+        "method and the path; the same body gets the first answer again, another body 422.",
+        "schema": {"type": "string", "maxLength": 257},
+    },
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": "Only if the resource is still at this ETag; else 412.",
+        "schema": {"type": "string"},
+    },
+]
+ETAG_HEADER: dict[str, Any] = {
+    "description": "The aggregate's version: send it as If-Match to change it only if unchanged.",
+    "schema": {"type": "string"},
+}
+POSITION_HEADER: dict[str, Any] = {
+    "description": "Store position of what was recorded: send it as Partnerfleet-Wait-For "
+    "to read your write.",
+    "schema": {"type": "integer"},
+}
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -45,6 +73,18 @@ def etag(aggregate: FleetAggregate) -> str:
 class FleetRoute(APIRoute):
     """A route that parses JSON within bounds and runs commands under the request's
     Idempotency-Key and If-Match (see the module's docstring)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """The route, its command headers documented in OpenAPI when it is a command."""
+        super().__init__(path, endpoint, **kwargs)
+        if self.methods and not self.methods <= SAFE_METHODS:
+            success = str(self.status_code or 200)
+            extra = {
+                "parameters": list(COMMAND_HEADERS),
+                "responses": {success: {"headers": {POSITION: POSITION_HEADER}}},
+            }
+            deep_dict_update(extra, self.openapi_extra or {})
+            self.openapi_extra = extra
 
     def get_route_handler(self) -> Handler:
         """FastAPI's handler, wrapped."""

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Response
 from handlers.partner_queries import partner_tenant, partner_users
 from infra.http.deps import ActorDep, FleetDep, PageDep, PartnerScopeDep
 from infra.http.paging import Paged
-from infra.http.routing import FleetRoute, etag
+from infra.http.routing import ETAG_HEADER, FleetRoute, etag
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
 from infra.http.schemas.partners import (
     Accreditation,
@@ -50,7 +50,7 @@ def register_partner(body: NewPartner, actor: ActorDep, fleet: FleetDep) -> Part
     return PartnerRegistered(location_id=body.location_id, id=partner_id)
 
 
-@router.get("/{location_id}")
+@router.get("/{location_id}", responses={200: {"headers": {"ETag": ETAG_HEADER}}})
 def read_partner(scope: PartnerScopeDep, fleet: FleetDep, response: Response) -> Partner:
     """R-PAR-1, R-PAR-4: the partner tenant, for its own users; the ETag is its version."""
     tenant = partner_tenant(fleet, scope)
