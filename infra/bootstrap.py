@@ -201,11 +201,18 @@ class Service:
     policies: PolicyFollower
     relay: Relay | None = None
     loops: dict[str, Follower] = field(default_factory=dict)
+    verifier: TokenVerifier | None = None
 
     def api(self) -> FastAPI:
         """The HTTP application over what this service runs."""
         return create_api(
-            self.fleet, self.settings, self.views, self.policies, self.loops, self.relay
+            self.fleet,
+            self.settings,
+            self.views,
+            self.policies,
+            self.loops,
+            self.relay,
+            verifier=self.verifier,
         )
 
 
@@ -216,11 +223,16 @@ def start_service(
     follow_views: bool = True,
     run_policies: bool = True,
     run_relay: bool = True,
+    verifier: TokenVerifier | None = None,
 ) -> Service:
     """Build the service over `fleet` and start the loops chosen (the relay only with a
     broker configured): each runs in a background thread until the process ends."""
     service = Service(
-        settings, fleet, build_view_runner(settings, fleet), build_policy_follower(fleet)
+        settings,
+        fleet,
+        build_view_runner(settings, fleet),
+        build_policy_follower(fleet),
+        verifier=verifier,
     )
     if follow_views:
         service.views.start()

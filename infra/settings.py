@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 DEMO_SIGNING_KEY_PATH = Path("var/partnerfleet-demo-signing-key.pem")  # made once, for the demo
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_PROCESS_CURSOR_KEY = secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Settings(BaseSettings):
     # The local private key (PEM or JWK) that `token issue` signs with; unset: the demo key
     # under var/ (DEMO_SIGNING_KEY_PATH), which only `serve --demo` trusts by itself.
     jwt_signing_key_path: Path | None = None
+
+    # Signs the HTTP API's page cursors (infra/http/paging.py). Unset: a random key per
+    # process, so cursors do not survive a restart or pass between processes; set it (the
+    # same for every process) when several serve one API.
+    cursor_key: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
@@ -113,6 +120,12 @@ class Settings(BaseSettings):
             f"least {MIN_KEY_BYTES} characters (e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(48))'`), the same for every process, kept like a password."
         )
+
+    def cursor_secret(self) -> bytes:
+        """The key of the page cursors: CURSOR_KEY, else a random one for this process."""
+        if self.cursor_key is not None and self.cursor_key.get_secret_value().strip():
+            return self.cursor_key.get_secret_value().encode()
+        return _PROCESS_CURSOR_KEY
 
     @property
     def storage(self) -> Storage:

@@ -35,7 +35,7 @@ def serve(
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
-    verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
+    verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
     fleet = build_fleet(settings)
     if demo:
         try:
@@ -49,6 +49,7 @@ def serve(
         follow_views=follow_views,
         run_policies=run_policies,
         run_relay=run_relay,
+        verifier=verifier,
     )
     log.info(
         "serving",

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
 from domain.base import FleetAggregate
+from domain.idempotency import IdempotencyRecord
 from domain.intake import AlertBatch
 from domain.key_claim import KeyClaim
 from eventsourcing.utils import resolve_topic
@@ -35,6 +36,7 @@ AGGREGATES: tuple[type[FleetAggregate], ...] = (
     E2OpenBatch,
     AlertBatch,
     KeyClaim,
+    IdempotencyRecord,
 )
 ENVELOPE_FIELDS = (
     "originator_id",
