@@ -33,8 +33,9 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Callable, Iterable
+from uuid import UUID
 
-from domain.base import DomainError
+from domain.base import Cause, DomainError, FleetAggregate, natural_id
 from domain.text import canonical
 
 PREFIX = "sha256:"
@@ -111,3 +112,53 @@ def same_content(what: str, key: str, stored: str | None, presented: str) -> boo
     if stored != presented:
         raise ContentMismatchError(f"{what} {key} was already received with different content")
     return True
+
+
+class IdempotencyRecord(FleetAggregate):
+    """The first accepted use of an HTTP `Idempotency-Key` (draft-ietf-httpapi-idempotency-key).
+
+    Saved in the same transaction as the events of the command it guards, so a key is
+    recorded if and only if its command was. `scope` is principal, method, path and key;
+    `fingerprint` the body's (`content_fingerprint`); `result` the command's return value
+    as the application's transcoder writes it (JSON text, so a replay gets the same types
+    back; in the store only, never published: `internal_fields`); `after` the store position
+    before the command, from which its own position is found again for a replay. Events are
+    permanent, so a key is kept for as long as the store (at least the draft's 24 h).
+    """
+
+    scope: str
+    fingerprint: str
+    result: str
+    after: int
+
+    @staticmethod
+    def id_for(scope: str) -> UUID:
+        """The record's id: derived from its scope (principal, method, path, key)."""
+        return natural_id("idempotency-key", scope)
+
+    class Recorded(FleetAggregate.Created):
+        internal_fields = ("result",)
+
+        scope: str
+        fingerprint: str
+        result: str
+        after: int
+
+        def apply(self, aggregate: IdempotencyRecord) -> None:
+            aggregate.scope, aggregate.fingerprint = self.scope, self.fingerprint
+            aggregate.result, aggregate.after = self.result, self.after
+
+    @classmethod
+    def record(
+        cls, cause: Cause, scope: str, fingerprint: str, result: str, after: int
+    ) -> IdempotencyRecord:
+        """The key's first use, with the outcome every later use with the same body gets."""
+        return cls._start(
+            cls.Recorded,
+            cause,
+            cls.id_for(scope),
+            scope=scope,
+            fingerprint=fingerprint,
+            result=result,
+            after=after,
+        )

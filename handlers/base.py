@@ -41,6 +41,7 @@ from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.access import TENANT_ROLES, Actor, Role, allow, require_own
 from handlers.arguments import checked_argument, checked_command, is_command
+from handlers.conditions import conditioned
 from handlers.snapshots import reason_of, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
@@ -260,8 +261,10 @@ class FleetApplication(Application[UUID]):
         """
         with structlog.contextvars.bound_contextvars(
             principal=cause.principal, correlation_id=cause.correlation_id
-        ):
-            return self._attempt(command, cause, work, tracking)
+        ):  # under an HTTP request's Idempotency-Key / If-Match, if any (handlers/conditions.py)
+            return conditioned(
+                self, cause, command, work, lambda w: self._attempt(command, cause, w, tracking)
+            )
 
     def _attempt(
         self, command: str, cause: Cause, work: Callable[[Working], T], tracking: Tracking | None

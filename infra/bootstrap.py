@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import psycopg
 from fastapi import FastAPI
@@ -19,19 +18,27 @@ from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 
 from handlers import PartnerFleet, PolicyRunner
-from handlers.access import AuthenticationError, Claims
 from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
 from infra.http.app import create_api
+from infra.http.auth import FileKeys, KeySource, TokenVerifier, UrlKeys
 from infra.kafka.feeds import FeedConsumer, consumer_config, consumer_group, feed_for
 from infra.kafka.parking import PARKED_DDL, Parked, parked_events
 from infra.kafka.relay import Relay, ensure_topics, producer_config
 from infra.kafka.shards import SINGLE, Shard, relay_positions
 from infra.loops import Follower, no_wait
-from infra.settings import Settings, Storage
+from infra.settings import DEMO_SIGNING_KEY_PATH, Settings, Storage
 from infra.storage import pg_conn
 from infra.storage.tracking import TRACKING_DDL
 from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
+from infra.tokens import (
+    LOCAL_ISSUER,
+    AuthConfigurationError,
+    SigningKey,
+    demo_signing_key,
+    load_signing_key,
+    read_jwks_file,
+)
 from projections import all_views
 
 
@@ -85,6 +92,48 @@ def build_fleet(settings: Settings) -> PartnerFleet:
     storage = settings.storage
     with storage_ready(storage):
         return PartnerFleet(env=storage.env, cpin_key=settings.cpin_secret())
+
+
+def build_verifier(settings: Settings, demo: bool = False) -> TokenVerifier:
+    """The bearer-token verifier (issue 9): keys from JWKS_URL or JWKS_PATH; in demo mode
+    without either, the local signing key's public half.
+
+    Raises `AuthConfigurationError` (the CLI exits 2) outside demo mode without a JWKS or
+    without JWT_ISSUER, and for a JWKS file that cannot be read or holds an untrusted key.
+    """
+    issuer = settings.jwt_issuer or (LOCAL_ISSUER if demo else None)
+    if issuer is None:
+        raise AuthConfigurationError(
+            "JWT_ISSUER is not set: name the identity provider whose tokens this service "
+            "accepts (its `iss`), or run `serve --demo`."
+        )
+    return TokenVerifier(
+        _trusted_keys(settings, demo),
+        audience=settings.jwt_audience,
+        issuer=issuer,
+        leeway=settings.jwt_leeway_seconds,
+    )
+
+
+def _trusted_keys(settings: Settings, demo: bool) -> KeySource:
+    if settings.jwks_url is not None:
+        return UrlKeys(settings.jwks_url)
+    if settings.jwks_path is not None:
+        return FileKeys(read_jwks_file(settings.jwks_path), f"JWKS_PATH {settings.jwks_path}")
+    if demo:
+        return FileKeys(build_signing_key(settings).public_jwks(), "the local signing key")
+    raise AuthConfigurationError(
+        "No trusted keys: set JWKS_URL (the identity provider's JWK Set) or JWKS_PATH (a "
+        "JWK Set file). Only `serve --demo` trusts the local demo key without one."
+    )
+
+
+def build_signing_key(settings: Settings) -> SigningKey:
+    """The local key that `token issue` signs with: JWT_SIGNING_KEY_PATH, or the demo key
+    under var/, generated on first use. Raises `AuthConfigurationError` for a bad key file."""
+    if settings.jwt_signing_key_path is not None:
+        return load_signing_key(settings.jwt_signing_key_path)
+    return demo_signing_key(DEMO_SIGNING_KEY_PATH)
 
 
 def build_policy_runner(fleet: PartnerFleet) -> PolicyRunner:
@@ -141,26 +190,6 @@ def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Pa
         return relay_positions(tx), parked_events(tx)
 
 
-class ClaimsVerifier(Protocol):
-    """Turns a bearer token into the claims it carries (infra/http/auth.py)."""
-
-    def claims(self, token: str) -> Claims:
-        """The verified claims; AuthenticationError with a safe reason otherwise."""
-        ...
-
-
-def build_verifier(settings: Settings, demo: bool = False) -> ClaimsVerifier:
-    """The token verifier of `settings` (JWKS file or URL, audience, issuer, leeway); in
-    `demo` mode the demo's local key.
-
-    Integration hook for issue 9's token verification (infra/http/auth.py, built beside
-    this branch): until it is wired here, every token is refused with AuthenticationError
-    saying so, and `--token` on the command line ends with exit code 2.
-    """
-    del settings, demo
-    raise AuthenticationError("token verification is not configured in this build")
-
-
 @dataclass
 class Service:
     """What `serve` runs in one process: the fleet, the views and policies it follows, the
@@ -172,11 +201,18 @@ class Service:
     policies: PolicyFollower
     relay: Relay | None = None
     loops: dict[str, Follower] = field(default_factory=dict)
+    verifier: TokenVerifier | None = None
 
     def api(self) -> FastAPI:
         """The HTTP application over what this service runs."""
         return create_api(
-            self.fleet, self.settings, self.views, self.policies, self.loops, self.relay
+            self.fleet,
+            self.settings,
+            self.views,
+            self.policies,
+            self.loops,
+            self.relay,
+            verifier=self.verifier,
         )
 
 
@@ -187,11 +223,16 @@ def start_service(
     follow_views: bool = True,
     run_policies: bool = True,
     run_relay: bool = True,
+    verifier: TokenVerifier | None = None,
 ) -> Service:
     """Build the service over `fleet` and start the loops chosen (the relay only with a
     broker configured): each runs in a background thread until the process ends."""
     service = Service(
-        settings, fleet, build_view_runner(settings, fleet), build_policy_follower(fleet)
+        settings,
+        fleet,
+        build_view_runner(settings, fleet),
+        build_policy_follower(fleet),
+        verifier=verifier,
     )
     if follow_views:
         service.views.start()

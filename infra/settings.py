@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,9 @@ from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
+DEMO_SIGNING_KEY_PATH = Path("var/partnerfleet-demo-signing-key.pem")  # made once, for the demo
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_PROCESS_CURSOR_KEY = secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,21 @@ class Settings(BaseSettings):
     # Keys the customers' cPIN verifiers (domain/cpin.py); required unless the store is the
     # SQLite demo store. Changing it makes every dashboard's cPIN unusable.
     cpin_key: SecretStr | None = None
+    # Bearer tokens (issue 9, infra/http/auth.py). Outside `serve --demo` one of JWKS_PATH or
+    # JWKS_URL and JWT_ISSUER are required: there is no default key.
+    jwks_path: Path | None = None  # a JWK Set file of the trusted public keys
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
+    jwt_audience: str = Field(default="partnerfleet", min_length=1, max_length=200)
+    jwt_issuer: str | None = Field(default=None, min_length=1, max_length=2000)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)  # clock skew on exp/iat/nbf
+    # The local private key (PEM or JWK) that `token issue` signs with; unset: the demo key
+    # under var/ (DEMO_SIGNING_KEY_PATH), which only `serve --demo` trusts by itself.
+    jwt_signing_key_path: Path | None = None
+
+    # Signs the HTTP API's page cursors (infra/http/paging.py). Unset: a random key per
+    # process, so cursors do not survive a restart or pass between processes; set it (the
+    # same for every process) when several serve one API.
+    cursor_key: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
@@ -81,6 +99,10 @@ class Settings(BaseSettings):
     def _storage_is_understood(self) -> Settings:
         self.storage  # noqa: B018 - parse now, so bad configuration fails at start-up
         self.cpin_secret()
+        if self.jwks_path is not None and self.jwks_url is not None:
+            raise ValueError(
+                "Set JWKS_PATH or JWKS_URL, not both: the trusted keys have one source."
+            )
         return self
 
     def cpin_secret(self) -> bytes:
@@ -98,6 +120,12 @@ class Settings(BaseSettings):
             f"least {MIN_KEY_BYTES} characters (e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(48))'`), the same for every process, kept like a password."
         )
+
+    def cursor_secret(self) -> bytes:
+        """The key of the page cursors: CURSOR_KEY, else a random one for this process."""
+        if self.cursor_key is not None and self.cursor_key.get_secret_value().strip():
+            return self.cursor_key.get_secret_value().encode()
+        return _PROCESS_CURSOR_KEY
 
     @property
     def storage(self) -> Storage:

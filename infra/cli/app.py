@@ -17,6 +17,7 @@ from infra.cli.policies import policies_cli
 from infra.cli.projections import projections_cli
 from infra.cli.relay import relay, relay_lag, relay_parked
 from infra.cli.serve import serve
+from infra.cli.token import token_cli
 
 cli = typer.Typer(
     help="partnerfleet: channel partners, customer devices and consent.",
@@ -36,6 +37,7 @@ cli.command("relay-parked")(relay_parked)
 cli.command("event-schemas")(event_schemas)
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(policies_cli, name="policies")
+cli.add_typer(token_cli, name="token")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import uvicorn
 
 from infra.bootstrap import build_fleet, start_service
 from infra.cli.support import fail, load_settings
+from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, seed_demo
 
 log = structlog.get_logger("partnerfleet.cli")
@@ -34,6 +35,7 @@ def serve(
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
+    verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
     fleet = build_fleet(settings)
     if demo:
         try:
@@ -47,6 +49,7 @@ def serve(
         follow_views=follow_views,
         run_policies=run_policies,
         run_relay=run_relay,
+        verifier=verifier,
     )
     log.info(
         "serving",

@@ -14,10 +14,18 @@ from pydantic import ValidationError
 
 from domain.base import DomainError
 from handlers import PartnerFleet
-from handlers.access import Actor, AuthenticationError, Role, authenticate, service_actor
-from infra.bootstrap import ClaimsVerifier
+from handlers.access import Actor, AuthenticationError, Claims, Role, authenticate, service_actor
 from infra.logging import configure_logging
 from infra.settings import Settings
+from infra.tokens import AuthConfigurationError
+
+
+class ClaimsVerifier(Protocol):
+    """Turns a bearer token into the claims it carries (infra/http/auth.TokenVerifier)."""
+
+    def claims(self, token: str) -> Claims:
+        """The verified claims; AuthenticationError with a safe reason otherwise."""
+        ...
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -141,7 +149,7 @@ def principal(
             return service_actor(subject, role)
         assert token is not None
         return authenticate(fleet, verifier().claims(token))
-    except AuthenticationError as refused:
+    except (AuthenticationError, AuthConfigurationError) as refused:
         fail(f"not signed in: {refused}")
 
 

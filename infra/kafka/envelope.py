@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
+from domain.base import FleetAggregate
+from domain.idempotency import IdempotencyRecord
+from domain.intake import AlertBatch
+from domain.key_claim import KeyClaim
 from eventsourcing.utils import resolve_topic
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import from_json, to_json
-
-from domain import CustomerGroup, Device, E2OpenBatch, PartnerTenant, Passport
-from domain.base import FleetAggregate
-from domain.intake import AlertBatch
-from domain.key_claim import KeyClaim
 
 AGGREGATES: tuple[type[FleetAggregate], ...] = (
     PartnerTenant,
@@ -36,6 +36,7 @@ AGGREGATES: tuple[type[FleetAggregate], ...] = (
     E2OpenBatch,
     AlertBatch,
     KeyClaim,
+    IdempotencyRecord,
 )
 ENVELOPE_FIELDS = (
     "originator_id",

@@ -19,15 +19,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, MessageSizeTooLargeError
-from kafka.structs import OffsetAndMetadata, TopicPartition
-
 from domain.base import Cause
 from domain.feed_bounds import POLL_RECORDS, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from domain.intake import Rejection
 from handlers import PartnerFleet
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
 from infra.kafka.envelope import Record
 from infra.kafka.parking import Send, compressed
 

@@ -27,11 +27,11 @@ from kafka.errors import (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
 )
+from projections.base import Tx
 
 from infra.kafka.envelope import Record, shape_of_topic
 from infra.storage.event_rows import EventRow
 from infra.storage.viewdb import ViewDB
-from projections.base import Tx
 
 log = structlog.get_logger("partnerfleet.relay")
 

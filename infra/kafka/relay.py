@@ -24,11 +24,11 @@ from typing import Any
 
 import psycopg
 import structlog
+from domain.base import FleetAggregate
+from handlers import PartnerFleet
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from domain.base import FleetAggregate
-from handlers import PartnerFleet
 from infra.kafka.clients import (
     MAX_MESSAGE_BYTES,
     connect_producer,

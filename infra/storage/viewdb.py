@@ -16,11 +16,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
+from projections.base import Params, Tx
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra.storage.pg_conn import check_alive
-from projections.base import Params, Tx
 
 
 class ViewDB(Protocol):

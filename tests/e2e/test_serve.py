@@ -23,6 +23,7 @@ from infra.http.app import create_api
 from infra.settings import DEFAULT_SQLITE_PATH, Settings
 from infra.storage import pg_conn
 from projections import all_views
+from tests.auth_keys import ISSUER, jwks_file, signing_key
 from tests.conftest import url_of
 from tests.integration.test_demo_data import devices_by_connection
 from tests.pg_faults import eventually, terminate_backends
@@ -220,12 +221,18 @@ def health_when(port: int, wanted: Callable[[dict[str, Any]], bool]) -> dict[str
 
 
 def test_kind6_serve_on_postgresql_survives_its_listen_and_all_its_connections_ending(
-    postgres_settings: Settings,
+    postgres_settings: Settings, tmp_path: Path
 ) -> None:
     """Given input: `serve` on PostgreSQL; its LISTEN connection ended, then a partner
     registered: the views apply it; the same after every connection of the service ended."""
     schema, port = postgres_settings.storage.schema, free_port()
-    env = {**unconfigured(), "PORT": str(port), "DATABASE_URL": url_of(postgres_settings)}
+    env = {
+        **unconfigured(),
+        "PORT": str(port),
+        "DATABASE_URL": url_of(postgres_settings),
+        "JWKS_PATH": str(jwks_file(tmp_path, signing_key())),  # no default key outside demo
+        "JWT_ISSUER": ISSUER,
+    }
     server = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL)
     fleet = build_fleet(postgres_settings)
 

@@ -103,7 +103,7 @@ def test_a_bad_argument_gives_a_clear_message_and_exit_code_2(
     [
         ([], "say who acts: --as ROLE:SUBJECT or --token TOKEN"),
         (["--as", "operator:ops", "--token", TOKEN], "(one of them, not both)"),
-        (["--token", TOKEN], "not signed in: token verification is not configured"),
+        (["--token", TOKEN], "not signed in: JWT_ISSUER is not set"),
     ],
     ids=["neither", "both", "no verifier"],
 )

@@ -2,7 +2,7 @@
 
 With PostgreSQL unreachable a read waits for the pools' own timeouts (30 s and more), so a
 probe got no answer at all for about 35 s. Each read of the health check now has a
-deadline (`infra.http.app.READ_SECONDS`); one that passes it is reported in `errors`.
+deadline (`infra.http.routes.health.READ_SECONDS`); one that passes it is reported in `errors`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.http import app as http
 from infra.http.app import create_api
+from infra.http.routes import health as http
 from infra.settings import Settings
 from tests.scenarios import in_memory_fleet
 

@@ -1,0 +1,203 @@
+"""Bearer token -> `Claims` (issue 9): JWTs verified with PyJWT against a JWK Set.
+
+`TokenVerifier.claims(token)` checks, in this order: the token's size and form, its `kid`
+(one of the trusted keys), its `alg` (the key's own, never the header's choice), the
+signature, then `exp`, `iat`, `nbf` (with the configured leeway), `aud` and `iss`, and
+the custom claims `role`, `tenant`, `pcs`. Each refusal is an `AuthenticationError`
+(HTTP 401) with a fixed reason that never repeats the token or anything taken from it.
+
+The keys come from a JWKS file (`file_keys`, read once at start) or URL (`url_keys`,
+PyJWKClient: cached for 5 minutes, refetched at most every 30 s for an unknown `kid`).
+Both go through `infra.tokens.checked_jwks`: HMAC and `none` keys, keys without `alg`,
+and private key material are refused. The HTTP dependency (infra/http/deps.py) calls
+`claims` and then `handlers.access.authenticate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import jwt
+import structlog
+from jwt import PyJWK, PyJWKClient, PyJWKSet
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from handlers.access import AuthenticationError, Claims
+from infra.tokens import KEY_TYPES, AuthConfigurationError, checked_jwks
+
+log = structlog.get_logger("partnerfleet.auth")
+
+MAX_TOKEN_CHARS = 8192
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+JWKS_LIFESPAN_SECONDS = 300.0
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+
+# PyJWT's refusals, in the words the caller gets (subclasses before their bases).
+REASONS: list[tuple[type[jwt.PyJWTError], str]] = [
+    (jwt.InvalidSignatureError, "The token's signature does not verify."),
+    (jwt.InvalidAlgorithmError, "The token's algorithm is not its key's algorithm."),
+    (jwt.ExpiredSignatureError, "The token has expired."),
+    (jwt.ImmatureSignatureError, "The token is not valid yet (nbf or iat is in the future)."),
+    (jwt.InvalidAudienceError, "The token is not meant for this service (aud)."),
+    (jwt.InvalidIssuerError, "The token comes from an issuer this service does not trust."),
+    (jwt.InvalidIssuedAtError, "The token's iat claim is not a time."),
+    (jwt.exceptions.InvalidSubjectError, "The token's sub claim is not a string."),
+]
+MALFORMED = "The bearer token is malformed."
+
+
+class KeysUnavailableError(AuthenticationError):
+    """The trusted keys could not be fetched or were refused (the JWKS URL is down or
+    serves an untrusted set): no token can be checked now. HTTP may answer 503."""
+
+
+class KeySource(Protocol):
+    """Where the trusted public keys come from."""
+
+    def key(self, kid: str) -> PyJWK | None:
+        """The trusted key named `kid`, or None. May raise `KeysUnavailableError`."""
+        ...
+
+
+class FileKeys:
+    """A fixed JWK Set: a JWKS file read at start, or the local key's public half (demo)."""
+
+    def __init__(self, jwks: Mapping[str, Any], source: str) -> None:
+        self._keys = PyJWKSet.from_dict(checked_jwks(jwks, source))  # each key names its alg
+
+    def key(self, kid: str) -> PyJWK | None:
+        """The key named `kid`, or None."""
+        try:
+            return self._keys[kid]
+        except KeyError:
+            return None
+
+
+class _CheckedJWKClient(PyJWKClient):
+    """PyJWKClient whose fetched sets pass `checked_jwks` before they are cached or used."""
+
+    def fetch_data(self) -> Any:
+        try:
+            return checked_jwks(super().fetch_data(), "JWKS_URL")
+        except (jwt.PyJWTError, ValueError, OSError) as error:  # ValueError: not JSON, or ours
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(None)  # PyJWKClient cached the unchecked set
+            reason = (
+                str(error) if isinstance(error, AuthConfigurationError) else type(error).__name__
+            )
+            log.error("jwks_unavailable", reason=reason)
+            raise KeysUnavailableError("The service's signing keys are unavailable.") from None
+
+
+class UrlKeys:
+    """The identity provider's JWK Set at a URL, through PyJWKClient's cache."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._client = _CheckedJWKClient(
+                url, lifespan=JWKS_LIFESPAN_SECONDS, timeout=JWKS_FETCH_TIMEOUT_SECONDS
+            )
+        except jwt.PyJWKClientError as error:
+            raise AuthConfigurationError(f"JWKS_URL: {error}") from None
+
+    def key(self, kid: str) -> PyJWK | None:
+        """The key named `kid` (refetching the set once per cool-down), or None."""
+        try:
+            return self._client.get_signing_key(kid)
+        except jwt.PyJWKClientError:
+            return None  # only "no key matches": fetch failures raise KeysUnavailableError
+
+
+class _Body(BaseModel):
+    """The claims partnerfleet reads besides the registered ones."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    sub: StrictStr = Field(min_length=1, max_length=320)
+    role: StrictStr = Field(min_length=1, max_length=40)
+    tenant: StrictStr = Field(default="", max_length=200)
+    pcs: tuple[StrictStr, ...] = Field(default=(), max_length=10_000)
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs against trusted keys for one audience and issuer.
+
+    `leeway` (seconds) is allowed on `exp`, `iat` and `nbf` for clock skew.
+    """
+
+    def __init__(self, keys: KeySource, *, audience: str, issuer: str, leeway: float) -> None:
+        self._keys = keys
+        self._audience = audience
+        self._issuer = issuer
+        self._leeway = leeway
+
+    def claims(self, token: str, correlation_id: str = "") -> Claims:
+        """The verified claims of `token` (a compact JWS, at most 8192 characters).
+
+        Raises `AuthenticationError` with a reason safe to show (it never contains the
+        token), or `KeysUnavailableError` when the keys cannot be had.
+        """
+        try:
+            payload = self._verified(token)
+            body = _body(payload)
+        except AuthenticationError as refusal:
+            log.info("token_refused", reason=str(refusal))
+            raise
+        log.debug("token_accepted", subject=body.sub, role=body.role, tenant=body.tenant)
+        return Claims(body.sub, body.role, body.tenant, body.pcs, correlation_id)
+
+    def _verified(self, token: str) -> dict[str, Any]:
+        key = self._key_for(token)
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS, "enforce_minimum_key_length": True},
+            )
+        except jwt.MissingRequiredClaimError as error:
+            raise AuthenticationError(f"The token lacks the {error.claim!r} claim.") from None
+        except jwt.PyJWTError as error:
+            raise AuthenticationError(_reason(error)) from None
+        return payload
+
+    def _key_for(self, token: str) -> PyJWK:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+            raise AuthenticationError(
+                f"The bearer token is empty or over {MAX_TOKEN_CHARS} characters."
+            )
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthenticationError(MALFORMED) from None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthenticationError("The token names no key (kid).")
+        key = self._keys.key(kid)
+        if key is None:
+            raise AuthenticationError("The token's key (kid) is not one this service trusts.")
+        if key.algorithm_name not in KEY_TYPES:  # checked at load; kept as a second lock
+            raise AuthenticationError("The token's key has no trusted algorithm.")
+        return key
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    for kind, reason in REASONS:
+        if isinstance(error, kind):
+            return reason
+    return MALFORMED
+
+
+def _body(payload: dict[str, Any]) -> _Body:
+    try:
+        return _Body.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "payload"
+        if first["type"] == "missing":
+            raise AuthenticationError(f"The token lacks the {name!r} claim.") from None
+        raise AuthenticationError(f"The token's {name!r} claim is malformed.") from None

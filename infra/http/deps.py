@@ -1,0 +1,134 @@
+"""What routes are given: the actor, the fleet, read models (read-your-writes), a page, scopes.
+
+- `ActorDep`: `Authorization: Bearer <token>` -> the verifier's claims -> `authenticate`
+  (partner roles are checked against the store). No or a refused token: 401 with
+  `WWW-Authenticate`. The request id is the correlation id of what the actor causes.
+- `FleetDep`: the command application.
+- `ViewsDep`: the read-model database, once the views have reached the position the request
+  names in `Partnerfleet-Wait-For` (a `Partnerfleet-Position` a command answered): up to
+  `WAIT_SECONDS`, then 503 `views-behind` with `Retry-After`. Without the header: at once.
+- `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
+- `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
+  another partner's Location ID).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from handlers import PartnerFleet
+from handlers.access import Actor, Claims, PartnerScope, authenticate, partner_scope
+from infra.follow.view_runner import ViewRunner
+from infra.http.errors import MissingTokenError, ProblemError, request_id
+from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
+from infra.storage.viewdb import ViewDB
+
+WAIT_SECONDS = 1.0
+WAIT_HEADER = "Partnerfleet-Wait-For"
+VIEWS_RETRY_SECONDS = 1
+
+
+class TokenVerifier(Protocol):
+    """Turns a bearer token into verified claims (infra/http/auth.py); raises
+    AuthenticationError with a reason that never repeats the token."""
+
+    def claims(self, token: str) -> Claims:
+        """The token's verified claims."""
+        ...
+
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the operator's identity provider")
+
+
+def get_fleet(request: Request) -> PartnerFleet:
+    """The application the API was created over."""
+    fleet: PartnerFleet = request.app.state.fleet
+    return fleet
+
+
+FleetDep = Annotated[PartnerFleet, Depends(get_fleet)]
+
+
+def get_actor(
+    request: Request,
+    fleet: FleetDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The authenticated principal of this request (401 without a valid bearer token)."""
+    if credentials is None:
+        raise MissingTokenError("This route needs a token: send Authorization: Bearer <token>.")
+    verifier: TokenVerifier | None = request.app.state.verifier
+    if verifier is None:
+        raise ProblemError("storage-unavailable", "This server cannot verify tokens yet.")
+    claims = verifier.claims(credentials.credentials)
+    if not claims.correlation_id:
+        claims = dataclasses.replace(claims, correlation_id=request_id(request))
+    return authenticate(fleet, claims)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def get_views(
+    request: Request,
+    wait_for: Annotated[
+        int | None,
+        Header(
+            alias=WAIT_HEADER,
+            ge=0,
+            description="A Partnerfleet-Position to wait for (read-your-writes), up to ~1 s.",
+        ),
+    ] = None,
+) -> ViewDB:
+    """The read models, after they reached `Partnerfleet-Wait-For` (503 if not in time)."""
+    views: ViewRunner | None = request.app.state.views
+    if views is None:
+        raise ProblemError("storage-unavailable", "This process serves no read models.")
+    if wait_for and not views.wait_until(wait_for, timeout=WAIT_SECONDS):
+        raise ProblemError(
+            "views-behind",
+            f"The read models have not reached position {wait_for} within {WAIT_SECONDS:g} s.",
+            {"Retry-After": str(VIEWS_RETRY_SECONDS)},
+        )
+    return views.db
+
+
+ViewsDep = Annotated[ViewDB, Depends(get_views)]
+
+
+def get_page(
+    request: Request,
+    actor: ActorDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of a page")
+    ] = None,
+) -> Page:
+    """The page asked for, its cursor checked against this principal, route and filter."""
+    cursors: Cursors = request.app.state.cursors
+    principal, listing = str(actor), _listing(request)
+    after = None if cursor is None else cursors.read(cursor, principal, listing)
+    return Page(limit, after, principal, listing, cursors)
+
+
+def _listing(request: Request) -> str:
+    """Method, route template, path parameters and filters (query less cursor and limit)."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    filters = sorted((k, v) for k, v in request.query_params.multi_items() if k not in PAGING)
+    return repr((request.method, route, sorted(request.path_params.items()), filters))
+
+
+PAGING = frozenset({"cursor", "limit"})
+PageDep = Annotated[Page, Depends(get_page)]
+
+
+def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
+    """The scope of the partner in the path, for one of its users."""
+    return partner_scope(actor, location_id)
+
+
+PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]

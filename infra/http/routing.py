@@ -1,0 +1,156 @@
+"""`FleetRoute`: what every resource route shares, so a route itself stays one call.
+
+Every router of infra/http/routes is `APIRouter(route_class=FleetRoute)`. For each request:
+
+- a JSON body is parsed once here: not JSON -> 400 `malformed-request`; nested deeper than
+  `limits.MAX_JSON_DEPTH` -> 400 `nesting-too-deep` (FastAPI validates the parsed value).
+- a command (POST, PUT, PATCH, DELETE) runs under the request's `Conditions`
+  (handlers/conditions.py): its `Idempotency-Key` (scoped to principal, method and path,
+  with the body's fingerprint) and its `If-Match`. Its response carries
+  `Partnerfleet-Position` (the store position of what it recorded, for read-your-writes,
+  see deps.ViewsDep) and, after a matched If-Match, the new `ETag`.
+
+ETags name an aggregate and its version (`"<uuid>.<version>"`, `etag()`); a route about one
+aggregate sets one on its response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from fastapi.utils import deep_dict_update
+
+from domain.base import FleetAggregate
+from domain.idempotency import bytes_fingerprint, content_fingerprint
+from handlers.conditions import Conditions, EntityTag, IdempotencyKey, applied
+from infra.http.errors import ProblemError
+from infra.http.limits import check_depth, too_deep
+
+POSITION = "Partnerfleet-Position"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+KEY = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$|^([\x21\x23-\x2b\x2d-\x7e]{1,255})$')
+TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+
+COMMAND_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": 'Makes a retry harmless: "<1-255 printable ASCII>", scoped to you, the '
+        "method and the path; the same body gets the first answer again, another body 422.",
+        "schema": {"type": "string", "maxLength": 257},
+    },
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": "Only if the resource is still at this ETag; else 412.",
+        "schema": {"type": "string"},
+    },
+]
+ETAG_HEADER: dict[str, Any] = {
+    "description": "The aggregate's version: send it as If-Match to change it only if unchanged.",
+    "schema": {"type": "string"},
+}
+POSITION_HEADER: dict[str, Any] = {
+    "description": "Store position of what was recorded: send it as Partnerfleet-Wait-For "
+    "to read your write.",
+    "schema": {"type": "integer"},
+}
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def etag(aggregate: FleetAggregate) -> str:
+    """The ETag of an aggregate as loaded: its id and version (strong)."""
+    return str(EntityTag(aggregate.id, aggregate.version))
+
+
+class FleetRoute(APIRoute):
+    """A route that parses JSON within bounds and runs commands under the request's
+    Idempotency-Key and If-Match (see the module's docstring)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """The route, its command headers documented in OpenAPI when it is a command."""
+        super().__init__(path, endpoint, **kwargs)
+        if self.methods and not self.methods <= SAFE_METHODS:
+            success = str(self.status_code or 200)
+            extra = {
+                "parameters": list(COMMAND_HEADERS),
+                "responses": {success: {"headers": {POSITION: POSITION_HEADER}}},
+            }
+            deep_dict_update(extra, self.openapi_extra or {})
+            self.openapi_extra = extra
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, wrapped."""
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            raw, body = await _parsed(request)
+            if request.method in SAFE_METHODS:
+                return await handler(request)
+            conditions = Conditions(_idempotency(request, raw, body), _if_match(request))
+            with applied(conditions):
+                response = await handler(request)
+            response.headers[POSITION] = str(conditions.position)
+            if conditions.etag is not None:
+                response.headers["ETag"] = str(conditions.etag)
+            return response
+
+        return handle
+
+
+async def _parsed(request: Request) -> tuple[bytes, Any]:
+    """The body, and its JSON value (None when it is not JSON) checked for depth."""
+    body = await request.body()
+    if not body or not _is_json(request.headers.get("content-type", "")):
+        return body, None
+    try:
+        value = await request.json()  # Starlette keeps it: FastAPI does not parse again
+    except (ValueError, UnicodeDecodeError):
+        raise ProblemError("malformed-request", "The request body is not valid JSON.") from None
+    except RecursionError:
+        raise too_deep() from None
+    check_depth(value, body)
+    return body, value
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _idempotency(request: Request, raw: bytes, body: Any) -> IdempotencyKey | None:
+    """The request's Idempotency-Key (a structured-field string, or a bare token)."""
+    given = request.headers.getlist("idempotency-key")
+    if not given:
+        return None
+    match = KEY.match(given[0].strip()) if len(given) == 1 else None
+    if match is None:
+        raise ProblemError(
+            "malformed-request",
+            "Idempotency-Key must be one quoted string of 1 to 255 printable ASCII characters "
+            '(e.g. Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324").',
+        )
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    fingerprint = bytes_fingerprint([raw or None]) if body is None else content_fingerprint(body)
+    return IdempotencyKey(match.group(1) or match.group(2), request.method, path, fingerprint)
+
+
+def _if_match(request: Request) -> frozenset[EntityTag] | None:
+    """The tags of If-Match (None without one or with `*`); a weak or foreign tag never
+    matches (strong comparison, RFC 9110 13.1.1), so only ours are kept."""
+    header = ",".join(request.headers.getlist("if-match")).strip()
+    if not header or header == "*":
+        return None
+    tags = TAG.findall(header)
+    if not tags:
+        raise ProblemError("malformed-request", 'If-Match must list entity tags ("...") or be *.')
+    return frozenset(t for t in map(EntityTag.parse, tags) if t is not None)

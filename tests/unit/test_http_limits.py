@@ -1,0 +1,108 @@
+"""Issue 9: request bodies are bounded in size (413) and JSON in nesting depth (400).
+
+Bounds (infra/http/limits.py, docs/decisions.md): 1 MiB per body, 8 MiB under /intake/,
+objects and arrays nested at most 32 deep. A refused body records nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+
+from infra.http.limits import MAX_BODY_BYTES, MAX_INTAKE_BODY_BYTES, MAX_JSON_DEPTH
+from infra.http.routing import FleetRoute
+from tests.scenarios import event_count, in_memory_fleet
+from tests.unit.http_client import bearer, client, problem_of
+
+intake = APIRouter(route_class=FleetRoute)
+
+
+@intake.post("/intake/test-batches")
+def receive_batch(batch: dict[str, object]) -> dict[str, int]:
+    """Accepts any JSON object (a stand-in for the intake routes' prefix)."""
+    return {"keys": len(batch)}
+
+
+def nested(depth: int) -> str:
+    """A JSON body of arrays nested `depth` deep, inside the object a route expects."""
+    return '{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_r_par_1_a_body_over_1_mib_is_413_before_it_is_read() -> None:
+    """R-PAR-1: registering with a body over the bound: 413 at once, nothing recorded."""
+    fleet = in_memory_fleet()
+    name = "x" * MAX_BODY_BYTES
+
+    answer = client(fleet).post(
+        "/partners", json={"location_id": "L", "name": name}, headers=bearer("ops")
+    )
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (413, "/problems/body-too-large")
+    assert event_count(fleet) == 0
+
+
+def test_i9_a_chunked_body_without_length_is_cut_off_at_the_bound() -> None:
+    """No Content-Length (chunked): 413 once the bytes received pass the bound."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"location_id": "L", "name": "'
+        for _ in range(MAX_BODY_BYTES // 65_536 + 2):
+            yield b"x" * 65_536
+        yield b'"}'
+
+    answer = client(in_memory_fleet()).post(
+        "/partners", content=chunks(), headers=bearer("ops", content_type="application/json")
+    )
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (413, "/problems/body-too-large")
+
+
+def test_i9_intake_routes_take_up_to_8_mib_and_no_more() -> None:
+    """Under /intake/ a 2 MiB batch passes; one over 8 MiB is 413."""
+    api = client(in_memory_fleet(), None, intake)
+    two_mib = json.dumps({"reports": "x" * (2 * MAX_BODY_BYTES)})
+    nine_mib = json.dumps({"reports": "x" * (MAX_INTAKE_BODY_BYTES + 1)})
+    json_type = {"content-type": "application/json"}
+
+    accepted = api.post("/intake/test-batches", content=two_mib, headers=json_type)
+    refused = api.post("/intake/test-batches", content=nine_mib, headers=json_type)
+
+    assert (accepted.status_code, accepted.json()) == (200, {"keys": 1})
+    assert (refused.status_code, problem_of(refused)["type"]) == (413, "/problems/body-too-large")
+
+
+def test_i9_json_nested_deeper_than_32_is_400() -> None:
+    """32 levels pass to validation; 33 are refused before it, with what the bound is."""
+    api = client(in_memory_fleet(), None, intake)
+    json_type = {"content-type": "application/json"}
+
+    at_bound = api.post("/intake/test-batches", content=nested(MAX_JSON_DEPTH), headers=json_type)
+    beyond = api.post("/intake/test-batches", content=nested(MAX_JSON_DEPTH + 1), headers=json_type)
+
+    assert at_bound.status_code == 200
+    assert (beyond.status_code, problem_of(beyond)["type"]) == (400, "/problems/nesting-too-deep")
+    assert "32" in problem_of(beyond)["detail"]
+
+
+def test_i9_json_nested_past_the_parsers_recursion_is_400_too() -> None:
+    """100,000 levels (the parser's own recursion limit): still a 400, not a 500."""
+    body = "[" * 100_000 + "]" * 100_000
+
+    answer = client(in_memory_fleet(), None, intake).post(
+        "/intake/test-batches", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/nesting-too-deep")
+
+
+def test_i9_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    """Depth is of the parsed value: a string full of brackets is not deep."""
+    body = json.dumps({"note": "[" * 100})
+
+    answer = client(in_memory_fleet(), None, intake).post(
+        "/intake/test-batches", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert answer.status_code == 200
