@@ -17,11 +17,12 @@ from typer.testing import CliRunner, Result
 from domain.device import Device
 from domain.intake import E2OpenBatch
 from handlers import PartnerFleet
-from handlers.access import Claims, Role, service_actor
+from handlers.access import Role, service_actor
 from infra.bootstrap import build_fleet
 from infra.cli.app import cli
 from infra.cli.support import parse_as, principal
 from infra.settings import Settings
+from tests.auth_keys import ISSUER, claims_body, jwks_file, signed, signing_key, verifier
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LWNsYWltcw.c2lnbmF0dXJl"  # never to be echoed
 
@@ -127,40 +128,24 @@ def test_as_names_a_local_role_and_its_subject() -> None:
     assert parse_as("feed:e2open:eu") == (Role.FEED, "e2open:eu")
 
 
-class FixedVerifier:
-    """A token verifier that knows one token (the real one is infra/http/auth.py's)."""
-
-    def __init__(self, claims: Claims) -> None:
-        self._claims = claims
-
-    def claims(self, token: str) -> Claims:
-        """The claims of TOKEN; refuses anything else."""
-        if token != TOKEN:
-            raise AssertionError("unexpected token")
-        return self._claims
-
-
 def test_r_par_2_a_token_of_a_partner_user_is_checked_against_the_store(
     sqlite_settings: Settings,
 ) -> None:
-    """R-PAR-2: a token claiming a partner role for a Passport ID the partner does not have
-    signs nobody in (exit 2); one the store confirms acts as that user, admin from the store."""
+    """R-PAR-2: a verified token claiming a partner role for a Passport ID the partner does
+    not have signs nobody in (exit 2); one the store confirms acts as that user, with admin
+    rights from the store, not the token."""
     fleet = build_fleet(sqlite_settings)
     ops = service_actor("ops", Role.OPERATOR)
     fleet.register_partner(ops, "LOC-1", "Partner One")
-    fleet.register_partner_user(ops, "LOC-1", "anna@loc1.example")
-    claimed = Claims("anna@loc1.example", "partner_user", "LOC-1")
-    stranger = Claims("eve@elsewhere.example", "partner_admin", "LOC-1")
+    fleet.register_partner_user(ops, "LOC-1", "anna@LOC-1")
+    anna = signed(claims_body(sub="anna@LOC-1", role="partner_user"))
+    eve = signed(claims_body(sub="eve@elsewhere.example", role="partner_admin"))
 
-    actor = principal(fleet, lambda: FixedVerifier(claimed), None, TOKEN)
+    actor = principal(fleet, verifier, None, anna)
     with pytest.raises(typer.Exit) as refused:
-        principal(fleet, lambda: FixedVerifier(stranger), None, TOKEN)
+        principal(fleet, verifier, None, eve)
 
-    assert (actor.subject, actor.role, actor.tenant) == (
-        "anna@loc1.example",
-        Role.PARTNER_ADMIN,
-        "LOC-1",
-    )
+    assert (actor.subject, actor.role, actor.tenant) == ("anna@LOC-1", Role.PARTNER_ADMIN, "LOC-1")
     assert refused.value.exit_code == 2
     fleet.close()
 
@@ -211,4 +196,23 @@ def test_r_hld_1_intake_by_hand_records_its_principal_and_keeps_the_rejected_rep
     assert again.exit_code == 0
     assert "was taken before: nothing new recorded" in again.output
     assert fleet.recorder.max_notification_id() == head
+    fleet.close()
+
+
+def test_a_token_on_the_command_line_is_the_principal_of_what_the_verb_causes(
+    tmp_path: Path, store: dict[str, str]
+) -> None:
+    """Issue 9: `intake … --token` (here from PARTNERFLEET_TOKEN) verifies the token with the
+    configured JWKS and issuer and records its subject, as HTTP would."""
+    token = signed(claims_body(sub="e2open-feed", role="feed", tenant=None))
+    keys = jwks_file(tmp_path, signing_key())
+    env = {**store, "JWKS_PATH": str(keys), "JWT_ISSUER": ISSUER, "PARTNERFLEET_TOKEN": token}
+
+    done = invoke("intake", "e2open", str(reports_file(tmp_path)), env=env)
+
+    assert done.exit_code == 0, done.output
+    assert token not in done.output
+    fleet = build_fleet(Settings(database_url=store["DATABASE_URL"]))
+    [batch] = stored(fleet, E2OpenBatch.Received)
+    assert batch.principal == "e2open-feed"
     fleet.close()
