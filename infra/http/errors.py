@@ -34,6 +34,7 @@ from domain.text import TextError
 from handlers.access import AuthenticationError
 from handlers.base import ConflictError
 from handlers.conditions import KeyInFlightError, PreconditionFailedError
+from infra.http.auth import KeysUnavailableError
 
 log = structlog.get_logger("partnerfleet.http")
 
@@ -84,6 +85,9 @@ KINDS: dict[str, Kind] = {
                                    "first used with another request body."),
     "views-behind": Kind(503, "Read models behind", "The read models did not reach the "
                          "position of Partnerfleet-Wait-For in time; retry after Retry-After."),
+    "keys-unavailable": Kind(503, "Identity provider unavailable", "The identity "
+                             "provider's keys cannot be fetched to check the token; retry "
+                             "after Retry-After."),
     "storage-unavailable": Kind(503, "Storage unavailable", "The event store or the read "
                                 "models cannot be reached; retry after Retry-After."),
     "internal-error": Kind(500, "Internal error", "An unexpected error; it was logged with "
@@ -121,6 +125,7 @@ def kind_of(error: Exception) -> str:
 
 
 _BY_CLASS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (
+    (KeysUnavailableError, "keys-unavailable"),  # before its base: not the token's fault
     (AuthenticationError, "unauthenticated"),
     (NotFoundError, "not-found"),
     (NotAllowedError, "forbidden"),
@@ -180,7 +185,7 @@ def _headers(kind: str, error: Exception) -> dict[str, str]:
     if kind == "unauthenticated":
         missing = isinstance(error, MissingTokenError)
         return {"WWW-Authenticate": REALM if missing else f'{REALM}, error="invalid_token"'}
-    if kind == "storage-unavailable":
+    if kind in ("storage-unavailable", "keys-unavailable"):
         return {"Retry-After": str(STORAGE_RETRY_SECONDS)}
     return {}
 

@@ -18,6 +18,7 @@ from domain.text import TextError
 from handlers.access import ForbiddenError
 from handlers.base import ConflictError
 from handlers.conditions import KeyInFlightError, PreconditionFailedError
+from infra.http.auth import KeysUnavailableError
 from infra.http.routing import FleetRoute
 from tests.scenarios import event_count, in_memory_fleet
 from tests.unit.http_client import bearer, client, problem_of, two_partners
@@ -34,6 +35,7 @@ ERRORS: dict[str, Exception] = {
     "sqlite-down": sqlite3.OperationalError("unable to open database file /var/secret/path"),
     "pg-down": psycopg.OperationalError("connection to server at 10.0.0.7 failed: user app"),
     "bug": RuntimeError("Traceback secret=hunter2 in frame"),
+    "idp-down": KeysUnavailableError("The identity provider's keys cannot be fetched."),
 }
 
 
@@ -56,6 +58,7 @@ def raise_error(name: str) -> None:
         ("sqlite-down", 503, "storage-unavailable"),
         ("pg-down", 503, "storage-unavailable"),
         ("bug", 500, "internal-error"),
+        ("idp-down", 503, "keys-unavailable"),
     ],
 )
 def test_i9_each_error_kind_answers_its_status_and_problem_type(
