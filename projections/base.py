@@ -82,7 +82,8 @@ class View:
         `positions`: the store position of each event, in the same order (views that keep
         positions, such as the consent history, need them; see `position`).
         """
-        for event, position in zip(events, positions or _zeros(), strict=positions is not None):
+        numbers = _zeros() if positions is None else positions
+        for event, position in zip(events, numbers, strict=positions is not None):
             handler = self._handlers.get(type(event))
             if handler is not None:
                 self.position = position

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from domain.base import NotFoundError
 from domain.device import Device
 from handlers.access import OperatorScope, PartnerScope
 from projections.base import Tx, View, handles, iso, query_key
@@ -194,18 +195,31 @@ def unrouted_repair_cases(
 
 def alert_notifications(
     tx: Tx,
-    scope: PartnerScope,
+    scope: PartnerScope | OperatorScope,
     *,
     audience: str | None = None,
+    partner: str | None = None,
     after: Key | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Page[AlertNotification]:
-    """R-ALR-1, R-ALR-4: the alerts whose notice named this partner (to it, or to its PCs'
-    end users; `audience` "partner" or "end_user" narrows), oldest first, after
-    `(notified_at, alert_id, serial)`."""
+    """R-ALR-1, R-ALR-4: alerts and who was told of them, oldest first, after
+    `(notified_at, alert_id, serial)`.
+
+    A partner (`PartnerScope`) reads the alerts told to it (audience "partner"); HP/HPE
+    operations (`OperatorScope`) read every audience ("end_user", "partner",
+    "hpe_support", …), or one, of every partner or of `partner`.
+    """
     limit = checked_limit(limit)
     key = ("a.notified_at", "a.alert_id", "d.serial")
-    conditions, params = ["a.partner = ?"], [scope.location_id]
+    conditions, params = ["a.notified_at IS NOT NULL"], []
+    if isinstance(scope, PartnerScope):
+        if partner is not None and query_key("partner", partner) != scope.location_id:
+            raise NotFoundError(f"No partner with Location ID {partner!r} found.")
+        conditions.append("a.partner = ?")
+        params.append(scope.location_id)
+    elif partner is not None:
+        conditions.append("a.partner = ?")
+        params.append(query_key("partner", partner))
     if audience is not None:
         conditions.append("a.audience = ?")
         params.append(query_key("audience", audience))
