@@ -50,7 +50,8 @@ def partner_of(fleet: PartnerFleet, passport: str, location_id: str | None = Non
 
 def _joined(fleet: PartnerFleet, passport: str) -> str:
     found: object = fleet.repository.get(Passport.id_for(passport))
-    assert isinstance(found, Passport) and found.partner_location_id is not None, passport
+    assert isinstance(found, Passport), passport
+    assert found.partner_location_id is not None, f"{passport} is no partner user"
     return found.partner_location_id
 
 
