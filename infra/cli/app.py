@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from domain.base import Cause
 from handlers import PolicyRunner
 from infra.bootstrap import build_fleet, build_positions_db, build_view_runner
+from infra.cli.audit import audit_cli
 from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.projections import projections_cli
 from infra.cli.relay import relay, relay_lag, relay_parked
@@ -113,6 +114,7 @@ def config() -> None:
 
 
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(audit_cli, name="audit")
 
 
 policies_cli = typer.Typer(help="Policies: alerts and repair-case routing.", no_args_is_help=True)
