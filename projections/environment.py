@@ -136,8 +136,9 @@ class EnvironmentView(View):
 
 @dataclass(frozen=True)
 class ConsentNow:
-    """R-CON-1…3: whether consent is in effect now, on which wording, set where (`device`
-    or `host:<serial>`), since when (UTC text); all None but `granted` if never set."""
+    """R-CON-1…3: whether consent is in effect now, on which wording, set where (`device`,
+    or `insight_rs_host:<serial>` for a hosting device's setting), since when (UTC text);
+    all None but `granted` if never set."""
 
     granted: bool
     text_version: str | None
