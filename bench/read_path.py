@@ -67,6 +67,7 @@ from domain.base import FleetAggregate
 from domain.consent import CURRENT_CONSENT_TEXT
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
+from handlers.access import PartnerScope, Role, make_actor, partner_scope
 from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import PostgresViewDB
 from projections.base import Params, Tx
@@ -415,11 +416,18 @@ def view_tables(schema: str) -> list[sql.Composable]:
     ]
 
 
+def big_admin_scope() -> PartnerScope:
+    """The big partner's admin, as the access layer hands it to a query (no store check:
+    the bench loads its partner straight into the tables)."""
+    admin = make_actor(BIG_ADMIN, Role.PARTNER_ADMIN, BIG, partner_type="reseller")
+    return partner_scope(admin, BIG)
+
+
 def time_query(db: PostgresViewDB, kwargs: dict[str, Any]) -> tuple[float, int]:
     """One list_customers call for the big partner's admin: milliseconds and rows."""
     with db.transaction() as tx:
         start = time.perf_counter()
-        page = list_customers(tx, BIG_ADMIN, limit=50, **kwargs)
+        page = list_customers(tx, big_admin_scope(), limit=50, **kwargs)
         elapsed = time.perf_counter() - start
     return elapsed * 1000, len(page.rows)
 
@@ -461,6 +469,11 @@ class RecordingTx:
         self.queries.append((statement, params))
         return self.tx.query(statement, params)
 
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of one query as they are read, remembered."""
+        self.queries.append((statement, params))
+        return self.tx.stream(statement, params)
+
 
 def explain_queries(db: PostgresViewDB) -> dict[str, list[str]]:
     """EXPLAIN ANALYZE of the page query behind each measured call."""
@@ -468,7 +481,7 @@ def explain_queries(db: PostgresViewDB) -> dict[str, list[str]]:
     for name, kwargs in QUERIES.items():
         with db.transaction() as tx:
             recording = RecordingTx(tx)
-            list_customers(recording, BIG_ADMIN, limit=50, **kwargs)
+            list_customers(recording, big_admin_scope(), limit=50, **kwargs)
             statement, params = recording.queries[-1]
             rows = tx.query(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", params)
         plans[name] = [str(r[0]) for r in rows]
@@ -497,6 +510,10 @@ class DictRowTx:
         """Rows of one query, as tuples."""
         self._cursor.execute(statement.replace("?", "%s"), tuple(params))
         return [tuple(row.values()) for row in self._cursor.fetchall()]
+
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of one query (fetched at once: the stock runner's views never stream)."""
+        return iter(self.query(statement, params))
 
 
 class StockCustomersRecorder(PostgresTrackingRecorder):

@@ -3,6 +3,7 @@
 from projections.base import View
 from projections.consent import ConsentView
 from projections.customers import CustomersView
+from projections.environment import EnvironmentView
 from projections.holding import HoldingView
 from projections.repair_queues import RepairQueuesView
 from projections.service import ServiceView
@@ -10,12 +11,20 @@ from projections.service import ServiceView
 
 def all_views() -> list[View]:
     """A fresh instance of every read model."""
-    return [CustomersView(), ServiceView(), HoldingView(), ConsentView(), RepairQueuesView()]
+    return [
+        CustomersView(),
+        ServiceView(),
+        HoldingView(),
+        ConsentView(),
+        RepairQueuesView(),
+        EnvironmentView(),
+    ]
 
 
 __all__ = [
     "ConsentView",
     "CustomersView",
+    "EnvironmentView",
     "HoldingView",
     "RepairQueuesView",
     "ServiceView",

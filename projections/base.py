@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from eventsourcing.utils import get_topic
 
-from domain.base import DomainError, FleetAggregate
+from domain.base import DomainError, FleetAggregate, NotFoundError
 from domain.text import TextError, checked, serial_form
 
 Params = Sequence[Any]
@@ -26,6 +26,11 @@ class Tx(Protocol):
     def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
 
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of one query, fetched as they are read (a server-side cursor on PostgreSQL),
+        so a caller's memory stays flat however many rows there are. Read them before the
+        transaction ends; run no other statement on this Tx until the stream is done."""
+
 
 E = TypeVar("E", bound=FleetAggregate.Event)
 Handler = Callable[[Any, Tx, Any], None]
@@ -42,12 +47,17 @@ def handles(*event_classes: type[FleetAggregate.Event]) -> Callable[[Handler], H
 
 
 class View:
-    """A read model: portable DDL, and one handler method per event class it follows."""
+    """A read model: portable DDL, and one handler method per event class it follows.
+
+    `position` is the store position (notification id) of the event a handler is applying,
+    when the runner passed positions to `process` (0 otherwise).
+    """
 
     name: ClassVar[str]
     ddl: ClassVar[tuple[str, ...]]
     tables: ClassVar[tuple[str, ...]]
     _handlers: ClassVar[dict[type[Any], Handler]]
+    position: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -61,11 +71,22 @@ class View:
         """The stored-event topics this view reads (so a rebuild skips the rest)."""
         return sorted(get_topic(event_class) for event_class in cls._handlers)
 
-    def process(self, tx: Tx, events: Iterable[FleetAggregate.Event]) -> None:
-        """Apply a batch of events in order, inside the caller's transaction."""
-        for event in events:
+    def process(
+        self,
+        tx: Tx,
+        events: Iterable[FleetAggregate.Event],
+        positions: Iterable[int] | None = None,
+    ) -> None:
+        """Apply a batch of events in order, inside the caller's transaction.
+
+        `positions`: the store position of each event, in the same order (views that keep
+        positions, such as the consent history, need them; see `position`).
+        """
+        numbers = _zeros() if positions is None else positions
+        for event, position in zip(events, numbers, strict=positions is not None):
             handler = self._handlers.get(type(event))
             if handler is not None:
+                self.position = position
                 handler(self, tx, event)
         self.finish_batch(tx)
 
@@ -83,6 +104,11 @@ class View:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def _zeros() -> Iterator[int]:
+    while True:
+        yield 0
+
+
 class QueryError(DomainError):
     """A query's parameters cannot be answered; the message says which and why."""
 
@@ -97,6 +123,12 @@ def query_key(field: str, value: str) -> str:
         return checked(field, value)
     except TextError as error:
         raise QueryError(str(error)) from None
+
+
+def missing_device(serial: str) -> NotFoundError:
+    """The refusal for a device the reader may not see, in the words for one that does not
+    exist (as `Device.require_owner` says it), so another tenant's devices do not leak."""
+    return NotFoundError(f"No device with serial number {serial!r}.")
 
 
 def query_serial(value: str) -> str:

@@ -1,18 +1,31 @@
-"""Auditor and partner queries of the consent view: history, "in effect at T", exports."""
+"""Queries of the consent view: history, "in effect at T", exports, configuration data.
+
+Auditors (`AuditScope`) read every history; a customer (`CustomerScope`) reads its own
+devices' (R-PAR-2); a partner reads configuration data under R-CON-2 (`PartnerScope`) and
+no consent history (docs/decisions.md, "Query scopes (issue 9)").
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.base import NotAllowedError, NotFoundError
-from projections.base import MomentError, Tx, iso, query_key, query_serial
+from handlers.access import AuditScope, CustomerScope, PartnerScope
+from projections.base import MomentError, Tx, iso, missing_device, query_key, query_serial
 from projections.consent import HISTORY_COLUMNS
-from projections.consent_replay import corrections_of, partner_records, replay
+from projections.consent_replay import corrections_of, replay
+from projections.paging import (
+    DEFAULT_LIMIT,
+    Key,
+    Page,
+    after_clause,
+    checked_limit,
+    key_params,
+    page_of,
+)
 
 Row = dict[str, Any]
 # Later than any recorded event: "in effect now" is "in effect after the last record".
@@ -21,71 +34,106 @@ LATEST = datetime.max.replace(tzinfo=UTC)
 
 def history(
     tx: Tx,
+    scope: AuditScope | CustomerScope,
     *,
     serial: str | None = None,
     customer_id: str | None = None,
     partner: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[Row]:
-    """R-CON-3, R-CON-4: the consent and link records of a device, a customer or a partner.
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[Row]:
+    """R-CON-3, R-CON-4: a page of the consent and link records of a device, a customer or
+    a partner, in store order (`position`), `after` a record's `(position,)`.
 
-    A partner's history holds its own links and unlinks and the consent records of the
-    periods its links lasted (`consent_replay.partner_records`); naming a device or a
-    customer as well narrows it to those. `since` (inclusive) and `until` (exclusive) keep
-    the records of a period; both must be aware datetimes, else `MomentError`. Records are
-    ordered by time, then device and version. `NotFoundError` when nothing is named.
+    An auditor (`AuditScope`) names what to read; a customer (`CustomerScope`, R-PAR-2)
+    reads its own devices' records only (those made while the device was its own), and a
+    device or customer not its own is "not found" as a missing one is. A partner's history
+    holds its own links and unlinks and the consent records of the periods its links
+    lasted (`consent_replay.partner_records`); naming a device or a customer as well
+    narrows it to those. `since` (inclusive) and `until` (exclusive) keep the records of a
+    period; both must be aware datetimes, else `MomentError`. `NotFoundError` when an
+    auditor names nothing, or for an unknown device; `QueryError` for a bad `limit` or
+    `after`.
     """
-    lower, upper = _window(since, until)
-    where, params = _where(serial, customer_id, partner)
-    records = _rows(tx, where, params)
-    if partner is not None:
-        records = _of_partner(records, query_key("partner", partner))
-    return [r for r in records if lower <= r["at"] < upper]
-
-
-def _where(
-    serial: str | None, customer_id: str | None, partner: str | None
-) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    if serial is not None:
-        clauses.append("serial = ?")
-        params.append(query_serial(serial))
-    if customer_id is not None:
-        clauses.append("customer_id = ?")
-        params.append(query_key("customer_id", customer_id))
-    if partner is not None:
-        # Every record of every device ever linked to the partner: its periods are cut
-        # out of the devices' whole histories (the consent in effect when a period began).
-        clauses.append(
-            "device_id IN (SELECT device_id FROM pf_k_history WHERE kind = 'link' AND partner = ?)"
-        )
-        params.append(query_key("partner", partner))
-    if not clauses:
-        raise NotFoundError("Name a device serial, a customer id or a partner Location ID.")
-    return " AND ".join(clauses), params
-
-
-def _rows(tx: Tx, where: str, params: list[str]) -> list[Row]:
-    rows = tx.query(
-        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM pf_k_history WHERE {where}"
-        " ORDER BY at, device_id, version",
-        params,
+    statement, params = history_statement(
+        tx, scope, serial=serial, customer_id=customer_id, partner=partner, since=since, until=until
     )
-    return [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in rows]
+    limit = checked_limit(limit)
+    after_sql = after_clause(["h.position"], after, (int,))
+    rows = tx.query(
+        f"{statement}{' AND ' + after_sql if after_sql else ''} ORDER BY h.position LIMIT ?",
+        [*params, *key_params(after), limit + 1],
+    )
+    return page_of([record_of(row) for row in rows], limit, lambda r: (int(r["position"]),))
 
 
-def _of_partner(records: list[Row], partner: str) -> list[Row]:
-    """R-CON-4: per device, the records of the partner's link periods, in the same order."""
-    devices: dict[str, list[Row]] = {}
-    for record in sorted(records, key=lambda r: r["version"]):
-        devices.setdefault(record["device_id"], []).append(record)
-    kept = {
-        (r["device_id"], r["version"])
-        for rows in devices.values()
-        for r in partner_records(rows, partner)
-    }
-    return [r for r in records if (r["device_id"], r["version"]) in kept]
+def history_statement(
+    tx: Tx,
+    scope: AuditScope | CustomerScope,
+    *,
+    serial: str | None = None,
+    customer_id: str | None = None,
+    partner: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[str, list[str]]:
+    """`SELECT … WHERE …` (no order) of the history records `history` describes, after its
+    checks; raises what `history` raises, before any record is read."""
+    lower, upper = _window(since, until)
+    clauses, params = ["h.at >= ?", "h.at < ?"], [lower, upper]
+    if isinstance(scope, CustomerScope):
+        customer_id = _own_customer(scope, customer_id)
+    if serial is not None:
+        clauses.append("h.serial = ?")
+        params.append(_known_device(tx, scope, serial))
+    if customer_id is not None:
+        clauses.append("h.customer_id = ?")
+        params.append(query_key("customer_id", customer_id))
+    source = "pf_k_history h"
+    if partner is not None:
+        # R-CON-4: the partner's records (its link periods), kept by the view per partner.
+        source = (
+            "pf_k_partner_rows p JOIN pf_k_history h"
+            " ON h.device_id = p.device_id AND h.version = p.version"
+        )
+        clauses.append("p.partner = ?")
+        params.append(query_key("partner", partner))
+    if serial is None and customer_id is None and partner is None:
+        raise NotFoundError("Name a device serial, a customer id or a partner Location ID.")
+    columns = ", ".join(f"h.{c}" for c in HISTORY_COLUMNS)
+    return f"SELECT {columns} FROM {source} WHERE {' AND '.join(clauses)}", params
+
+
+def _own_customer(scope: CustomerScope, customer_id: str | None) -> str:
+    """R-PAR-2: a customer reads its own records; another customer id is "not found"."""
+    if customer_id is not None and query_key("customer_id", customer_id) != scope.customer_id:
+        raise NotFoundError(f"No customer {customer_id!r} found.")
+    return scope.customer_id
+
+
+def _known_device(tx: Tx, scope: AuditScope | CustomerScope, serial: str) -> str:
+    """The serial of a device the scope may read, or the "not found" of a missing one."""
+    serial = query_serial(serial)
+    rows = tx.query("SELECT customer_id FROM pf_k_devices WHERE serial = ?", (serial,))
+    if not rows or (isinstance(scope, CustomerScope) and rows[0][0] != scope.customer_id):
+        raise missing_device(serial)
+    return serial
+
+
+def record_of(row: tuple[Any, ...]) -> Row:
+    """A `pf_k_history` row (HISTORY_COLUMNS) as a record."""
+    return dict(zip(HISTORY_COLUMNS, row, strict=True))
+
+
+def device_records(tx: Tx, serial: str) -> list[Row]:
+    """Every record of one device (a serial as commands store it), in the device's order."""
+    rows = tx.query(
+        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM pf_k_history WHERE serial = ? ORDER BY version",
+        (serial,),
+    )
+    return [record_of(row) for row in rows]
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[str, str]:
@@ -127,17 +175,23 @@ class ConsentAnswer:
     link: PartnerLink | None
 
 
-def consent_in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> ConsentAnswer:
+def consent_in_effect(
+    tx: Tx, scope: AuditScope, serial: str, partner: str, at: datetime
+) -> ConsentAnswer:
     """R-CON-3: replay the device's records up to `at` (an aware datetime, else `MomentError`).
 
-    `NotFoundError` for an unknown device. Corrections count from when they were recorded,
-    and only when they correct the record then in effect (`consent_replay`).
+    For an auditor (`AuditScope`). `NotFoundError` for an unknown device. Corrections count
+    from when they were recorded, and only when they correct the record then in effect
+    (`consent_replay`).
     """
+    return _in_effect(tx, query_serial(serial), query_key("partner", partner), at)
+
+
+def _in_effect(tx: Tx, serial: str, partner: str, at: datetime) -> ConsentAnswer:
     moment = iso(at)
-    serial, partner = query_serial(serial), query_key("partner", partner)
-    records = sorted(history(tx, serial=serial), key=lambda r: r["version"])
+    records = device_records(tx, serial)
     if not records and not _known(tx, serial):
-        raise NotFoundError(f"No device with serial number {serial!r}.")
+        raise missing_device(serial)
     state = replay((r for r in records if r["at"] <= moment), partner)
     deciding = [r for r in (state.consent, state.link) if r is not None]
     later = [r for r in records if r["at"] > moment]
@@ -164,29 +218,24 @@ def _known(tx: Tx, serial: str) -> bool:
     return bool(tx.query("SELECT 1 FROM pf_k_devices WHERE serial = ?", (serial,)))
 
 
-def export_jsonl(records: list[Row]) -> str:
-    """R-CON-4: the records as JSON Lines, one record a line."""
-    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+def configuration_for(tx: Tx, scope: PartnerScope, serial: str) -> dict[str, Any]:
+    """R-CON-2: the device's configuration data, for the partner of `scope`, only while the
+    device is linked to it and consent is granted now.
 
-
-def export_csv(records: list[Row]) -> str:
-    """R-CON-4: the records as CSV with a header row."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return out.getvalue()
-
-
-def configuration_for(tx: Tx, serial: str, partner: str) -> dict[str, Any]:
-    """R-CON-2: the device's configuration data, only while linked and consent granted now."""
-    answer = consent_in_effect(tx, serial, partner, LATEST)
+    A device not linked to the partner (another's, unlinked, or unknown) is "not found"
+    (`NotFoundError`, R-LNK-6); without consent, `NotAllowedError` says so.
+    """
+    serial = query_serial(serial)
+    try:
+        answer = _in_effect(tx, serial, scope.location_id, LATEST)
+    except NotFoundError:
+        raise missing_device(serial) from None
     if not answer.partner_linked:
-        raise NotAllowedError(f"Device {answer.serial} is not linked to partner {partner}.")
+        raise missing_device(serial)
     if not answer.consent_granted:
         raise NotAllowedError(
             f"The customer of device {answer.serial} has not granted consent (Optimize my IT "
-            "environment), so its configuration data is not available."
+            "environment), so its configuration data is not available (R-CON-2)."
         )
     rows = tx.query(
         "SELECT c.data FROM pf_k_config c JOIN pf_k_devices d"

@@ -10,12 +10,14 @@ from typing import Any
 from domain.base import NotAllowedError, NotFoundError
 from domain.passport import Passport
 from domain.text import FREE_TEXT, TextError, checked, fold
+from handlers.access import PartnerScope
 from projections.base import QueryError, Tx, query_key
+from projections.paging import MAX_LIMIT, Key, after_clause
 
 __all__ = ["QueryError", "customer_dashboard", "list_customers", "partner_user"]
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,18 @@ class CustomerRow:
 
 @dataclass(frozen=True)
 class CustomerPage:
-    """A page of the view the user is looking at, with the cursor of the next page."""
+    """A page of the view the user is looking at, with the cursor of the next page.
+
+    `next_cursor` is this module's opaque cursor; `next_after` is the same position as
+    plain values, `(search name, group id)`, for callers that make cursors of their own
+    (the HTTP layer signs it); pass either back (`cursor=` or `after=`).
+    """
 
     view: str
     favorites_only_available: bool
     rows: list[CustomerRow]
     next_cursor: str | None
+    next_after: Key | None = None
 
 
 @dataclass(frozen=True)
@@ -52,15 +60,17 @@ class PartnerUser:
     favourites: int
 
 
-def partner_user(tx: Tx, passport: str) -> PartnerUser:
-    """R-PAR-2: the partner user, or a refusal: My Customers is for partner users only."""
-    passport = _text("passport", passport)
+def partner_user(tx: Tx, scope: PartnerScope) -> PartnerUser:
+    """R-PAR-2: the partner user of `scope`, as the view knows it, or a refusal (the view
+    has not caught up with the user's registration yet): My Customers is for partner users
+    only."""
+    passport = scope.passport
     rows = tx.query(
         "SELECT p.partner, p.partner_type, u.default_view,"
         " (SELECT count(*) FROM pf_c_favourites f WHERE f.passport_ref = u.passport_ref)"
         " FROM pf_c_users u JOIN pf_c_partners p ON p.partner_id = u.partner_id"
-        " WHERE u.passport = ?",
-        (passport,),
+        " WHERE u.passport = ? AND p.partner = ?",
+        (passport, scope.location_id),
     )
     if not rows:
         raise NotAllowedError(
@@ -73,26 +83,35 @@ def partner_user(tx: Tx, passport: str) -> PartnerUser:
 
 def list_customers(
     tx: Tx,
-    passport: str,
+    scope: PartnerScope,
     *,
     view: str | None = None,
     search: str | None = None,
     connection: str | None = None,
     has_critical: bool | None = None,
     cursor: str | None = None,
+    after: Key | None = None,
     limit: int = 50,
 ) -> CustomerPage:
-    """R-FAV-1…5: a page of All Customers or Favorites Only, filters applied to that set."""
-    user = partner_user(tx, passport)
+    """R-FAV-1…5, R-LNK-1: a page of the partner's All Customers or the user's Favorites
+    Only, filters applied to that set, keyset-paged on (name, group id) after `cursor` or
+    `after` (`CustomerPage.next_cursor` / `next_after`); QueryError for a bad one."""
+    user = partner_user(tx, scope)
     shown = _chosen_view(user, view)
     _check_page(connection, limit)
     where, params = _filters(user, shown, search, connection, has_critical, cursor)
+    if after is not None:
+        where += " AND " + after_clause(["g.search_name", "g.group_id"], after, (str, str))
+        params += list(after)
     rows = tx.query(
-        PAGE_SQL.format(where=where), [str(Passport.id_for(passport)), *params, limit + 1]
+        PAGE_SQL.format(where=where), [str(Passport.id_for(scope.passport)), *params, limit + 1]
     )
     page = [_row(user, r) for r in rows[:limit]]
-    after = _encode(rows[limit - 1]) if len(rows) > limit else None
-    return CustomerPage(shown, user.favourites > 0, page, after)
+    more = len(rows) > limit
+    last = (rows[limit - 1][9], rows[limit - 1][0]) if more else None
+    return CustomerPage(
+        shown, user.favourites > 0, page, _encode(rows[limit - 1]) if more else None, last
+    )
 
 
 PAGE_SQL = (
@@ -210,16 +229,20 @@ class Dashboard:
     admins: list[str] | None  # R-GRP-3: shown to the group's admins only
 
 
-def customer_dashboard(tx: Tx, passport: str, group_id: str) -> Dashboard:
-    """The dashboard of one customer group, as this partner user may see it."""
-    user, group_id = partner_user(tx, passport), query_key("group_id", group_id)
+def customer_dashboard(tx: Tx, scope: PartnerScope, group_id: str) -> Dashboard:
+    """The dashboard of one of the partner's customer groups, as this user may see it.
+
+    Another partner's group, a deleted one and an unknown id are all "not found", in the
+    same words (`NotFoundError`, R-LNK-1), as the group commands say it.
+    """
+    user, group_id = partner_user(tx, scope), query_key("group_id", group_id)
     rows = tx.query(
         "SELECT name, is_dashboard, notifications FROM pf_c_groups"
         " WHERE group_id = ? AND partner = ? AND deleted = 0",
         (group_id, user.partner),
     )
     if not rows:
-        raise NotFoundError(f"Partner {user.partner} has no customer group {group_id}.")
+        raise NotFoundError(f"No customer group {group_id}.")
     name, is_dashboard, notifications = rows[0]
     admins = [
         a

@@ -9,7 +9,18 @@ from typing import ClassVar
 from domain.device import Device
 from domain.intake import E2OpenBatch
 from domain.partner import PartnerTenant
+from handlers.access import OperatorScope, PartnerScope
 from projections.base import Tx, View, handles, iso, query_key
+from projections.paging import (
+    DEFAULT_LIMIT,
+    Key,
+    Page,
+    after_clause,
+    checked_limit,
+    key_params,
+    page_of,
+    where,
+)
 
 
 class HoldingView(View):
@@ -129,7 +140,7 @@ class HoldingView(View):
 
 @dataclass(frozen=True)
 class UnassignedDevice:
-    """A PC waiting in the holding tenant (R-HLD-1)."""
+    """A PC waiting in the holding tenant (R-HLD-1); its key is `(serial,)`."""
 
     serial: str
     model: str
@@ -141,64 +152,109 @@ class UnassignedDevice:
 
 @dataclass(frozen=True)
 class RejectedReport:
-    """An e2Open report kept as rejected, with its reason (R-HLD-1)."""
+    """An e2Open report kept as rejected, with its reason (R-HLD-1).
+
+    `fingerprint` is "" for a batch's first delivery and the refused delivery's content
+    fingerprint otherwise; the key is `(received_at, batch_id, fingerprint, index)`.
+    """
 
     batch_id: str
     index: int
     serial: str | None
     reason: str
     received_at: str
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
 class MissingDeviceRequest:
-    """An open support request for PCs missing from the holding tenant (R-HLD-2)."""
+    """An open support request for PCs missing from the holding tenant (R-HLD-2).
+
+    `location_id` is the partner's; the key is `(opened_at, location_id, request_id)`.
+    """
 
     request_id: str
     serials: list[str]
     opened_at: str
+    location_id: str = ""
 
 
 def unassigned_devices(
-    tx: Tx, partner: str, *, after: str = "", limit: int = 100
-) -> list[UnassignedDevice]:
-    """R-HLD-1: the PCs in the partner's holding tenant, by serial (keyset `after`)."""
+    tx: Tx, scope: PartnerScope, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[UnassignedDevice]:
+    """R-HLD-1, R-PAR-4: the PCs in the partner's own holding tenant, by serial, after
+    `(serial,)`; QueryError for a bad `limit` or `after`."""
+    limit = checked_limit(limit)
+    after_sql = after_clause(["c.serial"], after, (str,))
     rows = tx.query(
         "SELECT c.serial, c.model, c.distributor, c.ship_date, c.end_customer, c.care_plan"
         " FROM pf_h_pcs c JOIN pf_h_partners p ON p.holding_tenant_id = c.placement"
-        " WHERE p.partner = ? AND c.serial > ? ORDER BY c.serial LIMIT ?",
-        (query_key("partner", partner), after, limit),
+        f"{where('p.partner = ?', after_sql)} ORDER BY c.serial LIMIT ?",
+        (scope.location_id, *key_params(after), limit + 1),
     )
-    return [UnassignedDevice(*row) for row in rows]
+    return page_of([UnassignedDevice(*row) for row in rows], limit, lambda d: (d.serial,))
 
 
-def rejected_reports(tx: Tx, *, batch_id: str | None = None) -> list[RejectedReport]:
-    """R-HLD-1: every rejected report with its reason (of one batch, or all), oldest first.
+REJECTED_COLUMNS = ("received_at", "batch_id", "fingerprint", "idx")
+
+
+def rejected_reports(
+    tx: Tx,
+    scope: OperatorScope,
+    *,
+    batch_id: str | None = None,
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[RejectedReport]:
+    """R-HLD-1: for HP/HPE operations, every rejected report with its reason (of one
+    batch, or all), oldest first, after `(received_at, batch_id, fingerprint, index)`.
 
     Reports of a refused delivery (its batch id came before with other content) are listed
     too, each with that reason, after the batch's first delivery.
     """
-    where, params = ("", ()) if not batch_id else ("WHERE batch_id = ?", (_batch(batch_id),))
-    columns = "batch_id, idx, serial, reason, received_at"
+    limit = checked_limit(limit)
+    after_sql = after_clause(REJECTED_COLUMNS, after, (str, str, str, int))
+    of_batch = "" if not batch_id else "batch_id = ?"
+    params = () if not batch_id else (_batch(batch_id),)
     rows = tx.query(
-        f"SELECT {columns} FROM pf_h_rejections {where}"
-        f" UNION ALL SELECT {columns} FROM pf_h_refused {where}"
-        " ORDER BY received_at, batch_id, idx",
-        params * 2,
+        "SELECT batch_id, idx, serial, reason, received_at, fingerprint FROM ("
+        "SELECT batch_id, idx, serial, reason, received_at, '' AS fingerprint"
+        " FROM pf_h_rejections UNION ALL"
+        " SELECT batch_id, idx, serial, reason, received_at, fingerprint FROM pf_h_refused"
+        f") r{where(of_batch, after_sql)} ORDER BY {', '.join(REJECTED_COLUMNS)} LIMIT ?",
+        (*params, *key_params(after), limit + 1),
     )
-    return [RejectedReport(*row) for row in rows]
+    return page_of([RejectedReport(*row) for row in rows], limit, _rejected_key)
+
+
+def _rejected_key(r: RejectedReport) -> Key:
+    return (r.received_at, r.batch_id, r.fingerprint, r.index)
 
 
 def _batch(batch_id: str) -> str:
     return query_key("batch_id", batch_id)
 
 
-def open_missing_device_requests(tx: Tx, partner: str) -> list[MissingDeviceRequest]:
-    """R-HLD-2: the partner's support requests not resolved yet."""
+def open_missing_device_requests(
+    tx: Tx,
+    scope: PartnerScope | OperatorScope,
+    *,
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[MissingDeviceRequest]:
+    """R-HLD-2: support requests not resolved yet, oldest first, after `(opened_at,
+    location_id, request_id)`: the partner's own (`PartnerScope`), or every partner's for
+    HP/HPE operations (`OperatorScope`)."""
+    limit = checked_limit(limit)
+    after_sql = after_clause(["r.opened_at", "p.partner", "r.request_id"], after, (str,) * 3)
+    own = "p.partner = ?" if isinstance(scope, PartnerScope) else ""
+    params = (scope.location_id,) if isinstance(scope, PartnerScope) else ()
     rows = tx.query(
-        "SELECT r.request_id, r.serials, r.opened_at FROM pf_h_requests r"
+        "SELECT r.request_id, r.serials, r.opened_at, p.partner FROM pf_h_requests r"
         " JOIN pf_h_partners p ON p.partner_id = r.partner_id"
-        " WHERE p.partner = ? AND r.resolution IS NULL ORDER BY r.opened_at, r.request_id",
-        (query_key("partner", partner),),
+        f"{where('r.resolution IS NULL', own, after_sql)}"
+        " ORDER BY r.opened_at, p.partner, r.request_id LIMIT ?",
+        (*params, *key_params(after), limit + 1),
     )
-    return [MissingDeviceRequest(i, json.loads(s), o) for i, s, o in rows]
+    found = [MissingDeviceRequest(i, json.loads(s), o, p) for i, s, o, p in rows]
+    return page_of(found, limit, lambda r: (r.opened_at, r.location_id, r.request_id))

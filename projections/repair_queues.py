@@ -10,8 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from domain.base import NotFoundError
 from domain.device import Device
+from handlers.access import OperatorScope, PartnerScope
 from projections.base import Tx, View, handles, iso, query_key
+from projections.paging import (
+    DEFAULT_LIMIT,
+    Key,
+    Page,
+    after_clause,
+    checked_limit,
+    key_params,
+    page_of,
+    where,
+)
 
 
 class RepairQueuesView(View):
@@ -124,50 +136,99 @@ class AlertNotification:
 
 CASE_COLUMNS = "d.serial, c.case_id, c.alert_id, c.source"
 FROM_CASES = "FROM pf_r_cases c JOIN pf_r_devices d ON d.device_id = c.device_id"
+ROUTED_KEY = ("c.routed_at", "c.case_id", "d.serial")
 
 
-def repair_queue(tx: Tx, destination: str, *, limit: int = 100) -> list[QueuedRepairCase]:
-    """R-ALR-2: the cases routed to one destination queue, oldest first."""
+def repair_queue(
+    tx: Tx,
+    scope: OperatorScope,
+    destination: str,
+    *,
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[QueuedRepairCase]:
+    """R-ALR-2: for HP/HPE operations, the cases routed to one destination queue, oldest
+    first, after `(routed_at, case_id, serial)`."""
+    return _routed(tx, "c.destination = ?", query_key("destination", destination), after, limit)
+
+
+def csdp_queue(
+    tx: Tx, scope: PartnerScope, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[QueuedRepairCase]:
+    """R-ALR-2: the cases routed to this service partner's CSDP account, oldest first,
+    after `(routed_at, case_id, serial)`; `ForbiddenError` for a reseller (R-SVC-1)."""
+    scope.require_service_partner()
+    # Only a case routed to a CSDP account names a partner (handlers/policies.py).
+    return _routed(tx, "c.partner = ?", scope.location_id, after, limit)
+
+
+def _routed(
+    tx: Tx, condition: str, value: str, after: Key | None, limit: int
+) -> Page[QueuedRepairCase]:
+    limit = checked_limit(limit)
+    after_sql = after_clause(ROUTED_KEY, after, (str, str, str))
     rows = tx.query(
         f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
-        " WHERE c.destination = ? ORDER BY c.routed_at, c.case_id LIMIT ?",
-        (query_key("destination", destination), limit),
+        f"{where(condition, after_sql)} ORDER BY {', '.join(ROUTED_KEY)} LIMIT ?",
+        (value, *key_params(after), limit + 1),
     )
-    return [QueuedRepairCase(*row) for row in rows]
+    found = [QueuedRepairCase(*row) for row in rows]
+    return page_of(found, limit, lambda c: (c.routed_at, c.case_id, c.serial))
 
 
-def csdp_queue(tx: Tx, location_id: str, *, limit: int = 100) -> list[QueuedRepairCase]:
-    """R-ALR-2: the cases in a service partner's CSDP queue, by its Location ID."""
-    rows = tx.query(
-        f"SELECT {CASE_COLUMNS}, c.partner, c.reason, c.routed_at {FROM_CASES}"
-        " WHERE c.partner = ?"
-        " ORDER BY c.routed_at, c.case_id LIMIT ?",
-        (query_key("location_id", location_id), limit),
-    )
-    return [QueuedRepairCase(*row) for row in rows]
-
-
-def unrouted_repair_cases(tx: Tx, *, limit: int = 100) -> list[PendingRepairCase]:
-    """Submitted cases no queue holds yet (the routing policy is behind), oldest first."""
+def unrouted_repair_cases(
+    tx: Tx, scope: OperatorScope, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[PendingRepairCase]:
+    """For HP/HPE operations: submitted cases no queue holds yet (the routing policy is
+    behind), oldest first, after `(submitted_at, case_id, serial)`."""
+    limit = checked_limit(limit)
+    key = ("c.submitted_at", "c.case_id", "d.serial")
+    after_sql = after_clause(key, after, (str, str, str))
     rows = tx.query(
         f"SELECT {CASE_COLUMNS}, c.submitted_at {FROM_CASES}"
-        " WHERE c.destination IS NULL ORDER BY c.submitted_at, c.case_id LIMIT ?",
-        (limit,),
+        f"{where('c.destination IS NULL', after_sql)} ORDER BY {', '.join(key)} LIMIT ?",
+        (*key_params(after), limit + 1),
     )
-    return [PendingRepairCase(*row) for row in rows]
+    found = [PendingRepairCase(*row) for row in rows]
+    return page_of(found, limit, lambda c: (c.submitted_at, c.case_id, c.serial))
 
 
 def alert_notifications(
-    tx: Tx, audience: str, *, partner: str | None = None, limit: int = 100
-) -> list[AlertNotification]:
-    """R-ALR-1, R-ALR-4: the alerts told to one audience (or one partner), oldest first."""
-    where, params = ("a.audience = ?", [query_key("audience", audience)])
-    if partner is not None:
-        where, params = where + " AND a.partner = ?", [*params, query_key("partner", partner)]
+    tx: Tx,
+    scope: PartnerScope | OperatorScope,
+    *,
+    audience: str | None = None,
+    partner: str | None = None,
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[AlertNotification]:
+    """R-ALR-1, R-ALR-4: alerts and who was told of them, oldest first, after
+    `(notified_at, alert_id, serial)`.
+
+    A partner (`PartnerScope`) reads the alerts told to it (audience "partner"); HP/HPE
+    operations (`OperatorScope`) read every audience ("end_user", "partner",
+    "hpe_support", …), or one, of every partner or of `partner`.
+    """
+    limit = checked_limit(limit)
+    key = ("a.notified_at", "a.alert_id", "d.serial")
+    conditions, params = ["a.notified_at IS NOT NULL"], []
+    if isinstance(scope, PartnerScope):
+        if partner is not None and query_key("partner", partner) != scope.location_id:
+            raise NotFoundError(f"No partner with Location ID {partner!r} found.")
+        conditions.append("a.partner = ?")
+        params.append(scope.location_id)
+    elif partner is not None:
+        conditions.append("a.partner = ?")
+        params.append(query_key("partner", partner))
+    if audience is not None:
+        conditions.append("a.audience = ?")
+        params.append(query_key("audience", audience))
+    conditions.append(after_clause(key, after, (str, str, str)))
     rows = tx.query(
         "SELECT d.serial, a.alert_id, a.severity, a.message, a.partner, a.reason, a.notified_at"
         " FROM pf_r_alerts a JOIN pf_r_devices d ON d.device_id = a.device_id"
-        f" WHERE {where} ORDER BY a.notified_at, a.alert_id LIMIT ?",
-        (*params, limit),
+        f"{where(*conditions)} ORDER BY {', '.join(key)} LIMIT ?",
+        (*params, *key_params(after), limit + 1),
     )
-    return [AlertNotification(*row) for row in rows]
+    found = [AlertNotification(*row) for row in rows]
+    return page_of(found, limit, lambda a: (a.notified_at, a.alert_id, a.serial))

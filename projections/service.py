@@ -6,10 +6,31 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar
 
-from domain.base import NotAllowedError
+from domain.base import NotFoundError
 from domain.device import Device
 from domain.service_level import ServiceLevel, active_levels
-from projections.base import MomentError, Tx, View, handles, iso, query_key, query_serial
+from handlers.access import PartnerScope
+from projections.base import (
+    MomentError,
+    Tx,
+    View,
+    handles,
+    iso,
+    missing_device,
+    query_key,
+    query_serial,
+)
+from projections.paging import (
+    DEFAULT_LIMIT,
+    Key,
+    Page,
+    after_clause,
+    before_clause,
+    checked_limit,
+    key_params,
+    page_of,
+    where,
+)
 
 
 class ServiceView(View):
@@ -75,7 +96,7 @@ class ServiceView(View):
 
 @dataclass(frozen=True)
 class ServiceEvent:
-    """One service event of a device (R-SVC-1)."""
+    """One service event of a device (R-SVC-1); its key is `(recorded_at, event_id, serial)`."""
 
     serial: str
     customer_id: str | None
@@ -94,60 +115,112 @@ class ServiceSummary:
     critical: int
 
 
+SERVICE_LINK = "JOIN pf_s_links l ON l.device_id = d.device_id AND l.role = 'service_partner'"
+EVENT_KEY = ("e.recorded_at", "e.event_id", "d.serial")
+
+
 def service_events(
-    tx: Tx, partner: str, *, customer_id: str | None = None, serial: str | None = None
-) -> list[ServiceEvent]:
-    """R-SVC-1, R-SVC-2: events of devices whose service partner is `partner`, newest first."""
-    where, params = ["l.partner = ?"], [query_key("partner", partner)]
+    tx: Tx,
+    scope: PartnerScope,
+    *,
+    customer_id: str | None = None,
+    serial: str | None = None,
+    after: Key | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[ServiceEvent]:
+    """R-SVC-1, R-SVC-2: events of the devices linked to this partner as their service
+    partner, newest first, before `(recorded_at, event_id, serial)` (the key of the last
+    row of the page before).
+
+    `ForbiddenError` unless the partner is a service partner. A device or customer with no
+    device linked to it as service partner is "not found" (`NotFoundError`), as an unknown
+    one is.
+    """
+    scope.require_service_partner()
+    limit = checked_limit(limit)
+    conditions, params = ["l.partner = ?"], [scope.location_id]
     if customer_id is not None:
-        where.append("d.customer_id = ?")
-        params.append(query_key("customer_id", customer_id))
+        conditions.append("d.customer_id = ?")
+        params.append(_serviced_customer(tx, scope, customer_id))
     if serial is not None:
-        where.append("d.serial = ?")
-        params.append(query_serial(serial))
+        conditions.append("d.serial = ?")
+        params.append(_serviced_device(tx, scope, serial))
+    conditions.append(before_clause(EVENT_KEY, after, (str, str, str)))
     rows = tx.query(
         "SELECT d.serial, d.customer_id, e.event_id, e.severity, e.summary, e.recorded_at"
-        " FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id"
-        " JOIN pf_s_links l ON l.device_id = e.device_id AND l.role = 'service_partner'"
-        f" WHERE {' AND '.join(where)} ORDER BY e.recorded_at DESC, e.event_id",
-        params,
+        f" FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id {SERVICE_LINK}"
+        f"{where(*conditions)} ORDER BY {', '.join(k + ' DESC' for k in EVENT_KEY)} LIMIT ?",
+        [*params, *key_params(after), limit + 1],
     )
-    return [ServiceEvent(*row) for row in rows]
+    found = [ServiceEvent(*row) for row in rows]
+    return page_of(found, limit, lambda e: (e.recorded_at, e.event_id, e.serial))
 
 
-def service_summary(tx: Tx, partner: str) -> list[ServiceSummary]:
-    """R-SVC-2: per customer, how many service events and how many of them critical."""
+def _serviced_device(tx: Tx, scope: PartnerScope, serial: str) -> str:
+    """The serial, if the device is linked to the partner as service partner; else the
+    "not found" of an unknown device (R-SVC-1: a reseller link is not enough)."""
+    device = query_serial(serial)
+    linked = tx.query(
+        f"SELECT 1 FROM pf_s_devices d {SERVICE_LINK} WHERE d.serial = ? AND l.partner = ?",
+        (device, scope.location_id),
+    )
+    if not linked:
+        raise missing_device(device)
+    return device
+
+
+def _serviced_customer(tx: Tx, scope: PartnerScope, customer_id: str) -> str:
+    customer = query_key("customer_id", customer_id)
+    linked = tx.query(
+        f"SELECT 1 FROM pf_s_devices d {SERVICE_LINK} WHERE d.customer_id = ? AND l.partner = ?",
+        (customer, scope.location_id),
+    )
+    if not linked:
+        raise NotFoundError(f"No customer {customer!r} found.")
+    return customer
+
+
+def service_summary(
+    tx: Tx, scope: PartnerScope, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[ServiceSummary]:
+    """R-SVC-2: per customer (by id, after `(customer_id,)`), how many service events the
+    devices serviced by this partner have, and how many of them are critical.
+
+    `ForbiddenError` unless the partner is a service partner (R-SVC-1). PCs reported
+    without an end customer count under customer id "".
+    """
+    scope.require_service_partner()
+    limit = checked_limit(limit)
+    customer = "COALESCE(d.customer_id, '')"
     rows = tx.query(
-        "SELECT d.customer_id, count(*), sum(CASE WHEN e.severity = 'critical' THEN 1 ELSE 0 END)"
-        " FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id"
-        " JOIN pf_s_links l ON l.device_id = e.device_id AND l.role = 'service_partner'"
-        " WHERE l.partner = ? GROUP BY d.customer_id ORDER BY d.customer_id",
-        (query_key("partner", partner),),
+        f"SELECT {customer}, count(*),"
+        " sum(CASE WHEN e.severity = 'critical' THEN 1 ELSE 0 END)"
+        f" FROM pf_s_events e JOIN pf_s_devices d ON d.device_id = e.device_id {SERVICE_LINK}"
+        f"{where('l.partner = ?', after_clause([customer], after, (str,)))}"
+        f" GROUP BY {customer} ORDER BY {customer} LIMIT ?",
+        [scope.location_id, *key_params(after), limit + 1],
     )
-    return [ServiceSummary(str(c), int(n), int(k)) for c, n, k in rows]
+    found = [ServiceSummary(str(c), int(n), int(k)) for c, n, k in rows]
+    return page_of(found, limit, lambda s: (s.customer_id,))
 
 
 def service_levels(
-    tx: Tx, partner: str, serial: str, as_of: date, *, all_active: bool = False
+    tx: Tx, scope: PartnerScope, serial: str, as_of: date, *, all_active: bool = False
 ) -> list[ServiceLevel]:
-    """R-SVC-3: the highest active level on `as_of` (or all active ones) of a linked device.
+    """R-SVC-3: the highest active level on `as_of` (or all active ones) of a device linked
+    to this partner as its service partner (R-SVC-1).
 
-    `as_of` is a calendar day; a datetime is refused (`MomentError`), as its day depends on
-    a time zone only the caller knows.
+    `ForbiddenError` unless the partner is a service partner; a device not linked to it as
+    service partner is "not found". `as_of` is a calendar day; a datetime is refused
+    (`MomentError`), as its day depends on a time zone only the caller knows.
     """
+    scope.require_service_partner()
     if isinstance(as_of, datetime):
         raise MomentError(
             f"Service levels are valid per calendar day: pass {as_of.isoformat()} as the date "
             "it falls on where you mean it (moment.astimezone(zone).date()), not a datetime."
         )
-    device, partner = query_serial(serial), query_key("partner", partner)
-    linked = tx.query(
-        "SELECT 1 FROM pf_s_links l JOIN pf_s_devices d ON d.device_id = l.device_id"
-        " WHERE d.serial = ? AND l.partner = ?",
-        (device, partner),
-    )
-    if not linked:
-        raise NotAllowedError(f"Device {device} is not linked to partner {partner}.")
+    device = _serviced_device(tx, scope, serial)
     rows = tx.query(
         "SELECT v.kind, v.name, v.starts, v.ends FROM pf_s_levels v"
         " JOIN pf_s_devices d ON d.device_id = v.device_id WHERE d.serial = ?",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from infra.cli.audit import audit_cli
 from infra.cli.demo import demo
 from infra.cli.feeds import consume
 from infra.cli.info import config, event_schemas
@@ -38,6 +39,7 @@ cli.command("event-schemas")(event_schemas)
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(policies_cli, name="policies")
 cli.add_typer(token_cli, name="token")
+cli.add_typer(audit_cli, name="audit")
 
 
 def main() -> None:

@@ -150,7 +150,7 @@ class ViewRunner:
         while position < head:
             notifications = self._select(view, position, head)
             reached = notifications[-1].id if len(notifications) == self.batch_size else head
-            events = [self.fleet.mapper.to_domain_event(n) for n in notifications]
+            events = [(n.id, self.fleet.mapper.to_domain_event(n)) for n in notifications]
             self._apply(view, position, reached, events)
             position, applied, batches = reached, applied + len(events), batches + 1
             if batches % ANALYZE_EVERY == 0:
@@ -173,7 +173,7 @@ class ViewRunner:
         for notification in self._select(view, position, head):
             try:
                 event = self.fleet.mapper.to_domain_event(notification)
-                self._apply(view, position, notification.id, [event])
+                self._apply(view, position, notification.id, [(notification.id, event)])
             except Exception as failure:
                 return fault_of(view.name, position, notification, failure)
             position = notification.id
@@ -209,11 +209,13 @@ class ViewRunner:
         # two runners never apply the same batch: the second sees the moved position.
         return " FOR UPDATE" if self.db.kind == "postgres" else ""
 
-    def _apply(self, view: View, start: int, reached: int, events: list[Any]) -> None:
+    def _apply(self, view: View, start: int, reached: int, events: list[tuple[int, Any]]) -> None:
+        """Apply `events` (store position, event) and move the view's position to `reached`."""
+        ours = [(p, e) for p, e in events if isinstance(e, FleetAggregate.Event)]
         with self.db.transaction() as tx:
             if read_position(tx, view.name, self._lock()) != start:
                 return
-            view.process(tx, [e for e in events if isinstance(e, FleetAggregate.Event)])
+            view.process(tx, [e for _, e in ours], [p for p, _ in ours])
             write_position(tx, view.name, reached)
 
     def _analyze(self, view: View) -> None:

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import groupby
+from itertools import count, groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,9 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra.storage.pg_conn import check_alive
+
+STREAM_BATCH = 500  # rows fetched at a time by `stream`
+_stream_names = count(1)
 
 
 class ViewDB(Protocol):
@@ -50,6 +53,15 @@ class _SQLiteTx:
 
     def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(statement, tuple(params)).fetchall())
+
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        # SQLite steps through the result as it is read: rows are never all in memory.
+        cursor = self._conn.execute(statement, tuple(params))
+        try:
+            while rows := cursor.fetchmany(STREAM_BATCH):
+                yield from rows
+        finally:
+            cursor.close()
 
 
 class SQLiteViewDB:
@@ -113,6 +125,16 @@ class _PostgresTx:
         self.flush()
         self._cursor.execute(_pg(statement), tuple(params))
         return list(self._cursor.fetchall())
+
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """A server-side (named) cursor in this transaction, fetched STREAM_BATCH rows at a
+        time, so the rows never sit in memory together, here or in the driver."""
+        self.flush()
+        connection = self._cursor.connection
+        with connection.cursor(name=f"pf_stream_{next(_stream_names)}") as named:
+            named.itersize = STREAM_BATCH
+            named.execute(_pg(statement), tuple(params))
+            yield from named
 
     def flush(self) -> None:
         """Send buffered writes, pipelined, grouped by table and merged into multi-row INSERTs.

@@ -17,6 +17,7 @@ from infra.settings import Settings
 from projections.base import MomentError
 from projections.consent_queries import configuration_for, consent_in_effect, history
 from tests.scenarios import CUSTOMER, OPS, partner, servers
+from tests.scopes import AUDIT, partner_at
 
 DPO = Cause("dpo@hp.example", "corr-dpo")
 TICK = timedelta(microseconds=1)
@@ -56,10 +57,10 @@ def test_r_con_4_a_correction_of_a_past_grant_does_not_reopen_access_on_every_ba
 
     runner.catch_up()
     with runner.db.transaction() as tx:
-        assert history(tx, serial="D1")[-1]["corrects_version"] == first_grant
-        assert not consent_in_effect(tx, "D1", "LOC-A", datetime.now(UTC)).in_effect
+        assert history(tx, AUDIT, serial="D1").rows[-1]["corrects_version"] == first_grant
+        assert not consent_in_effect(tx, AUDIT, "D1", "LOC-A", datetime.now(UTC)).in_effect
         with pytest.raises(NotAllowedError, match="not granted consent"):
-            configuration_for(tx, "D1", "LOC-A")
+            configuration_for(tx, partner_at(fleet, "LOC-A"), "D1")
     assert not fleet.may_read_configuration("D1", "LOC-A")
 
 
@@ -81,8 +82,8 @@ def test_r_con_4_a_partners_history_holds_its_own_period_on_every_backend(
 
     runner.catch_up()
     with runner.db.transaction() as tx:
-        records = history(tx, partner="LOC-S")
-        answer = consent_in_effect(tx, "S1", "LOC-T", datetime.now(UTC))
+        records = history(tx, AUDIT, partner="LOC-S").rows
+        answer = consent_in_effect(tx, AUDIT, "S1", "LOC-T", datetime.now(UTC))
 
     assert [(r["action"], r["partner"]) for r in records] == [
         ("linked", "LOC-S"),
@@ -110,13 +111,15 @@ def test_r_con_3_moments_in_any_offset_compare_to_the_microsecond_on_every_backe
     runner.catch_up()
     with runner.db.transaction() as tx:
         answers = [
-            consent_in_effect(tx, "S1", "LOC-1", at.astimezone(PLUS_TWO)).in_effect
+            consent_in_effect(tx, AUDIT, "S1", "LOC-1", at.astimezone(PLUS_TWO)).in_effect
             for at in (grant - TICK, grant, withdrawal - TICK, withdrawal)
         ]
-        period = history(tx, customer_id="C1", since=grant.astimezone(PLUS_TWO), until=withdrawal)
-        to_the_end = history(tx, customer_id="C1", since=withdrawal - TICK)
+        period = history(
+            tx, AUDIT, customer_id="C1", since=grant.astimezone(PLUS_TWO), until=withdrawal
+        ).rows
+        to_the_end = history(tx, AUDIT, customer_id="C1", since=withdrawal - TICK).rows
         with pytest.raises(MomentError, match="no time zone"):
-            consent_in_effect(tx, "S1", "LOC-1", grant.replace(tzinfo=None))
+            consent_in_effect(tx, AUDIT, "S1", "LOC-1", grant.replace(tzinfo=None))
 
     assert answers == [False, True, True, False]
     assert [r["action"] for r in period] == ["granted"]

@@ -25,6 +25,7 @@ from projections.customer_queries import (
     partner_user,
 )
 from tests.scenarios import CUSTOMER, partner, servers
+from tests.scopes import partner_of
 from tests.views import assert_rebuild_equals_live
 
 ANNA, BEN = Cause("anna@LOC-1", "c-anna"), Cause("ben@LOC-1", "c-ben")
@@ -62,10 +63,16 @@ def given_input(fleet: PartnerFleet) -> None:
 def assert_deleted_is_nobodys_favourite(runner: ViewRunner) -> None:
     """R-FAV-2, R-FAV-3: Anna falls back to All Customers; Ben keeps Favorites Only with C2."""
     with runner.db.transaction() as tx:
-        anna, ben = partner_user(tx, ANNA.principal), partner_user(tx, BEN.principal)
-        annas, bens = list_customers(tx, ANNA.principal), list_customers(tx, BEN.principal)
+        anna, ben = (
+            partner_user(tx, partner_of(runner.fleet, ANNA.principal)),
+            partner_user(tx, partner_of(runner.fleet, BEN.principal)),
+        )
+        annas, bens = (
+            list_customers(tx, partner_of(runner.fleet, ANNA.principal)),
+            list_customers(tx, partner_of(runner.fleet, BEN.principal)),
+        )
         with pytest.raises(QueryError, match="at least one favourite"):
-            list_customers(tx, ANNA.principal, view="favorites_only")
+            list_customers(tx, partner_of(runner.fleet, ANNA.principal), view="favorites_only")
         stars = tx.query("SELECT count(*) FROM pf_c_favourites WHERE group_id = ?", (str(G1),))
     assert (anna.favourites, anna.default_view) == (0, "all_customers")
     assert (annas.view, annas.favorites_only_available) == ("all_customers", False)
@@ -91,8 +98,8 @@ def test_r_grp_2_r_fav_3_given_input_the_view_unstars_the_deleted_group_live_and
 def assert_reopened_clean(runner: ViewRunner) -> None:
     """R-LNK-5: the re-opened group is listed under its new name, with nothing of the old one."""
     with runner.db.transaction() as tx:
-        annas = list_customers(tx, ANNA.principal)
-        dashboard = customer_dashboard(tx, ANNA.principal, str(G1))
+        annas = list_customers(tx, partner_of(runner.fleet, ANNA.principal))
+        dashboard = customer_dashboard(tx, partner_of(runner.fleet, ANNA.principal), str(G1))
         children = tx.query("SELECT child_id FROM pf_c_children WHERE group_id = ?", (str(G1),))
         flags = tx.query(
             "SELECT is_dashboard, notifications FROM pf_c_groups WHERE group_id = ?", (str(G1),)

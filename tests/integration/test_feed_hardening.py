@@ -27,6 +27,7 @@ from projections.holding import rejected_reports, unassigned_devices
 from tests.integration.test_feeds import consumer_for, drain, feed_of, publish
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
+from tests.scopes import OPERATIONS, partner_at
 
 BRACKETS = b"[" * 100_000 + b"]" * 100_000
 REUSED = "batch id {} was already received with different content"
@@ -171,8 +172,8 @@ def test_r_hld_1_a_refused_delivery_is_in_the_holding_view_on_each_backend(
         fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC2")])
         runner.catch_up()
         with runner.db.transaction() as tx:
-            listed = rejected_reports(tx, batch_id="b1")
-            devices = [d.serial for d in unassigned_devices(tx, "LOC-1")]
+            listed = rejected_reports(tx, OPERATIONS, batch_id="b1").rows
+            devices = [d.serial for d in unassigned_devices(tx, partner_at(fleet, "LOC-1")).rows]
     finally:
         runner.db.close()
         fleet.close()

@@ -23,6 +23,7 @@ from projections.repair_queues import alert_notifications, csdp_queue, repair_qu
 from tests.conftest import FleetFactory
 from tests.pg_faults import eventually, terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
+from tests.scopes import OPERATIONS, partner_at
 
 POLICIES = [AlertsPolicy.name, RepairRoutingPolicy.name]
 
@@ -174,13 +175,22 @@ def test_r_alr_2_the_repair_queues_on_stored_events(
         PolicyRunner(fleet).catch_up()
         views.catch_up()
         with views.db.transaction() as tx:
-            assert [c.serial for c in repair_queue(tx, "hp_customer_support")] == ["PC1"]
-            assert [c.serial for c in repair_queue(tx, "hpe_support")] == ["S2", "S3"]
-            assert [(c.case_id, c.source) for c in csdp_queue(tx, "LOC-S")] == [
+            assert [c.serial for c in repair_queue(tx, OPERATIONS, "hp_customer_support").rows] == [
+                "PC1"
+            ]
+            assert [c.serial for c in repair_queue(tx, OPERATIONS, "hpe_support").rows] == [
+                "S2",
+                "S3",
+            ]
+            assert [
+                (c.case_id, c.source) for c in csdp_queue(tx, partner_at(fleet, "LOC-S")).rows
+            ] == [
                 ("K1", "self_service"),
                 ("K2", "insight_rs"),
             ]
-            assert [a.serial for a in alert_notifications(tx, "end_user")] == ["PC1"]
+            assert [
+                a.serial for a in alert_notifications(tx, OPERATIONS, audience="end_user").rows
+            ] == ["PC1"]
     finally:
         views.db.close()
 

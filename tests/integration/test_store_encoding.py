@@ -26,6 +26,7 @@ from projections.consent_queries import configuration_for
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, servers
+from tests.scopes import partner_at
 from tests.snapshots import (
     MISFITS,
     NewerAlert,
@@ -177,7 +178,7 @@ def test_r_con_2_the_partners_view_returns_marker_shaped_and_odd_text_data_exact
 
         runner.catch_up()
         with runner.db.transaction() as tx:
-            seen = configuration_for(tx, "S1", "LOC-1")
+            seen = configuration_for(tx, partner_at(fleet, "LOC-1"), "S1")
 
         assert seen == odd
     finally:

@@ -14,6 +14,7 @@ from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from projections.customer_queries import list_customers
 from tests.scenarios import event_count, partner, servers
+from tests.scopes import partner_of
 from tests.views import assert_rebuild_equals_live
 
 ANNA = "anna@LOC-1"
@@ -43,7 +44,10 @@ def customers_found(runner: ViewRunner, search: str) -> list[str]:
     """The customer ids LOC-1's admin finds, in page order, once the views caught up."""
     runner.catch_up()
     with runner.db.transaction() as tx:
-        return [r.customer_id for r in list_customers(tx, ANNA, search=search).rows]
+        return [
+            r.customer_id
+            for r in list_customers(tx, partner_of(runner.fleet, ANNA), search=search).rows
+        ]
 
 
 def test_r_fav_5_search_is_the_same_on_postgresql_and_sqlite(view_settings: Settings) -> None:

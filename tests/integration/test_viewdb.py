@@ -65,3 +65,42 @@ def test_a_failed_transaction_leaves_nothing(db: ViewDB) -> None:
         insert_then_fail()
     with db.transaction() as tx:
         assert tx.query("SELECT count(*) FROM t4") == [(0,)]
+
+
+def test_r_con_4_a_stream_yields_every_row_in_order_and_leaves_the_tx_usable(db: ViewDB) -> None:
+    """`Tx.stream` (the consent export's reader) gives the query's rows in its order, also
+    after buffered writes of the same transaction; the transaction goes on after it."""
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE t6 (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        tx.executemany("INSERT INTO t6 VALUES (?, ?)", [(n, f"v{n}") for n in range(1_234)])
+        streamed = list(tx.stream("SELECT k, v FROM t6 WHERE k >= ? ORDER BY k", (10,)))
+        tx.execute("INSERT INTO t6 VALUES (?, ?)", (5_000, "after"))
+        after = tx.query("SELECT count(*) FROM t6")
+    assert streamed == [(n, f"v{n}") for n in range(10, 1_234)]
+    assert after == [(1_235,)]
+
+
+@pytest.fixture
+def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
+    """A view database in a PostgreSQL schema of this test's own."""
+    with storage_ready(postgres_settings.storage):
+        view_db = build_view_db(postgres_settings)
+    yield view_db
+    view_db.close()
+
+
+def test_r_con_4_on_postgresql_a_stream_reads_through_a_server_side_cursor(
+    pg_db: ViewDB,
+) -> None:
+    """R-CON-4: the rows stay on the server until read (a named cursor, fetched in batches),
+    so an export's memory does not grow with the history."""
+    with pg_db.transaction() as tx:
+        tx.execute("CREATE TABLE t7 (k INTEGER PRIMARY KEY)")
+        tx.executemany("INSERT INTO t7 VALUES (?)", [(n,) for n in range(2_000)])
+        rows = tx.stream("SELECT k FROM t7 ORDER BY k")
+        first = next(rows)
+        cursors = tx.query("SELECT count(*) FROM pg_cursors WHERE left(name, 10) = 'pf_stream_'")
+        rest = list(rows)
+    assert first == (0,)
+    assert cursors == [(1,)]
+    assert len(rest) == 1_999

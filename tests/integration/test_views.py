@@ -30,6 +30,7 @@ from projections.holding import unassigned_devices
 from tests.conftest import url_of
 from tests.pg_faults import eventually, store_customer_group_named, terminate_backends
 from tests.scenarios import SCENARIOS, Scenario, partner, report, servers
+from tests.scopes import AUDIT, partner_at
 from tests.views import assert_rebuild_equals_live
 
 VIEWS = [view.name for view in all_views()]
@@ -78,9 +79,16 @@ def test_a_following_runner_gives_read_your_writes(view_settings: Settings) -> N
         fleet.grant_consent(Cause("it@c1", "x"), "C1", ["S1"])
         assert runner.wait_until(runner.head(), timeout=10)
         with runner.db.transaction() as tx:
-            assert [r.name for r in list_customers(tx, "anna@LOC-1").rows] == ["First Customer"]
-            assert [d.serial for d in unassigned_devices(tx, "LOC-1")] == ["PC1"]
-            assert [r["action"] for r in history(tx, serial="S1")] == ["linked", "granted"]
+            assert [r.name for r in list_customers(tx, partner_at(fleet, "LOC-1")).rows] == [
+                "First Customer"
+            ]
+            assert [d.serial for d in unassigned_devices(tx, partner_at(fleet, "LOC-1")).rows] == [
+                "PC1"
+            ]
+            assert [r["action"] for r in history(tx, AUDIT, serial="S1").rows] == [
+                "linked",
+                "granted",
+            ]
     finally:
         runner.stop()
         runner.db.close()

@@ -18,12 +18,14 @@ from hypothesis import strategies as st
 from domain import Cause, DomainError, NotAllowedError
 from domain.consent import ConsentError
 from handlers import PartnerFleet
+from handlers.access import PartnerScope
 from handlers.devices import PartnerChoice
 from infra.follow.view_runner import ViewRunner
 from projections.base import Tx
 from projections.consent_queries import configuration_for, consent_in_effect, history
 from projections.consent_replay import replay
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
+from tests.scopes import AUDIT, partner_at
 from tests.views import memory_runner
 
 DPO = Cause("dpo@hp.example", "corr-dpo")
@@ -93,10 +95,10 @@ def run(fleet: PartnerFleet, model: Model, step: tuple[Any, ...]) -> None:
         fleet.correct_consent_record(DPO, "D1", versions[model.target(step)], "DPO", step[2])
 
 
-def reads_configuration(tx: Tx) -> bool:
+def reads_configuration(tx: Tx, scope: PartnerScope) -> bool:
     """R-CON-2: whether LOC-1 may read D1's configuration data now, per the consent view."""
     try:
-        return configuration_for(tx, "D1", "LOC-1") == DATA
+        return configuration_for(tx, scope, "D1") == DATA
     except NotAllowedError:
         return False
 
@@ -127,10 +129,10 @@ def test_r_con_4_only_a_correction_of_the_record_in_effect_changes_the_present(
         assert fleet.may_read_configuration("D1", "LOC-1") == (model.wording is not None)
     runner.catch_up()
     with runner.db.transaction() as tx:
-        now = consent_in_effect(tx, "D1", "LOC-1", datetime.now(UTC))
+        now = consent_in_effect(tx, AUDIT, "D1", "LOC-1", datetime.now(UTC))
         assert now.in_effect == (model.wording is not None)
-        assert reads_configuration(tx) == (model.wording is not None)
-        past = {at: consent_in_effect(tx, "D1", "LOC-1", at).consent_granted for at in then}
+        assert reads_configuration(tx, partner_at(fleet, "LOC-1")) == (model.wording is not None)
+        past = {at: consent_in_effect(tx, AUDIT, "D1", "LOC-1", at).consent_granted for at in then}
     assert past == {at: wording is not None for at, wording in then.items()}
     runner.db.close()
 
@@ -189,15 +191,15 @@ def test_r_con_4_a_partners_own_history_replays_to_the_devices_answers_for_it(
         attempt(fleet, step)
     runner.catch_up()
     with runner.db.transaction() as tx:
-        everything = history(tx, serial="D1")
+        everything = history(tx, AUDIT, serial="D1").rows
         for location_id in PARTNERS:
-            own = sorted(history(tx, partner=location_id), key=lambda r: r["version"])
+            own = sorted(history(tx, AUDIT, partner=location_id).rows, key=lambda r: r["version"])
             links = [r for r in everything if r["kind"] == "link" and r["partner"] == location_id]
             assert [r for r in own if r["kind"] == "link"] == sorted(
                 links, key=lambda r: r["version"]
             )
             for at in {r["at"] for r in everything}:
                 state = replay((r for r in own if r["at"] <= at), location_id)
-                answer = consent_in_effect(tx, "D1", location_id, instant(at))
+                answer = consent_in_effect(tx, AUDIT, "D1", location_id, instant(at))
                 assert (state.granted and state.link is not None) == answer.in_effect
     runner.db.close()

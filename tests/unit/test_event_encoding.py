@@ -23,6 +23,7 @@ from handlers import PartnerFleet
 from handlers.transcoding import DataclassAsDict, FleetTranscoder, free_form_fields
 from infra.kafka.envelope import envelope_record, stored_record
 from projections.consent_queries import configuration_for
+from tests.scopes import partner_at
 from tests.unit.views_support import (
     CUSTOMER,
     LOC,
@@ -108,7 +109,7 @@ def test_r_con_2_configuration_data_in_the_transcoders_marker_form_reads_back_ex
     fleet.collect_configuration(OPS, "S1", GIVEN)
 
     with read() as tx:
-        seen_by_partner = configuration_for(tx, "S1", LOC)
+        seen_by_partner = configuration_for(tx, partner_at(fleet, LOC), "S1")
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     assert seen_by_partner == GIVEN
@@ -126,7 +127,7 @@ def test_r_con_2_configuration_data_naming_a_registered_transcoding_stays_a_plai
     fleet.collect_configuration(OPS, "S1", {"nested": [data], "top": data})
 
     with read() as tx:
-        seen_by_partner = configuration_for(tx, "S1", LOC)
+        seen_by_partner = configuration_for(tx, partner_at(fleet, LOC), "S1")
 
     assert seen_by_partner == {"nested": [data], "top": data}
     assert collected_data(fleet, "S1") == [{"nested": [data], "top": data}]
@@ -145,7 +146,7 @@ def test_r_con_2_any_json_configuration_reads_back_exactly_everywhere(
     fleet.collect_configuration(OPS, "S1", data)
 
     with read() as tx:
-        seen_by_partner = configuration_for(tx, "S1", LOC)
+        seen_by_partner = configuration_for(tx, partner_at(fleet, LOC), "S1")
 
     assert seen_by_partner == data
     assert collected_data(fleet, "S1")[-1] == data
@@ -184,7 +185,7 @@ def test_r_con_2_a_colliding_dict_stored_before_the_escape_existed_reads_back_ex
     stored_before_the_fix(fleet, {"top": data, "deep": {"list": [data]}})
 
     with read() as tx:
-        seen_by_partner = configuration_for(tx, "S1", LOC)
+        seen_by_partner = configuration_for(tx, partner_at(fleet, LOC), "S1")
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     assert seen_by_partner == {"top": data, "deep": {"list": [data]}}

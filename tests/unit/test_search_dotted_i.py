@@ -13,6 +13,7 @@ import pytest
 from domain.text import fold
 from handlers import PartnerFleet
 from projections.customer_queries import list_customers
+from tests.scopes import partner_of
 from tests.unit.views_support import (
     LOC,
     Reader,
@@ -45,7 +46,7 @@ def test_r_fav_5_a_dotted_capital_i_is_found_by_a_plain_i(
     link_new_servers(fleet, "C1", "S1", to=LOC, name=stored)
     link_new_servers(fleet, "C2", "S2", to=LOC, name="Ankara")
     with read() as tx:
-        page = list_customers(tx, admin(LOC).principal, search=typed, limit=10)
+        page = list_customers(tx, partner_of(fleet, admin(LOC).principal), search=typed, limit=10)
     assert [row.customer_id for row in page.rows] == ["C1"]
 
 

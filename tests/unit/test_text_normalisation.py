@@ -30,6 +30,7 @@ from infra.storage.viewdb import SQLiteViewDB
 from projections.customer_queries import QueryError, customer_dashboard, list_customers
 from projections.customers import CustomersView
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
+from tests.scopes import partner_of
 from tests.unit.views_support import (
     LOC,
     Reader,
@@ -52,10 +53,10 @@ Form = Literal["NFC", "NFD", "NFKC", "NFKD"]
 FORMS: tuple[Form, ...] = ("NFC", "NFD", "NFKC", "NFKD")
 
 
-def found(read: Reader, search: str) -> list[str]:
+def found(fleet: PartnerFleet, read: Reader, search: str) -> list[str]:
     """The customer ids LOC-1's admin finds in All Customers with this search term."""
     with read() as tx:
-        page = list_customers(tx, ANNA.principal, search=search, limit=200)
+        page = list_customers(tx, partner_of(fleet, ANNA.principal), search=search, limit=200)
     return [row.customer_id for row in page.rows]
 
 
@@ -79,7 +80,7 @@ def test_r_fav_5_search_finds_a_name_in_any_normal_form_and_case(
     link_new_servers(fleet, "C1", "S1", to=LOC, name=stored)
     link_new_servers(fleet, "C2", "S2", to=LOC, name="Mueller Corp")
 
-    assert found(read, typed) == ["C1"]
+    assert found(fleet, read, typed) == ["C1"]
 
 
 def test_r_fav_5_the_name_is_shown_as_given_and_sorted_in_its_folded_form(
@@ -93,7 +94,7 @@ def test_r_fav_5_the_name_is_shown_as_given_and_sorted_in_its_folded_form(
     link_new_servers(fleet, "C4", "S4", to=LOC, name="M\u00fcller AG")
 
     with read() as tx:
-        rows = list_customers(tx, ANNA.principal).rows
+        rows = list_customers(tx, partner_of(fleet, ANNA.principal)).rows
 
     assert [r.name for r in rows] == ["Ma", "mz", "M\u00fcller AG", DECOMPOSED]
 
@@ -121,8 +122,8 @@ def test_r_fav_5_r_lnk_5_a_reopened_group_is_found_in_any_normal_form(
 
     link_new_servers(fleet, "C1", "S9", to=LOC, name=DECOMPOSED)
 
-    assert found(read, "m\u00fcller") == ["C1"]
-    assert found(read, "old") == []
+    assert found(fleet, read, "m\u00fcller") == ["C1"]
+    assert found(fleet, read, "old") == []
     assert_rebuild_equals_live(runner)
 
 
@@ -137,7 +138,7 @@ def test_r_fav_5_a_search_term_no_database_can_compare_is_refused(
     new_partner(fleet, LOC)
 
     with pytest.raises(QueryError, match=f"search: .*{says}"):
-        found(read, search)
+        found(fleet, read, search)
 
 
 def test_r_fav_5_a_forged_cursor_with_a_nul_is_refused(fleet: PartnerFleet, read: Reader) -> None:
@@ -146,7 +147,7 @@ def test_r_fav_5_a_forged_cursor_with_a_nul_is_refused(fleet: PartnerFleet, read
     forged = base64.urlsafe_b64encode(json.dumps(["a\x00", "g"]).encode()).decode()
 
     with read() as tx, pytest.raises(QueryError, match="cursor is not one this service issued"):
-        list_customers(tx, ANNA.principal, cursor=forged)
+        list_customers(tx, partner_of(fleet, ANNA.principal), cursor=forged)
 
 
 # --- the property --------------------------------------------------------------------------
@@ -191,7 +192,7 @@ def test_r_fav_5_any_piece_of_a_name_in_any_normal_form_and_case_finds_it() -> N
         fleet.register_devices(it, customer, servers(customer), choice, customer_name=stored)
         typed = _piece(data, unicodedata.normalize("NFC", stored.strip()))
         runner.catch_up()
-        assert customer in _found_by(runner, typed), (stored, typed)
+        assert customer in _found_by(runner.fleet, runner, typed), (stored, typed)
 
     search_finds()
 
@@ -205,13 +206,15 @@ def _piece(data: st.DataObject, text: str) -> str:
     return data.draw(st.sampled_from(CASES))(unicodedata.normalize(form, text[start:end]))
 
 
-def _found_by(runner: ViewRunner, typed: str) -> list[str]:
+def _found_by(fleet: PartnerFleet, runner: ViewRunner, typed: str) -> list[str]:
     """Every customer id LOC-1's admin finds with this term, walking all pages."""
     found: list[str] = []
     cursor = None
     with runner.db.transaction() as tx:
         while True:
-            page = list_customers(tx, ANNA.principal, search=typed, limit=200, cursor=cursor)
+            page = list_customers(
+                tx, partner_of(fleet, ANNA.principal), search=typed, limit=200, cursor=cursor
+            )
             found += [row.customer_id for row in page.rows]
             if page.next_cursor is None:
                 return found
@@ -346,7 +349,8 @@ def test_kind4_a_partner_user_typed_decomposed_is_recognised(
     link_new_servers(fleet, "C1", "S1", to=LOC, name="Customer One")
 
     with read() as tx:
-        page = list_customers(tx, "ju\u0308rgen@reseller.example")
-        dashboard = customer_dashboard(tx, "ju\u0308rgen@reseller.example", page.rows[0].group_id)
+        scope = partner_of(fleet, "ju\u0308rgen@reseller.example", LOC)
+        page = list_customers(tx, scope)
+        dashboard = customer_dashboard(tx, scope, page.rows[0].group_id)
 
     assert dashboard.admins == ["j\u00fcrgen@reseller.example"]

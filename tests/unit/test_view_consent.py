@@ -17,15 +17,15 @@ from handlers.devices import NewDevice, PartnerChoice
 from infra.follow.view_runner import ViewRunner
 from projections.base import Tx, iso
 from projections.consent import HISTORY_COLUMNS
+from projections.consent_export import export_csv, export_jsonl
 from projections.consent_queries import (
     ConsentAnswer,
     configuration_for,
     consent_in_effect,
-    export_csv,
-    export_jsonl,
     history,
 )
 from tests.scenarios import event_count
+from tests.scopes import AUDIT, partner_at
 from tests.unit.views_support import (
     CUSTOMER,
     LOC,
@@ -70,7 +70,7 @@ def now() -> datetime:
 
 def answers(tx: Tx, serial: str, partner: str, moments: list[datetime]) -> list[bool]:
     """Whether consent was in effect for the device and partner at each moment."""
-    return [consent_in_effect(tx, serial, partner, at).in_effect for at in moments]
+    return [consent_in_effect(tx, AUDIT, serial, partner, at).in_effect for at in moments]
 
 
 def actions(records: list[Row]) -> list[tuple[str, str]]:
@@ -111,9 +111,9 @@ def test_r_con_3_the_answer_says_why_and_names_the_deciding_records(
     [withdrawn] = withdrawals(fleet, "S1")
 
     with read() as tx:
-        before: ConsentAnswer = consent_in_effect(tx, "s1", LOC, first - TICK)
-        during = consent_in_effect(tx, "S1", LOC, first)
-        after = consent_in_effect(tx, "S1", LOC, withdrawn)
+        before: ConsentAnswer = consent_in_effect(tx, AUDIT, "s1", LOC, first - TICK)
+        during = consent_in_effect(tx, AUDIT, "S1", LOC, first)
+        after = consent_in_effect(tx, AUDIT, "S1", LOC, withdrawn)
 
     assert (before.serial, before.partner, before.at) == ("S1", LOC, iso(first - TICK))
     assert (before.consent_granted, before.partner_linked) == (False, True)
@@ -140,7 +140,7 @@ def test_r_con_3_a_partner_linked_later_has_consent_in_effect_only_from_its_link
 
     with read() as tx:
         in_effect = answers(tx, "S4", OTHER_LOC, [granted - TICK, granted, linked - TICK, linked])
-        before_link = consent_in_effect(tx, "S4", OTHER_LOC, linked - TICK)
+        before_link = consent_in_effect(tx, AUDIT, "S4", OTHER_LOC, linked - TICK)
         never_linked = answers(tx, "S4", LOC, [granted, linked, now()])
 
     assert in_effect == [False, False, False, True]
@@ -173,7 +173,7 @@ def test_r_con_3_after_an_unlink_consent_is_no_longer_in_effect_for_that_partner
 
     with read() as tx:
         in_effect = answers(tx, "S1", LOC, [unlinked - TICK, unlinked, now()])
-        after = consent_in_effect(tx, "S1", LOC, unlinked)
+        after = consent_in_effect(tx, AUDIT, "S1", LOC, unlinked)
 
     assert in_effect == [True, False, False]
     assert (after.consent_granted, after.partner_linked) == (True, False)
@@ -189,7 +189,7 @@ def test_r_con_3_a_moment_in_another_time_zone_is_answered_for_the_same_instant(
         in_effect = answers(
             tx, "S1", LOC, [(first - TICK).astimezone(berlin), first.astimezone(berlin)]
         )
-        answer = consent_in_effect(tx, "S1", LOC, first.astimezone(berlin))
+        answer = consent_in_effect(tx, AUDIT, "S1", LOC, first.astimezone(berlin))
 
     assert in_effect == [False, True]
     assert answer.at == iso(first)
@@ -200,14 +200,14 @@ def test_r_con_3_a_past_moment_is_answered_the_same_after_later_changes(
 ) -> None:
     [_, regranted] = grants(fleet, "S1")
     with read() as tx:
-        before = consent_in_effect(tx, "S1", LOC, regranted)
+        before = consent_in_effect(tx, AUDIT, "S1", LOC, regranted)
 
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        after = consent_in_effect(tx, "S1", LOC, regranted)
-        today = consent_in_effect(tx, "S1", LOC, now())
+        after = consent_in_effect(tx, AUDIT, "S1", LOC, regranted)
+        today = consent_in_effect(tx, AUDIT, "S1", LOC, now())
     assert before.in_effect
     assert after == before
     assert not today.in_effect
@@ -215,7 +215,7 @@ def test_r_con_3_a_past_moment_is_answered_the_same_after_later_changes(
 
 def test_r_con_3_a_device_never_granted_has_no_consent_in_effect(read: Reader, world: None) -> None:
     with read() as tx:
-        answer = consent_in_effect(tx, "S2", LOC, now())
+        answer = consent_in_effect(tx, AUDIT, "S2", LOC, now())
 
     assert (answer.in_effect, answer.consent_granted, answer.partner_linked) == (
         False,
@@ -226,7 +226,7 @@ def test_r_con_3_a_device_never_granted_has_no_consent_in_effect(read: Reader, w
 
 def test_r_con_3_an_unknown_device_is_refused(read: Reader, world: None) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="NOPE"):
-        consent_in_effect(tx, "NOPE", LOC, now())
+        consent_in_effect(tx, AUDIT, "NOPE", LOC, now())
 
 
 def test_r_con_3_consent_set_on_a_hosting_device_is_in_effect_for_each_managed_device(
@@ -243,7 +243,9 @@ def test_r_con_3_consent_set_on_a_hosting_device_is_in_effect_for_each_managed_d
 
     with read() as tx:
         in_effect = {s: answers(tx, s, LOC, [first - TICK, now()]) for s in ("H1", "M1", "M2")}
-        scopes = {r["scope"] for r in history(tx, serial="M1") if r["action"] == "granted"}
+        scopes = {
+            r["scope"] for r in history(tx, AUDIT, serial="M1").rows if r["action"] == "granted"
+        }
 
     assert in_effect == {s: [False, True] for s in ("H1", "M1", "M2")}
     assert scopes == {"insight_rs_host:H1"}
@@ -262,7 +264,7 @@ def test_r_con_4_a_devices_history_keeps_who_when_what_and_which_wording(
     ]
 
     with read() as tx:
-        records = history(tx, serial="s1")
+        records = history(tx, AUDIT, serial="s1").rows
 
     assert [(r["kind"], r["action"]) for r in records] == [
         ("link", "linked"),
@@ -291,8 +293,8 @@ def test_r_con_4_a_customers_history_holds_the_records_of_its_devices_only(
     fleet.grant_consent(CUSTOMER, "C2", ["S3"])
 
     with read() as tx:
-        of_c1 = history(tx, customer_id="C1")
-        of_c2 = history(tx, customer_id="C2")
+        of_c1 = history(tx, AUDIT, customer_id="C1").rows
+        of_c2 = history(tx, AUDIT, customer_id="C2").rows
 
     assert actions(of_c1) == [
         ("S1", "linked"),
@@ -308,14 +310,14 @@ def test_r_con_4_a_partners_history_holds_the_records_of_its_own_link_periods_on
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
-        before = {r["serial"] for r in history(tx, partner=OTHER_LOC)}
+        before = {r["serial"] for r in history(tx, AUDIT, partner=OTHER_LOC).rows}
 
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        after = history(tx, partner=OTHER_LOC)
-        old_partner = history(tx, partner=LOC)
-        nobody = history(tx, partner="LOC-404")
+        after = history(tx, AUDIT, partner=OTHER_LOC).rows
+        old_partner = history(tx, AUDIT, partner=LOC).rows
+        nobody = history(tx, AUDIT, partner="LOC-404").rows
     assert before == {"S3"}
     # The new partner's period starts with the consent then in effect, then its own link.
     assert actions([r for r in after if r["serial"] == "S1"]) == [
@@ -338,7 +340,7 @@ def test_r_con_4_a_history_that_names_no_device_customer_or_partner_is_refused(
     read: Reader, world: None
 ) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="serial"):
-        history(tx)
+        history(tx, AUDIT)
 
 
 @pytest.fixture
@@ -354,7 +356,7 @@ def test_r_con_4_the_history_exports_as_json_lines_that_parse_back_to_the_record
     read: Reader, corrected: None
 ) -> None:
     with read() as tx:
-        records = history(tx, customer_id="C1")
+        records = history(tx, AUDIT, customer_id="C1").rows
 
     exported = export_jsonl(records)
 
@@ -368,7 +370,7 @@ def test_r_con_4_the_history_exports_as_csv_that_parses_back_to_the_records(
     read: Reader, corrected: None
 ) -> None:
     with read() as tx:
-        records = history(tx, customer_id="C1")
+        records = history(tx, AUDIT, customer_id="C1").rows
 
     exported = export_csv(records)
 
@@ -383,7 +385,7 @@ def test_r_con_4_an_empty_history_exports_as_an_empty_file_with_a_csv_header(
     read: Reader, world: None
 ) -> None:
     with read() as tx:
-        records = history(tx, customer_id="C-unknown")
+        records = history(tx, AUDIT, customer_id="C-unknown").rows
 
     assert records == []
     assert export_jsonl(records) == ""
@@ -394,13 +396,13 @@ def test_r_con_4_a_correction_is_a_new_record_and_the_corrected_record_is_unchan
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
-        before = history(tx, serial="S1")
+        before = history(tx, AUDIT, serial="S1").rows
     second_grant = before[-1]
 
     fleet.correct_consent_record(DPO, "S1", second_grant["version"], "wrong signer", None)
 
     with read() as tx:
-        after = history(tx, serial="S1")
+        after = history(tx, AUDIT, serial="S1").rows
     assert after[:-1] == before
     correction = after[-1]
     assert {k: correction[k] for k in ("kind", "action", "corrects_version", "reason")} == {
@@ -436,9 +438,9 @@ def test_r_con_4_corrections_made_later_are_listed_in_the_answer_for_an_earlier_
     [correction] = times_of(fleet, "S1", Device.ConsentCorrected)
 
     with read() as tx:
-        corrected_moment = consent_in_effect(tx, "S1", LOC, regranted)
-        earlier_period = consent_in_effect(tx, "S1", LOC, first)
-        after_correction = consent_in_effect(tx, "S1", LOC, correction)
+        corrected_moment = consent_in_effect(tx, AUDIT, "S1", LOC, regranted)
+        earlier_period = consent_in_effect(tx, AUDIT, "S1", LOC, first)
+        after_correction = consent_in_effect(tx, AUDIT, "S1", LOC, correction)
 
     [listed] = corrected_moment.later_corrections
     assert (listed["action"], listed["at"]) == ("corrected", iso(correction))
@@ -468,12 +470,12 @@ def test_r_con_4_replaying_the_store_rebuilds_the_same_history(
     fleet: PartnerFleet, read: Reader, runner: ViewRunner, corrected: None
 ) -> None:
     with read() as tx:
-        before = history(tx, customer_id="C1")
+        before = history(tx, AUDIT, customer_id="C1").rows
 
     runner.rebuild(runner.view("consent"))
 
     with read() as tx:
-        assert history(tx, customer_id="C1") == before
+        assert history(tx, AUDIT, customer_id="C1").rows == before
 
 
 # --- R-CON-2: configuration data only while linked and granted ---------------------------
@@ -487,51 +489,52 @@ def collected(fleet: PartnerFleet, world: None) -> None:
 
 
 def test_r_con_2_a_linked_partner_reads_the_latest_data_while_consent_is_granted(
-    read: Reader, collected: None
+    fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC) == DATA
+        assert configuration_for(tx, partner_at(fleet, LOC), "S1") == DATA
 
 
-def test_r_con_2_a_partner_not_linked_to_the_device_is_refused_clearly(
-    read: Reader, collected: None
+def test_r_con_2_a_partner_not_linked_to_the_device_is_told_it_is_not_found(
+    fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
+    """R-CON-2, R-LNK-1: another partner's device answers as an unknown serial does."""
     with (
         read() as tx,
-        pytest.raises(NotAllowedError, match=f"S1 is not linked to partner {OTHER_LOC}"),
+        pytest.raises(NotFoundError, match="No device with serial number 'S1'"),
     ):
-        configuration_for(tx, "S1", OTHER_LOC)
+        configuration_for(tx, partner_at(fleet, OTHER_LOC), "S1")
 
 
 def test_r_con_2_a_linked_partner_without_consent_is_refused_clearly(
-    read: Reader, collected: None
+    fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx, pytest.raises(NotAllowedError, match="S2 has not granted consent"):
-        configuration_for(tx, "S2", LOC)
+        configuration_for(tx, partner_at(fleet, LOC), "S2")
 
 
 def test_r_con_2_access_ends_at_once_when_consent_is_withdrawn(
     fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC) == DATA
+        assert configuration_for(tx, partner_at(fleet, LOC), "S1") == DATA
 
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx, pytest.raises(NotAllowedError, match="not granted consent"):
-        configuration_for(tx, "S1", LOC)
+        configuration_for(tx, partner_at(fleet, LOC), "S1")
 
 
 def test_r_con_2_access_ends_at_once_when_the_partner_is_unlinked(
     fleet: PartnerFleet, read: Reader, collected: None
 ) -> None:
     with read() as tx:
-        assert configuration_for(tx, "S1", LOC) == DATA
+        assert configuration_for(tx, partner_at(fleet, LOC), "S1") == DATA
 
     fleet.unlink_devices(CUSTOMER, "C1", ["S1"])
 
-    with read() as tx, pytest.raises(NotAllowedError, match=f"not linked to partner {LOC}"):
-        configuration_for(tx, "S1", LOC)
+    with read() as tx, pytest.raises(NotFoundError, match="No device with serial number 'S1'"):
+        configuration_for(tx, partner_at(fleet, LOC), "S1")
 
 
 def test_r_con_2_after_a_relink_only_the_new_partner_reads_the_data(
@@ -540,9 +543,9 @@ def test_r_con_2_after_a_relink_only_the_new_partner_reads_the_data(
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        new = configuration_for(tx, "S1", OTHER_LOC)
-        with pytest.raises(NotAllowedError, match=f"not linked to partner {LOC}"):
-            configuration_for(tx, "S1", LOC)
+        new = configuration_for(tx, partner_at(fleet, OTHER_LOC), "S1")
+        with pytest.raises(NotFoundError, match="No device with serial number 'S1'"):
+            configuration_for(tx, partner_at(fleet, LOC), "S1")
 
     assert new == DATA
 
@@ -551,7 +554,7 @@ def test_r_con_2_no_data_collected_yet_is_reported_as_not_found(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S1", LOC)
+        configuration_for(tx, partner_at(fleet, LOC), "S1")
 
 
 def test_r_con_2_collecting_configuration_without_consent_is_refused_and_records_nothing(
@@ -565,7 +568,7 @@ def test_r_con_2_collecting_configuration_without_consent_is_refused_and_records
     assert event_count(fleet) == before
     fleet.grant_consent(CUSTOMER, "C1", ["S2"])
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S2", LOC)
+        configuration_for(tx, partner_at(fleet, LOC), "S2")
 
 
 def test_r_con_2_collecting_configuration_without_a_partner_is_refused_and_records_nothing(
@@ -580,7 +583,7 @@ def test_r_con_2_collecting_configuration_without_a_partner_is_refused_and_recor
     assert event_count(fleet) == before
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=LOC))
     with read() as tx, pytest.raises(NotFoundError, match="No configuration data"):
-        configuration_for(tx, "S1", LOC)
+        configuration_for(tx, partner_at(fleet, LOC), "S1")
 
 
 # --- issue 8, kind 1: a correction changes the present only for the record in effect -----
@@ -600,10 +603,10 @@ def test_r_con_4_correcting_the_first_grant_after_a_withdrawal_does_not_reopen_a
     fleet.correct_consent_record(DPO, "D1", first_grant, "wording version missing", "2025-06")
 
     with read() as tx:
-        records = history(tx, serial="D1")
-        now_answer = consent_in_effect(tx, "D1", "LOC-A", now())
+        records = history(tx, AUDIT, serial="D1").rows
+        now_answer = consent_in_effect(tx, AUDIT, "D1", "LOC-A", now())
         with pytest.raises(NotAllowedError, match="not granted consent"):
-            configuration_for(tx, "D1", "LOC-A")
+            configuration_for(tx, partner_at(fleet, "LOC-A"), "D1")
     assert [(r["action"], r["corrects_version"]) for r in records[-2:]] == [
         ("withdrawn", None),
         ("corrected", first_grant),
@@ -624,8 +627,8 @@ def test_r_con_4_a_correction_of_a_past_record_is_listed_for_the_moment_it_conce
     fleet.correct_consent_record(DPO, "S1", first, "signed by an intern", None)
 
     with read() as tx:
-        then = consent_in_effect(tx, "S1", LOC, first_at)
-        today = consent_in_effect(tx, "S1", LOC, now())
+        then = consent_in_effect(tx, AUDIT, "S1", LOC, first_at)
+        today = consent_in_effect(tx, AUDIT, "S1", LOC, now())
     assert then.in_effect
     assert [r["corrects_version"] for r in then.later_corrections] == [first]
     assert today.in_effect
@@ -643,8 +646,8 @@ def test_r_con_4_corrections_of_a_later_correction_are_listed_with_it(
     fleet.correct_consent_record(DPO, "S1", first_correction, "the signer was right", "2025-06")
 
     with read() as tx:
-        answer = consent_in_effect(tx, "S1", LOC, again_at)
-        today = consent_in_effect(tx, "S1", LOC, now())
+        answer = consent_in_effect(tx, AUDIT, "S1", LOC, again_at)
+        today = consent_in_effect(tx, AUDIT, "S1", LOC, now())
 
     assert [r["corrects_version"] for r in answer.later_corrections] == [again, first_correction]
     assert today.in_effect

@@ -12,6 +12,7 @@ from domain import Device
 from handlers import PartnerFleet
 from projections.base import MomentError, iso
 from projections.consent_queries import consent_in_effect, history
+from tests.scopes import AUDIT
 from tests.unit.views_support import (
     CUSTOMER,
     LOC,
@@ -62,7 +63,7 @@ def test_r_con_3_a_moment_without_a_time_zone_is_refused_saying_what_to_pass(
     naive = granted[1].replace(tzinfo=None)
 
     with read() as tx, pytest.raises(MomentError, match=r"no time zone.*aware datetime"):
-        consent_in_effect(tx, "S1", LOC, naive)
+        consent_in_effect(tx, AUDIT, "S1", LOC, naive)
 
 
 @pytest.mark.parametrize("bound", ["since", "until"])
@@ -74,7 +75,7 @@ def test_r_con_4_a_period_bound_without_a_time_zone_is_refused(
     since, until = (naive, None) if bound == "since" else (aware, naive)
 
     with read() as tx, pytest.raises(MomentError, match="no time zone"):
-        history(tx, serial="S1", since=since, until=until)
+        history(tx, AUDIT, serial="S1", since=since, until=until)
 
 
 def test_r_con_3_the_same_instant_in_any_offset_gets_the_same_answer_to_the_microsecond(
@@ -86,7 +87,7 @@ def test_r_con_3_the_same_instant_in_any_offset_gets_the_same_answer_to_the_micr
     with read() as tx:
         answers = {
             zone: [
-                consent_in_effect(tx, "S1", LOC, (at).astimezone(zone)).in_effect
+                consent_in_effect(tx, AUDIT, "S1", LOC, (at).astimezone(zone)).in_effect
                 for at in (grant - TICK, grant)
             ]
             for zone in (UTC, PLUS_TWO, MINUS_FIVE)
@@ -102,7 +103,7 @@ def test_r_con_3_aware_moments_are_answered_the_same_whatever_the_hosts_time_zon
     grant = granted[1]
 
     with read() as tx:
-        answer = consent_in_effect(tx, "S1", LOC, grant.astimezone(PLUS_TWO))
+        answer = consent_in_effect(tx, AUDIT, "S1", LOC, grant.astimezone(PLUS_TWO))
 
     assert answer.in_effect
     assert answer.at == grant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -115,11 +116,13 @@ def test_r_con_4_a_period_includes_its_start_and_excludes_its_end_to_the_microse
     [linked, grant, withdrawal] = granted
 
     with read() as tx:
-        exact = history(tx, serial="S1", since=grant.astimezone(PLUS_TWO), until=withdrawal)
-        wider = history(tx, serial="S1", since=linked + TICK, until=withdrawal + TICK)
+        exact = history(
+            tx, AUDIT, serial="S1", since=grant.astimezone(PLUS_TWO), until=withdrawal
+        ).rows
+        wider = history(tx, AUDIT, serial="S1", since=linked + TICK, until=withdrawal + TICK).rows
         shifted = history(
-            tx, serial="S1", since=grant + TICK, until=withdrawal.astimezone(MINUS_FIVE)
-        )
+            tx, AUDIT, serial="S1", since=grant + TICK, until=withdrawal.astimezone(MINUS_FIVE)
+        ).rows
 
     assert [r["action"] for r in exact] == ["granted"]
     assert [r["action"] for r in wider] == ["granted", "withdrawn"]
@@ -131,7 +134,7 @@ def test_r_con_4_a_period_that_ends_before_it_starts_is_refused(
 ) -> None:
     """R-CON-4: an export for an inverted period says so instead of returning nothing."""
     with read() as tx, pytest.raises(MomentError, match=r"ends .* before it starts"):
-        history(tx, customer_id="C1", since=granted[2], until=granted[0])
+        history(tx, AUDIT, customer_id="C1", since=granted[2], until=granted[0])
 
 
 def test_r_con_3_a_moment_before_year_1000_is_still_before_every_record(
@@ -139,7 +142,7 @@ def test_r_con_3_a_moment_before_year_1000_is_still_before_every_record(
 ) -> None:
     """R-CON-3: fixed-width years, so text order stays time order for any year."""
     with read() as tx:
-        answer = consent_in_effect(tx, "S1", LOC, datetime(999, 1, 1, tzinfo=UTC))
+        answer = consent_in_effect(tx, AUDIT, "S1", LOC, datetime(999, 1, 1, tzinfo=UTC))
 
     assert (answer.at, answer.partner_linked) == ("0999-01-01T00:00:00.000000Z", False)
 

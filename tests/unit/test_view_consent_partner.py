@@ -12,14 +12,14 @@ from domain import Cause, Device
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from projections.base import Tx
+from projections.consent_export import export_csv, export_jsonl
 from projections.consent_queries import (
     PartnerLink,
     consent_in_effect,
-    export_csv,
-    export_jsonl,
     history,
 )
 from projections.consent_replay import replay
+from tests.scopes import AUDIT
 from tests.unit.views_support import (
     CUSTOMER,
     OTHER_SERVICE_LOC,
@@ -67,7 +67,7 @@ def test_r_con_4_a_partners_history_holds_its_link_unlink_and_the_consent_of_its
 ) -> None:
     """R-CON-4 (issue 8's input): LOC-S sees its link, the grant of its period, its unlink."""
     with read() as tx:
-        records = history(tx, partner=SERVICE_LOC)
+        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
 
     assert seen(records) == [
         ("S1", "linked", SERVICE_LOC),
@@ -81,7 +81,7 @@ def test_r_con_4_the_next_partners_history_starts_with_the_consent_it_took_over(
 ) -> None:
     """R-CON-4: consent carries over on a relink, so LOC-T's period starts with that grant."""
     with read() as tx:
-        records = history(tx, partner=OTHER_SERVICE_LOC)
+        records = history(tx, AUDIT, partner=OTHER_SERVICE_LOC).rows
 
     assert seen(records) == [
         ("S1", "granted", None),
@@ -97,8 +97,8 @@ def test_r_con_4_a_partners_export_holds_the_records_of_its_link_periods_only(
 ) -> None:
     """R-CON-4: the export is the partner's history: no other partner, no later period."""
     with read() as tx:
-        own = history(tx, partner=SERVICE_LOC)
-        everything = history(tx, serial="S1")
+        own = history(tx, AUDIT, partner=SERVICE_LOC).rows
+        everything = history(tx, AUDIT, serial="S1").rows
 
     exported = export(own)
 
@@ -118,7 +118,7 @@ def test_r_con_4_linked_again_later_a_partner_gets_a_second_period_with_the_cons
     fleet.link_devices(CUSTOMER, "C1", ["S1"], to(SERVICE_LOC))
 
     with read() as tx:
-        records = history(tx, partner=SERVICE_LOC)
+        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
 
     assert seen(records) == [
         ("S1", "linked", SERVICE_LOC),
@@ -140,8 +140,8 @@ def test_r_con_4_a_later_correction_of_a_record_of_the_period_belongs_to_the_per
     fleet.correct_consent_record(DPO, "S1", withdrawal, "withdrawn on paper first", None)
 
     with read() as tx:
-        own = history(tx, partner=SERVICE_LOC)
-        other = history(tx, partner=OTHER_SERVICE_LOC)
+        own = history(tx, AUDIT, partner=SERVICE_LOC).rows
+        other = history(tx, AUDIT, partner=OTHER_SERVICE_LOC).rows
     assert [r["corrects_version"] for r in own if r["action"] == "corrected"] == [shared_grant]
     assert [r["corrects_version"] for r in other if r["action"] == "corrected"] == [
         shared_grant,
@@ -162,7 +162,7 @@ def test_r_con_4_a_partner_linked_in_two_roles_keeps_one_period_until_both_links
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx:
-        records = history(tx, partner=SERVICE_LOC)
+        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
 
     assert [(r["action"], r["role"]) for r in records] == [
         ("linked", "reseller"),
@@ -180,9 +180,9 @@ def test_r_con_4_a_partner_and_a_device_together_narrow_the_history_to_both(
     link_new_servers(fleet, "C1", "S2", to=SERVICE_LOC, role="service_partner")
 
     with read() as tx:
-        of_s1 = history(tx, partner=SERVICE_LOC, serial="S1")
-        of_c1 = history(tx, partner=SERVICE_LOC, customer_id="C1")
-        of_c2 = history(tx, partner=SERVICE_LOC, customer_id="C2")
+        of_s1 = history(tx, AUDIT, partner=SERVICE_LOC, serial="S1").rows
+        of_c1 = history(tx, AUDIT, partner=SERVICE_LOC, customer_id="C1").rows
+        of_c2 = history(tx, AUDIT, partner=SERVICE_LOC, customer_id="C2").rows
 
     assert {r["serial"] for r in of_s1} == {"S1"}
     assert {r["serial"] for r in of_c1} == {"S1", "S2"}
@@ -197,9 +197,11 @@ def test_r_con_3_the_answer_names_the_partner_link_it_relied_on(
     [s_unlinked] = times_of(fleet, "S1", Device.PartnerUnlinked)
 
     with read() as tx:
-        then = consent_in_effect(tx, "S1", SERVICE_LOC, s_unlinked - timedelta(microseconds=1))
-        now_s = consent_in_effect(tx, "S1", SERVICE_LOC, datetime.now(UTC))
-        now_t = consent_in_effect(tx, "S1", OTHER_SERVICE_LOC, datetime.now(UTC))
+        then = consent_in_effect(
+            tx, AUDIT, "S1", SERVICE_LOC, s_unlinked - timedelta(microseconds=1)
+        )
+        now_s = consent_in_effect(tx, AUDIT, "S1", SERVICE_LOC, datetime.now(UTC))
+        now_t = consent_in_effect(tx, AUDIT, "S1", OTHER_SERVICE_LOC, datetime.now(UTC))
 
     assert then.in_effect
     assert then.link == PartnerLink("service_partner", SERVICE_LOC, history_time(s_linked))
@@ -214,7 +216,9 @@ def history_time(moment: datetime) -> str:
 
 def replayed_from_partner_history(tx: Tx, partner: str, at: str) -> bool:
     """R-CON-4: what an auditor gets by replaying the partner's history alone up to `at`."""
-    own = sorted(history(tx, partner=partner), key=lambda r: (r["device_id"], r["version"]))
+    own = sorted(
+        history(tx, AUDIT, partner=partner).rows, key=lambda r: (r["device_id"], r["version"])
+    )
     state = replay((r for r in own if r["at"] <= at), partner)
     return state.granted and state.link is not None
 
@@ -228,9 +232,9 @@ def test_r_con_4_replaying_a_partners_history_alone_gives_the_devices_answers(
     fleet.grant_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx:
-        moments = [r["at"] for r in history(tx, serial="S1")]
+        moments = [r["at"] for r in history(tx, AUDIT, serial="S1").rows]
         for partner in (SERVICE_LOC, OTHER_SERVICE_LOC):
             for at in moments:
                 instant = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-                expected = consent_in_effect(tx, "S1", partner, instant).in_effect
+                expected = consent_in_effect(tx, AUDIT, "S1", partner, instant).in_effect
                 assert replayed_from_partner_history(tx, partner, at) == expected, (partner, at)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from domain import Cause, NotAllowedError, NotFoundError
+from domain import Cause, NotFoundError
 from handlers import PartnerFleet
+from handlers.access import (
+    AuthenticationError,
+    Claims,
+    ForbiddenError,
+    Role,
+    authenticate,
+    partner_scope,
+)
 from handlers.devices import NewDevice, PartnerChoice
 from projections.base import Tx
 from projections.customer_queries import (
@@ -22,6 +29,7 @@ from projections.customer_queries import (
     partner_user,
 )
 from tests.scenarios import report
+from tests.scopes import customer_actor, partner_of
 from tests.unit.views_support import (
     CUSTOMER,
     LOC,
@@ -59,15 +67,19 @@ def row_of(page: CustomerPage, customer_id: str) -> CustomerRow:
     return row
 
 
-def serials_in(tx: Tx, who: Cause, location_id: str, customer_id: str) -> list[str]:
+def serials_in(
+    fleet: PartnerFleet, tx: Tx, who: Cause, location_id: str, customer_id: str
+) -> list[str]:
     """The devices the partner user sees on the customer's dashboard."""
-    dashboard = customer_dashboard(tx, who.principal, group_of(location_id, customer_id))
+    dashboard = customer_dashboard(
+        tx, partner_of(fleet, who.principal), group_of(location_id, customer_id)
+    )
     return [device.serial for device in dashboard.devices]
 
 
-def children_seen(tx: Tx, who: Cause, customer_id: str) -> list[str]:
+def children_seen(fleet: PartnerFleet, tx: Tx, who: Cause, customer_id: str) -> list[str]:
     """The child groups of LOC-1's group for the customer that this admin sees."""
-    dashboard = customer_dashboard(tx, who.principal, group_of(LOC, customer_id))
+    dashboard = customer_dashboard(tx, partner_of(fleet, who.principal), group_of(LOC, customer_id))
     return [child["child_id"] for child in dashboard.child_groups]
 
 
@@ -96,10 +108,10 @@ def customers(fleet: PartnerFleet, two_partners: None) -> None:
 
 
 def test_r_fav_1_all_customers_lists_one_row_per_customer_group_not_per_device(
-    read: Reader, customers: None
+    fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        page = list_customers(tx, ANNA.principal)
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert [(r.customer_id, r.name) for r in page.rows] == [
         ("C1", "Customer One"),
@@ -112,11 +124,11 @@ def test_r_fav_1_all_customers_lists_one_row_per_customer_group_not_per_device(
 
 
 def test_r_fav_1_all_customers_lists_only_the_partners_own_customer_groups(
-    read: Reader, customers: None
+    fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        seen_by_ben = names(list_customers(tx, BEN.principal))
-        seen_by_loc_2 = names(list_customers(tx, admin(OTHER_LOC).principal))
+        seen_by_ben = names(list_customers(tx, partner_of(fleet, BEN.principal)))
+        seen_by_loc_2 = names(list_customers(tx, partner_of(fleet, admin(OTHER_LOC).principal)))
 
     assert seen_by_ben == ["Customer One", "Customer Two"]
     assert seen_by_loc_2 == ["Customer Three"]
@@ -128,8 +140,8 @@ def test_r_fav_1_a_group_lists_only_the_devices_linked_to_this_partner(
     fleet.link_devices(CUSTOMER, "C1", ["S3"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        dashboard = customer_dashboard(tx, ANNA.principal, group_of(LOC, "C1"))
-        seen_by_loc_2 = serials_in(tx, admin(OTHER_LOC), OTHER_LOC, "C1")
+        dashboard = customer_dashboard(tx, partner_of(fleet, ANNA.principal), group_of(LOC, "C1"))
+        seen_by_loc_2 = serials_in(fleet, tx, admin(OTHER_LOC), OTHER_LOC, "C1")
 
     assert [(d.serial, d.connection, d.model, d.reasons) for d in dashboard.devices] == [
         ("S1", "direct_connect", "DL380", ["reseller"]),
@@ -139,9 +151,19 @@ def test_r_fav_1_a_group_lists_only_the_devices_linked_to_this_partner(
     assert seen_by_loc_2 == ["S3"]
 
 
-def test_r_fav_1_a_group_of_another_partner_cannot_be_opened(read: Reader, customers: None) -> None:
-    with read() as tx, pytest.raises(NotFoundError, match=LOC):
-        customer_dashboard(tx, ANNA.principal, group_of(OTHER_LOC, "C3"))
+def test_r_fav_1_a_group_of_another_partner_cannot_be_opened(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
+    """R-FAV-1, R-LNK-1: another partner's group is "not found", as an unknown id is."""
+    foreign, unknown = group_of(OTHER_LOC, "C3"), group_of(LOC, "C-NOBODY")
+    with read() as tx:
+        with pytest.raises(NotFoundError) as other:
+            customer_dashboard(tx, partner_of(fleet, ANNA.principal), foreign)
+        with pytest.raises(NotFoundError) as missing:
+            customer_dashboard(tx, partner_of(fleet, ANNA.principal), unknown)
+
+    assert str(other.value) == f"No customer group {foreign}."
+    assert str(missing.value) == f"No customer group {unknown}."
 
 
 def test_r_fav_1_device_counts_are_kept_per_connection_type(
@@ -158,7 +180,7 @@ def test_r_fav_1_device_counts_are_kept_per_connection_type(
     fleet.transfer_devices(ANNA, LOC, ["PC1"], holding, dashboard, "t1")
 
     with read() as tx:
-        page = list_customers(tx, ANNA.principal)
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert row_of(page, "C1").devices == {"central_connect": 2, "direct_connect": 1, "pc_agent": 1}
 
@@ -166,13 +188,17 @@ def test_r_fav_1_device_counts_are_kept_per_connection_type(
 # --- R-FAV-1: keyset paging over All Customers -------------------------------------------
 
 
-def walk(tx: Tx, passport: str, limit: int, **filters: Any) -> tuple[list[str], list[int]]:
+def walk(
+    fleet: PartnerFleet, tx: Tx, passport: str, limit: int, **filters: Any
+) -> tuple[list[str], list[int]]:
     """Every group id of every page, following next_cursor; and the size of each page."""
     group_ids: list[str] = []
     sizes: list[int] = []
     cursor: str | None = None
     while True:
-        page = list_customers(tx, passport, cursor=cursor, limit=limit, **filters)
+        page = list_customers(
+            tx, partner_of(fleet, passport), cursor=cursor, limit=limit, **filters
+        )
         group_ids += [row.group_id for row in page.rows]
         sizes.append(len(page.rows))
         cursor = page.next_cursor
@@ -203,7 +229,7 @@ def test_r_fav_1_walking_every_page_returns_each_group_exactly_once_in_name_orde
     expected = many_customers(fleet, count)
 
     with read() as tx:
-        walked, page_sizes = walk(tx, ANNA.principal, limit)
+        walked, page_sizes = walk(fleet, tx, ANNA.principal, limit)
 
     assert walked == expected
     assert page_sizes == sizes
@@ -216,13 +242,15 @@ def test_r_fav_1_paging_stays_in_order_when_groups_are_added_between_pages(
     for n, name in enumerate(["b", "d", "f", "h"]):
         link_new_servers(fleet, f"C{n}", f"S{n}", to=LOC, name=name)
     with read() as tx:
-        first = list_customers(tx, ANNA.principal, limit=2)
+        first = list_customers(tx, partner_of(fleet, ANNA.principal), limit=2)
 
     for n, name in enumerate(["a", "e"], start=10):
         link_new_servers(fleet, f"C{n}", f"S{n}", to=LOC, name=name)
 
     with read() as tx:
-        rest = list_customers(tx, ANNA.principal, cursor=first.next_cursor, limit=10)
+        rest = list_customers(
+            tx, partner_of(fleet, ANNA.principal), cursor=first.next_cursor, limit=10
+        )
     assert names(first) == ["b", "d"]
     assert names(rest) == ["e", "f", "h"]  # "a" sorts before the cursor: no repeats, no gaps
 
@@ -233,7 +261,7 @@ def test_r_fav_1_a_page_ends_with_no_cursor_when_nothing_follows(
     new_partner(fleet, LOC)
 
     with read() as tx:
-        empty = list_customers(tx, ANNA.principal)
+        empty = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert empty.rows == []
     assert empty.next_cursor is None
@@ -255,7 +283,7 @@ def test_r_fav_1_a_cursor_the_service_did_not_issue_is_refused(
     many_customers(fleet, 3)
 
     with read() as tx, pytest.raises(QueryError, match="cursor"):
-        list_customers(tx, ANNA.principal, cursor=cursor, limit=1)
+        list_customers(tx, partner_of(fleet, ANNA.principal), cursor=cursor, limit=1)
 
 
 @pytest.mark.parametrize("limit", [0, -1, 201, 10_000])
@@ -265,7 +293,7 @@ def test_r_fav_1_a_page_size_outside_1_to_200_is_refused(
     new_partner(fleet, LOC)
 
     with read() as tx, pytest.raises(QueryError, match=str(limit)):
-        list_customers(tx, ANNA.principal, limit=limit)
+        list_customers(tx, partner_of(fleet, ANNA.principal), limit=limit)
 
 
 # --- R-FAV-2: favourites are flagged per user --------------------------------------------
@@ -277,8 +305,8 @@ def test_r_fav_2_a_favourite_is_flagged_for_the_user_who_marked_it_only(
     favourite(fleet, ANNA, "C2")
 
     with read() as tx:
-        annas = list_customers(tx, ANNA.principal)
-        bens = list_customers(tx, BEN.principal)
+        annas = list_customers(tx, partner_of(fleet, ANNA.principal))
+        bens = list_customers(tx, partner_of(fleet, BEN.principal))
 
     assert [(r.customer_id, r.favourite) for r in annas.rows] == [("C1", False), ("C2", True)]
     assert [(r.customer_id, r.favourite) for r in bens.rows] == [("C1", False), ("C2", False)]
@@ -289,12 +317,12 @@ def test_r_fav_2_an_unmarked_favourite_is_no_longer_flagged(
 ) -> None:
     favourite(fleet, ANNA, "C1", "C2")
     with read() as tx:
-        before = list_customers(tx, ANNA.principal)
+        before = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     fleet.remove_favourite(ANNA, group_id(LOC, "C1"))
 
     with read() as tx:
-        after = list_customers(tx, ANNA.principal)
+        after = list_customers(tx, partner_of(fleet, ANNA.principal))
     assert [r.favourite for r in before.rows] == [True, True]
     assert [r.favourite for r in after.rows] == [False, True]
 
@@ -306,11 +334,11 @@ def test_r_fav_3_favorites_only_is_available_only_while_the_user_has_a_favourite
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        without = list_customers(tx, ANNA.principal)
+        without = list_customers(tx, partner_of(fleet, ANNA.principal))
     favourite(fleet, ANNA, "C1")
     with read() as tx:
-        with_one = list_customers(tx, ANNA.principal)
-        bens = list_customers(tx, BEN.principal)
+        with_one = list_customers(tx, partner_of(fleet, ANNA.principal))
+        bens = list_customers(tx, partner_of(fleet, BEN.principal))
 
     assert not without.favorites_only_available
     assert with_one.favorites_only_available
@@ -323,7 +351,7 @@ def test_r_fav_3_favorites_only_lists_only_the_users_favourites(
     favourite(fleet, ANNA, "C2")
 
     with read() as tx:
-        page = list_customers(tx, ANNA.principal, view="favorites_only")
+        page = list_customers(tx, partner_of(fleet, ANNA.principal), view="favorites_only")
 
     assert page.view == "favorites_only"
     assert names(page) == ["Customer Two"]
@@ -331,10 +359,10 @@ def test_r_fav_3_favorites_only_lists_only_the_users_favourites(
 
 
 def test_r_fav_3_asking_for_favorites_only_without_favourites_is_refused(
-    read: Reader, customers: None
+    fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx, pytest.raises(QueryError, match="at least one favourite"):
-        list_customers(tx, BEN.principal, view="favorites_only")
+        list_customers(tx, partner_of(fleet, BEN.principal), view="favorites_only")
 
 
 def test_r_fav_3_removing_the_last_favourite_falls_back_to_all_customers(
@@ -343,13 +371,13 @@ def test_r_fav_3_removing_the_last_favourite_falls_back_to_all_customers(
     favourite(fleet, ANNA, "C1")
     fleet.choose_default_view(ANNA, "favorites_only")
     with read() as tx:
-        before = list_customers(tx, ANNA.principal)
+        before = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     fleet.remove_favourite(ANNA, group_id(LOC, "C1"))
 
     with read() as tx:
-        after = list_customers(tx, ANNA.principal)
-        default = partner_user(tx, ANNA.principal).default_view
+        after = list_customers(tx, partner_of(fleet, ANNA.principal))
+        default = partner_user(tx, partner_of(fleet, ANNA.principal)).default_view
     assert (before.view, names(before)) == ("favorites_only", ["Customer One"])
     assert (after.view, names(after)) == ("all_customers", ["Customer One", "Customer Two"])
     assert not after.favorites_only_available
@@ -359,10 +387,12 @@ def test_r_fav_3_removing_the_last_favourite_falls_back_to_all_customers(
 # --- R-FAV-4: the default view is remembered per user ------------------------------------
 
 
-def test_r_fav_4_the_initial_default_view_is_all_customers(read: Reader, customers: None) -> None:
+def test_r_fav_4_the_initial_default_view_is_all_customers(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
     with read() as tx:
-        default = partner_user(tx, ANNA.principal).default_view
-        page = list_customers(tx, ANNA.principal)
+        default = partner_user(tx, partner_of(fleet, ANNA.principal)).default_view
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert default == "all_customers"
     assert page.view == "all_customers"
@@ -375,8 +405,8 @@ def test_r_fav_4_the_users_default_view_is_shown_when_no_view_is_asked_for(
     fleet.choose_default_view(ANNA, "favorites_only")
 
     with read() as tx:
-        page = list_customers(tx, ANNA.principal)
-        default = partner_user(tx, ANNA.principal).default_view
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
+        default = partner_user(tx, partner_of(fleet, ANNA.principal)).default_view
 
     assert default == "favorites_only"
     assert (page.view, names(page)) == ("favorites_only", ["Customer Two"])
@@ -389,8 +419,8 @@ def test_r_fav_4_asking_for_a_view_once_leaves_the_default_unchanged(
     fleet.choose_default_view(ANNA, "favorites_only")
 
     with read() as tx:
-        asked = list_customers(tx, ANNA.principal, view="all_customers")
-        default = list_customers(tx, ANNA.principal)
+        asked = list_customers(tx, partner_of(fleet, ANNA.principal), view="all_customers")
+        default = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert (asked.view, names(asked)) == ("all_customers", ["Customer One", "Customer Two"])
     assert (default.view, names(default)) == ("favorites_only", ["Customer Two"])
@@ -404,14 +434,16 @@ def test_r_fav_4_one_users_default_view_is_not_another_users(
     fleet.choose_default_view(ANNA, "favorites_only")
 
     with read() as tx:
-        bens = list_customers(tx, BEN.principal)
+        bens = list_customers(tx, partner_of(fleet, BEN.principal))
 
     assert (bens.view, names(bens)) == ("all_customers", ["Customer One", "Customer Two"])
 
 
-def test_r_fav_4_an_unknown_view_is_refused(read: Reader, customers: None) -> None:
+def test_r_fav_4_an_unknown_view_is_refused(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
     with read() as tx, pytest.raises(QueryError, match="favourites_list"):
-        list_customers(tx, ANNA.principal, view="favourites_list")
+        list_customers(tx, partner_of(fleet, ANNA.principal), view="favourites_list")
 
 
 # --- R-FAV-5: search and filters apply to the set being shown ----------------------------
@@ -437,9 +469,9 @@ def named(fleet: PartnerFleet, two_partners: None) -> None:
     link_new_servers(fleet, "X1", "X1", to=OTHER_LOC, name="Acme Elsewhere")
 
 
-def searched(tx: Tx, term: str, view: str | None = None) -> list[str]:
+def searched(fleet: PartnerFleet, tx: Tx, term: str, view: str | None = None) -> list[str]:
     """The names Anna sees when searching for `term`."""
-    return names(list_customers(tx, ANNA.principal, view=view, search=term))
+    return names(list_customers(tx, partner_of(fleet, ANNA.principal), view=view, search=term))
 
 
 @pytest.mark.parametrize(
@@ -456,10 +488,10 @@ def searched(tx: Tx, term: str, view: str | None = None) -> list[str]:
     ],
 )
 def test_r_fav_5_search_is_case_insensitive_and_partial(
-    read: Reader, named: None, term: str, expected: list[str]
+    fleet: PartnerFleet, read: Reader, named: None, term: str, expected: list[str]
 ) -> None:
     with read() as tx:
-        assert searched(tx, term) == expected
+        assert searched(fleet, tx, term) == expected
 
 
 @pytest.mark.parametrize(
@@ -475,10 +507,10 @@ def test_r_fav_5_search_is_case_insensitive_and_partial(
     ],
 )
 def test_r_fav_5_search_treats_percent_underscore_and_escape_characters_literally(
-    read: Reader, named: None, term: str, expected: list[str]
+    fleet: PartnerFleet, read: Reader, named: None, term: str, expected: list[str]
 ) -> None:
     with read() as tx:
-        assert searched(tx, term) == expected
+        assert searched(fleet, tx, term) == expected
 
 
 def test_r_fav_5_search_applies_to_favourites_only_when_favourites_are_shown(
@@ -487,8 +519,8 @@ def test_r_fav_5_search_applies_to_favourites_only_when_favourites_are_shown(
     favourite(fleet, ANNA, "N1", "N3")
 
     with read() as tx:
-        in_favourites = searched(tx, "acme", view="favorites_only")
-        in_all = searched(tx, "acme", view="all_customers")
+        in_favourites = searched(fleet, tx, "acme", view="favorites_only")
+        in_all = searched(fleet, tx, "acme", view="all_customers")
 
     assert in_favourites == ["Acme GmbH"]
     assert in_all == ["ACME Corp", "Acme GmbH"]
@@ -501,7 +533,7 @@ def test_r_fav_5_search_applies_to_the_users_default_view(
     fleet.choose_default_view(ANNA, "favorites_only")
 
     with read() as tx:
-        assert searched(tx, "acme") == ["ACME Corp"]
+        assert searched(fleet, tx, "acme") == ["ACME Corp"]
 
 
 @pytest.fixture
@@ -526,7 +558,9 @@ def test_r_fav_5_the_connection_filter_applies_to_the_set_being_shown(
     favourite(fleet, ANNA, "K2", "D1")
 
     def shown(view: str, connection: str) -> list[str]:
-        page = list_customers(tx, ANNA.principal, view=view, connection=connection)
+        page = list_customers(
+            tx, partner_of(fleet, ANNA.principal), view=view, connection=connection
+        )
         return [row.customer_id for row in page.rows]
 
     with read() as tx:
@@ -537,9 +571,11 @@ def test_r_fav_5_the_connection_filter_applies_to_the_set_being_shown(
         assert shown("all_customers", "pc_agent") == []
 
 
-def test_r_fav_5_an_unknown_connection_type_is_refused(read: Reader, connections: None) -> None:
+def test_r_fav_5_an_unknown_connection_type_is_refused(
+    fleet: PartnerFleet, read: Reader, connections: None
+) -> None:
     with read() as tx, pytest.raises(QueryError, match="satellite"):
-        list_customers(tx, ANNA.principal, connection="satellite")
+        list_customers(tx, partner_of(fleet, ANNA.principal), connection="satellite")
 
 
 @pytest.fixture
@@ -559,7 +595,9 @@ def test_r_fav_5_the_critical_filter_applies_to_the_set_being_shown(
         fleet.add_favourite(SAM, group_id(SERVICE_LOC, customer_id))
 
     def shown(view: str, has_critical: bool) -> list[str]:
-        page = list_customers(tx, SAM.principal, view=view, has_critical=has_critical)
+        page = list_customers(
+            tx, partner_of(fleet, SAM.principal), view=view, has_critical=has_critical
+        )
         return [row.customer_id for row in page.rows]
 
     with read() as tx:
@@ -579,8 +617,8 @@ def test_r_fav_5_pages_of_a_filtered_set_hold_only_that_set(
         fleet.add_favourite(ANNA, UUID(favourite_id))
 
     with read() as tx:
-        walked, sizes = walk(tx, ANNA.principal, 5, view="favorites_only")
-        alphas, _ = walk(tx, ANNA.principal, 2, search="ALPH")
+        walked, sizes = walk(fleet, tx, ANNA.principal, 5, view="favorites_only")
+        alphas, _ = walk(fleet, tx, ANNA.principal, 2, search="ALPH")
 
     assert walked == favourites
     assert sizes == [5, 5, 2]
@@ -589,26 +627,31 @@ def test_r_fav_5_pages_of_a_filtered_set_hold_only_that_set(
 
 # --- R-PAR-2: My Customers is for partner users only -------------------------------------
 
-QUERIES: dict[str, Callable[[Tx, str], object]] = {
-    "list_customers": list_customers,
-    "customer_dashboard": lambda tx, who: customer_dashboard(tx, who, group_of(LOC, "C1")),
-    "partner_user": partner_user,
-}
 
-
-@pytest.mark.parametrize("query", QUERIES)
 @pytest.mark.parametrize("principal", [CUSTOMER.principal, "nobody@example.com", OPS.principal])
 def test_r_par_2_a_customer_or_unknown_principal_is_refused_my_customers(
-    read: Reader, customers: None, query: str, principal: str
+    fleet: PartnerFleet, customers: None, principal: str
 ) -> None:
-    with read() as tx, pytest.raises(NotAllowedError, match="not recognised as a partner user"):
-        QUERIES[query](tx, principal)
+    """R-PAR-2: a principal the store does not know as a user of the partner gets no
+    partner scope, so no My Customers query can be asked for it."""
+    claims = Claims(principal, Role.PARTNER_USER.value, LOC)
+
+    with pytest.raises(AuthenticationError, match="not a user registered under"):
+        authenticate(fleet, claims)
 
 
-def test_r_par_2_every_user_of_the_partner_is_recognised(read: Reader, customers: None) -> None:
+def test_r_par_2_a_customer_admin_gets_no_partner_scope(customers: None) -> None:
+    """R-PAR-2: customers never see My Customers: their role may not read partner data."""
+    with pytest.raises(ForbiddenError, match="customer_admin may not"):
+        partner_scope(customer_actor("C1"), LOC)
+
+
+def test_r_par_2_every_user_of_the_partner_is_recognised(
+    fleet: PartnerFleet, read: Reader, customers: None
+) -> None:
     with read() as tx:
-        anna = partner_user(tx, ANNA.principal)
-        ben = partner_user(tx, BEN.principal)
+        anna = partner_user(tx, partner_of(fleet, ANNA.principal))
+        ben = partner_user(tx, partner_of(fleet, BEN.principal))
 
     assert (anna.partner, anna.partner_type, anna.favourites) == (LOC, "reseller", 0)
     assert (ben.partner, ben.partner_type) == (LOC, "reseller")
@@ -622,14 +665,14 @@ def test_r_lnk_5_the_first_link_for_a_customer_creates_the_partners_group_row(
 ) -> None:
     fleet.register_devices(CUSTOMER, "C1", servers("S1", "S2"))
     with read() as tx:
-        before = list_customers(tx, ANNA.principal)
+        before = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=LOC), "Customer One")
     with read() as tx:
-        first = list_customers(tx, ANNA.principal)
+        first = list_customers(tx, partner_of(fleet, ANNA.principal))
     fleet.link_devices(CUSTOMER, "C1", ["S2"], PartnerChoice(location_id=LOC))
     with read() as tx:
-        second = list_customers(tx, ANNA.principal)
+        second = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert before.rows == []
     assert [(r.group_id, r.name, r.devices["direct_connect"]) for r in first.rows] == [
@@ -644,22 +687,22 @@ def test_r_lnk_5_a_group_created_without_a_name_is_listed_under_the_customer_id(
     link_new_servers(fleet, "C7", "S1", to=LOC)
 
     with read() as tx:
-        assert names(list_customers(tx, ANNA.principal)) == ["C7"]
+        assert names(list_customers(tx, partner_of(fleet, ANNA.principal))) == ["C7"]
 
 
 def test_r_lnk_6_after_a_relink_the_old_partner_loses_the_device_from_dashboard_and_counts(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        assert serials_in(tx, ANNA, LOC, "C1") == ["S1", "S2", "S3"]
+        assert serials_in(fleet, tx, ANNA, LOC, "C1") == ["S1", "S2", "S3"]
 
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        old_row = row_of(list_customers(tx, ANNA.principal), "C1")
-        new_row = row_of(list_customers(tx, admin(OTHER_LOC).principal), "C1")
-        old_devices = serials_in(tx, ANNA, LOC, "C1")
-        new_devices = serials_in(tx, admin(OTHER_LOC), OTHER_LOC, "C1")
+        old_row = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1")
+        new_row = row_of(list_customers(tx, partner_of(fleet, admin(OTHER_LOC).principal)), "C1")
+        old_devices = serials_in(fleet, tx, ANNA, LOC, "C1")
+        new_devices = serials_in(fleet, tx, admin(OTHER_LOC), OTHER_LOC, "C1")
     assert (old_row.devices["direct_connect"], old_devices) == (2, ["S2", "S3"])
     assert (new_row.devices["direct_connect"], new_devices) == (1, ["S1"])
 
@@ -668,13 +711,18 @@ def test_r_lnk_6_after_an_unlink_the_old_partner_loses_the_device_from_dashboard
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        assert row_of(list_customers(tx, ANNA.principal), "C1").devices["direct_connect"] == 3
+        assert (
+            row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1").devices[
+                "direct_connect"
+            ]
+            == 3
+        )
 
     fleet.unlink_devices(CUSTOMER, "C1", ["S2", "S3"])
 
     with read() as tx:
-        row = row_of(list_customers(tx, ANNA.principal), "C1")
-        devices = serials_in(tx, ANNA, LOC, "C1")
+        row = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1")
+        devices = serials_in(fleet, tx, ANNA, LOC, "C1")
     assert (row.devices["direct_connect"], devices) == (1, ["S1"])
 
 
@@ -684,8 +732,8 @@ def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_dev
     fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
 
     with read() as tx:
-        row = row_of(list_customers(tx, ANNA.principal), "C2")
-        devices = serials_in(tx, ANNA, LOC, "C2")
+        row = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C2")
+        devices = serials_in(fleet, tx, ANNA, LOC, "C2")
 
     assert row.devices == {"central_connect": 0, "direct_connect": 0, "pc_agent": 0}
     assert devices == []
@@ -701,9 +749,9 @@ def test_r_grp_2_a_deleted_customer_group_is_neither_listed_nor_opened(
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
 
     with read() as tx:
-        listed = names(list_customers(tx, ANNA.principal))
+        listed = names(list_customers(tx, partner_of(fleet, ANNA.principal)))
         with pytest.raises(NotFoundError):
-            customer_dashboard(tx, ANNA.principal, group_of(LOC, "C2"))
+            customer_dashboard(tx, partner_of(fleet, ANNA.principal), group_of(LOC, "C2"))
 
     assert listed == ["Customer One"]
 
@@ -714,13 +762,16 @@ def test_r_lnk_5_a_deleted_group_is_listed_again_when_the_customer_links_a_devic
     fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
     with read() as tx:
-        assert names(list_customers(tx, ANNA.principal)) == ["Customer One"]
+        assert names(list_customers(tx, partner_of(fleet, ANNA.principal))) == ["Customer One"]
 
     fleet.link_devices(CUSTOMER, "C2", ["S4"], PartnerChoice(location_id=LOC))
 
     with read() as tx:
-        assert names(list_customers(tx, ANNA.principal)) == ["Customer One", "Customer Two"]
-        assert serials_in(tx, ANNA, LOC, "C2") == ["S4"]
+        assert names(list_customers(tx, partner_of(fleet, ANNA.principal))) == [
+            "Customer One",
+            "Customer Two",
+        ]
+        assert serials_in(fleet, tx, ANNA, LOC, "C2") == ["S4"]
 
 
 # --- R-GRP-1, R-GRP-3: child groups and admins on the dashboard --------------------------
@@ -738,8 +789,8 @@ def test_r_grp_1_an_unshared_child_group_is_visible_only_to_its_creator(
     fleet.create_child_group(BEN, group_id(LOC, "C1"), "g1", "Ben's racks")
 
     with read() as tx:
-        dashboard = customer_dashboard(tx, BEN.principal, group_of(LOC, "C1"))
-        annas = children_seen(tx, ANNA, "C1")
+        dashboard = customer_dashboard(tx, partner_of(fleet, BEN.principal), group_of(LOC, "C1"))
+        annas = children_seen(fleet, tx, ANNA, "C1")
 
     assert dashboard.child_groups == [
         {"child_id": "g1", "name": "Ben's racks", "created_by": BEN.principal}
@@ -756,8 +807,8 @@ def test_r_grp_1_a_shared_child_group_is_visible_to_the_admin_it_was_shared_with
     fleet.share_child_group(BEN, gid, "g1", ANNA.principal)
 
     with read() as tx:
-        annas = children_seen(tx, ANNA, "C1")
-        bens = children_seen(tx, BEN, "C1")
+        annas = children_seen(fleet, tx, ANNA, "C1")
+        bens = children_seen(fleet, tx, BEN, "C1")
 
     assert annas == ["g1"]
     assert bens == ["g2", "g1"]  # by name: "Ben's private racks" < "Ben's racks"
@@ -771,8 +822,8 @@ def test_r_grp_1_child_groups_the_customer_created_are_invisible_to_every_partne
     fleet.create_child_group(ANNA, gid, "g1", "Anna's racks")
 
     with read() as tx:
-        annas = children_seen(tx, ANNA, "C1")
-        bens = children_seen(tx, BEN, "C1")
+        annas = children_seen(fleet, tx, ANNA, "C1")
+        bens = children_seen(fleet, tx, BEN, "C1")
 
     assert annas == ["g1"]
     assert bens == []
@@ -784,25 +835,31 @@ def test_r_grp_1_a_deleted_child_group_is_no_longer_shown(
     gid = group_id(LOC, "C1")
     fleet.create_child_group(ANNA, gid, "g1", "Anna's racks")
     with read() as tx:
-        assert children_seen(tx, ANNA, "C1") == ["g1"]
+        assert children_seen(fleet, tx, ANNA, "C1") == ["g1"]
 
     fleet.delete_child_group(ANNA, gid, "g1")
 
     with read() as tx:
-        assert children_seen(tx, ANNA, "C1") == []
+        assert children_seen(fleet, tx, ANNA, "C1") == []
 
 
 def test_r_grp_3_the_dashboard_lists_the_admins_of_the_customer_group(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
     with read() as tx:
-        before = customer_dashboard(tx, ANNA.principal, group_of(LOC, "C1")).admins
+        before = customer_dashboard(
+            tx, partner_of(fleet, ANNA.principal), group_of(LOC, "C1")
+        ).admins
 
     fleet.add_group_admin(ANNA, group_id(LOC, "C1"), BEN.principal)
 
     with read() as tx:
-        after = customer_dashboard(tx, ANNA.principal, group_of(LOC, "C1")).admins
-        other_group = customer_dashboard(tx, ANNA.principal, group_of(LOC, "C2")).admins
+        after = customer_dashboard(
+            tx, partner_of(fleet, ANNA.principal), group_of(LOC, "C1")
+        ).admins
+        other_group = customer_dashboard(
+            tx, partner_of(fleet, ANNA.principal), group_of(LOC, "C2")
+        ).admins
     assert before == [ANNA.principal]
     assert after == [ANNA.principal, BEN.principal]
     assert other_group == [ANNA.principal]
@@ -813,7 +870,7 @@ def test_r_grp_3_a_partner_user_who_is_not_an_admin_of_the_group_does_not_see_it
 ) -> None:
     """R-GRP-3: the admins of a customer group are visible to its admins only."""
     with read() as tx:
-        dashboard = customer_dashboard(tx, BEN.principal, group_of(LOC, "C1"))
+        dashboard = customer_dashboard(tx, partner_of(fleet, BEN.principal), group_of(LOC, "C1"))
     assert dashboard.admins is None
     assert dashboard.name
 
@@ -833,7 +890,7 @@ def test_r_svc_1_a_service_partner_counts_events_only_of_devices_linked_to_it_as
     fleet.record_service_event(OPS, "S2", "EV3", "critical", "PSU failed")
 
     with read() as tx:
-        row = row_of(list_customers(tx, SAM.principal), "C1")
+        row = row_of(list_customers(tx, partner_of(fleet, SAM.principal)), "C1")
 
     assert (row.service_events, row.critical_events) == (2, 1)
     assert row.devices["direct_connect"] == 2
@@ -845,7 +902,7 @@ def test_r_svc_1_a_reseller_sees_no_service_event_counts(
     fleet.record_service_event(OPS, "S1", "EV1", "critical", "Disk failed")
 
     with read() as tx:
-        page = list_customers(tx, ANNA.principal)
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert [(r.service_events, r.critical_events) for r in page.rows] == [(None, None)] * 2
 
@@ -865,7 +922,7 @@ def test_r_svc_2_critical_events_are_counted_separately_per_customer_group(
         fleet.record_service_event(OPS, serial, event_id, severity, "Reported by Insight RS")
 
     with read() as tx:
-        page = list_customers(tx, SAM.principal)
+        page = list_customers(tx, partner_of(fleet, SAM.principal))
 
     assert [(r.customer_id, r.service_events, r.critical_events) for r in page.rows] == [
         ("C1", 3, 2),
@@ -882,7 +939,7 @@ def test_r_svc_1_event_counts_follow_new_events_and_the_service_partner_link(
 
     def counts() -> tuple[int | None, int | None]:
         with read() as tx:
-            row = row_of(list_customers(tx, SAM.principal), "C1")
+            row = row_of(list_customers(tx, partner_of(fleet, SAM.principal)), "C1")
         return row.service_events, row.critical_events
 
     assert counts() == (1, 1)
@@ -903,15 +960,15 @@ def test_r_svc_1_a_reseller_accredited_later_as_service_partner_gets_event_count
 ) -> None:
     fleet.record_service_event(OPS, "S1", "EV1", "critical", "Disk failed")
     with read() as tx:
-        as_reseller = row_of(list_customers(tx, ANNA.principal), "C1")
+        as_reseller = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1")
 
     fleet.accredit_service_partner(OPS, LOC, "CSDP-1")
     with read() as tx:
-        accredited = row_of(list_customers(tx, ANNA.principal), "C1")
+        accredited = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1")
     choice = PartnerChoice(location_id=LOC, role="service_partner")
     fleet.link_devices(CUSTOMER, "C1", ["S1"], choice)
     with read() as tx:
-        servicing = row_of(list_customers(tx, ANNA.principal), "C1")
+        servicing = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C1")
 
     assert (as_reseller.service_events, as_reseller.critical_events) == (None, None)
     assert (accredited.service_events, accredited.critical_events) == (0, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import PartnerFleet
 from projections.customer_queries import list_customers, partner_user
+from tests.scopes import partner_of
 from tests.unit.views_support import (
     CUSTOMER,
     LOC,
@@ -38,8 +39,8 @@ def test_r_fav_3_a_star_on_a_group_deleted_the_old_way_neither_counts_nor_keeps_
     fleet.save(group)
 
     with read() as tx:
-        user = partner_user(tx, ANNA.principal)
-        page = list_customers(tx, ANNA.principal)
+        user = partner_user(tx, partner_of(fleet, ANNA.principal))
+        page = list_customers(tx, partner_of(fleet, ANNA.principal))
 
     assert fleet.passport(ANNA.principal).favourites == [group.id]
     assert (user.favourites, user.default_view) == (0, "favorites_only")

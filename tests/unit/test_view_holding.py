@@ -6,8 +6,9 @@ from uuid import UUID
 
 import pytest
 
-from domain import E2OpenBatch, PartnerTenant
+from domain import E2OpenBatch, NotFoundError, PartnerTenant
 from handlers import PartnerFleet
+from handlers.access import partner_scope
 from projections.base import iso
 from projections.holding import (
     UnassignedDevice,
@@ -16,6 +17,7 @@ from projections.holding import (
     unassigned_devices,
 )
 from tests.scenarios import report
+from tests.scopes import OPERATIONS, partner_actor, partner_at
 from tests.unit.views_support import (
     LOC,
     OPS,
@@ -78,10 +80,10 @@ def dashboard_of(fleet: PartnerFleet, customer_id: str) -> UUID:
 
 
 def test_r_hld_1_reported_pcs_are_unassigned_devices_of_the_resellers_holding_tenant(
-    read: Reader, batch: None
+    fleet: PartnerFleet, read: Reader, batch: None
 ) -> None:
     with read() as tx:
-        devices = unassigned_devices(tx, LOC)
+        devices = unassigned_devices(tx, partner_at(fleet, LOC)).rows
 
     assert devices == [
         UnassignedDevice("PC1", "EliteBook 840", "Ingram", "2026-10-01", None, "premium"),
@@ -89,16 +91,32 @@ def test_r_hld_1_reported_pcs_are_unassigned_devices_of_the_resellers_holding_te
     ]
 
 
-def test_r_hld_1_other_partners_pcs_are_not_listed(read: Reader, batch: None) -> None:
+def test_r_hld_1_other_partners_pcs_are_not_listed(
+    fleet: PartnerFleet, read: Reader, batch: None
+) -> None:
     with read() as tx:
-        own = serials(unassigned_devices(tx, LOC))
-        others = serials(unassigned_devices(tx, OTHER_LOC))
-        uncertified = serials(unassigned_devices(tx, UNCERTIFIED_LOC))
-        unknown = serials(unassigned_devices(tx, "LOC-404"))
+        own = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
+        others = serials(unassigned_devices(tx, partner_at(fleet, OTHER_LOC)).rows)
+        uncertified = serials(unassigned_devices(tx, partner_at(fleet, UNCERTIFIED_LOC)).rows)
 
     assert own == ["PC1", "PC2"]
     assert others == ["PC9"]
-    assert (uncertified, unknown) == ([], [])
+    assert uncertified == []
+
+
+def test_r_hld_1_a_partner_user_gets_no_scope_on_another_or_unknown_location_id(
+    fleet: PartnerFleet, batch: None
+) -> None:
+    """R-PAR-4: another partner's holding tenant, or an unknown one, is "not found" alike."""
+    anna = partner_actor(fleet, ANNA.principal, LOC)
+
+    with pytest.raises(NotFoundError) as other:
+        partner_scope(anna, OTHER_LOC)
+    with pytest.raises(NotFoundError) as unknown:
+        partner_scope(anna, "LOC-404")
+
+    assert str(other.value) == f"No partner with Location ID {OTHER_LOC!r} found."
+    assert str(unknown.value) == "No partner with Location ID 'LOC-404' found."
 
 
 def test_r_hld_1_a_transferred_pc_leaves_the_list_and_comes_back_when_transferred_back(
@@ -109,10 +127,10 @@ def test_r_hld_1_a_transferred_pc_leaves_the_list_and_comes_back_when_transferre
 
     fleet.transfer_devices(ANNA, LOC, ["PC2"], holding, dashboard, "t1")
     with read() as tx:
-        after_transfer = serials(unassigned_devices(tx, LOC))
+        after_transfer = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
     fleet.transfer_devices(ANNA, LOC, ["PC2"], dashboard, holding, "t2")
     with read() as tx:
-        after_return = serials(unassigned_devices(tx, LOC))
+        after_return = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
 
     assert after_transfer == ["PC1"]
     assert after_return == ["PC1", "PC2"]
@@ -122,12 +140,12 @@ def test_r_hld_1_pcs_reported_in_later_batches_join_the_list(
     fleet: PartnerFleet, read: Reader, batch: None
 ) -> None:
     with read() as tx:
-        before = serials(unassigned_devices(tx, LOC))
+        before = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
 
     fleet.receive_e2open_batch(OPS, "b2", [report("PC0"), report("PC3")])
 
     with read() as tx:
-        after = serials(unassigned_devices(tx, LOC))
+        after = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
     assert (before, after) == (["PC1", "PC2"], ["PC0", "PC1", "PC2", "PC3"])
 
 
@@ -137,9 +155,13 @@ def test_r_hld_1_unassigned_devices_are_paged_by_serial(
     fleet.receive_e2open_batch(OPS, "b1", [report(f"PC{n:02}") for n in reversed(range(7))])
 
     with read() as tx:
-        first = serials(unassigned_devices(tx, LOC, limit=3))
-        second = serials(unassigned_devices(tx, LOC, after=first[-1], limit=3))
-        third = serials(unassigned_devices(tx, LOC, after=second[-1], limit=3))
+        first = serials(unassigned_devices(tx, partner_at(fleet, LOC), limit=3).rows)
+        second = serials(
+            unassigned_devices(tx, partner_at(fleet, LOC), after=(first[-1],), limit=3).rows
+        )
+        third = serials(
+            unassigned_devices(tx, partner_at(fleet, LOC), after=(second[-1],), limit=3).rows
+        )
 
     assert first + second + third == [f"PC{n:02}" for n in range(7)]
     assert len(third) == 1
@@ -152,7 +174,7 @@ def test_r_hld_1_every_rejected_report_is_listed_with_its_batch_index_and_reason
     assert isinstance(received, E2OpenBatch.Received)
 
     with read() as tx:
-        rejected = rejected_reports(tx, batch_id="b1")
+        rejected = rejected_reports(tx, OPERATIONS, batch_id="b1").rows
 
     assert [(r.batch_id, r.index, r.serial) for r in rejected] == [
         ("b1", 1, "1"),
@@ -176,8 +198,8 @@ def test_r_hld_1_a_redelivered_report_is_no_rejection_and_adds_no_pc(
     outcome = fleet.receive_e2open_batch(OPS, "b2", [report("PC1"), report("PC3")])
 
     with read() as tx:
-        rejected = rejected_reports(tx, batch_id="b2")
-        devices = serials(unassigned_devices(tx, LOC))
+        rejected = rejected_reports(tx, OPERATIONS, batch_id="b2").rows
+        devices = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
 
     assert outcome.duplicates == ["PC1"]
     assert rejected == []
@@ -190,8 +212,8 @@ def test_r_hld_1_rejections_of_all_batches_are_listed_oldest_first(
     fleet.receive_e2open_batch(OPS, "b0", [report("PC5", "LOC-404")])
 
     with read() as tx:
-        everything = rejected_reports(tx)
-        only_b0 = rejected_reports(tx, batch_id="b0")
+        everything = rejected_reports(tx, OPERATIONS).rows
+        only_b0 = rejected_reports(tx, OPERATIONS, batch_id="b0").rows
 
     assert [(r.batch_id, r.index) for r in everything] == [
         ("b1", 1),
@@ -207,15 +229,15 @@ def test_r_hld_1_a_redelivered_batch_neither_duplicates_nor_drops_rejections(
     fleet: PartnerFleet, read: Reader, batch: None
 ) -> None:
     with read() as tx:
-        before = rejected_reports(tx)
+        before = rejected_reports(tx, OPERATIONS).rows
     [received] = list(fleet.events.get(E2OpenBatch.id_for("b1")))
     assert isinstance(received, E2OpenBatch.Received)
 
     again = fleet.receive_e2open_batch(OPS, "b1", BATCH_B1)
 
     with read() as tx:
-        after = rejected_reports(tx)
-        devices = serials(unassigned_devices(tx, LOC))
+        after = rejected_reports(tx, OPERATIONS).rows
+        devices = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
     assert again.redelivered
     assert after == before
     assert devices == ["PC1", "PC2"]
@@ -229,8 +251,8 @@ def test_r_hld_1_a_delivery_refused_for_its_reused_batch_id_is_listed_with_the_r
     fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC3")])  # the same again
 
     with read() as tx:
-        listed = rejected_reports(tx, batch_id="b1")
-        devices = serials(unassigned_devices(tx, LOC))
+        listed = rejected_reports(tx, OPERATIONS, batch_id="b1").rows
+        devices = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
 
     reason = "batch id b1 was already received with different content"
     assert [(r.batch_id, r.index, r.serial, r.reason) for r in listed[-2:]] == [
@@ -262,7 +284,7 @@ def test_r_hld_2_open_missing_device_requests_are_listed_with_their_serials(
     ]
 
     with read() as tx:
-        listed = open_missing_device_requests(tx, LOC)
+        listed = open_missing_device_requests(tx, partner_at(fleet, LOC)).rows
 
     assert [(r.request_id, r.serials) for r in listed] == [
         ("r1", ["PCX1", "PCX2"]),
@@ -271,10 +293,12 @@ def test_r_hld_2_open_missing_device_requests_are_listed_with_their_serials(
     assert [r.opened_at for r in listed] == opened
 
 
-def test_r_hld_2_a_partner_sees_only_its_own_requests(read: Reader, requests: None) -> None:
+def test_r_hld_2_a_partner_sees_only_its_own_requests(
+    fleet: PartnerFleet, read: Reader, requests: None
+) -> None:
     with read() as tx:
-        others = open_missing_device_requests(tx, OTHER_LOC)
-        uncertified = open_missing_device_requests(tx, UNCERTIFIED_LOC)
+        others = open_missing_device_requests(tx, partner_at(fleet, OTHER_LOC)).rows
+        uncertified = open_missing_device_requests(tx, partner_at(fleet, UNCERTIFIED_LOC)).rows
 
     assert [(r.request_id, r.serials) for r in others] == [("r9", ["PCX9"])]
     assert uncertified == []
@@ -284,11 +308,18 @@ def test_r_hld_2_a_resolved_request_is_no_longer_open(
     fleet: PartnerFleet, read: Reader, requests: None
 ) -> None:
     with read() as tx:
-        before = [r.request_id for r in open_missing_device_requests(tx, LOC)]
+        before = [
+            r.request_id for r in open_missing_device_requests(tx, partner_at(fleet, LOC)).rows
+        ]
 
     fleet.resolve_missing_devices(OPS, LOC, "r1", "Reported again through e2Open")
 
     with read() as tx:
-        after = [r.request_id for r in open_missing_device_requests(tx, LOC)]
-        others = [r.request_id for r in open_missing_device_requests(tx, OTHER_LOC)]
+        after = [
+            r.request_id for r in open_missing_device_requests(tx, partner_at(fleet, LOC)).rows
+        ]
+        others = [
+            r.request_id
+            for r in open_missing_device_requests(tx, partner_at(fleet, OTHER_LOC)).rows
+        ]
     assert (before, after, others) == (["r1", "r2"], ["r2"], ["r9"])

@@ -7,6 +7,7 @@ from hypothesis.stateful import invariant
 
 from domain import CustomerGroup, NotFoundError
 from projections.customer_queries import customer_dashboard, list_customers
+from tests.scopes import partner_of
 from tests.unit.test_stateful import CUSTOMERS, PARTNERS, SERIALS, USERS, FleetMachine
 from tests.views import assert_rebuild_equals_live, memory_runner
 
@@ -29,7 +30,9 @@ class ViewMachine(FleetMachine):
                     group_id = str(CustomerGroup.id_for(location, customer))
                     linked = location in self.links[serial].values()
                     try:
-                        shown = customer_dashboard(tx, user, group_id).devices
+                        shown = customer_dashboard(
+                            tx, partner_of(self.fleet, user), group_id
+                        ).devices
                     except NotFoundError:  # the partner has no group for this customer yet
                         shown = []
                     assert (serial in {d.serial for d in shown}) == linked
@@ -40,11 +43,15 @@ class ViewMachine(FleetMachine):
         self.runner.catch_up()
         with self.runner.db.transaction() as tx:
             for user in USERS:
-                everything = list_customers(tx, user, view="all_customers", limit=200).rows
+                everything = list_customers(
+                    tx, partner_of(self.fleet, user), view="all_customers", limit=200
+                ).rows
                 marked = [r for r in everything if r.favourite]
                 assert {r.group_id for r in marked} == {str(g) for g in self.favourites[user]}
                 if marked:
-                    only = list_customers(tx, user, view="favorites_only", limit=200).rows
+                    only = list_customers(
+                        tx, partner_of(self.fleet, user), view="favorites_only", limit=200
+                    ).rows
                     assert only == marked
 
     def teardown(self) -> None:

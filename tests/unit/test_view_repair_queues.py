@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers import PartnerFleet, PolicyRunner
+from handlers.access import ForbiddenError
 from projections.repair_queues import (
     QueuedRepairCase,
     alert_notifications,
@@ -13,6 +14,7 @@ from projections.repair_queues import (
     unrouted_repair_cases,
 )
 from tests.scenarios import CUSTOMER, report, servers
+from tests.scopes import OPERATIONS, partner_at
 from tests.unit.views_support import (
     LOC,
     OPS,
@@ -68,18 +70,23 @@ def test_r_alr_2_each_destination_queue_lists_the_cases_routed_to_it(
     world: PartnerFleet, read: Reader
 ) -> None:
     with read() as tx:
-        assert case_ids(repair_queue(tx, "hp_customer_support")) == ["K1"]
-        assert case_ids(repair_queue(tx, "hpe_support")) == ["K2", "K4"]
-        assert case_ids(repair_queue(tx, f"csdp:CSDP-{SERVICE_LOC}")) == ["K3", "K6"]
-        assert case_ids(repair_queue(tx, f"csdp:CSDP-{OTHER_SERVICE_LOC}")) == ["K5"]
-        assert repair_queue(tx, "csdp:CSDP-NOBODY") == []
+        assert case_ids(repair_queue(tx, OPERATIONS, "hp_customer_support").rows) == ["K1"]
+        assert case_ids(repair_queue(tx, OPERATIONS, "hpe_support").rows) == ["K2", "K4"]
+        assert case_ids(repair_queue(tx, OPERATIONS, f"csdp:CSDP-{SERVICE_LOC}").rows) == [
+            "K3",
+            "K6",
+        ]
+        assert case_ids(repair_queue(tx, OPERATIONS, f"csdp:CSDP-{OTHER_SERVICE_LOC}").rows) == [
+            "K5"
+        ]
+        assert repair_queue(tx, OPERATIONS, "csdp:CSDP-NOBODY").rows == []
 
 
 def test_r_alr_2_a_queued_case_shows_serial_alert_reason_and_time(
     world: PartnerFleet, read: Reader
 ) -> None:
     with read() as tx:
-        [case] = repair_queue(tx, "hp_customer_support")
+        [case] = repair_queue(tx, OPERATIONS, "hp_customer_support").rows
 
     assert (case.serial, case.case_id, case.alert_id, case.source) == (
         "PC1",
@@ -95,13 +102,14 @@ def test_r_alr_2_a_queued_case_shows_serial_alert_reason_and_time(
 
 
 def test_r_alr_2_a_service_partner_finds_its_csdp_queue_by_its_location_id(
-    world: PartnerFleet, read: Reader
+    fleet: PartnerFleet, world: PartnerFleet, read: Reader
 ) -> None:
     with read() as tx:
-        mine = csdp_queue(tx, SERVICE_LOC)
+        mine = csdp_queue(tx, partner_at(fleet, SERVICE_LOC)).rows
         assert case_ids(mine) == ["K3", "K6"]
         assert {case.serial for case in mine} == {"S2"}
-        assert csdp_queue(tx, LOC) == []
+        with pytest.raises(ForbiddenError, match="not a service partner"):
+            csdp_queue(tx, partner_at(fleet, LOC))  # R-SVC-1: a reseller has no CSDP queue
 
 
 def test_r_alr_2_a_case_the_policy_has_not_routed_yet_is_listed_as_unrouted(
@@ -110,19 +118,19 @@ def test_r_alr_2_a_case_the_policy_has_not_routed_yet_is_listed_as_unrouted(
     alert_and_case(world, "S3", "K7")
 
     with read() as tx:
-        [pending] = unrouted_repair_cases(tx)
+        [pending] = unrouted_repair_cases(tx, OPERATIONS).rows
         assert (pending.serial, pending.case_id, pending.source) == ("S3", "K7", "self_service")
-        assert "K7" not in case_ids(repair_queue(tx, "hpe_support"))
+        assert "K7" not in case_ids(repair_queue(tx, OPERATIONS, "hpe_support").rows)
 
     PolicyRunner(world).catch_up()
 
     with read() as tx:
-        assert unrouted_repair_cases(tx) == []
-        assert case_ids(repair_queue(tx, "hpe_support")) == ["K2", "K4", "K7"]
+        assert unrouted_repair_cases(tx, OPERATIONS).rows == []
+        assert case_ids(repair_queue(tx, OPERATIONS, "hpe_support").rows) == ["K2", "K4", "K7"]
 
 
 def test_r_alr_2_an_insight_rs_case_lands_in_the_queue_the_customer_chose(
-    world: PartnerFleet, read: Reader
+    fleet: PartnerFleet, world: PartnerFleet, read: Reader
 ) -> None:
     world.choose_insight_rs_case_routing(CUSTOMER, "C1", ["S2"], to_service_partner=True)
     alert_and_case(world, "S2", "K8", source="insight_rs")
@@ -130,8 +138,10 @@ def test_r_alr_2_an_insight_rs_case_lands_in_the_queue_the_customer_chose(
     PolicyRunner(world).catch_up()
 
     with read() as tx:
-        assert case_ids(csdp_queue(tx, SERVICE_LOC)) == ["K3", "K6", "K8"]
-        assert [(c.case_id, c.source) for c in repair_queue(tx, "hpe_support")][-1] == (
+        assert case_ids(csdp_queue(tx, partner_at(fleet, SERVICE_LOC)).rows) == ["K3", "K6", "K8"]
+        assert [(c.case_id, c.source) for c in repair_queue(tx, OPERATIONS, "hpe_support").rows][
+            -1
+        ] == (
             "K9",
             "insight_rs",
         )
@@ -147,8 +157,10 @@ def test_r_alr_1_r_alr_4_alerts_are_listed_per_audience(world: PartnerFleet, rea
     PolicyRunner(world).catch_up()
 
     with read() as tx:
-        assert [a.serial for a in alert_notifications(tx, "end_user")] == ["PC1"]
-        to_partners = alert_notifications(tx, "partner")
+        assert [
+            a.serial for a in alert_notifications(tx, OPERATIONS, audience="end_user").rows
+        ] == ["PC1"]
+        to_partners = alert_notifications(tx, OPERATIONS, audience="partner").rows
         assert [(a.serial, a.partner) for a in to_partners] == [
             ("S1", LOC),
             ("S2", SERVICE_LOC),
@@ -156,10 +168,12 @@ def test_r_alr_1_r_alr_4_alerts_are_listed_per_audience(world: PartnerFleet, rea
             ("S2", SERVICE_LOC),
             ("PC2", LOC),
         ]
-        [off] = alert_notifications(tx, "partner", partner=LOC)[1:]
+        [off] = alert_notifications(tx, OPERATIONS, audience="partner", partner=LOC).rows[1:]
         assert (off.alert_id, off.severity, off.message) == ("A-off", "warning", "Fan noise")
         assert off.reason.startswith("R-ALR-4: self-service notifications are off")
-        assert [a.serial for a in alert_notifications(tx, "hpe_support")] == ["S3"]
+        assert [
+            a.serial for a in alert_notifications(tx, OPERATIONS, audience="hpe_support").rows
+        ] == ["S3"]
 
 
 def test_the_repairs_view_rebuilds_to_the_same_rows(world: PartnerFleet) -> None:

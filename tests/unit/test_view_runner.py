@@ -26,6 +26,7 @@ from tests.scenarios import (
     partner,
     servers,
 )
+from tests.scopes import partner_of
 from tests.views import assert_rebuild_equals_live, dump, memory_runner
 
 ANNA = "anna@LOC-1"
@@ -52,7 +53,7 @@ def test_catching_up_applies_every_event_and_leaves_no_lag() -> None:
     runner = linked_customers(5)
     assert all(behind > 0 for behind in runner.lag().values())
     runner.catch_up()
-    names = ["customers", "service", "holding", "consent", "repairs"]
+    names = ["customers", "service", "holding", "consent", "repairs", "environment"]
     assert runner.lag() == dict.fromkeys(names, 0)
 
 
@@ -61,7 +62,7 @@ def test_a_batch_applied_twice_changes_nothing() -> None:
     runner = linked_customers(3)
     view = runner.view("customers")
     events = [
-        runner.fleet.mapper.to_domain_event(n)
+        (n.id, runner.fleet.mapper.to_domain_event(n))
         for n in runner.fleet.recorder.select_notifications(1, 1_000)
     ]
     head = runner.head()
@@ -131,7 +132,10 @@ def test_wait_until_gives_read_your_writes_with_a_following_runner() -> None:
         assert position == runner.head()
         assert runner.wait_until(position, timeout=5)
         with runner.db.transaction() as tx:
-            names = [r.name for r in list_customers(tx, ANNA, search="late").rows]
+            names = [
+                r.name
+                for r in list_customers(tx, partner_of(runner.fleet, ANNA), search="late").rows
+            ]
         assert names == ["Late"]
     finally:
         runner.stop()

@@ -1,0 +1,203 @@
+"""`partnerfleet audit`: the auditor's verbs (R-CON-3, R-CON-4), acting as a principal.
+
+`audit consent` exports the consent history of a device, a customer or a partner as JSON
+Lines or CSV, streamed in store order, each line with its store `position`; `--after` a
+position resumes a broken export (appending to `--output`). With `--at TIME` it answers
+"was consent in effect for --device and --partner at TIME?" when both are named, and
+otherwise exports the history as it stood at TIME (the records recorded up to TIME).
+
+The principal is `--as ROLE:SUBJECT` (a local auditor or operator, recorded as such) or
+`--token`; the access layer decides (handlers/access.py). Exit code 2, with a message and
+nothing written: a bad argument, or a refusal (role, unknown device) before the first row.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from domain.base import DomainError
+from handlers.access import Actor, AuditScope, AuthenticationError, Role, audit_scope
+from handlers.access import service_actor as local_actor
+from infra.bootstrap import build_fleet, build_view_runner
+from infra.cli.support import fail, load_settings
+from projections.base import Tx
+from projections.consent_export import (
+    ANSWER_COLUMNS,
+    answer_row,
+    consent_export,
+    count_export,
+    lines,
+)
+from projections.consent_queries import Row, consent_in_effect
+
+audit_cli = typer.Typer(
+    help="Auditors: consent history, 'was consent in effect at T', exports (R-CON-3, R-CON-4).",
+    no_args_is_help=True,
+)
+PROGRESS_FROM = 1_000  # rows: shorter exports finish before a bar would help
+LOCAL_ROLES = (Role.AUDITOR, Role.OPERATOR)  # the roles that may read consent history
+
+
+class Format(StrEnum):
+    """Export formats (R-CON-4)."""
+
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+@audit_cli.command("consent")
+def consent(
+    device: Annotated[str | None, typer.Option(help="A device's serial number.")] = None,
+    customer: Annotated[str | None, typer.Option(help="A customer id.")] = None,
+    partner: Annotated[str | None, typer.Option(help="A partner's Location ID.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO 8601 instant with offset (2026-06-01T08:00:00+02:00): with --device and "
+            "--partner, whether consent was in effect then; otherwise the history as of then."
+        ),
+    ] = None,
+    form: Annotated[Format, typer.Option("--format", help="jsonl or csv.")] = Format.JSONL,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file (appended to with --after).")
+    ] = None,
+    after: Annotated[
+        int, typer.Option(min=0, help="Resume after this store position (a line's position).")
+    ] = 0,
+    as_principal: Annotated[
+        str | None,
+        typer.Option("--as", help="Act locally as ROLE:SUBJECT (auditor:… or operator:…)."),
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="A bearer token naming the principal.")] = None,
+) -> None:
+    """R-CON-4: export a device's, a customer's or a partner's consent history, in store
+    order; R-CON-3: with --at and --device and --partner, whether consent was in effect."""
+    scope = _scope(_principal(as_principal, token))
+    if device is None and customer is None and partner is None:
+        fail("name what to audit: --device SERIAL, --customer ID or --partner LOCATION-ID.")
+    moment = None if at is None else _moment(at)
+    settings = load_settings()
+    runner = build_view_runner(settings, build_fleet(settings))
+    try:
+        runner.catch_up()  # an audit answers for everything recorded so far
+        with runner.db.transaction() as tx:
+            if moment is not None and device is not None and partner is not None:
+                _answer(tx, scope, device, partner, moment, form, output)
+            else:
+                until = None if moment is None else moment + timedelta(microseconds=1)
+                selection = Selection(device, customer, partner, until)
+                _export(tx, scope, selection, form, output, after)
+    finally:
+        runner.db.close()
+
+
+def _principal(as_principal: str | None, token: str | None) -> Actor:
+    """The actor of `--as ROLE:SUBJECT` or `--token`; exactly one of them."""
+    if (as_principal is None) == (token is None):
+        fail("act as a principal: give --as ROLE:SUBJECT (auditor or operator) or --token.")
+    if token is not None:
+        # TODO(issue 9, integrator): verify the token with infra/http/auth.py (another
+        # helper's work, not merged here) and `access.authenticate` its claims.
+        fail("--token is not available in this build yet; use --as auditor:SUBJECT.")
+    role, _, subject = (as_principal or "").partition(":")
+    if role not in LOCAL_ROLES or not subject.strip():
+        fail(f"--as takes ROLE:SUBJECT with ROLE auditor or operator, not {as_principal!r}.")
+    try:
+        return local_actor(subject.strip(), Role(role), correlation_id="cli:audit")
+    except AuthenticationError as error:
+        fail(str(error))
+
+
+def _scope(actor: Actor) -> AuditScope:
+    try:
+        return audit_scope(actor, "read consent history")
+    except DomainError as error:
+        fail(str(error))
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at {text!r} is not an ISO 8601 instant (2026-06-01T08:00:00+02:00).")
+    if moment.tzinfo is None:
+        fail(f"--at {text!r} has no offset, so it means another instant on each host: add one.")
+    return moment
+
+
+def _answer(
+    tx: Tx,
+    scope: AuditScope,
+    device: str,
+    partner: str,
+    moment: datetime,
+    form: Format,
+    output: Path | None,
+) -> None:
+    try:
+        answer = consent_in_effect(tx, scope, device, partner, moment)
+    except DomainError as error:
+        fail(str(error))
+    with _sink(output, append=False) as sink:
+        sink.writelines(lines([answer_row(answer)], form.value, ANSWER_COLUMNS))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What an export covers: device, customer, partner (any given narrow it), and up to
+    which moment (exclusive) records count."""
+
+    serial: str | None
+    customer_id: str | None
+    partner: str | None
+    until: datetime | None
+
+
+def _export(
+    tx: Tx, scope: AuditScope, chosen: Selection, form: Format, output: Path | None, after: int
+) -> None:
+    try:
+        records = consent_export(tx, scope, **vars(chosen), after=after)
+        total = count_export(tx, scope, **vars(chosen), after=after)
+    except DomainError as error:
+        fail(str(error))  # checked before the first row: nothing is written
+    append = after > 0 and output is not None and output.exists() and output.stat().st_size > 0
+    with _sink(output, append=append) as sink, _progress(output, total) as advance:
+        sink.writelines(lines(_counted(records, advance), form.value, header=not append))
+
+
+def _counted(records: Iterator[Row], advance: Callable[[], None]) -> Iterator[Row]:
+    for record in records:
+        yield record
+        advance()
+
+
+@contextmanager
+def _sink(output: Path | None, *, append: bool) -> Iterator[TextIO]:
+    if output is None:
+        yield sys.stdout
+        return
+    with output.open("a" if append else "w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+@contextmanager
+def _progress(output: Path | None, total: int) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr for a long export to a file (a terminal only)."""
+    console = Console(stderr=True)
+    shown = output is not None and total >= PROGRESS_FROM and console.is_terminal
+    columns = (TextColumn("export"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=not shown) as bar:
+        task = bar.add_task("export", total=total)
+        yield lambda: bar.advance(task)
