@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
+from domain.base import DomainError, FleetAggregate, NotFoundError
 from domain.consent import ConsentState
 from domain.customer_group import ChildGroup, CustomerGroup
 from domain.device import Device
@@ -40,7 +40,7 @@ from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.access import TENANT_ROLES, Actor, Role, allow, require_own
-from handlers.arguments import checked_argument, checked_command, is_command
+from handlers.arguments import checked_argument, is_command
 from handlers.snapshots import reason_of, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
@@ -164,13 +164,14 @@ def command(
             bound.apply_defaults()
             arguments = list(bound.arguments.items())[2:]
             try:
+                checked_actor = checked_argument("actor", actor)
                 checked = {n: checked_argument(n, v) for n, v in arguments}
             except Exception as error:
                 log.info("command", command=name, outcome="refused", reason=str(error))
                 raise
             if tenant is not None and actor.role in TENANT_ROLES:
                 require_own(actor, str(checked[tenant]), _tenant_words(tenant, checked[tenant]))
-            return self._run(name, actor, lambda w: body(self, w, actor, **checked))  # type: ignore[call-arg]
+            return self._run(name, checked_actor, lambda w: body(self, w, checked_actor, **checked))  # type: ignore[call-arg]
 
         run.__signature__ = signature  # type: ignore[attr-defined]
         run.__command__ = COMMANDS.setdefault(  # type: ignore[attr-defined]
@@ -197,13 +198,15 @@ class FleetApplication(Application[UUID]):
     )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Every command of a subclass checks its text arguments first (issue 8, kind 5)."""
+        """An undeclared command cannot exist: a public method taking an `actor` (or a
+        `cause`) after `self` must be declared with `@command` (issue 9)."""
         super().__init_subclass__(**kwargs)
-        for name, attribute in list(vars(cls).items()):
-            if hasattr(attribute, "__command__"):
-                continue
-            if is_command(name, attribute):
-                setattr(cls, name, checked_command(attribute))
+        for name, attribute in vars(cls).items():
+            if is_command(name, attribute) and not hasattr(attribute, "__command__"):
+                raise TypeError(
+                    f"{cls.__name__}.{name} takes an actor but is not declared: "
+                    "declare it with @command(roles..., tenant=...)."
+                )
 
     def construct_transcoder(self) -> Transcoder:
         # Caller data never collides with the transcoder's markers (handlers/transcoding.py).
@@ -239,36 +242,33 @@ class FleetApplication(Application[UUID]):
             _tracking.reset(token)
 
     def _run(self, command: str, actor: Actor, work: Callable[[Working], T]) -> T:
-        """Run a declared command's body; see `command`."""
-        return self._execute(command, actor, work, _tracking.get())
+        """Run a declared command's body (`work`) and save what it touched, retrying when a
+        concurrent writer wins; see `command`.
+
+        Inside `tracked(...)` the policy's position is saved in the same transaction as the
+        events, even when `work` changed nothing. The position is taken by this command
+        alone: a command called while it runs does not save it too.
+        """
+        tracking = _tracking.get()
+        token = _tracking.set(None)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                principal=actor.principal, correlation_id=actor.correlation_id
+            ):
+                return self._attempt(command, actor, work, tracking)
+        finally:
+            _tracking.reset(token)
 
     def last_position(self) -> int:
         """Read-your-writes: the store position of this context's last accepted command."""
         return _last_position.get()
 
-    def _execute(
-        self,
-        command: str,
-        cause: Cause,
-        work: Callable[[Working], T],
-        tracking: Tracking | None = None,
-    ) -> T:
-        """Run `work` and save what it touched, retrying when a concurrent writer wins.
-
-        With `tracking` (a policy's position in the notification log), the position is saved
-        in the same transaction as the events, even when `work` changed nothing.
-        """
-        with structlog.contextvars.bound_contextvars(
-            principal=cause.principal, correlation_id=cause.correlation_id
-        ):
-            return self._attempt(command, cause, work, tracking)
-
     def _attempt(
-        self, command: str, cause: Cause, work: Callable[[Working], T], tracking: Tracking | None
+        self, command: str, actor: Actor, work: Callable[[Working], T], tracking: Tracking | None
     ) -> T:
         # Bound explicitly too, so the line is complete whatever the processors are.
         bound = log.bind(
-            command=command, principal=cause.principal, correlation_id=cause.correlation_id
+            command=command, principal=actor.principal, correlation_id=actor.correlation_id
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             working = Working(self, attempt)
