@@ -164,13 +164,14 @@ def command(
             bound.apply_defaults()
             arguments = list(bound.arguments.items())[2:]
             try:
-                checked_actor = checked_argument("actor", actor)
                 checked = {n: checked_argument(n, v) for n, v in arguments}
+                checked_actor = checked_argument("actor", actor)
             except Exception as error:
                 log.info("command", command=name, outcome="refused", reason=str(error))
                 raise
-            if tenant is not None and actor.role in TENANT_ROLES:
-                require_own(actor, str(checked[tenant]), _tenant_words(tenant, checked[tenant]))
+            if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
+                owned = str(checked[tenant])
+                require_own(checked_actor, owned, _tenant_words(tenant, owned))
             return self._run(name, checked_actor, lambda w: body(self, w, checked_actor, **checked))  # type: ignore[call-arg]
 
         run.__signature__ = signature  # type: ignore[attr-defined]

@@ -37,8 +37,8 @@ def partner_group(w: Working, actor: Actor, group_id: UUID) -> CustomerGroup:
 
 def passport_and_group(w: Working, actor: Actor, group_id: UUID) -> tuple[Passport, CustomerGroup]:
     """The actor's Passport and a group of its partner; any other group is not found."""
-    group = partner_group(w, actor, group_id)
     passport = w.find(Passport, Passport.id_for(actor.subject))
+    group = partner_group(w, actor, group_id)
     if passport is None or not passport.is_partner_user:
         raise NotFoundError(missing_group(group_id))
     return passport, group
@@ -142,8 +142,9 @@ class CustomerGroupCommands(FleetApplication):
     @command(*PARTNER)
     def remove_favourite(self, w: Working, actor: Actor, group_id: UUID) -> None:
         """R-FAV-2, R-FAV-3: unmark a favourite; without favourites the view is All Customers."""
+        passport = load_partner_user(w, actor.subject)
         group = partner_group(w, actor, group_id)
-        load_partner_user(w, actor.subject).remove_favourite(actor, group_id)
+        passport.remove_favourite(actor, group_id)
         group.unmark_favourite(actor, actor.subject)
 
     @command(*PARTNER)

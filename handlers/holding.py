@@ -45,13 +45,18 @@ CASE_SUBMITTERS = {
 
 
 def device_for(w: Working, actor: Actor, serial: str) -> Device:
-    """The device as the actor may name it: a customer admin its customer's devices, an end
-    user only its own PCs of its customer; another's is "not found", in the words used for a
-    serial nobody registered (R-ALR-1). Feed, operator and policy name any device."""
+    """The device as the actor may name it; another's is "not found", in the words used for
+    a serial nobody registered. A customer admin names its customer's devices; an end user
+    only a PC it works on (`actor.pcs`) of its customer, or one no customer is recorded for
+    yet (an unassigned PC in a holding tenant: its pop-up goes to whoever works on it,
+    R-ALR-1). Feed, operator and policy name any device."""
     device = load_device(w, serial)
-    if actor.role is Role.END_USER and all(serial_form(pc) != device.serial for pc in actor.pcs):
-        raise NotFoundError(f"No device with serial number {device.serial!r}.")
-    if actor.role in (Role.END_USER, Role.CUSTOMER_ADMIN):
+    if actor.role is Role.END_USER:
+        if all(serial_form(pc) != device.serial for pc in actor.pcs):
+            raise NotFoundError(f"No device with serial number {device.serial!r}.")
+        if device.customer_id is not None:
+            device.require_owner(actor.tenant)
+    elif actor.role is Role.CUSTOMER_ADMIN:
         device.require_owner(actor.tenant)
     return device
 

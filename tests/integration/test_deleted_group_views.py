@@ -24,6 +24,7 @@ from projections.customer_queries import (
     list_customers,
     partner_user,
 )
+from tests.actors import customer
 from tests.scenarios import CUSTOMER, partner, servers
 from tests.views import assert_rebuild_equals_live
 
@@ -48,7 +49,7 @@ def given_input(fleet: PartnerFleet) -> None:
     """Anna and Ben star C1's group (Ben also C2's), both choose Favorites Only; C1 deleted."""
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"), LOC_1, customer_name="Customer One")
-    fleet.register_devices(CUSTOMER, "C2", servers("S2"), LOC_1, customer_name="Customer Two")
+    fleet.register_devices(customer("C2"), "C2", servers("S2"), LOC_1, customer_name="Customer Two")
     fleet.add_group_admin(ANNA, G1, BEN.principal)
     fleet.create_customer_child_group(CUSTOMER, "C1", G1, "lab", "Lab")
     for who, groups in ((ANNA, [G1]), (BEN, [G1, G2])):

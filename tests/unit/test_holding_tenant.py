@@ -22,6 +22,7 @@ from domain.intake import IntakeError, Unreadable
 from domain.partner import PartnerError
 from handlers import PartnerFleet
 from handlers.devices import NewDevice
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -145,7 +146,7 @@ def test_r_hld_1_a_pc_registered_by_a_customer_is_rejected_when_e2open_reports_i
     app: PartnerFleet, landed: list[str]
 ) -> None:
     """R-HLD-1: a serial that exists outside this reseller's holding tenant is rejected."""
-    app.register_devices(CUSTOMER, "C9", [NewDevice(serial="PC9", connection="pc_agent")])
+    app.register_devices(customer("C9"), "C9", [NewDevice(serial="PC9", connection="pc_agent")])
     outcome = app.receive_e2open_batch(OPS, "batch-4", [e2open_report("PC9")])
     assert [r.reason for r in outcome.rejected] == ["device PC9 is already registered"]
 

@@ -21,6 +21,7 @@ from projections.customer_queries import (
     list_customers,
     partner_user,
 )
+from tests.actors import customer
 from tests.scenarios import report
 from tests.unit.views_support import (
     CUSTOMER,
@@ -515,7 +516,7 @@ def connections(fleet: PartnerFleet, two_partners: None) -> None:
             serial=f"M{customer_id}", connection="central_connect", hosting_serial=host.serial
         )
         choice = PartnerChoice(location_id=LOC)
-        fleet.register_devices(CUSTOMER, customer_id, [host, hosted], choice)
+        fleet.register_devices(customer(customer_id), customer_id, [host, hosted], choice)
     for customer_id in ("D1", "D2"):
         link_new_servers(fleet, customer_id, f"S{customer_id}", to=LOC)
 
@@ -681,7 +682,7 @@ def test_r_lnk_6_after_an_unlink_the_old_partner_loses_the_device_from_dashboard
 def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_devices(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
 
     with read() as tx:
         row = row_of(list_customers(tx, ANNA.principal), "C2")
@@ -697,7 +698,7 @@ def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_dev
 def test_r_grp_2_a_deleted_customer_group_is_neither_listed_nor_opened(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
 
     with read() as tx:
@@ -711,12 +712,12 @@ def test_r_grp_2_a_deleted_customer_group_is_neither_listed_nor_opened(
 def test_r_lnk_5_a_deleted_group_is_listed_again_when_the_customer_links_a_device_again(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
     with read() as tx:
         assert names(list_customers(tx, ANNA.principal)) == ["Customer One"]
 
-    fleet.link_devices(CUSTOMER, "C2", ["S4"], PartnerChoice(location_id=LOC))
+    fleet.link_devices(customer("C2"), "C2", ["S4"], PartnerChoice(location_id=LOC))
 
     with read() as tx:
         assert names(list_customers(tx, ANNA.principal)) == ["Customer One", "Customer Two"]
