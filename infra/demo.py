@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.base import Cause
 from domain.partner import PartnerTenant
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
+from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.devices import NewDevice, PartnerChoice
 
 RESELLER = "DEMO-RESELLER-1"
 SERVICE_PARTNER = "DEMO-SERVICE-1"
 CUSTOMER = "DEMO-CUSTOMER-ACME"
-OPS = Cause("hp-ops@example.com", "demo-seed")
-CUSTOMER_ADMIN = Cause("it-admin@acme.example", "demo-seed")
+OPS = service_actor("hp-ops@example.com", Role.OPERATOR, correlation_id="demo-seed")
+FEED = service_actor("feed:e2open", Role.FEED, correlation_id="demo-seed")
+
+
+def _as(fleet: PartnerFleet, subject: str, role: Role, tenant: str, *pcs: str) -> Actor:
+    """The demo principal, authenticated as a token's claims would be."""
+    return authenticate(fleet, Claims(subject, role, tenant, pcs, "demo-seed"))
 
 
 def seed_demo(fleet: PartnerFleet) -> bool:
@@ -43,24 +48,25 @@ def _partners(fleet: PartnerFleet) -> None:
 
 
 def _customer_devices(fleet: PartnerFleet) -> None:
+    customer_admin = _as(fleet, "it-admin@acme.example", Role.CUSTOMER_ADMIN, CUSTOMER)
     servers = [
         NewDevice(serial=f"CZJ00{n}", connection="direct_connect", model="ProLiant DL380")
         for n in range(1, 4)
     ]
     fleet.register_devices(
-        CUSTOMER_ADMIN,
+        customer_admin,
         CUSTOMER,
         servers,
         PartnerChoice(location_id=RESELLER),
         customer_name="ACME Manufacturing",
     )
     fleet.link_devices(
-        CUSTOMER_ADMIN,
+        customer_admin,
         CUSTOMER,
         ["CZJ001"],
         PartnerChoice(location_id=SERVICE_PARTNER, role="service_partner"),
     )
-    fleet.grant_consent(CUSTOMER_ADMIN, CUSTOMER, ["CZJ001", "CZJ002"])
+    fleet.grant_consent(customer_admin, CUSTOMER, ["CZJ001", "CZJ002"])
     warranty = ServiceLevel("warranty", "HPE 3-year warranty", date(2025, 1, 1), date(2027, 12, 31))
     fleet.add_service_level(OPS, "CZJ001", warranty)
 
@@ -76,13 +82,13 @@ def _holding_tenant(fleet: PartnerFleet) -> None:
         }
         for n in range(10, 15)
     ]
-    fleet.receive_e2open_batch(OPS, "demo-batch-1", reports)
-    anna = Cause("anna@reseller.example", "demo-seed")
+    fleet.receive_e2open_batch(FEED, "demo-batch-1", reports)
+    anna = _as(fleet, "anna@reseller.example", Role.PARTNER_USER, RESELLER)
     dashboard = fleet.create_customer_dashboard(
         anna, RESELLER, CUSTOMER, "ACME Manufacturing", "4711"
     )
     holding = fleet.partner(RESELLER).require_holding_tenant()
     fleet.transfer_devices(anna, RESELLER, ["5CG4010", "5CG4011"], holding, dashboard, "demo-t1")
     fleet.raise_alert(OPS, "5CG4012", "demo-alert-1", "critical", "Battery failure predicted")
-    end_user = Cause("user@acme.example", "demo-seed")
+    end_user = _as(fleet, "user@acme.example", Role.END_USER, CUSTOMER, "5CG4012")
     fleet.submit_repair_case(end_user, "5CG4012", "demo-alert-1", "demo-case-1")

@@ -10,8 +10,8 @@ import typer
 import uvicorn
 from kafka import KafkaConsumer, KafkaProducer
 
-from domain.base import Cause
 from handlers import PolicyRunner
+from handlers.access import Role, service_actor
 from infra.bootstrap import build_fleet, build_positions_db, build_view_runner
 from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.projections import projections_cli
@@ -98,7 +98,8 @@ def seed_demo_command() -> None:
 def claim_keys() -> None:
     """Give stored Passport IDs and Location IDs their one spelling (once, after upgrading)."""
     fleet = build_fleet(load_settings())
-    collisions = fleet.claim_stored_keys(Cause("operator:claim-keys", "claim-keys"))
+    operator = service_actor("operator:claim-keys", Role.OPERATOR, correlation_id="claim-keys")
+    collisions = fleet.claim_stored_keys(operator)
     for collision in collisions:
         typer.echo(f"collision: {collision}", err=True)
     typer.echo(f"claimed; {len(collisions)} collision(s) to resolve by hand")

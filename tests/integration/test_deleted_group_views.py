@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import Cause, CustomerGroup
+from domain import CustomerGroup
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
@@ -24,11 +24,12 @@ from projections.customer_queries import (
     list_customers,
     partner_user,
 )
-from tests.actors import customer
+from tests.actors import customer, known_partner_user
 from tests.scenarios import CUSTOMER, partner, servers
 from tests.views import assert_rebuild_equals_live
 
-ANNA, BEN = Cause("anna@LOC-1", "c-anna"), Cause("ben@LOC-1", "c-ben")
+ANNA = known_partner_user("LOC-1", "anna@LOC-1", admin=True, correlation_id="c-anna")
+BEN = known_partner_user("LOC-1", "ben@LOC-1", admin=False, correlation_id="c-ben")
 G1, G2 = CustomerGroup.id_for("LOC-1", "C1"), CustomerGroup.id_for("LOC-1", "C2")
 LOC_1 = PartnerChoice(location_id="LOC-1")
 

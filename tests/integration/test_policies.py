@@ -143,7 +143,7 @@ def test_a_notification_decided_without_events_still_records_the_position(
     def told_by_hand(w: Working) -> None:
         load_device(w, "S1").notify_alert(OPS, "A1", "hpe_support", "told by phone", None)
 
-    stored_fleet._execute("notify_alert", OPS, told_by_hand)
+    stored_fleet._run("notify_alert", OPS, told_by_hand)  # decided outside the policy
     first, second = [
         n
         for n in stored_fleet.recorder.select_notifications(1, 100)

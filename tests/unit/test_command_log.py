@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from domain import Cause, DomainError, PartnerTenant
+from domain import DomainError, PartnerTenant
 from domain.key_claim import KeyClaim
+from tests.actors import operator
 from tests.scenarios import in_memory_fleet
 
 
@@ -14,7 +15,7 @@ def test_an_accepted_command_logs_one_line_naming_who_what_and_the_outcome() -> 
     """The line carries principal, correlation id, aggregate id and 'accepted'."""
     fleet = in_memory_fleet()
     with capture_logs() as logs:
-        fleet.register_partner(Cause("hp-ops", "corr-42"), "LOC-1", "Acme")
+        fleet.register_partner(operator("hp-ops", "corr-42"), "LOC-1", "Acme")
     [line] = [entry for entry in logs if entry["event"] == "command"]
     assert line["command"] == "register_partner"
     assert line["principal"] == "hp-ops"
@@ -28,7 +29,7 @@ def test_a_refused_command_logs_its_reason() -> None:
     """A refusal is logged once, as 'refused', with the reason a person can act on."""
     fleet = in_memory_fleet()
     with capture_logs() as logs, pytest.raises(DomainError):
-        fleet.certify_partner(Cause("hp-ops", "corr-43"), "NOPE", "resell_view_monitor")
+        fleet.certify_partner(operator("hp-ops", "corr-43"), "NOPE", "resell_view_monitor")
     [line] = [entry for entry in logs if entry["event"] == "command"]
     assert line["outcome"] == "refused"
     assert "No partner has Location ID 'NOPE'" in line["reason"]

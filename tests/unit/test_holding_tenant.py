@@ -7,7 +7,6 @@ from uuid import UUID
 import pytest
 
 from domain import (
-    Cause,
     CustomerGroup,
     Device,
     E2OpenBatch,
@@ -474,8 +473,9 @@ def test_r_hld_3_a_wrong_cpin_is_refused(app: PartnerFleet, dashboard: UUID) -> 
 def test_r_hld_3_a_customer_cannot_enrol_into_another_customers_dashboard(
     app: PartnerFleet, dashboard: UUID
 ) -> None:
-    with refused(app, NotAllowedError, "This dashboard is not customer C2's"):
-        app.enrol_with_cpin(Cause("admin@c2", "c"), "C2", dashboard, CPIN, "PC7")
+    """R-HLD-3, issue 9: another customer's dashboard is not found (404), as a missing one."""
+    with refused(app, NotFoundError, f"No customer group {dashboard}"):
+        app.enrol_with_cpin(customer("C2", "admin@c2", "c"), "C2", dashboard, CPIN, "PC7")
 
 
 def test_r_hld_3_a_pc_in_the_holding_tenant_is_transferred_not_enrolled(
@@ -496,7 +496,7 @@ def test_r_hld_3_a_customer_cannot_enrol_another_customers_pc_with_its_cpin(
     app: PartnerFleet, partner: str, dashboard: UUID
 ) -> None:
     """R-HLD-3: a customer enrols its own PCs; another customer's PC stays that customer's."""
-    other = Cause("admin@c2.example", "corr-c2")
+    other = customer("C2", "admin@c2.example", "corr-c2")
     app.register_devices(other, "C2", [NewDevice(serial="PCX", connection="pc_agent")], to(partner))
 
     with refused(app, NotAllowedError, "PCX"):

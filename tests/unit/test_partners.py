@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain import Cause, Device, NotAllowedError, NotFoundError, PartnerTenant, Passport
+from domain import Device, NotAllowedError, NotFoundError, PartnerTenant, Passport
 from domain.base import DomainError
 from domain.device import DeviceError
 from domain.partner import PartnerError
 from domain.passport import DeviceQuotaExceededError
 from handlers import PartnerFleet
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -187,7 +188,7 @@ def test_r_par_3_a_first_registration_of_1501_devices_records_not_even_the_passp
 
 
 def test_r_par_3_the_limit_counts_per_passport_id_not_per_customer(app: PartnerFleet) -> None:
-    colleague = Cause("second-admin@customer.example", "corr-2")
+    colleague = customer(CUSTOMER_ID, "second-admin@customer.example", "corr-2")
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers(*(f"Q{n}" for n in range(1_500))))
 
     app.register_devices(colleague, CUSTOMER_ID, servers("Q1500"))
@@ -289,7 +290,7 @@ def test_r_par_4_users_of_another_partner_cannot_act_on_the_holding_tenant(
 def test_every_event_of_a_command_carries_principal_correlation_id_and_timestamp(
     app: PartnerFleet, partner: str
 ) -> None:
-    cause = Cause("admin@customer.example", "corr-link-42")
+    cause = customer(CUSTOMER_ID, "admin@customer.example", "corr-link-42")
     position = event_count(app)
     before = datetime.now(UTC)
 
@@ -310,7 +311,7 @@ def test_events_record_the_principal_of_each_command_not_of_the_aggregates_creat
     app: PartnerFleet, partner: str
 ) -> None:
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S1"))
-    relink = Cause("second-admin@customer.example", "corr-relink")
+    relink = customer(CUSTOMER_ID, "second-admin@customer.example", "corr-relink")
 
     app.link_devices(relink, CUSTOMER_ID, ["S1"], to(partner))
 

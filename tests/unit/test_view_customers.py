@@ -9,8 +9,9 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, NotAllowedError, NotFoundError
+from domain import NotAllowedError, NotFoundError
 from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.devices import NewDevice, PartnerChoice
 from projections.base import Tx
 from projections.customer_queries import (
@@ -60,19 +61,19 @@ def row_of(page: CustomerPage, customer_id: str) -> CustomerRow:
     return row
 
 
-def serials_in(tx: Tx, who: Cause, location_id: str, customer_id: str) -> list[str]:
+def serials_in(tx: Tx, who: Actor, location_id: str, customer_id: str) -> list[str]:
     """The devices the partner user sees on the customer's dashboard."""
     dashboard = customer_dashboard(tx, who.principal, group_of(location_id, customer_id))
     return [device.serial for device in dashboard.devices]
 
 
-def children_seen(tx: Tx, who: Cause, customer_id: str) -> list[str]:
+def children_seen(tx: Tx, who: Actor, customer_id: str) -> list[str]:
     """The child groups of LOC-1's group for the customer that this admin sees."""
     dashboard = customer_dashboard(tx, who.principal, group_of(LOC, customer_id))
     return [child["child_id"] for child in dashboard.child_groups]
 
 
-def favourite(fleet: PartnerFleet, who: Cause, *customer_ids: str) -> None:
+def favourite(fleet: PartnerFleet, who: Actor, *customer_ids: str) -> None:
     """The user marks LOC-1's groups of these customers as favourites."""
     for customer_id in customer_ids:
         fleet.add_favourite(who, group_id(LOC, customer_id))
