@@ -329,7 +329,8 @@ def test_r_hld_3_a_dashboard_needs_a_holding_tenant(app: PartnerFleet, partner: 
 def test_r_hld_3_only_the_partners_users_create_its_dashboards(
     app: PartnerFleet, partner: str, other_partner: str, holding_tenant: UUID
 ) -> None:
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {partner}"):
+    """R-HLD-3, issue 9: another partner's Location ID is not found (404)."""
+    with refused(app, NotFoundError, f"No partner with Location ID '{partner}' found"):
         app.create_customer_dashboard(OTTO, partner, CUSTOMER_ID, "Customer One", CPIN)
 
 
@@ -425,7 +426,7 @@ def test_r_hld_3_a_partner_cannot_transfer_into_another_partners_dashboard(
     app.certify_partner(OPS, other_partner, "resell_view_monitor")
     foreign = app.create_customer_dashboard(OTTO, other_partner, "C2", "C Two", "0000")
 
-    with refused(app, NotAllowedError, f"Partner {partner} has no tenant {foreign}"):
+    with refused(app, NotFoundError, f"Partner {partner} has no tenant {foreign}"):
         app.transfer_devices(ANNA, partner, ["PC1"], holding_tenant, foreign, "T-1")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain import Device, NotAllowedError, NotFoundError, PartnerTenant, Passport
+from domain import Device, NotFoundError, PartnerTenant, Passport
 from domain.base import DomainError
 from domain.device import DeviceError
 from domain.partner import PartnerError
@@ -271,7 +271,7 @@ def test_r_par_4_another_partner_cannot_take_pcs_out_of_the_holding_tenant(
     app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1")])
     own = app.partner(other_partner).require_holding_tenant()
 
-    with refused(app, NotAllowedError, f"Partner {other_partner} has no tenant"):
+    with refused(app, NotFoundError, f"Partner {other_partner} has no tenant"):
         app.transfer_devices(OTTO, other_partner, ["PC1"], holding_tenant, own, "t1")
 
     assert app.device("PC1").placement == holding_tenant
@@ -280,7 +280,8 @@ def test_r_par_4_another_partner_cannot_take_pcs_out_of_the_holding_tenant(
 def test_r_par_4_users_of_another_partner_cannot_act_on_the_holding_tenant(
     app: PartnerFleet, partner: str, other_partner: str, holding_tenant: UUID
 ) -> None:
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {partner}"):
+    """R-PAR-4, issue 9: another partner's Location ID is not found (404)."""
+    with refused(app, NotFoundError, f"No partner with Location ID '{partner}' found"):
         app.report_missing_devices(OTTO, partner, "REQ-1", ["PC9"])
 
 

@@ -140,8 +140,8 @@ def test_every_published_record_of_every_scenario_fits_the_schemas_in_docs_event
 def dashboard_history(cpin: str) -> PartnerFleet:
     """The holding-tenant scenario, whose dashboard has `cpin`."""
     fleet = in_memory_fleet()
-    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     partner(fleet, "LOC-1")
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     fleet.receive_e2open_batch(OPS, "b1", [report("PC1")])
     dashboard = fleet.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", cpin)
     fleet.enrol_with_cpin(CUSTOMER, "C1", dashboard, cpin, "PC9")
