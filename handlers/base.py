@@ -234,8 +234,9 @@ class FleetApplication(Application[UUID]):
 
     @contextmanager
     def tracked(self, tracking: Tracking) -> Iterator[None]:
-        """Within: the command called is saved with this policy position (one transaction),
-        even when it changed nothing (handlers/policies.py)."""
+        """Within: the declared command called is saved with this policy position (one
+        transaction), even when it changed nothing (handlers/policies.py). Only that
+        command takes it; `AlreadyProcessedError` when another runner recorded it first."""
         token = _tracking.set(tracking)
         try:
             yield
