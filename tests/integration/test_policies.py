@@ -20,6 +20,7 @@ from infra.bootstrap import build_fleet, build_view_runner
 from infra.follow.policy_follower import PolicyFollower
 from infra.settings import Settings
 from projections.repair_queues import alert_notifications, csdp_queue, repair_queue
+from tests.actors import case_submitter
 from tests.conftest import FleetFactory
 from tests.pg_faults import eventually, terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
@@ -41,7 +42,7 @@ def routing_world(fleet: PartnerFleet) -> None:
     fleet.register_devices(CUSTOMER, "C1", servers("S3"))
     for serial in ("PC1", "S1", "S2", "S3"):
         fleet.raise_alert(OPS, serial, "A1", "critical", "Failure predicted")
-        fleet.submit_repair_case(CUSTOMER, serial, "A1", "K1")
+        fleet.submit_repair_case(case_submitter(fleet, serial), serial, "A1", "K1")
     fleet.raise_alert(OPS, "S1", "A2", "critical", "Fan failure")
     fleet.submit_repair_case(OPS, "S1", "A2", "K2", source="insight_rs")
 
