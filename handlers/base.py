@@ -159,19 +159,14 @@ def command(
 
         @functools.wraps(body)
         def run(self: S, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            allow(actor, name, allowed)
             bound = signature.bind(self, actor, *args, **kwargs)
             bound.apply_defaults()
-            arguments = list(bound.arguments.items())[2:]
             try:
-                checked = {n: checked_argument(n, v) for n, v in arguments}
-                checked_actor = checked_argument("actor", actor)
-            except Exception as error:
-                log.info("command", command=name, outcome="refused", reason=str(error))
+                checked_actor, checked = _admitted(name, allowed, tenant, actor, bound.arguments)
+            except Exception as error:  # refused before any aggregate is loaded
+                reason = str(error)
+                log.info("command", command=name, role=actor.role, outcome="refused", reason=reason)
                 raise
-            if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
-                owned = str(checked[tenant])
-                require_own(checked_actor, owned, _tenant_words(tenant, owned))
             return self._run(name, checked_actor, lambda w: body(self, w, checked_actor, **checked))  # type: ignore[call-arg]
 
         run.__signature__ = signature  # type: ignore[attr-defined]
@@ -181,6 +176,24 @@ def command(
         return run
 
     return declare
+
+
+def _admitted(
+    name: str,
+    allowed: frozenset[Role],
+    tenant: str | None,
+    actor: Actor,
+    arguments: dict[str, Any],
+) -> tuple[Actor, dict[str, Any]]:
+    """The actor and the arguments (after `self` and the actor), checked in this order: the
+    role (`ForbiddenError`), every text (`TextError`), the tenant (`NotFoundError`)."""
+    allow(actor, name, allowed)
+    checked = {n: checked_argument(n, v) for n, v in list(arguments.items())[2:]}
+    checked_actor: Actor = checked_argument("actor", actor)
+    if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
+        owned = str(checked[tenant])
+        require_own(checked_actor, owned, _tenant_words(tenant, owned))
+    return checked_actor, checked
 
 
 def _tenant_words(argument: str, value: object) -> str:

@@ -7,7 +7,8 @@ from structlog.testing import capture_logs
 
 from domain import DomainError, PartnerTenant
 from domain.key_claim import KeyClaim
-from tests.actors import operator
+from handlers.access import ForbiddenError, Role
+from tests.actors import customer, operator
 from tests.scenarios import in_memory_fleet
 
 
@@ -34,3 +35,17 @@ def test_a_refused_command_logs_its_reason() -> None:
     assert line["outcome"] == "refused"
     assert "No partner has Location ID 'NOPE'" in line["reason"]
     assert line["correlation_id"] == "corr-43"
+
+
+def test_a_command_refused_to_the_role_logs_one_line_with_role_and_reason() -> None:
+    """Issue 9: a 403 is refused before any aggregate is loaded, and logged once too."""
+    fleet = in_memory_fleet()
+    with capture_logs() as logs, pytest.raises(ForbiddenError):
+        fleet.certify_partner(customer("C1"), "LOC-1", "resell_view_monitor")
+    [line] = [entry for entry in logs if entry["event"] == "command"]
+    assert (line["command"], line["role"], line["outcome"]) == (
+        "certify_partner",
+        Role.CUSTOMER_ADMIN,
+        "refused",
+    )
+    assert line["reason"] == "The role customer_admin may not certify partner."
