@@ -69,9 +69,10 @@ from bench.common import (
 )
 from bench.read_path import Saver, Shape, compact_table, events_table, progress, verdict
 from bench.read_path import write_partners as write_partner_worlds
-from domain import Cause, Device
+from domain import Device
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from handlers.access import Role, service_actor
 from infra.cli.processes import tune_gc
 from infra.kafka.envelope import aggregate_of, envelope_record, topic_for
 from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
@@ -523,7 +524,7 @@ def send_one_by_one(
 
 def certify_reseller(fleet: PartnerFleet) -> None:
     """The reseller of every report: registered, with an admin, certified (holding tenant)."""
-    why = Cause(RESELLER_ADMIN, "bench-kafka-setup")
+    why = service_actor("ops@bench.example", Role.OPERATOR, correlation_id="bench-kafka-setup")
     fleet.register_partner(why, RESELLER, "Kafka Bench Reseller")
     fleet.register_partner_user(why, RESELLER, RESELLER_ADMIN)
     fleet.certify_partner(why, RESELLER, "resell_view_monitor")

@@ -16,7 +16,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from importlib.metadata import version
@@ -45,9 +45,10 @@ from bench.common import (
     timed,
     write_results,
 )
-from domain import Cause, CustomerGroup
+from domain import CustomerGroup
 from domain.passport import MAX_FAVOURITES
 from handlers import PartnerFleet
+from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.fleet import NewDevice, PartnerChoice
 
 PARTNER = "PLBENCH0001"
@@ -90,9 +91,30 @@ def run_all(calls: Sequence[Call]) -> None:
         call()
 
 
-def cause(principal: str) -> Cause:
-    """A cause with a fresh correlation id."""
-    return Cause(principal, f"bench-{next(_correlation)}")
+def _correlation_id() -> str:
+    return f"bench-{next(_correlation)}"
+
+
+def operator() -> Actor:
+    """HP/HPE operations (registers and certifies the partner) with a fresh correlation id."""
+    return service_actor("ops@bench.example", Role.OPERATOR, correlation_id=_correlation_id())
+
+
+def feed() -> Actor:
+    """The e2Open feed's service account with a fresh correlation id."""
+    return service_actor("feed:e2open", Role.FEED, correlation_id=_correlation_id())
+
+
+def as_customer(fleet: PartnerFleet, customer: int) -> Actor:
+    """The customer's admin, as a token's claims make it, with a fresh correlation id."""
+    claims = Claims(owner(customer), Role.CUSTOMER_ADMIN, customer_id(customer))
+    return authenticate(fleet, replace(claims, correlation_id=_correlation_id()))
+
+
+def as_user(fleet: PartnerFleet, index: int) -> Actor:
+    """A user of the bench partner, checked against the store, with a fresh correlation id."""
+    claims = Claims(user(index), Role.PARTNER_USER, PARTNER, correlation_id=_correlation_id())
+    return authenticate(fleet, claims)
 
 
 def sqlite_env(path: Path) -> dict[str, str]:
@@ -138,16 +160,15 @@ def devices(n: int) -> list[tuple[int, str]]:
 
 def set_up_partner(fleet: PartnerFleet) -> None:
     """Register the partner and its admin; certify it, which opens its holding tenant."""
-    admin = cause(ADMIN)
-    fleet.register_partner(admin, PARTNER, "Bench Reseller")
-    fleet.register_partner_user(admin, PARTNER, ADMIN)
-    fleet.certify_partner(admin, PARTNER, "resell_view_monitor")
+    fleet.register_partner(operator(), PARTNER, "Bench Reseller")
+    fleet.register_partner_user(operator(), PARTNER, ADMIN)
+    fleet.certify_partner(operator(), PARTNER, "resell_view_monitor")
 
 
 def register_users(fleet: PartnerFleet, users: int) -> None:
     """Register `users` further users of the partner."""
     for index in range(users):
-        fleet.register_partner_user(cause(ADMIN), PARTNER, user(index))
+        fleet.register_partner_user(operator(), PARTNER, user(index))
 
 
 def register_devices(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> None:
@@ -157,7 +178,7 @@ def register_devices(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> None:
         device = NewDevice(serial=serial, connection="direct_connect")
         by_customer.setdefault(customer, []).append(device)
     for customer, news in by_customer.items():
-        fleet.register_devices(cause(owner(customer)), customer_id(customer), news)
+        fleet.register_devices(as_customer(fleet, customer), customer_id(customer), news)
 
 
 def favourite_plan(n: int, groups: int) -> list[tuple[int, int]]:
@@ -173,20 +194,22 @@ def link_calls(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> list[Call]:
     """One link_devices command per device, linking it to the partner as reseller."""
     choice = PartnerChoice(location_id=PARTNER)
     return [
-        partial(fleet.link_devices, cause(owner(c)), customer_id(c), [s], choice, f"Cust {c}")
+        partial(fleet.link_devices, as_customer(fleet, c), customer_id(c), [s], choice, f"Cust {c}")
         for c, s in pairs
     ]
 
 
 def consent_calls(fleet: PartnerFleet, pairs: list[tuple[int, str]]) -> list[Call]:
     """One grant_consent command per device."""
-    return [partial(fleet.grant_consent, cause(owner(c)), customer_id(c), [s]) for c, s in pairs]
+    return [
+        partial(fleet.grant_consent, as_customer(fleet, c), customer_id(c), [s]) for c, s in pairs
+    ]
 
 
 def favourite_calls(fleet: PartnerFleet, plan: list[tuple[int, int]], groups: int) -> list[Call]:
     """One add_favourite command per (user, customer group) of the plan."""
     ids = [CustomerGroup.id_for(PARTNER, customer_id(k)) for k in range(groups)]
-    return [partial(fleet.add_favourite, cause(user(u)), ids[g]) for u, g in plan]
+    return [partial(fleet.add_favourite, as_user(fleet, u), ids[g]) for u, g in plan]
 
 
 def measure_calls(fleet: PartnerFleet, measure: str, calls: list[Call]) -> Rate:
@@ -239,7 +262,7 @@ def measure_batch(fleet: PartnerFleet, store: str, size: int) -> tuple[Rate, lis
     say(f"e2Open batch of {size:,} devices on {store}")
     reports = e2open_reports(size)
     before = max_id(fleet)
-    work = partial(fleet.receive_e2open_batch, cause(ADMIN), f"bench-{store}", reports)
+    work = partial(fleet.receive_e2open_batch, feed(), f"bench-{store}", reports)
     seconds, outcome = timed(work)
     if len(outcome.accepted) != size:
         raise RuntimeError(f"{len(outcome.rejected)} reports rejected: {outcome.rejected[:3]}")
@@ -253,7 +276,7 @@ def profile_batch(fleet: PartnerFleet, size: int, top: int) -> None:
     say(f"profiling an e2Open batch of {size:,} devices on {PG} (cProfile)")
     reports = e2open_reports(size, prefix="E2P")
     profiler = cProfile.Profile()
-    profiler.runcall(fleet.receive_e2open_batch, cause(ADMIN), "bench-profile", reports)
+    profiler.runcall(fleet.receive_e2open_batch, feed(), "bench-profile", reports)
     RESULTS.mkdir(parents=True, exist_ok=True)
     profiler.dump_stats(RESULTS / "e2open_batch.prof")
     stats = pstats.Stats(profiler)

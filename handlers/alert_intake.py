@@ -10,14 +10,17 @@ from domain.base import Cause, DomainError
 from domain.device_support import Alert
 from domain.intake import AlertBatch, Unreadable
 from domain.text import canonical, feed_texts
-from handlers.base import Working
+from handlers.access import Actor, Role
+from handlers.base import FleetApplication, Working, command
 from handlers.devices import load_device
 from handlers.intake import (
-    BatchIntake,
+    Delivery,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
+    collection_paused,
     malformed,
+    take_batch,
 )
 
 
@@ -37,12 +40,15 @@ class AlertMessage(BaseModel):
         return feed_texts(alert, ("serial", "alert_id", "message"))
 
 
-class AlertIntakeCommands(BatchIntake):
+class AlertIntakeCommands(FleetApplication):
     """Raising alerts from the alerts feed."""
 
+    @collection_paused()
+    @command(Role.FEED, Role.OPERATOR)
     def receive_alert_batch(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         batch_id: str,
         messages: Sequence[object],
         *,
@@ -51,15 +57,11 @@ class AlertIntakeCommands(BatchIntake):
         """R-ALR-1: raise every valid alert, keep every rejection with its reason; one transaction.
 
         Batch id and fingerprint as for `receive_e2open_batch`: the same messages again
-        repeat the first outcome, other messages under the id are refused and kept.
+        repeat the first outcome, other messages under the id are refused and kept. By the
+        alerts feed, or by HP/HPE operations by hand.
         """
-        return self._receive(
-            "receive_alert_batch",
-            cause,
-            AlertBatch,
-            (batch_id, messages, fingerprint),
-            lambda w, raw: self._raise(w, cause, raw),
-        )
+        delivery = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
+        return take_batch(w, actor, AlertBatch, delivery, lambda raw: self._raise(w, actor, raw))
 
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:
         """Raise one alert and return its id, or raise RejectedError / DuplicateError."""

@@ -1,7 +1,8 @@
 """Every text argument of every command, checked before the command runs (issue 8, kind 5).
 
-`FleetApplication` wraps each public method whose first parameter is `cause` (a command),
-so a command added later is checked too. What is checked, and the bounds, are
+`handlers.base.command` checks every argument of a declared command, the actor too, before
+its body runs; `FleetApplication` refuses a command that is not declared, so a command
+added later is checked too. What is checked, and the bounds, are
 `domain.text`'s; this module only finds the texts in the arguments: plain strings, lists
 of them, the fields of pydantic models and dataclasses, configuration data dicts.
 """
@@ -9,54 +10,31 @@ of them, the fields of pydantic models and dataclasses, configuration data dicts
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-import structlog
 from pydantic import BaseModel
 
-from domain.text import TextError, check_data, checked
+from domain.text import check_data, checked
 
-log = structlog.get_logger("partnerfleet.commands")
-
-F = TypeVar("F", bound=Callable[..., Any])
 # Raw feed messages: each is validated as it is taken, so one bad message is rejected
 # with its reason and the rest of the batch lands (R-HLD-1).
 FEED_MESSAGES = frozenset({"reports", "messages"})
 
 
 def is_command(name: str, attribute: object) -> bool:
-    """A public method whose first parameter after `self` is the cause of the change."""
+    """A public method whose first parameter after `self` is who causes the change."""
     if name.startswith("_") or not inspect.isfunction(attribute):
         return False
     parameters = list(inspect.signature(attribute).parameters)
-    return parameters[1:2] == ["cause"]
-
-
-def checked_command(method: F) -> F:
-    """`method`, refusing bad text arguments with TextError and passing keys NFC-normalised."""
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def command(self: Any, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
-        try:
-            for name, value in list(bound.arguments.items())[1:]:
-                bound.arguments[name] = checked_argument(name, value)
-        except TextError as error:
-            log.info("command", command=method.__name__, outcome="refused", reason=str(error))
-            raise
-        return method(*bound.args, **bound.kwargs)
-
-    return command  # type: ignore[return-value]
+    return parameters[1:2] in (["actor"], ["cause"])
 
 
 def checked_argument(name: str, value: Any) -> Any:
     """The argument with every text in it checked (keys NFC-normalised), else TextError.
 
-    The cause is a dataclass too: its principal and correlation id are identifiers. What
+    The actor is a dataclass too: its principal and correlation id are identifiers. What
     normalising leaves unchanged is passed on as it came (no copies on the common path).
     """
     if name in FEED_MESSAGES or value is None:

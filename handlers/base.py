@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from domain.base import Cause, DomainError, FleetAggregate, NotFoundError
+from domain.base import DomainError, FleetAggregate, NotFoundError
 from domain.consent import ConsentState
 from domain.customer_group import ChildGroup, CustomerGroup
 from domain.device import Device
@@ -40,7 +40,7 @@ from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.access import TENANT_ROLES, Actor, Role, allow, require_own
-from handlers.arguments import checked_argument, checked_command, is_command
+from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
 from handlers.snapshots import reason_of, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
@@ -160,18 +160,15 @@ def command(
 
         @functools.wraps(body)
         def run(self: S, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            allow(actor, name, allowed)
             bound = signature.bind(self, actor, *args, **kwargs)
             bound.apply_defaults()
-            arguments = list(bound.arguments.items())[2:]
             try:
-                checked = {n: checked_argument(n, v) for n, v in arguments}
-            except Exception as error:
-                log.info("command", command=name, outcome="refused", reason=str(error))
+                checked_actor, checked = _admitted(name, allowed, tenant, actor, bound.arguments)
+            except Exception as error:  # refused before any aggregate is loaded
+                reason = str(error)
+                log.info("command", command=name, role=actor.role, outcome="refused", reason=reason)
                 raise
-            if tenant is not None and actor.role in TENANT_ROLES:
-                require_own(actor, str(checked[tenant]), _tenant_words(tenant, checked[tenant]))
-            return self._run(name, actor, lambda w: body(self, w, actor, **checked))  # type: ignore[call-arg]
+            return self._run(name, checked_actor, lambda w: body(self, w, checked_actor, **checked))  # type: ignore[call-arg]
 
         run.__signature__ = signature  # type: ignore[attr-defined]
         run.__command__ = COMMANDS.setdefault(  # type: ignore[attr-defined]
@@ -180,6 +177,24 @@ def command(
         return run
 
     return declare
+
+
+def _admitted(
+    name: str,
+    allowed: frozenset[Role],
+    tenant: str | None,
+    actor: Actor,
+    arguments: dict[str, Any],
+) -> tuple[Actor, dict[str, Any]]:
+    """The actor and the arguments (after `self` and the actor), checked in this order: the
+    role (`ForbiddenError`), every text (`TextError`), the tenant (`NotFoundError`)."""
+    allow(actor, name, allowed)
+    checked = {n: checked_argument(n, v) for n, v in list(arguments.items())[2:]}
+    checked_actor: Actor = checked_argument("actor", actor)
+    if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
+        owned = str(checked[tenant])
+        require_own(checked_actor, owned, _tenant_words(tenant, owned))
+    return checked_actor, checked
 
 
 def _tenant_words(argument: str, value: object) -> str:
@@ -198,13 +213,15 @@ class FleetApplication(Application[UUID]):
     )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Every command of a subclass checks its text arguments first (issue 8, kind 5)."""
+        """An undeclared command cannot exist: a public method taking an `actor` (or a
+        `cause`) after `self` must be declared with `@command` (issue 9)."""
         super().__init_subclass__(**kwargs)
-        for name, attribute in list(vars(cls).items()):
-            if hasattr(attribute, "__command__"):
-                continue
-            if is_command(name, attribute):
-                setattr(cls, name, checked_command(attribute))
+        for name, attribute in vars(cls).items():
+            if is_command(name, attribute) and not hasattr(attribute, "__command__"):
+                raise TypeError(
+                    f"{cls.__name__}.{name} takes an actor but is not declared: "
+                    "declare it with @command(roles..., tenant=...)."
+                )
 
     def construct_transcoder(self) -> Transcoder:
         # Caller data never collides with the transcoder's markers (handlers/transcoding.py).
@@ -231,8 +248,9 @@ class FleetApplication(Application[UUID]):
 
     @contextmanager
     def tracked(self, tracking: Tracking) -> Iterator[None]:
-        """Within: the command called is saved with this policy position (one transaction),
-        even when it changed nothing (handlers/policies.py)."""
+        """Within: the declared command called is saved with this policy position (one
+        transaction), even when it changed nothing (handlers/policies.py). Only that
+        command takes it; `AlreadyProcessedError` when another runner recorded it first."""
         token = _tracking.set(tracking)
         try:
             yield
@@ -240,38 +258,35 @@ class FleetApplication(Application[UUID]):
             _tracking.reset(token)
 
     def _run(self, command: str, actor: Actor, work: Callable[[Working], T]) -> T:
-        """Run a declared command's body; see `command`."""
-        return self._execute(command, actor, work, _tracking.get())
+        """Run a declared command's body (`work`) and save what it touched, retrying when a
+        concurrent writer wins; see `command`.
+
+        Inside `tracked(...)` the policy's position is saved in the same transaction as the
+        events, even when `work` changed nothing. The position is taken by this command
+        alone: a command called while it runs does not save it too.
+        """
+        tracking = _tracking.get()
+        token = _tracking.set(None)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                principal=actor.principal, correlation_id=actor.correlation_id
+            ):  # under an HTTP request's Idempotency-Key / If-Match, if any (conditions.py)
+                return conditioned(
+                    self, actor, command, work, lambda w: self._attempt(command, actor, w, tracking)
+                )
+        finally:
+            _tracking.reset(token)
 
     def last_position(self) -> int:
         """Read-your-writes: the store position of this context's last accepted command."""
         return _last_position.get()
 
-    def _execute(
-        self,
-        command: str,
-        cause: Cause,
-        work: Callable[[Working], T],
-        tracking: Tracking | None = None,
-    ) -> T:
-        """Run `work` and save what it touched, retrying when a concurrent writer wins.
-
-        With `tracking` (a policy's position in the notification log), the position is saved
-        in the same transaction as the events, even when `work` changed nothing.
-        """
-        with structlog.contextvars.bound_contextvars(
-            principal=cause.principal, correlation_id=cause.correlation_id
-        ):  # under an HTTP request's Idempotency-Key / If-Match, if any (handlers/conditions.py)
-            return conditioned(
-                self, cause, command, work, lambda w: self._attempt(command, cause, w, tracking)
-            )
-
     def _attempt(
-        self, command: str, cause: Cause, work: Callable[[Working], T], tracking: Tracking | None
+        self, command: str, actor: Actor, work: Callable[[Working], T], tracking: Tracking | None
     ) -> T:
         # Bound explicitly too, so the line is complete whatever the processors are.
         bound = log.bind(
-            command=command, principal=cause.principal, correlation_id=cause.correlation_id
+            command=command, principal=actor.principal, correlation_id=actor.correlation_id
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             working = Working(self, attempt)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -12,7 +11,8 @@ from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.device import Device, DeviceError, normalise_serial
 from domain.service_level import ServiceLevel
 from domain.text import checked
-from handlers.base import FleetApplication, Working
+from handlers.access import Actor, Role
+from handlers.base import FleetApplication, Working, command
 from handlers.linking import link, unlink
 from handlers.partners import load_passport
 
@@ -62,30 +62,49 @@ def scope_of_host(host_serial: str) -> str:
     return f"insight_rs_host:{host_serial}"
 
 
-class DeviceCommands(FleetApplication):
-    """What a customer does with its devices."""
+def host_and_hosted(w: Working, customer_id: str, host_serial: str) -> list[Device]:
+    """R-LNK-2, R-CON-1: the customer's Insight RS hosting device, then every device it manages."""
+    host = load_device(w, host_serial)
+    host.require_owner(customer_id)
+    if not host.is_hosting_device:
+        raise DomainError(f"Device {host.serial} is not an Insight RS hosting device.")
+    return [host, *(load_device(w, s) for s in host.hosted)]
 
+
+def require_change(devices: list[Device], unchanged: str) -> None:
+    """A setting made on a host that changes none of its devices is refused, saying why."""
+    if not any(device.pending_events for device in devices):
+        raise ConsentError(f"Host {devices[0].serial}: {unchanged}")
+
+
+CUSTOMER_ADMIN = Role.CUSTOMER_ADMIN
+# Remote support reports through the feed; HP/HPE operations may do the same by hand.
+INTAKE = (Role.FEED, Role.OPERATOR)
+
+
+class DeviceCommands(FleetApplication):
+    """What a customer does with its devices, and what remote support reports of them."""
+
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def register_devices(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         devices: list[NewDevice],
         partner: PartnerChoice | None = None,
         customer_name: str = "",
     ) -> None:
-        """Register devices under the principal's Passport ID, optionally linking a partner."""
-
-        def work(w: Working) -> None:
-            serials = [normalise_serial(d.serial) for d in devices]
-            if len(set(serials)) != len(serials):
-                raise DeviceError("A serial number is listed twice; list each device once.")
-            load_passport(w, cause, cause.principal).register_devices(cause, serials)
-            for spec in devices:
-                device = self._register_one(w, cause, customer_id, spec)
-                if partner is not None:
-                    link(w, cause, device, partner.location_id, partner.role, customer_name)
-
-        self._execute("register_devices", cause, work)
+        """R-PAR-3, R-LNK-3: register devices under the actor's Passport ID (at most 1,500
+        per Passport ID), optionally linking a partner."""
+        serials = [normalise_serial(d.serial) for d in devices]
+        if len(set(serials)) != len(serials):
+            raise DeviceError("A serial number is listed twice; list each device once.")
+        load_passport(w, actor, actor.subject).register_devices(actor, serials)
+        for spec in devices:
+            device = self._register_one(w, actor, customer_id, spec)
+            if partner is not None:
+                link(w, actor, device, partner.location_id, partner.role, customer_name)
 
     def _register_one(self, w: Working, cause: Cause, customer_id: str, spec: NewDevice) -> Device:
         # Optimistic first attempt (see Working.optimistic): a duplicate conflicts at save.
@@ -109,169 +128,138 @@ class DeviceCommands(FleetApplication):
         if host.insight_rs_cases_to_service_partner:
             device.choose_insight_rs_case_routing(cause, to_service_partner=True)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def link_devices(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         serials: list[str],
         partner: PartnerChoice,
         customer_name: str = "",
     ) -> None:
         """R-LNK-2, R-LNK-3: link the chosen devices (one or many) to a partner."""
-        self._each_owned(
-            "link_devices",
-            cause,
-            customer_id,
-            serials,
-            lambda w, d: link(w, cause, d, partner.location_id, partner.role, customer_name),
-        )
+        for device in owned_devices(w, customer_id, serials):
+            link(w, actor, device, partner.location_id, partner.role, customer_name)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def unlink_devices(
-        self, cause: Cause, customer_id: str, serials: list[str], role: str = "reseller"
+        self, w: Working, actor: Actor, customer_id: str, serials: list[str], role: str = "reseller"
     ) -> None:
         """R-LNK-6: remove the partner linked in `role` from the chosen devices."""
-        self._each_owned(
-            "unlink_devices", cause, customer_id, serials, lambda w, d: unlink(w, cause, d, role)
-        )
+        for device in owned_devices(w, customer_id, serials):
+            unlink(w, actor, device, role)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def set_hosting_partner(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         host_serial: str,
         partner: PartnerChoice,
         customer_name: str = "",
     ) -> None:
         """R-LNK-2: set the partner once in Insight RS for every device the host manages."""
-        self._on_host(
-            "set_hosting_partner",
-            cause,
-            customer_id,
-            host_serial,
-            lambda w, d: link(w, cause, d, partner.location_id, partner.role, customer_name),
-        )
+        for device in host_and_hosted(w, customer_id, host_serial):
+            link(w, actor, device, partner.location_id, partner.role, customer_name)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def grant_consent(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         serials: list[str],
         text_version: str = CURRENT_CONSENT_TEXT,
     ) -> None:
         """R-CON-1, R-CON-3: grant consent for the chosen direct-connect devices."""
-        self._each_owned(
-            "grant_consent",
-            cause,
-            customer_id,
-            serials,
-            lambda _w, d: d.grant_consent(cause, text_version),
-        )
+        for device in owned_devices(w, customer_id, serials):
+            device.grant_consent(actor, text_version)
 
-    def withdraw_consent(self, cause: Cause, customer_id: str, serials: list[str]) -> None:
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
+    def withdraw_consent(
+        self, w: Working, actor: Actor, customer_id: str, serials: list[str]
+    ) -> None:
         """R-CON-3: withdraw consent for the chosen direct-connect devices."""
-        self._each_owned(
-            "withdraw_consent",
-            cause,
-            customer_id,
-            serials,
-            lambda _w, d: d.withdraw_consent(cause),
-        )
+        for device in owned_devices(w, customer_id, serials):
+            device.withdraw_consent(actor)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def grant_consent_on_host(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         host_serial: str,
         text_version: str = CURRENT_CONSENT_TEXT,
     ) -> None:
         """R-CON-1: one consent setting for all devices of an Insight RS hosting device."""
-        scope = scope_of_host(normalise_serial(host_serial))
-
-        def grant(_w: Working, device: Device) -> None:
+        devices = host_and_hosted(w, customer_id, host_serial)
+        scope = scope_of_host(devices[0].serial)
+        for device in devices:
             if device.consent is None or device.consent.text_version != text_version:
-                device.grant_consent(cause, text_version, scope)
+                device.grant_consent(actor, text_version, scope)
+        require_change(devices, "Consent is already granted for every device of this host.")
 
-        self._on_host(
-            "grant_consent_on_host",
-            cause,
-            customer_id,
-            host_serial,
-            grant,
-            unchanged="Consent is already granted for every device of this host.",
-        )
-
-    def withdraw_consent_on_host(self, cause: Cause, customer_id: str, host_serial: str) -> None:
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
+    def withdraw_consent_on_host(
+        self, w: Working, actor: Actor, customer_id: str, host_serial: str
+    ) -> None:
         """R-CON-1, R-CON-3: withdraw consent for every device of the hosting device."""
-        scope = scope_of_host(normalise_serial(host_serial))
-
-        def withdraw(_w: Working, device: Device) -> None:
+        devices = host_and_hosted(w, customer_id, host_serial)
+        scope = scope_of_host(devices[0].serial)
+        for device in devices:
             if device.consent is not None:
-                device.withdraw_consent(cause, scope)
+                device.withdraw_consent(actor, scope)
+        require_change(devices, "No device of this host has consent to withdraw.")
 
-        self._on_host(
-            "withdraw_consent_on_host",
-            cause,
-            customer_id,
-            host_serial,
-            withdraw,
-            unchanged="No device of this host has consent to withdraw.",
-        )
-
+    @command(Role.AUDITOR, Role.OPERATOR)
     def correct_consent_record(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         serial: str,
         corrects_version: int,
         reason: str,
         text_version: str | None,
     ) -> None:
-        """R-CON-4: correct a wrong consent record with a new event that says why."""
-        self._execute(
-            "correct_consent_record",
-            cause,
-            lambda w: load_device(w, serial).correct_consent(
-                cause, corrects_version, reason, text_version
-            ),
-        )
+        """R-CON-4: correct a wrong consent record with a new event that says why (a
+        non-blank reason); by an auditor or HP/HPE operations, never the customer."""
+        load_device(w, serial).correct_consent(actor, corrects_version, reason, text_version)
 
-    def collect_configuration(self, cause: Cause, serial: str, data: dict[str, Any]) -> None:
+    @command(*INTAKE)
+    def collect_configuration(
+        self, w: Working, actor: Actor, serial: str, data: dict[str, Any]
+    ) -> None:
         """R-CON-2: keep configuration data reported by remote support, when allowed."""
-        self._execute(
-            "collect_configuration",
-            cause,
-            lambda w: load_device(w, serial).collect_configuration(cause, data),
-        )
+        load_device(w, serial).collect_configuration(actor, data)
 
-    def add_service_level(self, cause: Cause, serial: str, level: ServiceLevel) -> None:
+    @command(*INTAKE)
+    def add_service_level(self, w: Working, actor: Actor, serial: str, level: ServiceLevel) -> None:
         """R-SVC-3: record a warranty, support agreement or Care Pack for a device."""
-        self._execute(
-            "add_service_level",
-            cause,
-            lambda w: load_device(w, serial).add_service_level(cause, level),
-        )
+        load_device(w, serial).add_service_level(actor, level)
 
+    @command(*INTAKE)
     def record_service_event(
-        self, cause: Cause, serial: str, event_id: str, severity: str, summary: str
+        self, w: Working, actor: Actor, serial: str, event_id: str, severity: str, summary: str
     ) -> None:
         """R-SVC-1: record a service event reported by remote support."""
-        self._execute(
-            "record_service_event",
-            cause,
-            lambda w: load_device(w, serial).record_service_event(
-                cause, event_id, severity, summary
-            ),
-        )
+        load_device(w, serial).record_service_event(actor, event_id, severity, summary)
 
+    @command(CUSTOMER_ADMIN, tenant="customer_id")
     def choose_insight_rs_case_routing(
-        self, cause: Cause, customer_id: str, serials: list[str], to_service_partner: bool
+        self,
+        w: Working,
+        actor: Actor,
+        customer_id: str,
+        serials: list[str],
+        to_service_partner: bool,
     ) -> None:
         """R-ALR-2: Insight RS cases to the service partner, or not; a host's choice is for all."""
-
-        def choose(w: Working, device: Device) -> None:
+        for device in owned_devices(w, customer_id, serials):
             for each in [device, *(load_device(w, s) for s in device.hosted)]:
-                each.choose_insight_rs_case_routing(cause, to_service_partner)
-
-        self._each_owned("choose_insight_rs_case_routing", cause, customer_id, serials, choose)
+                each.choose_insight_rs_case_routing(actor, to_service_partner)
 
     def device(self, serial: str) -> Device:
         """The device as recorded now."""
@@ -284,39 +272,3 @@ class DeviceCommands(FleetApplication):
         command would accept.
         """
         return self.device(serial).may_read_configuration(checked("location_id", location_id))
-
-    def _each_owned(
-        self,
-        command: str,
-        cause: Cause,
-        customer_id: str,
-        serials: list[str],
-        change: Callable[[Working, Device], None],
-    ) -> None:
-        def work(w: Working) -> None:
-            for device in owned_devices(w, customer_id, serials):
-                change(w, device)
-
-        self._execute(command, cause, work)
-
-    def _on_host(
-        self,
-        command: str,
-        cause: Cause,
-        customer_id: str,
-        host_serial: str,
-        change: Callable[[Working, Device], None],
-        unchanged: str | None = None,
-    ) -> None:
-        def work(w: Working) -> None:
-            host = load_device(w, host_serial)
-            host.require_owner(customer_id)
-            if not host.is_hosting_device:
-                raise DomainError(f"Device {host.serial} is not an Insight RS hosting device.")
-            devices = [host, *(load_device(w, s) for s in host.hosted)]
-            for device in devices:
-                change(w, device)
-            if unchanged and not any(device.pending_events for device in devices):
-                raise ConsentError(f"Host {host.serial}: {unchanged}")
-
-        self._execute(command, cause, work)

@@ -12,6 +12,7 @@ from handlers.holding import HoldingCommands
 from handlers.intake import IntakeOutcome
 from handlers.key_claims import KeyClaimCommands
 from handlers.partners import PartnerCommands
+from handlers.routing import RoutingCommands
 
 
 class PartnerFleet(
@@ -21,6 +22,7 @@ class PartnerFleet(
     HoldingCommands,
     AlertIntakeCommands,
     KeyClaimCommands,
+    RoutingCommands,
 ):
     """The command side of partnerfleet (one application, one notification log)."""
 

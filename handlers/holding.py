@@ -9,36 +9,69 @@ from uuid import UUID
 import structlog
 from pydantic import ValidationError
 
-from domain.base import Cause, DomainError, NotAllowedError
+from domain.base import Cause, DomainError, NotFoundError
 from domain.cpin import DEMO_KEY, SALT_BYTES, CpinKeyMismatchError, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
 from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
 from domain.partner import PartnerTenant
-from handlers.base import Working
-from handlers.customers import load_group
+from domain.text import serial_form
+from handlers.access import Actor, ForbiddenError, Role
+from handlers.base import FleetApplication, Working, command
+from handlers.customers import load_group, missing_group
 from handlers.devices import load_device
 from handlers.intake import (
-    BatchIntake,
+    Delivery,
     DuplicateError,
     IntakeOutcome,
     RejectedError,
+    collection_paused,
     malformed,
+    take_batch,
 )
 from handlers.linking import group_for
-from handlers.partners import load_partner_as_user
+from handlers.partners import load_partner
 
 log = structlog.get_logger("partnerfleet.holding")
 
 
-class HoldingCommands(BatchIntake):
+PARTNER = (Role.PARTNER_ADMIN, Role.PARTNER_USER)
+# Self-service cases come from the PC's end user (or the customer's admin); Insight RS
+# cases from remote support (the feed) or HP/HPE operations by hand (R-ALR-1, R-ALR-2).
+CASE_SUBMITTERS = {
+    "self_service": frozenset({Role.END_USER, Role.CUSTOMER_ADMIN}),
+    "insight_rs": frozenset({Role.FEED, Role.OPERATOR}),
+}
+
+
+def device_for(w: Working, actor: Actor, serial: str) -> Device:
+    """The device as the actor may name it; another's is "not found", in the words used for
+    a serial nobody registered. A customer admin names its customer's devices; an end user
+    only a PC it works on (`actor.pcs`) of its customer, or one no customer is recorded for
+    yet (an unassigned PC in a holding tenant: its pop-up goes to whoever works on it,
+    R-ALR-1). Feed, operator and policy name any device."""
+    device = load_device(w, serial)
+    if actor.role is Role.END_USER:
+        if all(serial_form(pc) != device.serial for pc in actor.pcs):
+            raise NotFoundError(f"No device with serial number {device.serial!r}.")
+        if device.customer_id is not None:
+            device.require_owner(actor.tenant)
+    elif actor.role is Role.CUSTOMER_ADMIN:
+        device.require_owner(actor.tenant)
+    return device
+
+
+class HoldingCommands(FleetApplication):
     """Holding tenant, customer dashboards, transfers, self-service notifications, alerts."""
 
     cpin_key: bytes = DEMO_KEY  # infra.bootstrap passes Settings' CPIN_KEY (domain/cpin.py)
 
+    @collection_paused()
+    @command(Role.FEED, Role.OPERATOR)
     def receive_e2open_batch(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         batch_id: str,
         reports: Sequence[object],
         *,
@@ -52,14 +85,10 @@ class HoldingCommands(BatchIntake):
         kept as rejected ("batch id … was already received with different content").
         A feed consumer passes the `fingerprint` of the raw bytes it read the reports from
         (with feed_bounds.read_message); without it the reports are bounded and hashed here.
+        By the e2Open feed, or by HP/HPE operations by hand.
         """
-        return self._receive(
-            "receive_e2open_batch",
-            cause,
-            E2OpenBatch,
-            (batch_id, reports, fingerprint),
-            lambda w, raw: self._land(w, cause, raw),
-        )
+        delivery = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
+        return take_batch(w, actor, E2OpenBatch, delivery, lambda raw: self._land(w, actor, raw))
 
     def _land(self, w: Working, cause: Cause, raw: object) -> str:
         """Land one report and return its serial, or raise RejectedError with the reason."""
@@ -96,27 +125,32 @@ class HoldingCommands(BatchIntake):
         )
         return report.serial
 
+    @command(*PARTNER, tenant="location_id")
     def create_customer_dashboard(
-        self, cause: Cause, location_id: str, customer_id: str, customer_name: str, cpin: str
+        self,
+        w: Working,
+        actor: Actor,
+        location_id: str,
+        customer_id: str,
+        customer_name: str,
+        cpin: str,
     ) -> UUID:
         """R-HLD-3: a partner creates a customer dashboard for a customer and its cPIN."""
-
-        def work(w: Working) -> UUID:
-            partner = load_partner_as_user(w, cause, location_id)
-            partner.require_holding_tenant()
-            group = group_for(w, cause, partner, customer_id, customer_name)
-            group.make_dashboard(cause, cpin, self._new_cpin_verifier(cpin))
-            return group.id
-
-        return self._execute("create_customer_dashboard", cause, work)
+        partner = load_partner(w, location_id)
+        partner.require_holding_tenant()
+        group = group_for(w, actor, partner, customer_id, customer_name)
+        group.make_dashboard(actor, cpin, self._new_cpin_verifier(cpin))
+        return group.id
 
     def _new_cpin_verifier(self, cpin: str) -> str:
         # The domain draws no randomness and reads no key: both come from here.
         return cpin_verifier(cpin, self.cpin_key, secrets.token_bytes(SALT_BYTES))
 
+    @command(*PARTNER, tenant="location_id")
     def transfer_devices(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         location_id: str,
         serials: list[str],
         source_id: UUID,
@@ -124,40 +158,39 @@ class HoldingCommands(BatchIntake):
         transfer_id: str,
     ) -> None:
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
-
-        def work(w: Working) -> None:
-            partner = load_partner_as_user(w, cause, location_id)
-            if source_id == target_id:
-                raise DeviceError("A transfer needs a target other than its source.")
-            if not serials:
-                raise DeviceError("Choose at least one PC to transfer.")
-            source = self._tenant(w, partner, source_id)
-            target = self._tenant(w, partner, target_id)
-            for serial in serials:
-                device = load_device(w, serial)
-                device.transfer(cause, transfer_id, location_id, source_id, target_id)
-                if source is not None:
-                    source.remove_device(cause, device.serial, PLACED)
-                if target is not None:
-                    target.add_device(cause, device.serial, PLACED, device.care_plan is not None)
-
-        self._execute("transfer_devices", cause, work)
+        partner = load_partner(w, location_id)
+        if source_id == target_id:
+            raise DeviceError("A transfer needs a target other than its source.")
+        if not serials:
+            raise DeviceError("Choose at least one PC to transfer.")
+        source = self._tenant(w, partner, source_id)
+        target = self._tenant(w, partner, target_id)
+        for serial in serials:
+            device = load_device(w, serial)
+            device.transfer(actor, transfer_id, location_id, source_id, target_id)
+            if source is not None:
+                source.remove_device(actor, device.serial, PLACED)
+            if target is not None:
+                target.add_device(actor, device.serial, PLACED, device.care_plan is not None)
 
     def _tenant(self, w: Working, partner: PartnerTenant, tenant_id: UUID) -> CustomerGroup | None:
-        """None for the partner's holding tenant, else one of its customer dashboards."""
+        """None for the partner's holding tenant, else one of its customer dashboards; any
+        other id is not found, another partner's dashboard as a missing one (R-HLD-3)."""
         if tenant_id == partner.holding_tenant_id:
             return None
         group = w.find(CustomerGroup, tenant_id)
         if group is None or group.partner_location_id != partner.location_id:
-            raise NotAllowedError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
+            raise NotFoundError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
         group.require_open()
         if not group.is_dashboard:
             raise CustomerGroupError(f"{group.customer_name} has no customer dashboard yet.")
         return group
 
+    @command(Role.CUSTOMER_ADMIN, tenant="customer_id")
     def enrol_with_cpin(
         self,
-        cause: Cause,
+        w: Working,
+        actor: Actor,
         customer_id: str,
         dashboard_id: UUID,
         cpin: str,
@@ -165,69 +198,72 @@ class HoldingCommands(BatchIntake):
         model: str = "",
         care_plan: str | None = None,
     ) -> None:
-        """R-HLD-3: the customer enrols a PC into its dashboard with its cPIN."""
-
-        def work(w: Working) -> None:
-            group = load_group(w, dashboard_id)
-            group.check_cpin(cpin, self.cpin_key)
-            group.require_open()
-            if group.customer_id != customer_id:
-                raise NotAllowedError(f"This dashboard is not customer {customer_id}'s.")
-            device = w.find(Device, Device.id_for(serial)) or w.add(
-                Device.register(
-                    cause,
-                    serial=serial,
-                    connection="pc_agent",
-                    customer_id=customer_id,
-                    model=model,
-                    care_plan=care_plan,
-                )
+        """R-HLD-3: the customer enrols a PC into its own dashboard with its cPIN; another
+        customer's dashboard is not found."""
+        group = load_group(w, dashboard_id)
+        if group.customer_id != customer_id:
+            raise NotFoundError(missing_group(dashboard_id))
+        self._check_cpin(group, cpin)
+        group.require_open()
+        device = w.find(Device, Device.id_for(serial)) or w.add(
+            Device.register(
+                actor,
+                serial=serial,
+                connection="pc_agent",
+                customer_id=customer_id,
+                model=model,
+                care_plan=care_plan,
             )
-            device.enrol_with_cpin(cause, group.id, group.partner_location_id, customer_id)
-            group.add_device(cause, device.serial, PLACED, device.care_plan is not None)
+        )
+        device.enrol_with_cpin(actor, group.id, group.partner_location_id, customer_id)
+        group.add_device(actor, device.serial, PLACED, device.care_plan is not None)
 
+    def _check_cpin(self, group: CustomerGroup, cpin: str) -> None:
         try:
-            self._execute("enrol_with_cpin", cause, work)
+            group.check_cpin(cpin, self.cpin_key)
         except CpinKeyMismatchError as error:  # the service is misconfigured, not the customer
-            log.error("cpin_key_mismatch", dashboard_id=str(dashboard_id), reason=str(error))
+            log.error("cpin_key_mismatch", dashboard_id=str(group.id), reason=str(error))
             raise
 
+    @command(*PARTNER, tenant="location_id")
     def switch_self_service_notifications(
-        self, cause: Cause, location_id: str, tenant_id: UUID, on: bool
+        self, w: Working, actor: Actor, location_id: str, tenant_id: UUID, on: bool
     ) -> None:
-        """R-ALR-4: switch the end users' self-service pop-ups of a customer dashboard."""
+        """R-ALR-4: the partner switches the end users' pop-ups of a customer dashboard."""
+        group = self._tenant(w, load_partner(w, location_id), tenant_id)
+        if group is None:
+            raise CustomerGroupError(
+                "Self-service notifications of the holding tenant cannot be switched off; "
+                "create a customer dashboard and transfer the PCs into it first."
+            )
+        group.switch_self_service_notifications(actor, on)
 
-        def work(w: Working) -> None:
-            partner = load_partner_as_user(w, cause, location_id)
-            group = self._tenant(w, partner, tenant_id)
-            if group is None:
-                raise CustomerGroupError(
-                    "Self-service notifications of the holding tenant cannot be switched off; "
-                    "create a customer dashboard and transfer the PCs into it first."
-                )
-            group.switch_self_service_notifications(cause, on)
-
-        self._execute("switch_self_service_notifications", cause, work)
-
+    @command(Role.FEED, Role.OPERATOR)
     def raise_alert(
-        self, cause: Cause, serial: str, alert_id: str, severity: str, message: str
+        self, w: Working, actor: Actor, serial: str, alert_id: str, severity: str, message: str
     ) -> None:
-        """R-ALR-1: record an alert for a device."""
-        self._execute(
-            "raise_alert",
-            cause,
-            lambda w: load_device(w, serial).raise_alert(cause, alert_id, severity, message),
-        )
+        """R-ALR-1: record an alert for a device (remote support, or operations by hand)."""
+        load_device(w, serial).raise_alert(actor, alert_id, severity, message)
 
+    @command(Role.END_USER, Role.CUSTOMER_ADMIN, Role.FEED, Role.OPERATOR)
     def submit_repair_case(
-        self, cause: Cause, serial: str, alert_id: str, case_id: str, source: str = "self_service"
+        self,
+        w: Working,
+        actor: Actor,
+        serial: str,
+        alert_id: str,
+        case_id: str,
+        source: str = "self_service",
     ) -> None:
-        """R-ALR-1, R-ALR-2: submit the repair case from an alert (self-service or Insight RS)."""
-        self._execute(
-            "submit_repair_case",
-            cause,
-            lambda w: load_device(w, serial).submit_repair_case(cause, alert_id, case_id, source),
-        )
+        """R-ALR-1, R-ALR-2: submit the repair case from an alert: self-service by the PC's
+        end user (or the customer's admin) for its own device, Insight RS by the feed or
+        operations; another's device is not found."""
+        submitters = CASE_SUBMITTERS.get(source)
+        if submitters is not None and actor.role not in submitters:
+            raise ForbiddenError(
+                f"The role {actor.role.value} may not submit {source.replace('_', ' ')} cases."
+            )
+        device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)
 
 
 def _known(device: Device, report: E2OpenReport) -> Exception:

@@ -19,7 +19,7 @@ from domain.base import Cause
 from domain.feed_bounds import screened
 from domain.idempotency import ContentMismatchError
 from domain.intake import InboundBatch, Rejection, Unreadable
-from handlers.base import FleetApplication, Working
+from handlers.base import Working
 
 
 @dataclass
@@ -54,7 +54,8 @@ class Delivery:
         messages: Sequence[object],
         fingerprint: str | None = None,
     ) -> Delivery:
-        """A delivery, checked and fingerprinted once, before any retry.
+        """A delivery, checked and fingerprinted (in the intake command's body: again on a
+        retry after a conflict, which is rare).
 
         With a `fingerprint` the messages were read from raw bytes by read_message (already
         bounded, hashed by bytes_fingerprint); without, each is bounded and the whole hashed.
@@ -151,26 +152,3 @@ def _rejection(index: int, raw: object, reason: str) -> Rejection:
     number = isinstance(serial, int | float) and abs(serial) < 1e64
     text = str(serial) if isinstance(serial, str) or number else None
     return Rejection(index=index, serial=text, reason=reason)
-
-
-class BatchIntake(FleetApplication):
-    """What the e2Open and alerts intakes share: one bounded batch per command (R-HLD-1)."""
-
-    def _receive(
-        self,
-        command: str,
-        cause: Cause,
-        batch_class: type[InboundBatch],
-        delivery: tuple[str, Sequence[object], str | None],
-        take: Callable[[Working, object], str],
-    ) -> IntakeOutcome:
-        """Take a delivery (batch id, messages, fingerprint) in one transaction: `take`
-        lands one message or raises its rejection; the collector waits meanwhile."""
-        batch_id, messages, fingerprint = delivery
-        with collection_paused():
-            taken = Delivery.of(batch_class, batch_id, messages, fingerprint)
-            return self._execute(
-                command,
-                cause,
-                lambda w: take_batch(w, cause, batch_class, taken, lambda raw: take(w, raw)),
-            )

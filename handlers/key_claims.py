@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 from eventsourcing.utils import get_topic
 
-from domain.base import Cause
 from domain.key_claim import ClaimKind, KeyTakenError
 from domain.partner import PartnerTenant
 from domain.passport import Passport
-from handlers.base import FleetApplication
+from handlers.access import Actor, Role
+from handlers.base import FleetApplication, Working, command
 from handlers.partners import claim_key
 
 PAGE = 1_000
@@ -24,21 +24,24 @@ KEYED_TOPICS: dict[str, tuple[ClaimKind, str]] = {
 class KeyClaimCommands(FleetApplication):
     """The one-off claiming of stored Passport IDs and Location IDs."""
 
-    def claim_stored_keys(self, cause: Cause) -> list[str]:
-        """Give every stored Passport ID and Location ID its KeyClaim (one transaction each;
-        one already claimed is left as it is). Returns the collisions found: two spellings
-        of one folded key stored before claims existed, each as the refusal naming both,
-        for an operator to resolve. Running it again changes nothing."""
+    @command(Role.OPERATOR)
+    def claim_stored_keys(self, w: Working, actor: Actor) -> list[str]:
+        """Issue 8, kind 4: give every stored Passport ID and Location ID its KeyClaim.
+
+        One transaction per key, each its own `claim_stored_key` (one already claimed is
+        left as it is); `w` stays empty. Returns the collisions found: two spellings of one
+        folded key stored before claims existed, each as the refusal naming both, for an
+        operator to resolve. Running it again changes nothing."""
         collisions = []
         for kind, spelling in self._stored_keys():
             try:
-                self._claim(cause, kind, spelling)
+                self._claim(actor, kind, spelling)
             except KeyTakenError as taken:
                 collisions.append(str(taken))
         return collisions
 
-    def _claim(self, cause: Cause, kind: ClaimKind, spelling: str) -> None:
-        self._execute("claim_stored_key", cause, lambda w: claim_key(w, cause, kind, spelling))
+    def _claim(self, actor: Actor, kind: ClaimKind, spelling: str) -> None:
+        self._run("claim_stored_key", actor, lambda w: claim_key(w, actor, kind, spelling))
 
     def _stored_keys(self) -> Iterator[tuple[ClaimKind, str]]:
         """(kind, spelling) of every stored Passport and partner, oldest first."""

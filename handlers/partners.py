@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import Cause, DomainError, NotAllowedError
+from domain.base import Cause, DomainError
 from domain.key_claim import ClaimKind, KeyClaim
 from domain.partner import PartnerTenant, UserRole
 from domain.passport import Passport
-from handlers.base import FleetApplication, Working
+from handlers.access import Actor, Role
+from handlers.base import FleetApplication, Working, command
 
 
 def load_partner(working: Working, location_id: str) -> PartnerTenant:
@@ -18,14 +19,6 @@ def load_partner(working: Working, location_id: str) -> PartnerTenant:
         PartnerTenant.id_for(location_id),
         f"No partner has Location ID {location_id!r}; check the ID the partner gave you.",
     )
-
-
-def load_partner_as_user(w: Working, cause: Cause, location_id: str) -> PartnerTenant:
-    """The partner, provided the principal is one of its users."""
-    partner = load_partner(w, location_id)
-    if cause.principal not in partner.users:
-        raise NotAllowedError(f"{cause.principal} is not a user of partner {location_id}.")
-    return partner
 
 
 def load_passport(working: Working, cause: Cause, passport_id: str) -> Passport:
@@ -52,70 +45,54 @@ def claim_key(working: Working, cause: Cause, kind: ClaimKind, spelling: str) ->
 class PartnerCommands(FleetApplication):
     """Registering, accrediting and certifying partners; their users and support requests."""
 
-    def register_partner(self, cause: Cause, location_id: str, name: str) -> UUID:
-        """Register a partner tenant as reseller under its Partner Location ID."""
+    @command(Role.OPERATOR)
+    def register_partner(self, w: Working, actor: Actor, location_id: str, name: str) -> UUID:
+        """R-PAR-1: register a partner tenant as reseller under its Partner Location ID."""
+        if w.find(PartnerTenant, PartnerTenant.id_for(location_id)) is not None:
+            raise DomainError(f"A partner with Location ID {location_id} already exists.")
+        partner = w.add(PartnerTenant.register(actor, location_id, name))
+        claim_key(w, actor, "location", location_id)
+        return partner.id
 
-        def work(w: Working) -> UUID:
-            if w.find(PartnerTenant, PartnerTenant.id_for(location_id)) is not None:
-                raise DomainError(f"A partner with Location ID {location_id} already exists.")
-            partner = w.add(PartnerTenant.register(cause, location_id, name))
-            claim_key(w, cause, "location", location_id)
-            return partner.id
+    @command(Role.OPERATOR, Role.PARTNER_ADMIN, tenant="location_id")
+    def register_partner_user(
+        self, w: Working, actor: Actor, location_id: str, passport_id: str
+    ) -> UserRole:
+        """R-PAR-1: register a Passport ID under the partner; the first user is its admin.
 
-        return self._execute("register_partner", cause, work)
+        By HP/HPE operations, or by the partner's own admin."""
+        role = load_partner(w, location_id).register_user(actor, passport_id)
+        load_passport(w, actor, passport_id).join_partner(actor, location_id)
+        return role
 
-    def register_partner_user(self, cause: Cause, location_id: str, passport_id: str) -> UserRole:
-        """Register a Passport ID under the partner; the first user becomes its admin."""
+    @command(Role.OPERATOR)
+    def accredit_service_partner(
+        self, w: Working, actor: Actor, location_id: str, csdp_account: str
+    ) -> None:
+        """R-PAR-1, R-LNK-4: accredit a reseller as service partner with its CSDP account."""
+        load_partner(w, location_id).accredit_as_service_partner(actor, csdp_account)
 
-        def work(w: Working) -> UserRole:
-            partner = load_partner(w, location_id)
-            role = partner.register_user(cause, passport_id)
-            load_passport(w, cause, passport_id).join_partner(cause, location_id)
-            return role
+    @command(Role.OPERATOR)
+    def certify_partner(self, w: Working, actor: Actor, location_id: str, programme: str) -> UUID:
+        """R-PAR-4: certify the partner for HP Premium/Premium+; its holding tenant comes
+        with it. Returns the holding tenant's id."""
+        partner = load_partner(w, location_id)
+        partner.certify(actor, programme)
+        return partner.require_holding_tenant()
 
-        return self._execute("register_partner_user", cause, work)
-
-    def accredit_service_partner(self, cause: Cause, location_id: str, csdp_account: str) -> None:
-        """Accredit a reseller as service partner with its CSDP account."""
-        self._execute(
-            "accredit_service_partner",
-            cause,
-            lambda w: load_partner(w, location_id).accredit_as_service_partner(cause, csdp_account),
-        )
-
-    def certify_partner(self, cause: Cause, location_id: str, programme: str) -> UUID:
-        """Certify the partner for HP Premium/Premium+; its holding tenant comes with it."""
-
-        def work(w: Working) -> UUID:
-            partner = load_partner(w, location_id)
-            partner.certify(cause, programme)
-            return partner.require_holding_tenant()
-
-        return self._execute("certify_partner", cause, work)
-
+    @command(Role.PARTNER_ADMIN, Role.PARTNER_USER, tenant="location_id")
     def report_missing_devices(
-        self, cause: Cause, location_id: str, request_id: str, serials: list[str]
+        self, w: Working, actor: Actor, location_id: str, request_id: str, serials: list[str]
     ) -> None:
-        """Open a support request for resold PCs missing from the holding tenant."""
-        self._execute(
-            "report_missing_devices",
-            cause,
-            lambda w: load_partner_as_user(w, cause, location_id).report_missing_devices(
-                cause, request_id, serials
-            ),
-        )
+        """R-HLD-2: open a support request for resold PCs missing from the holding tenant."""
+        load_partner(w, location_id).report_missing_devices(actor, request_id, serials)
 
+    @command(Role.OPERATOR)
     def resolve_missing_devices(
-        self, cause: Cause, location_id: str, request_id: str, resolution: str
+        self, w: Working, actor: Actor, location_id: str, request_id: str, resolution: str
     ) -> None:
-        """Close a missing-device request with its resolution (support desk)."""
-        self._execute(
-            "resolve_missing_devices",
-            cause,
-            lambda w: load_partner(w, location_id).resolve_missing_devices(
-                cause, request_id, resolution
-            ),
-        )
+        """R-HLD-2: close a missing-device request with its resolution (support desk)."""
+        load_partner(w, location_id).resolve_missing_devices(actor, request_id, resolution)
 
     def partner(self, location_id: str) -> PartnerTenant:
         """The partner tenant as recorded now."""

@@ -7,15 +7,16 @@ from datetime import date
 
 import pytest
 
-from domain import Cause, CustomerGroup, DeletionRefusedError, Device, DomainError
+from domain import CustomerGroup, DeletionRefusedError, Device, DomainError
 from domain.passport import DeviceQuotaExceededError, FavouriteError
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
 from handlers.policies import PolicyRunner
+from tests.actors import customer, end_user, operator, partner_user
 
-OPS = Cause("hp-ops", "corr-ops")
-CUSTOMER = Cause("admin@customer.example", "corr-customer")
+OPS = operator("hp-ops", "corr-ops")
+CUSTOMER = customer("C1", "admin@customer.example", "corr-customer")  # customer C1's admin
 
 Scenario = Callable[[PartnerFleet], None]
 
@@ -105,11 +106,11 @@ def central_connect_follows_host(fleet: PartnerFleet) -> None:
 def favourites_limit_and_default_view(fleet: PartnerFleet) -> None:
     """R-FAV-2, R-FAV-3, R-FAV-4: 25 favourites at most; the last removal restores All."""
     partner(fleet, "LOC-1")
-    anna = Cause("anna@LOC-1", "corr")
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     groups = []
     for n in range(26):
         fleet.register_devices(
-            CUSTOMER, f"C{n}", servers(f"S{n}"), PartnerChoice(location_id="LOC-1")
+            customer(f"C{n}"), f"C{n}", servers(f"S{n}"), PartnerChoice(location_id="LOC-1")
         )
         groups.append(CustomerGroup.id_for("LOC-1", f"C{n}"))
     for group_id in groups[:25]:
@@ -150,7 +151,10 @@ def refused_batch_records_nothing(fleet: PartnerFleet) -> None:
 def group_deletion_names_admins(fleet: PartnerFleet) -> None:
     """R-GRP-1, R-GRP-2, R-GRP-3: unshared child groups block deletion; admins are named."""
     partner(fleet, "LOC-1")
-    anna, ben = Cause("anna@LOC-1", "c"), Cause("ben@LOC-1", "c")
+    anna, ben = (
+        partner_user(fleet, "LOC-1", "anna@LOC-1"),
+        partner_user(fleet, "LOC-1", "ben@LOC-1"),
+    )
     fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
     group_id = CustomerGroup.id_for("LOC-1", "C1")
     fleet.add_group_admin(anna, group_id, "ben@LOC-1")
@@ -168,9 +172,12 @@ def group_deletion_names_admins(fleet: PartnerFleet) -> None:
 def deleted_group_is_nobodys_favourite(fleet: PartnerFleet) -> None:
     """R-GRP-2, R-FAV-2, R-FAV-3, R-LNK-5: deletion unstars; a new link re-opens it clean."""
     partner(fleet, "LOC-1")
-    anna, ben = Cause("anna@LOC-1", "c"), Cause("ben@LOC-1", "c")
+    anna, ben = (
+        partner_user(fleet, "LOC-1", "anna@LOC-1"),
+        partner_user(fleet, "LOC-1", "ben@LOC-1"),
+    )
     fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
-    fleet.register_devices(CUSTOMER, "C2", servers("S2"), PartnerChoice(location_id="LOC-1"))
+    fleet.register_devices(customer("C2"), "C2", servers("S2"), PartnerChoice(location_id="LOC-1"))
     group_id, other = CustomerGroup.id_for("LOC-1", "C1"), CustomerGroup.id_for("LOC-1", "C2")
     fleet.add_group_admin(anna, group_id, "ben@LOC-1")
     fleet.create_child_group(ben, group_id, "g1", "Ben's racks")
@@ -201,7 +208,7 @@ def deleted_group_is_nobodys_favourite(fleet: PartnerFleet) -> None:
 def holding_tenant_to_dashboard(fleet: PartnerFleet) -> None:
     """R-HLD-1, R-HLD-3, R-ALR-3, R-ALR-4: intake, transfer, notifications, transfer back."""
     partner(fleet, "LOC-1")
-    anna = Cause("anna@LOC-1", "c")
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     outcome = fleet.receive_e2open_batch(OPS, "b1", [report("PC1"), report("PC2"), {"serial": 1}])
     assert outcome.accepted == ["PC1", "PC2"]
     assert [r.index for r in outcome.rejected] == [2]
@@ -251,7 +258,7 @@ def alerts_and_repair_cases_follow_the_policies(fleet: PartnerFleet) -> None:
     """R-ALR-1, R-ALR-2, R-ALR-4: policies tell the end user or the partner; cases are routed."""
     partner(fleet, "LOC-1")
     partner(fleet, "LOC-S", service=True)
-    anna = Cause("anna@LOC-1", "c")
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     fleet.receive_e2open_batch(OPS, "b-alr", [report("PC1"), report("PC2")])
     holding = fleet.partner("LOC-1").require_holding_tenant()
     dashboard = fleet.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
@@ -262,7 +269,7 @@ def alerts_and_repair_cases_follow_the_policies(fleet: PartnerFleet) -> None:
     fleet.choose_insight_rs_case_routing(CUSTOMER, "C1", ["S1"], to_service_partner=True)
     for n, serial in enumerate(("PC1", "PC2", "S1"), start=1):
         fleet.raise_alert(OPS, serial, f"A{n}", "critical", "Failure predicted")
-    fleet.submit_repair_case(CUSTOMER, "PC1", "A1", "K1")
+    fleet.submit_repair_case(end_user("C1", ["PC1"]), "PC1", "A1", "K1")
     fleet.submit_repair_case(OPS, "S1", "A3", "K3", source="insight_rs")
     runner = PolicyRunner(fleet, batch_size=2)
     assert runner.catch_up() == 5

@@ -69,7 +69,7 @@ def long_lived_device(fleet: PartnerFleet, serial: str = "S1") -> UUID:
     fleet.register_devices(CUSTOMER, "C1", servers(serial))
     for number in range(ALERTS):
         fleet.raise_alert(OPS, serial, f"A-{number}", "warning", f"fan {number}")
-    fleet.submit_repair_case(OPS, serial, "A-0", "K-0")
+    fleet.submit_repair_case(CUSTOMER, serial, "A-0", "K-0")
     return Device.id_for(serial)
 
 

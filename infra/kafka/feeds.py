@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
-from domain.base import Cause
 from domain.feed_bounds import POLL_RECORDS, read_message
 from domain.idempotency import PREFIX, bytes_fingerprint
 from domain.intake import Rejection
 from handlers import PartnerFleet
+from handlers.access import Actor, Role, service_actor
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -45,7 +45,7 @@ class Intake(Protocol):
     """An intake command: a batch of read messages with the fingerprint of their bytes."""
 
     def __call__(
-        self, cause: Cause, batch_id: str, messages: Sequence[object], /, *, fingerprint: str
+        self, actor: Actor, batch_id: str, messages: Sequence[object], /, *, fingerprint: str
     ) -> Outcome:
         """Take the batch; see receive_e2open_batch."""
         ...
@@ -156,9 +156,10 @@ class FeedConsumer:
     def _handle(self, partition: TopicPartition, records: list[Any]) -> None:
         fingerprint = bytes_fingerprint(r.value for r in records)
         batch_id = batch_id_of(partition, records, fingerprint)
-        cause = Cause(f"feed:{self.feed.name}", batch_id)
+        # The feed's service account, under the batch id as correlation id.
+        actor = service_actor(f"feed:{self.feed.name}", Role.FEED, correlation_id=batch_id)
         messages = [read_message(r.value) for r in records]
-        outcome = self._intake(cause, batch_id, messages, fingerprint=fingerprint)
+        outcome = self._intake(actor, batch_id, messages, fingerprint=fingerprint)
         futures = [self._dead_letter(records[r.index], r, batch_id) for r in outcome.rejected]
         self.producer.flush(timeout=30)
         for future in futures:

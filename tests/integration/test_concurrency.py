@@ -56,7 +56,7 @@ def test_a_command_that_always_loses_is_reported_as_a_conflict(
         device.raise_alert(OPS, "LOSER", "info", "never stored")
 
     with pytest.raises(ConflictError, match="conflicted"):
-        loser._execute("raise_alert", OPS, work)
+        loser._run("raise_alert", OPS, work)
     assert len(attempts) == MAX_ATTEMPTS
     assert "LOSER" not in loser.device("S1").alerts
     assert len(loser.device("S1").alerts) == MAX_ATTEMPTS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import Cause, Device, NotAllowedError
+from domain import Device, NotAllowedError
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
@@ -16,10 +16,11 @@ from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from projections.base import MomentError
 from projections.consent_queries import configuration_for, consent_in_effect, history
+from tests.actors import auditor
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 from tests.scopes import AUDIT, partner_at
 
-DPO = Cause("dpo@hp.example", "corr-dpo")
+DPO = auditor("dpo@hp.example", "corr-dpo")
 TICK = timedelta(microseconds=1)
 PLUS_TWO = timezone(timedelta(hours=2))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import Cause, CustomerGroup
+from domain import CustomerGroup
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
@@ -24,11 +24,13 @@ from projections.customer_queries import (
     list_customers,
     partner_user,
 )
+from tests.actors import customer, known_partner_user
 from tests.scenarios import CUSTOMER, partner, servers
 from tests.scopes import partner_of
 from tests.views import assert_rebuild_equals_live
 
-ANNA, BEN = Cause("anna@LOC-1", "c-anna"), Cause("ben@LOC-1", "c-ben")
+ANNA = known_partner_user("LOC-1", "anna@LOC-1", admin=True, correlation_id="c-anna")
+BEN = known_partner_user("LOC-1", "ben@LOC-1", admin=False, correlation_id="c-ben")
 G1, G2 = CustomerGroup.id_for("LOC-1", "C1"), CustomerGroup.id_for("LOC-1", "C2")
 LOC_1 = PartnerChoice(location_id="LOC-1")
 
@@ -49,7 +51,7 @@ def given_input(fleet: PartnerFleet) -> None:
     """Anna and Ben star C1's group (Ben also C2's), both choose Favorites Only; C1 deleted."""
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"), LOC_1, customer_name="Customer One")
-    fleet.register_devices(CUSTOMER, "C2", servers("S2"), LOC_1, customer_name="Customer Two")
+    fleet.register_devices(customer("C2"), "C2", servers("S2"), LOC_1, customer_name="Customer Two")
     fleet.add_group_admin(ANNA, G1, BEN.principal)
     fleet.create_customer_child_group(CUSTOMER, "C1", G1, "lab", "Lab")
     for who, groups in ((ANNA, [G1]), (BEN, [G1, G2])):

@@ -13,8 +13,9 @@ from eventsourcing.persistence import Notification, OperationalError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from domain import Cause, Device
+from domain import Device
 from handlers import PartnerFleet
+from handlers.access import Actor
 from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.kafka.relay import ensure_topics
 from infra.loops import Follower, no_wait
@@ -190,12 +191,12 @@ class StoreAwayOnce(FeedConsumer):
         failed: list[str] = []
 
         def intake(
-            cause: Cause, batch_id: str, messages: Sequence[object], *, fingerprint: str
+            actor: Actor, batch_id: str, messages: Sequence[object], *, fingerprint: str
         ) -> Any:
             if not failed:
                 failed.append(batch_id)
                 raise OperationalError("terminating connection due to administrator command")
-            return real(cause, batch_id, messages, fingerprint=fingerprint)
+            return real(actor, batch_id, messages, fingerprint=fingerprint)
 
         self._intake = intake
 

@@ -20,6 +20,7 @@ from infra.bootstrap import build_fleet, build_view_runner
 from infra.follow.policy_follower import PolicyFollower
 from infra.settings import Settings
 from projections.repair_queues import alert_notifications, csdp_queue, repair_queue
+from tests.actors import case_submitter
 from tests.conftest import FleetFactory
 from tests.pg_faults import eventually, terminate_backends
 from tests.scenarios import CUSTOMER, OPS, partner, report, servers
@@ -42,7 +43,7 @@ def routing_world(fleet: PartnerFleet) -> None:
     fleet.register_devices(CUSTOMER, "C1", servers("S3"))
     for serial in ("PC1", "S1", "S2", "S3"):
         fleet.raise_alert(OPS, serial, "A1", "critical", "Failure predicted")
-        fleet.submit_repair_case(CUSTOMER, serial, "A1", "K1")
+        fleet.submit_repair_case(case_submitter(fleet, serial), serial, "A1", "K1")
     fleet.raise_alert(OPS, "S1", "A2", "critical", "Fan failure")
     fleet.submit_repair_case(OPS, "S1", "A2", "K2", source="insight_rs")
 
@@ -144,7 +145,7 @@ def test_a_notification_decided_without_events_still_records_the_position(
     def told_by_hand(w: Working) -> None:
         load_device(w, "S1").notify_alert(OPS, "A1", "hpe_support", "told by phone", None)
 
-    stored_fleet._execute("notify_alert", OPS, told_by_hand)
+    stored_fleet._run("notify_alert", OPS, told_by_hand)  # decided outside the policy
     first, second = [
         n
         for n in stored_fleet.recorder.select_notifications(1, 100)

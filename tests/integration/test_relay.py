@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from domain import Cause, Device
+from domain import Device
 from handlers import PartnerFleet
 from infra.kafka.envelope import Envelope
 from infra.kafka.relay import Relay, domain_topics
 from infra.kafka.shards import Shard
 from infra.storage.viewdb import SQLiteViewDB
+from tests.actors import customer
 from tests.conftest import FleetFactory
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, OPS, partner, servers
@@ -128,7 +129,7 @@ def test_commands_go_on_while_the_broker_is_down_and_the_relay_catches_up(
     try:
         _wait(lambda: relay.lag() == 0)
         own_broker.stop()
-        fleet.register_devices(Cause("it@c2", "x"), "C2", servers("T1", "T2"))
+        fleet.register_devices(customer("C2", "it@c2", "x"), "C2", servers("T1", "T2"))
         _wait(lambda: (relay.lag() or 0) > 0)
         time.sleep(1.0)
         assert (relay.lag() or 0) > 0

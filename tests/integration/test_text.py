@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from domain import Cause
 from domain.text import TextError
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from projections.customer_queries import list_customers
+from tests.actors import customer as customer_admin
 from tests.scenarios import event_count, partner, servers
 from tests.scopes import partner_of
 from tests.views import assert_rebuild_equals_live
@@ -58,7 +58,7 @@ def test_r_fav_5_search_is_the_same_on_postgresql_and_sqlite(view_settings: Sett
         partner(fleet, "LOC-1")
         for customer, name in NAMES.items():
             fleet.register_devices(
-                Cause(f"it@{customer}", "c"),
+                customer_admin(customer, f"it@{customer}", "c"),
                 customer,
                 servers(f"S{customer}"),
                 PartnerChoice(location_id="LOC-1"),
@@ -79,7 +79,7 @@ def test_kind5_a_refused_nul_name_leaves_every_view_running(postgres_settings: S
     catches up to lag 0 after the refusal and after the next valid command."""
     fleet = build_fleet(postgres_settings)
     runner = build_view_runner(postgres_settings, fleet)
-    customer = Cause("it@acme.example", "c")
+    customer = customer_admin("ACME", "it@acme.example", "c")
     caught_up = dict.fromkeys([v.name for v in runner.views], 0)
     try:
         partner(fleet, "LOC-1")

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from domain import Cause
 from domain.customer_group import CustomerGroup
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_runner
@@ -27,6 +26,7 @@ from projections import all_views
 from projections.consent_queries import history
 from projections.customer_queries import list_customers
 from projections.holding import unassigned_devices
+from tests.actors import customer, feed
 from tests.conftest import url_of
 from tests.pg_faults import eventually, store_customer_group_named, terminate_backends
 from tests.scenarios import SCENARIOS, Scenario, partner, report, servers
@@ -69,14 +69,14 @@ def test_a_following_runner_gives_read_your_writes(view_settings: Settings) -> N
     try:
         partner(fleet, "LOC-1")
         fleet.register_devices(
-            Cause("it@c1", "x"),
+            customer("C1", "it@c1", "x"),
             "C1",
             servers("S1"),
             PartnerChoice(location_id="LOC-1"),
             customer_name="First Customer",
         )
-        fleet.receive_e2open_batch(Cause("e2open", "x"), "b1", [report("PC1")])
-        fleet.grant_consent(Cause("it@c1", "x"), "C1", ["S1"])
+        fleet.receive_e2open_batch(feed("e2open", "x"), "b1", [report("PC1")])
+        fleet.grant_consent(customer("C1", "it@c1", "x"), "C1", ["S1"])
         assert runner.wait_until(runner.head(), timeout=10)
         with runner.db.transaction() as tx:
             assert [r.name for r in list_customers(tx, partner_at(fleet, "LOC-1")).rows] == [
@@ -103,7 +103,7 @@ def test_two_runners_on_one_view_database_apply_each_event_once(view_settings: S
     first.batch_size = second.batch_size = 2
     try:
         for n in range(6):
-            fleet.register_devices(Cause(f"it@c{n}", "x"), f"C{n}", servers(f"S{n}"))
+            fleet.register_devices(customer(f"C{n}", f"it@c{n}", "x"), f"C{n}", servers(f"S{n}"))
         threads = [threading.Thread(target=r.catch_up) for r in (first, second)]
         for thread in threads:
             thread.start()
@@ -178,7 +178,7 @@ def test_kind5_a_view_failing_on_an_event_does_not_stop_the_other_views(
     fleet = following.fleet
     partner(fleet, "LOC-1")
     fleet.register_devices(
-        Cause("it@c1", "x"), "C1", servers("S1"), PartnerChoice(location_id="LOC-1")
+        customer("C1", "it@c1", "x"), "C1", servers("S1"), PartnerChoice(location_id="LOC-1")
     )
     poison = store_customer_group_named(fleet, "ACME\x00 Corp")
     partner(fleet, "LOC-2")

@@ -14,10 +14,11 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, CustomerGroup, DomainError
+from domain import CustomerGroup, DomainError
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
+from tests.actors import known_partner_user
 from tests.scenarios import CUSTOMER, OPS, event_count, in_memory_fleet, servers
 from tests.scenarios import report as e2open_report
 
@@ -30,9 +31,12 @@ LOC = "LOC-1"
 OTHER_LOC = "LOC-2"
 SERVICE_LOC = "LOC-S"
 CUSTOMER_ID = "C1"
-ANNA = Cause(f"anna@{LOC}", "corr-anna")  # LOC-1's first user, so its admin
-BEN = Cause(f"ben@{LOC}", "corr-ben")  # LOC-1's second user, a plain partner user
-OTTO = Cause(f"otto@{OTHER_LOC}", "corr-otto")  # LOC-2's admin
+# LOC-1's first user, so its admin (the `partner` fixture registers Anna and Ben)
+ANNA = known_partner_user(LOC, f"anna@{LOC}", admin=True, correlation_id="corr-anna")
+# LOC-1's second user, a plain partner user
+BEN = known_partner_user(LOC, f"ben@{LOC}", admin=False, correlation_id="corr-ben")
+# LOC-2's admin (the `other_partner` fixture)
+OTTO = known_partner_user(OTHER_LOC, f"otto@{OTHER_LOC}", admin=True, correlation_id="corr-otto")
 
 
 # --- reading the store -------------------------------------------------------------------

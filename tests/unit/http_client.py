@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from domain.base import Cause
 from handlers import PartnerFleet
 from handlers.access import AuthenticationError, Claims
 from infra.follow.view_runner import ViewRunner
 from infra.http.app import create_api
 from infra.settings import Settings
+from tests.actors import operator
 
-OPS = Cause("ops", "corr-ops")
+OPS = operator("ops")
 TOKENS: dict[str, Claims] = {
     "ops": Claims("ops", "operator"),
     "auditor": Claims("audit@example", "auditor"),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from domain import Cause, CustomerGroup, NotFoundError
+from domain import CustomerGroup, NotFoundError
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet, PolicyRunner
 from handlers.access import (
@@ -48,7 +48,9 @@ from projections import (
     service,
 )
 from projections.base import Tx
-from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, report, servers
+from tests.actors import case_submitter, partner_user
+from tests.actors import customer as customer_admin
+from tests.scenarios import OPS, in_memory_fleet, partner, report, servers
 from tests.scopes import AUDITOR, FEED, OPERATOR, customer_actor, end_user_actor, partner_actor
 from tests.views import memory_runner
 
@@ -70,21 +72,25 @@ def build_world(fleet: PartnerFleet) -> None:
         ("C2", "S2", OTHER_RESELLER, OTHER_SERVICE),
     ):
         fleet.register_devices(
-            CUSTOMER, customer, servers(serial), PartnerChoice(location_id=reseller)
+            customer_admin(customer), customer, servers(serial), PartnerChoice(location_id=reseller)
         )
         choice = PartnerChoice(location_id=service_partner, role="service_partner")
-        fleet.link_devices(CUSTOMER, customer, [serial], choice)
-        fleet.grant_consent(CUSTOMER, customer, [serial])
+        fleet.link_devices(customer_admin(customer), customer, [serial], choice)
+        fleet.grant_consent(customer_admin(customer), customer, [serial])
         fleet.collect_configuration(OPS, serial, {"bios": "1.2"})
         fleet.record_service_event(OPS, serial, f"E-{serial}", "critical", "PSU failed")
         level = ServiceLevel("warranty", "Base", date(2020, 1, 1), date(2099, 1, 1))
         fleet.add_service_level(OPS, serial, level)
         fleet.raise_alert(OPS, serial, f"A-{serial}", "critical", "Failure predicted")
-        fleet.submit_repair_case(OPS, serial, f"A-{serial}", f"K-{serial}")
+        fleet.submit_repair_case(
+            case_submitter(fleet, serial), serial, f"A-{serial}", f"K-{serial}"
+        )
     fleet.receive_e2open_batch(OPS, "b1", [report("PC1", RESELLER), report("PC2", OTHER_RESELLER)])
     fleet.receive_e2open_batch(OPS, "b2", [report("PC3", "LOC-404")])  # rejected
     for location in (RESELLER, SERVICE, OTHER_RESELLER):
-        fleet.report_missing_devices(Cause(f"anna@{location}", "c"), location, "R1", ["PC9"])
+        fleet.report_missing_devices(
+            partner_user(fleet, location, f"anna@{location}"), location, "R1", ["PC9"]
+        )
     PolicyRunner(fleet).catch_up()
 
 

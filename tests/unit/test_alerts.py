@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from domain import CustomerGroup, NotAllowedError
+from domain import CustomerGroup, NotFoundError
 from domain.customer_group import CustomerGroupError
 from handlers import PartnerFleet
 from tests.unit.conftest import (
@@ -181,9 +181,10 @@ def test_r_alr_4_a_customer_group_without_dashboard_has_no_notifications_to_swit
 def test_r_alr_4_only_the_partners_users_switch_its_dashboards_notifications(
     app: PartnerFleet, partner: str, other_partner: str, premium_dashboard: UUID
 ) -> None:
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {partner}"):
+    """R-ALR-4, issue 9: another partner's Location ID and dashboard are not found (404)."""
+    with refused(app, NotFoundError, f"No partner with Location ID '{partner}' found"):
         app.switch_self_service_notifications(OTTO, partner, premium_dashboard, on=False)
-    with refused(app, NotAllowedError, f"Partner {other_partner} has no tenant"):
+    with refused(app, NotFoundError, f"Partner {other_partner} has no tenant"):
         app.switch_self_service_notifications(OTTO, other_partner, premium_dashboard, on=False)
 
 

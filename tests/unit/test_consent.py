@@ -12,6 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from domain import Device, NotFoundError
 from domain.consent import CONSENT_TEXTS, CURRENT_CONSENT_TEXT, ConsentError, ConsentState
 from handlers import PartnerFleet
+from tests.actors import customer
 from tests.scenarios import in_memory_fleet
 from tests.unit.conftest import (
     CUSTOMER,
@@ -150,7 +151,7 @@ def test_r_con_1_granting_on_a_host_whose_devices_all_have_consent_is_refused(
 
 def test_r_con_1_only_the_owner_grants_consent(app: PartnerFleet, linked_group: UUID) -> None:
     with refused(app, NotFoundError, "No device with serial number .S1."):
-        app.grant_consent(CUSTOMER, "C9", ["S1"])
+        app.grant_consent(customer("C9"), "C9", ["S1"])
 
 
 # --- R-CON-2: configuration data only while consent is granted and the partner linked ----

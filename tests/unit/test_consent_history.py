@@ -6,14 +6,15 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
-from domain import Cause, Device
+from domain import Device
 from domain.consent import ConsentError, ConsentState, consent_text_digest
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
+from tests.actors import auditor
 from tests.scenarios import CUSTOMER, event_count, in_memory_fleet, partner, servers
 from tests.snapshots import replayed
 
-DPO = Cause("dpo@hp.example", "corr-dpo")
+DPO = auditor("dpo@hp.example", "corr-dpo")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import Cause, DomainError, NotAllowedError
+from domain import DomainError, NotAllowedError
 from domain.consent import ConsentError
 from handlers import PartnerFleet
 from handlers.access import PartnerScope
@@ -24,11 +24,12 @@ from infra.follow.view_runner import ViewRunner
 from projections.base import Tx
 from projections.consent_queries import configuration_for, consent_in_effect, history
 from projections.consent_replay import replay
+from tests.actors import auditor
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 from tests.scopes import AUDIT, partner_at
 from tests.views import memory_runner
 
-DPO = Cause("dpo@hp.example", "corr-dpo")
+DPO = auditor("dpo@hp.example", "corr-dpo")
 TEXTS = ("2024-01", "2025-06")
 DATA = {"cpu": "Xeon"}
 PARTNERS = ("LOC-1", "LOC-2")

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from domain import Cause
 from domain.base import NotAllowedError
 from domain.cpin import CpinKeyMismatchError, cpin_matches, cpin_verifier, key_id, verifier_key_id
 from handlers import PartnerFleet
+from tests.actors import partner_user
 from tests.scenarios import CUSTOMER, OPS, event_count, in_memory_fleet, partner, report
 
 RIGHT, WRONG = b"r" * 32, b"w" * 32
@@ -25,7 +25,9 @@ def dashboard(fleet: PartnerFleet, cpin: str = "4711") -> object:
     """LOC-1's dashboard for C1, with `cpin`, made under the fleet's key."""
     partner(fleet, "LOC-1")
     fleet.receive_e2open_batch(OPS, "b1", [report("PC1")])
-    return fleet.create_customer_dashboard(Cause("anna@LOC-1", "c"), "LOC-1", "C1", "One", cpin)
+    return fleet.create_customer_dashboard(
+        partner_user(fleet, "LOC-1", "anna@LOC-1"), "LOC-1", "C1", "One", cpin
+    )
 
 
 def test_r_hld_3_a_dashboard_made_under_another_cpin_key_says_so_and_records_nothing() -> None:

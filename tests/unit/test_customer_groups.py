@@ -10,6 +10,7 @@ from domain import CustomerGroup, DeletionRefusedError, NotAllowedError, NotFoun
 from domain.customer_group import CustomerGroupError
 from domain.group_support import GroupDeletedError
 from handlers import PartnerFleet
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -138,7 +139,7 @@ def test_r_grp_1_a_customer_creates_subgroups_only_in_its_own_customer_group(
     app: PartnerFleet, group: UUID
 ) -> None:
     with refused(app, NotFoundError, "No customer group"):
-        app.create_customer_child_group(CUSTOMER, "C9", group, "lab", "Lab machines")
+        app.create_customer_child_group(customer("C9"), "C9", group, "lab", "Lab machines")
 
 
 def test_r_grp_1_a_child_group_id_is_used_once(app: PartnerFleet, group: UUID) -> None:

@@ -15,12 +15,14 @@ import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
-from domain import Cause, CustomerGroup, NotAllowedError, NotFoundError, Passport
+from domain import CustomerGroup, NotAllowedError, NotFoundError, Passport
 from domain.customer_group import PLACED, CustomerGroupError
 from domain.group_support import GroupDeletedError
 from domain.passport import MAX_FAVOURITES, FavouriteError
 from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.base import Working
+from tests.actors import customer, feed
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -62,8 +64,8 @@ def deleted(app: PartnerFleet, group: UUID) -> UUID:
 def other_groups(app: PartnerFleet, count: int) -> list[UUID]:
     """`count` more customers, each with one server linked to LOC-1; their groups."""
     for n in range(count):
-        customer = Cause(f"admin@o{n}.example", f"corr-o{n}")
-        app.register_devices(customer, f"O{n}", servers(f"O{n}"), to(LOC))
+        admin = customer(f"O{n}", f"admin@o{n}.example", f"corr-o{n}")
+        app.register_devices(admin, f"O{n}", servers(f"O{n}"), to(LOC))
     return [CustomerGroup.id_for(LOC, f"O{n}") for n in range(count)]
 
 
@@ -147,9 +149,9 @@ def test_r_fav_2_a_favourite_racing_the_deletion_conflicts_and_is_then_refused(
     interleaved: list[str] = []
 
     def delete_meanwhile(
-        w: Working, cause: Cause, group_id: UUID
+        w: Working, actor: Actor, group_id: UUID
     ) -> tuple[Passport, CustomerGroup]:
-        loaded = passport_and_group(w, cause, group_id)  # the group, not deleted yet
+        loaded = passport_and_group(w, actor, group_id)  # the group, not deleted yet
         if not interleaved:
             interleaved.append("deleted")
             app.delete_customer_group(ANNA, group)
@@ -255,7 +257,7 @@ def test_r_lnk_5_favourites_of_the_deleted_group_do_not_come_back_with_it(
 @pytest.fixture
 def deleted_dashboard(app: PartnerFleet, partner: str, holding_tenant: UUID) -> UUID:
     """LOC-1's dashboard for C1 that held PC1 once (notifications on) and was deleted."""
-    app.receive_e2open_batch(Cause("e2open", "b"), "b1", [e2open_report("PC1")])
+    app.receive_e2open_batch(feed("e2open", "b"), "b1", [e2open_report("PC1")])
     dashboard = app.create_customer_dashboard(ANNA, partner, CUSTOMER_ID, "Customer One", CPIN)
     app.transfer_devices(ANNA, partner, ["PC1"], holding_tenant, dashboard, "t1")
     app.transfer_devices(ANNA, partner, ["PC1"], dashboard, holding_tenant, "t2")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from domain import Cause, Device
+from domain import Device
 from infra.kafka.envelope import Envelope, envelope, event_type, payload_model, schemas, topic_for
+from tests.actors import operator
 from tests.scenarios import CUSTOMER, in_memory_fleet, partner, servers
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "events"
@@ -26,7 +27,7 @@ def test_every_stored_event_fits_its_envelope_and_payload_schema() -> None:
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"))
     fleet.grant_consent(CUSTOMER, "C1", ["S1"])
-    fleet.raise_alert(Cause("ops", "c"), "S1", "A1", "critical", "disk")
+    fleet.raise_alert(operator("ops", "c"), "S1", "A1", "critical", "disk")
     for notification in fleet.recorder.select_notifications(1, 1_000):
         event = fleet.mapper.to_domain_event(notification)
         wrapped = envelope(event, notification.id)  # type: ignore[arg-type]

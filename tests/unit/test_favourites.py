@@ -6,9 +6,11 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, CustomerGroup, NotAllowedError, NotFoundError, Passport
+from domain import CustomerGroup, NotFoundError, Passport
 from domain.passport import FavouriteError
 from handlers import PartnerFleet
+from handlers.access import Actor, ForbiddenError
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -29,14 +31,14 @@ from tests.unit.conftest import (
 def groups(app: PartnerFleet, partner: str) -> list[UUID]:
     """26 customers, each with one server linked to LOC-1: 26 customer groups of LOC-1."""
     for n in range(26):
-        customer = Cause(f"admin@c{n}.example", f"corr-c{n}")
-        app.register_devices(customer, f"C{n}", servers(f"S{n}"), to(partner))
+        admin = customer(f"C{n}", f"admin@c{n}.example", f"corr-c{n}")
+        app.register_devices(admin, f"C{n}", servers(f"S{n}"), to(partner))
     return [CustomerGroup.id_for(partner, f"C{n}") for n in range(26)]
 
 
-def favourites_of(app: PartnerFleet, cause: Cause) -> list[UUID]:
-    """The principal's favourites as recorded now."""
-    return app.passport(cause.principal).favourites
+def favourites_of(app: PartnerFleet, actor: Actor) -> list[UUID]:
+    """The actor's favourites as recorded now."""
+    return app.passport(actor.principal).favourites
 
 
 # --- R-FAV-2: mark and unmark favourites, at most 25 per user ----------------------------
@@ -132,8 +134,9 @@ def test_r_fav_2_a_user_of_another_partner_cannot_mark_the_group(
 
 
 def test_r_fav_2_a_customer_cannot_mark_favourites(app: PartnerFleet, groups: list[UUID]) -> None:
-    """R-PAR-2: only principals recognised as partner users act in My Customers."""
-    with refused(app, NotFoundError, "No customer group"):
+    """R-PAR-2: only principals recognised as partner users act in My Customers (issue 9:
+    a role that may never do it is forbidden, whatever the group)."""
+    with refused(app, ForbiddenError, "customer_admin may not add favourite"):
         app.add_favourite(CUSTOMER, groups[0])
 
 
@@ -277,5 +280,5 @@ def test_r_fav_4_an_unknown_view_is_refused_naming_the_views(
 def test_r_fav_4_a_customer_has_no_partner_view_to_choose(
     app: PartnerFleet, groups: list[UUID]
 ) -> None:
-    with refused(app, NotAllowedError, "not recognised as a partner user"):
+    with refused(app, ForbiddenError, "customer_admin may not choose default view"):
         app.choose_default_view(CUSTOMER, "all_customers")

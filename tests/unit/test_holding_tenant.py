@@ -7,7 +7,6 @@ from uuid import UUID
 import pytest
 
 from domain import (
-    Cause,
     CustomerGroup,
     Device,
     E2OpenBatch,
@@ -22,6 +21,7 @@ from domain.intake import IntakeError, Unreadable
 from domain.partner import PartnerError
 from handlers import PartnerFleet
 from handlers.devices import NewDevice
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -145,7 +145,7 @@ def test_r_hld_1_a_pc_registered_by_a_customer_is_rejected_when_e2open_reports_i
     app: PartnerFleet, landed: list[str]
 ) -> None:
     """R-HLD-1: a serial that exists outside this reseller's holding tenant is rejected."""
-    app.register_devices(CUSTOMER, "C9", [NewDevice(serial="PC9", connection="pc_agent")])
+    app.register_devices(customer("C9"), "C9", [NewDevice(serial="PC9", connection="pc_agent")])
     outcome = app.receive_e2open_batch(OPS, "batch-4", [e2open_report("PC9")])
     assert [r.reason for r in outcome.rejected] == ["device PC9 is already registered"]
 
@@ -329,7 +329,8 @@ def test_r_hld_3_a_dashboard_needs_a_holding_tenant(app: PartnerFleet, partner: 
 def test_r_hld_3_only_the_partners_users_create_its_dashboards(
     app: PartnerFleet, partner: str, other_partner: str, holding_tenant: UUID
 ) -> None:
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {partner}"):
+    """R-HLD-3, issue 9: another partner's Location ID is not found (404)."""
+    with refused(app, NotFoundError, f"No partner with Location ID '{partner}' found"):
         app.create_customer_dashboard(OTTO, partner, CUSTOMER_ID, "Customer One", CPIN)
 
 
@@ -425,7 +426,7 @@ def test_r_hld_3_a_partner_cannot_transfer_into_another_partners_dashboard(
     app.certify_partner(OPS, other_partner, "resell_view_monitor")
     foreign = app.create_customer_dashboard(OTTO, other_partner, "C2", "C Two", "0000")
 
-    with refused(app, NotAllowedError, f"Partner {partner} has no tenant {foreign}"):
+    with refused(app, NotFoundError, f"Partner {partner} has no tenant {foreign}"):
         app.transfer_devices(ANNA, partner, ["PC1"], holding_tenant, foreign, "T-1")
 
 
@@ -473,8 +474,9 @@ def test_r_hld_3_a_wrong_cpin_is_refused(app: PartnerFleet, dashboard: UUID) -> 
 def test_r_hld_3_a_customer_cannot_enrol_into_another_customers_dashboard(
     app: PartnerFleet, dashboard: UUID
 ) -> None:
-    with refused(app, NotAllowedError, "This dashboard is not customer C2's"):
-        app.enrol_with_cpin(Cause("admin@c2", "c"), "C2", dashboard, CPIN, "PC7")
+    """R-HLD-3, issue 9: another customer's dashboard is not found (404), as a missing one."""
+    with refused(app, NotFoundError, f"No customer group {dashboard}"):
+        app.enrol_with_cpin(customer("C2", "admin@c2", "c"), "C2", dashboard, CPIN, "PC7")
 
 
 def test_r_hld_3_a_pc_in_the_holding_tenant_is_transferred_not_enrolled(
@@ -495,7 +497,7 @@ def test_r_hld_3_a_customer_cannot_enrol_another_customers_pc_with_its_cpin(
     app: PartnerFleet, partner: str, dashboard: UUID
 ) -> None:
     """R-HLD-3: a customer enrols its own PCs; another customer's PC stays that customer's."""
-    other = Cause("admin@c2.example", "corr-c2")
+    other = customer("C2", "admin@c2.example", "corr-c2")
     app.register_devices(other, "C2", [NewDevice(serial="PCX", connection="pc_agent")], to(partner))
 
     with refused(app, NotAllowedError, "PCX"):

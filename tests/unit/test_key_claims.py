@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from domain import Cause, Device, DomainError, PartnerTenant, Passport
+from domain import Device, DomainError, PartnerTenant, Passport
 from domain.key_claim import KeyClaim, KeyTakenError
 from handlers import PartnerFleet
 from handlers.devices import NewDevice
+from tests.actors import customer
 from tests.scenarios import OPS, event_count, in_memory_fleet, partner, servers
 
 
@@ -28,11 +29,11 @@ SPELLINGS = ["IT@ACME.example", "It@Acme.Example", full_width("IT") + "@acme.exa
 def test_r_par_3_another_spelling_of_a_passport_id_is_no_second_quota(other: str) -> None:
     """R-PAR-3: "IT@acme" after "it@acme" would be a second person with 1,500 devices more."""
     fleet = in_memory_fleet()
-    fleet.register_devices(Cause("it@acme.example", "c1"), "ACME", servers("S1"))
+    fleet.register_devices(customer("ACME", "it@acme.example", "c1"), "ACME", servers("S1"))
     before = event_count(fleet)
 
     with pytest.raises(KeyTakenError, match=r"already registered as 'it@acme\.example'"):
-        fleet.register_devices(Cause(other, "c2"), "ACME", servers("S2"))
+        fleet.register_devices(customer("ACME", other, "c2"), "ACME", servers("S2"))
 
     assert event_count(fleet) == before
     assert fleet.passport("it@acme.example").registered_devices == 1
@@ -81,10 +82,8 @@ def test_the_registered_spelling_keeps_the_ids_stored_histories_have() -> None:
 def test_r_lnk_3_a_full_width_serial_is_the_same_device() -> None:
     """R-LNK-3: "CZJ001" typed on a full-width keyboard is the device "CZJ001"."""
     fleet = in_memory_fleet()
-    customer = Cause("it@acme.example", "c1")
-    fleet.register_devices(
-        customer, "ACME", [NewDevice(serial="CZJ001", connection="direct_connect")]
-    )
+    it = customer("ACME", "it@acme.example", "c1")
+    fleet.register_devices(it, "ACME", [NewDevice(serial="CZJ001", connection="direct_connect")])
 
     device = fleet.device(full_width("CZJ001"))
 
@@ -108,7 +107,7 @@ def test_r_par_3_claiming_stored_keys_closes_the_door_for_other_spellings() -> N
 
     assert collisions == []
     with pytest.raises(KeyTakenError, match="anna@old"):
-        fleet.register_devices(Cause("ANNA@old.example", "c"), "ACME", servers("S1"))
+        fleet.register_devices(customer("ACME", "ANNA@old.example", "c"), "ACME", servers("S1"))
     with pytest.raises(KeyTakenError, match="LOC-OLD"):
         fleet.register_partner(OPS, "loc-old", "Copycat")
 

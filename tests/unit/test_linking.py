@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain import Cause, CustomerGroup, Device, NotFoundError
+from domain import CustomerGroup, Device, NotFoundError
 from domain.base import DomainError
 from domain.device import DeviceError
 from handlers import PartnerFleet
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     CUSTOMER,
@@ -49,7 +50,7 @@ def test_r_lnk_1_a_customer_links_a_device_by_entering_the_partners_location_id(
 def test_r_lnk_1_a_partner_sees_only_devices_linked_to_it_grouped_by_customer(
     app: PartnerFleet, partner: str, other_partner: str
 ) -> None:
-    second = Cause("admin@second.example", "corr-c2")
+    second = customer("C2", "admin@second.example", "corr-c2")
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S1", "S2", "S3"))
     app.register_devices(second, "C2", servers("T1", "T2"))
 
@@ -74,7 +75,7 @@ def test_r_lnk_1_linking_to_an_unknown_location_id_is_refused(
 def test_r_lnk_1_only_the_owner_links_a_device(
     app: PartnerFleet, partner: str, customer_devices: list[str]
 ) -> None:
-    stranger = Cause("admin@stranger.example", "corr-x")
+    stranger = customer("C9", "admin@stranger.example", "corr-x")
 
     with refused(app, NotFoundError, "No device with serial number .S1."):
         app.link_devices(stranger, "C9", ["S1"], to(partner))
@@ -135,7 +136,7 @@ def test_r_lnk_2_only_the_owner_sets_the_partner_on_a_hosting_device(
     app.register_devices(CUSTOMER, CUSTOMER_ID, hosted_fleet("HOST1", "CC1"))
 
     with refused(app, NotFoundError, "No device with serial number .HOST1."):
-        app.set_hosting_partner(Cause("x@c9", "c"), "C9", "HOST1", to(partner))
+        app.set_hosting_partner(customer("C9", "x@c9", "c"), "C9", "HOST1", to(partner))
 
 
 # --- R-LNK-3: direct-connect links apply only to the devices chosen ----------------------
@@ -360,6 +361,6 @@ def test_r_lnk_6_only_the_owner_unlinks_a_device(
     app: PartnerFleet, linked_group: UUID, partner: str
 ) -> None:
     with refused(app, NotFoundError, "No device with serial number"):
-        app.unlink_devices(Cause("x@c9", "c"), "C9", ["S1"])
+        app.unlink_devices(customer("C9", "x@c9", "c"), "C9", ["S1"])
 
     assert "S1" in group_serials(app, partner)

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain import Cause, Device, NotAllowedError, NotFoundError, PartnerTenant, Passport
+from domain import Device, NotFoundError, PartnerTenant, Passport
 from domain.base import DomainError
 from domain.device import DeviceError
 from domain.partner import PartnerError
 from domain.passport import DeviceQuotaExceededError
 from handlers import PartnerFleet
+from tests.actors import customer
 from tests.unit.conftest import (
     ANNA,
     BEN,
@@ -187,7 +188,7 @@ def test_r_par_3_a_first_registration_of_1501_devices_records_not_even_the_passp
 
 
 def test_r_par_3_the_limit_counts_per_passport_id_not_per_customer(app: PartnerFleet) -> None:
-    colleague = Cause("second-admin@customer.example", "corr-2")
+    colleague = customer(CUSTOMER_ID, "second-admin@customer.example", "corr-2")
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers(*(f"Q{n}" for n in range(1_500))))
 
     app.register_devices(colleague, CUSTOMER_ID, servers("Q1500"))
@@ -270,7 +271,7 @@ def test_r_par_4_another_partner_cannot_take_pcs_out_of_the_holding_tenant(
     app.receive_e2open_batch(OPS, "b1", [e2open_report("PC1")])
     own = app.partner(other_partner).require_holding_tenant()
 
-    with refused(app, NotAllowedError, f"Partner {other_partner} has no tenant"):
+    with refused(app, NotFoundError, f"Partner {other_partner} has no tenant"):
         app.transfer_devices(OTTO, other_partner, ["PC1"], holding_tenant, own, "t1")
 
     assert app.device("PC1").placement == holding_tenant
@@ -279,7 +280,8 @@ def test_r_par_4_another_partner_cannot_take_pcs_out_of_the_holding_tenant(
 def test_r_par_4_users_of_another_partner_cannot_act_on_the_holding_tenant(
     app: PartnerFleet, partner: str, other_partner: str, holding_tenant: UUID
 ) -> None:
-    with refused(app, NotAllowedError, f"{OTTO.principal} is not a user of partner {partner}"):
+    """R-PAR-4, issue 9: another partner's Location ID is not found (404)."""
+    with refused(app, NotFoundError, f"No partner with Location ID '{partner}' found"):
         app.report_missing_devices(OTTO, partner, "REQ-1", ["PC9"])
 
 
@@ -289,7 +291,7 @@ def test_r_par_4_users_of_another_partner_cannot_act_on_the_holding_tenant(
 def test_every_event_of_a_command_carries_principal_correlation_id_and_timestamp(
     app: PartnerFleet, partner: str
 ) -> None:
-    cause = Cause("admin@customer.example", "corr-link-42")
+    cause = customer(CUSTOMER_ID, "admin@customer.example", "corr-link-42")
     position = event_count(app)
     before = datetime.now(UTC)
 
@@ -310,7 +312,7 @@ def test_events_record_the_principal_of_each_command_not_of_the_aggregates_creat
     app: PartnerFleet, partner: str
 ) -> None:
     app.register_devices(CUSTOMER, CUSTOMER_ID, servers("S1"))
-    relink = Cause("second-admin@customer.example", "corr-relink")
+    relink = customer(CUSTOMER_ID, "second-admin@customer.example", "corr-relink")
 
     app.link_devices(relink, CUSTOMER_ID, ["S1"], to(partner))
 

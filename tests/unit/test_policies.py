@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import Recording, Tracking
 
-from domain import Cause, Device, NotFoundError
+from domain import Device, NotFoundError
 from domain.device import DeviceError
 from handlers import PartnerFleet, PolicyRunner
+from handlers.access import Actor
 from handlers.base import Working
 from handlers.devices import NewDevice
 from handlers.policies import AlertsPolicy, PolicyStuckError, RepairRoutingPolicy
+from handlers.routing import RoutingCommands
 from infra.follow.policy_follower import PolicyFollower
+from tests.actors import case_submitter, customer, feed
+from tests.scenarios import IN_MEMORY
 from tests.unit.conftest import (
     ANNA,
     CUSTOMER,
@@ -72,7 +78,7 @@ def alert_and_case(
 ) -> None:
     """Alert A<n> on the device and repair case K<n> submitted from it."""
     app.raise_alert(OPS, serial, f"A{n}", "critical", "Battery swelling")
-    app.submit_repair_case(CUSTOMER, serial, f"A{n}", f"K{n}", source)
+    app.submit_repair_case(case_submitter(app, serial, source), serial, f"A{n}", f"K{n}", source)
 
 
 @pytest.fixture
@@ -394,7 +400,9 @@ def test_r_alr_2_only_the_owner_chooses_where_insight_rs_cases_go(
     app: PartnerFleet, serviced: str
 ) -> None:
     with refused(app, NotFoundError, "No device with serial number"):
-        app.choose_insight_rs_case_routing(CUSTOMER, "C2", [serviced], to_service_partner=True)
+        app.choose_insight_rs_case_routing(
+            customer("C2"), "C2", [serviced], to_service_partner=True
+        )
 
 
 def test_r_alr_2_a_pc_has_no_insight_rs_cases(app: PartnerFleet, landed: list[str]) -> None:
@@ -452,8 +460,8 @@ def test_r_alr_1_a_repair_case_is_self_service_unless_said_otherwise(
 def test_policy_decisions_name_the_policy_and_carry_the_alerts_correlation_id(
     app: PartnerFleet, customer_devices: list[str]
 ) -> None:
-    app.raise_alert(Cause("insight-rs", "corr-alert-7"), "S1", "A1", "critical", "Disk")
-    app.submit_repair_case(Cause("it@c1", "corr-case-7"), "S1", "A1", "K1")
+    app.raise_alert(feed("insight-rs", "corr-alert-7"), "S1", "A1", "critical", "Disk")
+    app.submit_repair_case(customer("C1", "it@c1", "corr-case-7"), "S1", "A1", "K1")
 
     decide(app)
 
@@ -515,10 +523,10 @@ class CrashError(Exception):
 class CrashingAlertsPolicy(AlertsPolicy):
     """The alerts policy, dying when it reaches the third alert."""
 
-    def decide(self, w: Working, cause: Cause, event: Device.AlertRaised) -> None:
+    def decide(self, fleet: RoutingCommands, actor: Actor, event: Device.AlertRaised) -> None:
         if event.originator_id == Device.id_for("S2"):
             raise CrashError
-        super().decide(w, cause, event)
+        super().decide(fleet, actor, event)
 
 
 def test_a_crash_between_notifications_loses_nothing_and_decides_nothing_twice(
@@ -535,55 +543,52 @@ def test_a_crash_between_notifications_loses_nothing_and_decides_nothing_twice(
     assert decided_once(app, serials)
 
 
-class RacingAlertsPolicy(AlertsPolicy):
-    """The alerts policy, letting another runner decide everything before its first save."""
+class InterruptedFleet(PartnerFleet):
+    """A fleet on which `meanwhile` runs once just before a policy's decision is saved
+    (the decision made on the state loaded before), counting the attempts of such saves."""
 
-    def __init__(self, rival: PolicyRunner) -> None:
-        self.rival, self.calls = rival, 0
+    def __init__(self) -> None:
+        super().__init__(env=IN_MEMORY)
+        self.meanwhile: Callable[[], object] = lambda: None
+        self.attempts: list[int] = []
+        self._interrupted = self._interrupting = False
 
-    def decide(self, w: Working, cause: Cause, event: Device.AlertRaised) -> None:
-        self.calls += 1
-        if self.calls == 1:
-            self.rival.catch_up()
-        super().decide(w, cause, event)
-
-
-def test_two_runners_record_each_decision_once_and_the_loser_does_not_retry(
-    app: PartnerFleet,
-) -> None:
-    serials = many_cases(app, 3)
-    racing = RacingAlertsPolicy(PolicyRunner(app, [AlertsPolicy()]))
-
-    assert PolicyRunner(app, [racing]).catch_up() == 0
-
-    assert racing.calls == 1  # the tracking conflict is "already done", not retried
-    assert [len(notified(app, s)) for s in serials] == [1, 1, 1]
+    def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:
+        if tracking is not None and not self._interrupting:
+            self.attempts.append(working.attempt)
+            if not self._interrupted:
+                self._interrupted = self._interrupting = True
+                try:
+                    self.meanwhile()
+                finally:
+                    self._interrupting = False
+        return super()._save(working, tracking)
 
 
-class ContendedAlertsPolicy(AlertsPolicy):
-    """The alerts policy, losing one race on the device to an ordinary command."""
+def test_two_runners_record_each_decision_once_and_the_loser_does_not_retry() -> None:
+    fleet = InterruptedFleet()
+    serials = many_cases(fleet, 3)
+    rival = PolicyRunner(fleet, [AlertsPolicy()])
+    fleet.meanwhile = rival.catch_up  # decides everything before the first decision is saved
 
-    def __init__(self, app: PartnerFleet) -> None:
-        self.app, self.calls = app, 0
+    assert PolicyRunner(fleet, [AlertsPolicy()]).catch_up() == 0
 
-    def decide(self, w: Working, cause: Cause, event: Device.AlertRaised) -> None:
-        self.calls += 1
-        super().decide(w, cause, event)
-        if self.calls == 1:
-            self.app.raise_alert(OPS, "S0", "A-meanwhile", "info", "raised during the decision")
+    assert fleet.attempts == [1]  # the tracking conflict is "already done", not retried
+    assert [len(notified(fleet, s)) for s in serials] == [1, 1, 1]
 
 
-def test_a_policy_losing_a_race_on_the_device_decides_again_on_fresh_state(
-    app: PartnerFleet,
-) -> None:
-    many_cases(app, 1)
-    contended = ContendedAlertsPolicy(app)
+def test_a_policy_losing_a_race_on_the_device_decides_again_on_fresh_state() -> None:
+    fleet = InterruptedFleet()
+    many_cases(fleet, 1)
+    fleet.meanwhile = lambda: fleet.raise_alert(
+        OPS, "S0", "A-meanwhile", "info", "raised during the decision"
+    )
 
-    PolicyRunner(app, [contended]).catch_up()
+    PolicyRunner(fleet, [AlertsPolicy()]).catch_up()
 
-    assert contended.calls == 2
-    assert [e.alert_id for e in notified(app, "S0")] == ["A1"]
-    assert PolicyRunner(app, [AlertsPolicy()]).catch_up() == 1  # A-meanwhile, once
+    assert fleet.attempts == [1, 2]  # decided again, on the device with A-meanwhile
+    assert [e.alert_id for e in notified(fleet, "S0")] == ["A1"]
+    assert PolicyRunner(fleet, [AlertsPolicy()]).catch_up() == 1  # A-meanwhile, once
 
 
 def test_a_decision_the_device_refuses_is_logged_and_the_position_still_moves(
@@ -596,7 +601,7 @@ def test_a_decision_the_device_refuses_is_logged_and_the_position_still_moves(
             OPS, "A1", "hpe_support", "told by phone", None
         )
 
-    app._execute("notify_alert", OPS, told_by_hand)
+    app._run("notify_alert", OPS, told_by_hand)  # a decision recorded outside the policy
     runner = PolicyRunner(app, [AlertsPolicy()])
 
     assert runner.catch_up() == 0

@@ -20,11 +20,12 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import Cause, CustomerGroup
+from domain import CustomerGroup
 from domain.base import FleetAggregate, NotAllowedError
 from domain.cpin import cpin_matches, cpin_verifier
 from handlers import PartnerFleet
 from infra.kafka.envelope import Record, envelope_record, event_classes, event_type, stored_record
+from tests.actors import partner_user
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, Scenario, in_memory_fleet, partner, report
 
 ROOT = Path(__file__).parent.parent.parent
@@ -139,8 +140,8 @@ def test_every_published_record_of_every_scenario_fits_the_schemas_in_docs_event
 def dashboard_history(cpin: str) -> PartnerFleet:
     """The holding-tenant scenario, whose dashboard has `cpin`."""
     fleet = in_memory_fleet()
-    anna = Cause("anna@LOC-1", "c")
     partner(fleet, "LOC-1")
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
     fleet.receive_e2open_batch(OPS, "b1", [report("PC1")])
     dashboard = fleet.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", cpin)
     fleet.enrol_with_cpin(CUSTOMER, "C1", dashboard, cpin, "PC9")

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from domain import Cause
 from handlers import PartnerFleet
 from handlers.access import PartnerScope
 from handlers.devices import PartnerChoice
@@ -24,6 +23,7 @@ from handlers.policies import PolicyRunner
 from projections import consent_queries, holding, repair_queues, service
 from projections.base import Tx
 from projections.customer_queries import QueryError, customer_dashboard
+from tests.actors import customer, partner_user
 from tests.scenarios import OPS, report, servers
 from tests.scopes import AUDIT, OPERATIONS, partner_of
 from tests.unit.views_support import Reader, db, fleet, read, runner
@@ -33,7 +33,7 @@ __all__ = ["db", "fleet", "read", "runner"]
 LOC = "LOC-É"  # composed, as the commands store it
 CUSTOMER_ID = "CÜST"
 SERIAL = "SÉ1"
-CUSTOMER = Cause("it@cüst.example", "corr-c")
+CUSTOMER = customer(CUSTOMER_ID, "it@cüst.example", "corr-c")
 
 
 def nfd(text: str) -> str:
@@ -60,7 +60,7 @@ def world(fleet: PartnerFleet) -> None:
     PolicyRunner(fleet).catch_up()
     landed = fleet.receive_e2open_batch(OPS, "bÉ", [report("PC1", LOC), report("PC2", "LOC-?")])
     assert landed.accepted == ["PC1"]
-    fleet.report_missing_devices(Cause("anna@loc-é", "c"), LOC, "R1", ["PC9"])
+    fleet.report_missing_devices(partner_user(fleet, LOC, "anna@loc-é"), LOC, "R1", ["PC9"])
 
 
 NOW = datetime(9999, 1, 1, tzinfo=UTC)

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from domain import Cause
 from handlers import PartnerFleet, PolicyRunner
 from handlers.devices import PartnerChoice
 from projections import consent_queries, customer_queries, holding, repair_queues, service
 from projections.base import QueryError, Tx
 from projections.paging import MAX_LIMIT, Key, Page
-from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, report, servers
+from tests.actors import case_submitter, partner_user
+from tests.actors import customer as customer_admin
+from tests.scenarios import OPS, in_memory_fleet, partner, report, servers
 from tests.scopes import AUDIT, OPERATIONS, partner_of
 from tests.views import memory_runner
 
@@ -38,24 +39,28 @@ def world() -> Iterator[tuple[PartnerFleet, Callable[[], Any]]]:
     for n, serial in enumerate(SERIALS):
         customer = f"C{n % 3}"
         fleet.register_devices(
-            CUSTOMER, customer, servers(serial), PartnerChoice(location_id=RESELLER)
+            customer_admin(customer), customer, servers(serial), PartnerChoice(location_id=RESELLER)
         )
         choice = PartnerChoice(location_id=SERVICE, role="service_partner")
-        fleet.link_devices(CUSTOMER, customer, [serial], choice)
-        fleet.grant_consent(CUSTOMER, customer, [serial])
+        fleet.link_devices(customer_admin(customer), customer, [serial], choice)
+        fleet.grant_consent(customer_admin(customer), customer, [serial])
         for event_id in ("E1", "E2"):
             fleet.record_service_event(OPS, serial, event_id, "critical", "PSU")
         fleet.raise_alert(OPS, serial, "A1", "critical", "Failure predicted")
-        fleet.submit_repair_case(OPS, serial, "A1", "K1")
+        fleet.submit_repair_case(case_submitter(fleet, serial), serial, "A1", "K1")
     PolicyRunner(fleet).catch_up()
     for serial in SERIALS[:3]:
         fleet.raise_alert(OPS, serial, "A2", "warning", "Fan")
-        fleet.submit_repair_case(OPS, serial, "A2", "K2")  # no policy run: unrouted
+        fleet.submit_repair_case(
+            case_submitter(fleet, serial), serial, "A2", "K2"
+        )  # no policy run: unrouted
     pcs = [report(f"PC{n}", RESELLER) for n in range(7)]
     bad = [report(f"PX{n}", "LOC-404") for n in range(4)]
     fleet.receive_e2open_batch(OPS, "b1", pcs + bad)
     for request in ("R1", "R2", "R3"):
-        fleet.report_missing_devices(Cause(f"anna@{RESELLER}", "c"), RESELLER, request, ["PC9"])
+        fleet.report_missing_devices(
+            partner_user(fleet, RESELLER, f"anna@{RESELLER}"), RESELLER, request, ["PC9"]
+        )
     runner = memory_runner(fleet)
     runner.catch_up()
     yield fleet, runner.db.transaction

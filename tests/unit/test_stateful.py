@@ -14,11 +14,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain import Cause, CustomerGroup, DomainError
+from domain import CustomerGroup, DomainError
 from domain.group_support import GroupDeletedError
 from domain.passport import MAX_FAVOURITES
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
+from tests.actors import customer as customer_admin
+from tests.actors import partner_user
 from tests.scenarios import OPS, partner, report, servers
 
 PARTNERS = {"LOC-A": "reseller", "LOC-B": "service_partner"}
@@ -62,14 +64,14 @@ class FleetMachine(RuleBasedStateMachine):
         partner(self.fleet, "LOC-B", service=True)
         for serial, customer in zip(SERIALS, CUSTOMERS, strict=True):
             self.fleet.register_devices(
-                Cause(f"admin@{customer}", "setup"),
+                customer_admin(customer, f"admin@{customer}", "setup"),
                 customer,
                 servers(serial),
                 PartnerChoice(location_id="LOC-A"),
             )
         self.fleet.receive_e2open_batch(OPS, "setup", [report(pc, "LOC-A") for pc in PCS])
         self.holding = self.fleet.partner("LOC-A").require_holding_tenant()
-        anna = Cause("anna@LOC-A", "setup")
+        anna = partner_user(self.fleet, "LOC-A", "anna@LOC-A", "setup")
         self.dashboard = self.fleet.create_customer_dashboard(anna, "LOC-A", "C0", "C0", "4711")
         self.links: dict[str, dict[str, str]] = {s: {"reseller": "LOC-A"} for s in SERIALS}
         self.consent: dict[str, bool] = dict.fromkeys(SERIALS, False)
@@ -103,7 +105,12 @@ class FleetMachine(RuleBasedStateMachine):
         ok = role == "reseller" or PARTNERS[location] == "service_partner"
         choice = PartnerChoice(location_id=location, role=role)
         self._attempt(
-            ok, self.fleet.link_devices, Cause(f"admin@{customer}", "l"), customer, [serial], choice
+            ok,
+            self.fleet.link_devices,
+            customer_admin(customer, f"admin@{customer}", "l"),
+            customer,
+            [serial],
+            choice,
         )
         if ok:
             self.links[serial][role] = location
@@ -121,7 +128,12 @@ class FleetMachine(RuleBasedStateMachine):
         serial, customer = SERIALS[index], CUSTOMERS[index]
         ok = role in self.links[serial]
         self._attempt(
-            ok, self.fleet.unlink_devices, Cause(f"admin@{customer}", "u"), customer, [serial], role
+            ok,
+            self.fleet.unlink_devices,
+            customer_admin(customer, f"admin@{customer}", "u"),
+            customer,
+            [serial],
+            role,
         )
         if ok:
             del self.links[serial][role]
@@ -132,7 +144,9 @@ class FleetMachine(RuleBasedStateMachine):
         serial, customer = SERIALS[index], CUSTOMERS[index]
         command = self.fleet.grant_consent if grant else self.fleet.withdraw_consent
         ok = self.consent[serial] != grant
-        self._attempt(ok, command, Cause(f"admin@{customer}", "c"), customer, [serial])
+        self._attempt(
+            ok, command, customer_admin(customer, f"admin@{customer}", "c"), customer, [serial]
+        )
         if ok:
             self.consent[serial] = grant
 
@@ -147,12 +161,16 @@ class FleetMachine(RuleBasedStateMachine):
                 and group not in favourites
                 and len(favourites) < MAX_FAVOURITES
             )
-            self._attempt(ok, self.fleet.add_favourite, Cause(user, "f"), group)
+            self._attempt(
+                ok, self.fleet.add_favourite, partner_user(self.fleet, "LOC-A", user, "f"), group
+            )
             if ok:
                 favourites.append(group)
         else:
             ok = group in favourites
-            self._attempt(ok, self.fleet.remove_favourite, Cause(user, "f"), group)
+            self._attempt(
+                ok, self.fleet.remove_favourite, partner_user(self.fleet, "LOC-A", user, "f"), group
+            )
             if ok:
                 favourites.remove(group)
 
@@ -160,7 +178,9 @@ class FleetMachine(RuleBasedStateMachine):
     def choose_view(self, user: str, view: str) -> None:
         """R-FAV-3, R-FAV-4: Favorites Only only with at least one favourite."""
         ok = view == "all_customers" or bool(self.favourites[user])
-        self._attempt(ok, self.fleet.choose_default_view, Cause(user, "v"), view)
+        self._attempt(
+            ok, self.fleet.choose_default_view, partner_user(self.fleet, "LOC-A", user, "v"), view
+        )
 
     @rule(pc=st.sampled_from(PCS))
     def transfer(self, pc: str) -> None:
@@ -169,7 +189,16 @@ class FleetMachine(RuleBasedStateMachine):
         target = self.dashboard if source == self.holding else self.holding
         ok = target == self.holding or self.dashboard_state == "open"
         transfer = self.fleet.transfer_devices
-        self._attempt(ok, transfer, Cause("ben@LOC-A", "t"), "LOC-A", [pc], source, target, "t")
+        self._attempt(
+            ok,
+            transfer,
+            partner_user(self.fleet, "LOC-A", "ben@LOC-A", "t"),
+            "LOC-A",
+            [pc],
+            source,
+            target,
+            "t",
+        )
         if ok:
             self.placement[pc] = target
 
@@ -192,7 +221,12 @@ class FleetMachine(RuleBasedStateMachine):
         group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
         ok = group not in self.deleted and self._empty(index)
         ok = ok and not self.partner_children.get(group)
-        self._attempt(ok, self.fleet.delete_customer_group, Cause(USERS[0], "d"), group)
+        self._attempt(
+            ok,
+            self.fleet.delete_customer_group,
+            partner_user(self.fleet, "LOC-A", USERS[0], "d"),
+            group,
+        )
         if ok:
             self.deleted.add(group)
             for favourites in self.favourites.values():
@@ -210,10 +244,12 @@ class FleetMachine(RuleBasedStateMachine):
         ok = group not in self.deleted
         if by_partner:
             by_anna = self.fleet.create_child_group
-            self._attempt(ok, by_anna, Cause(USERS[0], "k"), group, child, "Racks")
+            self._attempt(
+                ok, by_anna, partner_user(self.fleet, "LOC-A", USERS[0], "k"), group, child, "Racks"
+            )
         else:
             by_customer = self.fleet.create_customer_child_group
-            owner = Cause(f"admin@{customer}", "k")
+            owner = customer_admin(customer, f"admin@{customer}", "k")
             self._attempt(ok, by_customer, owner, customer, group, child, "Lab")
         if ok and by_partner:
             self.partner_children.setdefault(group, []).append(child)
@@ -224,7 +260,9 @@ class FleetMachine(RuleBasedStateMachine):
         group = CustomerGroup.id_for("LOC-A", CUSTOMERS[index])
         children = self.partner_children.get(group)
         if children:
-            self.fleet.delete_child_group(Cause(USERS[0], "k"), group, children.pop(0))
+            self.fleet.delete_child_group(
+                partner_user(self.fleet, "LOC-A", USERS[0], "k"), group, children.pop(0)
+            )
 
     @precondition(lambda self: bool(self.deleted))
     @rule(data=st.data())
@@ -240,7 +278,15 @@ class FleetMachine(RuleBasedStateMachine):
     def create_dashboard(self) -> None:
         """R-HLD-3: Anna creates C0's dashboard again; a deleted one comes back clean."""
         create = self.fleet.create_customer_dashboard
-        self._attempt(True, create, Cause(USERS[0], "cd"), "LOC-A", "C0", "C0", "0815")
+        self._attempt(
+            True,
+            create,
+            partner_user(self.fleet, "LOC-A", USERS[0], "cd"),
+            "LOC-A",
+            "C0",
+            "C0",
+            "0815",
+        )
         self.deleted.discard(self.dashboard)
         self.dashboard_state = "open"
 
@@ -261,7 +307,7 @@ class FleetMachine(RuleBasedStateMachine):
             assert group.deleted
             assert group.favourite_of == []
             assert all(group_id not in self.fleet.passport(u).favourites for u in USERS)
-            anna = Cause(USERS[0], "i")
+            anna = partner_user(self.fleet, "LOC-A", USERS[0], "i")
             for command, args in (
                 (self.fleet.add_favourite, (anna, group_id)),
                 (self.fleet.create_child_group, (anna, group_id, "kx", "Racks")),

@@ -14,8 +14,10 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, CustomerGroup, NotFoundError
+from domain import CustomerGroup, NotFoundError
 from handlers import PartnerFleet
+from handlers.access import Actor
+from tests.actors import customer, known_partner_user
 from tests.unit.conftest import (
     ANNA,
     CUSTOMER,
@@ -27,14 +29,18 @@ from tests.unit.conftest import (
     e2open_report,
     event_count,
     refused,
+    register_partner,
     to,
 )
 
-OTTOS_USER = Cause(f"ute@{OTHER_LOC}", "corr-ute")  # a plain user of the other partner
-STRANGER = Cause("it@stranger.example", "corr-stranger")  # no partner user at all
+# a plain user of the other partner
+THIRD_LOC = "LOC-3"
+OTTOS_USER = known_partner_user(OTHER_LOC, f"ute@{OTHER_LOC}", admin=False, correlation_id="u")
+# the admin of a third partner with no customer groups at all
+STRANGER = known_partner_user(THIRD_LOC, f"tom@{THIRD_LOC}", admin=True, correlation_id="t")
 NOBODYS = CustomerGroup.id_for(LOC, "C-NOBODY")  # a group id that was never created
 
-GroupCommand = Callable[[PartnerFleet, Cause, UUID], object]
+GroupCommand = Callable[[PartnerFleet, Actor, UUID], object]
 GROUP_COMMANDS: dict[str, GroupCommand] = {
     "create_child_group": lambda app, c, g: app.create_child_group(c, g, "x", "X"),
     "share_child_group": lambda app, c, g: app.share_child_group(c, g, "racks", ANNA.principal),
@@ -42,21 +48,24 @@ GROUP_COMMANDS: dict[str, GroupCommand] = {
     "add_group_admin": lambda app, c, g: app.add_group_admin(c, g, OTTO.principal),
     "delete_customer_group": lambda app, c, g: app.delete_customer_group(c, g),
     "add_favourite": lambda app, c, g: app.add_favourite(c, g),
-    "create_customer_child_group": lambda app, c, g: app.create_customer_child_group(
-        c, "C-OTHER", g, "y", "Y"
+    # a customer's command: another customer (whoever the partner actor is) names the group
+    "create_customer_child_group": lambda app, _c, g: app.create_customer_child_group(
+        customer("C-OTHER"), "C-OTHER", g, "y", "Y"
     ),
 }
 
 
 @pytest.fixture
 def groups(app: PartnerFleet, linked_group: UUID, other_partner: str) -> UUID:
-    """LOC-1's group for C1 with a child group, LOC-2 registered with Otto and Ute."""
-    app.register_partner_user(Cause("hp-ops", "corr-ops"), other_partner, OTTOS_USER.principal)
+    """LOC-1's group for C1 with a child group, LOC-2 registered with Otto and Ute, LOC-3
+    with Tom."""
+    app.register_partner_user(OPS, other_partner, OTTOS_USER.principal)
+    register_partner(app, THIRD_LOC, STRANGER.principal)
     app.create_child_group(ANNA, linked_group, "racks", "Racks")
     return linked_group
 
 
-def refusal(app: PartnerFleet, command: GroupCommand, cause: Cause, group: UUID) -> str:
+def refusal(app: PartnerFleet, command: GroupCommand, cause: Actor, group: UUID) -> str:
     """The message of the refusal, with the group id replaced by a placeholder."""
     before = event_count(app)
     with pytest.raises(NotFoundError) as info:
@@ -68,7 +77,7 @@ def refusal(app: PartnerFleet, command: GroupCommand, cause: Cause, group: UUID)
 @pytest.mark.parametrize("command", sorted(GROUP_COMMANDS))
 @pytest.mark.parametrize("cause", [OTTO, OTTOS_USER, STRANGER], ids=["admin", "user", "nobody"])
 def test_r_par_2_another_partners_customer_group_is_not_found(
-    app: PartnerFleet, groups: UUID, command: str, cause: Cause
+    app: PartnerFleet, groups: UUID, command: str, cause: Actor
 ) -> None:
     """R-PAR-2, R-GRP-3: the refusal for another partner's group is that for a missing one."""
     run = GROUP_COMMANDS[command]
@@ -92,15 +101,17 @@ def test_r_grp_2_another_partners_deleted_group_is_not_found_either(
 
 DeviceCommand = Callable[[PartnerFleet, str], object]
 DEVICE_COMMANDS: dict[str, DeviceCommand] = {
-    "link_devices": lambda app, s: app.link_devices(CUSTOMER, "C9", [s], to(LOC)),
-    "unlink_devices": lambda app, s: app.unlink_devices(CUSTOMER, "C9", [s]),
-    "grant_consent": lambda app, s: app.grant_consent(CUSTOMER, "C9", [s]),
-    "withdraw_consent": lambda app, s: app.withdraw_consent(CUSTOMER, "C9", [s]),
-    "grant_consent_on_host": lambda app, s: app.grant_consent_on_host(CUSTOMER, "C9", s),
-    "withdraw_consent_on_host": lambda app, s: app.withdraw_consent_on_host(CUSTOMER, "C9", s),
-    "set_hosting_partner": lambda app, s: app.set_hosting_partner(CUSTOMER, "C9", s, to(LOC)),
+    "link_devices": lambda app, s: app.link_devices(customer("C9"), "C9", [s], to(LOC)),
+    "unlink_devices": lambda app, s: app.unlink_devices(customer("C9"), "C9", [s]),
+    "grant_consent": lambda app, s: app.grant_consent(customer("C9"), "C9", [s]),
+    "withdraw_consent": lambda app, s: app.withdraw_consent(customer("C9"), "C9", [s]),
+    "grant_consent_on_host": lambda app, s: app.grant_consent_on_host(customer("C9"), "C9", s),
+    "withdraw_consent_on_host": lambda app, s: app.withdraw_consent_on_host(
+        customer("C9"), "C9", s
+    ),
+    "set_hosting_partner": lambda app, s: app.set_hosting_partner(customer("C9"), "C9", s, to(LOC)),
     "choose_insight_rs_case_routing": lambda app, s: app.choose_insight_rs_case_routing(
-        CUSTOMER, "C9", [s], True
+        customer("C9"), "C9", [s], True
     ),
 }
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import Cause, CustomerGroup, Device, DomainError, PartnerTenant
+from domain import CustomerGroup, Device, DomainError, PartnerTenant
 from domain.base import NAMESPACE, natural_id
 from domain.intake import Rejection
 from domain.text import TextError, fold, printable
@@ -29,6 +29,8 @@ from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import SQLiteViewDB
 from projections.customer_queries import QueryError, customer_dashboard, list_customers
 from projections.customers import CustomersView
+from tests.actors import customer as customer_admin
+from tests.actors import operator
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 from tests.scopes import partner_of
 from tests.unit.views_support import (
@@ -187,7 +189,8 @@ def test_r_fav_5_any_piece_of_a_name_in_any_normal_form_and_case_finds_it() -> N
     def search_finds(name: str, stored_as: Form, data: st.DataObject) -> None:
         customer = f"P{next(customers)}"
         stored = unicodedata.normalize(stored_as, name)
-        it = Cause(f"it@{customer}", "c")  # a person holds at most 1,500 devices (R-PAR-3)
+        # a person holds at most 1,500 devices (R-PAR-3)
+        it = customer_admin(customer, f"it@{customer}", "c")
         choice = PartnerChoice(location_id=LOC)
         fleet.register_devices(it, customer, servers(customer), choice, customer_name=stored)
         typed = _piece(data, unicodedata.normalize("NFC", stored.strip()))
@@ -337,7 +340,7 @@ def test_kind5_the_cause_is_checked_too() -> None:
     app = in_memory_fleet()
 
     with pytest.raises(TextError, match="principal: a NUL character"):
-        app.register_partner(Cause("ops\x00", "c"), "LOC-1", "Reseller")
+        app.register_partner(operator("ops\x00", "c"), "LOC-1", "Reseller")
 
 
 def test_kind4_a_partner_user_typed_decomposed_is_recognised(

@@ -8,8 +8,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from domain import Cause, Device
+from domain import Device
 from domain.consent import consent_text_digest
+from tests.actors import customer
 from tests.scenarios import in_memory_fleet
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "device_events_v1.json"
@@ -45,7 +46,7 @@ def test_an_upcast_aggregate_takes_new_commands_after_the_old_events() -> None:
     """A device whose history holds v1 events is changed and saved as usual."""
     fleet = in_memory_fleet()
     fleet.recorder.insert_events(stored_v1_events())
-    fleet.withdraw_consent(Cause("admin@customer.example", "c"), "C1", ["CZJ1V1"])
+    fleet.withdraw_consent(customer("C1", "admin@customer.example", "c"), "C1", ["CZJ1V1"])
     assert fleet.device("CZJ1V1").consent is None
     assert fleet.device("CZJ1V1").version == 3
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain import Cause, Device, NotAllowedError, NotFoundError
+from domain import Device, NotAllowedError, NotFoundError
 from domain.consent import ConsentError, consent_text_digest
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
@@ -24,6 +24,7 @@ from projections.consent_queries import (
     consent_in_effect,
     history,
 )
+from tests.actors import auditor, customer
 from tests.scenarios import event_count
 from tests.scopes import AUDIT, partner_at
 from tests.unit.views_support import (
@@ -44,7 +45,7 @@ from tests.unit.views_support import (
 
 __all__ = ["db", "fleet", "read", "runner"]
 
-DPO = Cause("dpo@hp.example", "corr-dpo")
+DPO = auditor("dpo@hp.example", "corr-dpo")
 TICK = timedelta(microseconds=1)
 DATA = {"cpu": "Xeon Gold 6430", "dimms": 16, "firmware": {"ilo": "3.10"}}
 
@@ -290,7 +291,7 @@ def test_r_con_4_a_devices_history_keeps_who_when_what_and_which_wording(
 def test_r_con_4_a_customers_history_holds_the_records_of_its_devices_only(
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
-    fleet.grant_consent(CUSTOMER, "C2", ["S3"])
+    fleet.grant_consent(customer("C2"), "C2", ["S3"])
 
     with read() as tx:
         of_c1 = history(tx, AUDIT, customer_id="C1").rows

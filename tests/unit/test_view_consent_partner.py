@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain import Cause, Device
+from domain import Device
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
 from projections.base import Tx
@@ -19,6 +19,7 @@ from projections.consent_queries import (
     history,
 )
 from projections.consent_replay import replay
+from tests.actors import auditor
 from tests.scopes import AUDIT
 from tests.unit.views_support import (
     CUSTOMER,
@@ -36,7 +37,7 @@ from tests.unit.views_support import (
 
 __all__ = ["db", "fleet", "read", "runner"]
 
-DPO = Cause("dpo@hp.example", "corr-dpo")
+DPO = auditor("dpo@hp.example", "corr-dpo")
 Row = dict[str, Any]
 
 

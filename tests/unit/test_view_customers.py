@@ -8,9 +8,10 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, NotFoundError
+from domain import NotFoundError
 from handlers import PartnerFleet
 from handlers.access import (
+    Actor,
     AuthenticationError,
     Claims,
     ForbiddenError,
@@ -28,6 +29,7 @@ from projections.customer_queries import (
     list_customers,
     partner_user,
 )
+from tests.actors import customer
 from tests.scenarios import report
 from tests.scopes import customer_actor, partner_of
 from tests.unit.views_support import (
@@ -68,7 +70,7 @@ def row_of(page: CustomerPage, customer_id: str) -> CustomerRow:
 
 
 def serials_in(
-    fleet: PartnerFleet, tx: Tx, who: Cause, location_id: str, customer_id: str
+    fleet: PartnerFleet, tx: Tx, who: Actor, location_id: str, customer_id: str
 ) -> list[str]:
     """The devices the partner user sees on the customer's dashboard."""
     dashboard = customer_dashboard(
@@ -77,13 +79,13 @@ def serials_in(
     return [device.serial for device in dashboard.devices]
 
 
-def children_seen(fleet: PartnerFleet, tx: Tx, who: Cause, customer_id: str) -> list[str]:
+def children_seen(fleet: PartnerFleet, tx: Tx, who: Actor, customer_id: str) -> list[str]:
     """The child groups of LOC-1's group for the customer that this admin sees."""
     dashboard = customer_dashboard(tx, partner_of(fleet, who.principal), group_of(LOC, customer_id))
     return [child["child_id"] for child in dashboard.child_groups]
 
 
-def favourite(fleet: PartnerFleet, who: Cause, *customer_ids: str) -> None:
+def favourite(fleet: PartnerFleet, who: Actor, *customer_ids: str) -> None:
     """The user marks LOC-1's groups of these customers as favourites."""
     for customer_id in customer_ids:
         fleet.add_favourite(who, group_id(LOC, customer_id))
@@ -547,7 +549,7 @@ def connections(fleet: PartnerFleet, two_partners: None) -> None:
             serial=f"M{customer_id}", connection="central_connect", hosting_serial=host.serial
         )
         choice = PartnerChoice(location_id=LOC)
-        fleet.register_devices(CUSTOMER, customer_id, [host, hosted], choice)
+        fleet.register_devices(customer(customer_id), customer_id, [host, hosted], choice)
     for customer_id in ("D1", "D2"):
         link_new_servers(fleet, customer_id, f"S{customer_id}", to=LOC)
 
@@ -729,7 +731,7 @@ def test_r_lnk_6_after_an_unlink_the_old_partner_loses_the_device_from_dashboard
 def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_devices(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
 
     with read() as tx:
         row = row_of(list_customers(tx, partner_of(fleet, ANNA.principal)), "C2")
@@ -745,7 +747,7 @@ def test_r_lnk_6_a_group_whose_devices_are_all_unlinked_stays_listed_with_no_dev
 def test_r_grp_2_a_deleted_customer_group_is_neither_listed_nor_opened(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
 
     with read() as tx:
@@ -759,12 +761,12 @@ def test_r_grp_2_a_deleted_customer_group_is_neither_listed_nor_opened(
 def test_r_lnk_5_a_deleted_group_is_listed_again_when_the_customer_links_a_device_again(
     fleet: PartnerFleet, read: Reader, customers: None
 ) -> None:
-    fleet.unlink_devices(CUSTOMER, "C2", ["S4"])
+    fleet.unlink_devices(customer("C2"), "C2", ["S4"])
     fleet.delete_customer_group(ANNA, group_id(LOC, "C2"))
     with read() as tx:
         assert names(list_customers(tx, partner_of(fleet, ANNA.principal))) == ["Customer One"]
 
-    fleet.link_devices(CUSTOMER, "C2", ["S4"], PartnerChoice(location_id=LOC))
+    fleet.link_devices(customer("C2"), "C2", ["S4"], PartnerChoice(location_id=LOC))
 
     with read() as tx:
         assert names(list_customers(tx, partner_of(fleet, ANNA.principal))) == [

@@ -18,6 +18,7 @@ from projections.environment import (
     environment_device,
     my_it_environment,
 )
+from tests.actors import customer as customer_admin
 from tests.scenarios import report
 from tests.scopes import customer_of
 from tests.unit.views_support import (
@@ -181,7 +182,7 @@ def test_r_hld_3_a_pc_enrolled_by_cpin_joins_its_customers_environment(
     with read() as tx:
         before = my_it_environment(tx, customer_of("C7")).groups
     dashboard = fleet.create_customer_dashboard(admin(LOC), LOC, "C7", "Customer Seven", "4711")
-    fleet.enrol_with_cpin(CUSTOMER, "C7", dashboard, "4711", "PC1")
+    fleet.enrol_with_cpin(customer_admin("C7"), "C7", dashboard, "4711", "PC1")
     with read() as tx:
         after = my_it_environment(tx, customer_of("C7")).groups
 

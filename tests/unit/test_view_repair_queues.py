@@ -13,6 +13,7 @@ from projections.repair_queues import (
     repair_queue,
     unrouted_repair_cases,
 )
+from tests.actors import case_submitter
 from tests.scenarios import CUSTOMER, report, servers
 from tests.scopes import OPERATIONS, partner_at
 from tests.unit.views_support import (
@@ -39,7 +40,8 @@ def alert_and_case(
 ) -> None:
     """An alert on the device and a repair case submitted from it."""
     fleet.raise_alert(OPS, serial, f"A-{case_id}", "critical", f"Failure on {serial}")
-    fleet.submit_repair_case(CUSTOMER, serial, f"A-{case_id}", case_id, source)
+    by = case_submitter(fleet, serial, source)
+    fleet.submit_repair_case(by, serial, f"A-{case_id}", case_id, source)
 
 
 @pytest.fixture

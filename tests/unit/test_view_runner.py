@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from eventsourcing.persistence import Tracking
 
-from domain import Cause
 from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.base import Working
 from handlers.devices import PartnerChoice
 from infra.follow.view_faults import ViewStuckError
@@ -18,6 +17,7 @@ from infra.follow.view_runner import ViewRunner
 from projections.base import View
 from projections.customer_queries import list_customers
 from projections.customers import CustomersView
+from tests.actors import customer
 from tests.scenarios import (
     IN_MEMORY,
     SCENARIOS,
@@ -39,7 +39,7 @@ def linked_customers(count: int) -> ViewRunner:
     partner(fleet, "LOC-1")
     for n in range(count):
         fleet.register_devices(
-            Cause(f"c{n}", "x"),
+            customer(f"C{n}", f"c{n}", "x"),
             f"C{n}",
             servers(f"S{n}"),
             PartnerChoice(location_id="LOC-1"),
@@ -122,7 +122,7 @@ def test_wait_until_gives_read_your_writes_with_a_following_runner() -> None:
     runner.start()
     try:
         runner.fleet.register_devices(
-            Cause("c9", "x"),
+            customer("C9", "c9", "x"),
             "C9",
             servers("S9"),
             PartnerChoice(location_id="LOC-1"),
@@ -163,15 +163,9 @@ class FollowedFleet(PartnerFleet):
 
     follow: Callable[[], object] = staticmethod(lambda: None)
 
-    def _execute(
-        self,
-        command: str,
-        cause: Cause,
-        work: Callable[[Working], T],
-        tracking: Tracking | None = None,
-    ) -> T:
+    def _run(self, command: str, actor: Actor, work: Callable[[Working], T]) -> T:
         try:
-            return super()._execute(command, cause, work, tracking)
+            return super()._run(command, actor, work)
         finally:
             self.follow()
 

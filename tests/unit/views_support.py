@@ -16,14 +16,16 @@ from uuid import UUID
 
 import pytest
 
-from domain import Cause, CustomerGroup, Device
+from domain import CustomerGroup, Device
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.devices import PartnerChoice
 from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import SQLiteViewDB
 from projections import all_views
 from projections.base import Tx
+from tests.actors import customer, known_partner_user
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
 
 __all__ = ["CUSTOMER", "OPS", "servers"]
@@ -76,14 +78,18 @@ def read(runner: ViewRunner, db: SQLiteViewDB) -> Reader:
 # --- building a world --------------------------------------------------------------------
 
 
-def admin(location_id: str) -> Cause:
-    """Anna, the partner's first user and so its admin."""
-    return Cause(f"anna@{location_id}", f"corr-anna-{location_id}")
+def admin(location_id: str) -> Actor:
+    """Anna, the partner's first user and so its admin (of a partner `new_partner` made)."""
+    return known_partner_user(
+        location_id, f"anna@{location_id}", admin=True, correlation_id=f"corr-anna-{location_id}"
+    )
 
 
-def user(location_id: str) -> Cause:
+def user(location_id: str) -> Actor:
     """Ben, the partner's second user: a plain partner user."""
-    return Cause(f"ben@{location_id}", f"corr-ben-{location_id}")
+    return known_partner_user(
+        location_id, f"ben@{location_id}", admin=False, correlation_id=f"corr-ben-{location_id}"
+    )
 
 
 def new_partner(fleet: PartnerFleet, location_id: str, *, service: bool = False) -> str:
@@ -102,7 +108,9 @@ def link_new_servers(
 ) -> None:
     """The customer registers direct-connect servers and links them to a partner at once."""
     choice = PartnerChoice(location_id=to, role=role)
-    fleet.register_devices(CUSTOMER, customer_id, servers(*serials), choice, customer_name=name)
+    fleet.register_devices(
+        customer(customer_id), customer_id, servers(*serials), choice, customer_name=name
+    )
 
 
 def group_id(location_id: str, customer_id: str) -> UUID:
