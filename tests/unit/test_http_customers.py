@@ -14,10 +14,12 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.base import NotFoundError
 from domain.customer_group import CustomerGroup
 from handlers import PartnerFleet
-from handlers.access import AuthenticationError, Claims
+from handlers.access import AuthenticationError, Claims, partner_scope
 from handlers.devices import NewDevice, PartnerChoice
+from handlers.group_queries import own_passport, partner_customer_group
 from infra.http.app import create_api
 from infra.settings import Settings
 from tests.actors import customer, partner_user
@@ -443,6 +445,21 @@ def test_r_lnk_1_another_partners_group_is_told_in_the_words_of_a_missing_one() 
 
     assert problem_of(foreign)["detail"] == f"No customer group {C1}."
     assert problem_of(missing)["detail"] == f"No customer group {unknown}."
+
+
+def test_r_lnk_1_the_etag_read_gives_another_partners_or_a_deleted_group_as_missing() -> None:
+    """R-LNK-1, R-GRP-2: the store read behind the ETag is scoped like the pages."""
+    w = world()
+    otto = partner_user(w.fleet, "LOC-2", "anna@LOC-2")
+    anna = partner_user(w.fleet, "LOC-1", "anna@LOC-1")
+    unlink_all(w.fleet)
+    w.fleet.delete_customer_group(anna, C1)
+
+    for scope, group_id in ((partner_scope(otto, "LOC-2"), C2), (partner_scope(anna, "LOC-1"), C1)):
+        with pytest.raises(NotFoundError, match=f"No customer group {group_id}."):
+            partner_customer_group(w.fleet, scope, group_id)
+    assert partner_customer_group(w.fleet, partner_scope(anna, "LOC-1"), C2).customer_id == "C2"
+    assert own_passport(w.fleet, partner_scope(anna, "LOC-1")).passport_id == "anna@LOC-1"
 
 
 def test_r_fav_1_every_customers_route_is_documented_with_its_rule_ids() -> None:
