@@ -10,6 +10,8 @@
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
+- `PartnerActorDep`: the actor, checked as `PartnerScopeDep` checks it, for partner users'
+  commands whose path names the partner (`/partners/{location_id}/...`).
 """
 
 from __future__ import annotations
@@ -132,3 +134,14 @@ def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
 
 
 PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]
+
+
+def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
+    """The actor of a partner user's command under `/partners/{location_id}`: one of that
+    partner's users (403 for other roles, 404 for another partner's Location ID), so the
+    path names the partner the command acts for (the commands act for `actor.tenant`)."""
+    partner_scope(actor, location_id, "act for a partner")
+    return actor
+
+
+PartnerActorDep = Annotated[Actor, Depends(get_partner_actor)]
