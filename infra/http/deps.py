@@ -10,6 +10,7 @@
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
+- `OperatorScopeDep`: HP/HPE operations' scope (403 for every other role).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from handlers import PartnerFleet
-from handlers.access import Actor, Claims, PartnerScope, authenticate, partner_scope
+from handlers.access import (
+    Actor,
+    Claims,
+    OperatorScope,
+    PartnerScope,
+    authenticate,
+    operator_scope,
+    partner_scope,
+)
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
@@ -132,3 +141,11 @@ def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
 
 
 PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]
+
+
+def get_operator_scope(actor: ActorDep) -> OperatorScope:
+    """HP/HPE operations' scope (every partner, the intake's rejections, the queues)."""
+    return operator_scope(actor)
+
+
+OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
