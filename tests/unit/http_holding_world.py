@@ -111,10 +111,21 @@ def world(pcs: tuple[str, ...] = ("PC1", "PC2", "PC3"), service_pcs: tuple[str, 
     if reports:
         fleet.receive_e2open_batch(OPS, "world", reports)
     views = memory_runner(fleet)
-    api = TestClient(
-        create_api(fleet, Settings(), views, verifier=Verifier()), raise_server_exceptions=False
-    )
-    return World(fleet, views, api)
+    return World(fleet, views, _client_over(fleet, views))
+
+
+_clients: list[TestClient] = []
+
+
+def _client_over(fleet: PartnerFleet, views: ViewRunner) -> TestClient:
+    """One API for every world of the session, pointed at this world's fleet and views:
+    building the routes of an app costs more than most tests' requests together."""
+    if not _clients:
+        api = create_api(fleet, Settings(), views, verifier=Verifier())
+        _clients.append(TestClient(api, raise_server_exceptions=False))
+    client = _clients[0]
+    client.app.state.fleet, client.app.state.views = fleet, views  # type: ignore[attr-defined]
+    return client
 
 
 def wait_for(answer: Any) -> dict[str, str]:
