@@ -12,6 +12,8 @@
   another partner's Location ID).
 - `PartnerActorDep`: the actor, checked as `PartnerScopeDep` checks it, for partner users'
   commands whose path names the partner (`/partners/{location_id}/...`).
+
+- `OperatorScopeDep`: HP/HPE operations' scope (403 for every other role).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from handlers import PartnerFleet
-from handlers.access import Actor, Claims, PartnerScope, authenticate, partner_scope
+from handlers.access import (
+    Actor,
+    Claims,
+    OperatorScope,
+    PartnerScope,
+    authenticate,
+    operator_scope,
+    partner_scope,
+)
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
@@ -145,3 +155,11 @@ def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
 
 
 PartnerActorDep = Annotated[Actor, Depends(get_partner_actor)]
+
+
+def get_operator_scope(actor: ActorDep) -> OperatorScope:
+    """HP/HPE operations' scope (every partner, the intake's rejections, the queues)."""
+    return operator_scope(actor)
+
+
+OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
