@@ -225,7 +225,8 @@ def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoC
             fleet.submit_repair_case(who(c.end_user(serial)), serial, alert_id, f"CASE-{serial}")
     for c, alert in servers:
         serial, alert_id = alert["serial"], alert["alert_id"]
-        fleet.submit_repair_case(who(c.admin), serial, alert_id, f"CASE-{serial}", "insight_rs")
+        # Insight RS cases come from remote support (the feed), not the customer (issue 9).
+        fleet.submit_repair_case(who(FEED), serial, alert_id, f"CASE-{serial}", "insight_rs")
 
 
 def _alert(serial: str, n: int) -> dict[str, str]:
