@@ -223,7 +223,7 @@ def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoC
         if c.index % 8 == 0:
             serial, alert_id = alert["serial"], alert["alert_id"]
             fleet.submit_repair_case(who(c.end_user(serial)), serial, alert_id, f"CASE-{serial}")
-    for c, alert in servers:
+    for _c, alert in servers:
         serial, alert_id = alert["serial"], alert["alert_id"]
         # Insight RS cases come from remote support (the feed), not the customer (issue 9).
         fleet.submit_repair_case(who(FEED), serial, alert_id, f"CASE-{serial}", "insight_rs")
