@@ -182,3 +182,18 @@ def test_r_con_3_a_grant_if_match_a_stale_device_etag_is_412(
     device = fleet.device("D1")
     assert current.status_code == 200
     assert current.headers["etag"] == f'"{device.id}.{device.version}"' != fresh
+
+
+def test_r_con_3_a_period_without_an_offset_is_422_naming_the_parameter(api: TestClient) -> None:
+    """R-CON-3: `since` as a local time has no single meaning: 422 on the query parameter;
+    with an offset the history answers."""
+    registered(api)
+
+    naive, aware = (
+        api.get("/customers/C1/consent-history", params={"since": t}, headers=bearer("acme"))
+        for t in ("2026-01-01T00:00:00", "2026-01-01T00:00:00+01:00")
+    )
+
+    [error] = problem_of(naive)["errors"]
+    assert (naive.status_code, error["field"], error["in"]) == (422, "since", "query")
+    assert aware.status_code == 200
