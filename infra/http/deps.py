@@ -14,6 +14,9 @@
   commands whose path names the partner (`/partners/{location_id}/...`).
 
 - `OperatorScopeDep`: HP/HPE operations' scope (403 for every other role).
+
+- `CustomerScopeDep`: the `{customer_id}` customer's own scope, for its customer admin
+  (403 for other roles, 404 for another customer's id).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from handlers import PartnerFleet
 from handlers.access import (
     Actor,
     Claims,
+    CustomerScope,
     OperatorScope,
     PartnerScope,
     authenticate,
+    customer_scope,
     operator_scope,
     partner_scope,
 )
@@ -163,3 +168,11 @@ def get_operator_scope(actor: ActorDep) -> OperatorScope:
 
 
 OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
+
+
+def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
+    """The scope of the customer in the path, for its own customer admin (R-PAR-2)."""
+    return customer_scope(actor, customer_id)
+
+
+CustomerScopeDep = Annotated[CustomerScope, Depends(get_customer_scope)]

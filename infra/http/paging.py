@@ -7,6 +7,9 @@ and `cursor` (absent on the first page). It asks its query for `limit + 1` rows 
 A query of projections/ that returns its own `Page` (rows, next_after) is asked for
 `limit=page.limit, after=page.after` and answered with `Paged.of_page(found, page)`.
 
+A `projections` list query pages itself (`projections.paging.Page`): ask it for
+`limit=page.limit` after `page.after` and answer `Paged.of_query(found, page)`.
+
 A cursor is the last key, signed (itsdangerous, with Settings.cursor_secret()) together
 with digests of the principal and of the route and filter (method, route template, path
 parameters, query parameters besides `cursor` and `limit`). A cursor that was altered, not
@@ -115,6 +118,12 @@ class Paged(BaseModel, Generic[Item]):
         and a cursor over its `next_after` key when more follow."""
         after = found.next_after
         cursor = None if after is None else page.next_cursor(tuple(after))
+
+    def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
+        """The page a `projections` list query returned (its rows, at most `limit`, and
+        `next_after`, the key after which more follow), that key signed as the cursor."""
+        after = found.next_after
+        cursor = None if after is None else page.next_cursor(after)
         return cls.model_validate(
             {"items": found.rows, "next_cursor": cursor}, from_attributes=True
         )
