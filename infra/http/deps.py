@@ -10,6 +10,9 @@
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
+- `CustomerScopeDep`: the `{customer_id}` customer's scope, for its customer admin (403 for
+  other roles, 404 for another customer's id).
+- `AuditScopeDep`: consent history for the auditor and operator roles (403 for others).
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from handlers import PartnerFleet
-from handlers.access import Actor, Claims, PartnerScope, authenticate, partner_scope
+from handlers.access import (
+    Actor,
+    AuditScope,
+    Claims,
+    CustomerScope,
+    PartnerScope,
+    audit_scope,
+    authenticate,
+    customer_scope,
+    partner_scope,
+)
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
@@ -132,3 +145,19 @@ def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
 
 
 PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]
+
+
+def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
+    """The scope of the customer in the path, for its customer admin (R-PAR-2)."""
+    return customer_scope(actor, customer_id)
+
+
+CustomerScopeDep = Annotated[CustomerScope, Depends(get_customer_scope)]
+
+
+def get_audit_scope(actor: ActorDep) -> AuditScope:
+    """Consent history and exports, for an auditor or operator (R-CON-3, R-CON-4)."""
+    return audit_scope(actor)
+
+
+AuditScopeDep = Annotated[AuditScope, Depends(get_audit_scope)]

@@ -23,6 +23,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, Field
 
 from infra.http.errors import ProblemError
+from projections.paging import Page as QueryPage
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -105,3 +106,13 @@ class Paged(BaseModel, Generic[Item]):
         """The page of `rows` (queried with `limit + 1`), items validated from the rows."""
         shown, cursor = page.cut(rows, key)
         return cls.model_validate({"items": shown, "next_cursor": cursor}, from_attributes=True)
+
+    @classmethod
+    def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
+        """The page a projections query answered (queried with `page.limit`): its rows, and
+        its `next_after` signed into the next cursor."""
+        after = found.next_after
+        cursor = None if after is None else page.next_cursor(after)
+        return cls.model_validate(
+            {"items": found.rows, "next_cursor": cursor}, from_attributes=True
+        )
