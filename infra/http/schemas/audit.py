@@ -43,6 +43,12 @@ class HistoryFilter(CustomerHistoryFilter):
 
     customer_id: Key | None = Field(default=None, description="A customer id")
 
+    @model_validator(mode="after")
+    def _names_what_to_read(self) -> Self:
+        if self.serial is None and self.customer_id is None and self.partner is None:
+            raise ValueError("Name what to read: serial, customer_id or partner (any of them).")
+        return self
+
 
 Format = Literal["jsonl", "csv"]
 After = Annotated[
