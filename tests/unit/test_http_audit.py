@@ -259,3 +259,18 @@ def test_the_audit_routes_are_documented_with_their_rule_ids(api: TestClient) ->
 
     assert len(ours) == 7
     assert all(op["description"].startswith("R-") for op in ours)
+
+
+def test_r_par_1_key_claims_sent_again_with_one_key_record_nothing_new(
+    api: TestClient, fleet: PartnerFleet
+) -> None:
+    """R-PAR-1, issue 9: the Idempotency-Key of the claims replays the first answer."""
+    headers = bearer("ops", idempotency_key='"claims-1"')
+    first = api.post("/operations/key-claims", headers=headers)
+    head = fleet.recorder.max_notification_id()
+
+    again = api.post("/operations/key-claims", headers=headers)
+
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert again.headers["partnerfleet-position"] == first.headers["partnerfleet-position"]
+    assert fleet.recorder.max_notification_id() == head
