@@ -17,6 +17,10 @@
 
 - `CustomerScopeDep`: the `{customer_id}` customer's own scope, for its customer admin
   (403 for other roles, 404 for another customer's id).
+
+- `CustomerScopeDep`: the `{customer_id}` customer's scope, for its customer admin (403 for
+  other roles, 404 for another customer's id).
+- `AuditScopeDep`: consent history for the auditor and operator roles (403 for others).
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from handlers import PartnerFleet
 from handlers.access import (
     Actor,
+    AuditScope,
     Claims,
     CustomerScope,
     OperatorScope,
     PartnerScope,
+    audit_scope,
     authenticate,
     customer_scope,
     operator_scope,
@@ -172,7 +178,19 @@ OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
 
 def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
     """The scope of the customer in the path, for its own customer admin (R-PAR-2)."""
+
+
+def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
+    """The scope of the customer in the path, for its customer admin (R-PAR-2)."""
     return customer_scope(actor, customer_id)
 
 
 CustomerScopeDep = Annotated[CustomerScope, Depends(get_customer_scope)]
+
+
+def get_audit_scope(actor: ActorDep) -> AuditScope:
+    """Consent history and exports, for an auditor or operator (R-CON-3, R-CON-4)."""
+    return audit_scope(actor)
+
+
+AuditScopeDep = Annotated[AuditScope, Depends(get_audit_scope)]

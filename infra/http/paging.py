@@ -122,6 +122,10 @@ class Paged(BaseModel, Generic[Item]):
     def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
         """The page a `projections` list query returned (its rows, at most `limit`, and
         `next_after`, the key after which more follow), that key signed as the cursor."""
+
+    def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
+        """The page a projections query answered (queried with `page.limit`): its rows, and
+        its `next_after` signed into the next cursor."""
         after = found.next_after
         cursor = None if after is None else page.next_cursor(after)
         return cls.model_validate(
