@@ -88,7 +88,8 @@ KINDS: dict[str, Kind] = {
     "not-found": Kind(404, "Not found", "No such resource, or another tenant's."),
     "method-not-allowed": Kind(405, "Method not allowed", "The resource has no such method."),
     "rule-refused": Kind(409, "Refused by a rule", "A domain rule refused the command; "
-                         "`rule` names it when known. Nothing was recorded."),
+                         "`rule` names it when known, and a refused deletion (R-GRP-2) adds "
+                         "`reasons` and `admins`. Nothing was recorded."),
     "concurrent-change": Kind(409, "Concurrent change", "The command lost to concurrent "
                               "writers on every attempt. Nothing was recorded; try again."),
     "key-in-flight": Kind(409, "Idempotency key in flight", "The first request with this "
