@@ -228,11 +228,6 @@ def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoC
         serial, alert_id = alert["serial"], alert["alert_id"]
         fleet.submit_repair_case(insight_rs, serial, alert_id, f"CASE-{serial}", "insight_rs")
 
-    for _c, alert in servers:
-        serial, alert_id = alert["serial"], alert["alert_id"]
-        # Insight RS cases come from remote support (the feed), not the customer (issue 9).
-        fleet.submit_repair_case(who(FEED), serial, alert_id, f"CASE-{serial}", "insight_rs")
-
 
 def _alert(serial: str, n: int) -> dict[str, str]:
     severity, message = ALERTS[n % len(ALERTS)]

@@ -177,10 +177,6 @@ OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
 
 
 def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
-    """The scope of the customer in the path, for its own customer admin (R-PAR-2)."""
-
-
-def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
     """The scope of the customer in the path, for its customer admin (R-PAR-2)."""
     return customer_scope(actor, customer_id)
 

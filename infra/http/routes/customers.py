@@ -73,7 +73,7 @@ def list_customer_groups(
             limit=page.limit,
         )
     after = found.next_after
-    return CustomerList.of_page(found, None if after is None else page.next_cursor(after))
+    return CustomerList.of_customers(found, None if after is None else page.next_cursor(after))
 
 
 @router.get(GROUP, responses=WITH_ETAG)

@@ -57,7 +57,7 @@ class CustomerList(Paged[CustomerTile]):
     favorites_only_available: bool = Field(description="R-FAV-3: at least one favourite")
 
     @classmethod
-    def of_page(cls, page: CustomerPage, next_cursor: str | None) -> CustomerList:
+    def of_customers(cls, page: CustomerPage, next_cursor: str | None) -> CustomerList:
         """The answer for a page of `list_customers`, with the signed cursor of the next."""
         return cls(
             items=[CustomerTile.of(row) for row in page.rows],
