@@ -4,8 +4,8 @@ A list route takes `page: PageDep` (deps.py): `limit` (1-200, default 50; beyond
 and `cursor` (absent on the first page). It asks its query for `limit + 1` rows after
 `page.after` (the key of the last row shown, as the query returned it) and answers
 `Paged.of(rows, page, key)`: at most `limit` items and, when more follow, `next_cursor`.
-A query of projections/ that returns its own `Page` (rows, next_after) is asked for
-`limit=page.limit, after=page.after` and answered with `Paged.of_page(found, page)`.
+A `projections` list query pages itself (`projections.paging.Page`): ask it for
+`limit=page.limit` after `page.after` and answer `Paged.of_query(found, page)`.
 
 A cursor is the last key, signed (itsdangerous, with Settings.cursor_secret()) together
 with digests of the principal and of the route and filter (method, route template, path
@@ -110,11 +110,11 @@ class Paged(BaseModel, Generic[Item]):
         return cls.model_validate({"items": shown, "next_cursor": cursor}, from_attributes=True)
 
     @classmethod
-    def of_page(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
-        """The page a projections query returned (asked with `limit=page.limit`): its rows,
-        and a cursor over its `next_after` key when more follow."""
+    def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
+        """The page a `projections` list query returned (its rows, at most `limit`, and
+        `next_after`, the key after which more follow), that key signed as the cursor."""
         after = found.next_after
-        cursor = None if after is None else page.next_cursor(tuple(after))
+        cursor = None if after is None else page.next_cursor(after)
         return cls.model_validate(
             {"items": found.rows, "next_cursor": cursor}, from_attributes=True
         )

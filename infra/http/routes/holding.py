@@ -53,7 +53,7 @@ def list_unassigned_pcs(
     """R-HLD-1, R-PAR-4: PCs reported through e2Open that wait in the partner's holding tenant."""
     with views.transaction() as tx:
         found = holding.unassigned_devices(tx, scope, after=page.after, limit=page.limit)
-    return Paged[UnassignedPC].of_page(found, page)
+    return Paged[UnassignedPC].of_query(found, page)
 
 
 @router.post("/partners/{location_id}/dashboards", status_code=201)
@@ -130,7 +130,7 @@ def list_missing_device_requests(
     """R-HLD-2: the partner's support requests for missing PCs not resolved yet, oldest first."""
     with views.transaction() as tx:
         found = holding.open_missing_device_requests(tx, scope, after=page.after, limit=page.limit)
-    return Paged[MissingDeviceRequest].of_page(found, page)
+    return Paged[MissingDeviceRequest].of_query(found, page)
 
 
 @router.get("/operations/missing-device-requests")
@@ -140,4 +140,4 @@ def list_all_missing_device_requests(
     """R-HLD-2: for HP/HPE operations, every partner's unresolved missing-PC requests."""
     with views.transaction() as tx:
         found = holding.open_missing_device_requests(tx, scope, after=page.after, limit=page.limit)
-    return Paged[MissingDeviceRequest].of_page(found, page)
+    return Paged[MissingDeviceRequest].of_query(found, page)

@@ -55,4 +55,4 @@ def list_rejected_reports(
         found = holding.rejected_reports(
             tx, scope, batch_id=batch_id, after=page.after, limit=page.limit
         )
-    return Paged[RejectedReport].of_page(found, page)
+    return Paged[RejectedReport].of_query(found, page)

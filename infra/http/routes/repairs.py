@@ -78,7 +78,7 @@ def list_partner_alerts(
     """R-ALR-4: the alerts told to the partner (not to end users), oldest first."""
     with views.transaction() as tx:
         found = repair_queues.alert_notifications(tx, scope, after=page.after, limit=page.limit)
-    return Paged[AlertNotification].of_page(found, page)
+    return Paged[AlertNotification].of_query(found, page)
 
 
 @router.get("/partners/{location_id}/csdp-queue")
@@ -88,7 +88,7 @@ def list_csdp_queue(
     """R-ALR-2: the repair cases routed to the service partner's CSDP account, oldest first."""
     with views.transaction() as tx:
         found = repair_queues.csdp_queue(tx, scope, after=page.after, limit=page.limit)
-    return Paged[QueuedRepairCase].of_page(found, page)
+    return Paged[QueuedRepairCase].of_query(found, page)
 
 
 @router.get("/operations/repair-queues/{destination}")
@@ -100,7 +100,7 @@ def list_repair_queue(
         found = repair_queues.repair_queue(
             tx, scope, destination, after=page.after, limit=page.limit
         )
-    return Paged[QueuedRepairCase].of_page(found, page)
+    return Paged[QueuedRepairCase].of_query(found, page)
 
 
 @router.get("/operations/repair-cases/unrouted")
@@ -110,7 +110,7 @@ def list_unrouted_repair_cases(
     """R-ALR-2: for HP/HPE operations, submitted cases no queue holds yet, oldest first."""
     with views.transaction() as tx:
         found = repair_queues.unrouted_repair_cases(tx, scope, after=page.after, limit=page.limit)
-    return Paged[PendingRepairCase].of_page(found, page)
+    return Paged[PendingRepairCase].of_query(found, page)
 
 
 @router.get("/operations/alerts")
@@ -128,4 +128,4 @@ def list_alert_notifications(
         found = repair_queues.alert_notifications(
             tx, scope, audience=audience, partner=partner, after=page.after, limit=page.limit
         )
-    return Paged[AlertNotification].of_page(found, page)
+    return Paged[AlertNotification].of_query(found, page)
