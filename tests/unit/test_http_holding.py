@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from tests.scenarios import event_count
+from domain import CustomerGroup
+from handlers.devices import PartnerChoice
+from tests.actors import customer
+from tests.scenarios import event_count, servers
 from tests.unit.http_client import problem_of
 from tests.unit.http_holding_world import LOC, SERVICE_LOC, bearer, wait_for, world
 
@@ -80,6 +83,18 @@ def test_r_hld_3_another_partners_dashboard_is_not_found_to_read_or_transfer_int
 
     assert (read.status_code, moved.status_code) == (404, 404)
     assert problem_of(moved)["detail"] == f"Partner {LOC} has no tenant {theirs}."
+
+
+def test_r_hld_3_a_customer_group_without_a_dashboard_is_no_dashboard_to_read() -> None:
+    """R-HLD-3: the group a customer's link made (R-LNK-5) has no dashboard settings yet."""
+    w = world(pcs=())
+    w.fleet.register_devices(customer("C1"), "C1", servers("S1"), PartnerChoice(location_id=LOC))
+    group_id = CustomerGroup.id_for(LOC, "C1")
+
+    answer = w.api.get(f"/partners/{LOC}/dashboards/{group_id}", headers=bearer("anna"))
+
+    assert answer.status_code == 404
+    assert problem_of(answer)["detail"] == f"No customer dashboard {group_id}."
 
 
 def test_r_hld_3_a_transfer_from_where_the_pc_is_not_is_refused_and_records_nothing() -> None:
