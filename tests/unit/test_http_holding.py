@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from structlog.testing import capture_logs
 
-from tests.scenarios import event_count
+from domain import CustomerGroup
+from handlers.devices import PartnerChoice
+from tests.actors import customer
+from tests.scenarios import event_count, servers
 from tests.unit.http_client import problem_of
 from tests.unit.http_holding_world import LOC, SERVICE_LOC, bearer, wait_for, world
 
@@ -82,6 +86,18 @@ def test_r_hld_3_another_partners_dashboard_is_not_found_to_read_or_transfer_int
     assert problem_of(moved)["detail"] == f"Partner {LOC} has no tenant {theirs}."
 
 
+def test_r_hld_3_a_customer_group_without_a_dashboard_is_no_dashboard_to_read() -> None:
+    """R-HLD-3: the group a customer's link made (R-LNK-5) has no dashboard settings yet."""
+    w = world(pcs=())
+    w.fleet.register_devices(customer("C1"), "C1", servers("S1"), PartnerChoice(location_id=LOC))
+    group_id = CustomerGroup.id_for(LOC, "C1")
+
+    answer = w.api.get(f"/partners/{LOC}/dashboards/{group_id}", headers=bearer("anna"))
+
+    assert answer.status_code == 404
+    assert problem_of(answer)["detail"] == f"No customer dashboard {group_id}."
+
+
 def test_r_hld_3_a_transfer_from_where_the_pc_is_not_is_refused_and_records_nothing() -> None:
     """R-HLD-3: each transfer has one source; a PC not in it is a 409 naming the PC."""
     w = world()
@@ -140,22 +156,26 @@ def test_r_alr_4_the_holding_tenant_and_an_empty_dashboard_cannot_switch_them_of
     assert (empty.status_code, problem_of(empty)["type"]) == (409, "/problems/rule-refused")
 
 
-def test_r_hld_3_a_customer_enrols_a_pc_with_its_cpin_and_no_answer_carries_the_cpin() -> None:
-    """R-HLD-3: the right cPIN enrols the PC into the dashboard; the cPIN is never echoed."""
+def test_r_hld_3_a_customer_enrols_a_pc_with_its_cpin_and_nothing_repeats_the_cpin() -> None:
+    """R-HLD-3: the right cPIN enrols the PC into the dashboard; no answer and no log line
+    carries the cPIN."""
     w = world(pcs=())
-    dashboard = w.dashboard(cpin="SECRET-4711")
 
-    enrolled = w.api.post(
-        f"/customers/C1/dashboards/{dashboard}/pcs",
-        json={"cpin": "SECRET-4711", "serial": "PCX", "care_plan": "premium"},
-        headers=bearer("acme"),
-    )
+    with capture_logs() as logs:
+        dashboard = w.dashboard(cpin="SECRET-4711")
+        enrolled = w.api.post(
+            f"/customers/C1/dashboards/{dashboard}/pcs",
+            json={"cpin": "SECRET-4711", "serial": "PCX", "care_plan": "premium"},
+            headers=bearer("acme"),
+        )
     settings = w.api.get(f"/partners/{LOC}/dashboards/{dashboard}", headers=bearer("anna"))
 
     assert enrolled.status_code == 201
     assert enrolled.json() == {"serial": "PCX", "dashboard_id": dashboard, "customer_id": "C1"}
     assert settings.json()["pcs"] == 1
     assert "SECRET-4711" not in enrolled.text + settings.text
+    assert [line["event"] for line in logs if line.get("command")] == ["command", "command"]
+    assert "SECRET-4711" not in repr(logs)
 
 
 @pytest.mark.parametrize(
