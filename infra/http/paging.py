@@ -116,11 +116,8 @@ class Paged(BaseModel, Generic[Item]):
     def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
         """The page a projections query answered (queried with `limit=page.limit`): its
         rows, and its `next_after` key signed into the next cursor when more follow."""
-
-        """The page a `projections` list query returned (its rows, at most `limit`, and
-        `next_after`, the key after which more follow), that key signed as the cursor."""
         after = found.next_after
-        cursor = None if after is None else page.next_cursor(after)
+        cursor = None if after is None else page.next_cursor(tuple(after))
         return cls.model_validate(
             {"items": found.rows, "next_cursor": cursor}, from_attributes=True
         )

@@ -79,7 +79,6 @@ def test_r_par_1_every_partner_route_is_documented_with_its_rule_ids_and_problem
         if op.get("tags") == ["partners"]  # other routers' paths start /partners/... too
         if "partners" in op["tags"]  # type: ignore[operator]
         if op["tags"] == ["partners"]  # other resources' reads live under /partners/{id} too
-
     ]
 
     assert len(operations) == 8
