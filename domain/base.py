@@ -35,11 +35,11 @@ class Cause:
 class DomainError(Exception):
     """A command was refused; the message says why and what a person can do about it.
 
-    `rule`: the ID of the rule of docs' DOMAIN.md that refused ("R-FAV-2"), or None for a
-    refusal no rule makes (a text check, something not found, a malformed or repeated
-    request). `extensions`: what the refusal says as data besides its message (JSON values
-    by name, e.g. `reasons` and `admins` of a refused deletion); the HTTP layer adds them
-    to the problem details.
+    `rule`: the ID of the DOMAIN.md rule that refused ("R-FAV-2"; domain/rules.py lists
+    them), or None for a refusal no rule makes (a text check, something not found, a
+    malformed or repeated request). `extensions`: what the refusal says as data besides its
+    message (JSON values by name, e.g. `reasons` and `admins` of a refused deletion); the
+    HTTP layer adds them to the problem details.
     """
 
     rule: str | None
