@@ -112,20 +112,6 @@ def device_consent_history(
     return Paged[ConsentRecord].of_query(found, page)
 
 
-@router.get("/consent-history")
-def consent_history(
-    scope: CustomerScopeDep,
-    views: ViewsDep,
-    page: PageDep,
-    since: Since = None,
-    until: Until = None,
-) -> Paged[ConsentRecord]:
-    """R-CON-3, R-CON-4: the consent and link records of all your devices, in store order."""
-    with views.transaction() as tx:
-        found = history(tx, scope, since=since, until=until, after=page.after, limit=page.limit)
-    return Paged[ConsentRecord].of_query(found, page)
-
-
 @router.post("/links")
 def link_devices(
     customer_id: str, body: DeviceLinks, actor: ActorDep, fleet: FleetDep
