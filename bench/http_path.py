@@ -3,9 +3,9 @@
 Run with `.venv/bin/python -m bench.http_path` (or `make bench`); `--quick` for a smoke run
 under 2 minutes. In one fresh PostgreSQL schema (dropped at the end) it writes the read-path
 history (bench/read_path.py: one big partner with 10,000 customer groups, 2,000 with
-`--quick`, beside ordinary partners), catches the read models up, and starts `partnerfleet
-serve` (views and policies followed in-process, as in production) on a free loopback port
-in a subprocess, trusting a throw-away signing key through JWKS_PATH. Then:
+`--quick`, beside ordinary partners) and starts `partnerfleet serve` (views and policies
+followed in-process, as in production) on a free loopback port in a subprocess, trusting a
+throw-away signing key through JWKS_PATH; the loads start once /healthz shows no lag:
 
 - reads: GET /partners/{BIG}/customer-groups?limit=50 with the big partner's admin token
   from 50 concurrent clients (one thread and keep-alive connection each) for a fixed time:
@@ -56,7 +56,7 @@ from bench.read_path import BIG, BIG_ADMIN, Shape, compact_table, generate, verd
 from handlers import PartnerFleet
 from handlers.access import Claims, Role, authenticate, partner_scope
 from handlers.fleet import NewDevice
-from infra.bootstrap import build_fleet, build_view_db, build_view_runner
+from infra.bootstrap import build_fleet, build_view_db
 from infra.settings import Settings
 from infra.tokens import LOCAL_ISSUER, SigningKey, demo_signing_key, mint
 from projections.customer_queries import list_customers
@@ -153,7 +153,7 @@ def served(env: dict[str, str], base: str) -> Iterator[subprocess.Popen[bytes]]:
             server.wait()
 
 
-def wait_healthy(server: subprocess.Popen[bytes], base: str, timeout: float = 90.0) -> None:
+def wait_healthy(server: subprocess.Popen[bytes], base: str, timeout: float = 300.0) -> None:
     """Poll /healthz until 200 with no view or policy lag; RuntimeError if it never is."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,15 +218,14 @@ def http_reads(base: str, token: str, seconds: float, clients: int) -> Load:
     headers = {"Authorization": f"Bearer {token}"}
 
     def work(index: int, start: Callable[[], object]) -> list[float]:
-        with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+        with httpx.Client(base_url=base, headers=headers, timeout=30.0, verify=False) as client:
 
             def get() -> None:
                 answer = client.get(PAGE)
                 if answer.status_code != 200 or len(answer.json()["items"]) != 50:
                     raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
 
-            for _ in range(3):
-                get()
+            get()
             start()
             return timed_until(lambda: time.perf_counter() + seconds, get)
 
@@ -250,8 +249,7 @@ def direct_reads(settings: Settings, fleet: PartnerFleet, seconds: float, client
             raise RuntimeError(f"list_customers gave {len(page.rows)} rows")
 
     def work(index: int, start: Callable[[], object]) -> list[float]:
-        for _ in range(3):
-            query()
+        query()
         start()
         return timed_until(lambda: time.perf_counter() + seconds, query)
 
@@ -307,7 +305,7 @@ def http_commands(base: str, key: SigningKey, audience: str, per_client: int) ->
         token = mint(Claims(owner, Role.CUSTOMER_ADMIN, customer_id), key, 3600, audience=audience)
         headers = {"Authorization": f"Bearer {token}"}
         path = f"/customers/{customer_id}/consent-grants"
-        with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+        with httpx.Client(base_url=base, headers=headers, timeout=30.0, verify=False) as client:
             client.get("/healthz")  # open the connection before the clock starts
             start()
             out: list[float] = []
@@ -347,7 +345,7 @@ def direct_commands(fleet: PartnerFleet, per_client: int) -> Load:
 
 
 def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[str, int]]:
-    """Seed, catch the views up, serve, then the four loads."""
+    """Seed, serve (it catches its views and policies up), then the five loads."""
     loads: list[Load] = []
     with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
         key = demo_signing_key(Path(tmp) / "signing-key.pem")  # throw-away, for this run
@@ -360,16 +358,9 @@ def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[st
         try:
             generate(fleet, shape, args.chunk)
             register_command_devices(fleet, args.commands)
-            runner = build_view_runner(settings, fleet)
-            say(f"catching every read model up to {runner.head():,} events")
-            applied = runner.catch_up()
-            runner.db.close()
-            counts = {
-                "store_events": fleet.recorder.max_notification_id() or 0,
-                "view_events": applied,
-            }
+            counts = {"store_events": fleet.recorder.max_notification_id() or 0}
             base = f"http://127.0.0.1:{port}"
-            say(f"starting partnerfleet serve on {base}")
+            say(f"partnerfleet serve on {base}: catching its views and policies up")
             with served(env, base):
                 token = mint(
                     Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG),
@@ -437,18 +428,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argument_parser("http_path", __doc__)
     add = parser.add_argument
-    add("--quick", action="store_true", help="smoke run: 2,000 groups, 4 s loads (< 2 min)")
+    add("--quick", action="store_true", help="smoke run: 2,000 groups, 3 s loads (< 2 min)")
     add("--partners", type=int, help="ordinary partners beside the big one (200; quick 4)")
     add("--big-groups", type=int, help="customer groups of the big partner (10000; quick 2000)")
-    add("--seconds", type=float, help="length of each read load (20; quick 4)")
-    add("--commands", type=int, help="grant_consent commands per client (250; quick 30)")
+    add("--seconds", type=float, help="length of each read load (20; quick 3)")
+    add("--commands", type=int, help="grant_consent commands per client (250; quick 20)")
     add("--chunk", type=int, default=3_000, help="aggregates per fleet.save (3000)")
     args = parser.parse_args(argv)
     for name, full, small in [
         ("partners", 200, 4),
         ("big_groups", 10_000, 2_000),
-        ("seconds", 20.0, 4.0),
-        ("commands", 250, 30),
+        ("seconds", 20.0, 3.0),
+        ("commands", 250, 20),
     ]:
         if getattr(args, name) is None:
             setattr(args, name, small if args.quick else full)
