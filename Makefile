@@ -36,10 +36,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## write-path, read-path and Kafka-path benchmarks, on PostgreSQL (+ Tansu)
+bench: $(STAMP)  ## write-path, read-path, Kafka-path and HTTP-path benchmarks, on PostgreSQL (+ Tansu)
 	$(BIN)/python -m bench.write_path
 	$(BIN)/python -m bench.read_path
 	$(BIN)/python -m bench.kafka_path
+	$(BIN)/python -m bench.http_path
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
