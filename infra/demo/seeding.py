@@ -223,9 +223,10 @@ def alerts_and_cases(fleet: PartnerFleet, who: Principals, customers: list[DemoC
         if c.index % 8 == 0:
             serial, alert_id = alert["serial"], alert["alert_id"]
             fleet.submit_repair_case(who(c.end_user(serial)), serial, alert_id, f"CASE-{serial}")
-    for c, alert in servers:
+    insight_rs = who(FEED)  # remote support reports Insight RS cases (access matrix)
+    for _c, alert in servers:
         serial, alert_id = alert["serial"], alert["alert_id"]
-        fleet.submit_repair_case(who(c.admin), serial, alert_id, f"CASE-{serial}", "insight_rs")
+        fleet.submit_repair_case(insight_rs, serial, alert_id, f"CASE-{serial}", "insight_rs")
 
 
 def _alert(serial: str, n: int) -> dict[str, str]:
