@@ -17,6 +17,7 @@ A route added to the API without a row here fails the coverage test, naming it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +40,12 @@ class Op:
     query: dict[str, str] = field(default_factory=dict)
 
 
+SERIALS = ("S", "SN", "H", "HC", "CC", "CCC", "PCC", "PT", "PD")  # the names of a side's serials
+
+
 def fields(side: Side) -> dict[str, str]:
     """A side's ids, by the names the templates use: {loc}, {customer}, {group},
     {holding}, and serials such as {S} (S1 on OWN, S2 on OTHER)."""
-    serials = ("S", "SN", "H", "HC", "CC", "CCC", "PCC", "PT", "PD")
     return {
         "loc": side.loc,
         "customer": side.customer,
@@ -51,18 +54,23 @@ def fields(side: Side) -> dict[str, str]:
         "admin": side.admin,
         "user": side.user,
         "n": str(side.n),
-        **{serial: side.s(serial) for serial in serials},
+        **{serial: side.s(serial) for serial in SERIALS},
     }
 
 
 def fill(template: Any, side: Side) -> Any:
     """`template` (a string, or lists and dicts of them) with `side`'s ids filled in."""
+    return fill_ids(template, fields(side))
+
+
+def fill_ids(template: Any, ids: Mapping[str, str]) -> Any:
+    """`template` with `ids` filled in by name ({loc}, {S} ...)."""
     if isinstance(template, str):
-        return template.format(**fields(side))
+        return template.format_map(ids)
     if isinstance(template, list):
-        return [fill(item, side) for item in template]
+        return [fill_ids(item, ids) for item in template]
     if isinstance(template, dict):
-        return {key: fill(value, side) for key, value in template.items()}
+        return {key: fill_ids(value, ids) for key, value in template.items()}
     return template
 
 
