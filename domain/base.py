@@ -33,7 +33,24 @@ class Cause:
 
 
 class DomainError(Exception):
-    """A command was refused; the message says why and what a person can do about it."""
+    """A command was refused; the message says why and what a person can do about it.
+
+    `rule`: the ID of the rule of docs' DOMAIN.md that refused ("R-FAV-2"), or None for a
+    refusal no rule makes (a text check, something not found, a malformed or repeated
+    request). `extensions`: what the refusal says as data besides its message (JSON values
+    by name, e.g. `reasons` and `admins` of a refused deletion); the HTTP layer adds them
+    to the problem details.
+    """
+
+    rule: str | None
+    extensions: dict[str, object]
+
+    def __init__(
+        self, *args: object, rule: str | None = None, extensions: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(*args)
+        self.rule = rule
+        self.extensions = dict(extensions or {})
 
 
 class NotFoundError(DomainError):

@@ -222,7 +222,9 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         if self.is_dashboard and verifier is not None:
             require_key_of(verifier, key)
         if not self.is_dashboard or verifier is None or not cpin_matches(verifier, cpin, key):
-            raise NotAllowedError("The cPIN does not match this customer dashboard.")
+            raise NotAllowedError(
+                "The cPIN does not match this customer dashboard.", rule="R-HLD-3"
+            )
 
     class SelfServiceNotificationsSwitched(FleetAggregate.Event):
         on: bool
@@ -236,12 +238,14 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         if not self.is_dashboard:
             raise CustomerGroupError(
                 "Self-service notifications belong to customer dashboards; "
-                f"{self.customer_name} has none."
+                f"{self.customer_name} has none.",
+                rule="R-ALR-4",
             )
         if not on and not self.premium_devices:
             raise CustomerGroupError(
                 "Self-service notifications can be switched off only once at least one "
-                "HP Premium/Premium+ PC is in the customer dashboard."
+                "HP Premium/Premium+ PC is in the customer dashboard.",
+                rule="R-ALR-4",
             )
         if on != self.self_service_notifications:
             self._record(self.SelfServiceNotificationsSwitched, cause, on=on)
@@ -271,7 +275,8 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         """R-GRP-3: only admins of the customer group act on its child groups."""
         if passport_id not in self.admins:
             raise NotAllowedError(
-                f"{passport_id} is not an admin of customer group {self.customer_name}."
+                f"{passport_id} is not an admin of customer group {self.customer_name}.",
+                rule="R-GRP-3",
             )
 
     class ChildGroupCreated(FleetAggregate.Event):
@@ -312,7 +317,9 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         self.require_open()
         child = self._visible_child(cause.principal, child_id)
         if child.created_by != cause.principal:
-            raise NotAllowedError(f"Only {child.created_by} can share child group {child.name}.")
+            raise NotAllowedError(
+                f"Only {child.created_by} can share child group {child.name}.", rule="R-GRP-1"
+            )
         self.require_admin(with_admin)
         if with_admin == child.created_by or with_admin in child.shared_with:
             raise CustomerGroupError(
@@ -339,7 +346,9 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
     def _visible_child(self, admin: str, child_id: str) -> ChildGroup:
         child = self.child_groups.get(child_id)
         if child is None or not child.visible_to(admin):
-            raise CustomerGroupError(f"{admin} has no visible child group {child_id}.")
+            raise CustomerGroupError(
+                f"{admin} has no visible child group {child_id}.", rule="R-GRP-1"
+            )
         return child
 
     class Deleted(FleetAggregate.Event):

@@ -229,7 +229,8 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
             raise DeviceError(f"Unknown link role {role!r}; use one of {LINK_ROLES}.")
         if role == "service_partner" and partner_type != "service_partner":
             raise DeviceError(
-                f"Partner {location_id} is not an accredited service partner; link it as reseller."
+                f"Partner {location_id} is not an accredited service partner; link it as reseller.",
+                rule="R-LNK-4",
             )
         old = self.links.get(role)
         if old == location_id:
@@ -299,7 +300,9 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
                 f"its consent records are at versions {self.consent_versions}."
             )
         if not reason.strip():
-            raise ConsentError("A consent correction must say why the record was wrong.")
+            raise ConsentError(
+                "A consent correction must say why the record was wrong.", rule="R-CON-4"
+            )
         if text_version is not None:
             consent_text_digest(text_version)
         self._record(
@@ -334,7 +337,8 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         if self.connection == "central_connect" and scope == "device":
             raise ConsentError(
                 f"Device {self.serial} is central-connect: set consent once on its Insight RS "
-                f"hosting device {self.hosting_serial}."
+                f"hosting device {self.hosting_serial}.",
+                rule="R-CON-1",
             )
 
     def may_read_configuration(self, location_id: str) -> bool:
@@ -352,12 +356,14 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         if self.consent is None:
             raise ConsentError(
                 f"Configuration data of device {self.serial} is not collected: the customer "
-                "has not granted consent (Optimize my IT environment)."
+                "has not granted consent (Optimize my IT environment).",
+                rule="R-CON-2",
             )
         if not self.links:
             raise ConsentError(
                 f"Configuration data of device {self.serial} is not collected: no partner is "
-                "linked, and without a partner HPE/HP does not receive it either."
+                "linked, and without a partner HPE/HP does not receive it either.",
+                rule="R-CON-2",
             )
         if not data:
             raise DeviceError("Configuration data must not be empty.")
@@ -379,7 +385,7 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
             # Another partner's PC is "not found", as a serial nobody registered is.
             raise NotFoundError(f"No device with serial number {self.serial!r}.")
         if self.placement != source_id:
-            raise DeviceError(f"PC {self.serial} is not in the transfer's source.")
+            raise DeviceError(f"PC {self.serial} is not in the transfer's source.", rule="R-HLD-3")
         self._record(
             self.DeviceTransferred,
             cause,
@@ -403,12 +409,15 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     ) -> None:
         """R-HLD-3: the customer enrols its own PC into its dashboard with its cPIN."""
         if self.connection != "pc_agent":
-            raise DeviceError(f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.")
+            raise DeviceError(
+                f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.", rule="R-HLD-3"
+            )
         if self.customer_id is not None and self.customer_id != customer_id:
-            raise NotAllowedError(f"PC {self.serial} belongs to another customer.")
+            raise NotAllowedError(f"PC {self.serial} belongs to another customer.", rule="R-HLD-3")
         if self.placement is not None:
             raise DeviceError(
-                f"PC {self.serial} is already in a tenant; its partner transfers it instead."
+                f"PC {self.serial} is already in a tenant; its partner transfers it instead.",
+                rule="R-HLD-3",
             )
         self._record(
             self.EnrolledWithCpin,

@@ -195,7 +195,8 @@ class DeviceSupport:
         if self.connection == "pc_agent":
             raise DeviceError(
                 f"PC {self.serial} is not monitored by Insight RS; "
-                "its repair cases come from self-service alerts."
+                "its repair cases come from self-service alerts.",
+                rule="R-ALR-2",
             )
 
     def _alert(self, alert_id: str) -> Alert:

@@ -29,7 +29,9 @@ class DeletionRefusedError(CustomerGroupError):
         contact = ", ".join(admins) or "none recorded"
         super().__init__(
             "The customer group cannot be deleted: " + "; ".join(reasons) + ". "
-            f"Contact the group's admins to resolve this: {contact}."
+            f"Contact the group's admins to resolve this: {contact}.",
+            rule="R-GRP-2",
+            extensions={"reasons": list(reasons), "admins": list(admins)},
         )
 
 
@@ -75,7 +77,8 @@ class GroupLifecycle:
         raise GroupDeletedError(
             f"{self.customer_name}: this {what} was deleted. It comes back, empty, when the "
             f"customer links a device to partner {self.partner_location_id} again or the "
-            "partner creates a customer dashboard for the customer."
+            "partner creates a customer dashboard for the customer.",
+            rule="R-GRP-2",
         )
 
     class FavoriteMarked(FleetAggregate.Event):

@@ -108,7 +108,9 @@ class PartnerTenant(FleetAggregate):
     def require_admin(self, passport_id: str) -> None:
         """Refuse unless `passport_id` is an admin of this partner."""
         if self.users.get(passport_id) != "admin":
-            raise NotAllowedError(f"{passport_id} is not an admin of partner {self.location_id}.")
+            raise NotAllowedError(
+                f"{passport_id} is not an admin of partner {self.location_id}.", rule="R-PAR-1"
+            )
 
     class AccreditedAsServicePartner(FleetAggregate.Event):
         csdp_account: str
@@ -146,7 +148,8 @@ class PartnerTenant(FleetAggregate):
         if required == "service_partner" and self.partner_type != "service_partner":
             raise PartnerError(
                 f"Partner {self.location_id} must be accredited as service partner "
-                f"before certification for {programme}."
+                f"before certification for {programme}.",
+                rule="R-PAR-4",
             )
         if programme in self.certifications:
             raise PartnerError(f"Partner {self.location_id} is already certified for {programme}.")
@@ -160,7 +163,8 @@ class PartnerTenant(FleetAggregate):
         if self.holding_tenant_id is None:
             raise PartnerError(
                 f"Partner {self.location_id} has no holding tenant: it is not certified "
-                "for HP Premium/Premium+ yet."
+                "for HP Premium/Premium+ yet.",
+                rule="R-PAR-4",
             )
         return self.holding_tenant_id
 

@@ -70,7 +70,8 @@ class Passport(FleetAggregate):
         """R-PAR-1: the Passport ID is linked to its partner's Location ID."""
         if self.partner_location_id is not None:
             raise DomainError(
-                f"{self.passport_id} is already a user of partner {self.partner_location_id}."
+                f"{self.passport_id} is already a user of partner {self.partner_location_id}.",
+                rule="R-PAR-1",
             )
         self._record(self.JoinedPartner, cause, location_id=location_id)
 
@@ -93,7 +94,8 @@ class Passport(FleetAggregate):
                 f"Passport ID {self.passport_id} holds {self.registered_devices} devices; "
                 f"registering {len(serials)} more would exceed the limit of "
                 f"{MAX_DEVICES_PER_PASSPORT:,} devices per Passport ID. Register them "
-                "under another Passport ID."
+                "under another Passport ID.",
+                rule="R-PAR-3",
             )
         self._record(self.DevicesRegistered, cause, serials=list(serials))
 
@@ -113,7 +115,8 @@ class Passport(FleetAggregate):
         if len(self.favourites) >= MAX_FAVOURITES:
             raise FavouriteError(
                 f"You already have {MAX_FAVOURITES} favourites, the most allowed; "
-                "remove one before adding another."
+                "remove one before adding another.",
+                rule="R-FAV-2",
             )
         self._record(self.FavoriteAdded, cause, customer_group_id=customer_group_id)
 
@@ -152,7 +155,8 @@ class Passport(FleetAggregate):
             raise FavouriteError(f"Unknown view {view!r}; choose one of {', '.join(VIEWS)}.")
         if view == "favorites_only" and not self.favourites:
             raise FavouriteError(
-                "Favorites Only is available once you have at least one favourite."
+                "Favorites Only is available once you have at least one favourite.",
+                rule="R-FAV-3",
             )
         if view == self.default_view:
             return
@@ -168,5 +172,6 @@ class Passport(FleetAggregate):
         if self.partner_location_id is None or self.partner_location_id != location_id:
             raise NotAllowedError(
                 f"{self.passport_id} is not a user of partner {location_id}: only its "
-                "partner users see My Customers."
+                "partner users see My Customers.",
+                rule="R-PAR-2",
             )

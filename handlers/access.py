@@ -261,7 +261,8 @@ class PartnerScope:
         if self.partner_type != "service_partner":
             raise ForbiddenError(
                 f"Partner {self.location_id} is not a service partner; service events and "
-                "service levels are shown to service partners only (R-SVC-1)."
+                "service levels are shown to service partners only (R-SVC-1).",
+                rule="R-SVC-1",
             )
 
 

@@ -294,7 +294,7 @@ class FleetApplication(Application[UUID]):
                 result = work(working)
                 recordings = self._save(working, tracking)
             except DomainError as error:
-                _log_outcome(bound, working, "refused", reason=str(error))
+                _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
                 raise
             except RecordConflictError:
                 if tracking is not None and self._tracked(tracking):

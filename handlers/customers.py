@@ -56,7 +56,7 @@ def load_partner_user(w: Working, passport_id: str) -> Passport:
     """R-PAR-2: the Passport of a recognised partner user, or a refusal."""
     passport = w.find(Passport, Passport.id_for(passport_id))
     if passport is None or not passport.is_partner_user:
-        raise NotAllowedError(f"{passport_id} is not recognised as a partner user.")
+        raise NotAllowedError(f"{passport_id} is not recognised as a partner user.", rule="R-PAR-2")
     return passport
 
 
@@ -115,7 +115,8 @@ class CustomerGroupCommands(FleetApplication):
         group = group_as_admin(w, actor, group_id)
         if passport_id not in load_partner(w, group.partner_location_id).users:
             raise NotAllowedError(
-                f"{passport_id} is not a user of partner {group.partner_location_id}."
+                f"{passport_id} is not a user of partner {group.partner_location_id}.",
+                rule="R-GRP-3",
             )
         group.add_admin(actor, actor.subject, passport_id)
 

@@ -160,11 +160,11 @@ class HoldingCommands(FleetApplication):
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
         partner = load_partner(w, location_id)
         if source_id == target_id:
-            raise DeviceError("A transfer needs a target other than its source.")
+            raise DeviceError("A transfer needs a target other than its source.", rule="R-HLD-3")
         if not serials:
             raise DeviceError("Choose at least one PC to transfer.")
-        source = self._tenant(w, partner, source_id)
-        target = self._tenant(w, partner, target_id)
+        source = self._tenant(w, partner, source_id, "R-HLD-3")
+        target = self._tenant(w, partner, target_id, "R-HLD-3")
         for serial in serials:
             device = load_device(w, serial)
             device.transfer(actor, transfer_id, location_id, source_id, target_id)
@@ -173,9 +173,12 @@ class HoldingCommands(FleetApplication):
             if target is not None:
                 target.add_device(actor, device.serial, PLACED, device.care_plan is not None)
 
-    def _tenant(self, w: Working, partner: PartnerTenant, tenant_id: UUID) -> CustomerGroup | None:
+    def _tenant(
+        self, w: Working, partner: PartnerTenant, tenant_id: UUID, rule: str
+    ) -> CustomerGroup | None:
         """None for the partner's holding tenant, else one of its customer dashboards; any
-        other id is not found, another partner's dashboard as a missing one (R-HLD-3)."""
+        other id is not found, another partner's dashboard as a missing one (R-HLD-3). A
+        group that is no dashboard is refused under `rule`, the caller's."""
         if tenant_id == partner.holding_tenant_id:
             return None
         group = w.find(CustomerGroup, tenant_id)
@@ -183,7 +186,9 @@ class HoldingCommands(FleetApplication):
             raise NotFoundError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
         group.require_open()
         if not group.is_dashboard:
-            raise CustomerGroupError(f"{group.customer_name} has no customer dashboard yet.")
+            raise CustomerGroupError(
+                f"{group.customer_name} has no customer dashboard yet.", rule=rule
+            )
         return group
 
     @command(Role.CUSTOMER_ADMIN, tenant="customer_id")
@@ -230,11 +235,12 @@ class HoldingCommands(FleetApplication):
         self, w: Working, actor: Actor, location_id: str, tenant_id: UUID, on: bool
     ) -> None:
         """R-ALR-4: the partner switches the end users' pop-ups of a customer dashboard."""
-        group = self._tenant(w, load_partner(w, location_id), tenant_id)
+        group = self._tenant(w, load_partner(w, location_id), tenant_id, "R-ALR-4")
         if group is None:
             raise CustomerGroupError(
                 "Self-service notifications of the holding tenant cannot be switched off; "
-                "create a customer dashboard and transfer the PCs into it first."
+                "create a customer dashboard and transfer the PCs into it first.",
+                rule="R-ALR-4",
             )
         group.switch_self_service_notifications(actor, on)
 
@@ -261,7 +267,8 @@ class HoldingCommands(FleetApplication):
         submitters = CASE_SUBMITTERS.get(source)
         if submitters is not None and actor.role not in submitters:
             raise ForbiddenError(
-                f"The role {actor.role.value} may not submit {source.replace('_', ' ')} cases."
+                f"The role {actor.role.value} may not submit {source.replace('_', ' ')} cases.",
+                rule="R-ALR-1" if source == "self_service" else "R-ALR-2",
             )
         device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)
 

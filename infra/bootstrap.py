@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI
@@ -120,12 +121,22 @@ def _trusted_keys(settings: Settings, demo: bool) -> KeySource:
         return UrlKeys(settings.jwks_url)
     if settings.jwks_path is not None:
         return FileKeys(read_jwks_file(settings.jwks_path), f"JWKS_PATH {settings.jwks_path}")
-    if demo:
-        return FileKeys(build_signing_key(settings).public_jwks(), "the local signing key")
+    local = local_jwks(settings, demo)
+    if local is not None:
+        return FileKeys(local, "the local signing key")
     raise AuthConfigurationError(
         "No trusted keys: set JWKS_URL (the identity provider's JWK Set) or JWKS_PATH (a "
         "JWK Set file). Only `serve --demo` trusts the local demo key without one."
     )
+
+
+def local_jwks(settings: Settings, demo: bool) -> dict[str, list[dict[str, Any]]] | None:
+    """The public JWK Set of the local signing key when the verifier trusts that key (demo
+    mode without JWKS_URL or JWKS_PATH), else None. `serve --demo` publishes it at
+    GET /.well-known/jwks.json, so a client can check the demo tokens as the service does."""
+    if not demo or settings.jwks_url is not None or settings.jwks_path is not None:
+        return None
+    return build_signing_key(settings).public_jwks()
 
 
 def build_signing_key(settings: Settings) -> SigningKey:
@@ -202,6 +213,7 @@ class Service:
     relay: Relay | None = None
     loops: dict[str, Follower] = field(default_factory=dict)
     verifier: TokenVerifier | None = None
+    jwks: dict[str, list[dict[str, Any]]] | None = None  # the local key's, when trusted
 
     def api(self) -> FastAPI:
         """The HTTP application over what this service runs."""
@@ -213,6 +225,7 @@ class Service:
             self.loops,
             self.relay,
             verifier=self.verifier,
+            jwks=self.jwks,
         )
 
 
@@ -224,6 +237,7 @@ def start_service(
     run_policies: bool = True,
     run_relay: bool = True,
     verifier: TokenVerifier | None = None,
+    jwks: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Service:
     """Build the service over `fleet` and start the loops chosen (the relay only with a
     broker configured): each runs in a background thread until the process ends."""
@@ -233,6 +247,7 @@ def start_service(
         build_view_runner(settings, fleet),
         build_policy_follower(fleet),
         verifier=verifier,
+        jwks=jwks,
     )
     if follow_views:
         service.views.start()

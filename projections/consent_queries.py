@@ -235,7 +235,8 @@ def configuration_for(tx: Tx, scope: PartnerScope, serial: str) -> dict[str, Any
     if not answer.consent_granted:
         raise NotAllowedError(
             f"The customer of device {answer.serial} has not granted consent (Optimize my IT "
-            "environment), so its configuration data is not available (R-CON-2)."
+            "environment), so its configuration data is not available (R-CON-2).",
+            rule="R-CON-2",
         )
     rows = tx.query(
         "SELECT c.data FROM pf_k_config c JOIN pf_k_devices d"

@@ -75,7 +75,8 @@ def partner_user(tx: Tx, scope: PartnerScope) -> PartnerUser:
     if not rows:
         raise NotAllowedError(
             f"{passport} is not recognised as a partner user; My Customers is shown only to "
-            "partner users."
+            "partner users.",
+            rule="R-PAR-2",
         )
     partner, partner_type, default_view, favourites = rows[0]
     return PartnerUser(passport, partner, partner_type, default_view, int(favourites))
@@ -129,7 +130,10 @@ def _chosen_view(user: PartnerUser, view: str | None) -> str:
         raise QueryError(f"Unknown view {shown!r}; use all_customers or favorites_only.")
     if shown == "favorites_only" and user.favourites == 0:
         if view is not None:
-            raise QueryError("Favorites Only is available once you have at least one favourite.")
+            raise QueryError(
+                "Favorites Only is available once you have at least one favourite.",
+                rule="R-FAV-3",
+            )
         shown = "all_customers"  # R-FAV-3: without favourites the view falls back
     return shown
 

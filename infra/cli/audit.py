@@ -7,8 +7,10 @@ position resumes a broken export (appending to `--output`). With `--at TIME` it 
 otherwise exports the history as it stood at TIME (the records recorded up to TIME).
 
 The principal is `--as ROLE:SUBJECT` (a local auditor or operator, recorded as such) or
-`--token`; the access layer decides (handlers/access.py). Exit code 2, with a message and
-nothing written: a bad argument, or a refusal (role, unknown device) before the first row.
+`--token` (or PARTNERFLEET_TOKEN; verified with the configured JWKS and issuer, as HTTP
+does), through `support.principal`; the access layer decides (handlers/access.py). Exit
+code 2, with a message and nothing written: a bad argument, a token not accepted, or a
+refusal (role, unknown device) before the first row.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from domain.base import DomainError
-from handlers.access import Actor, AuditScope, AuthenticationError, Role, audit_scope
-from handlers.access import service_actor as local_actor
-from infra.bootstrap import build_fleet, build_view_runner
-from infra.cli.support import fail, load_settings
+from handlers.access import Actor, AuditScope, audit_scope
+from infra.bootstrap import build_fleet, build_verifier, build_view_runner
+from infra.cli.support import (
+    AsOption,
+    TokenOption,
+    fail,
+    load_settings,
+    principal,
+    require_principal,
+)
 from projections.base import Tx
 from projections.consent_export import (
     ANSWER_COLUMNS,
@@ -46,7 +54,6 @@ audit_cli = typer.Typer(
     no_args_is_help=True,
 )
 PROGRESS_FROM = 1_000  # rows: shorter exports finish before a bar would help
-LOCAL_ROLES = (Role.AUDITOR, Role.OPERATOR)  # the roles that may read consent history
 
 
 class Format(StrEnum):
@@ -75,20 +82,20 @@ def consent(
     after: Annotated[
         int, typer.Option(min=0, help="Resume after this store position (a line's position).")
     ] = 0,
-    as_principal: Annotated[
-        str | None,
-        typer.Option("--as", help="Act locally as ROLE:SUBJECT (auditor:… or operator:…)."),
-    ] = None,
-    token: Annotated[str | None, typer.Option(help="A bearer token naming the principal.")] = None,
+    as_: AsOption = None,
+    token: TokenOption = None,
 ) -> None:
     """R-CON-4: export a device's, a customer's or a partner's consent history, in store
-    order; R-CON-3: with --at and --device and --partner, whether consent was in effect."""
-    scope = _scope(_principal(as_principal, token))
+    order; R-CON-3: with --at and --device and --partner, whether consent was in effect.
+    Acts as an auditor or operator: --as auditor:SUBJECT, or --token."""
+    require_principal(as_, token)
     if device is None and customer is None and partner is None:
         fail("name what to audit: --device SERIAL, --customer ID or --partner LOCATION-ID.")
     moment = None if at is None else _moment(at)
     settings = load_settings()
-    runner = build_view_runner(settings, build_fleet(settings))
+    fleet = build_fleet(settings)
+    scope = _scope(principal(fleet, lambda: build_verifier(settings), as_, token))
+    runner = build_view_runner(settings, fleet)
     try:
         runner.catch_up()  # an audit answers for everything recorded so far
         with runner.db.transaction() as tx:
@@ -100,23 +107,6 @@ def consent(
                 _export(tx, scope, selection, form, output, after)
     finally:
         runner.db.close()
-
-
-def _principal(as_principal: str | None, token: str | None) -> Actor:
-    """The actor of `--as ROLE:SUBJECT` or `--token`; exactly one of them."""
-    if (as_principal is None) == (token is None):
-        fail("act as a principal: give --as ROLE:SUBJECT (auditor or operator) or --token.")
-    if token is not None:
-        # TODO(issue 9, integrator): verify the token with infra/http/auth.py (another
-        # helper's work, not merged here) and `access.authenticate` its claims.
-        fail("--token is not available in this build yet; use --as auditor:SUBJECT.")
-    role, _, subject = (as_principal or "").partition(":")
-    if role not in LOCAL_ROLES or not subject.strip():
-        fail(f"--as takes ROLE:SUBJECT with ROLE auditor or operator, not {as_principal!r}.")
-    try:
-        return local_actor(subject.strip(), Role(role), correlation_id="cli:audit")
-    except AuthenticationError as error:
-        fail(str(error))
 
 
 def _scope(actor: Actor) -> AuditScope:

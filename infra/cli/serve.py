@@ -8,7 +8,7 @@ import structlog
 import typer
 import uvicorn
 
-from infra.bootstrap import build_fleet, start_service
+from infra.bootstrap import build_fleet, local_jwks, start_service
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, seed_demo
@@ -50,6 +50,7 @@ def serve(
         run_policies=run_policies,
         run_relay=run_relay,
         verifier=verifier,
+        jwks=local_jwks(settings, demo),  # published only when the verifier trusts it
     )
     log.info(
         "serving",

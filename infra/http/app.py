@@ -8,6 +8,7 @@ Conventions (headers, bounds, problem types): docs/decisions.md, "HTTP conventio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -34,9 +35,12 @@ def create_api(
     relay: Relay | None = None,
     *,
     verifier: TokenVerifier | None = None,
+    jwks: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """The HTTP API over `fleet`, its read models (`views`), policies and loops, accepting
-    the bearer tokens `verifier` accepts (none without one: 503 on authenticated routes)."""
+    the bearer tokens `verifier` accepts (none without one: 503 on authenticated routes).
+    `jwks`: the local signing key's public JWK Set, served at /.well-known/jwks.json (demo
+    mode, when the verifier trusts that key; else None and that route answers 404)."""
     api = FastAPI(
         title="partnerfleet",
         version="0.1.0",
@@ -46,6 +50,7 @@ def create_api(
     api.state.fleet, api.state.settings, api.state.verifier = fleet, settings, verifier
     api.state.views, api.state.policies, api.state.relay = views, policies, relay
     api.state.loops = dict(loops or {})
+    api.state.jwks = jwks
     api.state.cursors = Cursors(settings.cursor_secret())
     errors.install(api)
     for router in routers():

@@ -10,6 +10,17 @@
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
+- `PartnerActorDep`: the actor, checked as `PartnerScopeDep` checks it, for partner users'
+  commands whose path names the partner (`/partners/{location_id}/...`).
+
+- `OperatorScopeDep`: HP/HPE operations' scope (403 for every other role).
+
+- `CustomerScopeDep`: the `{customer_id}` customer's own scope, for its customer admin
+  (403 for other roles, 404 for another customer's id).
+
+- `CustomerScopeDep`: the `{customer_id}` customer's scope, for its customer admin (403 for
+  other roles, 404 for another customer's id).
+- `AuditScopeDep`: consent history for the auditor and operator roles (403 for others).
 """
 
 from __future__ import annotations
@@ -21,7 +32,19 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from handlers import PartnerFleet
-from handlers.access import Actor, Claims, PartnerScope, authenticate, partner_scope
+from handlers.access import (
+    Actor,
+    AuditScope,
+    Claims,
+    CustomerScope,
+    OperatorScope,
+    PartnerScope,
+    audit_scope,
+    authenticate,
+    customer_scope,
+    operator_scope,
+    partner_scope,
+)
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
@@ -132,3 +155,38 @@ def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
 
 
 PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]
+
+
+def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
+    """The actor of a partner user's command under `/partners/{location_id}`: one of that
+    partner's users (403 for other roles, 404 for another partner's Location ID), so the
+    path names the partner the command acts for (the commands act for `actor.tenant`)."""
+    partner_scope(actor, location_id, "act for a partner")
+    return actor
+
+
+PartnerActorDep = Annotated[Actor, Depends(get_partner_actor)]
+
+
+def get_operator_scope(actor: ActorDep) -> OperatorScope:
+    """HP/HPE operations' scope (every partner, the intake's rejections, the queues)."""
+    return operator_scope(actor)
+
+
+OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
+
+
+def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
+    """The scope of the customer in the path, for its customer admin (R-PAR-2)."""
+    return customer_scope(actor, customer_id)
+
+
+CustomerScopeDep = Annotated[CustomerScope, Depends(get_customer_scope)]
+
+
+def get_audit_scope(actor: ActorDep) -> AuditScope:
+    """Consent history and exports, for an auditor or operator (R-CON-3, R-CON-4)."""
+    return audit_scope(actor)
+
+
+AuditScopeDep = Annotated[AuditScope, Depends(get_audit_scope)]

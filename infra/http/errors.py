@@ -5,8 +5,10 @@ Every error answer is `application/problem+json` with `type` (a URI reference,
 `detail` and `instance` (`urn:uuid:<request id>`, also in the `X-Request-Id` header and on
 every log line of the request). Extensions: `rule` (the rule ID, when a domain rule
 refused: an error's `rule` attribute, else the first R-XXX-n its message names), `errors`
-(`[{field, in, message}]` for invalid fields). No stack trace is ever
-sent: an unexpected error is logged with the request id and answered with a generic 500.
+(`[{field, in, message}]` for invalid fields), and whatever a refusal says as data in its
+`extensions` attribute (a refused deletion's `reasons` and `admins`, R-GRP-2); those never
+replace a member named here. No stack trace is ever sent: an unexpected error is logged
+with the request id and answered with a generic 500.
 
 Kinds (docs/decisions.md, "HTTP conventions (issue 9)") are the table `KINDS`; an
 exception maps to a kind in `kind_of` (most specific class first).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +43,21 @@ log = structlog.get_logger("partnerfleet.http")
 
 MEDIA_TYPE = "application/problem+json"
 RULE_ID = re.compile(r"\bR-[A-Z]{3}-\d+\b")
+# Members of the body (and names of `problem`'s parameters) an error's extensions never set.
+RESERVED = frozenset(
+    {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+        "rule",
+        "errors",
+        "request",
+        "kind",
+        "headers",
+    }
+)
 STORAGE_RETRY_SECONDS = 5
 REALM = 'Bearer realm="partnerfleet"'
 
@@ -70,7 +88,8 @@ KINDS: dict[str, Kind] = {
     "not-found": Kind(404, "Not found", "No such resource, or another tenant's."),
     "method-not-allowed": Kind(405, "Method not allowed", "The resource has no such method."),
     "rule-refused": Kind(409, "Refused by a rule", "A domain rule refused the command; "
-                         "`rule` names it when known. Nothing was recorded."),
+                         "`rule` names it when known, and a refused deletion (R-GRP-2) adds "
+                         "`reasons` and `admins`. Nothing was recorded."),
     "concurrent-change": Kind(409, "Concurrent change", "The command lost to concurrent "
                               "writers on every attempt. Nothing was recorded; try again."),
     "key-in-flight": Kind(409, "Idempotency key in flight", "The first request with this "
@@ -178,7 +197,7 @@ async def _refused(request: Request, error: Exception) -> JSONResponse:
         log.warning("storage_unavailable", error=type(error).__name__)
         detail = "The event store or the read models cannot be reached right now."
     rule = getattr(error, "rule", None) or _rule(detail)
-    return problem(request, kind, detail, headers, rule=rule)
+    return problem(request, kind, detail, headers, rule=rule, **_extensions(error))
 
 
 def _headers(kind: str, error: Exception) -> dict[str, str]:
@@ -188,6 +207,14 @@ def _headers(kind: str, error: Exception) -> dict[str, str]:
     if kind in ("storage-unavailable", "keys-unavailable"):
         return {"Retry-After": str(STORAGE_RETRY_SECONDS)}
     return {}
+
+
+def _extensions(error: Exception) -> dict[str, Any]:
+    """What a domain refusal says as data (`DomainError.extensions`), minus reserved names."""
+    found = getattr(error, "extensions", None) if isinstance(error, DomainError) else None
+    if not isinstance(found, Mapping):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and k not in RESERVED}
 
 
 def _rule(detail: str) -> str | None:

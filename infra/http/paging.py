@@ -4,6 +4,11 @@ A list route takes `page: PageDep` (deps.py): `limit` (1-200, default 50; beyond
 and `cursor` (absent on the first page). It asks its query for `limit + 1` rows after
 `page.after` (the key of the last row shown, as the query returned it) and answers
 `Paged.of(rows, page, key)`: at most `limit` items and, when more follow, `next_cursor`.
+A query of projections/ that returns its own `Page` (rows, next_after) is asked for
+`limit=page.limit, after=page.after` and answered with `Paged.of_query(found, page)`.
+
+A `projections` list query pages itself (`projections.paging.Page`): ask it for
+`limit=page.limit` after `page.after` and answer `Paged.of_query(found, page)`.
 
 A cursor is the last key, signed (itsdangerous, with Settings.cursor_secret()) together
 with digests of the principal and of the route and filter (method, route template, path
@@ -23,6 +28,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, Field
 
 from infra.http.errors import ProblemError
+from projections.paging import Page as QueryPage
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -105,3 +111,13 @@ class Paged(BaseModel, Generic[Item]):
         """The page of `rows` (queried with `limit + 1`), items validated from the rows."""
         shown, cursor = page.cut(rows, key)
         return cls.model_validate({"items": shown, "next_cursor": cursor}, from_attributes=True)
+
+    @classmethod
+    def of_query(cls, found: QueryPage[Any], page: Page) -> Paged[Item]:
+        """The page a projections query answered (queried with `limit=page.limit`): its
+        rows, and its `next_after` key signed into the next cursor when more follow."""
+        after = found.next_after
+        cursor = None if after is None else page.next_cursor(tuple(after))
+        return cls.model_validate(
+            {"items": found.rows, "next_cursor": cursor}, from_attributes=True
+        )

@@ -11,6 +11,7 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +21,7 @@ from infra.bootstrap import build_fleet
 from infra.cli.app import cli as app
 from infra.settings import Settings
 from projections.consent import HISTORY_COLUMNS
+from tests.auth_keys import ISSUER, claims_body, jwks_file, signed, signing_key
 from tests.scenarios import CUSTOMER, partner, servers
 
 AS_AUDITOR = ["--as", "auditor:dpo@hp.example"]
@@ -131,17 +133,18 @@ def test_r_con_4_at_alone_exports_the_history_as_it_stood_then(env: dict[str, st
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ([], "act as a principal"),
-        (["--as", "auditor:dpo", "--token", "t"], "act as a principal"),
-        (["--as", "customer_admin:C1"], "ROLE auditor or operator"),
-        (["--as", "auditor:"], "ROLE auditor or operator"),
+        ([], "say who acts: --as ROLE:SUBJECT or --token TOKEN"),
+        (["--as", "auditor:dpo", "--token", "t"], "(one of them, not both)"),
+        (["--as", "customer_admin:C1"], "sign in with --token instead"),
+        (["--as", "auditor:"], "is not ROLE:SUBJECT"),
+        (["--as", "feed:e2open", "--device", "S1"], "The role feed may not read consent history"),
         (["--as", "auditor:dpo"], "name what to audit"),
         (["--as", "auditor:dpo", "--device", "S1", "--at", "yesterday"], "not an ISO 8601"),
         (["--as", "auditor:dpo", "--device", "S1", "--at", "2026-01-01T00:00:00"], "no offset"),
         (["--as", "auditor:dpo", "--device", "S404"], "No device with serial number 'S404'"),
         (["--as", "auditor:dpo", "--device", "S1", "--format", "xml"], "xml"),
         (["--as", "auditor:dpo", "--device", "S1", "--after", "-1"], "greater than or equal to 0"),
-        (["--token", "eyJ.x.y", "--device", "S1"], "--token is not available"),
+        (["--token", "eyJ.x.y", "--device", "S1"], "not signed in: JWT_ISSUER is not set"),
     ],
 )
 def test_r_con_4_a_bad_argument_is_a_clear_message_and_exit_code_2(
@@ -171,3 +174,56 @@ def test_the_audit_verbs_have_help(env: dict[str, str]) -> None:
     assert result.exit_code == 0
     assert "--device" in result.stdout
     assert "--as" in result.stdout
+
+
+def with_token(env: dict[str, str], tmp_path: Path, **claims: Any) -> dict[str, str]:
+    """`env` trusting the test key (JWKS_PATH, JWT_ISSUER), with PARTNERFLEET_TOKEN signed by
+    it for `claims` (over a valid partner user's)."""
+    keys = jwks_file(tmp_path, signing_key())
+    token = signed(claims_body(**claims))
+    return {**env, "JWKS_PATH": str(keys), "JWT_ISSUER": ISSUER, "PARTNERFLEET_TOKEN": token}
+
+
+def test_r_con_4_an_auditors_token_is_verified_and_exports_as_its_subject(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """R-CON-4, issue 9: `--token` (here from PARTNERFLEET_TOKEN) is verified with the
+    configured keys and issuer and made an actor by the access model; it is never echoed."""
+    signed_in = with_token(env, tmp_path, sub="dpo@hp.example", role="auditor", tenant=None)
+
+    code, out, err = audit(signed_in, "--device", "S1")
+
+    assert code == 0, err
+    assert [json.loads(line)["action"] for line in out.splitlines()] == [
+        "linked",
+        "granted",
+        "withdrawn",
+        "granted",
+    ]
+    assert signed_in["PARTNERFLEET_TOKEN"] not in out + err
+
+
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        ({}, "The role partner_admin may not read consent history"),
+        ({"sub": "mallory@LOC-1"}, "not signed in: mallory@LOC-1 is not a user registered"),
+        ({"iss": "https://other.example"}, "not signed in: The token comes from an issuer"),
+        ({"exp": 1}, "not signed in: The token has expired"),
+    ],
+    ids=["partner admin", "unknown partner user", "other issuer", "expired"],
+)
+def test_r_con_4_a_token_not_of_an_auditor_is_refused_with_exit_2_and_nothing_written(
+    env: dict[str, str], tmp_path: Path, claims: dict[str, Any], says: str
+) -> None:
+    """R-CON-4: a partner's token (checked against the store) may not read consent history;
+    a token the verifier refuses is not signed in. The token never shows."""
+    signed_in = with_token(env, tmp_path, **claims)
+    output = tmp_path / "out.jsonl"
+
+    code, out, err = audit(signed_in, "--device", "S1", "--output", str(output))
+
+    assert code == 2
+    assert says in err
+    assert not output.exists()
+    assert signed_in["PARTNERFLEET_TOKEN"] not in out + err

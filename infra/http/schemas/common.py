@@ -27,6 +27,12 @@ class Problem(BaseModel):
     instance: str = Field(description="urn:uuid:<request id>, as in X-Request-Id and the logs")
     rule: str | None = Field(default=None, description="The rule ID that refused, e.g. R-FAV-2")
     errors: list[FieldError] | None = None
+    reasons: list[str] | None = Field(
+        default=None, description="R-GRP-2: every reason a customer group cannot be deleted"
+    )
+    admins: list[str] | None = Field(
+        default=None, description="R-GRP-2: the group's admins to contact about a refused deletion"
+    )
 
 
 COMMON_STATUSES = (400, 401, 403, 404, 413, 422, 503)

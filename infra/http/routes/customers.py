@@ -1,0 +1,168 @@
+"""My Customers: All Customers / Favorites Only, customer groups, child groups, group
+admins, favourites, the default view and the partner user's own profile.
+
+Partner users' routes live under `/partners/{location_id}` (the path's partner is checked
+against the token's: 404 for another's); the customer's own child groups under
+`/customers/{customer_id}`. Pages read the views (`Partnerfleet-Wait-For` for
+read-your-writes); commands go through FleetRoute (Idempotency-Key, If-Match with the
+ETag of the dashboard or profile, Partnerfleet-Position). See routes/partners.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from handlers.group_queries import own_passport, partner_customer_group
+from infra.http.deps import ActorDep, FleetDep, PageDep, PartnerActorDep, PartnerScopeDep, ViewsDep
+from infra.http.routing import ETAG_HEADER, FleetRoute, etag
+from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
+from infra.http.schemas.customers import (
+    ChildGroupCreated,
+    ChildGroupShared,
+    Connection,
+    CustomerDashboard,
+    CustomerList,
+    DefaultView,
+    Favourite,
+    GroupAdminAdded,
+    NewChildGroup,
+    NewFavourite,
+    NewGroupAdmin,
+    NewShare,
+    Profile,
+    View,
+    ViewChoice,
+)
+from projections.customer_queries import customer_dashboard, list_customers, partner_user
+
+router = APIRouter(
+    route_class=FleetRoute,
+    tags=["customer groups"],
+    responses=problem_responses(*COMMAND_STATUSES),
+)
+GROUPS = "/partners/{location_id}/customer-groups"
+GROUP = GROUPS + "/{group_id}"
+CHILD = GROUP + "/child-groups/{child_id}"
+ME = "/partners/{location_id}/me"
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEADER}}}
+
+
+@router.get(GROUPS)
+def list_customer_groups(
+    scope: PartnerScopeDep,
+    views: ViewsDep,
+    page: PageDep,
+    view: Annotated[View | None, Query(description="Default: the user's default view")] = None,
+    search: Annotated[str | None, Query(max_length=256, description="Part of the name")] = None,
+    connection: Connection | None = None,
+    has_critical: Annotated[bool | None, Query(description="R-SVC-2: critical events")] = None,
+) -> CustomerList:
+    """R-FAV-1, R-FAV-3, R-FAV-5, R-SVC-2: All Customers or Favorites Only, filtered, by name."""
+    with views.transaction() as tx:
+        found = list_customers(
+            tx,
+            scope,
+            view=view,
+            search=search,
+            connection=connection,
+            has_critical=has_critical,
+            after=page.after,
+            limit=page.limit,
+        )
+    after = found.next_after
+    return CustomerList.of_customers(found, None if after is None else page.next_cursor(after))
+
+
+@router.get(GROUP, responses=WITH_ETAG)
+def read_customer_group(
+    group_id: UUID, scope: PartnerScopeDep, views: ViewsDep, fleet: FleetDep, response: Response
+) -> CustomerDashboard:
+    """R-LNK-1, R-GRP-1, R-GRP-3, R-HLD-3: a customer group's devices, child groups, admins."""
+    with views.transaction() as tx:
+        dashboard = customer_dashboard(tx, scope, str(group_id))
+    response.headers["ETag"] = etag(partner_customer_group(fleet, scope, group_id))
+    return CustomerDashboard.of(dashboard)
+
+
+@router.delete(GROUP, status_code=204, response_class=Response)
+def delete_customer_group(group_id: UUID, actor: PartnerActorDep, fleet: FleetDep) -> None:
+    """R-GRP-2: delete a group without devices or partner child groups; else why, and admins."""
+    fleet.delete_customer_group(actor, group_id)
+
+
+@router.post(GROUP + "/child-groups", status_code=201)
+def create_child_group(
+    group_id: UUID, body: NewChildGroup, actor: PartnerActorDep, fleet: FleetDep
+) -> ChildGroupCreated:
+    """R-GRP-1, R-GRP-3: an admin of the customer group creates a child device group in it."""
+    fleet.create_child_group(actor, group_id, body.child_id, body.name)
+    return ChildGroupCreated(group_id=group_id, child_id=body.child_id, name=body.name.strip())
+
+
+@router.post(CHILD + "/shares", status_code=201)
+def share_child_group(
+    group_id: UUID, child_id: str, body: NewShare, actor: PartnerActorDep, fleet: FleetDep
+) -> ChildGroupShared:
+    """R-GRP-1: the creator shares a child group with another admin of the customer group."""
+    fleet.share_child_group(actor, group_id, child_id, body.passport_id)
+    return ChildGroupShared(group_id=group_id, child_id=child_id, shared_with=body.passport_id)
+
+
+@router.delete(CHILD, status_code=204, response_class=Response)
+def delete_child_group(
+    group_id: UUID, child_id: str, actor: PartnerActorDep, fleet: FleetDep
+) -> None:
+    """R-GRP-1: delete a child group you can see."""
+    fleet.delete_child_group(actor, group_id, child_id)
+
+
+@router.post(GROUP + "/admins", status_code=201)
+def add_group_admin(
+    group_id: UUID, body: NewGroupAdmin, actor: PartnerActorDep, fleet: FleetDep
+) -> GroupAdminAdded:
+    """R-GRP-3: an admin of the customer group makes another user of the partner one."""
+    fleet.add_group_admin(actor, group_id, body.passport_id)
+    return GroupAdminAdded(group_id=group_id, passport_id=body.passport_id)
+
+
+@router.post("/customers/{customer_id}/customer-groups/{group_id}/child-groups", status_code=201)
+def create_customer_child_group(
+    customer_id: str, group_id: UUID, body: NewChildGroup, actor: ActorDep, fleet: FleetDep
+) -> ChildGroupCreated:
+    """R-GRP-1: the customer creates its own subgroup, which no partner sees."""
+    fleet.create_customer_child_group(actor, customer_id, group_id, body.child_id, body.name)
+    return ChildGroupCreated(group_id=group_id, child_id=body.child_id, name=body.name.strip())
+
+
+@router.get(ME, responses=WITH_ETAG)
+def read_profile(
+    scope: PartnerScopeDep, views: ViewsDep, fleet: FleetDep, response: Response
+) -> Profile:
+    """R-PAR-2, R-FAV-3, R-FAV-4: you as My Customers knows you; the ETag is your Passport's."""
+    with views.transaction() as tx:
+        user = partner_user(tx, scope)
+    response.headers["ETag"] = etag(own_passport(fleet, scope))
+    return Profile.of(user, admin=scope.admin)
+
+
+@router.post(ME + "/favourites", status_code=201)
+def add_favourite(body: NewFavourite, actor: PartnerActorDep, fleet: FleetDep) -> Favourite:
+    """R-FAV-2: mark a customer group of your partner as favourite; the 26th is refused."""
+    fleet.add_favourite(actor, body.group_id)
+    return Favourite(group_id=body.group_id)
+
+
+@router.delete(ME + "/favourites/{group_id}", status_code=204, response_class=Response)
+def remove_favourite(group_id: UUID, actor: PartnerActorDep, fleet: FleetDep) -> None:
+    """R-FAV-2, R-FAV-3: unmark a favourite; without any, the default is All Customers again."""
+    fleet.remove_favourite(actor, group_id)
+
+
+@router.put(ME + "/default-view")
+def choose_default_view(body: ViewChoice, actor: PartnerActorDep, fleet: FleetDep) -> DefaultView:
+    """R-FAV-3, R-FAV-4: remember All Customers or Favorites Only as your default view."""
+    fleet.choose_default_view(actor, body.view)
+    return DefaultView(view=body.view)
