@@ -101,8 +101,8 @@ class Served:
     api: Api
 
     def close(self) -> None:
-        """Close the client and the views' database."""
-        self.api.close()
+        """Close the client (and its event loop) and the views' database."""
+        self.api.__exit__(None, None, None)
         self.views.db.close()
 
 
@@ -110,7 +110,23 @@ def serve(fleet: PartnerFleet, tokens: Mapping[str, Claims] = PRINCIPALS) -> Ser
     """The API over `fleet`, its views caught up with what is stored."""
     views = memory_runner(fleet)
     views.catch_up()
-    return Served(fleet, views, Api(app_over(fleet, views, tokens)))
+    api = Api(app_over(fleet, views, tokens))
+    api.__enter__()  # one event loop for all its requests, not one per request
+    return Served(fleet, views, api)
+
+
+def rebind(served: Served, fleet: PartnerFleet) -> Served:
+    """The same app and client over another `fleet` (its views caught up): a property test
+    builds a world per example, and a new app per example would pay FastAPI's first-request
+    set-up each time."""
+    served.views.db.close()
+    views = memory_runner(fleet)
+    views.catch_up()
+    app = served.api.app
+    assert isinstance(app, FastAPI)
+    app.state.fleet, app.state.views = fleet, views
+    served.api.position = 0
+    return Served(fleet, views, served.api)
 
 
 def operations(app: FastAPI) -> dict[str, dict[str, Any]]:

@@ -52,6 +52,9 @@ def test_issue_9_every_route_answers_401_403_404_and_2xx_as_the_matrix_says(
     """R-PAR-2, R-LNK-1, R-HLD-3: no token 401, a refused token 401, a role that may never
     403, another tenant's ids 404 (all problem+json, nothing recorded), the own tenant 2xx."""
     op = OPERATIONS[key]
+    if op.given is not None:
+        op.given(served.fleet)
+        served.views.catch_up()
     stored = event_count(served.fleet)
 
     if op.who is not None:
@@ -89,9 +92,9 @@ def test_issue_9_the_matrices_list_every_operation_of_the_openapi_document() -> 
 
 
 def test_issue_9_every_public_route_is_the_only_kind_without_a_token() -> None:
-    """Only health and the problem types answer without a token; every other route is a
+    """Only health, the problem types and the demo keys answer without a token; any other is a
     command or query of the matrices, so it has an owner who may call it."""
     public = sorted(key for key, op in OPERATIONS.items() if op.who is None)
 
-    assert public == ["GET /healthz", "GET /problems/{kind}"]
+    assert public == ["GET /.well-known/jwks.json", "GET /healthz", "GET /problems/{kind}"]
     assert all(op.name == PUBLIC for op in OPERATIONS.values() if op.who is None)

@@ -145,7 +145,7 @@ def test_issue_9_every_operation_answers_only_what_its_openapi_document_says(
 
     @hypothesis.given(case=operation.as_strategy())
     @hypothesis.settings(
-        max_examples=12,
+        max_examples=10,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         derandomize=True,
@@ -188,7 +188,7 @@ def test_issue_9_chains_of_calls_along_the_links_read_back_what_they_created(
 
     Machine.run(
         settings=hypothesis.settings(
-            max_examples=20,
+            max_examples=10,
             stateful_step_count=6,
             deadline=None,
             suppress_health_check=list(HealthCheck),
