@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from eventsourcing.persistence import JSONTranscoder
+
+from domain.intake import Rejection
 from handlers.alert_intake import AlertIntakeCommands
 from handlers.base import ConflictError
 from handlers.customers import CustomerGroupCommands
@@ -13,6 +16,7 @@ from handlers.intake import IntakeOutcome
 from handlers.key_claims import KeyClaimCommands
 from handlers.partners import PartnerCommands
 from handlers.routing import RoutingCommands
+from handlers.transcoding import DataclassAsDict, ModelAsDict
 
 
 class PartnerFleet(
@@ -32,6 +36,12 @@ class PartnerFleet(
         super().__init__(env=env)
         if cpin_key is not None:
             self.cpin_key = cpin_key
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        # The intake commands' results, kept with an Idempotency-Key to be answered again.
+        super().register_transcodings(transcoder)
+        transcoder.register(DataclassAsDict(IntakeOutcome))
+        transcoder.register(ModelAsDict(Rejection))
 
 
 __all__ = ["ConflictError", "IntakeOutcome", "NewDevice", "PartnerChoice", "PartnerFleet"]

@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
     TranscodingNotRegisteredError,
 )
 from eventsourcing.utils import resolve_topic
+from pydantic import BaseModel
 
 from domain.base import FleetAggregate
 
@@ -67,6 +68,20 @@ class DataclassAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Any:
         return self.type(**data)
+
+
+class ModelAsDict(Transcoding):
+    """Stores a pydantic model (a command's result kept with an Idempotency-Key) as a dict."""
+
+    def __init__(self, cls: type[BaseModel]) -> None:
+        self.type = self.model = cls
+        self.name = cls.__qualname__
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return dict(obj)
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.model.model_validate(data)
 
 
 class _Escaped:

@@ -7,6 +7,7 @@
 - `ViewsDep`: the read-model database, once the views have reached the position the request
   names in `Partnerfleet-Wait-For` (a `Partnerfleet-Position` a command answered): up to
   `WAIT_SECONDS`, then 503 `views-behind` with `Retry-After`. Without the header: at once.
+  A position beyond the store's last is 400 `malformed-request` (no wait could reach it).
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
@@ -111,6 +112,12 @@ def get_views(
     views: ViewRunner | None = request.app.state.views
     if views is None:
         raise ProblemError("storage-unavailable", "This process serves no read models.")
+    if wait_for and wait_for > views.head():  # waiting could never reach it
+        raise ProblemError(
+            "malformed-request",
+            f"Partnerfleet-Wait-For names position {wait_for}, beyond the last one stored: "
+            "send a Partnerfleet-Position this service answered.",
+        )
     if wait_for and not views.wait_until(wait_for, timeout=WAIT_SECONDS):
         raise ProblemError(
             "views-behind",

@@ -38,6 +38,7 @@ from handlers.access import AuthenticationError
 from handlers.base import ConflictError
 from handlers.conditions import KeyInFlightError, PreconditionFailedError
 from infra.http.auth import KeysUnavailableError
+from projections.base import MomentError, QueryError
 
 log = structlog.get_logger("partnerfleet.http")
 
@@ -150,6 +151,7 @@ _BY_CLASS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...]
     (NotAllowedError, "forbidden"),
     (ContentMismatchError, "idempotency-key-reused"),
     (TextError, "invalid-fields"),
+    ((QueryError, MomentError), "invalid-fields"),  # a query's parameters, not a rule
     (DomainError, "rule-refused"),
     (KeyInFlightError, "key-in-flight"),
     (ConflictError, "concurrent-change"),
@@ -190,14 +192,21 @@ async def _refused(request: Request, error: Exception) -> JSONResponse:
     detail = str(error)
     headers = _headers(kind, error)
     if kind == "invalid-fields":  # a TextError names its argument: "name: what is wrong"
-        field, _, message = detail.partition(": ")
-        errors = [{"field": field, "in": "body", "message": message or detail}]
-        return problem(request, kind, detail, headers, errors=errors)
+        return problem(request, kind, detail, headers, errors=[_named_field(error, detail)])
     if kind == "storage-unavailable":  # a driver's text can name hosts and users
         log.warning("storage_unavailable", error=type(error).__name__)
         detail = "The event store or the read models cannot be reached right now."
     rule = getattr(error, "rule", None) or _rule(detail)
     return problem(request, kind, detail, headers, rule=rule, **_extensions(error))
+
+
+def _named_field(error: Exception, detail: str) -> dict[str, str]:
+    """The field a TextError (body) or a query's refusal (query) names ("name: message")."""
+    where = "query" if isinstance(error, (QueryError, MomentError)) else "body"
+    field, colon, message = detail.partition(": ")
+    if not colon or not field or " " in field:  # a sentence, not a name
+        field, message = "", detail
+    return {"field": field, "in": where, "message": message}
 
 
 def _headers(kind: str, error: Exception) -> dict[str, str]:

@@ -20,7 +20,7 @@ import pytest
 
 from domain import CustomerGroup, NotFoundError
 from domain.service_level import ServiceLevel
-from handlers import PartnerFleet, PolicyRunner
+from handlers import PartnerFleet, PolicyRunner, partner_queries
 from handlers.access import (
     PARTNER_ROLES,
     Actor,
@@ -134,7 +134,7 @@ CASES = ("own", "other tenant", "other's resource")
 
 # --- what is asked -----------------------------------------------------------------------
 
-Call = Callable[[Tx, Any, str], object]
+Call = Callable[[Any, Any, str], object]  # (tx, or the fleet for a store query; scope; resource)
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ class Query:
     call: Call
     resource: Callable[[str], str] | None = None  # tenant -> its own resource
     service: bool = False  # R-SVC-1: a reseller is refused (403)
+    store: bool = False  # reads the event store (handlers), given the fleet for the tx
 
 
 def serial_of(tenant: str) -> str:
@@ -159,6 +160,12 @@ def group_of(tenant: str) -> str:
 
 
 QUERIES: dict[str, Query] = {
+    "partner_tenant": Query(
+        (PartnerScope,), lambda f, s, _: partner_queries.partner_tenant(f, s), store=True
+    ),
+    "partner_users": Query(
+        (PartnerScope,), lambda f, s, _: partner_queries.partner_users(f, s), store=True
+    ),
     "partner_user": Query((PartnerScope,), lambda tx, s, _: customer_queries.partner_user(tx, s)),
     "list_customers": Query(
         (PartnerScope,), lambda tx, s, _: customer_queries.list_customers(tx, s)
@@ -231,6 +238,8 @@ QUERIES: dict[str, Query] = {
 # The matrix: which roles a query answers (any other role: 403, on any tenant).
 PARTNERS = {"partner_user", "partner_admin", "reseller_user"}
 ALLOWED: dict[str, set[str]] = {
+    "partner_tenant": PARTNERS,
+    "partner_users": PARTNERS,
     "partner_user": PARTNERS,
     "list_customers": PARTNERS,
     "customer_dashboard": PARTNERS,
@@ -299,7 +308,9 @@ def outcome(world: World, query: str, role: str, case: str) -> str:
     resource = "" if asked.resource is None else asked.resource(owner)
     try:
         with world.read() as tx:
-            asked.call(tx, scope_for(actor, asked.takes, tenant), resource)
+            asked.call(
+                world.fleet if asked.store else tx, scope_for(actor, asked.takes, tenant), resource
+            )
     except ForbiddenError:
         return "403"
     except NotFoundError:
@@ -321,6 +332,7 @@ def test_issue_9_every_query_answers_every_role_as_the_matrix_says(
 def test_issue_9_the_matrix_lists_every_query_function_of_projections() -> None:
     """A new public query function must be added to the matrix (and to the decisions)."""
     modules = (
+        partner_queries,
         consent_export,
         consent_queries,
         customer_queries,

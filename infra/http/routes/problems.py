@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from domain.base import NotFoundError
 from infra.http.errors import KINDS
 from infra.http.routing import FleetRoute
+from infra.http.schemas.common import problem_responses
 
 router = APIRouter(route_class=FleetRoute, tags=["problems"])
 
@@ -21,7 +22,7 @@ class ProblemType(BaseModel):
     description: str
 
 
-@router.get("/problems/{kind}")
+@router.get("/problems/{kind}", responses=problem_responses(404))
 def problem_type(kind: str) -> ProblemType:
     """The meaning of one problem type (the `type` member of a problem+json answer)."""
     known = KINDS.get(kind)
