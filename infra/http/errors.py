@@ -138,6 +138,8 @@ STORAGE_DOWN = (
 
 def kind_of(error: Exception) -> str:
     """The problem kind of an exception raised while answering a request."""
+    if isinstance(error, QueryError) and getattr(error, "rule", None):
+        return "rule-refused"  # a query refused by a rule (R-FAV-3), not a bad parameter
     for cls, kind in _BY_CLASS:
         if isinstance(error, cls):
             return kind
