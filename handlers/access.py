@@ -28,7 +28,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -90,6 +90,16 @@ class Claims:
     tenant: str = ""
     pcs: tuple[str, ...] = ()
     correlation_id: str = ""
+
+
+class ClaimsVerifier(Protocol):
+    """Turns a bearer token into the verified claims it carries (infra/http/auth.py's
+    TokenVerifier, for HTTP and the CLI's `--token`); raises `AuthenticationError` with a
+    reason that never repeats the token."""
+
+    def claims(self, token: str) -> Claims:
+        """The token's verified claims."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
-"""structlog, configured once: key-value events with contextvars (principal, correlation id)."""
+"""structlog, configured once: key-value events with contextvars (principal, correlation id).
+
+Log lines go to standard error, so a verb's output on standard output (`audit consent`,
+`token issue`, `config`) stays clean to pipe or redirect."""
 
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import traceback
 from typing import TextIO
 
@@ -34,8 +39,29 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[settings.log_level]),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
+
+
+def _stderr_logger(*_args: object) -> StderrLogger:
+    return StderrLogger()
+
+
+class StderrLogger:
+    """Writes each rendered line to `sys.stderr` as it is at the time of writing (a test's
+    or a CLI runner's capture included), one line at a time across threads."""
+
+    _lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        """Write one rendered log line."""
+        with self._lock:
+            stream = sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = error = err = critical = exception = msg
 
 
 def _traceback(sio: TextIO, exc_info: ExcInfo) -> None:

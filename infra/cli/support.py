@@ -14,18 +14,17 @@ from pydantic import ValidationError
 
 from domain.base import DomainError
 from handlers import PartnerFleet
-from handlers.access import Actor, AuthenticationError, Claims, Role, authenticate, service_actor
+from handlers.access import (
+    Actor,
+    AuthenticationError,
+    ClaimsVerifier,
+    Role,
+    authenticate,
+    service_actor,
+)
 from infra.logging import configure_logging
 from infra.settings import Settings
 from infra.tokens import AuthConfigurationError
-
-
-class ClaimsVerifier(Protocol):
-    """Turns a bearer token into the claims it carries (infra/http/auth.TokenVerifier)."""
-
-    def claims(self, token: str) -> Claims:
-        """The verified claims; AuthenticationError with a safe reason otherwise."""
-        ...
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from handlers import PartnerFleet
+from handlers.access import ClaimsVerifier
 from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
 from infra.http import errors
-from infra.http.deps import TokenVerifier
 from infra.http.limits import BodyLimit
 from infra.http.paging import Cursors
 from infra.http.requests import RequestIds
@@ -34,7 +34,7 @@ def create_api(
     loops: Mapping[str, Follower] | None = None,
     relay: Relay | None = None,
     *,
-    verifier: TokenVerifier | None = None,
+    verifier: ClaimsVerifier | None = None,
     jwks: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """The HTTP API over `fleet`, its read models (`views`), policies and loops, accepting

@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -36,7 +36,7 @@ from handlers import PartnerFleet
 from handlers.access import (
     Actor,
     AuditScope,
-    Claims,
+    ClaimsVerifier,
     CustomerScope,
     OperatorScope,
     PartnerScope,
@@ -54,15 +54,6 @@ from infra.storage.viewdb import ViewDB
 WAIT_SECONDS = 1.0
 WAIT_HEADER = "Partnerfleet-Wait-For"
 VIEWS_RETRY_SECONDS = 1
-
-
-class TokenVerifier(Protocol):
-    """Turns a bearer token into verified claims (infra/http/auth.py); raises
-    AuthenticationError with a reason that never repeats the token."""
-
-    def claims(self, token: str) -> Claims:
-        """The token's verified claims."""
-        ...
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the operator's identity provider")
@@ -85,7 +76,7 @@ def get_actor(
     """The authenticated principal of this request (401 without a valid bearer token)."""
     if credentials is None:
         raise MissingTokenError("This route needs a token: send Authorization: Bearer <token>.")
-    verifier: TokenVerifier | None = request.app.state.verifier
+    verifier: ClaimsVerifier | None = request.app.state.verifier
     if verifier is None:
         raise ProblemError("storage-unavailable", "This server cannot verify tokens yet.")
     claims = verifier.claims(credentials.credentials)

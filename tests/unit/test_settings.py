@@ -171,10 +171,23 @@ def test_a_logged_exception_shows_no_local_variables(capsys: pytest.CaptureFixtu
     except RuntimeError:
         log.exception("connect_failed")
 
-    shown = capsys.readouterr().out
+    shown = capsys.readouterr().err
     assert "connect_failed" in shown
     assert "RuntimeError: cannot connect to host=db" in shown
     assert "pg-pass-123" not in shown
+
+
+def test_log_lines_go_to_standard_error_never_to_a_verbs_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`audit consent > file` and `token issue | awk` read standard output: a log line there
+    would corrupt the export or the token list."""
+    configure_logging(Settings())
+    structlog.get_logger("test").info("export_started", rows=3)
+
+    captured = capsys.readouterr()
+    assert "export_started" in captured.err
+    assert captured.out == ""
 
 
 def test_a_crashing_command_shows_no_local_variables() -> None:

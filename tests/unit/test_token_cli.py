@@ -133,9 +133,8 @@ def test_token_issue_logs_neither_the_token_nor_the_key() -> None:
     """With debug JSON logs: one `token_issued` line per token, without token or key."""
     done = run("token", "issue", "--demo", LOG_LEVEL="debug", LOG_FORMAT="json")
 
-    lines = done.stdout.splitlines()
-    logged = [json.loads(line) for line in lines if line.startswith("{")]
-    tokens = [line.split("\t")[3] for line in lines if not line.startswith("{")]
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    tokens = [line.split("\t")[3] for line in done.stdout.splitlines()]
     assert [entry["event"] for entry in logged] == ["token_issued"] * len(DEMO_PRINCIPALS)
     shown = json.dumps(logged)
     assert len(tokens) == len(DEMO_PRINCIPALS)
