@@ -32,6 +32,31 @@ class Cause:
     correlation_id: str
 
 
+class Msg(str):
+    """A refusal's message that can be translated: the English text is `template` filled
+    with `params` (str.format fields); a UI looks the template up in its catalog and fills
+    it the same way (infra/web/i18n.py). `Msg` is the gettext keyword Babel extracts.
+
+        raise PartnerError(Msg("Partner {location_id} is not certified.", location_id=loc))
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, **params: object) -> Msg:
+        made = super().__new__(cls, template.format(**params) if params else template)
+        made.template = template
+        made.params = params
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_msg, (self.template, self.params))
+
+
+def _msg(template: str, params: dict[str, object]) -> Msg:
+    return Msg(template, **params)
+
+
 class DomainError(Exception):
     """A command was refused; the message says why and what a person can do about it.
 

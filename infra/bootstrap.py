@@ -40,6 +40,7 @@ from infra.tokens import (
     load_signing_key,
     read_jwks_file,
 )
+from infra.web.app import create_portal
 from projections import all_views
 
 
@@ -216,8 +217,9 @@ class Service:
     jwks: dict[str, list[dict[str, Any]]] | None = None  # the local key's, when trusted
 
     def api(self) -> FastAPI:
-        """The HTTP application over what this service runs."""
-        return create_api(
+        """The HTTP application over what this service runs, with the portal at /portal
+        (demo sign-in with the local key when the service trusts it)."""
+        api = create_api(
             self.fleet,
             self.settings,
             self.views,
@@ -227,6 +229,8 @@ class Service:
             verifier=self.verifier,
             jwks=self.jwks,
         )
+        create_portal(api, build_signing_key(self.settings) if self.jwks is not None else None)
+        return api
 
 
 def start_service(

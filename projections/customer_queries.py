@@ -115,6 +115,19 @@ def list_customers(
     )
 
 
+def customer_row(tx: Tx, scope: PartnerScope, group_id: str) -> CustomerRow:
+    """R-FAV-1, R-LNK-1: one customer of the partner as All Customers shows it (a tile);
+    NotFoundError for a group that is not this partner's, or deleted."""
+    user = partner_user(tx, scope)
+    rows = tx.query(
+        PAGE_SQL.format(where="g.partner = ? AND g.deleted = 0 AND g.group_id = ?"),
+        [str(Passport.id_for(scope.passport)), user.partner, query_key("group_id", group_id), 1],
+    )
+    if not rows:
+        raise NotFoundError(f"No customer group {group_id} at partner {scope.location_id}.")
+    return _row(user, rows[0])
+
+
 PAGE_SQL = (
     "SELECT g.group_id, g.customer_id, g.name, g.central_connect, g.direct_connect, g.pc_agent,"
     " g.service_events, g.critical_events, f.group_id, g.search_name"

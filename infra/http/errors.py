@@ -271,11 +271,19 @@ def internal_error(request: Request, error: BaseException) -> JSONResponse:
     return problem(request, "internal-error", "An unexpected error; it has been logged.")
 
 
+def refusal_classes() -> tuple[type[Exception], ...]:
+    """Every exception class `kind_of` maps to a kind (the portal answers them as pages)."""
+    return tuple(
+        cls
+        for classes, _ in _BY_CLASS
+        for cls in (classes if isinstance(classes, tuple) else (classes,))
+    )
+
+
 def install(api: FastAPI) -> None:
     """Answer every error of `api` with problem details."""
     api.add_exception_handler(ProblemError, _problem_error)
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(StarletteHTTPException, _http_error)
-    for classes, _ in _BY_CLASS:
-        for cls in classes if isinstance(classes, tuple) else (classes,):
-            api.add_exception_handler(cls, _refused)
+    for cls in refusal_classes():
+        api.add_exception_handler(cls, _refused)

@@ -171,6 +171,7 @@ QUERIES: dict[str, Query] = {
         (PartnerScope,), lambda tx, s, _: customer_queries.list_customers(tx, s)
     ),
     "customer_dashboard": Query((PartnerScope,), customer_queries.customer_dashboard, group_of),
+    "customer_row": Query((PartnerScope,), customer_queries.customer_row, group_of),
     "configuration_for": Query((PartnerScope,), consent_queries.configuration_for, serial_of),
     "unassigned_devices": Query(
         (PartnerScope,), lambda tx, s, _: holding.unassigned_devices(tx, s)
@@ -243,6 +244,7 @@ ALLOWED: dict[str, set[str]] = {
     "partner_user": PARTNERS,
     "list_customers": PARTNERS,
     "customer_dashboard": PARTNERS,
+    "customer_row": PARTNERS,
     "configuration_for": PARTNERS,
     "unassigned_devices": PARTNERS,
     "open_missing_device_requests": PARTNERS | {"operator"},
