@@ -52,7 +52,8 @@ def create_portal(api: FastAPI, signing_key: SigningKey | None = None) -> FastAP
     portal.add_exception_handler(CsrfError, _forged)
     portal.add_exception_handler(RequestValidationError, _invalid)
     portal.add_exception_handler(StarletteHTTPException, _http_error)
-    for cls in (ProblemError, *refusal_classes()):
+    refused: tuple[type[Exception], ...] = (ProblemError, *refusal_classes())
+    for cls in refused:
         portal.add_exception_handler(cls, _refused)
     portal.add_exception_handler(Exception, _refused)  # the last resort: a 500 page
     api.mount(PREFIX, portal)
