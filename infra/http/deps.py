@@ -8,6 +8,9 @@
   names in `Partnerfleet-Wait-For` (a `Partnerfleet-Position` a command answered): up to
   `WAIT_SECONDS`, then 503 `views-behind` with `Retry-After`. Without the header: at once.
   A position beyond the store's last is 400 `malformed-request` (no wait could reach it).
+- `CurrentViewsDep`: the read models brought up to the store's last position when the route
+  asks (`.now()`): configuration data (R-CON-3: a withdrawal ends access at once) and a body
+  sent with its aggregate's ETag. 503 `views-behind` if they do not get there in time.
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
@@ -15,9 +18,6 @@
   commands whose path names the partner (`/partners/{location_id}/...`).
 
 - `OperatorScopeDep`: HP/HPE operations' scope (403 for every other role).
-
-- `CustomerScopeDep`: the `{customer_id}` customer's own scope, for its customer admin
-  (403 for other roles, 404 for another customer's id).
 
 - `CustomerScopeDep`: the `{customer_id}` customer's scope, for its customer admin (403 for
   other roles, 404 for another customer's id).
@@ -119,6 +119,39 @@ def get_views(
 
 
 ViewsDep = Annotated[ViewDB, Depends(get_views)]
+
+
+@dataclasses.dataclass(frozen=True)
+class CurrentViews:
+    """The read models of a read that must show what the store holds now: configuration
+    data, whose access a withdrawal ends at once (R-CON-3), and a body sent with the ETag of
+    its aggregate, which must show the version the tag names (or a later one)."""
+
+    runner: ViewRunner
+
+    def now(self) -> ViewDB:
+        """The read models once they applied every event stored before this call: up to
+        `WAIT_SECONDS`, else 503 `views-behind` with `Retry-After` (never a stale answer).
+        Call it after loading the aggregate an ETag is taken from."""
+        head = self.runner.head()
+        if head and not self.runner.wait_until(head, timeout=WAIT_SECONDS):
+            raise ProblemError(
+                "views-behind",
+                f"The read models have not reached position {head}, the store's last, within "
+                f"{WAIT_SECONDS:g} s.",
+                {"Retry-After": str(VIEWS_RETRY_SECONDS)},
+            )
+        return self.runner.db
+
+
+def get_current_views(request: Request, _views: ViewsDep) -> CurrentViews:
+    """The read models, to be brought up to the store's last position (`CurrentViews.now`);
+    `Partnerfleet-Wait-For` is checked as `ViewsDep` checks it."""
+    runner: ViewRunner = request.app.state.views
+    return CurrentViews(runner)
+
+
+CurrentViewsDep = Annotated[CurrentViews, Depends(get_current_views)]
 
 
 def get_page(

@@ -2,6 +2,8 @@
 
 Every router of infra/http/routes is `APIRouter(route_class=FleetRoute)`. For each request:
 
+- a command's body must be sent as JSON (`Content-Type: application/json` or `…+json`),
+  else 400 `malformed-request` naming the Content-Type to send.
 - a JSON body is parsed once here: not JSON -> 400 `malformed-request`; nested deeper than
   `limits.MAX_JSON_DEPTH` -> 400 `nesting-too-deep` (FastAPI validates the parsed value).
 - a command (POST, PUT, PATCH, DELETE) runs under the request's `Conditions`
@@ -108,7 +110,14 @@ class FleetRoute(APIRoute):
 async def _parsed(request: Request) -> tuple[bytes, Any]:
     """The body, and its JSON value (None when it is not JSON) checked for depth."""
     body = await request.body()
-    if not body or not _is_json(request.headers.get("content-type", "")):
+    content_type = request.headers.get("content-type", "")
+    if body and request.method not in SAFE_METHODS and not _is_json(content_type):
+        raise ProblemError(  # else validation would say only that the body is no object
+            "malformed-request",
+            "Send the request body as JSON with Content-Type: application/json (this request "
+            f"says {content_type.split(';', 1)[0].strip()[:100] or 'no Content-Type'}).",
+        )
+    if not body or not _is_json(content_type):
         return body, None
     try:
         value = await request.json()  # Starlette keeps it: FastAPI does not parse again

@@ -462,6 +462,36 @@ def test_r_lnk_1_the_etag_read_gives_another_partners_or_a_deleted_group_as_miss
     assert own_passport(w.fleet, partner_scope(anna, "LOC-1")).passport_id == "anna@LOC-1"
 
 
+def test_r_fav_4_the_profile_read_without_wait_for_shows_what_its_etag_names() -> None:
+    """R-FAV-2, R-FAV-4: the ETag is the Passport's version in the store, so the profile it
+    comes with shows that version too: after a favourite the views have not applied yet, a
+    read without Partnerfleet-Wait-For counts it (a stale body under a fresh ETag would let
+    If-Match pass a change decided on the old state; issue 9 attack)."""
+    w = world()
+    before = w.call("GET", "/partners/LOC-1/me", "ben")
+    w.fleet.add_favourite(partner_user(w.fleet, "LOC-1", "ben@LOC-1"), C1)
+
+    after = w.api.get("/partners/LOC-1/me", headers={"Authorization": "Bearer ben"})
+
+    assert before.json()["favourites"] == 0
+    assert after.headers["etag"] != before.headers["etag"]
+    assert (after.json()["favourites"], after.json()["favorites_only_available"]) == (1, True)
+
+
+def test_r_lnk_1_the_group_read_without_wait_for_shows_what_its_etag_names() -> None:
+    """R-LNK-1, R-LNK-5: a device linked after the views last caught up is listed by the
+    group's read, with the ETag of the group that holds it (issue 9 attack)."""
+    w = world()
+    before = w.call("GET", f"{GROUPS}/{C1}", "anna")
+    c1 = customer("C1", "it@c1.example")
+    w.fleet.register_devices(c1, "C1", devices("S3"), PartnerChoice(location_id="LOC-1"), "Acme")
+
+    after = w.api.get(f"{GROUPS}/{C1}", headers={"Authorization": "Bearer anna"})
+
+    assert after.headers["etag"] != before.headers["etag"]
+    assert [d["serial"] for d in after.json()["devices"]] == ["S1", "S2", "S3"]
+
+
 def test_r_fav_1_every_customers_route_is_documented_with_its_rule_ids() -> None:
     """R-FAV-1: each operation's description starts with rule IDs; errors are problem+json."""
     paths = world().api.get("/openapi.json").json()["paths"]

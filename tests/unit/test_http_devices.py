@@ -68,6 +68,23 @@ def test_r_par_2_one_device_carries_its_version_as_etag(
     }
 
 
+def test_r_con_1_one_device_read_without_wait_for_shows_the_version_its_etag_names(
+    fleet: PartnerFleet, api: TestClient
+) -> None:
+    """R-CON-1, R-PAR-2: consent granted after the views last caught up is shown by the
+    device's read without Partnerfleet-Wait-For, under the ETag of that version (a stale body
+    under a fresh ETag would let If-Match pass a change decided on the old state)."""
+    position = registered(api)
+    read(api, "/customers/C1/devices", position)
+    api.post("/customers/C1/consent-grants", json={"serials": ["D1"]}, headers=bearer("acme"))
+
+    answer = api.get("/customers/C1/devices/D1", headers=bearer("acme"))
+
+    device = fleet.device("D1")
+    assert answer.headers["etag"] == f'"{device.id}.{device.version}"'
+    assert answer.json()["consent"]["granted"] is True
+
+
 @pytest.mark.parametrize(
     ("who", "status", "kind"),
     [("globex", 404, "not-found"), ("anna", 403, "forbidden"), ("auditor", 403, "forbidden")],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import pytest
 from fastapi import APIRouter
 
 from infra.http.limits import MAX_BODY_BYTES, MAX_INTAKE_BODY_BYTES, MAX_JSON_DEPTH
@@ -106,3 +107,21 @@ def test_i9_brackets_inside_strings_do_not_count_as_nesting() -> None:
     )
 
     assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_r_par_1_a_json_body_sent_without_the_json_content_type_is_400_saying_so(
+    content_type: str | None,
+) -> None:
+    """R-PAR-1: a well-formed JSON body under another Content-Type (curl -d sends a form's,
+    some clients none) is refused with a message naming the Content-Type to send, not a
+    validation error saying the body is not an object; nothing is recorded (issue 9 attack)."""
+    fleet = in_memory_fleet()
+    body = json.dumps({"location_id": "L", "name": "Reseller"})
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    answer = client(fleet).post("/partners", content=body, headers=bearer("ops", **headers))
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/malformed-request")
+    assert "Content-Type: application/json" in problem_of(answer)["detail"]
+    assert event_count(fleet) == 0

@@ -250,3 +250,25 @@ def test_r_con_2_empty_configuration_data_is_422(api: TestClient) -> None:
 
     [error] = problem_of(answer)["errors"]
     assert (answer.status_code, error["field"]) == (422, "data")
+
+
+def test_r_con_3_access_ends_at_once_even_when_the_partner_sends_no_wait_for(
+    fleet: PartnerFleet, api: TestClient
+) -> None:
+    """R-CON-3, R-CON-2: a withdrawal ends access at once: LOC-1's next read of S3's
+    configuration data is 403 though it names no Partnerfleet-Wait-For and the views have not
+    applied the withdrawal yet (README's "Anna now gets 403", issue 9 attack)."""
+    fleet.grant_consent(ACME, "C1", ["S3"])
+    kept = api.put("/devices/S3/configuration", json=CONFIG, headers=bearer("feed"))
+    readable = read(
+        api,
+        "/partners/LOC-1/devices/S3/configuration",
+        kept.headers["partnerfleet-position"],
+        who="anna",
+    )
+    fleet.withdraw_consent(ACME, "C1", ["S3"])  # stored; the views have not applied it
+
+    after = api.get("/partners/LOC-1/devices/S3/configuration", headers=bearer("anna"))
+
+    assert readable.status_code == 200
+    assert (after.status_code, problem_of(after)["rule"]) == (403, "R-CON-2")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from domain.device import normalise_serial
-from infra.http.deps import ActorDep, FleetDep, PartnerScopeDep, ViewsDep
+from infra.http.deps import ActorDep, CurrentViewsDep, FleetDep, PartnerScopeDep
 from infra.http.routing import FleetRoute
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
 from infra.http.schemas.service import Configuration, ConfigurationCollected, DeviceConfiguration
@@ -31,8 +31,11 @@ def collect_configuration(
 
 
 @router.get("/partners/{location_id}/devices/{serial}/configuration")
-def read_configuration(serial: str, scope: PartnerScopeDep, views: ViewsDep) -> DeviceConfiguration:
-    """R-CON-2, R-LNK-6: a linked device's configuration data, while its consent holds."""
-    with views.transaction() as tx:
+def read_configuration(
+    serial: str, scope: PartnerScopeDep, views: CurrentViewsDep
+) -> DeviceConfiguration:
+    """R-CON-2, R-LNK-6, R-CON-3: a linked device's configuration data, while its consent
+    holds: the views are brought up to the store first, so a withdrawal ends access at once."""
+    with views.now().transaction() as tx:
         data = configuration_for(tx, scope, serial)
     return DeviceConfiguration(serial=normalise_serial(serial), data=data)

@@ -16,7 +16,15 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from handlers.group_queries import own_passport, partner_customer_group
-from infra.http.deps import ActorDep, FleetDep, PageDep, PartnerActorDep, PartnerScopeDep, ViewsDep
+from infra.http.deps import (
+    ActorDep,
+    CurrentViewsDep,
+    FleetDep,
+    PageDep,
+    PartnerActorDep,
+    PartnerScopeDep,
+    ViewsDep,
+)
 from infra.http.routing import ETAG_HEADER, FleetRoute, etag
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
 from infra.http.schemas.customers import (
@@ -78,12 +86,18 @@ def list_customer_groups(
 
 @router.get(GROUP, responses=WITH_ETAG)
 def read_customer_group(
-    group_id: UUID, scope: PartnerScopeDep, views: ViewsDep, fleet: FleetDep, response: Response
+    group_id: UUID,
+    scope: PartnerScopeDep,
+    views: CurrentViewsDep,
+    fleet: FleetDep,
+    response: Response,
 ) -> CustomerDashboard:
-    """R-LNK-1, R-GRP-1, R-GRP-3, R-HLD-3: a customer group's devices, child groups, admins."""
-    with views.transaction() as tx:
+    """R-LNK-1, R-GRP-1, R-GRP-3, R-HLD-3: a customer group's devices, child groups, admins;
+    the views are brought up to the store after its ETag is read, so the body shows it."""
+    tag = etag(partner_customer_group(fleet, scope, group_id))
+    with views.now().transaction() as tx:
         dashboard = customer_dashboard(tx, scope, str(group_id))
-    response.headers["ETag"] = etag(partner_customer_group(fleet, scope, group_id))
+    response.headers["ETag"] = tag
     return CustomerDashboard.of(dashboard)
 
 
@@ -139,12 +153,14 @@ def create_customer_child_group(
 
 @router.get(ME, responses=WITH_ETAG)
 def read_profile(
-    scope: PartnerScopeDep, views: ViewsDep, fleet: FleetDep, response: Response
+    scope: PartnerScopeDep, views: CurrentViewsDep, fleet: FleetDep, response: Response
 ) -> Profile:
-    """R-PAR-2, R-FAV-3, R-FAV-4: you as My Customers knows you; the ETag is your Passport's."""
-    with views.transaction() as tx:
+    """R-PAR-2, R-FAV-3, R-FAV-4: you as My Customers knows you; the ETag is your Passport's,
+    and the views are brought up to the store after reading it, so the body shows it."""
+    tag = etag(own_passport(fleet, scope))
+    with views.now().transaction() as tx:
         user = partner_user(tx, scope)
-    response.headers["ETag"] = etag(own_passport(fleet, scope))
+    response.headers["ETag"] = tag
     return Profile.of(user, admin=scope.admin)
 
 

@@ -15,7 +15,14 @@ from pydantic import AwareDatetime
 
 from domain.device import normalise_serial
 from handlers.device_queries import customer_device
-from infra.http.deps import ActorDep, CustomerScopeDep, FleetDep, PageDep, ViewsDep
+from infra.http.deps import (
+    ActorDep,
+    CurrentViewsDep,
+    CustomerScopeDep,
+    FleetDep,
+    PageDep,
+    ViewsDep,
+)
 from infra.http.paging import Paged
 from infra.http.routing import ETAG_HEADER, FleetRoute, etag
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
@@ -86,12 +93,18 @@ def list_my_devices(scope: CustomerScopeDep, views: ViewsDep, page: PageDep) -> 
 
 @router.get("/devices/{serial}", responses={200: {"headers": {"ETag": ETAG_HEADER}}})
 def read_my_device(
-    serial: str, scope: CustomerScopeDep, views: ViewsDep, fleet: FleetDep, response: Response
+    serial: str,
+    scope: CustomerScopeDep,
+    views: CurrentViewsDep,
+    fleet: FleetDep,
+    response: Response,
 ) -> EnvironmentDeviceOut:
-    """R-PAR-2, R-LNK-4, R-CON-1: one of your devices; the ETag is the device's version."""
-    with views.transaction() as tx:
+    """R-PAR-2, R-LNK-4, R-CON-1: one of your devices; the ETag is the device's version, and
+    the views are brought up to the store after reading it, so the body shows it."""
+    tag = etag(customer_device(fleet, scope, serial))
+    with views.now().transaction() as tx:
         device = environment_device(tx, scope, serial)
-    response.headers["ETag"] = etag(customer_device(fleet, scope, serial))
+    response.headers["ETag"] = tag
     return EnvironmentDeviceOut.of(device)
 
 
