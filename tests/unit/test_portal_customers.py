@@ -168,6 +168,18 @@ def test_r_fav_5_search_applies_to_the_set_shown_and_htmx_gets_only_the_list(
     assert partial.text.startswith('<section id="customer-list"')
 
 
+def test_r_fav_5_the_filter_form_as_a_browser_sends_it_searches_all_connections(
+    many: Portal,
+) -> None:
+    """The form sends `connection=` for "All connections" (found in Chromium: it was 422)."""
+    many.browser.sign_in("anna")
+
+    answer = many.browser.get(LISTING, params={"search": "customer 2", "connection": ""})
+
+    assert answer.status_code == 200
+    assert tiles(answer.text) == [group(n) for n in range(20, 30)]
+
+
 def test_keyset_paging_follows_the_next_link_and_a_forged_cursor_is_refused(many: Portal) -> None:
     many.browser.sign_in("anna")
 

@@ -40,13 +40,14 @@ def all_customers(
     portal: PortalDep,
     location_id: str,
     search: Annotated[str | None, Query(max_length=256)] = None,
-    connection: Connection | None = None,
+    connection: Connection | Literal[""] | None = None,
     has_critical: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
-    """R-FAV-1, R-FAV-3, R-FAV-5, R-SVC-2: the user's default view, filtered, by name."""
+    """R-FAV-1, R-FAV-3, R-FAV-5, R-SVC-2: the user's default view, filtered, by name.
+    `connection=` (empty: the filter form's "All connections") is no connection filter."""
     scope = partner_scope(portal.actor, location_id)
-    filters = Filters(search or None, connection, has_critical)
+    filters = Filters(search or None, connection or None, has_critical)
     page = _page(portal, scope, filters, cursor)
     template = "partners/_customer_list.html" if _list_only(portal) else "partners/customers.html"
     return portal.render(template, **_context(portal, scope, filters, page, {}))
