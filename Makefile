@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration lint format bench install clean
+.PHONY: run test test-unit test-integration test-browser screenshots lint format bench install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,14 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+test-browser: $(STAMP)  ## the portal's stories in headless Chromium (skipped when none is found)
+	$(BIN)/pytest tests/browser
+
+screenshots: $(STAMP)  ## the browser stories (a Chromium required), their screenshots into docs/screenshots/
+	rm -rf var/screenshots
+	PARTNERFLEET_REQUIRE_BROWSER=1 $(BIN)/pytest tests/browser; status=$$?; \
+	mkdir -p docs/screenshots && cp var/screenshots/*.png docs/screenshots/ && exit $$status
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

@@ -16,13 +16,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.browser.support import (
-    HOW_TO_GET_ONE,
     Checked,
     DemoServer,
     axe_violations,
-    browser_required,
+    chromium_or_skip,
     describe,
-    find_chromium,
     path_of,
     seed_template,
     server_from,
@@ -34,12 +32,7 @@ from tests.browser.support import (
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """The Chromium executable (skip, or fail under PARTNERFLEET_REQUIRE_BROWSER=1, if none)."""
-    found = find_chromium()
-    if found is None:
-        if browser_required():
-            pytest.fail(HOW_TO_GET_ONE + " (PARTNERFLEET_REQUIRE_BROWSER is set.)")
-        pytest.skip(HOW_TO_GET_ONE)
-    return found
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,18 +46,34 @@ def find_chromium(
     which: Callable[[str], str | None] = shutil.which,
     debian_path: str = DEBIAN_PATH,
 ) -> str | None:
-    """The Chromium executable to drive: PARTNERFLEET_CHROMIUM if set (it must exist),
-    else `chromium` or `chromium-browser` on PATH, else /usr/bin/chromium; None if none."""
+    """The Chromium executable to drive: PARTNERFLEET_CHROMIUM if set (a path, or a name on
+    PATH; it must exist, no fall-back), else `chromium` or `chromium-browser` on PATH, else
+    /usr/bin/chromium; None if none."""
     environ = os.environ if environ is None else environ
     named = environ.get(CHROMIUM_ENV, "").strip()
     if named:
-        path = which(named) or named
+        path = named if os.sep in named else (which(named) or named)
         return path if os.access(path, os.X_OK) and Path(path).is_file() else None
     for name in CANDIDATES:
         found = which(name)
         if found:
             return found
     return debian_path if os.access(debian_path, os.X_OK) else None
+
+
+def chromium_or_skip(
+    environ: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    debian_path: str = DEBIAN_PATH,
+) -> str:
+    """The Chromium to drive; none found: skip (saying how to get one), or fail when
+    PARTNERFLEET_REQUIRE_BROWSER is set (CI)."""
+    found = find_chromium(environ, which, debian_path)
+    if found is not None:
+        return found
+    if browser_required(environ):
+        pytest.fail(f"{HOW_TO_GET_ONE} ({REQUIRE_ENV} is set.)")
+    pytest.skip(HOW_TO_GET_ONE)
 
 
 def browser_required(environ: Mapping[str, str] | None = None) -> bool:
