@@ -147,6 +147,40 @@ class DemoServer:
         behind = [*body["views_lag"].values(), *body["policies_lag"].values()]
         return body["status"] == "ok" and not any(behind)
 
+    def token(self, subject: str) -> str:
+        """A bearer token for the demo principal `subject`, signed with this server's demo
+        key (`partnerfleet token issue --demo` in its working directory)."""
+        issued = subprocess.run(
+            [str(CLI), "token", "issue", "--demo"],
+            cwd=self.workdir,
+            env=unconfigured(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        for line in issued.stdout.splitlines():
+            _, who, _, token = line.split("\t")
+            if who == subject:
+                return token
+        raise LookupError(f"{subject} is no demo principal")
+
+    def post_json(self, path: str, body: object, subject: str) -> dict[str, Any]:
+        """POST `body` as JSON to the HTTP API as `subject` (the way a feed calls it); the
+        answer's JSON (HTTPError for a refusal)."""
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.token(subject)}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            found: dict[str, Any] = json.loads(answer.read())
+            return found
+
     def stop(self) -> None:
         """Stop it (SIGINT, as Ctrl-C would; killed if it does not stop in 20 s)."""
         if self.process is None or self.process.poll() is not None:
