@@ -307,3 +307,16 @@ def test_csrf_each_dashboard_form_without_the_token_is_refused_and_records_nothi
 
     assert (answer.status_code, forged.status_code) == (403, 403)
     assert event_count(portal.fleet) == before
+
+
+def test_r_con_2_a_placed_pc_not_linked_says_why_there_is_no_configuration_data(
+    portal: Portal,
+) -> None:
+    portal.browser.sign_in("anna")
+
+    page = portal.browser.get(f"/portal/partners/{OWN.loc}/devices/{OWN.s('PD')}")
+
+    assert page.status_code == 200
+    configuration = page.text.split('id="configuration"')[1].split("</section>")[0]
+    assert "linked to you and its customer has granted consent" in configuration
+    assert "placed in this dashboard" in page.text
