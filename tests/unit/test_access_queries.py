@@ -172,6 +172,7 @@ QUERIES: dict[str, Query] = {
     ),
     "customer_dashboard": Query((PartnerScope,), customer_queries.customer_dashboard, group_of),
     "customer_row": Query((PartnerScope,), customer_queries.customer_row, group_of),
+    "partner_device": Query((PartnerScope,), customer_queries.partner_device, serial_of),
     "configuration_for": Query((PartnerScope,), consent_queries.configuration_for, serial_of),
     "unassigned_devices": Query(
         (PartnerScope,), lambda tx, s, _: holding.unassigned_devices(tx, s)
@@ -245,6 +246,7 @@ ALLOWED: dict[str, set[str]] = {
     "list_customers": PARTNERS,
     "customer_dashboard": PARTNERS,
     "customer_row": PARTNERS,
+    "partner_device": PARTNERS,
     "configuration_for": PARTNERS,
     "unassigned_devices": PARTNERS,
     "open_missing_device_requests": PARTNERS | {"operator"},
