@@ -247,8 +247,8 @@ def test_r_lnk_1_an_unknown_location_id_is_refused_on_the_page_and_records_nothi
         {"serials": "SN1", "location_id": "LOC-404", "next": "/customers/C1/devices/SN1"},
     )
 
-    assert answer.status_code in (404, 409, 422)
-    assert "LOC-404" in answer.text
+    assert answer.status_code == 404
+    assert "No partner has Location ID &#39;LOC-404&#39;" in answer.text
     assert "<h1>Device SN1</h1>" in answer.text
     assert event_count(portal.fleet) == before
 
@@ -261,6 +261,18 @@ def test_r_lnk_3_nothing_selected_is_refused_with_a_reason(portal: Portal) -> No
 
     assert answer.status_code == 409
     assert "Choose at least one device." in answer.text
+    assert event_count(portal.fleet) == before
+
+
+def test_r_lnk_1_a_link_without_a_location_id_is_refused_on_the_page(portal: Portal) -> None:
+    portal.browser.sign_in("c1")
+    before = event_count(portal.fleet)
+
+    answer = portal.browser.post_form(f"{ENV}/links", {"serials": "SN1", "location_id": " "})
+
+    assert answer.status_code == 422
+    assert "Enter the partner&#39;s Location ID" in answer.text
+    assert "<h1>My IT Environment" in answer.text
     assert event_count(portal.fleet) == before
 
 

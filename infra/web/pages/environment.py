@@ -43,6 +43,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # R-LNK-3 (b), R-CON-1: many devices at once; R-PAR-3 bounds a Passport ID at 1,500.
 Serials = Annotated[list[Text], Form(max_length=1_500)]
 LocationId = Annotated[str, Form(min_length=1, max_length=256)]
+OptionalLocationId = Annotated[str, Form(max_length=256)]
 LinkRole = Annotated[Literal["reseller", "service_partner"], Form()]
 TextVersion = Annotated[str, Form(min_length=1, max_length=32)]
 Next = Annotated[str | None, Form(max_length=2000)]
@@ -72,12 +73,14 @@ def link_selected(
     portal: PortalDep,
     _csrf: CsrfDep,
     customer_id: str,
-    location_id: LocationId,
+    location_id: OptionalLocationId = "",
     serials: Serials = [],  # noqa: B006 (FastAPI copies a form default)
     role: LinkRole = "reseller",
     next: Next = None,
 ) -> Response:
     """R-LNK-1, R-LNK-3, R-LNK-5: link the chosen devices to a partner's Location ID."""
+    if not location_id.strip():  # the selection form also unlinks, so the field is optional
+        return _without_location_id(portal, customer_id, next)
     choice = PartnerChoice(location_id=location_id, role=role)
     return _act(
         portal,
@@ -283,6 +286,14 @@ def _act(
         return _refused_on(portal, scope, back, portal.refusal(refused))
     portal.caught_up()
     return portal.redirect(back)
+
+
+def _without_location_id(portal: Portal, customer_id: str, given: str | None) -> Response:
+    """R-LNK-1: a link asked for without a Location ID, refused on the page it came from."""
+    scope = customer_scope(portal.actor, customer_id, "change devices")
+    text = portal.gettext("Enter the partner's Location ID to link the selected devices.")
+    refusal = Refusal("invalid-fields", 422, text, "R-LNK-1", {})
+    return _refused_on(portal, scope, _back(scope, given), refusal)
 
 
 def _back(scope: CustomerScope, given: str | None) -> str:
