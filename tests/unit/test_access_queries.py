@@ -26,12 +26,14 @@ from handlers.access import (
     Actor,
     AuditScope,
     CustomerScope,
+    EndUserScope,
     ForbiddenError,
     OperatorScope,
     PartnerScope,
     Role,
     audit_scope,
     customer_scope,
+    end_user_scope,
     operator_scope,
     partner_scope,
     policy_actor,
@@ -235,6 +237,7 @@ QUERIES: dict[str, Query] = {
         (CustomerScope,), lambda tx, s, _: environment.my_it_environment(tx, s)
     ),
     "environment_device": Query((CustomerScope,), environment.environment_device, serial_of),
+    "end_user_pcs": Query((EndUserScope,), lambda tx, s, _: repair_queues.end_user_pcs(tx, s)),
 }
 
 # The matrix: which roles a query answers (any other role: 403, on any tenant).
@@ -265,6 +268,7 @@ ALLOWED: dict[str, set[str]] = {
     "unrouted_repair_cases": {"operator"},
     "my_it_environment": {"customer_admin"},
     "environment_device": {"customer_admin"},
+    "end_user_pcs": {"end_user"},
 }
 TENANT_BOUND = PARTNERS | {"customer_admin", "end_user"}
 
@@ -294,11 +298,14 @@ def scope_for(actor: Actor, takes: tuple[type, ...], tenant: str) -> object:
         return operator_scope(actor)
     if actor.role in (Role.AUDITOR, Role.OPERATOR) and AuditScope in takes:
         return audit_scope(actor)
+    if actor.role is Role.END_USER and EndUserScope in takes:
+        return end_user_scope(actor, tenant)
     makers: dict[type, Callable[[], object]] = {
         PartnerScope: lambda: partner_scope(actor, tenant),
         CustomerScope: lambda: customer_scope(actor, tenant),
         AuditScope: lambda: audit_scope(actor),
         OperatorScope: lambda: operator_scope(actor),
+        EndUserScope: lambda: end_user_scope(actor, tenant),
     }
     return makers[takes[0]]()
 
