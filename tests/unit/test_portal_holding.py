@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
 
 import pytest
 from structlog.testing import capture_logs
@@ -51,7 +53,13 @@ def dashboard(portal: Portal, customer: str = "C1", location: str = LOC) -> str:
 
 
 def holding_tenant(portal: Portal) -> str:
-    return str(portal.fleet.partner(LOC).holding_tenant_id)
+    return str(tenant_id(portal))
+
+
+def tenant_id(portal: Portal) -> UUID:
+    found = portal.fleet.partner(LOC).holding_tenant_id
+    assert found is not None
+    return found
 
 
 def section(html: str, name: str) -> str:
@@ -197,7 +205,7 @@ def test_r_alr_4_the_switch_off_is_unavailable_without_a_premium_pc_and_says_why
 ) -> None:
     target = dashboard(portal)
     anna = partner_user(portal.fleet, LOC, "anna@LOC-1")
-    tenant = portal.fleet.partner(LOC).holding_tenant_id
+    tenant = tenant_id(portal)
     portal.fleet.transfer_devices(anna, LOC, ["PC1"], tenant, CustomerGroup.id_for(LOC, "C1"), "T1")
     portal.fleet.transfer_devices(anna, LOC, ["PC1"], CustomerGroup.id_for(LOC, "C1"), tenant, "T2")
     portal.views.catch_up()
@@ -221,7 +229,7 @@ def test_r_alr_4_notifications_are_switched_off_with_a_premium_pc_then_alerts_re
         anna,
         LOC,
         ["PC2"],
-        portal.fleet.partner(LOC).holding_tenant_id,
+        tenant_id(portal),
         CustomerGroup.id_for(LOC, "C1"),
         "T1",
     )
@@ -347,7 +355,7 @@ def test_r_hld_1_unassigned_devices_are_keyset_paged(portal: Portal) -> None:
     assert 'rel="next"' not in section(second, "unassigned")
 
 
-FORMS = {
+FORMS: dict[str, tuple[str, dict[str, Any]]] = {
     "transfer": ("/transfers", {"transfer_id": "T-1", "serials": ["PC1"]}),
     "dashboard": ("/dashboards", {"customer_id": "C7", "customer_name": "I", "cpin": CPIN}),
     "switch": ("/dashboards/{dashboard}/self-service-notifications", {"on": "true"}),
