@@ -122,7 +122,7 @@ def test_r_alr_2_the_queue_is_keyset_paged_past_its_first_page(portal: Portal) -
 def _next(html: str) -> str:
     found = re.findall(r'href="([^"]+)#cases" rel="next"', html)
     assert found
-    return found[0].replace("&amp;", "&")
+    return str(found[0]).replace("&amp;", "&")
 
 
 def _case_ids(html: str) -> list[str]:
