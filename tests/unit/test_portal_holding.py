@@ -377,3 +377,19 @@ def test_r_hld_3_each_form_without_its_csrf_token_is_forbidden_and_records_nothi
 
     assert answer.status_code == 403
     assert event_count(portal.fleet) == before
+
+
+def test_r_hld_3_a_partner_sees_only_its_own_dashboards_and_transfers(portal: Portal) -> None:
+    target = dashboard(portal)
+    anna = partner_user(portal.fleet, LOC, "anna@LOC-1")
+    portal.fleet.transfer_devices(anna, LOC, ["PC1"], tenant_id(portal), UUID(target), "T-ANNA")
+    portal.views.catch_up()
+    portal.browser.sign_in("otto")
+
+    page = portal.browser.get(f"/portal/partners/{SERVICE_LOC}/holding")
+
+    assert page.status_code == 200
+    assert "Customer C1" not in page.text
+    assert "T-ANNA" not in page.text
+    assert "No transfers yet." in page.text
+    assert "PC1" not in page.text
