@@ -44,6 +44,7 @@ from projections import (
     consent_export,
     consent_queries,
     customer_queries,
+    dashboards,
     environment,
     holding,
     repair_queues,
@@ -179,6 +180,11 @@ QUERIES: dict[str, Query] = {
     "unassigned_devices": Query(
         (PartnerScope,), lambda tx, s, _: holding.unassigned_devices(tx, s)
     ),
+    "customer_dashboards": Query(
+        (PartnerScope,), lambda tx, s, _: dashboards.customer_dashboards(tx, s)
+    ),
+    "dashboard_pcs": Query((PartnerScope,), lambda tx, s, _: dashboards.dashboard_pcs(tx, s, [])),
+    "transfers": Query((PartnerScope,), lambda tx, s, _: dashboards.transfers(tx, s)),
     "open_missing_device_requests": Query(
         (PartnerScope, OperatorScope), lambda tx, s, _: holding.open_missing_device_requests(tx, s)
     ),
@@ -252,6 +258,9 @@ ALLOWED: dict[str, set[str]] = {
     "partner_device": PARTNERS,
     "configuration_for": PARTNERS,
     "unassigned_devices": PARTNERS,
+    "customer_dashboards": PARTNERS,
+    "dashboard_pcs": PARTNERS,
+    "transfers": PARTNERS,
     "open_missing_device_requests": PARTNERS | {"operator"},
     "alert_notifications": PARTNERS | {"operator"},
     "csdp_queue": PARTNERS,
@@ -347,6 +356,7 @@ def test_issue_9_the_matrix_lists_every_query_function_of_projections() -> None:
         consent_export,
         consent_queries,
         customer_queries,
+        dashboards,
         environment,
         holding,
         repair_queues,
