@@ -10,14 +10,23 @@ Each story signs in as a different demo partner user, so they share one server:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from uuid import uuid4
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from domain.base import Cause
 from domain.passport import MAX_FAVOURITES, FavouriteError, Passport
 from infra.web.i18n import refusal_text
+from tests.browser.screens import (
+    Check,
+    SignIn,
+    search,
+    star_of,
+    star_until_refused,
+    tile_id,
+    tiles,
+    unstarred,
+)
 from tests.browser.support import screenshot
 
 FAVOURITES_FULL = (
@@ -26,50 +35,6 @@ FAVOURITES_FULL = (
 ERIKS_FAVOURITES = 2  # infra/demo/seeding.py: partner_work
 MAX_TABS = 200
 ANNAS_FAVOURITES = 10  # infra/demo/seeding.py: partner_work
-
-Check = Callable[[], None]
-SignIn = Callable[[str], None]
-
-
-def tiles(page: Page) -> Locator:
-    """The customer tiles shown."""
-    return page.locator("#customer-list li.tile")
-
-
-def star_of(tile: Locator) -> Locator:
-    """A tile's star button."""
-    return tile.locator("form.star button")
-
-
-def unstarred(page: Page) -> Locator:
-    """The tiles whose customer is not a favourite."""
-    return tiles(page).filter(has=page.locator("form.star button[aria-pressed=false]"))
-
-
-def star_until_refused(page: Page, axe: Check) -> tuple[int, Locator]:
-    """Star (mouse) one customer after another, going to the next page of the listing (and
-    checking it) when this one has none left, until a star is refused: how many were
-    accepted, and the tile of the refused one."""
-    accepted = 0
-    while True:
-        if unstarred(page).count() == 0:
-            page.get_by_role("link", name="Next customers").click()
-            axe()
-            continue
-        tile = page.locator(f"#{tile_id(unstarred(page).first)}")
-        star_of(tile).click()
-        pressed = tile.locator("form.star button[aria-pressed=true]")
-        expect(pressed.or_(tile.get_by_role("alert"))).to_be_visible()
-        if pressed.count() == 0:
-            return accepted, tile
-        accepted += 1
-
-
-def tile_id(tile: Locator) -> str:
-    """The element id of a tile (`tile-<group id>`)."""
-    found = tile.get_attribute("id")
-    assert found is not None
-    return found
 
 
 def tab_to(page: Page, selector: str) -> None:
@@ -162,8 +127,7 @@ def test_r_fav_3_r_fav_4_r_fav_5_favorites_only_is_remembered_and_searched_in(
     )
     expect(tiles(page)).to_have_count(ERIKS_FAVOURITES + 1)
 
-    page.get_by_label("Search customers").fill(third_name)
-    page.get_by_role("button", name="Apply").click()
+    search(page, third_name)
 
     axe()
     expect(page.locator("#messages")).to_be_empty()
@@ -171,8 +135,7 @@ def test_r_fav_3_r_fav_4_r_fav_5_favorites_only_is_remembered_and_searched_in(
     expect(tiles(page).get_by_role("heading")).to_have_text(third_name)
     expect(page).to_have_url(re.compile(r"search="))
 
-    page.get_by_label("Search customers").fill(other_name)
-    page.get_by_role("button", name="Apply").click()
+    search(page, other_name)
 
     axe()
     expect(tiles(page)).to_have_count(0)
