@@ -5,6 +5,7 @@ from projections.consent import ConsentView
 from projections.customers import CustomersView
 from projections.environment import EnvironmentView
 from projections.holding import HoldingView
+from projections.partners import PartnersView
 from projections.repair_queues import RepairQueuesView
 from projections.service import ServiceView
 
@@ -18,6 +19,7 @@ def all_views() -> list[View]:
         ConsentView(),
         RepairQueuesView(),
         EnvironmentView(),
+        PartnersView(),
     ]
 
 
@@ -26,6 +28,7 @@ __all__ = [
     "CustomersView",
     "EnvironmentView",
     "HoldingView",
+    "PartnersView",
     "RepairQueuesView",
     "ServiceView",
     "View",

@@ -44,6 +44,7 @@ from projections import (
     customer_queries,
     environment,
     holding,
+    partners,
     repair_queues,
     service,
 )
@@ -224,6 +225,15 @@ QUERIES: dict[str, Query] = {
         (AuditScope,), lambda tx, s, _: consent_queries.consent_in_effect(tx, s, "S1", SERVICE, NOW)
     ),
     "rejected_reports": Query((OperatorScope,), lambda tx, s, _: holding.rejected_reports(tx, s)),
+    "partners_overview": Query(
+        (OperatorScope,), lambda tx, s, _: partners.partners_overview(tx, s)
+    ),
+    "partner_overview": Query(
+        (OperatorScope,), lambda tx, s, _: partners.partner_overview(tx, s, RESELLER)
+    ),
+    "users_of_partner": Query(
+        (OperatorScope,), lambda tx, s, _: partners.users_of_partner(tx, s, RESELLER)
+    ),
     "repair_queue": Query(
         (OperatorScope,), lambda tx, s, _: repair_queues.repair_queue(tx, s, "hpe_support")
     ),
@@ -259,6 +269,9 @@ ALLOWED: dict[str, set[str]] = {
     "history_statement": {"customer_admin", "auditor", "operator"},
     "consent_in_effect": {"auditor", "operator"},
     "rejected_reports": {"operator"},
+    "partners_overview": {"operator"},
+    "partner_overview": {"operator"},
+    "users_of_partner": {"operator"},
     "repair_queue": {"operator"},
     "unrouted_repair_cases": {"operator"},
     "my_it_environment": {"customer_admin"},
@@ -340,6 +353,7 @@ def test_issue_9_the_matrix_lists_every_query_function_of_projections() -> None:
         customer_queries,
         environment,
         holding,
+        partners,
         repair_queues,
         service,
     )
