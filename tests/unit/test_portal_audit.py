@@ -105,6 +105,16 @@ def test_r_con_3_a_local_time_is_read_in_the_zone_given(portal: Portal) -> None:
     assert withdrawn.strftime("%Y-%m-%dT%H:%M:%S") in answer_of(page)
 
 
+def test_r_con_3_a_time_given_with_an_offset_is_shown_in_the_zone_field(portal: Portal) -> None:
+    """The datetime-local field cannot show an offset: it shows the same instant's wall clock."""
+    portal.browser.sign_in("auditor")
+
+    page = ask(portal, serial="S1", partner="LOC-1", at="2030-01-01T12:00:00Z", zone="+02:00")
+
+    assert 'value="2030-01-01T14:00:00"' in page
+    assert "at 2030-01-01T12:00:00.000000Z" in answer_of(page)
+
+
 def test_r_con_4_a_later_correction_is_listed_beside_the_answer(portal: Portal) -> None:
     """R-CON-4: a correction of the grant in effect is listed, not rewriting the answer."""
     granted = s1_records(portal)[1]

@@ -65,6 +65,18 @@ class Question:
             return given  # an offset written in the time wins over the zone field
         return given.replace(tzinfo=zone_of(self.zone))
 
+    @property
+    def shown(self) -> str:
+        """The time as the `datetime-local` field can show it: a time given with an offset
+        is shown as the wall-clock time of the zone field (the same instant)."""
+        try:
+            moment = self.moment()
+        except MomentError:
+            return self.at
+        if datetime.fromisoformat(self.at.strip()).tzinfo is None:
+            return self.at
+        return moment.astimezone(zone_of(self.zone)).replace(tzinfo=None).isoformat()
+
 
 @dataclass(frozen=True)
 class Subject:
