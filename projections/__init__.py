@@ -21,7 +21,6 @@ def all_views() -> list[View]:
         RepairQueuesView(),
         EnvironmentView(),
         DashboardsView(),
-
         PartnersView(),
     ]
 
