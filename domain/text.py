@@ -88,9 +88,7 @@ def checked(field: str, value: str, kind: TextKind | None = None) -> str:
                 )
             )
         if kind.key:  # a lookalike key: zero-width, bidi, no-break space, separators
-            raise TextError(
-                Msg("{field}: {problem}", field=field, invisible_value=_invisible(value))
-            )
+            raise TextError(Msg("{field}: {problem}", field=field, problem=_invisible(value)))
     return unicodedata.normalize("NFC", value) if kind.key else value
 
 

@@ -122,7 +122,7 @@ def query_key(field: str, value: str) -> str:
     try:
         return checked(field, value)
     except TextError as error:
-        raise QueryError(str(error)) from None
+        raise QueryError(*error.args) from None  # its Msg, so it is translated too
 
 
 def missing_device(serial: str) -> NotFoundError:

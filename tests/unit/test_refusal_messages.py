@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +196,29 @@ def test_each_listed_pass_through_still_exists(passed: tuple[str, str]) -> None:
     source = (ROOT / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8")
 
     assert f"def {function}(" in source
+
+
+def msg_calls() -> Iterator[tuple[str, ast.Call]]:
+    """Every `Msg("literal", ...)` of the code, the portal's (infra/) included."""
+    for path in sorted(p for d in (*PACKAGES, "infra") for p in (ROOT / d).rglob("*.py")):
+        name = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and is_msg_literal(node):
+                yield name, node
+
+
+def test_every_msg_is_given_exactly_the_fields_of_its_template() -> None:
+    """A Msg fills its template when it is made: a field without its parameter (or a
+    parameter no field names) is a mistake that would only show when the refusal happens."""
+    wrong = []
+    for name, call in msg_calls():
+        template = call.args[0]
+        assert isinstance(template, ast.Constant)
+        fields = {f for _, f, _, _ in string.Formatter().parse(template.value) if f is not None}
+        given = {k.arg for k in call.keywords}
+        if None in given:  # **params: checked when the Msg is made, in the tests of its rule
+            continue
+        if fields != given:
+            wrong.append(f"{name}:{call.lineno}: fields {sorted(fields)}, given {sorted(given)}")
+
+    assert wrong == []
