@@ -214,10 +214,11 @@ def test_every_msg_is_given_exactly_the_fields_of_its_template() -> None:
     for name, call in msg_calls():
         template = call.args[0]
         assert isinstance(template, ast.Constant)
-        fields = {f for _, f, _, _ in string.Formatter().parse(template.value) if f is not None}
-        given = {k.arg for k in call.keywords}
-        if None in given:  # **params: checked when the Msg is made, in the tests of its rule
+        parsed = string.Formatter().parse(str(template.value))
+        fields = {field for _, field, _, _ in parsed if field is not None}
+        if any(k.arg is None for k in call.keywords):  # **params: checked when it is made
             continue
+        given = {str(k.arg) for k in call.keywords}
         if fields != given:
             wrong.append(f"{name}:{call.lineno}: fields {sorted(fields)}, given {sorted(given)}")
 
