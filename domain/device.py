@@ -10,9 +10,17 @@ from domain.base import Cause, FleetAggregate, Msg, NotAllowedError, NotFoundErr
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
-from domain.text import canonical, serial_form
+from domain.text import TextError, canonical, serial_form
 
-__all__ = ["CARE_PLANS", "CONNECTIONS", "LINK_ROLES", "Device", "DeviceError", "normalise_serial"]
+__all__ = [
+    "CARE_PLANS",
+    "CONNECTIONS",
+    "LINK_ROLES",
+    "Device",
+    "DeviceError",
+    "SerialError",
+    "normalise_serial",
+]
 
 Connection = Literal["central_connect", "direct_connect", "pc_agent"]
 CONNECTIONS: tuple[str, ...] = ("central_connect", "direct_connect", "pc_agent")
@@ -21,12 +29,21 @@ LINK_ROLES: tuple[str, ...] = ("reseller", "service_partner")
 CARE_PLANS: tuple[str, ...] = ("premium", "premium_plus")
 
 
+class SerialError(DeviceError, TextError):
+    """A serial number that is not one: a malformed value (HTTP 422 naming `serial`), not a
+    rule's refusal."""
+
+
 def normalise_serial(serial: str) -> str:
-    """Serial numbers are compared upper-case NFKC without surrounding blanks (serial_form)."""
+    """Serial numbers are compared upper-case NFKC without surrounding blanks (serial_form).
+
+    Raises `SerialError` ("serial: …") unless the result is 1-32 letters or digits."""
     cleaned = serial_form(serial)
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
-        raise DeviceError(
-            Msg("Serial number {serial!r} must be 1-32 letters or digits.", serial=serial)
+        raise SerialError(
+            Msg(
+                "serial: {serial!r} is not a serial number (1-32 letters or digits).", serial=serial
+            )
         )
     return cleaned
 

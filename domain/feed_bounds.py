@@ -139,6 +139,12 @@ _DECODER = json.JSONDecoder(
 )
 
 
+def strict_json(text: str | bytes) -> object:
+    """The JSON value of `text` as the feeds read it: a key twice in one object
+    (DuplicateKeyError), NaN/Infinity or a number beyond 64 bits (ValueError) refused."""
+    return _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
 def checked(value: object) -> object:
     """`value` when it is a JSON value within the bounds, else an Unreadable saying why."""
     fault = _fault(value)

@@ -313,6 +313,19 @@ class CustomerScope:
 
 
 @dataclass(frozen=True)
+class EndUserScope:
+    """The PCs one end user works on (`pcs`, serials as the token names them) of its
+    customer: their self-service pop-ups and repair cases (R-ALR-1)."""
+
+    customer_id: str
+    pcs: frozenset[str]
+    _seal: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_seal(self._seal, "EndUserScope")
+
+
+@dataclass(frozen=True)
 class AuditScope:
     """Consent history and exports, for an auditor or operator (R-CON-3, R-CON-4)."""
 
@@ -353,6 +366,15 @@ def customer_scope(
     allow(actor, action, frozenset({Role.CUSTOMER_ADMIN}))
     require_own(actor, customer_id, missing_tenant("customer_id", customer_id))
     return CustomerScope(actor.tenant, _SEAL)
+
+
+def end_user_scope(
+    actor: Actor, customer_id: str, action: str = "read an end user's PCs"
+) -> EndUserScope:
+    """The end user's own PCs (R-ALR-1); 403 for other roles, 404 for another customer's id."""
+    allow(actor, action, frozenset({Role.END_USER}))
+    require_own(actor, customer_id, missing_tenant("customer_id", customer_id))
+    return EndUserScope(actor.tenant, actor.pcs, _SEAL)
 
 
 def audit_scope(actor: Actor, action: str = "read consent history") -> AuditScope:

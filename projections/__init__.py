@@ -3,6 +3,7 @@
 from projections.base import View
 from projections.consent import ConsentView
 from projections.customers import CustomersView
+from projections.dashboards import DashboardsView
 from projections.environment import EnvironmentView
 from projections.holding import HoldingView
 from projections.repair_queues import RepairQueuesView
@@ -18,12 +19,14 @@ def all_views() -> list[View]:
         ConsentView(),
         RepairQueuesView(),
         EnvironmentView(),
+        DashboardsView(),
     ]
 
 
 __all__ = [
     "ConsentView",
     "CustomersView",
+    "DashboardsView",
     "EnvironmentView",
     "HoldingView",
     "RepairQueuesView",

@@ -9,7 +9,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from eventsourcing.utils import get_topic
 
 from domain.base import DomainError, FleetAggregate, Msg, NotFoundError
-from domain.text import TextError, checked, serial_form
+from domain.device import normalise_serial
+from domain.text import TextError, checked
 
 Params = Sequence[Any]
 
@@ -132,8 +133,12 @@ def missing_device(serial: str) -> NotFoundError:
 
 
 def query_serial(value: str) -> str:
-    """A serial number a query was given, as commands store serials (`serial_form`)."""
-    return serial_form(query_key("serial", value))
+    """A serial number a query was given, as commands store serials (`serial_form`).
+
+    Raises `TextError` for text no field may hold and `SerialError` ("serial: …") for a
+    value that is no serial number (not 1-32 letters or digits): an invalid value, not a
+    device that is missing."""
+    return normalise_serial(query_key("serial", value))
 
 
 class MomentError(DomainError):

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.base import Msg, NotAllowedError, NotFoundError
+from domain.device import Device
 from domain.passport import Passport
 from domain.text import FREE_TEXT, TextError, checked, fold
 from handlers.access import PartnerScope
-from projections.base import QueryError, Tx, query_key
+from projections.base import QueryError, Tx, missing_device, query_key, query_serial
 from projections.paging import MAX_LIMIT, Key, after_clause
 
-__all__ = ["QueryError", "customer_dashboard", "list_customers", "partner_user"]
+__all__ = ["QueryError", "customer_dashboard", "list_customers", "partner_device", "partner_user"]
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
 MAX_PAGE = MAX_LIMIT
@@ -324,3 +325,48 @@ def _children(tx: Tx, group_id: str, passport: str) -> list[dict[str, str]]:
         (group_id, passport, passport),
     )
     return [{"child_id": c, "name": n, "created_by": b} for c, n, b in rows]
+
+
+@dataclass(frozen=True)
+class DeviceGroup:
+    """A customer group of the partner a device is in, and why it is there (R-LNK-1)."""
+
+    group_id: str
+    name: str
+    customer_id: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class PartnerDevice:
+    """R-LNK-1: a device linked to (or placed with) this partner, as its device page shows it:
+    serial, connection type, model, and the partner's groups it is in, each with why."""
+
+    serial: str
+    connection: str
+    model: str
+    groups: list[DeviceGroup]
+
+
+def partner_device(tx: Tx, scope: PartnerScope, serial: str) -> PartnerDevice:
+    """R-LNK-1, R-LNK-6: a device in one of this partner's (not deleted) customer groups.
+
+    A device of another partner, one unlinked from this partner, or an unknown serial are
+    all "not found" (`NotFoundError`), in the same words; a bad serial is a `QueryError`.
+    """
+    device = query_serial(serial)
+    rows = tx.query(
+        "SELECT d.serial, d.connection, d.model, g.group_id, g.name, g.customer_id, m.reason"
+        " FROM pf_c_devices d JOIN pf_c_members m ON m.device_id = d.device_id"
+        " JOIN pf_c_groups g ON g.group_id = m.group_id"
+        " WHERE m.device_id = ? AND g.partner = ? AND g.deleted = 0"
+        " ORDER BY g.search_name, g.group_id, m.reason",
+        (str(Device.id_for(device)), scope.location_id),
+    )
+    if not rows:
+        raise missing_device(device)
+    groups: dict[str, DeviceGroup] = {}
+    for _, _, _, group_id, name, customer_id, reason in rows:
+        found = groups.setdefault(group_id, DeviceGroup(group_id, name, customer_id, []))
+        found.reasons.append(reason)
+    return PartnerDevice(rows[0][0], rows[0][1], rows[0][2], list(groups.values()))

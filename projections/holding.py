@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import ClassVar
 
+from domain.base import Msg
 from domain.device import Device
 from domain.intake import E2OpenBatch
 from domain.partner import PartnerTenant
 from handlers.access import OperatorScope, PartnerScope
-from projections.base import Tx, View, handles, iso, query_key
+from projections.base import QueryError, Tx, View, handles, iso, query_key
 from projections.paging import (
     DEFAULT_LIMIT,
     Key,
@@ -183,8 +184,22 @@ def unassigned_devices(
     tx: Tx, scope: PartnerScope, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
 ) -> Page[UnassignedDevice]:
     """R-HLD-1, R-PAR-4: the PCs in the partner's own holding tenant, by serial, after
-    `(serial,)`; QueryError for a bad `limit` or `after`."""
+    `(serial,)`; QueryError for a bad `limit` or `after`, and QueryError with rule R-PAR-4
+    when the partner has no holding tenant (not certified for HP Premium/Premium+ yet):
+    "none yet" is not "empty"."""
     limit = checked_limit(limit)
+    tenant = tx.query(
+        "SELECT holding_tenant_id FROM pf_h_partners WHERE partner = ?", (scope.location_id,)
+    )
+    if not tenant or tenant[0][0] is None:
+        raise QueryError(
+            Msg(
+                "Partner {location_id} has no holding tenant: it is not certified for HP "
+                "Premium/Premium+ yet.",
+                location_id=scope.location_id,
+            ),
+            rule="R-PAR-4",
+        )
     after_sql = after_clause(["c.serial"], after, (str,))
     rows = tx.query(
         "SELECT c.serial, c.model, c.distributor, c.ship_date, c.end_customer, c.care_plan"

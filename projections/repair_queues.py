@@ -2,7 +2,9 @@
 
 One queue per destination of R-ALR-2: `hp_customer_support`, `hpe_support`, and one
 `csdp:<account>` queue per service partner. Cases submitted but not routed yet (the routing
-policy is behind) are listed apart, so none is ever invisible.
+policy is behind) are listed apart, so none is ever invisible. An end user reads the
+pop-ups of the PCs it works on (`end_user_pcs`), with the PCs' models from the My IT
+Environment view beside it in the same view database.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import ClassVar
 
 from domain.base import Msg, NotFoundError
 from domain.device import Device
-from handlers.access import OperatorScope, PartnerScope
-from projections.base import Tx, View, handles, iso, query_key
+from handlers.access import EndUserScope, OperatorScope, PartnerScope
+from projections.base import Tx, View, handles, iso, placeholders, query_key, query_serial
 from projections.paging import (
     DEFAULT_LIMIT,
     Key,
@@ -234,3 +236,67 @@ def alert_notifications(
     )
     found = [AlertNotification(*row) for row in rows]
     return page_of(found, limit, lambda a: (a.notified_at, a.alert_id, a.serial))
+
+
+@dataclass(frozen=True)
+class PopUp:
+    """R-ALR-1: an alert told to a PC's end user as a self-service pop-up (UTC text times),
+    with the repair case submitted from it (`case_id` None: none yet) and the queue the
+    case was routed to (`routed_to` None: not routed yet, R-ALR-2)."""
+
+    serial: str
+    alert_id: str
+    severity: str
+    message: str
+    notified_at: str
+    case_id: str | None
+    routed_to: str | None
+
+
+@dataclass(frozen=True)
+class EndUserPC:
+    """A PC an end user works on: serial, model, and its pop-ups, newest first."""
+
+    serial: str
+    model: str
+    pop_ups: list[PopUp]
+
+
+def end_user_pcs(tx: Tx, scope: EndUserScope, *, limit: int = DEFAULT_LIMIT) -> list[EndUserPC]:
+    """R-ALR-1, R-ALR-4: the PCs of the end user (`scope.pcs`), by serial, with the newest
+    `limit` (1…200) pop-ups told to their end user; two queries however many PCs.
+
+    A PC is the end user's while it is its customer's, or no customer's yet (an unassigned
+    PC in a holding tenant), as `handlers.holding.device_for` lets it submit cases; a PC
+    of another customer the token names is left out. Alerts told to the partner only
+    (self-service off, R-ALR-4) are not pop-ups. `QueryError` for a bad `limit`.
+    """
+    limit = checked_limit(limit)
+    serials = sorted({query_serial(pc) for pc in scope.pcs})
+    if not serials:
+        return []
+    pcs = tx.query(
+        "SELECT device_id, serial, model FROM pf_e_devices"
+        f" WHERE serial IN ({placeholders(serials)})"
+        " AND (customer_id = ? OR customer_id IS NULL) ORDER BY serial",
+        (*serials, scope.customer_id),
+    )
+    pop_ups = _pop_ups(tx, [row[0] for row in pcs], limit)
+    return [
+        EndUserPC(serial, model, [p for p in pop_ups if p.serial == serial])
+        for _, serial, model in pcs
+    ]
+
+
+def _pop_ups(tx: Tx, device_ids: list[str], limit: int) -> list[PopUp]:
+    if not device_ids:
+        return []
+    rows = tx.query(
+        "SELECT d.serial, a.alert_id, a.severity, a.message, a.notified_at, c.case_id,"
+        " c.destination FROM pf_r_alerts a JOIN pf_r_devices d ON d.device_id = a.device_id"
+        " LEFT JOIN pf_r_cases c ON c.device_id = a.device_id AND c.alert_id = a.alert_id"
+        f" WHERE a.device_id IN ({placeholders(device_ids)}) AND a.audience = 'end_user'"
+        " ORDER BY a.notified_at DESC, a.alert_id DESC LIMIT ?",
+        (*device_ids, limit),
+    )
+    return [PopUp(*row) for row in rows]

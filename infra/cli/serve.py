@@ -11,7 +11,7 @@ import uvicorn
 from infra.bootstrap import build_fleet, local_jwks, start_service
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
-from infra.demo import DemoIncompleteError, seed_demo
+from infra.demo import DemoIncompleteError, open_demo_store
 
 log = structlog.get_logger("partnerfleet.cli")
 
@@ -36,13 +36,14 @@ def serve(
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
     verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
-    fleet = build_fleet(settings)
     if demo:
         try:
-            seeded = seed_demo(fleet)
+            fleet, seeded = open_demo_store(settings)
         except DemoIncompleteError as error:
             fail(str(error))
         log.info("demo_data", seeded=seeded.seeded, events=seeded.events, seconds=seeded.seconds)
+    else:
+        fleet = build_fleet(settings)
     service = start_service(
         settings,
         fleet,

@@ -8,11 +8,15 @@ developer signs in as (`partnerfleet token issue --demo` mints a token for each)
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from handlers import PartnerFleet
-from infra.bootstrap import build_policy_runner
+from infra.bootstrap import build_fleet, build_policy_runner
 from infra.demo import seeding
 from infra.demo.people import (
     CUSTOMER,
@@ -26,6 +30,7 @@ from infra.demo.people import (
 )
 from infra.demo.plan import FULL_SIZE, DemoCustomer, plan
 from infra.demo.summary import store_summary
+from infra.settings import Settings
 
 __all__ = [
     "CUSTOMER",
@@ -38,6 +43,7 @@ __all__ = [
     "SERVICE_PARTNER",
     "DemoIncompleteError",
     "Seeded",
+    "open_demo_store",
     "seed_demo",
     "store_summary",
 ]
@@ -77,6 +83,42 @@ def seed_demo(fleet: PartnerFleet, customers: int = FULL_SIZE) -> Seeded:
     while policies.catch_up():  # until they have decided on their own decisions too
         pass
     return Seeded(complete is None, _head(fleet) - before, time.perf_counter() - started)
+
+
+def open_demo_store(settings: Settings, customers: int = FULL_SIZE) -> tuple[PartnerFleet, Seeded]:
+    """The fleet over the configured store with the demo in it (`serve --demo`).
+
+    A SQLite store that does not exist yet is seeded aside, in `<store>.seeding`, and moved
+    into place only when complete: a first seeding stopped half-way (Ctrl-C, a kill) leaves
+    no store behind, and the next start seeds afresh (removing what the stopped one left).
+    Any other store is seeded in place (`seed_demo`: DemoIncompleteError when an earlier
+    seeding of it stopped half-way)."""
+    storage = settings.storage
+    store = Path(storage.location)
+    if storage.kind == "sqlite" and not store.exists():
+        staging = store.with_name(store.name + ".seeding")
+        _remove_sqlite(staging)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        aside = settings.model_copy(update={"database_url": SecretStr(f"sqlite:///{staging}")})
+        fleet = build_fleet(aside)
+        try:
+            seeded = seed_demo(fleet, customers)
+        finally:
+            fleet.close()
+        for suffix in ("-wal", "-shm"):  # a checkpoint on close leaves none; move any kept
+            leftover = Path(f"{staging}{suffix}")
+            if leftover.exists():
+                os.replace(leftover, f"{store}{suffix}")
+        os.replace(staging, store)
+        return build_fleet(settings), seeded
+    fleet = build_fleet(settings)
+    return fleet, seed_demo(fleet, customers)
+
+
+def _remove_sqlite(path: Path) -> None:
+    """A SQLite database file and its journal files, if any."""
+    for name in (str(path), f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        Path(name).unlink(missing_ok=True)
 
 
 def _seed(fleet: PartnerFleet, customers: list[DemoCustomer]) -> None:

@@ -15,7 +15,12 @@ and private key material are refused. The HTTP dependency (infra/http/deps.py) c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import jwt
@@ -30,6 +35,8 @@ from infra.tokens import KEY_TYPES, AuthConfigurationError, checked_jwks
 log = structlog.get_logger("partnerfleet.auth")
 
 MAX_TOKEN_CHARS = 8192
+VERIFIED_SECONDS = 60.0  # how long a verified token is taken without checking it again
+VERIFIED_TOKENS = 10_000  # how many verified tokens are remembered (least recent out)
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
 JWKS_LIFESPAN_SECONDS = 300.0
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0
@@ -121,17 +128,43 @@ class _Body(BaseModel):
     pcs: tuple[StrictStr, ...] = Field(default=(), max_length=10_000)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Verified:
+    """A token verified before: its claims, its key, and until when (clock seconds) it is
+    taken again without checking its signature."""
+
+    claims: Claims
+    kid: str
+    until: float
+
+
 class TokenVerifier:
     """Verifies bearer JWTs against trusted keys for one audience and issuer.
 
-    `leeway` (seconds) is allowed on `exp`, `iat` and `nbf` for clock skew.
+    `leeway` (seconds) is allowed on `exp`, `iat` and `nbf` for clock skew. A token verified
+    once is taken again without checking its signature for up to VERIFIED_SECONDS (60 s),
+    never past its `exp` (+ leeway), and only while its key is still trusted: a client
+    sends the same token with every request, and the signature check is a third of a
+    read's time (docs/benchmarks.md). The last VERIFIED_TOKENS (10,000) are remembered by
+    their SHA-256, never the token itself.
     """
 
-    def __init__(self, keys: KeySource, *, audience: str, issuer: str, leeway: float) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        audience: str,
+        issuer: str,
+        leeway: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._audience = audience
         self._issuer = issuer
         self._leeway = leeway
+        self._clock = clock
+        self._verified_tokens: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._lock = threading.Lock()
 
     def claims(self, token: str, correlation_id: str = "") -> Claims:
         """The verified claims of `token` (a compact JWS, at most 8192 characters).
@@ -139,17 +172,45 @@ class TokenVerifier:
         Raises `AuthenticationError` with a reason safe to show (it never contains the
         token), or `KeysUnavailableError` when the keys cannot be had.
         """
+        digest = hashlib.sha256(token.encode()).digest() if isinstance(token, str) else b""
+        known = self._known(digest)
+        if known is not None:
+            return dataclasses.replace(known.claims, correlation_id=correlation_id)
         try:
-            payload = self._verified(token)
+            payload, kid = self._verified(token)
             body = _body(payload)
         except AuthenticationError as refusal:
             log.info("token_refused", reason=str(refusal))
             raise
         log.debug("token_accepted", subject=body.sub, role=body.role, tenant=body.tenant)
-        return Claims(body.sub, body.role, body.tenant, body.pcs, correlation_id)
+        claims = Claims(body.sub, body.role, body.tenant, body.pcs, correlation_id)
+        self._remember(digest, claims, kid, payload.get("exp"))
+        return claims
 
-    def _verified(self, token: str) -> dict[str, Any]:
-        key = self._key_for(token)
+    def _known(self, digest: bytes) -> _Verified | None:
+        """A token verified before, still within its time and with its key still trusted."""
+        with self._lock:
+            known = self._verified_tokens.get(digest)
+            if known is None:
+                return None
+            if self._clock() >= known.until:
+                del self._verified_tokens[digest]
+                return None
+            self._verified_tokens.move_to_end(digest)
+        return known if self._keys.key(known.kid) is not None else None
+
+    def _remember(self, digest: bytes, claims: Claims, kid: str, expires: object) -> None:
+        if not digest or not isinstance(expires, int | float) or isinstance(expires, bool):
+            return
+        until = min(self._clock() + VERIFIED_SECONDS, float(expires) + self._leeway)
+        with self._lock:
+            self._verified_tokens[digest] = _Verified(claims, kid, until)
+            while len(self._verified_tokens) > VERIFIED_TOKENS:
+                self._verified_tokens.popitem(last=False)
+
+    def _verified(self, token: str) -> tuple[dict[str, Any], str]:
+        """The token's payload, checked, and the id of the key that signed it."""
+        key, kid = self._key_for(token)
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
@@ -166,9 +227,9 @@ class TokenVerifier:
             ) from None
         except jwt.PyJWTError as error:
             raise AuthenticationError(_reason(error)) from None
-        return payload
+        return payload, kid
 
-    def _key_for(self, token: str) -> PyJWK:
+    def _key_for(self, token: str) -> tuple[PyJWK, str]:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError(
                 Msg(
@@ -188,7 +249,7 @@ class TokenVerifier:
             raise AuthenticationError(Msg("The token's key (kid) is not one this service trusts."))
         if key.algorithm_name not in KEY_TYPES:  # checked at load; kept as a second lock
             raise AuthenticationError(Msg("The token's key has no trusted algorithm."))
-        return key
+        return key, kid
 
 
 def _reason(error: jwt.PyJWTError) -> Msg:

@@ -31,6 +31,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from handlers import PartnerFleet
 from handlers.access import (
@@ -59,7 +60,7 @@ VIEWS_RETRY_SECONDS = 1
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the operator's identity provider")
 
 
-def get_fleet(request: Request) -> PartnerFleet:
+async def get_fleet(request: Request) -> PartnerFleet:
     """The application the API was created over."""
     fleet: PartnerFleet = request.app.state.fleet
     return fleet
@@ -88,7 +89,7 @@ def get_actor(
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def get_views(
+async def get_views(
     request: Request,
     wait_for: Annotated[
         int | None,
@@ -103,19 +104,25 @@ def get_views(
     views: ViewRunner | None = request.app.state.views
     if views is None:
         raise ProblemError("storage-unavailable", "This process serves no read models.")
-    if wait_for and wait_for > views.head():  # waiting could never reach it
+    if wait_for:  # reading the head and waiting block: in a worker thread, not the loop
+        await run_in_threadpool(_wait_for, views, wait_for)
+    return views.db
+
+
+def _wait_for(views: ViewRunner, wait_for: int) -> None:
+    """Wait until the views applied `wait_for`: 400 beyond the head, 503 after WAIT_SECONDS."""
+    if wait_for > views.head():  # waiting could never reach it
         raise ProblemError(
             "malformed-request",
             f"Partnerfleet-Wait-For names position {wait_for}, beyond the last one stored: "
             "send a Partnerfleet-Position this service answered.",
         )
-    if wait_for and not views.wait_until(wait_for, timeout=WAIT_SECONDS):
+    if not views.wait_until(wait_for, timeout=WAIT_SECONDS):
         raise ProblemError(
             "views-behind",
             f"The read models have not reached position {wait_for} within {WAIT_SECONDS:g} s.",
             {"Retry-After": str(VIEWS_RETRY_SECONDS)},
         )
-    return views.db
 
 
 ViewsDep = Annotated[ViewDB, Depends(get_views)]
@@ -144,7 +151,7 @@ class CurrentViews:
         return self.runner.db
 
 
-def get_current_views(request: Request, _views: ViewsDep) -> CurrentViews:
+async def get_current_views(request: Request, _views: ViewsDep) -> CurrentViews:
     """The read models, to be brought up to the store's last position (`CurrentViews.now`);
     `Partnerfleet-Wait-For` is checked as `ViewsDep` checks it."""
     runner: ViewRunner = request.app.state.views
@@ -154,7 +161,7 @@ def get_current_views(request: Request, _views: ViewsDep) -> CurrentViews:
 CurrentViewsDep = Annotated[CurrentViews, Depends(get_current_views)]
 
 
-def get_page(
+async def get_page(
     request: Request,
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
@@ -180,7 +187,7 @@ PAGING = frozenset({"cursor", "limit"})
 PageDep = Annotated[Page, Depends(get_page)]
 
 
-def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
+async def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
     """The scope of the partner in the path, for one of its users."""
     return partner_scope(actor, location_id)
 
@@ -188,7 +195,7 @@ def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:
 PartnerScopeDep = Annotated[PartnerScope, Depends(get_partner_scope)]
 
 
-def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
+async def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
     """The actor of a partner user's command under `/partners/{location_id}`: one of that
     partner's users (403 for other roles, 404 for another partner's Location ID), so the
     path names the partner the command acts for (the commands act for `actor.tenant`)."""
@@ -199,7 +206,7 @@ def get_partner_actor(actor: ActorDep, location_id: str) -> Actor:
 PartnerActorDep = Annotated[Actor, Depends(get_partner_actor)]
 
 
-def get_operator_scope(actor: ActorDep) -> OperatorScope:
+async def get_operator_scope(actor: ActorDep) -> OperatorScope:
     """HP/HPE operations' scope (every partner, the intake's rejections, the queues)."""
     return operator_scope(actor)
 
@@ -207,7 +214,7 @@ def get_operator_scope(actor: ActorDep) -> OperatorScope:
 OperatorScopeDep = Annotated[OperatorScope, Depends(get_operator_scope)]
 
 
-def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
+async def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
     """The scope of the customer in the path, for its customer admin (R-PAR-2)."""
     return customer_scope(actor, customer_id)
 
@@ -215,7 +222,7 @@ def get_customer_scope(actor: ActorDep, customer_id: str) -> CustomerScope:
 CustomerScopeDep = Annotated[CustomerScope, Depends(get_customer_scope)]
 
 
-def get_audit_scope(actor: ActorDep) -> AuditScope:
+async def get_audit_scope(actor: ActorDep) -> AuditScope:
     """Consent history and exports, for an auditor or operator (R-CON-3, R-CON-4)."""
     return audit_scope(actor)
 

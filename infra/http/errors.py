@@ -194,7 +194,8 @@ async def _refused(request: Request, error: Exception) -> JSONResponse:
     detail = str(error)
     headers = _headers(kind, error)
     if kind == "invalid-fields":  # a TextError names its argument: "name: what is wrong"
-        return problem(request, kind, detail, headers, errors=[_named_field(error, detail)])
+        named = _in_path(_named_field(error, detail), request.path_params)
+        return problem(request, kind, detail, headers, errors=[named])
     if kind == "storage-unavailable":  # a driver's text can name hosts and users
         log.warning("storage_unavailable", error=type(error).__name__)
         detail = "The event store or the read models cannot be reached right now."
@@ -209,6 +210,16 @@ def _named_field(error: Exception, detail: str) -> dict[str, str]:
     if not colon or not field or " " in field:  # a sentence, not a name
         field, message = "", detail
     return {"field": field, "in": where, "message": message}
+
+
+def _in_path(named: dict[str, str], path_params: Mapping[str, Any]) -> dict[str, str]:
+    """The field as the path names it, when the refused value came from the path: the
+    domain says `serial`, the route's parameter may be `host_serial`."""
+    field = named["field"]
+    found = [p for p in path_params if field and (p == field or p.endswith("_" + field))]
+    if len(found) == 1 and str(path_params[found[0]]).strip():
+        return {**named, "field": found[0], "in": "path"}
+    return named
 
 
 def _headers(kind: str, error: Exception) -> dict[str, str]:

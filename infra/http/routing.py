@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 from fastapi.utils import deep_dict_update
 
 from domain.base import FleetAggregate
+from domain.feed_bounds import DuplicateKeyError, strict_json
 from domain.idempotency import bytes_fingerprint, content_fingerprint
 from handlers.conditions import Conditions, EntityTag, IdempotencyKey, applied
 from infra.http.errors import ProblemError
@@ -120,12 +121,15 @@ async def _parsed(request: Request) -> tuple[bytes, Any]:
     if not body or not _is_json(content_type):
         return body, None
     try:
-        value = await request.json()  # Starlette keeps it: FastAPI does not parse again
+        value = strict_json(body)
+    except DuplicateKeyError as error:  # readers disagree on its value: refused, as feeds do
+        raise ProblemError("malformed-request", f"The request body names a {error}.") from None
     except (ValueError, UnicodeDecodeError):
         raise ProblemError("malformed-request", "The request body is not valid JSON.") from None
     except RecursionError:
         raise too_deep() from None
     check_depth(value, body)
+    request._json = value  # Starlette's cache of request.json(): FastAPI does not parse again
     return body, value
 
 

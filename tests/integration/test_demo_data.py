@@ -24,7 +24,9 @@ from infra.demo import (
     DEMO_PRINCIPALS,
     RESELLER,
     SERVICE_PARTNER,
+    open_demo_store,
     seed_demo,
+    seeding,
     store_summary,
 )
 from infra.demo.plan import DEVICES_PER_CUSTOMER, plan
@@ -170,3 +172,36 @@ def test_every_demo_principal_signs_in_to_the_seeded_store(fleet: PartnerFleet) 
     [pc] = end_user.pcs
     device: Device = fleet.repository.get(Device.id_for(pc))
     assert device.customer_id == end_user.tenant
+
+
+def test_a_first_seeding_stopped_half_way_leaves_no_store_and_the_next_start_seeds(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` stopped during its first seeding (Ctrl-C, a kill): the demo is seeded
+    aside and moved into place only when complete, so the next start finds no half-seeded
+    store to refuse, seeds afresh, and what the stopped one left is removed (issue 9
+    attack 5)."""
+    store = tmp_path / "var" / "partnerfleet.sqlite3"
+    settings = Settings(database_url=f"sqlite:///{store}")
+    real_finish = seeding.finish
+
+    def interrupted(*_args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seeding, "finish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        open_demo_store(settings, 2)
+    staging = store.with_name(store.name + ".seeding")
+    assert not store.exists()
+    assert staging.exists()  # what the stopped seeding wrote, never the store
+
+    monkeypatch.setattr(seeding, "finish", real_finish)
+    fleet, seeded = open_demo_store(settings, 2)
+    again_fleet, again = open_demo_store(settings, 2)
+
+    assert seeded.seeded
+    assert not again.seeded
+    assert not staging.exists()
+    assert store_summary(fleet) == store_summary(again_fleet)
+    fleet.close()
+    again_fleet.close()

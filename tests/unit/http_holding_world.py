@@ -99,6 +99,15 @@ class World:
 def world(pcs: tuple[str, ...] = ("PC1", "PC2", "PC3"), service_pcs: tuple[str, ...] = ()) -> World:
     """LOC-1 and LOC-2 certified, `pcs` in LOC-1's holding tenant and `service_pcs` in
     LOC-2's, all reported through e2Open (premium care plans)."""
+    fleet = premium_fleet(pcs, service_pcs)
+    views = memory_runner(fleet)
+    return World(fleet, views, _client_over(fleet, views))
+
+
+def premium_fleet(
+    pcs: tuple[str, ...] = ("PC1", "PC2", "PC3"), service_pcs: tuple[str, ...] = ()
+) -> PartnerFleet:
+    """The fleet of `world`: LOC-1 and LOC-2 certified, their PCs reported through e2Open."""
     fleet = in_memory_fleet()
     for location, users in ((LOC, ("anna@LOC-1", "ben@LOC-1")), (SERVICE_LOC, ("otto@LOC-2",))):
         fleet.register_partner(OPS, location, f"Partner {location}")
@@ -110,8 +119,7 @@ def world(pcs: tuple[str, ...] = ("PC1", "PC2", "PC3"), service_pcs: tuple[str, 
     reports = [report(s, LOC) for s in pcs] + [report(s, SERVICE_LOC) for s in service_pcs]
     if reports:
         fleet.receive_e2open_batch(OPS, "world", reports)
-    views = memory_runner(fleet)
-    return World(fleet, views, _client_over(fleet, views))
+    return fleet
 
 
 _clients: list[TestClient] = []

@@ -26,12 +26,14 @@ from handlers.access import (
     Actor,
     AuditScope,
     CustomerScope,
+    EndUserScope,
     ForbiddenError,
     OperatorScope,
     PartnerScope,
     Role,
     audit_scope,
     customer_scope,
+    end_user_scope,
     operator_scope,
     partner_scope,
     policy_actor,
@@ -42,6 +44,7 @@ from projections import (
     consent_export,
     consent_queries,
     customer_queries,
+    dashboards,
     environment,
     holding,
     repair_queues,
@@ -172,10 +175,16 @@ QUERIES: dict[str, Query] = {
     ),
     "customer_dashboard": Query((PartnerScope,), customer_queries.customer_dashboard, group_of),
     "customer_row": Query((PartnerScope,), customer_queries.customer_row, group_of),
+    "partner_device": Query((PartnerScope,), customer_queries.partner_device, serial_of),
     "configuration_for": Query((PartnerScope,), consent_queries.configuration_for, serial_of),
     "unassigned_devices": Query(
         (PartnerScope,), lambda tx, s, _: holding.unassigned_devices(tx, s)
     ),
+    "customer_dashboards": Query(
+        (PartnerScope,), lambda tx, s, _: dashboards.customer_dashboards(tx, s)
+    ),
+    "dashboard_pcs": Query((PartnerScope,), lambda tx, s, _: dashboards.dashboard_pcs(tx, s, [])),
+    "transfers": Query((PartnerScope,), lambda tx, s, _: dashboards.transfers(tx, s)),
     "open_missing_device_requests": Query(
         (PartnerScope, OperatorScope), lambda tx, s, _: holding.open_missing_device_requests(tx, s)
     ),
@@ -234,6 +243,7 @@ QUERIES: dict[str, Query] = {
         (CustomerScope,), lambda tx, s, _: environment.my_it_environment(tx, s)
     ),
     "environment_device": Query((CustomerScope,), environment.environment_device, serial_of),
+    "end_user_pcs": Query((EndUserScope,), lambda tx, s, _: repair_queues.end_user_pcs(tx, s)),
 }
 
 # The matrix: which roles a query answers (any other role: 403, on any tenant).
@@ -245,8 +255,12 @@ ALLOWED: dict[str, set[str]] = {
     "list_customers": PARTNERS,
     "customer_dashboard": PARTNERS,
     "customer_row": PARTNERS,
+    "partner_device": PARTNERS,
     "configuration_for": PARTNERS,
     "unassigned_devices": PARTNERS,
+    "customer_dashboards": PARTNERS,
+    "dashboard_pcs": PARTNERS,
+    "transfers": PARTNERS,
     "open_missing_device_requests": PARTNERS | {"operator"},
     "alert_notifications": PARTNERS | {"operator"},
     "csdp_queue": PARTNERS,
@@ -263,6 +277,7 @@ ALLOWED: dict[str, set[str]] = {
     "unrouted_repair_cases": {"operator"},
     "my_it_environment": {"customer_admin"},
     "environment_device": {"customer_admin"},
+    "end_user_pcs": {"end_user"},
 }
 TENANT_BOUND = PARTNERS | {"customer_admin", "end_user"}
 
@@ -292,11 +307,14 @@ def scope_for(actor: Actor, takes: tuple[type, ...], tenant: str) -> object:
         return operator_scope(actor)
     if actor.role in (Role.AUDITOR, Role.OPERATOR) and AuditScope in takes:
         return audit_scope(actor)
+    if actor.role is Role.END_USER and EndUserScope in takes:
+        return end_user_scope(actor, tenant)
     makers: dict[type, Callable[[], object]] = {
         PartnerScope: lambda: partner_scope(actor, tenant),
         CustomerScope: lambda: customer_scope(actor, tenant),
         AuditScope: lambda: audit_scope(actor),
         OperatorScope: lambda: operator_scope(actor),
+        EndUserScope: lambda: end_user_scope(actor, tenant),
     }
     return makers[takes[0]]()
 
@@ -338,6 +356,7 @@ def test_issue_9_the_matrix_lists_every_query_function_of_projections() -> None:
         consent_export,
         consent_queries,
         customer_queries,
+        dashboards,
         environment,
         holding,
         repair_queues,

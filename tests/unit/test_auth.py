@@ -10,18 +10,22 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from jwt import PyJWK
 from structlog.testing import capture_logs
 
 from domain.base import NotFoundError
 from handlers import PartnerFleet
 from handlers.access import AuthenticationError, Claims, authenticate, partner_scope
-from infra.tokens import mint
+from infra.http.auth import VERIFIED_SECONDS, FileKeys, TokenVerifier
+from infra.tokens import SigningKey, mint
 from tests.auth_keys import (
     AUDIENCE,
     ISSUER,
+    LEEWAY,
     b64,
     claims_body,
     hmac_with_public_key,
+    jwks,
     private_pem,
     signed,
     signing_key,
@@ -244,3 +248,92 @@ def test_tokens_and_key_material_never_reach_the_logs(caplog: pytest.LogCaptureF
     for secret in (good, bad, good.split(".")[2], bad.split(".")[2]):
         assert secret not in shown
     assert private_pem(signing_key()).splitlines()[1] not in shown
+
+
+class Clock:
+    """A clock the test moves (seconds since the epoch)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingKeys:
+    """Trusted keys that count how often a signature needed one, and can drop a key."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.inner = FileKeys(jwks(*keys), "counted keys")
+        self.dropped: set[str] = set()
+        self.asked = 0
+
+    def key(self, kid: str) -> PyJWK | None:
+        self.asked += 1
+        return None if kid in self.dropped else self.inner.key(kid)
+
+
+def cached_verifier(keys: CountingKeys, clock: Clock) -> TokenVerifier:
+    return TokenVerifier(keys, audience=AUDIENCE, issuer=ISSUER, leeway=LEEWAY, clock=clock)
+
+
+def test_a_verified_token_is_taken_again_without_decoding_until_it_expires() -> None:
+    """The second use of a token is not decoded again (jwt.decode is patched to fail)…"""
+    key, clock = signing_key(), Clock()
+    checker = cached_verifier(CountingKeys(key), clock)
+    token = signed(claims_body(exp=int(clock.now) + 45))
+    first = checker.claims(token, "c-1")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("infra.http.auth.jwt.decode", _no_decoding)
+        again = checker.claims(token, "c-2")
+        clock.now += 45 + LEEWAY  # …and refused once past exp + leeway, decoded again
+        with pytest.raises(RuntimeError, match="decoded"):
+            checker.claims(token)
+
+    assert again == Claims(first.subject, first.role, first.tenant, first.pcs, "c-2")
+
+
+def test_a_verified_token_is_checked_again_after_a_minute() -> None:
+    """Taken without decoding for VERIFIED_SECONDS at most, however long it is valid."""
+    key, clock = signing_key(), Clock()
+    checker = cached_verifier(CountingKeys(key), clock)
+    token = signed(claims_body())
+    checker.claims(token)
+
+    clock.now += VERIFIED_SECONDS
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("infra.http.auth.jwt.decode", _no_decoding)
+        with pytest.raises(RuntimeError, match="decoded"):
+            checker.claims(token)
+
+
+def test_a_verified_token_whose_key_is_no_longer_trusted_is_refused() -> None:
+    """A key withdrawn from the JWKS ends its tokens at once, remembered or not."""
+    key, clock = signing_key(), Clock()
+    keys = CountingKeys(key)
+    checker = cached_verifier(keys, clock)
+    token = signed(claims_body())
+    checker.claims(token)
+
+    keys.dropped.add(key.kid)
+
+    with pytest.raises(AuthenticationError, match="not one this service trusts"):
+        checker.claims(token)
+
+
+def test_a_tampered_copy_of_a_verified_token_is_still_refused() -> None:
+    """Remembered by the whole token's hash: a copy with another signature is checked."""
+    key, clock = signing_key(), Clock()
+    checker = cached_verifier(CountingKeys(key), clock)
+    token = signed(claims_body())
+    checker.claims(token)
+    head, payload, signature = token.split(".")
+    tampered = f"{head}.{payload}.{signature[:-4]}AAAA"
+
+    with pytest.raises(AuthenticationError, match="signature"):
+        checker.claims(tampered)
+
+
+def _no_decoding(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("decoded")

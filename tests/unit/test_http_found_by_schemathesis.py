@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -86,3 +88,33 @@ def test_i9_the_problem_type_route_documents_its_404(served: Served) -> None:
 
     assert answer.status_code == 404
     assert "404" in documented["responses"]
+
+
+SERIAL_PATHS = [
+    ("c1", "GET", "/customers/C1/devices/{serial}"),
+    ("c1", "GET", "/customers/C1/devices/{serial}/consent-history"),
+    ("anna", "GET", "/partners/LOC-1/devices/{serial}/configuration"),
+    ("c1", "PUT", "/customers/C1/hosting-devices/{host_serial}/partner"),
+]
+
+
+@pytest.mark.parametrize(
+    "serial", ["S\x001", "S\u202e1", "S-1", "S" * 33], ids=["nul", "rtl", "dash", "long"]
+)
+@pytest.mark.parametrize(
+    ("who", "method", "path"), SERIAL_PATHS, ids=[p for _, _, p in SERIAL_PATHS]
+)
+def test_r_par_2_a_malformed_serial_in_the_path_is_422_in_path(
+    served: Served, serial: str, who: str, method: str, path: str
+) -> None:
+    """R-PAR-2: a serial with a NUL, an RTL override, a dash or 33 characters in the path:
+    422 naming the field `serial` in the path, never the query (issue 9 attack 6) nor a
+    rule's 409 (a malformed serial is an invalid value, `domain.device.SerialError`)."""
+    body = {"partner": {"location_id": "LOC-1"}} if method == "PUT" else None
+    [name] = re.findall(r"\{(\w+)\}", path)
+    answer = served.api.as_(who, method, path.format(**{name: quote(serial)}), json=body)
+
+    problem = problem_of(answer)
+    assert (answer.status_code, problem["type"]) == (422, "/problems/invalid-fields")
+    [error] = problem["errors"]
+    assert (error["field"], error["in"]) == (name, "path")

@@ -125,3 +125,43 @@ def test_r_par_1_a_json_body_sent_without_the_json_content_type_is_400_saying_so
     assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/malformed-request")
     assert "Content-Type: application/json" in problem_of(answer)["detail"]
     assert event_count(fleet) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"location_id": "L", "location_id": "M", "name": "Reseller"}', "'location_id'"),
+        ('{"location_id": "L", "name": "Reseller", "name": "Other"}', "'name'"),
+        ('{"location_id": "L", "name": "R", "extra": {"a": 1, "a": 2}}', "'a'"),
+    ],
+    ids=["first-field", "last-field", "nested"],
+)
+def test_r_par_1_a_key_twice_in_one_object_is_400_naming_it_as_the_feeds_refuse_it(
+    body: str, named: str
+) -> None:
+    """R-PAR-1: JSON readers disagree on which value a repeated key has (Python keeps the
+    last, others the first): refused, naming the key, nothing recorded (issue 9 attack 4)."""
+    fleet = in_memory_fleet()
+
+    answer = client(fleet).post(
+        "/partners", content=body, headers=bearer("ops", **{"content-type": "application/json"})
+    )
+
+    problem = problem_of(answer)
+    assert (answer.status_code, problem["type"]) == (400, "/problems/malformed-request")
+    assert named in problem["detail"]
+    assert "twice" in problem["detail"]
+    assert event_count(fleet) == 0
+
+
+def test_r_par_1_a_number_beyond_64_bits_is_400_not_a_stored_bignum() -> None:
+    """A JSON number beyond 64 bits cannot be read back by most consumers: refused."""
+    fleet = in_memory_fleet()
+    body = '{"location_id": "L", "name": "R", "n": 123456789012345678901234567890}'
+
+    answer = client(fleet).post(
+        "/partners", content=body, headers=bearer("ops", **{"content-type": "application/json"})
+    )
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/malformed-request")
+    assert event_count(fleet) == 0

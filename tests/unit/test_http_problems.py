@@ -39,10 +39,10 @@ ERRORS: dict[str, Exception] = {
 }
 
 
-@raising.post("/raise/{name}")
-def raise_error(name: str) -> None:
+@raising.post("/raise/{error_kind}")
+def raise_error(error_kind: str) -> None:
     """Raises the error named in the path."""
-    raise ERRORS[name]
+    raise ERRORS[error_kind]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from domain import E2OpenBatch, NotFoundError, PartnerTenant
 from handlers import PartnerFleet
 from handlers.access import partner_scope
-from projections.base import iso
+from projections.base import QueryError, iso
 from projections.holding import (
     UnassignedDevice,
     open_missing_device_requests,
@@ -97,11 +97,20 @@ def test_r_hld_1_other_partners_pcs_are_not_listed(
     with read() as tx:
         own = serials(unassigned_devices(tx, partner_at(fleet, LOC)).rows)
         others = serials(unassigned_devices(tx, partner_at(fleet, OTHER_LOC)).rows)
-        uncertified = serials(unassigned_devices(tx, partner_at(fleet, UNCERTIFIED_LOC)).rows)
 
     assert own == ["PC1", "PC2"]
     assert others == ["PC9"]
-    assert uncertified == []
+
+
+def test_r_par_4_an_uncertified_partner_has_no_holding_tenant_to_list_not_an_empty_one(
+    fleet: PartnerFleet, read: Reader, batch: None
+) -> None:
+    """R-PAR-4: the holding tenant comes with HP Premium certification; before it, the list
+    is refused saying so, not answered empty (issue 9 attack 7)."""
+    with read() as tx, pytest.raises(QueryError, match="not certified") as refused:
+        unassigned_devices(tx, partner_at(fleet, UNCERTIFIED_LOC))
+
+    assert refused.value.rule == "R-PAR-4"
 
 
 def test_r_hld_1_a_partner_user_gets_no_scope_on_another_or_unknown_location_id(

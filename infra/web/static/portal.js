@@ -23,3 +23,18 @@ document.addEventListener("htmx:afterSwap", function (event) {
     if (button) { button.focus(); }
   }
 });
+// After a section of a page is swapped (a dashboard's child groups or deletion, a device's
+// service levels, the event list), move focus to its refusal if any, else to its heading,
+// so a keyboard or screen-reader user is not left on a removed control.
+document.addEventListener("htmx:afterSwap", function (event) {
+  var sections = ["child-groups", "delete-group", "service-levels", "event-list"];
+  var id = event.detail.target && event.detail.target.id;
+  if (sections.indexOf(id) < 0) { return; }
+  var section = document.getElementById(id);
+  if (!section) { return; }
+  var focus = section.querySelector("[role=alert]") || section.querySelector("h2");
+  if (focus) {
+    if (!focus.hasAttribute("tabindex")) { focus.setAttribute("tabindex", "-1"); }
+    focus.focus();
+  }
+});
