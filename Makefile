@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-browser screenshots lint format bench install clean
+.PHONY: run test test-unit test-integration test-browser screenshots lint format bench install clean translations
 
 install: $(STAMP)
 
@@ -49,6 +49,15 @@ bench: $(STAMP)  ## write-path, read-path, Kafka-path and HTTP-path benchmarks, 
 	$(BIN)/python -m bench.read_path
 	$(BIN)/python -m bench.kafka_path
 	$(BIN)/python -m bench.http_path
+
+LOCALES := infra/web/locales
+translations: $(STAMP)  ## extract the portal's and the refusals' messages, merge them into each locale
+	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file $(LOCALES)/messages.pot \
+		--no-location --sort-output --omit-header --width 100 \
+		--keywords Msg --keywords _N --keywords gettext --keywords ngettext:1,2 --keywords _ \
+		.
+	$(BIN)/pybabel update --input-file $(LOCALES)/messages.pot --output-dir $(LOCALES) \
+		--domain messages --no-fuzzy-matching --ignore-obsolete --width 100
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

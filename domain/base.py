@@ -38,6 +38,10 @@ class Msg(str):
     it the same way (infra/web/i18n.py). `Msg` is the gettext keyword Babel extracts.
 
         raise PartnerError(Msg("Partner {location_id} is not certified.", location_id=loc))
+
+    A parameter may itself be a `Msg` (a part of a sentence, such as `domain.text.describe`'s
+    reason); the UI translates it the same way before filling it in. Keep the template a
+    string literal (tests/unit/test_refusal_messages.py) so that Babel can extract it.
     """
 
     template: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 
 # Versioned wording of "Optimize my IT environment". A version's wording never changes:
 # a new wording is a new version, so every recorded grant names exactly what was agreed to.
@@ -32,7 +32,13 @@ def consent_text_digest(text_version: str) -> str:
     wording = CONSENT_TEXTS.get(text_version)
     if wording is None:
         known = ", ".join(sorted(CONSENT_TEXTS))
-        raise ConsentError(f"Unknown consent text version {text_version!r}; known: {known}.")
+        raise ConsentError(
+            Msg(
+                "Unknown consent text version {text_version!r}; known: {known}.",
+                text_version=text_version,
+                known=known,
+            )
+        )
     return hashlib.sha256(wording.encode()).hexdigest()
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 
 # The key of demo and test stores only (SQLite, in memory); PostgreSQL needs CPIN_KEY set.
 DEMO_KEY = b"partnerfleet-demo-only-cpin-key-not-a-secret"
@@ -41,10 +41,14 @@ class CpinKeyMismatchError(DomainError):
 
     def __init__(self, made_under: str, service: str) -> None:
         super().__init__(
-            f"This customer dashboard's cPIN cannot be checked: it was set under another "
-            f"CPIN_KEY (key id {made_under}) than this service has (key id {service}). "
-            "Nothing was recorded and the cPIN may well be right; HP operations must start "
-            "partnerfleet with the CPIN_KEY the dashboard was created under."
+            Msg(
+                "This customer dashboard's cPIN cannot be checked: it was set under another "
+                "CPIN_KEY (key id {made_under}) than this service has (key id {service}). "
+                "Nothing was recorded and the cPIN may well be right; HP operations must "
+                "start partnerfleet with the CPIN_KEY the dashboard was created under.",
+                made_under=made_under,
+                service=service,
+            )
         )
 
 

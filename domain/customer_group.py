@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from domain.base import Cause, FleetAggregate, NotAllowedError, natural_id
+from domain.base import Cause, FleetAggregate, Msg, NotAllowedError, natural_id
 from domain.cpin import cpin_matches, legacy_verifier, normalise_cpin, require_key_of
 from domain.group_support import (
     ChildGroup,
@@ -97,7 +97,7 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
     ) -> CustomerGroup:
         """R-LNK-5: the partner's group for a customer; the partner's admins administer it."""
         if not customer_id.strip():
-            raise CustomerGroupError("A customer group needs a customer id.")
+            raise CustomerGroupError(Msg("A customer group needs a customer id."))
         group_id = cls.id_for(partner_location_id, customer_id)
         return cls._start(
             cls.Created,
@@ -207,9 +207,14 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         """
         self.require_open()
         if self.is_dashboard:
-            raise CustomerGroupError(f"{self.customer_name} already has a customer dashboard.")
+            raise CustomerGroupError(
+                Msg(
+                    "{customer_name} already has a customer dashboard.",
+                    customer_name=self.customer_name,
+                )
+            )
         if len(normalise_cpin(cpin)) < 4:
-            raise CustomerGroupError("A cPIN has at least 4 characters.")
+            raise CustomerGroupError(Msg("A cPIN has at least 4 characters."))
         self._record(self.CustomerDashboardCreated, cause, cpin_verifier=verifier)
 
     def check_cpin(self, cpin: str, key: bytes) -> None:
@@ -223,7 +228,7 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
             require_key_of(verifier, key)
         if not self.is_dashboard or verifier is None or not cpin_matches(verifier, cpin, key):
             raise NotAllowedError(
-                "The cPIN does not match this customer dashboard.", rule="R-HLD-3"
+                Msg("The cPIN does not match this customer dashboard."), rule="R-HLD-3"
             )
 
     class SelfServiceNotificationsSwitched(FleetAggregate.Event):
@@ -237,14 +242,19 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         self.require_open()
         if not self.is_dashboard:
             raise CustomerGroupError(
-                "Self-service notifications belong to customer dashboards; "
-                f"{self.customer_name} has none.",
+                Msg(
+                    "Self-service notifications belong to customer dashboards; "
+                    "{customer_name} has none.",
+                    customer_name=self.customer_name,
+                ),
                 rule="R-ALR-4",
             )
         if not on and not self.premium_devices:
             raise CustomerGroupError(
-                "Self-service notifications can be switched off only once at least one "
-                "HP Premium/Premium+ PC is in the customer dashboard.",
+                Msg(
+                    "Self-service notifications can be switched off only once at least one "
+                    "HP Premium/Premium+ PC is in the customer dashboard."
+                ),
                 rule="R-ALR-4",
             )
         if on != self.self_service_notifications:
@@ -262,7 +272,13 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         self.require_open()
         self.require_admin(by)
         if passport_id in self.admins:
-            raise CustomerGroupError(f"{passport_id} is already an admin of {self.customer_name}.")
+            raise CustomerGroupError(
+                Msg(
+                    "{passport_id} is already an admin of {customer_name}.",
+                    passport_id=passport_id,
+                    customer_name=self.customer_name,
+                )
+            )
         self._record(self.AdminAdded, cause, passport_id=passport_id)
 
     def admit_partner_admin(self, cause: Cause) -> None:
@@ -275,7 +291,11 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         """R-GRP-3: only admins of the customer group act on its child groups."""
         if passport_id not in self.admins:
             raise NotAllowedError(
-                f"{passport_id} is not an admin of customer group {self.customer_name}.",
+                Msg(
+                    "{passport_id} is not an admin of customer group {customer_name}.",
+                    passport_id=passport_id,
+                    customer_name=self.customer_name,
+                ),
                 rule="R-GRP-3",
             )
 
@@ -294,9 +314,11 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         if by_partner:
             self.require_admin(cause.principal)
         if child_id in self.child_groups:
-            raise CustomerGroupError(f"Child group {child_id} already exists.")
+            raise CustomerGroupError(
+                Msg("Child group {child_id} already exists.", child_id=child_id)
+            )
         if not name.strip():
-            raise CustomerGroupError("A child group needs a name.")
+            raise CustomerGroupError(Msg("A child group needs a name."))
         self._record(
             self.ChildGroupCreated,
             cause,
@@ -318,12 +340,21 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         child = self._visible_child(cause.principal, child_id)
         if child.created_by != cause.principal:
             raise NotAllowedError(
-                f"Only {child.created_by} can share child group {child.name}.", rule="R-GRP-1"
+                Msg(
+                    "Only {created_by} can share child group {name}.",
+                    created_by=child.created_by,
+                    name=child.name,
+                ),
+                rule="R-GRP-1",
             )
         self.require_admin(with_admin)
         if with_admin == child.created_by or with_admin in child.shared_with:
             raise CustomerGroupError(
-                f"Child group {child.name} is already visible to {with_admin}."
+                Msg(
+                    "Child group {name} is already visible to {with_admin}.",
+                    name=child.name,
+                    with_admin=with_admin,
+                )
             )
         self._record(self.ChildGroupShared, cause, child_id=child_id, with_admin=with_admin)
 
@@ -347,7 +378,10 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         child = self.child_groups.get(child_id)
         if child is None or not child.visible_to(admin):
             raise CustomerGroupError(
-                f"{admin} has no visible child group {child_id}.", rule="R-GRP-1"
+                Msg(
+                    "{admin} has no visible child group {child_id}.", admin=admin, child_id=child_id
+                ),
+                rule="R-GRP-1",
             )
         return child
 
@@ -365,13 +399,17 @@ class CustomerGroup(FleetAggregate, GroupLifecycle):
         self.require_admin(cause.principal)
         reasons = []
         if self.devices:
-            reasons.append(f"{len(self.devices)} device(s) are still linked to it")
+            reasons.append(Msg("{count} device(s) are still linked to it", count=len(self.devices)))
         partner_children = [c for c in self.child_groups.values() if c.by_partner]
         if partner_children:
             hidden = sum(not c.visible_to(cause.principal) for c in partner_children)
             reasons.append(
-                f"{len(partner_children)} partner-created child group(s) remain, "
-                f"{hidden} of them not shared with you"
+                Msg(
+                    "{count} partner-created child group(s) remain, {hidden} of them not "
+                    "shared with you",
+                    count=len(partner_children),
+                    hidden=hidden,
+                )
             )
         if reasons:
             raise DeletionRefusedError(reasons, self.admins)

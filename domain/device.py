@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from domain.base import Cause, FleetAggregate, NotAllowedError, NotFoundError, natural_id
+from domain.base import Cause, FleetAggregate, Msg, NotAllowedError, NotFoundError, natural_id
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
@@ -40,7 +40,11 @@ def normalise_serial(serial: str) -> str:
     Raises `SerialError` ("serial: …") unless the result is 1-32 letters or digits."""
     cleaned = serial_form(serial)
     if not cleaned or not cleaned.isalnum() or len(cleaned) > 32:
-        raise SerialError(f"serial: {serial!r} is not a serial number (1-32 letters or digits).")
+        raise SerialError(
+            Msg(
+                "serial: {serial!r} is not a serial number (1-32 letters or digits).", serial=serial
+            )
+        )
     return cleaned
 
 
@@ -123,16 +127,33 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """Register a customer's device; central-connect devices name their Insight RS host."""
         serial = normalise_serial(serial)
         if connection not in CONNECTIONS:
-            raise DeviceError(f"Unknown connection {connection!r}; use one of {CONNECTIONS}.")
+            raise DeviceError(
+                Msg(
+                    "Unknown connection {connection!r}; use one of {known}.",
+                    connection=connection,
+                    known=CONNECTIONS,
+                )
+            )
         if (connection == "central_connect") != (hosting_serial is not None):
             raise DeviceError(
-                f"Device {serial}: central-connect devices, and only they, name the "
-                "Insight RS hosting device that manages them."
+                Msg(
+                    "Device {serial}: central-connect devices, and only they, name the "
+                    "Insight RS hosting device that manages them.",
+                    serial=serial,
+                )
             )
         if care_plan is not None and care_plan not in CARE_PLANS:
-            raise DeviceError(f"Unknown care plan {care_plan!r}; use one of {CARE_PLANS}.")
+            raise DeviceError(
+                Msg(
+                    "Unknown care plan {care_plan!r}; use one of {known}.",
+                    care_plan=care_plan,
+                    known=CARE_PLANS,
+                )
+            )
         if not customer_id.strip():
-            raise DeviceError(f"Device {serial} needs the id of the customer who owns it.")
+            raise DeviceError(
+                Msg("Device {serial} needs the id of the customer who owns it.", serial=serial)
+            )
         return cls._start(
             cls.Registered,
             cause,
@@ -210,7 +231,7 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         registered, so a refusal never shows that the device exists (`NotFoundError`).
         """
         if self.customer_id != customer_id:
-            raise NotFoundError(f"No device with serial number {self.serial!r}.")
+            raise NotFoundError(Msg("No device with serial number {serial!r}.", serial=self.serial))
 
     class HostedDeviceAdded(FleetAggregate.Event):
         serial: str
@@ -221,7 +242,9 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     def host(self, cause: Cause, serial: str) -> None:
         """R-LNK-2, R-CON-1: this Insight RS hosting device now manages `serial`."""
         if not self.is_hosting_device:
-            raise DeviceError(f"Device {self.serial} is not an Insight RS hosting device.")
+            raise DeviceError(
+                Msg("Device {serial} is not an Insight RS hosting device.", serial=self.serial)
+            )
         self._record(self.HostedDeviceAdded, cause, serial=serial)
 
     class PartnerLinked(FleetAggregate.Event):
@@ -241,10 +264,20 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     def link_partner(self, cause: Cause, location_id: str, role: str, partner_type: str) -> None:
         """R-LNK-1…4, R-LNK-6: link a partner in a role; a relink replaces the old partner."""
         if role not in LINK_ROLES:
-            raise DeviceError(f"Unknown link role {role!r}; use one of {LINK_ROLES}.")
+            raise DeviceError(
+                Msg(
+                    "Unknown link role {role!r}; use one of {known}.",
+                    role=role,
+                    known=LINK_ROLES,
+                )
+            )
         if role == "service_partner" and partner_type != "service_partner":
             raise DeviceError(
-                f"Partner {location_id} is not an accredited service partner; link it as reseller.",
+                Msg(
+                    "Partner {location_id} is not an accredited service partner; link it as "
+                    "reseller.",
+                    location_id=location_id,
+                ),
                 rule="R-LNK-4",
             )
         old = self.links.get(role)
@@ -258,7 +291,13 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-LNK-6: remove the partner linked in `role`; returns its Location ID."""
         old = self.links.get(role)
         if old is None:
-            raise DeviceError(f"Device {self.serial} has no partner linked as {role}.")
+            raise DeviceError(
+                Msg(
+                    "Device {serial} has no partner linked as {role}.",
+                    serial=self.serial,
+                    role=role,
+                )
+            )
         self._record(self.PartnerUnlinked, cause, location_id=old, role=role)
         return old
 
@@ -311,12 +350,17 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-CON-4: a wrong consent record is corrected by a new event, never rewritten."""
         if corrects_version not in self.consent_versions:
             raise ConsentError(
-                f"Device {self.serial} has no consent record at version {corrects_version}; "
-                f"its consent records are at versions {self.consent_versions}."
+                Msg(
+                    "Device {serial} has no consent record at version {corrects_version}; "
+                    "its consent records are at versions {consent_versions}.",
+                    serial=self.serial,
+                    corrects_version=corrects_version,
+                    consent_versions=self.consent_versions,
+                )
             )
         if not reason.strip():
             raise ConsentError(
-                "A consent correction must say why the record was wrong.", rule="R-CON-4"
+                Msg("A consent correction must say why the record was wrong."), rule="R-CON-4"
             )
         if text_version is not None:
             consent_text_digest(text_version)
@@ -333,7 +377,9 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         self._check_consent_scope(scope)
         digest = consent_text_digest(text_version)
         if self.consent is not None and self.consent.text_version == text_version:
-            raise ConsentError(f"Consent for device {self.serial} is already granted.")
+            raise ConsentError(
+                Msg("Consent for device {serial} is already granted.", serial=self.serial)
+            )
         self._record(
             self.ConsentGranted, cause, text_version=text_version, text_digest=digest, scope=scope
         )
@@ -342,7 +388,9 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-CON-3: the customer withdraws consent; access ends at once."""
         self._check_consent_scope(scope)
         if self.consent is None:
-            raise ConsentError(f"Consent for device {self.serial} is not granted.")
+            raise ConsentError(
+                Msg("Consent for device {serial} is not granted.", serial=self.serial)
+            )
         self._record(
             self.ConsentWithdrawn, cause, text_version=self.consent.text_version, scope=scope
         )
@@ -351,8 +399,12 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         # R-CON-1: a central-connect device follows its hosting device's single setting.
         if self.connection == "central_connect" and scope == "device":
             raise ConsentError(
-                f"Device {self.serial} is central-connect: set consent once on its Insight RS "
-                f"hosting device {self.hosting_serial}.",
+                Msg(
+                    "Device {serial} is central-connect: set consent once on its Insight RS "
+                    "hosting device {hosting_serial}.",
+                    serial=self.serial,
+                    hosting_serial=self.hosting_serial,
+                ),
                 rule="R-CON-1",
             )
 
@@ -370,18 +422,24 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-CON-2: configuration data is kept only for a linked partner, with consent."""
         if self.consent is None:
             raise ConsentError(
-                f"Configuration data of device {self.serial} is not collected: the customer "
-                "has not granted consent (Optimize my IT environment).",
+                Msg(
+                    "Configuration data of device {serial} is not collected: the customer "
+                    "has not granted consent (Optimize my IT environment).",
+                    serial=self.serial,
+                ),
                 rule="R-CON-2",
             )
         if not self.links:
             raise ConsentError(
-                f"Configuration data of device {self.serial} is not collected: no partner is "
-                "linked, and without a partner HPE/HP does not receive it either.",
+                Msg(
+                    "Configuration data of device {serial} is not collected: no partner is "
+                    "linked, and without a partner HPE/HP does not receive it either.",
+                    serial=self.serial,
+                ),
                 rule="R-CON-2",
             )
         if not data:
-            raise DeviceError("Configuration data must not be empty.")
+            raise DeviceError(Msg("Configuration data must not be empty."))
         self._record(self.ConfigurationCollected, cause, data=dict(data))
 
     class DeviceTransferred(FleetAggregate.Event):
@@ -398,9 +456,12 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-HLD-3: move a PC the partner can see from one source to one target."""
         if self.placement_owner != location_id:
             # Another partner's PC is "not found", as a serial nobody registered is.
-            raise NotFoundError(f"No device with serial number {self.serial!r}.")
+            raise NotFoundError(Msg("No device with serial number {serial!r}.", serial=self.serial))
         if self.placement != source_id:
-            raise DeviceError(f"PC {self.serial} is not in the transfer's source.", rule="R-HLD-3")
+            raise DeviceError(
+                Msg("PC {serial} is not in the transfer's source.", serial=self.serial),
+                rule="R-HLD-3",
+            )
         self._record(
             self.DeviceTransferred,
             cause,
@@ -425,13 +486,22 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
         """R-HLD-3: the customer enrols its own PC into its dashboard with its cPIN."""
         if self.connection != "pc_agent":
             raise DeviceError(
-                f"Device {self.serial} is not a PC; only PCs are enrolled by cPIN.", rule="R-HLD-3"
+                Msg(
+                    "Device {serial} is not a PC; only PCs are enrolled by cPIN.",
+                    serial=self.serial,
+                ),
+                rule="R-HLD-3",
             )
         if self.customer_id is not None and self.customer_id != customer_id:
-            raise NotAllowedError(f"PC {self.serial} belongs to another customer.", rule="R-HLD-3")
+            raise NotAllowedError(
+                Msg("PC {serial} belongs to another customer.", serial=self.serial), rule="R-HLD-3"
+            )
         if self.placement is not None:
             raise DeviceError(
-                f"PC {self.serial} is already in a tenant; its partner transfers it instead.",
+                Msg(
+                    "PC {serial} is already in a tenant; its partner transfers it instead.",
+                    serial=self.serial,
+                ),
                 rule="R-HLD-3",
             )
         self._record(

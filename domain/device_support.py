@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from domain.base import Cause, DomainError, FleetAggregate
+from domain.base import Cause, DomainError, FleetAggregate, Msg
 from domain.service_level import ServiceLevel, active_levels, highest_level
 
 # Who hears of an alert (R-ALR-1, R-ALR-4): the PC's end user, the partner, or HP/HPE support.
@@ -70,9 +70,15 @@ class DeviceSupport:
     def raise_alert(self, cause: Cause, alert_id: str, severity: str, message: str) -> None:
         """R-ALR-1: record an alert for the device, once per alert id."""
         if alert_id in self.alerts:
-            raise DeviceError(f"Alert {alert_id} was already raised for device {self.serial}.")
+            raise DeviceError(
+                Msg(
+                    "Alert {alert_id} was already raised for device {serial}.",
+                    alert_id=alert_id,
+                    serial=self.serial,
+                )
+            )
         if not message.strip():
-            raise DeviceError("An alert needs a message.")
+            raise DeviceError(Msg("An alert needs a message."))
         self._record(self.AlertRaised, cause, alert_id=alert_id, severity=severity, message=message)
 
     class AlertNotified(FleetAggregate.Event):
@@ -95,13 +101,23 @@ class DeviceSupport:
         """R-ALR-1, R-ALR-4: record who an alert went to, once per alert."""
         alert = self._alert(alert_id)
         if audience not in AUDIENCES:
-            raise DeviceError(f"Unknown alert audience {audience!r}; use one of {AUDIENCES}.")
+            raise DeviceError(
+                Msg(
+                    "Unknown alert audience {audience!r}; use one of {known}.",
+                    audience=audience,
+                    known=AUDIENCES,
+                )
+            )
         if (audience == "partner") != (location_id is not None):
-            raise DeviceError("An alert for the partner names the partner, and only then.")
+            raise DeviceError(Msg("An alert for the partner names the partner, and only then."))
         if alert.notified is not None:
             raise DeviceError(
-                f"Alert {alert_id} of device {self.serial} was already notified to "
-                f"the {alert.notified.replace('_', ' ')}."
+                Msg(
+                    "Alert {alert_id} of device {serial} was already notified to the {audience}.",
+                    alert_id=alert_id,
+                    serial=self.serial,
+                    audience=alert.notified.replace("_", " "),
+                )
             )
         self._record(
             self.AlertNotified,
@@ -134,13 +150,25 @@ class DeviceSupport:
         """R-ALR-1, R-ALR-2: a repair case is submitted from a raised alert, once."""
         alert = self._alert(alert_id)
         if alert.repair_case_id is not None:
-            raise DeviceError(f"Alert {alert_id} already has repair case {alert.repair_case_id}.")
+            raise DeviceError(
+                Msg(
+                    "Alert {alert_id} already has repair case {repair_case_id}.",
+                    alert_id=alert_id,
+                    repair_case_id=alert.repair_case_id,
+                )
+            )
         if source not in CASE_SOURCES:
-            raise DeviceError(f"Unknown repair case source {source!r}; use one of {CASE_SOURCES}.")
+            raise DeviceError(
+                Msg(
+                    "Unknown repair case source {source!r}; use one of {known}.",
+                    source=source,
+                    known=CASE_SOURCES,
+                )
+            )
         if source == "insight_rs":
             self._require_insight_rs()
         if not case_id.strip():
-            raise DeviceError("A repair case needs a case id.")
+            raise DeviceError(Msg("A repair case needs a case id."))
         self._record(
             self.RepairCaseSubmitted, cause, case_id=case_id, alert_id=alert_id, source=source
         )
@@ -162,11 +190,16 @@ class DeviceSupport:
         alert_id, alert = self._case(case_id)
         if alert.case_routed_to is not None:
             raise DeviceError(
-                f"Repair case {case_id} of device {self.serial} was already routed "
-                f"to {alert.case_routed_to}."
+                Msg(
+                    "Repair case {case_id} of device {serial} was already routed to "
+                    "{case_routed_to}.",
+                    case_id=case_id,
+                    serial=self.serial,
+                    case_routed_to=alert.case_routed_to,
+                )
             )
         if not destination.strip() or not reason.strip():
-            raise DeviceError("A routed repair case needs a destination and a reason.")
+            raise DeviceError(Msg("A routed repair case needs a destination and a reason."))
         self._record(
             self.RepairCaseRouted,
             cause,
@@ -194,22 +227,35 @@ class DeviceSupport:
     def _require_insight_rs(self) -> None:
         if self.connection == "pc_agent":
             raise DeviceError(
-                f"PC {self.serial} is not monitored by Insight RS; "
-                "its repair cases come from self-service alerts.",
+                Msg(
+                    "PC {serial} is not monitored by Insight RS; its repair cases come from "
+                    "self-service alerts.",
+                    serial=self.serial,
+                ),
                 rule="R-ALR-2",
             )
 
     def _alert(self, alert_id: str) -> Alert:
         alert = self.alerts.get(alert_id)
         if alert is None:
-            raise DeviceError(f"Device {self.serial} has no alert {alert_id}.")
+            raise DeviceError(
+                Msg(
+                    "Device {serial} has no alert {alert_id}.",
+                    serial=self.serial,
+                    alert_id=alert_id,
+                )
+            )
         return alert
 
     def _case(self, case_id: str) -> tuple[str, Alert]:
         for alert_id, alert in self.alerts.items():
             if alert.repair_case_id == case_id:
                 return alert_id, alert
-        raise DeviceError(f"Device {self.serial} has no repair case {case_id}.")
+        raise DeviceError(
+            Msg(
+                "Device {serial} has no repair case {case_id}.", serial=self.serial, case_id=case_id
+            )
+        )
 
     class ServiceLevelAdded(FleetAggregate.Event):
         kind: str
@@ -224,7 +270,13 @@ class DeviceSupport:
     def add_service_level(self, cause: Cause, level: ServiceLevel) -> None:
         """R-SVC-3: a device may hold several service levels, each with start and end."""
         if level in self.service_levels:
-            raise DeviceError(f"Device {self.serial} already has service level {level.name!r}.")
+            raise DeviceError(
+                Msg(
+                    "Device {serial} already has service level {name!r}.",
+                    serial=self.serial,
+                    name=level.name,
+                )
+            )
         self._record(
             self.ServiceLevelAdded,
             cause,
@@ -255,9 +307,16 @@ class DeviceSupport:
     ) -> None:
         """R-SVC-1: a service event reported by remote support for this device."""
         if severity not in ("critical", "warning", "info"):
-            raise DeviceError(f"Unknown severity {severity!r}; use critical, warning or info.")
+            raise DeviceError(
+                Msg(
+                    "Unknown severity {severity!r}; use critical, warning or info.",
+                    severity=severity,
+                )
+            )
         if event_id in self.service_events:
-            raise DeviceError(f"Service event {event_id} is already recorded.")
+            raise DeviceError(
+                Msg("Service event {event_id} is already recorded.", event_id=event_id)
+            )
         self._record(
             self.ServiceEventRecorded, cause, event_id=event_id, severity=severity, summary=summary
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from domain.base import Cause, DomainError, FleetAggregate
+from domain.base import Cause, DomainError, FleetAggregate, Msg
 
 
 class CustomerGroupError(DomainError):
@@ -23,16 +23,27 @@ class GroupDeletedError(CustomerGroupError):
 class DeletionRefusedError(CustomerGroupError):
     """R-GRP-2: the group still has devices or partner-created child groups."""
 
-    def __init__(self, reasons: list[str], admins: list[str]) -> None:
-        self.reasons = reasons
+    def __init__(self, reasons: list[Msg], admins: list[str]) -> None:
+        self.reasons = [str(reason) for reason in reasons]
         self.admins = admins
-        contact = ", ".join(admins) or "none recorded"
         super().__init__(
-            "The customer group cannot be deleted: " + "; ".join(reasons) + ". "
-            f"Contact the group's admins to resolve this: {contact}.",
+            Msg(
+                "The customer group cannot be deleted: {reasons}. Contact the group's admins "
+                "to resolve this: {contact}.",
+                reasons=joined(reasons),
+                contact=", ".join(admins) if admins else Msg("none recorded"),
+            ),
             rule="R-GRP-2",
-            extensions={"reasons": list(reasons), "admins": list(admins)},
+            extensions={"reasons": list(self.reasons), "admins": list(admins)},
         )
+
+
+def joined(parts: list[Msg]) -> Msg:
+    """Parts of a sentence, each translatable, joined by semicolons."""
+    whole = parts[0]
+    for part in parts[1:]:
+        whole = Msg("{first}; {then}", first=whole, then=part)
+    return whole
 
 
 @dataclass
@@ -73,11 +84,21 @@ class GroupLifecycle:
         """R-GRP-2: refuse any command on a deleted group, saying how it comes back."""
         if not self.deleted:
             return
-        what = "customer dashboard" if self.is_dashboard else "customer group"
+        names = {"name": self.customer_name, "partner": self.partner_location_id}
         raise GroupDeletedError(
-            f"{self.customer_name}: this {what} was deleted. It comes back, empty, when the "
-            f"customer links a device to partner {self.partner_location_id} again or the "
-            "partner creates a customer dashboard for the customer.",
+            Msg(
+                "{name}: this customer dashboard was deleted. It comes back, empty, when the "
+                "customer links a device to partner {partner} again or the partner creates a "
+                "customer dashboard for the customer.",
+                **names,
+            )
+            if self.is_dashboard
+            else Msg(
+                "{name}: this customer group was deleted. It comes back, empty, when the "
+                "customer links a device to partner {partner} again or the partner creates a "
+                "customer dashboard for the customer.",
+                **names,
+            ),
             rule="R-GRP-2",
         )
 

@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from uuid import UUID
 
-from domain.base import Cause, DomainError, FleetAggregate, natural_id
+from domain.base import Cause, DomainError, FleetAggregate, Msg, natural_id
 from domain.text import canonical
 
 PREFIX = "sha256:"
@@ -110,7 +110,9 @@ def same_content(what: str, key: str, stored: str | None, presented: str) -> boo
     if stored is None:
         return False
     if stored != presented:
-        raise ContentMismatchError(f"{what} {key} was already received with different content")
+        raise ContentMismatchError(
+            Msg("{what} {key} was already received with different content", what=what, key=key)
+        )
     return True
 
 

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.base import Cause, DomainError, FleetAggregate, natural_id
+from domain.base import Cause, DomainError, FleetAggregate, Msg, natural_id
 from domain.device import normalise_serial
 from domain.feed_bounds import (
     MAX_BATCH_MESSAGES,
@@ -126,8 +126,12 @@ class InboundBatch(FleetAggregate):
         """Refuse a batch of more than MAX_BATCH_MESSAGES messages as a whole."""
         if messages > MAX_BATCH_MESSAGES:
             raise IntakeError(
-                f"A batch holds at most {MAX_BATCH_MESSAGES:,} messages, this one "
-                f"{messages:,}; split it into batches of their own ids."
+                Msg(
+                    "A batch holds at most {most:,} messages, this one "
+                    "{messages:,}; split it into batches of their own ids.",
+                    most=MAX_BATCH_MESSAGES,
+                    messages=messages,
+                )
             )
 
     class Received(FleetAggregate.Created):
@@ -160,7 +164,7 @@ class InboundBatch(FleetAggregate):
     ) -> Self:
         """Record the batch, its fingerprint, everything accepted and every rejection."""
         if not batch_id.strip():
-            raise IntakeError(f"A batch ({cls.KIND}) needs a batch id.")
+            raise IntakeError(Msg("A batch ({kind}) needs a batch id.", kind=cls.KIND))
         return cls._start(
             cls.Received,
             cause,
@@ -184,7 +188,11 @@ class InboundBatch(FleetAggregate):
         for index, message in enumerate(messages):
             if index not in rejected and self.key_of(message) not in accepted:
                 raise ContentMismatchError(
-                    f"{self.WHAT} {self.batch_id} was already received with different content"
+                    Msg(
+                        "{what} {batch_id} was already received with different content",
+                        what=self.WHAT,
+                        batch_id=self.batch_id,
+                    )
                 )
         return True
 

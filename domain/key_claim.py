@@ -14,7 +14,7 @@ import unicodedata
 from typing import Literal
 from uuid import UUID
 
-from domain.base import Cause, DomainError, FleetAggregate, natural_id
+from domain.base import Cause, DomainError, FleetAggregate, Msg, natural_id
 from domain.text import fold
 
 ClaimKind = Literal["passport", "location"]
@@ -54,6 +54,11 @@ class KeyClaim(FleetAggregate):
         if unicodedata.normalize("NFC", spelling) != self.spelling:
             label = LABELS[self.kind]
             raise KeyTakenError(
-                f"{label} {spelling!r} is already registered as {self.spelling!r} "
-                f"({label}s are compared without regard to case); use {self.spelling!r}."
+                Msg(
+                    "{label} {spelling!r} is already registered as {registered!r} ({label}s are "
+                    "compared without regard to case); use {registered!r}.",
+                    label=label,
+                    spelling=spelling,
+                    registered=self.spelling,
+                )
             )

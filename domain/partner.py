@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 from uuid import UUID
 
-from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+from domain.base import Cause, DomainError, FleetAggregate, Msg, NotAllowedError, natural_id
 from domain.text import serial_form
 
 PartnerType = Literal["reseller", "service_partner"]
@@ -74,9 +74,11 @@ class PartnerTenant(FleetAggregate):
     def register(cls, cause: Cause, location_id: str, name: str) -> PartnerTenant:
         """R-PAR-1: a partner tenant starts as reseller with its Partner Location ID."""
         if not location_id.strip():
-            raise PartnerError("A partner needs a non-empty Partner Location ID.")
+            raise PartnerError(Msg("A partner needs a non-empty Partner Location ID."))
         if not name.strip():
-            raise PartnerError(f"Partner {location_id} needs a non-empty name.")
+            raise PartnerError(
+                Msg("Partner {location_id} needs a non-empty name.", location_id=location_id)
+            )
         return cls._start(
             cls.Registered,
             cause,
@@ -95,7 +97,13 @@ class PartnerTenant(FleetAggregate):
     def register_user(self, cause: Cause, passport_id: str) -> UserRole:
         """R-PAR-1: users registered under the partner are partner users; the first is admin."""
         if passport_id in self.users:
-            raise PartnerError(f"{passport_id} is already a user of partner {self.location_id}.")
+            raise PartnerError(
+                Msg(
+                    "{passport_id} is already a user of partner {location_id}.",
+                    passport_id=passport_id,
+                    location_id=self.location_id,
+                )
+            )
         role: UserRole = "user" if self.users else "admin"
         self._record(self.UserRegistered, cause, passport_id=passport_id, role=role)
         return role
@@ -109,7 +117,12 @@ class PartnerTenant(FleetAggregate):
         """Refuse unless `passport_id` is an admin of this partner."""
         if self.users.get(passport_id) != "admin":
             raise NotAllowedError(
-                f"{passport_id} is not an admin of partner {self.location_id}.", rule="R-PAR-1"
+                Msg(
+                    "{passport_id} is not an admin of partner {location_id}.",
+                    passport_id=passport_id,
+                    location_id=self.location_id,
+                ),
+                rule="R-PAR-1",
             )
 
     class AccreditedAsServicePartner(FleetAggregate.Event):
@@ -122,9 +135,14 @@ class PartnerTenant(FleetAggregate):
     def accredit_as_service_partner(self, cause: Cause, csdp_account: str) -> None:
         """R-PAR-1: a reseller may later be accredited as service partner, with a CSDP account."""
         if self.partner_type == "service_partner":
-            raise PartnerError(f"Partner {self.location_id} is already a service partner.")
+            raise PartnerError(
+                Msg(
+                    "Partner {location_id} is already a service partner.",
+                    location_id=self.location_id,
+                )
+            )
         if not csdp_account.strip():
-            raise PartnerError("Accreditation as service partner needs the CSDP account id.")
+            raise PartnerError(Msg("Accreditation as service partner needs the CSDP account id."))
         self._record(self.AccreditedAsServicePartner, cause, csdp_account=csdp_account.strip())
 
     class Certified(FleetAggregate.Event):
@@ -144,15 +162,31 @@ class PartnerTenant(FleetAggregate):
         required = PROGRAMMES.get(programme)
         if required is None:
             known = ", ".join(sorted(PROGRAMMES))
-            raise PartnerError(f"Unknown programme {programme!r}; known: {known}.")
+            raise PartnerError(
+                Msg(
+                    "Unknown programme {programme!r}; known: {known}.",
+                    programme=programme,
+                    known=known,
+                )
+            )
         if required == "service_partner" and self.partner_type != "service_partner":
             raise PartnerError(
-                f"Partner {self.location_id} must be accredited as service partner "
-                f"before certification for {programme}.",
+                Msg(
+                    "Partner {location_id} must be accredited as service partner before "
+                    "certification for {programme}.",
+                    location_id=self.location_id,
+                    programme=programme,
+                ),
                 rule="R-PAR-4",
             )
         if programme in self.certifications:
-            raise PartnerError(f"Partner {self.location_id} is already certified for {programme}.")
+            raise PartnerError(
+                Msg(
+                    "Partner {location_id} is already certified for {programme}.",
+                    location_id=self.location_id,
+                    programme=programme,
+                )
+            )
         self._record(self.Certified, cause, programme=programme)
         if self.holding_tenant_id is None:
             tenant_id = self.holding_tenant_id_for(self.location_id)
@@ -162,8 +196,11 @@ class PartnerTenant(FleetAggregate):
         """The holding tenant id, or a refusal saying the partner is not certified."""
         if self.holding_tenant_id is None:
             raise PartnerError(
-                f"Partner {self.location_id} has no holding tenant: it is not certified "
-                "for HP Premium/Premium+ yet.",
+                Msg(
+                    "Partner {location_id} has no holding tenant: it is not certified for HP "
+                    "Premium/Premium+ yet.",
+                    location_id=self.location_id,
+                ),
                 rule="R-PAR-4",
             )
         return self.holding_tenant_id
@@ -182,14 +219,22 @@ class PartnerTenant(FleetAggregate):
         known = self.missing_device_requests.get(request_id)
         if known is not None and known.resolution is not None:
             raise PartnerError(
-                f"Support request {request_id} already exists and was resolved "
-                f"({known.resolution}); report PCs still missing in a new request."
+                Msg(
+                    "Support request {request_id} already exists and was resolved "
+                    "({resolution}); report PCs still missing in a new request.",
+                    request_id=request_id,
+                    resolution=known.resolution,
+                )
             )
         if known is not None:
-            raise PartnerError(f"Support request {request_id} already exists.")
+            raise PartnerError(
+                Msg("Support request {request_id} already exists.", request_id=request_id)
+            )
         cleaned = sorted({serial_form(s) for s in serials if s.strip()})
         if not cleaned:
-            raise PartnerError("A missing-device request must list at least one serial number.")
+            raise PartnerError(
+                Msg("A missing-device request must list at least one serial number.")
+            )
         self._record(self.MissingDevicesReported, cause, request_id=request_id, serials=cleaned)
 
     class MissingDevicesResolved(FleetAggregate.Event):
@@ -203,11 +248,19 @@ class PartnerTenant(FleetAggregate):
         """R-HLD-2: close an open missing-device request with its resolution."""
         request = self.missing_device_requests.get(request_id)
         if request is None:
-            raise PartnerError(f"Partner {self.location_id} has no support request {request_id}.")
+            raise PartnerError(
+                Msg(
+                    "Partner {location_id} has no support request {request_id}.",
+                    location_id=self.location_id,
+                    request_id=request_id,
+                )
+            )
         if request.resolution is not None:
-            raise PartnerError(f"Support request {request_id} is already resolved.")
+            raise PartnerError(
+                Msg("Support request {request_id} is already resolved.", request_id=request_id)
+            )
         if not resolution.strip():
-            raise PartnerError("Say how the missing-device request was resolved.")
+            raise PartnerError(Msg("Say how the missing-device request was resolved."))
         self._record(
             self.MissingDevicesResolved, cause, request_id=request_id, resolution=resolution
         )

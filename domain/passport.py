@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, cast
 from uuid import UUID
 
-from domain.base import Cause, DomainError, FleetAggregate, NotAllowedError, natural_id
+from domain.base import Cause, DomainError, FleetAggregate, Msg, NotAllowedError, natural_id
 
 MAX_DEVICES_PER_PASSPORT = 1_500
 MAX_FAVOURITES = 25
@@ -57,7 +57,7 @@ class Passport(FleetAggregate):
     def open(cls, cause: Cause, passport_id: str) -> Passport:
         """Start keeping a person's quota and preferences."""
         if not passport_id.strip():
-            raise DomainError("A Passport ID must not be empty.")
+            raise DomainError(Msg("A Passport ID must not be empty."))
         return cls._start(cls.Opened, cause, cls.id_for(passport_id), passport_id=passport_id)
 
     class JoinedPartner(FleetAggregate.Event):
@@ -70,7 +70,11 @@ class Passport(FleetAggregate):
         """R-PAR-1: the Passport ID is linked to its partner's Location ID."""
         if self.partner_location_id is not None:
             raise DomainError(
-                f"{self.passport_id} is already a user of partner {self.partner_location_id}.",
+                Msg(
+                    "{passport_id} is already a user of partner {partner_location_id}.",
+                    passport_id=self.passport_id,
+                    partner_location_id=self.partner_location_id,
+                ),
                 rule="R-PAR-1",
             )
         self._record(self.JoinedPartner, cause, location_id=location_id)
@@ -91,10 +95,16 @@ class Passport(FleetAggregate):
         total = self.registered_devices + len(serials)
         if total > MAX_DEVICES_PER_PASSPORT:
             raise DeviceQuotaExceededError(
-                f"Passport ID {self.passport_id} holds {self.registered_devices} devices; "
-                f"registering {len(serials)} more would exceed the limit of "
-                f"{MAX_DEVICES_PER_PASSPORT:,} devices per Passport ID. Register them "
-                "under another Passport ID.",
+                Msg(
+                    "Passport ID {passport_id} holds {registered_devices} devices; "
+                    "registering {more} more would exceed the limit of "
+                    "{limit:,} devices per Passport ID. Register them "
+                    "under another Passport ID.",
+                    passport_id=self.passport_id,
+                    registered_devices=self.registered_devices,
+                    more=len(serials),
+                    limit=MAX_DEVICES_PER_PASSPORT,
+                ),
                 rule="R-PAR-3",
             )
         self._record(self.DevicesRegistered, cause, serials=list(serials))
@@ -111,11 +121,14 @@ class Passport(FleetAggregate):
         """R-FAV-2: mark a customer group of the user's own partner as favourite, at most 25."""
         self.require_user_of(partner_location_id)
         if customer_group_id in self.favourites:
-            raise FavouriteError("This customer group is already one of your favourites.")
+            raise FavouriteError(Msg("This customer group is already one of your favourites."))
         if len(self.favourites) >= MAX_FAVOURITES:
             raise FavouriteError(
-                f"You already have {MAX_FAVOURITES} favourites, the most allowed; "
-                "remove one before adding another.",
+                Msg(
+                    "You already have {most} favourites, the most allowed; remove "
+                    "one before adding another.",
+                    most=MAX_FAVOURITES,
+                ),
                 rule="R-FAV-2",
             )
         self._record(self.FavoriteAdded, cause, customer_group_id=customer_group_id)
@@ -129,7 +142,7 @@ class Passport(FleetAggregate):
     def remove_favourite(self, cause: Cause, customer_group_id: UUID) -> None:
         """R-FAV-2, R-FAV-3: unmark; removing the last one falls back to All Customers."""
         if customer_group_id not in self.favourites:
-            raise FavouriteError("This customer group is not one of your favourites.")
+            raise FavouriteError(Msg("This customer group is not one of your favourites."))
         self._unmark(cause, customer_group_id)
 
     def forget_deleted_group(self, cause: Cause, customer_group_id: UUID) -> None:
@@ -152,10 +165,16 @@ class Passport(FleetAggregate):
         """R-FAV-3, R-FAV-4: remember the chosen view as the user's default."""
         self.require_user_of(self.partner_location_id)
         if view not in VIEWS:
-            raise FavouriteError(f"Unknown view {view!r}; choose one of {', '.join(VIEWS)}.")
+            raise FavouriteError(
+                Msg(
+                    "Unknown view {view!r}; choose one of {views}.",
+                    view=view,
+                    views=", ".join(VIEWS),
+                )
+            )
         if view == "favorites_only" and not self.favourites:
             raise FavouriteError(
-                "Favorites Only is available once you have at least one favourite.",
+                Msg("Favorites Only is available once you have at least one favourite."),
                 rule="R-FAV-3",
             )
         if view == self.default_view:
@@ -171,7 +190,11 @@ class Passport(FleetAggregate):
         """R-PAR-2: refuse unless this person is a user of that partner."""
         if self.partner_location_id is None or self.partner_location_id != location_id:
             raise NotAllowedError(
-                f"{self.passport_id} is not a user of partner {location_id}: only its "
-                "partner users see My Customers.",
+                Msg(
+                    "{passport_id} is not a user of partner {location_id}: only its partner "
+                    "users see My Customers.",
+                    passport_id=self.passport_id,
+                    location_id=location_id,
+                ),
                 rule="R-PAR-2",
             )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 
 ServiceLevelKind = Literal["warranty", "care_pack", "support_agreement"]
 # Higher ranks first when asked for "the highest active service level".
@@ -29,13 +29,24 @@ class ServiceLevel:
     def __post_init__(self) -> None:
         if self.kind not in RANKS:
             known = ", ".join(RANKS)
-            raise ServiceLevelError(f"Unknown service level kind {self.kind!r}; known: {known}.")
+            raise ServiceLevelError(
+                Msg(
+                    "Unknown service level kind {kind!r}; known: {known}.",
+                    kind=self.kind,
+                    known=known,
+                )
+            )
         if self.ends < self.starts:
             raise ServiceLevelError(
-                f"Service level {self.name!r} ends ({self.ends}) before it starts ({self.starts})."
+                Msg(
+                    "Service level {name!r} ends ({ends}) before it starts ({starts}).",
+                    name=self.name,
+                    ends=self.ends,
+                    starts=self.starts,
+                )
             )
         if not self.name.strip():
-            raise ServiceLevelError("A service level needs a name.")
+            raise ServiceLevelError(Msg("A service level needs a name."))
 
     def active_on(self, day: date) -> bool:
         """Active from its first to its last day; expired levels are not active."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 
 
 class TextError(DomainError):
@@ -68,42 +68,86 @@ def checked(field: str, value: str, kind: TextKind | None = None) -> str:
     kind = kind or kind_of(field)
     if len(value) > kind.max_length:
         raise TextError(
-            f"{field}: {len(value):,} characters, more than the {kind.max_length:,} allowed "
-            f"for {_a(kind.label)}; shorten it."
+            Msg(
+                "{field}: {length:,} characters, more than the {max_length:,} allowed "
+                "for {kind}; shorten it.",
+                field=field,
+                length=len(value),
+                max_length=kind.max_length,
+                kind=WITH_ARTICLE[kind.label],
+            )
         )
     if not value.isprintable():  # true for most text, and then nothing here is refused
         bad = (_BAD_IN_FREE_TEXT if kind.multiline else _BAD).search(value)
         if bad is not None:
-            raise TextError(f"{field}: {describe(bad.group(), bad.start(), kind)}")
+            raise TextError(
+                Msg(
+                    "{field}: {problem}",
+                    field=field,
+                    problem=describe(bad.group(), bad.start(), kind),
+                )
+            )
         if kind.key:  # a lookalike key: zero-width, bidi, no-break space, separators
-            raise TextError(f"{field}: {_invisible(value)}")
+            raise TextError(Msg("{field}: {problem}", field=field, problem=_invisible(value)))
     return unicodedata.normalize("NFC", value) if kind.key else value
 
 
-def describe(char: str, at: int, kind: TextKind) -> str:
+def describe(char: str, at: int, kind: TextKind) -> Msg:
     """Why `char` at position `at` may not be recorded in a text of `kind`, and what to do."""
     code = f"U+{ord(char):04X}"
     if 0xD800 <= ord(char) <= 0xDFFF:
-        return (
-            f"a lone surrogate ({code}) at position {at} is not valid Unicode; "
-            "send the text as UTF-8."
+        return Msg(
+            "a lone surrogate ({code}) at position {at} is not valid Unicode; "
+            "send the text as UTF-8.",
+            code=code,
+            at=at,
         )
-    what = "a NUL character" if char == "\x00" else "a control character"
-    allowed = "only tab and line breaks are" if kind.multiline else "none is"
-    return f"{what} ({code}) at position {at}; remove it ({allowed} allowed in {_a(kind.label)})."
-
-
-def _invisible(key: str) -> str:
-    """Why a key with a character no one sees (Unicode format, separator...) is refused."""
-    at, char = next((i, c) for i, c in enumerate(key) if not c.isprintable())
+    where = {"code": code, "at": at, "kind": WITH_ARTICLE[kind.label]}
+    if kind.multiline:
+        return (
+            Msg(
+                "a NUL character ({code}) at position {at}; remove it (only tab and line "
+                "breaks are allowed in {kind}).",
+                **where,
+            )
+            if char == "\x00"
+            else Msg(
+                "a control character ({code}) at position {at}; remove it (only tab and line "
+                "breaks are allowed in {kind}).",
+                **where,
+            )
+        )
     return (
-        f"an invisible character (U+{ord(char):04X}) at position {at}; an identifier holds "
-        "only characters a person can see: remove it."
+        Msg(
+            "a NUL character ({code}) at position {at}; remove it (none is allowed in {kind}).",
+            **where,
+        )
+        if char == "\x00"
+        else Msg(
+            "a control character ({code}) at position {at}; remove it (none is allowed in {kind}).",
+            **where,
+        )
     )
 
 
-def _a(label: str) -> str:
-    return f"an {label}" if label[0] in "aeiou" else f"a {label}"
+def _invisible(key: str) -> Msg:
+    """Why a key with a character no one sees (Unicode format, separator...) is refused."""
+    at, char = next((i, c) for i, c in enumerate(key) if not c.isprintable())
+    return Msg(
+        "an invisible character ({code}) at position {at}; an identifier holds only "
+        "characters a person can see: remove it.",
+        code=f"U+{ord(char):04X}",
+        at=at,
+    )
+
+
+# Each TextKind's label with its article (Msg: the portal translates the whole phrase).
+WITH_ARTICLE = {
+    "identifier": Msg("an identifier"),
+    "name": Msg("a name"),
+    "free text": Msg("a free text"),
+    "text inside data": Msg("a text inside data"),
+}
 
 
 def _feed_text(field: str, value: str | None) -> str | None:
@@ -194,10 +238,20 @@ def check_data(field: str, data: Mapping[str, Any]) -> None:
         items += 1
         chars += _check_value(path, value, depth, stack)
         if items > MAX_DATA_ITEMS:
-            raise TextError(f"{field}: more than {MAX_DATA_ITEMS:,} values; send less data.")
+            raise TextError(
+                Msg(
+                    "{field}: more than {most:,} values; send less data.",
+                    field=field,
+                    most=MAX_DATA_ITEMS,
+                )
+            )
         if chars > MAX_DATA_CHARS:
             raise TextError(
-                f"{field}: more than {MAX_DATA_CHARS:,} characters of text; send less data."
+                Msg(
+                    "{field}: more than {most:,} characters of text; send less data.",
+                    field=field,
+                    most=MAX_DATA_CHARS,
+                )
             )
 
 
@@ -208,16 +262,30 @@ def _check_value(path: str, value: object, depth: int, stack: list[tuple[str, ob
     if isinstance(value, Mapping | list):
         if depth > MAX_DATA_DEPTH:
             raise TextError(
-                f"{path}: nested more than {MAX_DATA_DEPTH} levels deep; flatten the data."
+                Msg(
+                    "{path}: nested more than {most} levels deep; flatten the data.",
+                    path=path,
+                    most=MAX_DATA_DEPTH,
+                )
             )
         return _push_children(path, value, depth, stack)
     if isinstance(value, float) and not math.isfinite(value):
-        raise TextError(f"{path}: {value} is not a JSON number; send a finite number.")
+        raise TextError(
+            Msg(
+                "{path}: {value} is not a JSON number; send a finite number.",
+                path=path,
+                value=value,
+            )
+        )
     if value is None or isinstance(value, bool | int | float):
         return 0
     raise TextError(
-        f"{path}: a {type(value).__name__} is not JSON data; send text, numbers, "
-        "true/false, null, lists or objects."
+        Msg(
+            "{path}: a {type_name} is not JSON data; send text, numbers, true/false, "
+            "null, lists or objects.",
+            path=path,
+            type_name=type(value).__name__,
+        )
     )
 
 
@@ -233,7 +301,13 @@ def _push_children(
     chars = 0
     for key, item in value.items():
         if not isinstance(key, str):
-            raise TextError(f"{path}: key {key!r} is not text; object keys are text in JSON.")
+            raise TextError(
+                Msg(
+                    "{path}: key {key!r} is not text; object keys are text in JSON.",
+                    path=path,
+                    key=key,
+                )
+            )
         chars += len(checked(f"{path} key", key, DATA_TEXT))
         stack.append((f"{path}.{key[:40]}", item, depth + 1))
     return chars
@@ -266,7 +340,13 @@ def _find_unstorable(stack: list[tuple[str, object]]) -> None:
         if isinstance(value, str):
             bad = _BAD_IN_FREE_TEXT.search(value)
             if bad is not None:
-                raise TextError(f"{name}: {describe(bad.group(), bad.start(), FREE_TEXT)}")
+                raise TextError(
+                    Msg(
+                        "{name}: {problem}",
+                        name=name,
+                        problem=describe(bad.group(), bad.start(), FREE_TEXT),
+                    )
+                )
         elif isinstance(value, Mapping):
             stack.extend((name, key) for key in value)
             stack.extend((f"{name}.{key}"[:80], item) for key, item in value.items())

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.base import Cause, NotAllowedError, NotFoundError
+from domain.base import Cause, Msg, NotAllowedError, NotFoundError
 from domain.partner import PartnerTenant
 
 if TYPE_CHECKING:
@@ -141,17 +141,19 @@ def authenticate(fleet: FleetApplication, claims: Claims) -> Actor:
     try:
         role = Role(claims.role)
     except ValueError:
-        raise AuthenticationError(f"Unknown role {claims.role!r}.") from None
+        raise AuthenticationError(Msg("Unknown role {role!r}.", role=claims.role)) from None
     if role not in TOKEN_ROLES:
-        raise AuthenticationError(f"The role {role.value!r} is not given to principals.")
+        raise AuthenticationError(
+            Msg("The role {role!r} is not given to principals.", role=role.value)
+        )
     if not claims.subject:
-        raise AuthenticationError("The principal has no subject.")
+        raise AuthenticationError(Msg("The principal has no subject."))
     # Keys in the form commands store them (NFC, issue 8 kind 4): "jürgen" typed decomposed
     # is the user registered composed.
     claims = replace(claims, subject=_nfc(claims.subject), tenant=_nfc(claims.tenant))
     needs_tenant = role in PARTNER_ROLES or role in (Role.CUSTOMER_ADMIN, Role.END_USER)
     if needs_tenant and not claims.tenant:
-        raise AuthenticationError(f"The role {role.value} needs a tenant.")
+        raise AuthenticationError(Msg("The role {role} needs a tenant.", role=role.value))
     tenant = claims.tenant if needs_tenant else ""
     partner_type = None
     if role in PARTNER_ROLES:
@@ -159,7 +161,11 @@ def authenticate(fleet: FleetApplication, claims: Claims) -> Actor:
         user_role = None if partner is None else partner.users.get(claims.subject)
         if partner is None or user_role is None:
             raise AuthenticationError(
-                f"{claims.subject} is not a user registered under Location ID {tenant!r}."
+                Msg(
+                    "{subject} is not a user registered under Location ID {tenant!r}.",
+                    subject=claims.subject,
+                    tenant=tenant,
+                )
             )
         role = Role.PARTNER_ADMIN if user_role == "admin" else Role.PARTNER_USER
         partner_type = partner.partner_type
@@ -195,7 +201,9 @@ def service_actor(subject: str, role: Role, *, correlation_id: str = "") -> Acto
     Kafka feeds, the demo seeding): roles that carry no tenant to check against the store.
     """
     if role in TENANT_ROLES or role is Role.POLICY:
-        raise AuthenticationError(f"The role {role.value} needs a token or the store's check.")
+        raise AuthenticationError(
+            Msg("The role {role} needs a token or the store's check.", role=role.value)
+        )
     return make_actor(subject, role, correlation_id=correlation_id)
 
 
@@ -233,17 +241,31 @@ def _new_correlation_id() -> str:
 def allow(actor: Actor, action: str, roles: frozenset[Role]) -> None:
     """`ForbiddenError` unless the actor's role is one of `roles` for `action`."""
     if actor.role not in roles:
-        raise ForbiddenError(f"The role {actor.role.value} may not {action.replace('_', ' ')}.")
+        raise ForbiddenError(
+            Msg(
+                "The role {role} may not {action}.",
+                role=actor.role.value,
+                action=action.replace("_", " "),
+            )
+        )
 
 
-def require_own(actor: Actor, tenant: str, what: str) -> None:
+def require_own(actor: Actor, tenant: str, missing: Msg) -> None:
     """`NotFoundError` unless `tenant` (a Location ID or customer id) is the actor's own.
 
-    `what` names the resource as the refusal should ("partner 'LOC-9'"), the same words
-    whether it exists or not.
+    `missing` is the refusal ("No customer 'C9' found."): the same words whether the
+    resource exists or not.
     """
     if _nfc(tenant) != actor.tenant:
-        raise NotFoundError(f"No {what} found.")
+        raise NotFoundError(missing)
+
+
+def missing_tenant(argument: str, value: object) -> Msg:
+    """The refusal for a partner (`argument` "location_id") or a customer that is not the
+    actor's own: the words for one that does not exist."""
+    if argument == "location_id":
+        return Msg("No partner with Location ID {value!r} found.", value=value)
+    return Msg("No customer {value!r} found.", value=value)
 
 
 # --- scopes: what a query may read, made only here ---------------------------------------
@@ -270,8 +292,11 @@ class PartnerScope:
         """R-SVC-1: service events, summaries and levels only for a service partner."""
         if self.partner_type != "service_partner":
             raise ForbiddenError(
-                f"Partner {self.location_id} is not a service partner; service events and "
-                "service levels are shown to service partners only (R-SVC-1).",
+                Msg(
+                    "Partner {location_id} is not a service partner; service events and "
+                    "service levels are shown to service partners only (R-SVC-1).",
+                    location_id=self.location_id,
+                ),
                 rule="R-SVC-1",
             )
 
@@ -328,7 +353,7 @@ def partner_scope(
     """The partner's scope for one of its users; 403 for other roles, 404 for another
     partner's Location ID (R-LNK-1)."""
     allow(actor, action, PARTNER_ROLES)
-    require_own(actor, location_id, f"partner with Location ID {location_id!r}")
+    require_own(actor, location_id, missing_tenant("location_id", location_id))
     return PartnerScope(  # the actor's tenant: the checked key, in its stored form
         actor.tenant, actor.subject, actor.role is Role.PARTNER_ADMIN, actor.partner_type, _SEAL
     )
@@ -339,7 +364,7 @@ def customer_scope(
 ) -> CustomerScope:
     """The customer's own scope, for its customer admin; 404 for another customer's id."""
     allow(actor, action, frozenset({Role.CUSTOMER_ADMIN}))
-    require_own(actor, customer_id, f"customer {customer_id!r}")
+    require_own(actor, customer_id, missing_tenant("customer_id", customer_id))
     return CustomerScope(actor.tenant, _SEAL)
 
 
@@ -348,7 +373,7 @@ def end_user_scope(
 ) -> EndUserScope:
     """The end user's own PCs (R-ALR-1); 403 for other roles, 404 for another customer's id."""
     allow(actor, action, frozenset({Role.END_USER}))
-    require_own(actor, customer_id, f"customer {customer_id!r}")
+    require_own(actor, customer_id, missing_tenant("customer_id", customer_id))
     return EndUserScope(actor.tenant, actor.pcs, _SEAL)
 
 

@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from domain.base import DomainError, FleetAggregate, NotFoundError
+from domain.base import DomainError, FleetAggregate, Msg, NotFoundError
 from domain.consent import ConsentState
 from domain.customer_group import ChildGroup, CustomerGroup
 from domain.device import Device
@@ -39,7 +39,7 @@ from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
-from handlers.access import TENANT_ROLES, Actor, Role, allow, require_own
+from handlers.access import TENANT_ROLES, Actor, Role, allow, missing_tenant, require_own
 from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
 from handlers.snapshots import reason_of, repository_for
@@ -98,10 +98,16 @@ class Working(dict[UUID, FleetAggregate]):
                 return None
             self[aggregate_id] = found
         if not isinstance(found, cls):
-            raise NotFoundError(f"{aggregate_id} is not a {cls.__name__}.")
+            raise NotFoundError(
+                Msg(
+                    "{aggregate_id} is not a {kind}.",
+                    aggregate_id=aggregate_id,
+                    kind=cls.__name__,
+                )
+            )
         return found
 
-    def load(self, cls: type[A], aggregate_id: UUID, missing: str) -> A:
+    def load(self, cls: type[A], aggregate_id: UUID, missing: Msg) -> A:
         """The aggregate, or a NotFoundError with the message `missing`."""
         found = self.find(cls, aggregate_id)
         if found is None:
@@ -193,14 +199,8 @@ def _admitted(
     checked_actor: Actor = checked_argument("actor", actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
         owned = str(checked[tenant])
-        require_own(checked_actor, owned, _tenant_words(tenant, owned))
+        require_own(checked_actor, owned, missing_tenant(tenant, owned))
     return checked_actor, checked
-
-
-def _tenant_words(argument: str, value: object) -> str:
-    if argument == "location_id":
-        return f"partner with Location ID {value!r}"
-    return f"customer {value!r}"
 
 
 class FleetApplication(Application[UUID]):
@@ -312,8 +312,12 @@ class FleetApplication(Application[UUID]):
             return result
         _log_outcome(bound, working, "conflict", attempts=MAX_ATTEMPTS)
         raise ConflictError(
-            f"{command} conflicted with concurrent changes {MAX_ATTEMPTS} times; "
-            "nothing was recorded. Try again."
+            Msg(
+                "{command} conflicted with concurrent changes {attempts} times; "
+                "nothing was recorded. Try again.",
+                command=command,
+                attempts=MAX_ATTEMPTS,
+            )
         )
 
     def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:

@@ -32,7 +32,7 @@ from uuid import UUID
 import structlog
 from eventsourcing.utils import get_topic
 
-from domain.base import Cause, DomainError, NotFoundError
+from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.idempotency import ContentMismatchError, IdempotencyRecord
 
 if TYPE_CHECKING:
@@ -168,8 +168,10 @@ def _claimed(scope: str) -> Iterator[None]:
     with _in_flight_lock:
         if scope in _in_flight:
             raise KeyInFlightError(
-                "A request with this Idempotency-Key is still being processed; "
-                "retry once it has been answered."
+                Msg(
+                    "A request with this Idempotency-Key is still being processed; "
+                    "retry once it has been answered."
+                )
             )
         _in_flight.add(scope)
     try:
@@ -218,8 +220,10 @@ def _check_if_match(w: Working, conditions: Conditions) -> None:
             conditions.etag = EntityTag(tag.aggregate_id, aggregate.version)
             return
     raise PreconditionFailedError(
-        "If-Match names no current version of this resource: it changed since you read it "
-        "(or the tag is another resource's). Read it again and retry with the new ETag."
+        Msg(
+            "If-Match names no current version of this resource: it changed since you read it "
+            "(or the tag is another resource's). Read it again and retry with the new ETag."
+        )
     )
 
 
@@ -230,8 +234,13 @@ def _replayed(
     assert key is not None
     if record.fingerprint != key.fingerprint:
         raise IdempotencyKeyReusedError(
-            f"Idempotency-Key {key.key!r} was already used with a different request body "
-            f"on {key.method} {key.path}; use a new key for a new request."
+            Msg(
+                "Idempotency-Key {key!r} was already used with a different request body "
+                "on {method} {path}; use a new key for a new request.",
+                key=key.key,
+                method=key.method,
+                path=key.path,
+            )
         )
     conditions.position = _position_of(app, record)
     conditions.replayed = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import Cause, NotAllowedError, NotFoundError
+from domain.base import Cause, Msg, NotAllowedError, NotFoundError
 from domain.customer_group import CustomerGroup
 from domain.passport import MAX_FAVOURITES, Passport
 from handlers.access import Actor, Role
@@ -12,9 +12,14 @@ from handlers.base import FleetApplication, Working, command
 from handlers.partners import load_partner
 
 
-def missing_group(group_id: UUID) -> str:
+def missing_group(group_id: UUID) -> Msg:
     """The refusal for a customer group that does not exist, or is another tenant's."""
-    return f"No customer group {group_id}."
+    return Msg("No customer group {group_id}.", group_id=group_id)
+
+
+def missing_passport(passport_id: str) -> Msg:
+    """The refusal for a Passport ID no one has used yet."""
+    return Msg("No Passport ID {passport_id!r} is known.", passport_id=passport_id)
 
 
 def load_group(w: Working, group_id: UUID) -> CustomerGroup:
@@ -56,7 +61,10 @@ def load_partner_user(w: Working, passport_id: str) -> Passport:
     """R-PAR-2: the Passport of a recognised partner user, or a refusal."""
     passport = w.find(Passport, Passport.id_for(passport_id))
     if passport is None or not passport.is_partner_user:
-        raise NotAllowedError(f"{passport_id} is not recognised as a partner user.", rule="R-PAR-2")
+        raise NotAllowedError(
+            Msg("{passport_id} is not recognised as a partner user.", passport_id=passport_id),
+            rule="R-PAR-2",
+        )
     return passport
 
 
@@ -115,7 +123,11 @@ class CustomerGroupCommands(FleetApplication):
         group = group_as_admin(w, actor, group_id)
         if passport_id not in load_partner(w, group.partner_location_id).users:
             raise NotAllowedError(
-                f"{passport_id} is not a user of partner {group.partner_location_id}.",
+                Msg(
+                    "{passport_id} is not a user of partner {partner_location_id}.",
+                    passport_id=passport_id,
+                    partner_location_id=group.partner_location_id,
+                ),
                 rule="R-GRP-3",
             )
         group.add_admin(actor, actor.subject, passport_id)
@@ -128,7 +140,7 @@ class CustomerGroupCommands(FleetApplication):
         """
         group = group_as_admin(w, actor, group_id)
         for passport_id in group.delete(actor):
-            passport = w.load(Passport, Passport.id_for(passport_id), passport_id)
+            passport = w.load(Passport, Passport.id_for(passport_id), missing_passport(passport_id))
             passport.forget_deleted_group(actor, group.id)
 
     @command(*PARTNER)
@@ -163,5 +175,5 @@ class CustomerGroupCommands(FleetApplication):
     def passport(self, passport_id: str) -> Passport:
         """The person's quota, favourites and default view as recorded now."""
         return Working(self).load(
-            Passport, Passport.id_for(passport_id), f"No Passport ID {passport_id!r} is known."
+            Passport, Passport.id_for(passport_id), missing_passport(passport_id)
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.base import Cause, DomainError
+from domain.base import Cause, DomainError, Msg
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.device import Device, DeviceError, normalise_serial
 from domain.service_level import ServiceLevel
@@ -41,16 +41,20 @@ class PartnerChoice(BaseModel):
 
 def load_device(w: Working, serial: str) -> Device:
     """The device with this serial number, or a refusal that says so."""
-    return w.load(Device, Device.id_for(serial), f"No device with serial number {serial!r}.")
+    return w.load(
+        Device,
+        Device.id_for(serial),
+        Msg("No device with serial number {serial!r}.", serial=serial),
+    )
 
 
 def owned_devices(w: Working, customer_id: str, serials: list[str]) -> list[Device]:
     """The chosen devices, each checked to belong to the customer; no serial twice."""
     if not serials:
-        raise DeviceError("Choose at least one device.")
+        raise DeviceError(Msg("Choose at least one device."))
     cleaned = [normalise_serial(s) for s in serials]
     if len(set(cleaned)) != len(cleaned):
-        raise DeviceError("A serial number is listed twice; list each device once.")
+        raise DeviceError(Msg("A serial number is listed twice; list each device once."))
     devices = [load_device(w, s) for s in cleaned]
     for device in devices:
         device.require_owner(customer_id)
@@ -67,14 +71,18 @@ def host_and_hosted(w: Working, customer_id: str, host_serial: str) -> list[Devi
     host = load_device(w, host_serial)
     host.require_owner(customer_id)
     if not host.is_hosting_device:
-        raise DomainError(f"Device {host.serial} is not an Insight RS hosting device.")
+        raise DomainError(
+            Msg("Device {serial} is not an Insight RS hosting device.", serial=host.serial)
+        )
     return [host, *(load_device(w, s) for s in host.hosted)]
 
 
-def require_change(devices: list[Device], unchanged: str) -> None:
+def require_change(devices: list[Device], unchanged: Msg) -> None:
     """A setting made on a host that changes none of its devices is refused, saying why."""
     if not any(device.pending_events for device in devices):
-        raise ConsentError(f"Host {devices[0].serial}: {unchanged}")
+        raise ConsentError(
+            Msg("Host {serial}: {unchanged}", serial=devices[0].serial, unchanged=unchanged)
+        )
 
 
 CUSTOMER_ADMIN = Role.CUSTOMER_ADMIN
@@ -99,7 +107,7 @@ class DeviceCommands(FleetApplication):
         per Passport ID), optionally linking a partner."""
         serials = [normalise_serial(d.serial) for d in devices]
         if len(set(serials)) != len(serials):
-            raise DeviceError("A serial number is listed twice; list each device once.")
+            raise DeviceError(Msg("A serial number is listed twice; list each device once."))
         load_passport(w, actor, actor.subject).register_devices(actor, serials)
         for spec in devices:
             device = self._register_one(w, actor, customer_id, spec)
@@ -110,7 +118,12 @@ class DeviceCommands(FleetApplication):
         # Optimistic first attempt (see Working.optimistic): a duplicate conflicts at save.
         device_id = Device.id_for(spec.serial)
         if device_id in w or (not w.optimistic and w.find(Device, device_id) is not None):
-            raise DeviceError(f"Device {normalise_serial(spec.serial)} is already registered.")
+            raise DeviceError(
+                Msg(
+                    "Device {serial} is already registered.",
+                    serial=normalise_serial(spec.serial),
+                )
+            )
         device = w.add(Device.register(cause, customer_id=customer_id, **spec.model_dump()))
         if spec.hosting_serial is not None:
             self._attach_to_host(w, cause, device, spec.hosting_serial)
@@ -200,7 +213,7 @@ class DeviceCommands(FleetApplication):
         for device in devices:
             if device.consent is None or device.consent.text_version != text_version:
                 device.grant_consent(actor, text_version, scope)
-        require_change(devices, "Consent is already granted for every device of this host.")
+        require_change(devices, Msg("Consent is already granted for every device of this host."))
 
     @command(CUSTOMER_ADMIN, tenant="customer_id")
     def withdraw_consent_on_host(
@@ -212,7 +225,7 @@ class DeviceCommands(FleetApplication):
         for device in devices:
             if device.consent is not None:
                 device.withdraw_consent(actor, scope)
-        require_change(devices, "No device of this host has consent to withdraw.")
+        require_change(devices, Msg("No device of this host has consent to withdraw."))
 
     @command(Role.AUDITOR, Role.OPERATOR)
     def correct_consent_record(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import NotFoundError
+from domain.base import Msg, NotFoundError
 from domain.customer_group import CustomerGroup
 from domain.passport import Passport
 from handlers.access import PartnerScope
@@ -35,5 +35,7 @@ def own_passport(fleet: FleetApplication, scope: PartnerScope) -> Passport:
     """R-FAV-2, R-FAV-4: the scope's user's Passport (favourites, default view) as recorded
     now; `NotFoundError` if the store has none (never for an authenticated partner user)."""
     return Working(fleet).load(
-        Passport, Passport.id_for(scope.passport), f"No Passport ID {scope.passport!r} is known."
+        Passport,
+        Passport.id_for(scope.passport),
+        Msg("No Passport ID {passport!r} is known.", passport=scope.passport),
     )

@@ -9,7 +9,7 @@ from uuid import UUID
 import structlog
 from pydantic import ValidationError
 
-from domain.base import Cause, DomainError, NotFoundError
+from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.cpin import DEMO_KEY, SALT_BYTES, CpinKeyMismatchError, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
@@ -53,7 +53,9 @@ def device_for(w: Working, actor: Actor, serial: str) -> Device:
     device = load_device(w, serial)
     if actor.role is Role.END_USER:
         if all(serial_form(pc) != device.serial for pc in actor.pcs):
-            raise NotFoundError(f"No device with serial number {device.serial!r}.")
+            raise NotFoundError(
+                Msg("No device with serial number {serial!r}.", serial=device.serial)
+            )
         if device.customer_id is not None:
             device.require_owner(actor.tenant)
     elif actor.role is Role.CUSTOMER_ADMIN:
@@ -160,9 +162,11 @@ class HoldingCommands(FleetApplication):
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
         partner = load_partner(w, location_id)
         if source_id == target_id:
-            raise DeviceError("A transfer needs a target other than its source.", rule="R-HLD-3")
+            raise DeviceError(
+                Msg("A transfer needs a target other than its source."), rule="R-HLD-3"
+            )
         if not serials:
-            raise DeviceError("Choose at least one PC to transfer.")
+            raise DeviceError(Msg("Choose at least one PC to transfer."))
         source = self._tenant(w, partner, source_id, "R-HLD-3")
         target = self._tenant(w, partner, target_id, "R-HLD-3")
         for serial in serials:
@@ -183,11 +187,21 @@ class HoldingCommands(FleetApplication):
             return None
         group = w.find(CustomerGroup, tenant_id)
         if group is None or group.partner_location_id != partner.location_id:
-            raise NotFoundError(f"Partner {partner.location_id} has no tenant {tenant_id}.")
+            raise NotFoundError(
+                Msg(
+                    "Partner {location_id} has no tenant {tenant_id}.",
+                    location_id=partner.location_id,
+                    tenant_id=tenant_id,
+                )
+            )
         group.require_open()
         if not group.is_dashboard:
             raise CustomerGroupError(
-                f"{group.customer_name} has no customer dashboard yet.", rule=rule
+                Msg(
+                    "{customer_name} has no customer dashboard yet.",
+                    customer_name=group.customer_name,
+                ),
+                rule=rule,
             )
         return group
 
@@ -238,8 +252,10 @@ class HoldingCommands(FleetApplication):
         group = self._tenant(w, load_partner(w, location_id), tenant_id, "R-ALR-4")
         if group is None:
             raise CustomerGroupError(
-                "Self-service notifications of the holding tenant cannot be switched off; "
-                "create a customer dashboard and transfer the PCs into it first.",
+                Msg(
+                    "Self-service notifications of the holding tenant cannot be switched off; "
+                    "create a customer dashboard and transfer the PCs into it first."
+                ),
                 rule="R-ALR-4",
             )
         group.switch_self_service_notifications(actor, on)
@@ -267,7 +283,11 @@ class HoldingCommands(FleetApplication):
         submitters = CASE_SUBMITTERS.get(source)
         if submitters is not None and actor.role not in submitters:
             raise ForbiddenError(
-                f"The role {actor.role.value} may not submit {source.replace('_', ' ')} cases.",
+                Msg(
+                    "The role {role} may not submit {source} cases.",
+                    role=actor.role.value,
+                    source=source.replace("_", " "),
+                ),
                 rule="R-ALR-1" if source == "self_service" else "R-ALR-2",
             )
         device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)

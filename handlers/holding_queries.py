@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import NotFoundError
+from domain.base import Msg, NotFoundError
 from domain.customer_group import CustomerGroup
 from handlers.access import PartnerScope
 from handlers.base import FleetApplication, Working
 
 
-def missing_dashboard(dashboard_id: UUID) -> str:
+def missing_dashboard(dashboard_id: UUID) -> Msg:
     """The refusal for a dashboard that does not exist, or is another partner's."""
-    return f"No customer dashboard {dashboard_id}."
+    return Msg("No customer dashboard {dashboard_id}.", dashboard_id=dashboard_id)
 
 
 def customer_dashboard_record(

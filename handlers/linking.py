@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.base import Cause
+from domain.base import Cause, Msg
 from domain.customer_group import CustomerGroup
 from domain.device import Device
 from domain.partner import PartnerTenant
@@ -34,7 +34,11 @@ def existing_group(w: Working, location_id: str, customer_id: str) -> CustomerGr
     return w.load(
         CustomerGroup,
         CustomerGroup.id_for(location_id, customer_id),
-        f"Partner {location_id} has no customer group for customer {customer_id}.",
+        Msg(
+            "Partner {location_id} has no customer group for customer {customer_id}.",
+            location_id=location_id,
+            customer_id=customer_id,
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import Cause, DomainError
+from domain.base import Cause, DomainError, Msg
 from domain.key_claim import ClaimKind, KeyClaim
 from domain.partner import PartnerTenant, UserRole
 from domain.passport import Passport
@@ -17,7 +17,10 @@ def load_partner(working: Working, location_id: str) -> PartnerTenant:
     return working.load(
         PartnerTenant,
         PartnerTenant.id_for(location_id),
-        f"No partner has Location ID {location_id!r}; check the ID the partner gave you.",
+        Msg(
+            "No partner has Location ID {location_id!r}; check the ID the partner gave you.",
+            location_id=location_id,
+        ),
     )
 
 
@@ -49,7 +52,12 @@ class PartnerCommands(FleetApplication):
     def register_partner(self, w: Working, actor: Actor, location_id: str, name: str) -> UUID:
         """R-PAR-1: register a partner tenant as reseller under its Partner Location ID."""
         if w.find(PartnerTenant, PartnerTenant.id_for(location_id)) is not None:
-            raise DomainError(f"A partner with Location ID {location_id} already exists.")
+            raise DomainError(
+                Msg(
+                    "A partner with Location ID {location_id} already exists.",
+                    location_id=location_id,
+                )
+            )
         partner = w.add(PartnerTenant.register(actor, location_id, name))
         claim_key(w, actor, "location", location_id)
         return partner.id

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from domain.base import Msg
 from domain.customer_group import CustomerGroup
 from domain.device import Device
 from domain.device_support import VENDOR_SUPPORT
@@ -32,7 +33,7 @@ class Decision:
 
 def load_device_by_id(w: Working, device_id: UUID) -> Device:
     """The device with this id (the originator of the event a policy follows)."""
-    return w.load(Device, device_id, f"No device {device_id}.")
+    return w.load(Device, device_id, Msg("No device {device_id}.", device_id=device_id))
 
 
 def alert_audience(w: Working, device: Device) -> Decision:
@@ -44,7 +45,11 @@ def alert_audience(w: Working, device: Device) -> Decision:
     if device.placement == PartnerTenant.holding_tenant_id_for(owner):
         reason = f"R-ALR-1: {where} is in partner {owner}'s holding tenant"
         return Decision("end_user", None, f"{reason}; its end user gets a self-service pop-up.")
-    group = w.load(CustomerGroup, device.placement, f"No customer dashboard for {where}.")
+    group = w.load(
+        CustomerGroup,
+        device.placement,
+        Msg("No customer dashboard for PC {serial}.", serial=device.serial),
+    )
     dashboard = f"customer dashboard {group.customer_name}"
     if group.self_service_notifications:
         reason = f"R-ALR-1: {where} is in {dashboard}, with self-service notifications on"

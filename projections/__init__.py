@@ -6,6 +6,7 @@ from projections.customers import CustomersView
 from projections.dashboards import DashboardsView
 from projections.environment import EnvironmentView
 from projections.holding import HoldingView
+from projections.partners import PartnersView
 from projections.repair_queues import RepairQueuesView
 from projections.service import ServiceView
 
@@ -20,6 +21,7 @@ def all_views() -> list[View]:
         RepairQueuesView(),
         EnvironmentView(),
         DashboardsView(),
+        PartnersView(),
     ]
 
 
@@ -29,6 +31,7 @@ __all__ = [
     "DashboardsView",
     "EnvironmentView",
     "HoldingView",
+    "PartnersView",
     "RepairQueuesView",
     "ServiceView",
     "View",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from eventsourcing.utils import get_topic
 
-from domain.base import DomainError, FleetAggregate, NotFoundError
+from domain.base import DomainError, FleetAggregate, Msg, NotFoundError
 from domain.device import normalise_serial
 from domain.text import TextError, checked
 
@@ -123,13 +123,13 @@ def query_key(field: str, value: str) -> str:
     try:
         return checked(field, value)
     except TextError as error:
-        raise QueryError(str(error)) from None
+        raise QueryError(*error.args) from None  # its Msg, so it is translated too
 
 
 def missing_device(serial: str) -> NotFoundError:
     """The refusal for a device the reader may not see, in the words for one that does not
     exist (as `Device.require_owner` says it), so another tenant's devices do not leak."""
-    return NotFoundError(f"No device with serial number {serial!r}.")
+    return NotFoundError(Msg("No device with serial number {serial!r}.", serial=serial))
 
 
 def query_serial(value: str) -> str:
@@ -154,15 +154,21 @@ def iso(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise MomentError(
-            f"The moment {moment.isoformat()} has no time zone, so it means a different "
-            "instant on each host: pass an aware datetime (tzinfo=UTC, or an offset like "
-            "+02:00)."
+            Msg(
+                "The moment {moment} has no time zone, so it means a different "
+                "instant on each host: pass an aware datetime (tzinfo=UTC, or an offset "
+                "like +02:00).",
+                moment=moment.isoformat(),
+            )
         )
     try:
         utc = moment.astimezone(UTC)
     except OverflowError as error:
         raise MomentError(
-            f"The moment {moment.isoformat()} is outside years 1-9999 in UTC."
+            Msg(
+                "The moment {moment} is outside years 1-9999 in UTC.",
+                moment=moment.isoformat(),
+            )
         ) from error
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 

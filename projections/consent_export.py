@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
+from domain.base import Msg
 from handlers.access import AuditScope, CustomerScope
 from projections.base import QueryError, Tx
 from projections.consent import HISTORY_COLUMNS
@@ -56,7 +57,9 @@ def consent_export(
     Read the rows inside the transaction `tx` belongs to.
     """
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-        raise QueryError(f"Resume after a store position (0 or more), not {after!r}.")
+        raise QueryError(
+            Msg("Resume after a store position (0 or more), not {after!r}.", after=after)
+        )
     statement, params = history_statement(
         tx, scope, serial=serial, customer_id=customer_id, partner=partner, since=since, until=until
     )
@@ -124,7 +127,13 @@ def lines(
         return jsonl_lines(records)
     if form == "csv":
         return csv_lines(records, columns, header=header)
-    raise QueryError(f"Unknown export format {form!r}; use one of {', '.join(FORMATS)}.")
+    raise QueryError(
+        Msg(
+            "Unknown export format {form!r}; use one of {formats}.",
+            form=form,
+            formats=", ".join(FORMATS),
+        )
+    )
 
 
 def jsonl_lines(records: Iterable[Row]) -> Iterator[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.base import NotAllowedError, NotFoundError
+from domain.base import Msg, NotAllowedError, NotFoundError
 from handlers.access import AuditScope, CustomerScope, PartnerScope
 from projections.base import MomentError, Tx, iso, missing_device, query_key, query_serial
 from projections.consent import HISTORY_COLUMNS
@@ -101,7 +101,7 @@ def history_statement(
         clauses.append("p.partner = ?")
         params.append(query_key("partner", partner))
     if serial is None and customer_id is None and partner is None:
-        raise NotFoundError("Name a device serial, a customer id or a partner Location ID.")
+        raise NotFoundError(Msg("Name a device serial, a customer id or a partner Location ID."))
     columns = ", ".join(f"h.{c}" for c in HISTORY_COLUMNS)
     return f"SELECT {columns} FROM {source} WHERE {' AND '.join(clauses)}", params
 
@@ -109,7 +109,7 @@ def history_statement(
 def _own_customer(scope: CustomerScope, customer_id: str | None) -> str:
     """R-PAR-2: a customer reads its own records; another customer id is "not found"."""
     if customer_id is not None and query_key("customer_id", customer_id) != scope.customer_id:
-        raise NotFoundError(f"No customer {customer_id!r} found.")
+        raise NotFoundError(Msg("No customer {customer_id!r} found.", customer_id=customer_id))
     return scope.customer_id
 
 
@@ -141,7 +141,9 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[str, str]:
     lower = "" if since is None else iso(since)
     upper = "~" if until is None else iso(until)
     if upper < lower:
-        raise MomentError(f"The period ends ({upper}) before it starts ({lower}).")
+        raise MomentError(
+            Msg("The period ends ({upper}) before it starts ({lower}).", upper=upper, lower=lower)
+        )
     return lower, upper
 
 
@@ -234,8 +236,11 @@ def configuration_for(tx: Tx, scope: PartnerScope, serial: str) -> dict[str, Any
         raise missing_device(serial)
     if not answer.consent_granted:
         raise NotAllowedError(
-            f"The customer of device {answer.serial} has not granted consent (Optimize my IT "
-            "environment), so its configuration data is not available (R-CON-2).",
+            Msg(
+                "The customer of device {serial} has not granted consent (Optimize my IT "
+                "environment), so its configuration data is not available (R-CON-2).",
+                serial=answer.serial,
+            ),
             rule="R-CON-2",
         )
     rows = tx.query(
@@ -244,6 +249,8 @@ def configuration_for(tx: Tx, scope: PartnerScope, serial: str) -> dict[str, Any
         (answer.serial,),
     )
     if not rows:
-        raise NotFoundError(f"No configuration data has been collected for {answer.serial}.")
+        raise NotFoundError(
+            Msg("No configuration data has been collected for {serial}.", serial=answer.serial)
+        )
     data: dict[str, Any] = json.loads(rows[0][0])
     return data

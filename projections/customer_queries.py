@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from domain.base import NotAllowedError, NotFoundError
+from domain.base import Msg, NotAllowedError, NotFoundError
 from domain.device import Device
 from domain.passport import Passport
 from domain.text import FREE_TEXT, TextError, checked, fold
@@ -75,8 +75,11 @@ def partner_user(tx: Tx, scope: PartnerScope) -> PartnerUser:
     )
     if not rows:
         raise NotAllowedError(
-            f"{passport} is not recognised as a partner user; My Customers is shown only to "
-            "partner users.",
+            Msg(
+                "{passport} is not recognised as a partner user; My Customers is shown "
+                "only to partner users.",
+                passport=passport,
+            ),
             rule="R-PAR-2",
         )
     partner, partner_type, default_view, favourites = rows[0]
@@ -125,7 +128,13 @@ def customer_row(tx: Tx, scope: PartnerScope, group_id: str) -> CustomerRow:
         [str(Passport.id_for(scope.passport)), user.partner, query_key("group_id", group_id), 1],
     )
     if not rows:
-        raise NotFoundError(f"No customer group {group_id} at partner {scope.location_id}.")
+        raise NotFoundError(
+            Msg(
+                "No customer group {group_id} at partner {location_id}.",
+                group_id=group_id,
+                location_id=scope.location_id,
+            )
+        )
     return _row(user, rows[0])
 
 
@@ -141,11 +150,13 @@ PAGE_SQL = (
 def _chosen_view(user: PartnerUser, view: str | None) -> str:
     shown = view or user.default_view
     if shown not in ("all_customers", "favorites_only"):
-        raise QueryError(f"Unknown view {shown!r}; use all_customers or favorites_only.")
+        raise QueryError(
+            Msg("Unknown view {shown!r}; use all_customers or favorites_only.", shown=shown)
+        )
     if shown == "favorites_only" and user.favourites == 0:
         if view is not None:
             raise QueryError(
-                "Favorites Only is available once you have at least one favourite.",
+                Msg("Favorites Only is available once you have at least one favourite."),
                 rule="R-FAV-3",
             )
         shown = "all_customers"  # R-FAV-3: without favourites the view falls back
@@ -154,9 +165,21 @@ def _chosen_view(user: PartnerUser, view: str | None) -> str:
 
 def _check_page(connection: str | None, limit: int) -> None:
     if connection is not None and connection not in CONNECTIONS:
-        raise QueryError(f"Unknown connection type {connection!r}; use one of {CONNECTIONS}.")
+        raise QueryError(
+            Msg(
+                "Unknown connection type {connection!r}; use one of {known}.",
+                connection=connection,
+                known=CONNECTIONS,
+            )
+        )
     if not 1 <= limit <= MAX_PAGE:
-        raise QueryError(f"A page holds 1 to {MAX_PAGE} customers, not {limit}.")
+        raise QueryError(
+            Msg(
+                "A page holds 1 to {most} customers, not {limit}.",
+                most=MAX_PAGE,
+                limit=limit,
+            )
+        )
 
 
 def _filters(
@@ -221,7 +244,7 @@ def _decode(cursor: str) -> tuple[str, str]:
         name, group_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return checked("cursor", str(name), FREE_TEXT), checked("cursor", str(group_id))
     except (ValueError, TypeError, TextError) as error:
-        raise QueryError("The page cursor is not one this service issued.") from error
+        raise QueryError(Msg("The page cursor is not one this service issued.")) from error
 
 
 @dataclass(frozen=True)
@@ -260,7 +283,7 @@ def customer_dashboard(tx: Tx, scope: PartnerScope, group_id: str) -> Dashboard:
         (group_id, user.partner),
     )
     if not rows:
-        raise NotFoundError(f"No customer group {group_id}.")
+        raise NotFoundError(Msg("No customer group {group_id}.", group_id=group_id))
     name, is_dashboard, notifications = rows[0]
     admins = [
         a

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import ClassVar
 
+from domain.base import Msg
 from domain.device import Device
 from domain.intake import E2OpenBatch
 from domain.partner import PartnerTenant
@@ -192,8 +193,11 @@ def unassigned_devices(
     )
     if not tenant or tenant[0][0] is None:
         raise QueryError(
-            f"Partner {scope.location_id} has no holding tenant: it is not certified for "
-            "HP Premium/Premium+ yet.",
+            Msg(
+                "Partner {location_id} has no holding tenant: it is not certified for HP "
+                "Premium/Premium+ yet.",
+                location_id=scope.location_id,
+            ),
             rule="R-PAR-4",
         )
     after_sql = after_clause(["c.serial"], after, (str,))

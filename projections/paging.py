@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from domain.base import Msg
 from domain.text import FREE_TEXT, TextError, checked
 from projections.base import QueryError
 
@@ -33,7 +34,13 @@ class Page(Generic[R]):
 def checked_limit(limit: int) -> int:
     """`limit` when it is 1…MAX_LIMIT, else a QueryError saying the bounds."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"A page holds 1 to {MAX_LIMIT} rows, not {limit!r}.")
+        raise QueryError(
+            Msg(
+                "A page holds 1 to {most} rows, not {limit!r}.",
+                most=MAX_LIMIT,
+                limit=limit,
+            )
+        )
     return limit
 
 
@@ -57,15 +64,15 @@ def before_clause(columns: Sequence[str], after: Key | None, kinds: Sequence[typ
 
 def _check_key(after: Key, kinds: Sequence[type]) -> None:
     if not isinstance(after, tuple) or len(after) != len(kinds):
-        raise QueryError("The page cursor is not one this list issued.")
+        raise QueryError(Msg("The page cursor is not one this list issued."))
     for value, kind in zip(after, kinds, strict=True):
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise QueryError("The page cursor is not one this list issued.")
+            raise QueryError(Msg("The page cursor is not one this list issued."))
         if isinstance(value, str):
             try:
                 checked("cursor", value, FREE_TEXT)
             except TextError as error:
-                raise QueryError("The page cursor is not one this list issued.") from error
+                raise QueryError(Msg("The page cursor is not one this list issued.")) from error
 
 
 def key_params(after: Key | None) -> list[Any]:

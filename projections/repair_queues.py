@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from domain.base import NotFoundError
+from domain.base import Msg, NotFoundError
 from domain.device import Device
 from handlers.access import EndUserScope, OperatorScope, PartnerScope
 from projections.base import Tx, View, handles, iso, placeholders, query_key, query_serial
@@ -216,7 +216,9 @@ def alert_notifications(
     conditions, params = ["a.notified_at IS NOT NULL"], []
     if isinstance(scope, PartnerScope):
         if partner is not None and query_key("partner", partner) != scope.location_id:
-            raise NotFoundError(f"No partner with Location ID {partner!r} found.")
+            raise NotFoundError(
+                Msg("No partner with Location ID {partner!r} found.", partner=partner)
+            )
         conditions.append("a.partner = ?")
         params.append(scope.location_id)
     elif partner is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar
 
-from domain.base import NotFoundError
+from domain.base import Msg, NotFoundError
 from domain.device import Device
 from domain.service_level import ServiceLevel, active_levels
 from handlers.access import PartnerScope
@@ -176,7 +176,7 @@ def _serviced_customer(tx: Tx, scope: PartnerScope, customer_id: str) -> str:
         (customer, scope.location_id),
     )
     if not linked:
-        raise NotFoundError(f"No customer {customer!r} found.")
+        raise NotFoundError(Msg("No customer {customer!r} found.", customer=customer))
     return customer
 
 
@@ -217,8 +217,12 @@ def service_levels(
     scope.require_service_partner()
     if isinstance(as_of, datetime):
         raise MomentError(
-            f"Service levels are valid per calendar day: pass {as_of.isoformat()} as the date "
-            "it falls on where you mean it (moment.astimezone(zone).date()), not a datetime."
+            Msg(
+                "Service levels are valid per calendar day: pass {day} as "
+                "the date it falls on where you mean it "
+                "(moment.astimezone(zone).date()), not a datetime.",
+                day=as_of.isoformat(),
+            )
         )
     device = _serviced_device(tx, scope, serial)
     rows = tx.query(

@@ -28,6 +28,7 @@ import structlog
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from domain.base import Msg
 from handlers.access import AuthenticationError, Claims
 from infra.tokens import KEY_TYPES, AuthConfigurationError, checked_jwks
 
@@ -41,17 +42,17 @@ JWKS_LIFESPAN_SECONDS = 300.0
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 
 # PyJWT's refusals, in the words the caller gets (subclasses before their bases).
-REASONS: list[tuple[type[jwt.PyJWTError], str]] = [
-    (jwt.InvalidSignatureError, "The token's signature does not verify."),
-    (jwt.InvalidAlgorithmError, "The token's algorithm is not its key's algorithm."),
-    (jwt.ExpiredSignatureError, "The token has expired."),
-    (jwt.ImmatureSignatureError, "The token is not valid yet (nbf or iat is in the future)."),
-    (jwt.InvalidAudienceError, "The token is not meant for this service (aud)."),
-    (jwt.InvalidIssuerError, "The token comes from an issuer this service does not trust."),
-    (jwt.InvalidIssuedAtError, "The token's iat claim is not a time."),
-    (jwt.exceptions.InvalidSubjectError, "The token's sub claim is not a string."),
+REASONS: list[tuple[type[jwt.PyJWTError], Msg]] = [
+    (jwt.InvalidSignatureError, Msg("The token's signature does not verify.")),
+    (jwt.InvalidAlgorithmError, Msg("The token's algorithm is not its key's algorithm.")),
+    (jwt.ExpiredSignatureError, Msg("The token has expired.")),
+    (jwt.ImmatureSignatureError, Msg("The token is not valid yet (nbf or iat is in the future).")),
+    (jwt.InvalidAudienceError, Msg("The token is not meant for this service (aud).")),
+    (jwt.InvalidIssuerError, Msg("The token comes from an issuer this service does not trust.")),
+    (jwt.InvalidIssuedAtError, Msg("The token's iat claim is not a time.")),
+    (jwt.exceptions.InvalidSubjectError, Msg("The token's sub claim is not a string.")),
 ]
-MALFORMED = "The bearer token is malformed."
+MALFORMED = Msg("The bearer token is malformed.")
 
 
 class KeysUnavailableError(AuthenticationError):
@@ -94,7 +95,7 @@ class _CheckedJWKClient(PyJWKClient):
                 str(error) if isinstance(error, AuthConfigurationError) else type(error).__name__
             )
             log.error("jwks_unavailable", reason=reason)
-            raise KeysUnavailableError("The service's signing keys are unavailable.") from None
+            raise KeysUnavailableError(Msg("The service's signing keys are unavailable.")) from None
 
 
 class UrlKeys:
@@ -221,7 +222,9 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS, "enforce_minimum_key_length": True},
             )
         except jwt.MissingRequiredClaimError as error:
-            raise AuthenticationError(f"The token lacks the {error.claim!r} claim.") from None
+            raise AuthenticationError(
+                Msg("The token lacks the {claim!r} claim.", claim=error.claim)
+            ) from None
         except jwt.PyJWTError as error:
             raise AuthenticationError(_reason(error)) from None
         return payload, kid
@@ -229,7 +232,10 @@ class TokenVerifier:
     def _key_for(self, token: str) -> tuple[PyJWK, str]:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError(
-                f"The bearer token is empty or over {MAX_TOKEN_CHARS} characters."
+                Msg(
+                    "The bearer token is empty or over {most} characters.",
+                    most=MAX_TOKEN_CHARS,
+                )
             )
         try:
             header = jwt.get_unverified_header(token)
@@ -237,16 +243,16 @@ class TokenVerifier:
             raise AuthenticationError(MALFORMED) from None
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise AuthenticationError("The token names no key (kid).")
+            raise AuthenticationError(Msg("The token names no key (kid)."))
         key = self._keys.key(kid)
         if key is None:
-            raise AuthenticationError("The token's key (kid) is not one this service trusts.")
+            raise AuthenticationError(Msg("The token's key (kid) is not one this service trusts."))
         if key.algorithm_name not in KEY_TYPES:  # checked at load; kept as a second lock
-            raise AuthenticationError("The token's key has no trusted algorithm.")
+            raise AuthenticationError(Msg("The token's key has no trusted algorithm."))
         return key, kid
 
 
-def _reason(error: jwt.PyJWTError) -> str:
+def _reason(error: jwt.PyJWTError) -> Msg:
     for kind, reason in REASONS:
         if isinstance(error, kind):
             return reason
@@ -260,5 +266,9 @@ def _body(payload: dict[str, Any]) -> _Body:
         first = error.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "payload"
         if first["type"] == "missing":
-            raise AuthenticationError(f"The token lacks the {name!r} claim.") from None
-        raise AuthenticationError(f"The token's {name!r} claim is malformed.") from None
+            raise AuthenticationError(
+                Msg("The token lacks the {name!r} claim.", name=name)
+            ) from None
+        raise AuthenticationError(
+            Msg("The token's {name!r} claim is malformed.", name=name)
+        ) from None

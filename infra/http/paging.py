@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, Field
 
+from domain.base import Msg
 from infra.http.errors import ProblemError
 from projections.paging import Page as QueryPage
 
@@ -60,19 +61,21 @@ class Cursors:
         try:
             payload = self._serializer.loads(cursor)
         except BadData:
-            raise _invalid("was not issued by this service, or was altered") from None
+            raise _invalid(Msg("was not issued by this service, or was altered")) from None
         if not isinstance(payload, dict) or not isinstance(payload.get("k"), list):
-            raise _invalid("was not issued by this service, or was altered")
+            raise _invalid(Msg("was not issued by this service, or was altered"))
         if payload.get("p") != _digest(principal):
-            raise _invalid("was issued to another principal")
+            raise _invalid(Msg("was issued to another principal"))
         if payload.get("l") != _digest(listing):
-            raise _invalid("was made for another list or filter")
+            raise _invalid(Msg("was made for another list or filter"))
         return tuple(payload["k"])
 
 
-def _invalid(why: str) -> ProblemError:
+def _invalid(why: Msg) -> ProblemError:
+    """A refused cursor; the detail is a Msg, so the portal shows it translated."""
     return ProblemError(
-        "invalid-cursor", f"The cursor {why}; ask for the first page again (without cursor)."
+        "invalid-cursor",
+        Msg("The cursor {why}; ask for the first page again (without cursor).", why=why),
     )
 
 

@@ -30,6 +30,7 @@ from infra.http.errors import ProblemError, refusal_classes, request_id
 from infra.tokens import SigningKey
 from infra.web import pages
 from infra.web.deps import SIGN_IN, Refusal, SignInRequiredError, get_visitor
+from infra.web.i18n import refusal_text
 from infra.web.rendering import PREFIX, href
 from infra.web.session import CsrfError
 
@@ -94,7 +95,8 @@ def _here(request: Request) -> str | None:
 
 async def _forged(request: Request, error: Exception) -> Response:
     log.warning("portal_form_refused", reason=str(error), path=request.url.path)
-    return _problem_page(request, 403, str(error), kind="forbidden")
+    text = refusal_text(error, get_visitor(request).locale)
+    return _problem_page(request, 403, text, kind="forbidden")
 
 
 async def _invalid(request: Request, error: Exception) -> Response:

@@ -161,15 +161,20 @@ class Portal(Visitor):
         return None if not cursor else cursors.read(cursor, str(self.actor), listing)
 
 
+def _N(message: str) -> str:  # noqa: N802 (the gettext marker Babel extracts)
+    """Marks `message` for the catalog; it is translated where it is shown."""
+    return message
+
+
 # The roles' names as pages show them (translated through the catalog).
 ROLE_LABELS: dict[Role, str] = {
-    Role.PARTNER_USER: "partner user",
-    Role.PARTNER_ADMIN: "partner admin",
-    Role.CUSTOMER_ADMIN: "customer admin",
-    Role.END_USER: "end user",
-    Role.AUDITOR: "auditor",
-    Role.OPERATOR: "operator",
-    Role.FEED: "feed",
+    Role.PARTNER_USER: _N("partner user"),
+    Role.PARTNER_ADMIN: _N("partner admin"),
+    Role.CUSTOMER_ADMIN: _N("customer admin"),
+    Role.END_USER: _N("end user"),
+    Role.AUDITOR: _N("auditor"),
+    Role.OPERATOR: _N("operator"),
+    Role.FEED: _N("feed"),
 }
 
 
@@ -212,11 +217,6 @@ def navigation(actor: Actor, path: str, gettext: Callable[[str], str]) -> list[N
         NavItem(gettext(label), href(link), here == link or here.startswith(link + "/"))
         for label, link in items
     ]
-
-
-def _N(message: str) -> str:  # noqa: N802 (the gettext marker Babel extracts)
-    """Marks `message` for the catalog; it is translated where it is shown."""
-    return message
 
 
 def get_visitor(request: Request) -> Visitor:

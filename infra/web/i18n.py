@@ -90,10 +90,23 @@ def refusal_text(error: BaseException, locale: str) -> str:
     """A refusal's message in `locale`: a `Msg` is translated from its template and filled
     with its parameters; any other message is looked up as it is (and shown in English
     when the catalog lacks it)."""
-    gettext = translations(locale).gettext
     message = error.args[0] if error.args else str(error)
+    return message_text(message, locale)
+
+
+def message_text(message: object, locale: str) -> str:
+    """`message` in `locale`: a `Msg`'s template translated and filled with its parameters,
+    a parameter that is itself a `Msg` (a part of a sentence: `domain.text.describe`)
+    translated the same way; any other text looked up as it is."""
     template: str | None = getattr(message, "template", None)
     params: Mapping[str, object] | None = getattr(message, "params", None)
-    if template is not None and params is not None:
-        return gettext(template).format(**params)
-    return gettext(str(message))
+    gettext = translations(locale).gettext
+    if template is None or params is None:
+        return gettext(str(message))
+    if not params:  # as `Msg` does: a template without parameters is the text itself
+        return gettext(template)
+    filled = {
+        name: message_text(value, locale) if hasattr(value, "template") else value
+        for name, value in params.items()
+    }
+    return gettext(template).format(**filled)

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
+from domain.base import Msg
+
 SESSION_COOKIE: Final = "partnerfleet_session"
 CSRF_COOKIE: Final = "partnerfleet_csrf"
 LANG_COOKIE: Final = "partnerfleet_lang"
@@ -96,13 +98,13 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     the cookie's, or whose Origin is another site."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
-        raise CsrfError("This form was sent from another site.")
+        raise CsrfError(Msg("This form was sent from another site."))
     if origin == "null":
-        raise CsrfError("This form was sent from an opaque origin.")
+        raise CsrfError(Msg("This form was sent from an opaque origin."))
     cookie = request.cookies.get(CSRF_COOKIE, "")
     given = submitted or request.headers.get(CSRF_HEADER, "")
     if not cookie or not given or not hmac.compare_digest(cookie.encode(), given.encode()):
-        raise CsrfError("This form has expired or was not sent from this portal.")
+        raise CsrfError(Msg("This form has expired or was not sent from this portal."))
 
 
 def set_language(request: Request, response: Response, locale: str) -> None:

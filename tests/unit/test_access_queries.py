@@ -47,6 +47,7 @@ from projections import (
     dashboards,
     environment,
     holding,
+    partners,
     repair_queues,
     service,
 )
@@ -233,6 +234,15 @@ QUERIES: dict[str, Query] = {
         (AuditScope,), lambda tx, s, _: consent_queries.consent_in_effect(tx, s, "S1", SERVICE, NOW)
     ),
     "rejected_reports": Query((OperatorScope,), lambda tx, s, _: holding.rejected_reports(tx, s)),
+    "partners_overview": Query(
+        (OperatorScope,), lambda tx, s, _: partners.partners_overview(tx, s)
+    ),
+    "partner_overview": Query(
+        (OperatorScope,), lambda tx, s, _: partners.partner_overview(tx, s, RESELLER)
+    ),
+    "users_of_partner": Query(
+        (OperatorScope,), lambda tx, s, _: partners.users_of_partner(tx, s, RESELLER)
+    ),
     "repair_queue": Query(
         (OperatorScope,), lambda tx, s, _: repair_queues.repair_queue(tx, s, "hpe_support")
     ),
@@ -273,6 +283,9 @@ ALLOWED: dict[str, set[str]] = {
     "history_statement": {"customer_admin", "auditor", "operator"},
     "consent_in_effect": {"auditor", "operator"},
     "rejected_reports": {"operator"},
+    "partners_overview": {"operator"},
+    "partner_overview": {"operator"},
+    "users_of_partner": {"operator"},
     "repair_queue": {"operator"},
     "unrouted_repair_cases": {"operator"},
     "my_it_environment": {"customer_admin"},
@@ -359,6 +372,7 @@ def test_issue_9_the_matrix_lists_every_query_function_of_projections() -> None:
         dashboards,
         environment,
         holding,
+        partners,
         repair_queues,
         service,
     )

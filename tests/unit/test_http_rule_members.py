@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 from domain.group_support import DeletionRefusedError
 from infra.http.routing import FleetRoute
 from tests.scenarios import in_memory_fleet
@@ -14,7 +14,7 @@ from tests.unit.http_client import bearer, client, problem_of, two_partners
 raising = APIRouter(route_class=FleetRoute)
 ERRORS: dict[str, DomainError] = {
     "deletion": DeletionRefusedError(
-        ["2 device(s) are still linked to it", "1 partner-created child group(s) remain"],
+        [Msg("2 device(s) are still linked to it"), Msg("1 partner-created child group(s) remain")],
         ["anna@LOC-1", "otto@LOC-1"],
     ),
     "greedy": DomainError(

@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import Recording, Tracking
 
 from domain import Device, NotFoundError
+from domain.base import Msg
 from domain.device import DeviceError
 from handlers import PartnerFleet, PolicyRunner
 from handlers.access import Actor
@@ -597,7 +598,7 @@ def test_a_decision_the_device_refuses_is_logged_and_the_position_still_moves(
     app.raise_alert(OPS, "S1", "A1", "critical", "Disk failure predicted")
 
     def told_by_hand(w: Working) -> None:
-        w.load(Device, Device.id_for("S1"), "S1").notify_alert(
+        w.load(Device, Device.id_for("S1"), Msg("No device S1.")).notify_alert(
             OPS, "A1", "hpe_support", "told by phone", None
         )
 

@@ -53,7 +53,16 @@ def test_catching_up_applies_every_event_and_leaves_no_lag() -> None:
     runner = linked_customers(5)
     assert all(behind > 0 for behind in runner.lag().values())
     runner.catch_up()
-    names = ["customers", "service", "holding", "consent", "repairs", "environment", "dashboards"]
+    names = [
+        "customers",
+        "service",
+        "holding",
+        "consent",
+        "repairs",
+        "environment",
+        "dashboards",
+        "partners",
+    ]
     assert runner.lag() == dict.fromkeys(names, 0)
 
 

@@ -18,7 +18,7 @@ from handlers.access import AuthenticationError, Role, authenticate
 from infra.demo.people import DEMO_PRINCIPALS
 from infra.tokens import LOCAL_ISSUER, mint
 from infra.web.deps import CsrfDep, PortalDep, VisitorDep
-from infra.web.i18n import LOCALES
+from infra.web.i18n import LOCALES, refusal_text
 from infra.web.session import SESSION_SECONDS, end_session, set_language, set_session
 
 router = APIRouter()
@@ -65,7 +65,7 @@ def sign_in(
     try:
         authenticate(state.fleet, state.verifier.claims(token))
     except AuthenticationError as refused:
-        return _refused(visitor, next, visitor.gettext(str(refused)))
+        return _refused(visitor, next, refusal_text(refused, visitor.locale))
     response = visitor.redirect(safe_next(next) or "/")
     set_session(request, response, token, seconds)
     return response
