@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Locator, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -39,6 +39,7 @@ HOW_TO_GET_ONE = (
     f" or name its executable in {CHROMIUM_ENV}."
 )
 BLOCKING_IMPACTS = ("serious", "critical")
+MAX_SHOT_HEIGHT = 1600.0  # pixels of a screenshot: enough to show a page, not a long list
 
 
 def find_chromium(
@@ -266,10 +267,24 @@ def sign_in_as(page: Page, base_url: str, subject: str, check: Callable[[], None
     expect(page.locator("p.principal")).to_contain_text(subject)
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save the whole page as var/screenshots/`name`.png (`make screenshots` copies them
-    into docs/screenshots/)."""
+def screenshot(page: Page, name: str, start: Locator | None = None) -> Path:
+    """Save the page (from `start`'s top, if given; at most MAX_SHOT_HEIGHT pixels of it) as
+    var/screenshots/`name`.png; `make screenshots` copies them into docs/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     target = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(target), full_page=True)
+    top = (
+        0.0
+        if start is None
+        else float(start.evaluate("e => e.getBoundingClientRect().top + window.scrollY"))
+    )
+    size = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    clip: FloatRect = {
+        "x": 0,
+        "y": top,
+        "width": float(size[0]),
+        "height": min(MAX_SHOT_HEIGHT, float(size[1]) - top),
+    }
+    page.screenshot(path=str(target), full_page=True, clip=clip)
     return target

@@ -108,7 +108,7 @@ def test_hp_premium_e2open_dashboard_transfer_reverse_self_service_off_alert_to_
     assert "4711-browser" not in page.content()
 
     transfer_both(page, axe)
-    screenshot(page, "holding-tenant")
+    screenshot(page, "holding-tenant", start=page.locator("#dashboards"))
 
     page.locator("#transfers").get_by_role(
         "button", name=re.compile("^Reverse transfer")
@@ -137,4 +137,4 @@ def test_hp_premium_e2open_dashboard_transfer_reverse_self_service_off_alert_to_
     expect(told).to_contain_text(PCS[0])
     expect(told).to_contain_text("Battery failing")
     axe()
-    screenshot(page, "csdp-queue-alert-to-partner")
+    screenshot(page, "csdp-queue-alert-to-partner", start=page.locator("#alerts"))
