@@ -8,7 +8,9 @@ followed in-process, as in production) on a free loopback port in a subprocess, 
 throw-away signing key through JWKS_PATH; the loads start once /healthz shows no lag:
 
 - reads: GET /partners/{BIG}/customer-groups?limit=50 with the big partner's admin token
-  from 50 concurrent clients (one thread and keep-alive connection each) for a fixed time:
+  from 1 client (a request's own latency), then 50 concurrent clients (one thread and
+  keep-alive connection each; closed loop, so latency is also 50 / requests per second) for a
+  fixed time:
   requests/s and p50/p99 latency, beside list_customers called in this process (one caller,
   then 50 threads) on the same view tables;
 - commands: POST /customers/{id}/consent-grants (one device each) from 8 clients on 8
@@ -345,7 +347,7 @@ def direct_commands(fleet: PartnerFleet, per_client: int) -> Load:
 
 
 def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[str, int]]:
-    """Seed, serve (it catches its views and policies up), then the five loads."""
+    """Seed, serve (it catches its views and policies up), then the six loads."""
     loads: list[Load] = []
     with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
         key = demo_signing_key(Path(tmp) / "signing-key.pem")  # throw-away, for this run
@@ -368,6 +370,7 @@ def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[st
                     3600,
                     audience=settings.jwt_audience,
                 )
+                loads.append(http_reads(base, token, args.seconds, 1))
                 loads.append(http_reads(base, token, args.seconds, READ_CLIENTS))
                 loads.append(direct_reads(settings, fleet, args.seconds, 1))
                 loads.append(direct_reads(settings, fleet, args.seconds, READ_CLIENTS))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from domain.base import NotFoundError
+from domain.base import Msg, NotFoundError
 from domain.partner import PartnerTenant, PartnerType, UserRole
 from handlers.access import OperatorScope
 from projections.base import Tx, View, handles, placeholders, query_key
@@ -140,7 +140,9 @@ def partner_overview(tx: Tx, scope: OperatorScope, location_id: str) -> PartnerO
         (location_id,),
     )
     if not rows:
-        raise NotFoundError(f"No partner with Location ID {location_id!r}.")
+        raise NotFoundError(
+            Msg("No partner with Location ID {location_id!r}.", location_id=location_id)
+        )
     partner_id, name, kind, users, holding = rows[0]
     programmes = _certifications(tx, [partner_id]).get(partner_id, [])
     return PartnerOverview(location_id, name, kind, users, bool(holding), programmes)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -31,11 +30,10 @@ from infra.tokens import SigningKey
 from infra.web import pages
 from infra.web.deps import SIGN_IN, Refusal, SignInRequiredError, get_visitor
 from infra.web.i18n import refusal_text
-from infra.web.rendering import PREFIX, href
+from infra.web.rendering import PREFIX, STATIC, href
 from infra.web.session import CsrfError
 
 log = structlog.get_logger("partnerfleet.portal")
-STATIC = Path(__file__).parent / "static"
 
 
 def create_portal(api: FastAPI, signing_key: SigningKey | None = None) -> FastAPI:

@@ -9,9 +9,10 @@ and its partial update render the same markup.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -19,18 +20,32 @@ from infra.web.i18n import LANGUAGE_NAMES, LOCALES, translations
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 PREFIX: Final = "/portal"
-STATIC_VERSION: Final = "1"  # bump when a static file changes: browsers cache them a day
+STATIC: Final = Path(__file__).parent / "static"
 
 
 def href(path: str, **query: Any) -> str:
-    """A portal URL: `path` under /portal, with the query parameters that are not None."""
+    """A portal URL: `path` under /portal (percent-encoded: an id with `?`, `#`, `%` or a
+    space stays one path segment), with the query parameters that are not None."""
     given = {k: v for k, v in query.items() if v is not None and v != ""}
-    return f"{PREFIX}{path}" + (f"?{urlencode(given, doseq=True)}" if given else "")
+    encoded = quote(path, safe="/")
+    return f"{PREFIX}{encoded}" + (f"?{urlencode(given, doseq=True)}" if given else "")
+
+
+@functools.cache
+def static_version() -> str:
+    """A digest of every static file: a changed file gets a new URL, so a browser never
+    keeps an old copy (they may cache them)."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def static(name: str) -> str:
     """The URL of a static file (infra/web/static)."""
-    return f"{PREFIX}/static/{name}?v={STATIC_VERSION}"
+    return f"{PREFIX}/static/{name}?v={static_version()}"
 
 
 @functools.cache

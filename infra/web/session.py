@@ -7,7 +7,7 @@ language.
   `/portal`, Secure when the request came over HTTPS, and lives as long as the token. In
   demo mode the sign-in page mints it (SESSION_SECONDS); otherwise the identity provider's
   token is pasted or posted to the sign-in form.
-- `partnerfleet_csrf`: a random value (32 bytes, URL-safe) the server sets on the first page
+- `partnerfleet_csrf`: a random value (32 bytes, hex) the server sets on the first page
   and repeats in every state-changing form (`csrf_token`) and, for htmx, in the
   `X-CSRF-Token` header (`hx-headers` on <body>). A POST whose field or header does not equal
   the cookie is refused (403) before anything runs: another site can make the browser send
@@ -69,11 +69,11 @@ def end_session(response: Response) -> None:
 def csrf_token(request: Request) -> str:
     """This browser's CSRF token: the cookie's, or a new one `remember_csrf` will set."""
     known = request.cookies.get(CSRF_COOKIE, "")
-    if 40 <= len(known) <= 64 and known.replace("-", "").replace("_", "").isalnum():
+    if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
         return known
     made: str | None = getattr(request.state, "new_csrf", None)
     if made is None:
-        made = secrets.token_urlsafe(32)
+        made = secrets.token_hex(32)  # hex: no text a page shows can hide in it
         request.state.new_csrf = made
     return made
 

@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 
 from domain import CustomerGroup
 from handlers.access import Claims
+from infra.web.pages.holding import MAX_SERIALS
 from tests.actors import operator, partner_user
 from tests.scenarios import event_count, report
 from tests.unit.http_holding_world import LOC, OPS, SERVICE_LOC, TOKENS, premium_fleet
@@ -336,6 +337,25 @@ def test_r_hld_2_a_request_without_serials_is_refused_at_the_form(portal: Portal
     form = section(answer.text, "missing")
     assert 'role="alert"' in form
     assert "at least one serial number" in form
+    assert event_count(portal.fleet) == before
+
+
+def test_r_hld_2_too_many_serials_are_refused_in_german_and_record_nothing(
+    portal: Portal,
+) -> None:
+    """Issue 10: the portal's own limit on a form is a Msg, shown from the German catalog."""
+    portal.browser.sign_in("anna")
+    before = event_count(portal.fleet)
+    serials = " ".join(f"MX{n}" for n in range(MAX_SERIALS + 1))
+
+    answer = portal.browser.post_form(
+        f"{PAGE}/missing-device-requests",
+        {"request_id": "MDR-1", "serials": serials},
+        headers={"Accept-Language": "de-DE,de;q=0.9"},
+    )
+
+    assert answer.status_code == 422
+    assert f"Geben Sie höchstens {MAX_SERIALS} Seriennummern an." in answer.text
     assert event_count(portal.fleet) == before
 
 

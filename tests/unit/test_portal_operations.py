@@ -142,6 +142,20 @@ def test_r_par_1_an_unknown_partner_is_a_404_page(portal: Portal) -> None:
     assert "LOC-404" in html.unescape(page.text)
 
 
+def test_r_par_1_an_unknown_partner_is_named_in_german_for_a_german_browser(
+    portal: Portal,
+) -> None:
+    """Issue 10: the read model's "not found" is a Msg, shown from the German catalog."""
+    portal.browser.sign_in("ops")
+
+    page = portal.browser.get(
+        "/portal/operations/partners/LOC-404", headers={"Accept-Language": "de-DE,de;q=0.9"}
+    )
+
+    assert page.status_code == 404
+    assert "Kein Partner mit der Standort-ID 'LOC-404'." in html.unescape(page.text)
+
+
 @pytest.mark.parametrize(
     ("path", "form"),
     [

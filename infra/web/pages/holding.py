@@ -24,7 +24,7 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 
-from domain.base import DomainError
+from domain.base import DomainError, Msg
 from domain.partner import PartnerTenant
 from handlers.access import PartnerScope, partner_scope
 from handlers.partner_queries import partner_tenant
@@ -137,7 +137,9 @@ def report_missing(
 
 def _bounded(serials: list[str]) -> list[str]:
     if len(serials) > MAX_SERIALS:
-        raise ProblemError("invalid-fields", f"List at most {MAX_SERIALS} serial numbers.")
+        raise ProblemError(
+            "invalid-fields", Msg("List at most {limit} serial numbers.", limit=MAX_SERIALS)
+        )
     return serials
 
 
