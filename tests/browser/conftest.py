@@ -78,6 +78,16 @@ def context(browser: Browser, server: DemoServer) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
+def no_script(browser: Browser, server: DemoServer) -> Iterator[Page]:
+    """A tab with JavaScript off (no htmx): plain forms and links only. axe cannot run
+    there, so its pages are the same URLs the other stories scan with JavaScript on."""
+    made = browser.new_context(base_url=server.url, locale="en-US", java_script_enabled=False)
+    made.set_default_timeout(10_000)
+    yield made.new_page()
+    made.close()
+
+
+@pytest.fixture
 def seen() -> Checked:
     """The pages this test's tab loaded and checked."""
     return Checked()

@@ -4,7 +4,8 @@ Each story signs in as a different demo partner user, so they share one server:
 - fay (DEMO-RESELLER-2 user, no favourite): keyboard only, star and unstar;
 - anna (DEMO-RESELLER-1 admin, 10 favourites): the 26th star is refused next to its tile;
 - erik (DEMO-RESELLER-2 admin, 2 favourites): Favorites Only, remembered, searched in;
-- dana (DEMO-SERVICE-1 user, 2 favourites): the 26th star refused in German.
+- dana (DEMO-SERVICE-1 user, 2 favourites): the 26th star refused in German;
+- ben (DEMO-RESELLER-1 user, Favorites Only by default): all of it without JavaScript.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from tests.browser.screens import (
     tiles,
     unstarred,
 )
-from tests.browser.support import screenshot
+from tests.browser.support import DemoServer, screenshot, sign_in_as
 
 FAVOURITES_FULL = (
     "You already have 25 favourites, the most allowed; remove one before adding another."
 )
 ERIKS_FAVOURITES = 2  # infra/demo/seeding.py: partner_work
+BENS_FAVOURITES = 3
 MAX_TABS = 200
 ANNAS_FAVOURITES = 10  # infra/demo/seeding.py: partner_work
 
@@ -177,3 +179,25 @@ def favourites_full() -> FavouriteError:
     except FavouriteError as refused:
         return refused
     raise AssertionError("The domain accepted a 26th favourite.")
+
+
+def test_r_fav_2_r_fav_4_without_javascript_the_view_switch_and_the_star_are_plain_forms(
+    no_script: Page, server: DemoServer
+) -> None:
+    """R-FAV-2, R-FAV-4 with JavaScript off: ben signs in, switches from his default
+    Favorites Only to All Customers, stars a customer and unstars it, each a plain form
+    that comes back to the listing (POST, 303, GET)."""
+    page = no_script
+    sign_in_as(page, server.url, "ben@reseller.example", lambda: None)
+    expect(page.get_by_role("heading", level=2, name="Favorites Only")).to_be_visible()
+    expect(tiles(page)).to_have_count(BENS_FAVOURITES)
+
+    page.get_by_role("button", name="All Customers", exact=True).click()
+
+    expect(page.get_by_role("heading", level=2, name="All Customers")).to_be_visible()
+    tile = page.locator(f"#{tile_id(unstarred(page).first)}")
+    star_of(tile).click()
+    expect(star_of(tile)).to_have_attribute("aria-pressed", "true")
+    expect(page).to_have_url(re.compile(r"/portal/partners/DEMO-RESELLER-1/customers$"))
+    star_of(tile).click()
+    expect(star_of(tile)).to_have_attribute("aria-pressed", "false")
