@@ -361,7 +361,7 @@ def wait_caught_up(service: Service, timeout: float = 1800.0) -> float:
             return time.perf_counter() - start
         if time.perf_counter() - shown > 10:
             behind = {k: v for k, v in lags.items() if v}
-            say(f"behind: {behind}; {service.views.health()} {service.policies.health()}")
+            say(f"still behind (events): {behind}")
             shown = time.perf_counter()
         time.sleep(0.5)
     raise RuntimeError(f"the views and policies did not catch up within {timeout:.0f} s")
