@@ -46,9 +46,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 from fastapi import FastAPI
+from psycopg import sql
 
 from bench.common import (
+    PG_CONNINFO,
     RESULTS,
     argument_parser,
     code_version,
@@ -367,6 +370,18 @@ def wait_caught_up(service: Service, timeout: float = 1800.0) -> float:
     raise RuntimeError(f"the views and policies did not catch up within {timeout:.0f} s")
 
 
+def analyze_schema(schema: str) -> None:
+    """VACUUM ANALYZE every table of `schema`, as autovacuum would (off on the bench server):
+    the planner needs the big partner's row counts to choose its plans."""
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in rows:
+            name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(name))
+
+
 def tokens_for(key: SigningKey, settings: Settings, ids: dict[str, str]) -> dict[str, str]:
     """Session tokens of the principals the pages are measured as."""
     claims = {
@@ -401,6 +416,7 @@ def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Timing], dict[
             )
             say("views and policies catching up in-process")
             extra["catch_up_seconds"] = round(wait_caught_up(service), 1)
+            analyze_schema(schema)
             caller = Caller(service.api(), tokens_for(key, settings, ids))
             try:
                 timings, extra["weight"] = run_pages(caller, fleet, ids, args)
