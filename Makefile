@@ -44,11 +44,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## write-path, read-path, Kafka-path and HTTP-path benchmarks, on PostgreSQL (+ Tansu)
+bench: $(STAMP)  ## write-path, read-path, Kafka-path, HTTP-path and portal-path benchmarks, on PostgreSQL (+ Tansu)
 	$(BIN)/python -m bench.write_path
 	$(BIN)/python -m bench.read_path
 	$(BIN)/python -m bench.kafka_path
 	$(BIN)/python -m bench.http_path
+	$(BIN)/python -m bench.portal_path
 
 LOCALES := infra/web/locales
 translations: $(STAMP)  ## extract the portal's and the refusals' messages, merge them into each locale

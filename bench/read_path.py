@@ -100,6 +100,7 @@ class Shape:
     big_groups: int  # customer groups (one device each) of the big partner
     favourites: int  # of the big partner's admin
     service_every: int  # every n-th partner is an accredited service partner
+    big_service: bool = False  # the big partner an accredited service partner (portal bench)
 
     @property
     def per_partner(self) -> int:
@@ -263,7 +264,7 @@ def write_partners(saver: Saver, shape: Shape, chunk: int) -> None:
 
 def write_big_partner(saver: Saver, shape: Shape, chunk: int) -> None:
     """The big partner: one device per customer group, then its admin's favourites."""
-    partner, admin = partner_pair(BIG, "Big Reseller", service=False)
+    partner, admin = partner_pair(BIG, "Big Reseller", service=shape.big_service)
     saver.save([partner, admin])
     step = max(1, chunk // 3)
     for start in range(0, shape.big_groups, step):

@@ -292,7 +292,7 @@ def _without_location_id(portal: Portal, customer_id: str, given: str | None) ->
     """R-LNK-1: a link asked for without a Location ID, refused on the page it came from."""
     scope = customer_scope(portal.actor, customer_id, "change devices")
     text = portal.gettext("Enter the partner's Location ID to link the selected devices.")
-    refusal = Refusal("invalid-fields", 422, text, "R-LNK-1", {})
+    refusal = Refusal("invalid-fields", 422, text, None, {})  # a missing field, no rule
     return _refused_on(portal, scope, _back(scope, given), refusal)
 
 
