@@ -194,6 +194,7 @@ def navigation(actor: Actor, path: str, gettext: Callable[[str], str]) -> list[N
     if actor.role in (Role.PARTNER_USER, Role.PARTNER_ADMIN):
         items = [(_N("My Customers"), f"/partners/{tenant}/customers")]
         items.append((_N("Holding tenant"), f"/partners/{tenant}/holding"))
+        items.append((_N("Alerts"), f"/partners/{tenant}/alerts"))
         if actor.partner_type == "service_partner":
             items.append((_N("Service events"), f"/partners/{tenant}/service-events"))
             items.append((_N("CSDP repair cases"), f"/partners/{tenant}/csdp-queue"))

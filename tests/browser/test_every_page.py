@@ -31,6 +31,7 @@ VISITS: list[tuple[str, list[tuple[str, str | None]]]] = [
         [
             ("/partners/DEMO-RESELLER-1/customers", "all-customers"),
             ("/partners/DEMO-RESELLER-1/holding", None),
+            ("/partners/DEMO-RESELLER-1/alerts", None),
             ("/partners/DEMO-RESELLER-1/devices/CZJ000001", None),
             ("/partners/DEMO-RESELLER-1/customers/not-a-group", None),
         ],

@@ -128,3 +128,46 @@ def _next(html: str) -> str:
 def _case_ids(html: str) -> list[str]:
     cases = html.split('<section id="cases"')[1].split("</section>", maxsplit=1)[0]
     return re.findall(r'<th scope="row">([^<]+)</th>', cases)
+
+
+@pytest.fixture
+def reseller() -> Iterator[Portal]:
+    """Reseller LOC-1 (Anna, HP Premium) with PC1 in its dashboard for C1, self-service
+    notifications off, so PC1's alert A1 was told to LOC-1 only (R-ALR-4)."""
+    fleet = premium_fleet(pcs=("PC1",))
+    anna = partner_user(fleet, "LOC-1", "anna@LOC-1")
+    board = fleet.create_customer_dashboard(anna, "LOC-1", "C1", "Acme", "4711")
+    tenant = fleet.partner("LOC-1").holding_tenant_id
+    assert tenant is not None
+    fleet.transfer_devices(anna, "LOC-1", ["PC1"], tenant, board, "T1")
+    fleet.switch_self_service_notifications(anna, "LOC-1", board, False)
+    fleet.raise_alert(OPS, "PC1", "A1", "critical", "Disk of PC1")
+    PolicyRunner(fleet).catch_up()
+    opened = open_portal(fleet, TOKENS)
+    yield opened
+    opened.close()
+
+
+def test_r_alr_4_a_reseller_reads_the_alerts_told_to_it_only(reseller: Portal) -> None:
+    """R-ALR-4: a reseller has no CSDP queue (R-SVC-1) but reads the alerts its switched-off
+    dashboards send to it, from the navigation."""
+    reseller.browser.sign_in("anna")
+
+    page = reseller.browser.get("/portal/partners/LOC-1/alerts")
+    queue = reseller.browser.get("/portal/partners/LOC-1/csdp-queue")
+
+    assert page.status_code == 200
+    assert '<th scope="row">A1</th>' in page.text
+    assert "<td>PC1</td>" in page.text
+    assert 'href="/portal/partners/LOC-1/alerts"' in page.text
+    assert page.text.count("<h1>") == 1
+    assert queue.status_code == 403
+
+
+def test_r_alr_4_another_partners_alerts_are_not_found(reseller: Portal) -> None:
+    reseller.browser.sign_in("otto")
+
+    page = reseller.browser.get("/portal/partners/LOC-1/alerts")
+
+    assert page.status_code == 404
+    assert "PC1" not in page.text

@@ -194,6 +194,7 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "service events": ("anna", f"/portal/partners/{LOC}/service-events", "E03"),
     "holding tenant": ("anna", f"/portal/partners/{LOC}/holding", "PC03"),
     "CSDP queue": ("anna", f"/portal/partners/{LOC}/csdp-queue", "K03"),
+    "alerts told to the partner": ("anna", f"/portal/partners/{LOC}/alerts", "W03"),
     "My IT Environment": ("acme", f"/portal/customers/{HOST}/environment", "S03"),
     "consent history (customer)": ("acme", f"/portal/customers/{HOST}/consent-history", "S0"),
     "consent history (device)": (

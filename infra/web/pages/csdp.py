@@ -4,7 +4,8 @@
 Reads `projections.repair_queues.csdp_queue` (cases routed to the partner's CSDP account,
 oldest first; a reseller is refused, R-SVC-1) and `alert_notifications` (alerts that
 reached the partner only: self-service notifications off, R-ALR-4), as
-`GET /partners/{location_id}/csdp-queue` and `/alerts` do; both keyset paged.
+`GET /partners/{location_id}/csdp-queue` and `/alerts` do; both keyset paged. Resellers,
+who have no CSDP queue, read the alerts told to them at /partners/{location_id}/alerts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from projections import repair_queues
 
 router = APIRouter()
 PAGE = "/partners/{location_id}/csdp-queue"
+ALERTS = "/partners/{location_id}/alerts"
 PAGE_SIZE = 50
 Cursor = Annotated[str | None, Query(max_length=2048)]
 
@@ -49,6 +51,26 @@ def csdp_queue(
         alerts=told.rows,
         next_cases=next_cases and href(path, cases=next_cases, alerts=alerts),
         next_alerts=next_alerts and href(path, cases=cases, alerts=next_alerts),
+    )
+
+
+@router.get(ALERTS)
+def alerts(portal: PortalDep, location_id: str, alerts: Cursor = None) -> Response:
+    """R-ALR-1, R-ALR-4: the alerts told to the partner only (self-service notifications off
+    in a customer dashboard), for resellers and service partners alike."""
+    scope = partner_scope(portal.actor, location_id)
+    listing = _listing(scope, "alerts")
+    with portal.views.transaction() as tx:
+        told = repair_queues.alert_notifications(
+            tx, scope, after=portal.after(listing, alerts), limit=PAGE_SIZE
+        )
+    next_alerts = portal.cursor(listing, told.next_after)
+    path = ALERTS.format(location_id=scope.location_id)
+    return portal.render(
+        "holding/alerts.html",
+        location_id=scope.location_id,
+        alerts=told.rows,
+        next_alerts=next_alerts and href(path, alerts=next_alerts),
     )
 
 
