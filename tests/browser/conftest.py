@@ -35,14 +35,15 @@ def chromium() -> str:
     return chromium_or_skip()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    """The Playwright driver."""
+    """The Playwright driver, for the browser tests only: its sync API keeps an event loop
+    running on the main thread, so it must end before any other test (asyncio.run) runs."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: str, playwright: Playwright) -> Iterator[Browser]:
     """One headless Chromium for the whole session (no sandbox: tests may run as root)."""
     launched = playwright.chromium.launch(
