@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -97,6 +98,16 @@ class Visitor:
         if self.htmx:
             return Response(status_code=204, headers={"HX-Location": target})
         return RedirectResponse(target, status_code=303)
+
+    def go_back(self, page: str) -> Response:
+        """See `page` next: a path under /portal with its query string, if any (a form's
+        `next`, already checked to be one of this portal's pages)."""
+        path, _, query = page.partition("?")
+        response = self.redirect(path)
+        if query:
+            header = "HX-Location" if self.htmx else "location"
+            response.headers[header] += "?" + urlencode(parse_qsl(query, keep_blank_values=True))
+        return response
 
     def gettext(self, message: str) -> str:
         """`message` in this request's language."""

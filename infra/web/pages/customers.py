@@ -77,7 +77,7 @@ def star(
     if portal.htmx:
         return _tile(portal, scope, group_id, refusals)
     if not refusals:
-        return portal.redirect(_back(location_id, next))
+        return portal.go_back(_back(location_id, next))
     filters = Filters()
     page = _page(portal, scope, filters, None)
     context = _context(portal, scope, filters, page, refusals)

@@ -285,7 +285,7 @@ def _act(
     except DomainError as refused:
         return _refused_on(portal, scope, back, portal.refusal(refused))
     portal.caught_up()
-    return portal.redirect(back)
+    return portal.go_back(back)
 
 
 def _without_location_id(portal: Portal, customer_id: str, given: str | None) -> Response:

@@ -10,7 +10,6 @@ as the API checks a bearer token.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
@@ -67,7 +66,7 @@ def sign_in(
         authenticate(state.fleet, state.verifier.claims(token))
     except AuthenticationError as refused:
         return _refused(visitor, next, refusal_text(refused, visitor.locale))
-    response = return_to(visitor, next)
+    response = visitor.go_back(safe_next(next) or "/")
     set_session(request, response, token, seconds)
     return response
 
@@ -101,7 +100,7 @@ def choose_language(
     """The language switch: remembered in a cookie for every later page."""
     if locale not in LOCALES:
         locale = visitor.locale
-    response = return_to(visitor, next)
+    response = visitor.go_back(safe_next(next) or "/")
     set_language(visitor.request, response, locale)
     return response
 
@@ -131,18 +130,6 @@ def start_page(role: Role, tenant: str) -> str:
 def no_pages(portal: PortalDep) -> Response:
     """A principal with no pages (a feed's service account)."""
     return portal.render("no_pages.html")
-
-
-def return_to(visitor: VisitorDep, next: str | None) -> Response:
-    """See the page `next` (a path under /portal, with its query kept) after a form, else
-    the start page."""
-    path, _, query = (safe_next(next) or "/").partition("?")
-    response = visitor.redirect(path)
-    if query:
-        kept = urlencode(parse_qsl(query, keep_blank_values=True))
-        header = "HX-Location" if visitor.htmx else "location"
-        response.headers[header] += f"?{kept}"
-    return response
 
 
 def safe_next(given: str | None) -> str | None:
