@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -67,7 +66,7 @@ def device_page(
         location_id=scope.location_id,
         all_active=all_active,
         service_partner=scope.partner_type == "service_partner",
-        base=DEVICE.format(location_id=scope.location_id, serial=quote(device.serial, safe="")),
+        base=DEVICE.format(location_id=scope.location_id, serial=device.serial),
         **context,
     )
 

@@ -17,7 +17,6 @@ as the refusal page with its status (an unknown programme, a second certificatio
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
@@ -138,5 +137,5 @@ def rejected(
 
 
 def partner_path(location_id: str) -> str:
-    """The partner's operations page (its Location ID quoted as one path segment)."""
-    return f"/operations/partners/{quote(location_id, safe='')}"
+    """The partner's operations page (href percent-encodes the Location ID, once)."""
+    return f"/operations/partners/{location_id}"
