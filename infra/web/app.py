@@ -31,7 +31,7 @@ from infra.web import pages
 from infra.web.deps import SIGN_IN, Refusal, SignInRequiredError, get_visitor
 from infra.web.i18n import refusal_text
 from infra.web.rendering import PREFIX, STATIC, href
-from infra.web.session import CsrfError
+from infra.web.session import CsrfError, SignedOut
 
 log = structlog.get_logger("partnerfleet.portal")
 
@@ -44,6 +44,7 @@ def create_portal(api: FastAPI, signing_key: SigningKey | None = None) -> FastAP
     for name in ("fleet", "settings", "verifier", "views", "cursors"):
         setattr(portal.state, name, getattr(api.state, name))
     portal.state.signing_key = signing_key
+    portal.state.signed_out = SignedOut()
     portal.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in page_routers():
         portal.include_router(router)

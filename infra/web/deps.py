@@ -243,7 +243,7 @@ VisitorDep = Annotated[Visitor, Depends(get_visitor)]
 def get_portal(request: Request, visitor: VisitorDep) -> Portal:
     """The signed-in actor; SignInRequiredError without a session or with a refused token."""
     token = session_token(request)
-    if token is None:
+    if token is None or token in request.app.state.signed_out:
         raise SignInRequiredError()
     state = request.app.state
     verifier: ClaimsVerifier | None = state.verifier

@@ -18,8 +18,12 @@ language.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -36,6 +40,42 @@ SESSION_SECONDS: Final = 30 * 60  # a demo session's token
 MAX_TOKEN_LENGTH: Final = 8192
 PATH: Final = "/portal"
 YEAR: Final = 365 * 24 * 3600
+
+
+class SignedOut:
+    """The session tokens signed out of, by SHA-256, until they could have expired: a
+    copied session cookie is refused after sign-out although its token is still valid.
+
+    Kept in this process (`serve` is one process; several would each need the set in
+    shared storage) and lost at a restart; at most `limit` are kept, the oldest dropped.
+    `keep_seconds` covers the longest token `token issue` mints (7 days); a session the
+    demo sign-in starts lasts SESSION_SECONDS."""
+
+    def __init__(self, keep_seconds: float = 7 * 24 * 3600, limit: int = 100_000) -> None:
+        self._until: OrderedDict[bytes, float] = OrderedDict()
+        self._keep, self._limit = keep_seconds, limit
+        self._lock = threading.Lock()
+
+    def add(self, token: str) -> None:
+        """Refuse `token` as a session from now on."""
+        with self._lock:
+            self._until[_digest(token)] = time.monotonic() + self._keep
+            while len(self._until) > self._limit:
+                self._until.popitem(last=False)
+
+    def __contains__(self, token: object) -> bool:
+        if not isinstance(token, str):
+            return False
+        with self._lock:
+            until = self._until.get(_digest(token))
+            if until is not None and until <= time.monotonic():
+                del self._until[_digest(token)]
+                return False
+            return until is not None
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 class CsrfError(Exception):
@@ -62,8 +102,15 @@ def set_session(request: Request, response: Response, token: str, seconds: int) 
 
 
 def end_session(response: Response) -> None:
-    """Forget the session (sign out)."""
+    """Forget the session (sign out) and the CSRF token of the forms shown in it."""
     response.delete_cookie(SESSION_COOKIE, path=PATH, httponly=True, samesite="lax")
+    forget_csrf(response)
+
+
+def forget_csrf(response: Response) -> None:
+    """Drop the CSRF token, so the next page issues a new one: forms shown before a sign-in
+    or a sign-out are not accepted after it."""
+    response.delete_cookie(CSRF_COOKIE, path=PATH, httponly=True, samesite="strict")
 
 
 def csrf_token(request: Request) -> str:

@@ -248,3 +248,41 @@ def test_an_unexpected_error_is_a_500_page_naming_the_request_not_a_trace(
     assert "Traceback" not in answer.text
     assert answer.headers["x-request-id"] in answer.text
     assert any(entry["event"] == "portal_error" for entry in logs)
+
+
+def test_a_session_cookie_copied_before_sign_out_is_refused_after_it(portal: Portal) -> None:
+    """Sign-out ends the session, not only the cookie: the same token replayed (a copied
+    cookie, a shared machine's history) goes to sign-in, and its old form records
+    nothing (issue 10 attack, finding 4)."""
+    portal.browser.sign_in("anna")
+    old_csrf = portal.browser.csrf()
+    before = len(portal.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+
+    signed_out = portal.browser.post_form("/portal/sign-out")
+    portal.browser.cookies.set(SESSION_COOKIE, "anna", domain="portal.test", path="/portal")
+    portal.browser.cookies.set(CSRF_COOKIE, old_csrf, domain="portal.test", path="/portal")
+    page = portal.browser.get("/portal/partners/LOC-1/customers")
+    replayed = portal.browser.post(
+        "/portal/partners/LOC-1/customers/view",
+        data={"view": "favorites_only", "csrf_token": old_csrf},
+    )
+
+    after = len(portal.fleet.recorder.select_notifications(start=1, limit=1_000_000))
+    assert signed_out.status_code == 303
+    assert CSRF_COOKIE in signed_out.headers["set-cookie"]  # dropped: a new one follows
+    assert (page.status_code, replayed.status_code) == (303, 303)
+    assert page.headers["location"].startswith("/portal/sign-in")
+    assert replayed.headers["location"] == "/portal/sign-in"
+    assert after == before
+
+
+def test_signing_in_issues_a_new_csrf_token(portal: Portal) -> None:
+    """Forms shown before a sign-in are not accepted in the session it starts."""
+    first = portal.browser.csrf()
+
+    answer = portal.browser.post_form("/portal/sign-in", {"token": "anna"})
+    portal.browser.cookies.delete(CSRF_COOKIE)  # as the browser does on the Max-Age=0 cookie
+    second = portal.browser.csrf()
+
+    assert f'{CSRF_COOKIE}=""' in answer.headers["set-cookie"]
+    assert second != first

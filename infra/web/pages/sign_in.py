@@ -19,7 +19,14 @@ from infra.demo.people import DEMO_PRINCIPALS
 from infra.tokens import LOCAL_ISSUER, mint
 from infra.web.deps import CsrfDep, PortalDep, VisitorDep
 from infra.web.i18n import LOCALES, refusal_text
-from infra.web.session import SESSION_SECONDS, end_session, set_language, set_session
+from infra.web.session import (
+    SESSION_SECONDS,
+    end_session,
+    forget_csrf,
+    session_token,
+    set_language,
+    set_session,
+)
 
 router = APIRouter()
 
@@ -68,6 +75,7 @@ def sign_in(
         return _refused(visitor, next, refusal_text(refused, visitor.locale))
     response = visitor.go_back(safe_next(next) or "/")
     set_session(request, response, token, seconds)
+    forget_csrf(response)  # a new token for the new session
     return response
 
 
@@ -84,7 +92,11 @@ def _refused(visitor: VisitorDep, next: str | None, message: str) -> Response:
 
 @router.post("/sign-out")
 def sign_out(visitor: VisitorDep, _csrf: CsrfDep) -> Response:
-    """End the session."""
+    """End the session: its token is refused as a session from now on (SignedOut), and the
+    forms shown in it are no longer accepted (a new CSRF token)."""
+    token = session_token(visitor.request)
+    if token is not None:
+        visitor.request.app.state.signed_out.add(token)
     response = visitor.redirect("/sign-in")
     end_session(response)
     return response
