@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from domain import CustomerGroup
 from domain.consent import CONSENT_TEXTS, CURRENT_CONSENT_TEXT
 from handlers.devices import NewDevice
 from tests.actors import auditor, customer
@@ -459,3 +460,30 @@ def test_the_environment_is_german_with_accept_language(portal: Portal) -> None:
 
     assert '<html lang="de">' in page.text
     assert page.status_code == 200
+
+
+def test_r_fav_1_a_link_to_a_new_partner_names_its_customer_group_as_the_customer_says(
+    portal: Portal,
+) -> None:
+    """R-FAV-1, R-LNK-5: the partner's new customer group shows the company name the customer
+    gave on the link form (issue 10 browser stories: it showed the customer id); without a
+    name it is the customer id, as over HTTP."""
+    portal.browser.sign_in("c1")
+
+    answer = portal.browser.post_form(
+        f"{ENV}/links",
+        {
+            "serials": ["SN1"],
+            "location_id": OTHER.loc,
+            "role": "reseller",
+            "customer_name": "Acme Hosting GmbH",
+        },
+    )
+
+    assert answer.status_code == 303
+    group: CustomerGroup = portal.fleet.repository.get(
+        CustomerGroup.id_for(OTHER.loc, OWN.customer)
+    )
+    assert group.customer_name == "Acme Hosting GmbH"
+    page = portal.browser.get(ENV)
+    assert page.text.count('name="customer_name"') >= 2  # the selection and registration forms

@@ -44,6 +44,8 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Serials = Annotated[list[Text], Form(max_length=1_500)]
 LocationId = Annotated[str, Form(min_length=1, max_length=256)]
 OptionalLocationId = Annotated[str, Form(max_length=256)]
+# The name a partner's new customer group shows (R-FAV-1); empty: the customer id.
+CustomerName = Annotated[str, Form(max_length=200)]
 LinkRole = Annotated[Literal["reseller", "service_partner"], Form()]
 TextVersion = Annotated[str, Form(min_length=1, max_length=32)]
 Next = Annotated[str | None, Form(max_length=2000)]
@@ -76,9 +78,11 @@ def link_selected(
     location_id: OptionalLocationId = "",
     serials: Serials = [],  # noqa: B006 (FastAPI copies a form default)
     role: LinkRole = "reseller",
+    customer_name: CustomerName = "",
     next: Next = None,
 ) -> Response:
-    """R-LNK-1, R-LNK-3, R-LNK-5: link the chosen devices to a partner's Location ID."""
+    """R-LNK-1, R-LNK-3, R-LNK-5: link the chosen devices to a partner's Location ID; the
+    partner's customer group, when new, shows `customer_name` (else the customer id)."""
     if not location_id.strip():  # the selection form also unlinks, so the field is optional
         return _without_location_id(portal, customer_id, next)
     choice = PartnerChoice(location_id=location_id, role=role)
@@ -86,7 +90,7 @@ def link_selected(
         portal,
         customer_id,
         next,
-        lambda a: portal.fleet.link_devices(a, customer_id, serials, choice),
+        lambda a: portal.fleet.link_devices(a, customer_id, serials, choice, customer_name),
     )
 
 
@@ -148,6 +152,7 @@ def set_hosting_partner(
     host_serial: str,
     location_id: LocationId,
     role: LinkRole = "reseller",
+    customer_name: CustomerName = "",
     next: Next = None,
 ) -> Response:
     """R-LNK-2: the partner set once on a hosting device, for every device it manages."""
@@ -157,7 +162,7 @@ def set_hosting_partner(
         portal,
         customer_id,
         next,
-        lambda a: fleet.set_hosting_partner(a, customer_id, host_serial, choice),
+        lambda a: fleet.set_hosting_partner(a, customer_id, host_serial, choice, customer_name),
     )
 
 
@@ -206,6 +211,7 @@ def register_device(
     is_hosting_device: Annotated[bool, Form()] = False,
     location_id: Annotated[str, Form(max_length=256)] = "",
     role: LinkRole = "reseller",
+    customer_name: CustomerName = "",
     next: Next = None,
 ) -> Response:
     """R-PAR-3, R-LNK-3 (a): register one device under your Passport ID, linked or not;
@@ -223,7 +229,7 @@ def register_device(
         portal,
         customer_id,
         next,
-        lambda a: fleet.register_devices(a, customer_id, [spec], partner),
+        lambda a: fleet.register_devices(a, customer_id, [spec], partner, customer_name),
     )
 
 
