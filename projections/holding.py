@@ -201,11 +201,10 @@ def unassigned_devices(
             rule="R-PAR-4",
         )
     after_sql = after_clause(["c.serial"], after, (str,))
-    rows = tx.query(
+    rows = tx.query(  # the tenant found above: no second join on the partners table
         "SELECT c.serial, c.model, c.distributor, c.ship_date, c.end_customer, c.care_plan"
-        " FROM pf_h_pcs c JOIN pf_h_partners p ON p.holding_tenant_id = c.placement"
-        f"{where('p.partner = ?', after_sql)} ORDER BY c.serial LIMIT ?",
-        (scope.location_id, *key_params(after), limit + 1),
+        f" FROM pf_h_pcs c{where('c.placement = ?', after_sql)} ORDER BY c.serial LIMIT ?",
+        (tenant[0][0], *key_params(after), limit + 1),
     )
     return page_of([UnassignedDevice(*row) for row in rows], limit, lambda d: (d.serial,))
 

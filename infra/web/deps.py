@@ -116,7 +116,7 @@ class Visitor:
     def refusal(self, error: Exception) -> Refusal:
         """How a page shows `error` (a refusal of the access model, a rule, a query)."""
         kind = error.kind if isinstance(error, ProblemError) else kind_of(error)
-        status = _status(kind)
+        status = KINDS[kind].status
         extensions = dict(getattr(error, "extensions", None) or {})
         rule = getattr(error, "rule", None)
         if kind == "internal-error":
@@ -128,10 +128,6 @@ class Visitor:
         else:
             message = refusal_text(error, self.locale)
         return Refusal(kind, status, message, rule, extensions)
-
-
-def _status(kind: str) -> int:
-    return KINDS[kind].status
 
 
 @dataclass
@@ -158,8 +154,7 @@ class Portal(Visitor):
     def caught_up(self) -> None:
         """Wait (up to about a second) until the read models show what this request's
         commands recorded, so the page rendered next shows them (read-your-writes)."""
-        position = self.fleet.recorder.max_notification_id() or 0
-        self.runner.wait_until(position, timeout=WAIT_SECONDS)
+        self.runner.wait_until(self.runner.head(), timeout=WAIT_SECONDS)
 
     def cursor(self, listing: str, after: Key | None) -> str | None:
         """The signed cursor of the next page of `listing`, bound to this principal."""
