@@ -12,6 +12,7 @@ filters swap the list.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -98,16 +99,13 @@ def choose_view(
     return portal.redirect(LISTING.format(location_id=location_id))
 
 
+@dataclass(frozen=True)
 class Filters:
     """What the user narrowed the set shown to (R-FAV-5)."""
 
-    def __init__(
-        self,
-        search: str | None = None,
-        connection: str | None = None,
-        has_critical: bool | None = None,
-    ) -> None:
-        self.search, self.connection, self.has_critical = search, connection, has_critical
+    search: str | None = None
+    connection: str | None = None
+    has_critical: bool | None = None
 
     def listing(self, location_id: str) -> str:
         """What a cursor of this listing is bound to."""
