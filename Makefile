@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-browser screenshots lint format bench install clean translations
+.PHONY: run test test-unit test-integration test-browser screenshots lint format bench bench-quick install clean translations
 
 install: $(STAMP)
 
@@ -44,12 +44,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## write-path, read-path, Kafka-path, HTTP-path and portal-path benchmarks, on PostgreSQL (+ Tansu)
-	$(BIN)/python -m bench.write_path
-	$(BIN)/python -m bench.read_path
-	$(BIN)/python -m bench.kafka_path
-	$(BIN)/python -m bench.http_path
-	$(BIN)/python -m bench.portal_path
+bench: $(STAMP)  ## the benchmark suite (docs/benchmarks.md) on PostgreSQL + Tansu: bench/results.json
+	$(BIN)/python -m bench.suite
+
+bench-quick: $(STAMP)  ## the same suite at a tenth of the size (under 3 minutes)
+	$(BIN)/python -m bench.suite --quick
 
 LOCALES := infra/web/locales
 translations: $(STAMP)  ## extract the portal's and the refusals' messages, merge them into each locale

@@ -1,0 +1,80 @@
+"""The benchmark suite's own arithmetic (bench/metrics.py, bench/suite.py; issue 11)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import suite
+from bench.metrics import Metric, Scale, alternate, from_samples
+
+
+def test_alternate_swaps_who_goes_first_each_repetition() -> None:
+    calls: list[str] = []
+
+    def ours(index: int) -> float:
+        calls.append(f"o{index}")
+        return float(index)
+
+    def baseline(index: int) -> float:
+        calls.append(f"b{index}")
+        return 10.0 + index
+
+    mine, theirs = alternate(ours, baseline, 3)
+    assert calls == ["o0", "b0", "b1", "o1", "o2", "b2"]
+    assert (mine, theirs) == ([0.0, 1.0, 2.0], [10.0, 11.0, 12.0])
+
+
+def test_a_metric_reports_the_median_its_range_and_the_ratio_to_the_baseline() -> None:
+    metric = from_samples(
+        "commands.single", "commands/s", [30.0, 10.0, 20.0], baseline=("stock", [4.0, 5.0, 100.0])
+    )
+    body = metric.as_json()
+    assert (body["value"], body["min"], body["max"]) == (20.0, 10.0, 30.0)
+    assert body["baseline"] == {"name": "stock", "value": 5.0}
+    assert body["ratio"] == 4.0
+    assert from_samples("query.x_ms", "ms", [1.0]).as_json()["ratio"] is None
+
+
+def test_goals_are_judged_on_the_table(tmp_path: Path) -> None:
+    single = from_samples("commands.single", "commands/s", [300.0], baseline=("stock", [200.0]))
+    concurrent = from_samples(
+        "commands.concurrent", "commands/s", [3000.0], baseline=("stock", [500.0])
+    )
+    limit = from_samples("commands.insert_limit", "transactions/s", [5000.0])
+    results = {
+        "metrics": [m.as_json() for m in (single, concurrent, limit)],
+        "machine": {
+            "cpus": 2,
+            "cpu_model": "x",
+            "memory_gib": 1,
+            "system": "s",
+            "python": "3",
+            "postgres": {},
+            "load_average_at_start": [0.0],
+        },
+        "commit": "abc",
+        "date": "d",
+        "scale": 1.0,
+        "repetitions": 3,
+        "failed": {"kafka.relay": "exit status 1"},
+    }
+    table = suite.markdown(results)
+    assert "| `commands.single` |" in table
+    assert "≥ 2x stock: **missed**" in table
+    assert "≥ 5x stock and ≥ 50 % of insert_limit: met" in table
+    assert "| `kafka.relay` | | failed: exit status 1" in table
+
+
+def test_a_child_stamps_its_peak_memory_on_every_metric(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def produce(scale: Scale) -> list[Metric]:
+        return [from_samples("x.a", "1/s", [scale.factor]), from_samples("x.b", "1/s", [2.0])]
+
+    monkeypatch.setitem(suite.REGISTRY, "x", f"{__name__}:_produce")
+    monkeypatch.setattr(__import__(__name__, fromlist=["_"]), "_produce", produce, raising=False)
+    out = tmp_path / "m.json"
+    suite.run_child("x", Scale(0.5), out)
+    written = json.loads(out.read_text())
+    assert [m["name"] for m in written] == ["x.a", "x.b"]
+    assert written[0]["value"] == 0.5
+    assert all(m["peak_rss_mb"] > 1 for m in written)
