@@ -22,6 +22,7 @@ Results go to bench/results/http_path.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -54,6 +55,7 @@ from bench.common import (
     say,
     write_results,
 )
+from bench.metrics import Metric, Scale, alternate, from_samples
 from bench.read_path import BIG, BIG_ADMIN, Shape, compact_table, generate, verdict
 from handlers import PartnerFleet
 from handlers.access import Claims, Role, authenticate, partner_scope
@@ -474,3 +476,89 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the suite (bench/suite.py) --------------------------------------------------------------
+
+
+async def _async_reads(base: str, token: str, seconds: float, clients: int) -> Load:
+    """GET the page from `clients` concurrent keep-alive connections driven by one event
+    loop (far less client CPU than a thread each, so the server gets the CPUs)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30.0
+    ) as client:
+
+        async def get() -> None:
+            answer = await client.get(PAGE)
+            if answer.status_code != 200:
+                raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
+
+        await asyncio.gather(*(get() for _ in range(clients)))  # connections open, warm
+        latencies: list[float] = []
+        start = time.perf_counter()
+        end = start + seconds
+
+        async def loop() -> None:
+            while (sent := time.perf_counter()) < end:
+                await get()
+                latencies.append((time.perf_counter() - sent) * 1000)
+
+        await asyncio.gather(*(loop() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    return Load(
+        "HTTP GET page", clients, len(latencies), elapsed, "requests", latencies, P99_GOAL_MS
+    )
+
+
+def metrics(scale: Scale) -> list[Metric]:
+    """`http.all_customers_p99_ms` and `http.rps`: the big partner's All Customers first page
+    (10,000 customer groups; 1,000 at quick scale) through `partnerfleet serve` on loopback,
+    50 concurrent clients for 20 s (4 s quick) per repetition; baseline: the query function
+    itself from 50 threads in the benchmark process (what the HTTP layer adds on top)."""
+    quiet_logging()
+    shape = Shape(scale.of(20, 2), 25, 4, scale.of(10_000, 1_000), 25, 10)
+    seconds = 20.0 if not scale.quick else 4.0
+    loads: dict[str, list[Load]] = {"http": [], "direct": []}
+    with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
+        key = demo_signing_key(Path(tmp) / "signing-key.pem")
+        jwks = Path(tmp) / "jwks.json"
+        jwks.write_text(json.dumps(key.public_jwks()))
+        port = free_port()
+        env = server_env(schema, jwks, port, secrets.token_urlsafe(48))
+        settings = bench_settings(env)
+        fleet = build_fleet(settings)
+        try:
+            generate(fleet, shape, 3_000)
+            base = f"http://127.0.0.1:{port}"
+            with served(env, base):
+                claims = Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG)
+                token = mint(claims, key, 3600, audience=settings.jwt_audience)
+
+                def http(_: int) -> float:
+                    load = asyncio.run(_async_reads(base, token, seconds, READ_CLIENTS))
+                    loads["http"].append(load)
+                    return load.per_second
+
+                def direct(_: int) -> float:
+                    load = direct_reads(settings, fleet, seconds, READ_CLIENTS)
+                    loads["direct"].append(load)
+                    return load.per_second
+
+                rps, direct_rps = alternate(http, direct, scale.repetitions)
+        finally:
+            fleet.close()
+    detail = {"clients": READ_CLIENTS, "seconds": seconds, "big_partner_groups": shape.big_groups}
+    baseline = "list_customers in-process, 50 threads"
+    return [
+        from_samples(
+            "http.all_customers_p99_ms",
+            "ms",
+            [load.cut(99) for load in loads["http"]],
+            baseline=(baseline, [load.cut(99) for load in loads["direct"]]),
+            higher_is_better=False,
+            detail=detail | {"p50_ms": [round(load.cut(50), 1) for load in loads["http"]]},
+        ),
+        from_samples("http.rps", "requests/s", rps, baseline=(baseline, direct_rps), detail=detail),
+    ]

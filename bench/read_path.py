@@ -62,6 +62,7 @@ from bench.common import (
     timed,
     write_results,
 )
+from bench.metrics import Metric, Scale, from_samples
 from domain import Cause, CustomerGroup, Device, PartnerTenant, Passport
 from domain.base import FleetAggregate
 from domain.consent import CURRENT_CONSENT_TEXT
@@ -792,3 +793,55 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the suite (bench/suite.py) --------------------------------------------------------------
+
+QUERY_METRICS = {
+    "all customers": "query.all_customers_p95_ms",
+    f"search {SEARCH!r}": "query.all_customers_search_p95_ms",
+    "favorites_only": "query.favorites_only_p95_ms",
+}
+
+
+def metrics(scale: Scale) -> list[Metric]:
+    """`query.*_p95_ms`: the big partner's first page of All Customers (plain, with a search
+    term, Favorites Only) in ms at the query function, with 10,000 customer groups (1,000 at
+    quick scale) among 200 further partners; p95 over `runs` calls per repetition, the
+    median of the repetitions' p95. No baseline: the goal is absolute (< 50 ms)."""
+    quiet_logging()
+    shape = Shape(
+        partners=scale.of(200, 8),
+        customers=25,
+        devices=4,
+        big_groups=scale.of(10_000, 100),
+        favourites=25,
+        service_every=10,
+    )
+    runs = scale.of(300, 100)
+    p95: dict[str, list[float]] = {name: [] for name in QUERIES}
+    rows: dict[str, int] = {}
+    with fresh_schema() as schema, open_fleet(postgres_env(schema)) as fleet:
+        generate(fleet, shape, 3_000)
+        db = PostgresViewDB(PG_CONNINFO, schema)
+        try:
+            measure_rebuild(fleet, db)
+            analyze(view_tables(schema), vacuum=True)
+            for _ in range(scale.repetitions):
+                for name, kwargs in QUERIES.items():
+                    latency = measure_query(db, name, kwargs, runs)
+                    p95[name].append(latency.p95)
+                    rows[name] = latency.rows
+        finally:
+            db.close()
+    detail = {"big_partner_groups": shape.big_groups, "partners": shape.partners + 1}
+    return [
+        from_samples(
+            QUERY_METRICS[name],
+            "ms",
+            p95[name],
+            higher_is_better=False,
+            detail=detail | {"runs_per_repetition": runs, "rows": rows[name]},
+        )
+        for name in QUERIES
+    ]

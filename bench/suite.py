@@ -99,7 +99,8 @@ def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | Non
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "metrics.json"
         command = [sys.executable, "-m", "bench.suite", "--child", group]
-        command += ["--scale", str(scale.factor), "--out", str(out)]
+        command += ["--scale", str(scale.factor), "--repetitions", str(scale.repetitions)]
+        command += ["--out", str(out)]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, check=False)
         seconds = time.perf_counter() - started
