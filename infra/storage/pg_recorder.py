@@ -73,7 +73,7 @@ WITH ev AS (
 ), tr AS (
   SELECT * FROM unnest(%(tracking_units)b::int[], %(names)b::text[], %(positions)b::bigint[])
     AS t(unit, application_name, notification_id)
-), refused AS (
+), refused_alone AS (
   SELECT e.unit, {version} AS reason FROM ev e
     JOIN {events} s USING (originator_id, originator_version)
   UNION ALL
@@ -87,8 +87,14 @@ WITH ev AS (
   SELECT r.unit, {read} FROM rd r JOIN ev e ON e.originator_id = r.originator_id
     AND e.unit <> r.unit AND e.originator_version > r.originator_version
   UNION ALL
+  SELECT t.unit, {tracking} FROM tr t JOIN {tracking_table} k USING (application_name)
+    WHERE k.notification_id >= t.notification_id
+), refused AS (
+  SELECT * FROM refused_alone
+  UNION ALL
   SELECT t.unit, {tracking} FROM tr t JOIN tr u USING (application_name)
-    WHERE u.unit < t.unit
+    WHERE u.unit < t.unit AND t.unit NOT IN (SELECT unit FROM refused_alone)
+      AND u.unit NOT IN (SELECT unit FROM refused_alone)
 ), tracked AS (
   INSERT INTO {tracking_table} AS k (application_name, notification_id)
   SELECT application_name, notification_id FROM tr
@@ -149,6 +155,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(schema, Identifier(events_table_name)),
             SQL("NOTIFY {}").format(Identifier(self.channel_name)),
         ]
+        # Run after the group statement, before COMMIT, ids assigned and the lock held:
+        # empty; tests add a pause here to make commits slow (issue 11, followers).
+        self.closing_statements: list[Composed | SQL] = []
         self.committer = GroupCommitter(self._commit_group)
 
     def insert_events(
@@ -202,6 +211,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                         for statement in self.opening_statements:
                             opening.execute(statement, prepare=True)
                     group.execute(self.group_statement, parameters, prepare=True)
+                    for statement in self.closing_statements:
+                        conn.execute(statement)
                     conn.cursor().execute(SQL("COMMIT"))
                 return group.fetchall()
             except BaseException:
