@@ -38,6 +38,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
     PersistenceError,
+    ProgrammingError,
     StoredEvent,
     Tracking,
 )
@@ -58,14 +59,14 @@ PARAMETERS = (
     *("read_units", "read_ids", "read_versions", "tracking_units", "names", "positions"),
 )
 # Parameters: the group's events, read versions and tracking rows, each as arrays with the
-# index of the unit they belong to. Result rows: (0, notification_id, originator_id,
-# originator_version, NULL, NULL) per inserted event, in insertion order; (1, ..., name,
-# NULL) per recorded policy position; (2, ..., reason, unit) per refusal.
+# index of the unit they belong to. Result rows, ordered: (0, notification_id, NULL, NULL)
+# per inserted event (notification ids are taken in the events' order under the lock);
+# (1, NULL, name, NULL) per recorded policy position; (2, NULL, reason, unit) per refusal.
 GROUP_STATEMENT = """
 WITH ev AS (
   SELECT * FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
-                       %(event_versions)b::bigint[], %(topics)b::text[], %(states)b::bytea[])
-    WITH ORDINALITY AS e(unit, originator_id, originator_version, topic, state, n)
+                       %(event_versions)b::bigint[])
+    AS e(unit, originator_id, originator_version)
 ), rd AS (
   SELECT * FROM unnest(%(read_units)b::int[], %(read_ids)b::{id_type}[],
                        %(read_versions)b::bigint[])
@@ -104,17 +105,19 @@ WITH ev AS (
   RETURNING k.application_name
 ), inserted AS (
   INSERT INTO {events} (originator_id, originator_version, topic, state)
-  SELECT originator_id, originator_version, topic, state FROM ev
+  SELECT originator_id, originator_version, topic, state
+    FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
+                %(event_versions)b::bigint[], %(topics)b::text[], %(states)b::bytea[])
+      AS i(unit, originator_id, originator_version, topic, state)
     WHERE unit NOT IN (SELECT unit FROM refused)
       AND unit NOT IN (SELECT unit FROM tr
                        WHERE application_name NOT IN (SELECT application_name FROM tracked))
-    ORDER BY n
-  RETURNING notification_id, originator_id, originator_version
+  RETURNING notification_id
 )
-SELECT 0, notification_id, originator_id, originator_version, NULL::text, NULL::int
-  FROM inserted
-UNION ALL SELECT 1, NULL, NULL, NULL, application_name, NULL FROM tracked
-UNION ALL SELECT 2, NULL, NULL, NULL, reason, unit FROM refused
+SELECT 0, notification_id, NULL::text, NULL::int FROM inserted
+UNION ALL SELECT 1, NULL, application_name, NULL FROM tracked
+UNION ALL SELECT 2, NULL, reason, unit FROM refused
+ORDER BY 1, 2
 """
 
 
@@ -139,6 +142,15 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if not datastore.single_row_tracking:
             raise PersistenceError("FleetProcessRecorder needs single-row tracking.")
         schema = Identifier(datastore.schema)
+        # One unit with events only, alone in its group (an e2Open batch, a command
+        # without reads): a unique violation is that unit's refusal, no checks needed.
+        self.alone_statement = SQL(
+            "WITH inserted AS (INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%(event_ids)b::{}[], %(event_versions)b::bigint[],"
+            " %(topics)b::text[], %(states)b::bytea[])"
+            " RETURNING notification_id)"
+            " SELECT 0, notification_id, NULL, NULL FROM inserted ORDER BY 2"
+        ).format(schema, Identifier(events_table_name), Identifier(datastore.originator_id_type))
         self.group_statement: Composed = SQL(GROUP_STATEMENT).format(
             id_type=Identifier(datastore.originator_id_type),
             events=SQL("{}.{}").format(schema, Identifier(events_table_name)),
@@ -196,10 +208,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         for unit in units:
             unit.error = None
             unit.notification_ids = []
-        rows = self._send(self._parameters(units))
+        alone = len(units) == 1 and units[0].tracking is None and not units[0].read_versions
+        statement = self.alone_statement if alone else self.group_statement
+        rows = self._send(statement, self._parameters(units))
         settle(units, rows)
 
-    def _send(self, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    def _send(self, statement: Composed, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
         """BEGIN ... COMMIT in one pipeline, one Sync: one round trip. The datastore turns
         psycopg's errors into eventsourcing's."""
         with self.datastore.get_connection() as conn:
@@ -208,11 +222,11 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 with conn.pipeline():  # its end sends the one Sync and reads every result
                     with conn.cursor() as opening:
                         opening.execute(SQL("BEGIN"))
-                        for statement in self.opening_statements:
-                            opening.execute(statement, prepare=True)
-                    group.execute(self.group_statement, parameters, prepare=True)
-                    for statement in self.closing_statements:
-                        conn.execute(statement)
+                        for opening_statement in self.opening_statements:
+                            opening.execute(opening_statement, prepare=True)
+                    group.execute(statement, parameters, prepare=True)
+                    for closing_statement in self.closing_statements:
+                        conn.execute(closing_statement)
                     conn.cursor().execute(SQL("COMMIT"))
                 return group.fetchall()
             except BaseException:
@@ -221,14 +235,22 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     @staticmethod
     def _parameters(units: list[Unit]) -> dict[str, list[Any]]:
+        if len(units) == 1 and not units[0].read_versions and units[0].tracking is None:
+            events = units[0].stored_events
+            return {
+                "event_ids": [e.originator_id for e in events],
+                "event_versions": [e.originator_version for e in events],
+                "topics": [e.topic for e in events],
+                "states": [e.state for e in events],
+            }
         p: dict[str, list[Any]] = {name: [] for name in PARAMETERS}
         for index, unit in enumerate(units):
-            for e in unit.stored_events:
-                p["event_units"].append(index)
-                p["event_ids"].append(e.originator_id)
-                p["event_versions"].append(e.originator_version)
-                p["topics"].append(e.topic)
-                p["states"].append(e.state)
+            events = unit.stored_events
+            p["event_units"] += [index] * len(events)
+            p["event_ids"] += [e.originator_id for e in events]
+            p["event_versions"] += [e.originator_version for e in events]
+            p["topics"] += [e.topic for e in events]
+            p["states"] += [e.state for e in events]
             for aggregate_id, version in unit.read_versions.items():
                 p["read_units"].append(index)
                 p["read_ids"].append(aggregate_id)
@@ -241,29 +263,40 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
 
 def settle(units: list[Unit], rows: list[tuple[Any, ...]]) -> None:
-    """Give each unit its outcome from the group statement's rows: its notification ids in
-    the order of its events, or IntegrityError naming why it was refused."""
-    ids: dict[tuple[str, int], int] = {}
+    """Give each unit its outcome from the statement's rows: its notification ids in the
+    order of its events, or IntegrityError naming why it was refused.
+
+    Rows: (0, notification_id, ...) per inserted event, in insertion order (the accepted
+    units' events, in the group's order); (1, ..., name, ...) per recorded policy position;
+    (2, ..., reason, unit) per refusal.
+    """
+    ids: list[int] = []
     tracked: set[str] = set()
     reasons: dict[int, str] = {}
-    for kind, notification_id, originator_id, version, name, unit_index in rows:
+    for kind, notification_id, name, unit_index in rows:
         if kind == 0:
-            ids[str(originator_id), version] = notification_id
+            ids.append(notification_id)
         elif kind == 1:
             tracked.add(name)
         else:
             reasons.setdefault(unit_index, name)
+    accepted: list[Unit] = []
     for index, unit in enumerate(units):
         reason = reasons.get(index)
         tracking = unit.tracking
         if reason is None and tracking is not None and tracking.application_name not in tracked:
             reason = TRACKING
         if reason is None:
-            unit.notification_ids = [
-                ids[str(e.originator_id), e.originator_version] for e in unit.stored_events
-            ]
+            accepted.append(unit)
         else:
             unit.error = IntegrityError(_refusal(reason, unit))
+    if len(ids) != sum(len(unit.stored_events) for unit in accepted):
+        raise ProgrammingError(f"{len(ids)} notification ids for the group's accepted events")
+    start = 0
+    for unit in accepted:
+        end = start + len(unit.stored_events)
+        unit.notification_ids = ids[start:end]
+        start = end
 
 
 def _refusal(reason: str, unit: Unit) -> str:
