@@ -3,6 +3,9 @@ read versions, a crash between a group's commit and its answers, followers in or
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,6 +24,7 @@ from infra.settings import Settings
 from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.actors import customer
+from tests.conftest import url_of
 from tests.scenarios import CUSTOMER, OPS, servers
 
 pytestmark = pytest.mark.postgres
@@ -294,3 +298,48 @@ def test_issue_11_a_stale_read_version_refuses_the_save_and_records_nothing(
         assert len(recorder.select_notifications(1, 100)) == count + 1
     finally:
         fleet.close()
+
+
+KILLED_AFTER_COMMIT = """
+import os, signal, sys
+from handlers.conditions import Conditions, IdempotencyKey, applied
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+from tests.actors import customer
+from tests.scenarios import servers
+
+fleet = build_fleet(Settings(database_url=sys.argv[1]))
+fleet.recorder.committer.after_commit = lambda units: os.kill(os.getpid(), signal.SIGKILL)
+key = IdempotencyKey("key-kill", "POST", "/devices", "sha256:kill")
+admin = customer("C-KILL", "admin@kill.example", "c")
+with applied(Conditions(idempotency=key)):
+    fleet.register_devices(admin, "C-KILL", servers(sys.argv[2]))
+print("answered")
+"""
+
+
+def test_issue_11_a_process_killed_after_its_commit_leaves_the_outcome_to_its_key(
+    fleets: Callable[[], PartnerFleet], postgres_settings: Settings
+) -> None:
+    """SIGKILL between the group's COMMIT and the answer: the caller never heard, and the
+    same Idempotency-Key asked of another process answers `replayed`, recording nothing."""
+    serial = "KILL1"
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_COMMIT, url_of(postgres_settings), serial],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "answered" not in done.stdout
+    fleet = fleets()
+    before = fleet.recorder.max_notification_id()
+    key = IdempotencyKey("key-kill", "POST", "/devices", "sha256:kill")
+    with applied(Conditions(idempotency=key)) as conditions:
+        fleet.register_devices(
+            customer("C-KILL", "admin@kill.example", "c"), "C-KILL", servers(serial)
+        )
+    assert conditions.replayed
+    assert fleet.device(serial).serial == serial
+    assert fleet.recorder.max_notification_id() == before
