@@ -2,9 +2,10 @@
 
 Metrics (`metrics(scale)`, registered in bench/suite.py as "commands"):
 - `commands.single`: commands/s, one client, over a realistic mix. Each round of a client:
-  link a device to the partner, grant consent on it, withdraw it, star the customer's group
-  as a favourite, transfer a PC from the partner's holding tenant to the client's customer
-  dashboard (5 commands, each a real PartnerFleet command with its checks).
+  link a device to the partner, grant consent on it, withdraw it, star (or unstar, every
+  other round) the customer's group as a partner user's favourite, transfer a PC from the
+  partner's holding tenant to the client's customer dashboard (5 commands, each a real
+  PartnerFleet command with its checks). A customer's devices serve 5 rounds.
 - `commands.concurrent`: the same mix from 8 client threads of one process, each on
   aggregates of its own (its customers, user, dashboard, PCs; the partner is read by all).
 - `commands.insert_limit`: raw single-row INSERT transactions/s from 8 threads (a
@@ -67,6 +68,7 @@ KINDS = ("link", "grant", "withdraw", "star", "transfer")
 SINGLE_ROUNDS = 100  # per repetition at full scale (x5 commands)
 CONCURRENT_ROUNDS = 30  # per thread and repetition at full scale (x5 commands x 8 threads)
 INSERT_ROWS = 2_000  # per thread at full scale
+ROUNDS_PER_CUSTOMER = 5  # a customer's devices linked one round each
 
 Call = Callable[[], object]
 
@@ -89,21 +91,33 @@ class Client:
         """The key in letters and digits only (a serial's alphabet)."""
         return f"{self.batch}T{self.thread}R{r}".upper()
 
-    def customer(self, r: int) -> str:
-        return f"K{self.key(r)}"
+    def customers(self) -> range:
+        """Indices of the client's customers: each serves ROUNDS_PER_CUSTOMER rounds."""
+        return range(-(-self.rounds // ROUNDS_PER_CUSTOMER))
 
-    def owner(self, r: int) -> str:
-        return f"owner-{self.key(r)}@plcmd.example"
+    def customer_of(self, r: int) -> int:
+        return r // ROUNDS_PER_CUSTOMER
 
-    def serials(self, r: int) -> tuple[str, str]:
-        """The device linked at set-up (its customer group exists) and the measured one."""
-        return f"SA{self.code(r)}", f"SB{self.code(r)}"
+    def customer(self, k: int) -> str:
+        return f"K{self.key(k)}"
+
+    def owner(self, k: int) -> str:
+        return f"owner-{self.key(k)}@plcmd.example"
+
+    def linked(self, k: int) -> str:
+        """The customer's device linked at set-up (so its customer group exists)."""
+        return f"SA{self.code(k)}"
+
+    def measured(self, r: int) -> str:
+        """The device round `r` links, grants and withdraws consent on."""
+        return f"SB{self.code(r)}"
 
     def pc(self, r: int) -> str:
         return f"P{self.code(r)}"
 
-    def user(self, r: int) -> str:
-        return f"user-{self.batch}-{self.thread}-{r // MAX_FAVOURITES}@plcmd.example"
+    def user(self, k: int) -> str:
+        """The partner user starring customer k's group (at most MAX_FAVOURITES each)."""
+        return f"user-{self.batch}-{self.thread}-{k // MAX_FAVOURITES}@plcmd.example"
 
     def dashboard_customer(self) -> str:
         return f"D{self.batch}-{self.thread}"
@@ -151,12 +165,14 @@ def seed(fleet: PartnerFleet, batches: Sequence[Batch]) -> None:
     ship = rng("commands")
     for batch in batches:
         for client in batch.clients:
+            for k in client.customers():
+                actor = customer_admin(fleet, client.owner(k), client.customer(k))
+                rounds = [r for r in range(client.rounds) if client.customer_of(r) == k]
+                serials = [client.linked(k), *map(client.measured, rounds)]
+                news = [NewDevice(serial=s, connection="direct_connect") for s in serials]
+                fleet.register_devices(actor, client.customer(k), news)
+                fleet.link_devices(actor, client.customer(k), serials[:1], choice, f"Cust {k}")
             for r in range(client.rounds):
-                actor = customer_admin(fleet, client.owner(r), client.customer(r))
-                linked, _ = client.serials(r)
-                news = [NewDevice(serial=s, connection="direct_connect") for s in client.serials(r)]
-                fleet.register_devices(actor, client.customer(r), news)
-                fleet.link_devices(actor, client.customer(r), [linked], choice, f"Cust {r}")
                 reports.append(
                     {
                         "serial": client.pc(r),
@@ -166,7 +182,7 @@ def seed(fleet: PartnerFleet, batches: Sequence[Batch]) -> None:
                         "ship_date": f"2026-{ship.randint(1, 9):02d}-{ship.randint(10, 28)}",
                     }
                 )
-            for user in sorted({client.user(r) for r in range(client.rounds)}):
+            for user in sorted({client.user(k) for k in client.customers()}):
                 fleet.register_partner_user(ops, PARTNER, user)
             fleet.create_customer_dashboard(
                 admin, PARTNER, client.dashboard_customer(), f"Dashboard {client.thread}", "4711"
@@ -184,20 +200,25 @@ def client_calls(fleet: PartnerFleet, client: Client) -> list[tuple[str, Call]]:
     users: dict[str, Actor] = {}
     calls: list[tuple[str, Call]] = []
     for r in range(client.rounds):
-        owner = customer_admin(fleet, client.owner(r), client.customer(r))
-        user = client.user(r)
+        k = client.customer_of(r)
+        owner = customer_admin(fleet, client.owner(k), client.customer(k))
+        user = client.user(k)
         star = users.get(user) or users.setdefault(
             user, partner_actor(fleet, user, Role.PARTNER_USER)
         )
-        customer = client.customer(r)
-        _, serial = client.serials(r)
+        customer = client.customer(k)
+        serial = client.measured(r)
         group = CustomerGroup.id_for(PARTNER, customer)
+        # Star, unstar, star ... the customer's group: a favourite toggled as users do.
+        starred = (
+            fleet.add_favourite if r % ROUNDS_PER_CUSTOMER % 2 == 0 else fleet.remove_favourite
+        )
         transfer = f"T{client.key(r)}"
         calls += [
             ("link", partial(fleet.link_devices, owner, customer, [serial], choice)),
             ("grant", partial(fleet.grant_consent, owner, customer, [serial])),
             ("withdraw", partial(fleet.withdraw_consent, owner, customer, [serial])),
-            ("star", partial(fleet.add_favourite, star, group)),
+            ("star", partial(starred, star, group)),
             (
                 "transfer",
                 partial(
