@@ -29,6 +29,8 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoder,
 )
+from eventsourcing.popo import POPOFactory, POPOProcessRecorder
+from eventsourcing.utils import resolve_topic
 
 from domain.base import DomainError, FleetAggregate, Msg, NotFoundError
 from domain.consent import ConsentState
@@ -244,6 +246,14 @@ class FleetApplication(Application[UUID]):
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores a policy's tracking record with the events it causes.
+        # The in-memory factory ignores PROCESS_RECORDER_TOPIC (the others honour it):
+        # honoured here too, for a recorder that checks read versions (issue 11).
+        topic = self.env.get("PROCESS_RECORDER_TOPIC")
+        if topic and isinstance(self.factory, POPOFactory):
+            recorder = resolve_topic(topic)()
+            if not isinstance(recorder, POPOProcessRecorder):
+                raise TypeError(f"PROCESS_RECORDER_TOPIC {topic} is not an in-memory recorder.")
+            return recorder
         return self.factory.process_recorder()
 
     @contextmanager

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
 from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
+from infra.storage.read_versions import SQLITE_TOPIC
 
 DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
@@ -185,5 +186,9 @@ class Settings(BaseSettings):
 
     @staticmethod
     def _sqlite(path: Path) -> Storage:
-        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PROCESS_RECORDER_TOPIC": SQLITE_TOPIC,  # checks read versions (issue 11)
+            "SQLITE_DBNAME": str(path),
+        }
         return Storage("sqlite", env, str(path))

@@ -13,6 +13,7 @@ from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
 from handlers.policies import PolicyRunner
+from infra.storage.read_versions import POPO_TOPIC
 from tests.actors import customer, end_user, operator, partner_user
 
 OPS = operator("hp-ops", "corr-ops")
@@ -21,7 +22,8 @@ CUSTOMER = customer("C1", "admin@customer.example", "corr-customer")  # customer
 Scenario = Callable[[PartnerFleet], None]
 
 
-IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+# The in-memory recorder that checks read versions, as the other stores' (issue 11).
+IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo", "PROCESS_RECORDER_TOPIC": POPO_TOPIC}
 
 
 def in_memory_fleet() -> PartnerFleet:

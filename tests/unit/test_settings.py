@@ -12,6 +12,7 @@ from domain.cpin import DEMO_KEY
 from infra.cli.app import cli
 from infra.logging import configure_logging
 from infra.settings import Settings
+from infra.storage.read_versions import SQLITE_TOPIC
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +38,7 @@ def test_no_configuration_means_sqlite_under_var() -> None:
     assert storage.kind == "sqlite"
     assert storage.env == {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PROCESS_RECORDER_TOPIC": SQLITE_TOPIC,
         "SQLITE_DBNAME": str(Path("var/partnerfleet.sqlite3")),
     }
 
