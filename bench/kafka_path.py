@@ -67,6 +67,7 @@ from bench.common import (
     timed,
     write_results,
 )
+from bench.metrics import Metric, Scale, alternate, from_samples
 from bench.read_path import Saver, Shape, compact_table, events_table, progress, verdict
 from bench.read_path import write_partners as write_partner_worlds
 from domain import Device
@@ -74,6 +75,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.access import Role, service_actor
 from infra.cli.processes import tune_gc
+from infra.kafka.clients import RelayProducer
 from infra.kafka.envelope import aggregate_of, envelope_record, topic_for
 from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.kafka.relay import Relay, domain_topics, ensure_topics, producer_config
@@ -346,7 +348,7 @@ def head(fleet: PartnerFleet) -> int:
 def warm_producer(bootstrap: str, topics: list[str]) -> KafkaProducer:
     """The relay's producer (producer_config), connected, with the topics' metadata."""
     ensure_topics(bootstrap, topics)
-    producer = KafkaProducer(**producer_config(bootstrap))
+    producer = RelayProducer(**producer_config(bootstrap))
     for topic in topics:
         producer.partitions_for(topic)
     return producer
@@ -517,6 +519,63 @@ def send_one_by_one(
             if time.perf_counter() >= deadline:
                 break
     return sent
+
+
+# --- the suite's relay metrics (bench/suite.py: kafka.relay) --------------------------------
+
+RELAY_EVENTS = 200_000  # stored events relayed per repetition at scale 1.0
+NAIVE_SECONDS = 5.0  # the baseline's window per repetition at scale 1.0
+RELAY_SHARDS = 2
+
+
+def relay_metrics(scale: Scale) -> list[Metric]:
+    """`kafka.relay` and `kafka.relay.sharded`: events/s the broker acknowledged (acks=all).
+
+    One fixed-seed history of about 200,000 stored events (x scale), written once. Ours:
+    `Relay.catch_up` from position 0 until the lag is 0 (the relay's producer_config and
+    default batch size), into topics and a position of its own per repetition; sharded:
+    RELAY_SHARDS processes side by side (`relay --shards`), timed from their common start.
+    Baseline of both: send + flush + get per event (envelope_record, producer_config) for
+    a window of 5 s (x scale, at least 1 s). Median of scale.repetitions, alternating.
+    """
+    window = max(1.0, NAIVE_SECONDS * scale.factor)
+    with running_broker() as broker, fresh_schema() as schema:
+        clock = CpuClock(broker)
+        with open_fleet(postgres_env(schema)) as fleet:
+            history = generate(fleet, scale.of(RELAY_EVENTS, 1_000), 3_000)
+            tune_gc()  # from here on as `partnerfleet relay` runs
+            detail = {
+                "events": history["events"],
+                "batch_size": DEFAULT_BATCH,
+                "broker": broker.kind,
+                "naive_window_s": window,
+                "producer_config": without_addresses(producer_config("")),
+            }
+
+            def naive(index: int) -> float:
+                return naive_relay(fleet, broker, clock, window).per_second
+
+            def single(index: int) -> float:
+                label = f"m{index}"
+                return measure_relay(fleet, broker, clock, DEFAULT_BATCH, label).per_second
+
+            def sharded(index: int) -> float:
+                env = postgres_env(schema)
+                return measure_sharded(fleet, env, broker, clock, RELAY_SHARDS).per_second
+
+            ours, base = alternate(single, naive, scale.repetitions)
+            shard_ours, shard_base = alternate(sharded, naive, scale.repetitions)
+    baseline = "send + flush per event"
+    return [
+        from_samples("kafka.relay", "events/s", ours, baseline=(baseline, base), detail=detail),
+        from_samples(
+            "kafka.relay.sharded",
+            "events/s",
+            shard_ours,
+            baseline=(baseline, shard_base),
+            detail=detail | {"shards": RELAY_SHARDS},
+        ),
+    ]
 
 
 # --- e2Open intake ---------------------------------------------------------------------------
