@@ -67,6 +67,7 @@ class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is unt
         super().__init__(**config)
         self._fits = int(self.config["max_request_size"]) - RECORD_OVERHEAD_BOUND
         self._partitioner = self.config["partitioner"]
+        self._for_key = getattr(self._partitioner, "for_key", None)  # KeyPartitioner's
         self._plain = not self.config.get("transactional_id")
 
     def send_enveloped(
@@ -75,14 +76,18 @@ class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is unt
         """`send(topic, key=key, value=value, headers=headers)` for a relay envelope:
         the same FutureRecordMetadata, partition and errors, with less work per record."""
         metadata = self._metadata
+        partitions = metadata.partitions_for_topic(topic)
         if (
-            self._closed
+            not partitions
+            or self._closed
             or 2 * len(value) + len(key) > self._fits
             or not self._plain
-            or metadata.partitions_for_topic(topic) is None
         ):
             return self.send(topic, key=key, value=value, headers=headers)
-        partition = self._partitioner.partition(topic, key, key, value, value, metadata)
+        if self._for_key is not None:
+            partition = self._for_key(topic, partitions, key)
+        else:
+            partition = self._partitioner.partition(topic, key, key, value, value, metadata)
         future, full, created, _ = self._accumulator.append(
             TopicPartition(topic, partition), None, key, value, headers
         )
