@@ -37,7 +37,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -398,38 +398,114 @@ def relay_until_caught_up(relay: Relay, total: int, label: str) -> int:
 
 @dataclass(frozen=True)
 class ShardJob:
-    """What one relay shard process needs: the store, its positions, the broker, its shard."""
+    """What one relay shard process needs: the store, the broker, its shard, and per timed
+    round the topic prefix and the positions schema it relays into."""
 
     env: dict[str, str]
-    positions_schema: str
     bootstrap: str
-    prefix: str
     shard: Shard
     batch_size: int
+    rounds: tuple[tuple[str, str], ...]  # (topic prefix, positions schema) per round
 
 
 def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
-    """In a process of its own: connect, wait for the start, catch up, report what it did."""
+    """In a process of its own, once per round: connect, wait for the common start, catch up,
+    report what it did."""
     quiet_logging()
     tune_gc()  # as `partnerfleet relay` does
     with open_fleet(job.env) as fleet:
-        positions = PostgresViewDB(PG_CONNINFO, job.positions_schema)
-        producer = warm_producer(job.bootstrap, domain_topics(job.prefix))
-        relay = Relay(
-            fleet,
-            positions,
-            job.bootstrap,
-            batch_size=job.batch_size,
-            prefix=job.prefix,
-            producer_factory=lambda: producer,
-            shard=job.shard,
+        for prefix, positions_schema in job.rounds:
+            positions = PostgresViewDB(PG_CONNINFO, positions_schema)
+            producer = warm_producer(job.bootstrap, domain_topics(prefix))
+            relay = Relay(
+                fleet,
+                positions,
+                job.bootstrap,
+                batch_size=job.batch_size,
+                prefix=prefix,
+                producer_factory=lambda: producer,  # noqa: B023  # used within the round
+                shard=job.shard,
+            )
+            start.wait()
+            cpu = time.process_time()
+            relay.catch_up()
+            done.put((relay.published, time.process_time() - cpu, relay.lag()))
+            relay.stop()
+            positions.close()
+
+
+class ShardedRelays:
+    """`shards` relay processes side by side (`relay --shards`), started once and kept for
+    `rounds` timed rounds (a Python process takes seconds to start on a loaded machine):
+    each round relays the whole store from position 0 into topics and positions of its own,
+    timed from the shards' common start until each has lag 0."""
+
+    def __init__(
+        self,
+        fleet: PartnerFleet,
+        env: dict[str, str],
+        broker: LocalBroker,
+        clock: CpuClock,
+        shards: int,
+        rounds: int,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.fleet, self.clock, self.shards, self.batch_size = fleet, clock, shards, batch_size
+        self.stack = ExitStack()
+        self.prefixes = [f"kbench-{broker.tag}-s{shards}-b{batch_size}-r{i}" for i in range(rounds)]
+        schemas = [self.stack.enter_context(fresh_schema()) for _ in range(rounds)]
+        for prefix in self.prefixes:
+            ensure_topics(broker.bootstrap, domain_topics(prefix))
+        context = multiprocessing.get_context("spawn")
+        self.start, self.done = context.Barrier(shards + 1), context.Queue()
+        plan = tuple(zip(self.prefixes, schemas, strict=True))
+        self.workers = [
+            context.Process(
+                target=relay_shard,
+                args=(
+                    ShardJob(env, broker.bootstrap, Shard(i, shards), batch_size, plan),
+                    self.start,
+                    self.done,
+                ),
+            )
+            for i in range(shards)
+        ]
+        for worker in self.workers:
+            worker.start()
+        self.round = 0
+
+    def measure(self) -> RelayRate:
+        """The next round: every shard from 0 until its lag is 0."""
+        prefix, self.round = self.prefixes[self.round], self.round + 1
+        total = head(self.fleet)
+        say(f"relay, {self.shards} shard processes: {total:,} events to {prefix}.*")
+        self.start.wait(timeout=120)  # every shard connected and warm
+        before = self.clock.sample()
+        began = time.perf_counter()
+        reports = [self.done.get(timeout=600) for _ in self.workers]
+        seconds = time.perf_counter() - began
+        cpu = self.clock.since(before)
+        published = sum(r[0] for r in reports)
+        if published != total or any(r[2] for r in reports):
+            raise RuntimeError(f"{self.shards} shards published {published} of {total} events")
+        cpu = replace(cpu, python=sum(r[1] for r in reports))
+        note = (
+            f"{self.shards} processes, Relay(shard=i/{self.shards}).catch_up until lag 0;"
+            f" topics {prefix}.*"
         )
-        start.wait()
-        cpu = time.process_time()
-        relay.catch_up()
-        done.put((relay.published, time.process_time() - cpu, relay.lag()))
-        relay.stop()
-        positions.close()
+        measure = f"ours, {self.shards} shards, batch {self.batch_size:,}"
+        return RelayRate(measure, self.batch_size, published, seconds, cpu, note=note)
+
+    def close(self) -> None:
+        """Wait for the processes (ended if they hang), then drop the positions schemas."""
+        try:
+            for worker in self.workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.terminate()
+                    worker.join(timeout=10)
+        finally:
+            self.stack.close()
 
 
 def measure_sharded(
@@ -441,43 +517,11 @@ def measure_sharded(
     batch_size: int = DEFAULT_BATCH,
 ) -> RelayRate:
     """`shards` relay processes side by side (`relay --shards`), from 0 until each has lag 0."""
-    prefix = f"kbench-{broker.tag}-s{shards}-b{batch_size}"
-    ensure_topics(broker.bootstrap, domain_topics(prefix))
-    total = head(fleet)
-    say(f"relay, {shards} shard processes: {total:,} events to {prefix}.*")
-    context = multiprocessing.get_context("spawn")
-    start, done = context.Barrier(shards + 1), context.Queue()
-    with fresh_schema() as positions_schema:
-        workers = [
-            context.Process(
-                target=relay_shard,
-                args=(
-                    ShardJob(env, positions_schema, broker.bootstrap, prefix, shard, batch_size),
-                    start,
-                    done,
-                ),
-            )
-            for shard in (Shard(i, shards) for i in range(shards))
-        ]
-        for worker in workers:
-            worker.start()
-        try:
-            start.wait(timeout=60)  # every shard connected and warm
-            before = clock.sample()
-            began = time.perf_counter()
-            reports = [done.get(timeout=600) for _ in workers]
-            seconds = time.perf_counter() - began
-            cpu = clock.since(before)
-        finally:
-            for worker in workers:
-                worker.join(timeout=30)
-    published = sum(r[0] for r in reports)
-    if published != total or any(r[2] for r in reports):
-        raise RuntimeError(f"{shards} shards published {published} of {total} events")
-    cpu = replace(cpu, python=sum(r[1] for r in reports))
-    note = f"{shards} processes, Relay(shard=i/{shards}).catch_up until lag 0; topics {prefix}.*"
-    measure = f"ours, {shards} shards, batch {batch_size:,}"
-    return RelayRate(measure, batch_size, published, seconds, cpu, note=note)
+    relays = ShardedRelays(fleet, env, broker, clock, shards, 1, batch_size)
+    try:
+        return relays.measure()
+    finally:
+        relays.close()
 
 
 def naive_relay(
@@ -541,30 +585,34 @@ def relay_metrics(scale: Scale) -> list[Metric]:
     window = max(1.0, NAIVE_SECONDS * scale.factor)
     with running_broker() as broker, fresh_schema() as schema:
         clock = CpuClock(broker)
-        with open_fleet(postgres_env(schema)) as fleet:
-            history = generate(fleet, scale.of(RELAY_EVENTS, 1_000), 3_000)
-            tune_gc()  # from here on as `partnerfleet relay` runs
-            detail = {
-                "events": history["events"],
-                "batch_size": DEFAULT_BATCH,
-                "broker": broker.kind,
-                "naive_window_s": window,
-                "producer_config": without_addresses(producer_config("")),
-            }
+        env = postgres_env(schema)
+        with open_fleet(env) as fleet:
+            # the shard processes start (seconds each) while the history is written
+            relays = ShardedRelays(fleet, env, broker, clock, RELAY_SHARDS, scale.repetitions)
+            try:
+                history = generate(fleet, scale.of(RELAY_EVENTS, 1_000), 3_000)
+                tune_gc()  # from here on as `partnerfleet relay` runs
+                detail = {
+                    "events": history["events"],
+                    "batch_size": DEFAULT_BATCH,
+                    "broker": broker.kind,
+                    "naive_window_s": window,
+                    "producer_config": without_addresses(producer_config("")),
+                }
 
-            def naive(index: int) -> float:
-                return naive_relay(fleet, broker, clock, window).per_second
+                def naive(index: int) -> float:
+                    return naive_relay(fleet, broker, clock, window).per_second
 
-            def single(index: int) -> float:
-                label = f"m{index}"
-                return measure_relay(fleet, broker, clock, DEFAULT_BATCH, label).per_second
+                def single(index: int) -> float:
+                    label = f"m{index}"
+                    return measure_relay(fleet, broker, clock, DEFAULT_BATCH, label).per_second
 
-            def sharded(index: int) -> float:
-                env = postgres_env(schema)
-                return measure_sharded(fleet, env, broker, clock, RELAY_SHARDS).per_second
-
-            ours, base = alternate(single, naive, scale.repetitions)
-            shard_ours, shard_base = alternate(sharded, naive, scale.repetitions)
+                ours, base = alternate(single, naive, scale.repetitions)
+                shard_ours, shard_base = alternate(
+                    lambda index: relays.measure().per_second, naive, scale.repetitions
+                )
+            finally:
+                relays.close()
     baseline = "send + flush per event"
     return [
         from_samples("kafka.relay", "events/s", ours, baseline=(baseline, base), detail=detail),
