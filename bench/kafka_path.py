@@ -19,7 +19,9 @@ consumer's creation (group join included, and also reported on its own) until al
 stored; once with consumer_config as shipped and once per tuned variant, each on its own topic;
 then with W consumer processes in one group (`consume --workers W`), timed from their common
 start until they have stored and committed all N.
-Results go to bench/results/kafka_path.json.
+Results go to bench/results/kafka_path.json. The suite's `kafka.relay` metrics
+(`relay_metrics`, bench/suite.py) measure the default relay and 2 shards against the naive
+relay, alternating, on one history.
 """
 
 from __future__ import annotations
