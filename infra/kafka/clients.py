@@ -55,12 +55,14 @@ class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is unt
     kafka-python's `send` checks the types of every header, runs the serializers, formats
     a debug line and measures each record's exact size before appending it; for the relay's
     own records (bytes key and value, 11 (str, bytes) headers, no explicit partition) that
-    was a third of the relay's time. `send_enveloped` appends to the same accumulator, under
+    was about a quarter of the relay's time (docs/decisions.md, "The relay's producer
+    path"). `send_enveloped` appends to the same accumulator, under
     the same partitioner, with the same wakeups; it falls back to `send` whenever it cannot
     prove the record fits `max_request_size` cheaply, while the topic's metadata is not
     known yet, and for a transactional producer, so every error `send` raises is still
-    raised the same way. Pinned to kafka-python 3.0.12 (tests/unit/test_kafka_records.py
-    compares the bytes both paths put on the wire).
+    raised the same way. Pinned to kafka-python 3.0.12: it uses the producer's accumulator,
+    metadata and sender (tests/integration/test_relay_producer.py compares what both paths
+    put on the wire).
     """
 
     def __init__(self, **config: Any) -> None:
