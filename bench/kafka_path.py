@@ -19,7 +19,9 @@ consumer's creation (group join included, and also reported on its own) until al
 stored; once with consumer_config as shipped and once per tuned variant, each on its own topic;
 then with W consumer processes in one group (`consume --workers W`), timed from their common
 start until they have stored and committed all N.
-Results go to bench/results/kafka_path.json.
+Results go to bench/results/kafka_path.json. The suite's `kafka.relay` metrics
+(`relay_metrics`, bench/suite.py) measure the default relay and 2 shards against the naive
+relay, alternating, on one history.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -67,6 +69,7 @@ from bench.common import (
     timed,
     write_results,
 )
+from bench.metrics import Metric, Scale, alternate, from_samples
 from bench.read_path import Saver, Shape, compact_table, events_table, progress, verdict
 from bench.read_path import write_partners as write_partner_worlds
 from domain import Device
@@ -74,6 +77,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.access import Role, service_actor
 from infra.cli.processes import tune_gc
+from infra.kafka.clients import RelayProducer
 from infra.kafka.envelope import aggregate_of, envelope_record, topic_for
 from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
 from infra.kafka.relay import Relay, domain_topics, ensure_topics, producer_config
@@ -346,7 +350,7 @@ def head(fleet: PartnerFleet) -> int:
 def warm_producer(bootstrap: str, topics: list[str]) -> KafkaProducer:
     """The relay's producer (producer_config), connected, with the topics' metadata."""
     ensure_topics(bootstrap, topics)
-    producer = KafkaProducer(**producer_config(bootstrap))
+    producer = RelayProducer(**producer_config(bootstrap))
     for topic in topics:
         producer.partitions_for(topic)
     return producer
@@ -396,38 +400,114 @@ def relay_until_caught_up(relay: Relay, total: int, label: str) -> int:
 
 @dataclass(frozen=True)
 class ShardJob:
-    """What one relay shard process needs: the store, its positions, the broker, its shard."""
+    """What one relay shard process needs: the store, the broker, its shard, and per timed
+    round the topic prefix and the positions schema it relays into."""
 
     env: dict[str, str]
-    positions_schema: str
     bootstrap: str
-    prefix: str
     shard: Shard
     batch_size: int
+    rounds: tuple[tuple[str, str], ...]  # (topic prefix, positions schema) per round
 
 
 def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
-    """In a process of its own: connect, wait for the start, catch up, report what it did."""
+    """In a process of its own, once per round: connect, wait for the common start, catch up,
+    report what it did."""
     quiet_logging()
     tune_gc()  # as `partnerfleet relay` does
     with open_fleet(job.env) as fleet:
-        positions = PostgresViewDB(PG_CONNINFO, job.positions_schema)
-        producer = warm_producer(job.bootstrap, domain_topics(job.prefix))
-        relay = Relay(
-            fleet,
-            positions,
-            job.bootstrap,
-            batch_size=job.batch_size,
-            prefix=job.prefix,
-            producer_factory=lambda: producer,
-            shard=job.shard,
+        for prefix, positions_schema in job.rounds:
+            positions = PostgresViewDB(PG_CONNINFO, positions_schema)
+            producer = warm_producer(job.bootstrap, domain_topics(prefix))
+            relay = Relay(
+                fleet,
+                positions,
+                job.bootstrap,
+                batch_size=job.batch_size,
+                prefix=prefix,
+                producer_factory=lambda: producer,  # noqa: B023  # used within the round
+                shard=job.shard,
+            )
+            start.wait()
+            cpu = time.process_time()
+            relay.catch_up()
+            done.put((relay.published, time.process_time() - cpu, relay.lag()))
+            relay.stop()
+            positions.close()
+
+
+class ShardedRelays:
+    """`shards` relay processes side by side (`relay --shards`), started once and kept for
+    `rounds` timed rounds (a Python process takes seconds to start on a loaded machine):
+    each round relays the whole store from position 0 into topics and positions of its own,
+    timed from the shards' common start until each has lag 0."""
+
+    def __init__(
+        self,
+        fleet: PartnerFleet,
+        env: dict[str, str],
+        broker: LocalBroker,
+        clock: CpuClock,
+        shards: int,
+        rounds: int,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.fleet, self.clock, self.shards, self.batch_size = fleet, clock, shards, batch_size
+        self.stack = ExitStack()
+        self.prefixes = [f"kbench-{broker.tag}-s{shards}-b{batch_size}-r{i}" for i in range(rounds)]
+        schemas = [self.stack.enter_context(fresh_schema()) for _ in range(rounds)]
+        for prefix in self.prefixes:
+            ensure_topics(broker.bootstrap, domain_topics(prefix))
+        context = multiprocessing.get_context("spawn")
+        self.start, self.done = context.Barrier(shards + 1), context.Queue()
+        plan = tuple(zip(self.prefixes, schemas, strict=True))
+        self.workers = [
+            context.Process(
+                target=relay_shard,
+                args=(
+                    ShardJob(env, broker.bootstrap, Shard(i, shards), batch_size, plan),
+                    self.start,
+                    self.done,
+                ),
+            )
+            for i in range(shards)
+        ]
+        for worker in self.workers:
+            worker.start()
+        self.round = 0
+
+    def measure(self) -> RelayRate:
+        """The next round: every shard from 0 until its lag is 0."""
+        prefix, self.round = self.prefixes[self.round], self.round + 1
+        total = head(self.fleet)
+        say(f"relay, {self.shards} shard processes: {total:,} events to {prefix}.*")
+        self.start.wait(timeout=120)  # every shard connected and warm
+        before = self.clock.sample()
+        began = time.perf_counter()
+        reports = [self.done.get(timeout=600) for _ in self.workers]
+        seconds = time.perf_counter() - began
+        cpu = self.clock.since(before)
+        published = sum(r[0] for r in reports)
+        if published != total or any(r[2] for r in reports):
+            raise RuntimeError(f"{self.shards} shards published {published} of {total} events")
+        cpu = replace(cpu, python=sum(r[1] for r in reports))
+        note = (
+            f"{self.shards} processes, Relay(shard=i/{self.shards}).catch_up until lag 0;"
+            f" topics {prefix}.*"
         )
-        start.wait()
-        cpu = time.process_time()
-        relay.catch_up()
-        done.put((relay.published, time.process_time() - cpu, relay.lag()))
-        relay.stop()
-        positions.close()
+        measure = f"ours, {self.shards} shards, batch {self.batch_size:,}"
+        return RelayRate(measure, self.batch_size, published, seconds, cpu, note=note)
+
+    def close(self) -> None:
+        """Wait for the processes (ended if they hang), then drop the positions schemas."""
+        try:
+            for worker in self.workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.terminate()
+                    worker.join(timeout=10)
+        finally:
+            self.stack.close()
 
 
 def measure_sharded(
@@ -439,43 +519,11 @@ def measure_sharded(
     batch_size: int = DEFAULT_BATCH,
 ) -> RelayRate:
     """`shards` relay processes side by side (`relay --shards`), from 0 until each has lag 0."""
-    prefix = f"kbench-{broker.tag}-s{shards}-b{batch_size}"
-    ensure_topics(broker.bootstrap, domain_topics(prefix))
-    total = head(fleet)
-    say(f"relay, {shards} shard processes: {total:,} events to {prefix}.*")
-    context = multiprocessing.get_context("spawn")
-    start, done = context.Barrier(shards + 1), context.Queue()
-    with fresh_schema() as positions_schema:
-        workers = [
-            context.Process(
-                target=relay_shard,
-                args=(
-                    ShardJob(env, positions_schema, broker.bootstrap, prefix, shard, batch_size),
-                    start,
-                    done,
-                ),
-            )
-            for shard in (Shard(i, shards) for i in range(shards))
-        ]
-        for worker in workers:
-            worker.start()
-        try:
-            start.wait(timeout=60)  # every shard connected and warm
-            before = clock.sample()
-            began = time.perf_counter()
-            reports = [done.get(timeout=600) for _ in workers]
-            seconds = time.perf_counter() - began
-            cpu = clock.since(before)
-        finally:
-            for worker in workers:
-                worker.join(timeout=30)
-    published = sum(r[0] for r in reports)
-    if published != total or any(r[2] for r in reports):
-        raise RuntimeError(f"{shards} shards published {published} of {total} events")
-    cpu = replace(cpu, python=sum(r[1] for r in reports))
-    note = f"{shards} processes, Relay(shard=i/{shards}).catch_up until lag 0; topics {prefix}.*"
-    measure = f"ours, {shards} shards, batch {batch_size:,}"
-    return RelayRate(measure, batch_size, published, seconds, cpu, note=note)
+    relays = ShardedRelays(fleet, env, broker, clock, shards, 1, batch_size)
+    try:
+        return relays.measure()
+    finally:
+        relays.close()
 
 
 def naive_relay(
@@ -517,6 +565,67 @@ def send_one_by_one(
             if time.perf_counter() >= deadline:
                 break
     return sent
+
+
+# --- the suite's relay metrics (bench/suite.py: kafka.relay) --------------------------------
+
+RELAY_EVENTS = 200_000  # stored events relayed per repetition at scale 1.0
+NAIVE_SECONDS = 5.0  # the baseline's window per repetition at scale 1.0
+RELAY_SHARDS = 2
+
+
+def relay_metrics(scale: Scale) -> list[Metric]:
+    """`kafka.relay` and `kafka.relay.sharded`: events/s the broker acknowledged (acks=all).
+
+    One fixed-seed history of about 200,000 stored events (x scale), written once. Ours:
+    `Relay.catch_up` from position 0 until the lag is 0 (the relay's producer_config and
+    default batch size), into topics and a position of its own per repetition; sharded:
+    RELAY_SHARDS processes side by side (`relay --shards`), timed from their common start.
+    Baseline of both: send + flush + get per event (envelope_record, producer_config) for
+    a window of 5 s (x scale, at least 1 s). Median of scale.repetitions, alternating.
+    """
+    window = max(1.0, NAIVE_SECONDS * scale.factor)
+    with running_broker() as broker, fresh_schema() as schema:
+        clock = CpuClock(broker)
+        env = postgres_env(schema)
+        with open_fleet(env) as fleet:
+            # the shard processes start (seconds each) while the history is written
+            relays = ShardedRelays(fleet, env, broker, clock, RELAY_SHARDS, scale.repetitions)
+            try:
+                history = generate(fleet, scale.of(RELAY_EVENTS, 1_000), 3_000)
+                tune_gc()  # from here on as `partnerfleet relay` runs
+                detail = {
+                    "events": history["events"],
+                    "batch_size": DEFAULT_BATCH,
+                    "broker": broker.kind,
+                    "naive_window_s": window,
+                    "producer_config": without_addresses(producer_config("")),
+                }
+
+                def naive(index: int) -> float:
+                    return naive_relay(fleet, broker, clock, window).per_second
+
+                def single(index: int) -> float:
+                    label = f"m{index}"
+                    return measure_relay(fleet, broker, clock, DEFAULT_BATCH, label).per_second
+
+                ours, base = alternate(single, naive, scale.repetitions)
+                shard_ours, shard_base = alternate(
+                    lambda index: relays.measure().per_second, naive, scale.repetitions
+                )
+            finally:
+                relays.close()
+    baseline = "send + flush per event"
+    return [
+        from_samples("kafka.relay", "events/s", ours, baseline=(baseline, base), detail=detail),
+        from_samples(
+            "kafka.relay.sharded",
+            "events/s",
+            shard_ours,
+            baseline=(baseline, shard_base),
+            detail=detail | {"shards": RELAY_SHARDS},
+        ),
+    ]
 
 
 # --- e2Open intake ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import TopicPartition
 
 from infra.kafka.envelope import AGGREGATES, topic_for
 from infra.kafka.partitioning import KeyPartitioner
@@ -39,6 +40,62 @@ def producer_config(bootstrap: str, max_message_bytes: int = MAX_MESSAGE_BYTES) 
         "max_in_flight_requests_per_connection": 5,
         "partitioner": KeyPartitioner(),  # the default's partitions, with less work per record
     }
+
+
+# A relay record's headers are its envelope's fields, so their values add up to at most the
+# value's length; this covers the header names (about 100 bytes), the length varints of 11
+# headers and the record and batch overheads (82 bytes) with room to spare.
+RECORD_OVERHEAD_BOUND = 1_024
+
+
+class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is untyped
+    """The relay's producer: KafkaProducer with `send_enveloped`, a leaner `send` for the
+    envelopes the relay built itself (issue 11).
+
+    kafka-python's `send` checks the types of every header, runs the serializers, formats
+    a debug line and measures each record's exact size before appending it; for the relay's
+    own records (bytes key and value, 11 (str, bytes) headers, no explicit partition) that
+    was about a quarter of the relay's time (docs/decisions.md, "The relay's producer
+    path"). `send_enveloped` appends to the same accumulator, under
+    the same partitioner, with the same wakeups; it falls back to `send` whenever it cannot
+    prove the record fits `max_request_size` cheaply, while the topic's metadata is not
+    known yet, and for a transactional producer, so every error `send` raises is still
+    raised the same way. Pinned to kafka-python 3.0.12: it uses the producer's accumulator,
+    metadata and sender (tests/integration/test_relay_producer.py compares what both paths
+    put on the wire).
+    """
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._fits = int(self.config["max_request_size"]) - RECORD_OVERHEAD_BOUND
+        self._partitioner = self.config["partitioner"]
+        self._for_key = getattr(self._partitioner, "for_key", None)  # KeyPartitioner's
+        self._plain = not self.config.get("transactional_id")
+
+    def send_enveloped(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any:
+        """`send(topic, key=key, value=value, headers=headers)` for a relay envelope:
+        the same FutureRecordMetadata, partition and errors, with less work per record."""
+        metadata = self._metadata
+        partitions = metadata.partitions_for_topic(topic)
+        if (
+            not partitions
+            or self._closed
+            or 2 * len(value) + len(key) > self._fits
+            or not self._plain
+        ):
+            return self.send(topic, key=key, value=value, headers=headers)
+        if self._for_key is not None:
+            partition = self._for_key(topic, partitions, key)
+        else:
+            partition = self._partitioner.partition(topic, key, key, value, value, metadata)
+        future, full, created, _ = self._accumulator.append(
+            TopicPartition(topic, partition), None, key, value, headers
+        )
+        if full or created:
+            self._sender.wakeup()
+        return future
 
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 6) -> None:
@@ -86,7 +143,7 @@ def connect_producer(
 ) -> KafkaProducer:
     """The relay's producer, once the topics of every aggregate type exist."""
     ensure_topics(bootstrap, domain_topics(prefix))
-    return KafkaProducer(**producer_config(bootstrap, max_message_bytes))
+    return RelayProducer(**producer_config(bootstrap, max_message_bytes))
 
 
 def domain_topics(prefix: str = "partnerfleet") -> list[str]:

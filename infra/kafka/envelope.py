@@ -252,17 +252,16 @@ def _record(
 
 
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_SHA1 = hashlib.sha1
+# RFC 4122 variant bits on the 17th hex digit: 10xx, so its low two bits stay
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def event_id(aggregate_id: str, version: int) -> str:
-    """str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}")), at a third of the cost."""
-    digest = bytearray(
-        hashlib.sha1(_NAMESPACE_BYTES + f"{aggregate_id}:{version}".encode()).digest()
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest[:16].hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}")), at a third of the cost:
+    the SHA-1's hex digits with the version digit (5) and the variant digit set in place."""
+    x = _SHA1(_NAMESPACE_BYTES + f"{aggregate_id}:{version}".encode()).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def event_classes() -> list[type[FleetAggregate.Event]]:

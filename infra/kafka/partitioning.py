@@ -66,11 +66,16 @@ class KeyPartitioner(DefaultPartitioner):  # type: ignore[misc]  # kafka-python 
                 topic, key, serialized_key, value, serialized_value, cluster
             )
             return chosen
-        hashed = self._hashes.get(serialized_key)
+        return self.for_key(topic, partitions, serialized_key)
+
+    def for_key(self, topic: str, partitions: set[int], key: bytes) -> int:
+        """`partition(...)` for a key when the caller holds the topic's (non-empty)
+        partition set already (RelayProducer.send_enveloped)."""
+        hashed = self._hashes.get(key)
         if hashed is None:
             if len(self._hashes) >= MAX_REMEMBERED_KEYS:
                 self._hashes.clear()
-            hashed = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
         ordered = self._ordered(topic, partitions)
         return ordered[hashed % len(ordered)]
 

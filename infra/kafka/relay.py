@@ -167,7 +167,11 @@ class Relay:
         rows = self._read(position, self.batch_size)
         if not rows:
             return None
-        owns, send = self.shard.owns, self._require_producer().send
+        producer = self._require_producer()
+        owns, send = self.shard.owns, producer.send
+        send_enveloped = getattr(producer, "send_enveloped", None)  # RelayProducer's
+        if send_enveloped is None:
+            send_enveloped = self._plain_send(send)
         topic_of, record_of, careful = self._topic, self._record_of, bool(self._lot.reasons)
         futures, sent = [], []
         for row in rows:
@@ -178,13 +182,24 @@ class Relay:
             else:
                 try:  # the hot path: most events go out as they are
                     key, value, headers = record_of(row)
-                    future = send(topic_of(row.topic), key=key, value=value, headers=headers)
+                    future = send_enveloped(topic_of(row.topic), key, value, headers)
                 except Exception:  # too large, unreadable, or the broker away: case by case
                     future = self._send(send, row)
             if future is not None:
                 futures.append(future)
                 sent.append(row)
         return InFlight(rows[-1].position, len(rows), futures, sent)
+
+    @staticmethod
+    def _plain_send(send: Send) -> Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Any]:
+        """RelayProducer.send_enveloped's signature over a plain KafkaProducer's send."""
+
+        def send_enveloped(
+            topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+        ) -> Any:
+            return send(topic, key=key, value=value, headers=headers)
+
+        return send_enveloped
 
     def _send(self, send: Send, row: EventRow) -> Any:
         """Send one stored event; None when it was parked with nothing to send in its place."""

@@ -13,18 +13,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner.default import murmur2 as kafka_murmur2
+from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import TypeAdapter
 
+from domain import Device
 from domain.base import FleetAggregate
 from domain.service_level import ServiceLevel
+from infra.kafka.clients import RECORD_OVERHEAD_BOUND
 from infra.kafka.envelope import (
     ENVELOPE_FIELDS,
     EVENT_ID_NAMESPACE,
     Envelope,
+    _record,
     aggregate_of,
     envelope_record,
     event_id,
     event_type,
+    shape_of,
     stored_record,
 )
 from infra.kafka.partitioning import KeyPartitioner, murmur2
@@ -192,3 +197,34 @@ def test_shards_split_aggregates_evenly_and_stably() -> None:
         counts[shard_of(aggregate_id, 3)] += 1
     assert all(800 < c < 1_200 for c in counts)
     assert {shard_of(i, 1) for i in ids} == {0}
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)
+
+
+@given(
+    principal=TEXT,
+    correlation_id=TEXT,
+    payload=st.dictionaries(TEXT, TEXT, max_size=5),
+    version=st.integers(1, 2**31),
+    position=st.integers(1, 2**62),
+)
+def test_issue_11_a_relay_record_is_never_larger_than_the_bound_its_fast_send_assumes(
+    principal: str, correlation_id: str, payload: dict[str, str], version: int, position: int
+) -> None:
+    """RelayProducer.send_enveloped skips kafka-python's exact size check when twice the value
+    plus the key plus RECORD_OVERHEAD_BOUND fits max_request_size: the headers repeat the
+    envelope's fields, so this bound must hold for any principal, correlation id or payload."""
+    shape = shape_of(Device.ConsentGranted)
+    key, value, headers = _record(
+        shape,
+        str(uuid.uuid4()),
+        version,
+        position,
+        "2026-11-30T03:00:00.123456+00:00",
+        principal,
+        correlation_id,
+        payload,
+    )
+    exact = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+    assert exact <= 2 * len(value) + len(key) + RECORD_OVERHEAD_BOUND
