@@ -105,9 +105,10 @@ def stored_rows(fleet: PartnerFleet, delivery: list[dict[str, Any]]) -> list[Row
     """The rows the delivery stores (a device's event each, then the batch's), encoded by the
     fleet's mapper without saving them: the COPY baseline writes the same bytes."""
     feed = service_actor("feed:e2open", Role.FEED, correlation_id="bench-rows")
-    holding = {}
+    holding: dict[str, UUID] = {}
     for index in range(RESELLERS):
         partner: PartnerTenant = fleet.repository.get(PartnerTenant.id_for(reseller(index)))
+        assert partner.holding_tenant_id is not None  # certified: it has a holding tenant
         holding[reseller(index)] = partner.holding_tenant_id
     events: list[Any] = []
     serials: list[str] = []

@@ -21,6 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from infra.storage.pg_conn import name_store_connections
+from infra.storage.pg_copy import COPY_MIN_ROWS, insert_by_copy
 
 
 class FleetProcessRecorder(PostgresProcessRecorder):
@@ -48,6 +49,18 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             table=Identifier(events_table_name),
             id_type=Identifier(datastore.originator_id_type),
         )
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """As the stock recorder; from COPY_MIN_ROWS events on, by binary COPY with the same
+        guarantees (infra/storage/pg_copy.py, issue 11: an e2Open batch)."""
+        ids: Sequence[int] | None
+        if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
+            ids = insert_by_copy(self, stored_events, kwargs.get("tracking"))
+        else:
+            ids = super().insert_events(stored_events, **kwargs)
+        return ids
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
