@@ -14,6 +14,9 @@ PostgresProcessRecorder's transaction):
   (`setval(seq, nextval(seq) + n - 1)`) and written with the rows, in the rows' order, so
   they are known without RETURNING; a writer that bypassed the lock would collide on the
   unique index and fail loudly, never interleave;
+- `read_versions` (aggregate id → the version a command read, as the save path's group
+  commit takes them): checked under the lock; a later stored event of one refuses the
+  whole insert (IntegrityError), so a command that read stale state retries;
 - a second event of an aggregate version (another writer got there first, or a serial
   twice) fails the COPY with a unique violation, raised as eventsourcing's IntegrityError
   (a RecordConflictError: the command retries, as with INSERT).
@@ -21,9 +24,16 @@ PostgresProcessRecorder's transaction):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.utils import retry
 from psycopg import sql
@@ -47,6 +57,11 @@ class CopyStatements:
             " FROM STDIN (FORMAT BINARY)"
         ).format(qualified)
         self.types = [recorder.datastore.originator_id_type, "int8", "text", "bytea", "int8"]
+        self.stale = sql.SQL(
+            "SELECT r.id FROM unnest(%b::{}[], %b::bigint[]) AS r(id, version)"
+            " WHERE EXISTS (SELECT FROM {} s WHERE s.originator_id = r.id"
+            " AND s.originator_version > r.version) LIMIT 1"
+        ).format(sql.Identifier(recorder.datastore.originator_id_type), qualified)
         self.reserve: sql.Composed | None = None  # once the sequence's name is known
 
 
@@ -65,10 +80,12 @@ def insert_by_copy(
     recorder: PostgresProcessRecorder,
     stored_events: Sequence[StoredEvent],
     tracking: Tracking | None = None,
+    read_versions: Mapping[UUID, int] | None = None,
 ) -> list[int]:
     """Insert `stored_events` (and `tracking`) in one transaction by binary COPY; their
     notification ids, in order. Raises eventsourcing's IntegrityError (a RecordConflictError)
-    when an aggregate version or the tracking record exists already, its OperationalError
+    when an aggregate version or the tracking record exists already or an aggregate of
+    `read_versions` has a later event, its OperationalError
     when the table lock is not granted within the datastore's lock_timeout; nothing is
     stored then. Retried like the recorder's insert_events when the connection is lost
     before the commit."""
@@ -85,6 +102,12 @@ def insert_by_copy(
             recorder._insert_tracking(curs, tracking=tracking)
         recorder._lock_table(curs)
         recorder._notify_channel(curs)
+        if read_versions:
+            found = curs.execute(
+                statements.stale, (list(read_versions), list(read_versions.values()))
+            ).fetchone()
+            if found is not None:
+                raise IntegrityError(f"aggregate {found} changed since the command read it")
         if statements.reserve is None:
             row = curs.execute(statements.sequence).fetchone()
             assert row is not None

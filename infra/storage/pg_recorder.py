@@ -57,7 +57,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         guarantees (infra/storage/pg_copy.py, issue 11: an e2Open batch)."""
         ids: Sequence[int] | None
         if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
-            ids = insert_by_copy(self, stored_events, kwargs.get("tracking"))
+            ids = insert_by_copy(
+                self, stored_events, kwargs.get("tracking"), kwargs.get("read_versions")
+            )
         else:
             ids = super().insert_events(stored_events, **kwargs)
         return ids
