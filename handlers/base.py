@@ -379,9 +379,13 @@ class FleetApplication(Application[UUID]):
         if not ids:
             return []
         _last_position.set(max(ids))
-        if self.repository.cache and not self.repository.fastforward:
+        cache = self.repository.cache
+        if cache and not self.repository.fastforward:  # the cache holds what was saved
+            for row in encoded:
+                created: Any = self.mapper.to_domain_event(row)
+                cache.put(UUID(str(row.originator_id)), created.mutate(None))
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                self.repository.cache.put(aggregate_id, aggregate)
+                cache.put(aggregate_id, aggregate)
         own = stored[len(encoded) :]
         return [
             Recording(
