@@ -871,6 +871,74 @@ def landed_devices(fleet: PartnerFleet, after: int) -> int:
     return 0 if row is None else int(row[0])
 
 
+# --- the suite's intake metrics (bench/suite.py: kafka.intake) ------------------------------
+
+INTAKE_DEVICES = 100_000  # e2Open reports per repetition at scale 1.0
+INTAKE_WORKERS = 2
+
+
+def intake_metrics(scale: Scale) -> list[Metric]:
+    """`kafka.intake` (INTAKE_WORKERS consumer processes, `consume e2open --workers 2`) beside
+    one worker, and `kafka.intake.one_worker` alone: e2Open devices/s from the topic to
+    stored events, on the local Tansu broker.
+
+    Each repetition publishes 100,000 fresh reports (x scale, untimed; 6 partitions) to a
+    topic of its own, then runs `measure_intake_workers`: the consumer processes open
+    their fleets, start together, join one group and poll (FeedConsumer.poll_once: one
+    intake command per partition batch, dead letters, offset commit) until every report
+    is stored and committed; the devices are counted in the store. Value: devices/s once
+    the group has assigned the partitions (a consumer joins once and then runs for
+    days); with the join included in `detail` ("with_join"). Median of scale.repetitions,
+    2 workers and 1 worker alternating.
+    """
+    devices = scale.of(INTAKE_DEVICES, 1_000)
+    runs: dict[int, list[IntakeRate]] = {1: [], INTAKE_WORKERS: []}
+    with running_broker() as broker, fresh_schema() as schema:
+        clock = CpuClock(broker)
+        with open_fleet(postgres_env(schema)) as fleet:
+            certify_reseller(fleet)
+            tune_gc()  # as `partnerfleet consume` runs
+
+            def run(workers: int) -> Callable[[int], float]:
+                def one(index: int) -> float:
+                    topic_index = 10 + 2 * index + workers  # fresh topic, group and serials
+                    env = postgres_env(schema)
+                    rate = measure_intake_workers(
+                        fleet, env, broker, clock, topic_index, devices, workers
+                    )
+                    runs[workers].append(rate)
+                    return rate.after_join
+
+                return one
+
+            two, one = alternate(run(INTAKE_WORKERS), run(1), scale.repetitions)
+
+    def detail(workers: int) -> dict[str, Any]:
+        rates = runs[workers]
+        return {
+            "devices": devices,
+            "workers": workers,
+            "broker": broker.kind,
+            "poll_records": consumer_config("", "")["max_poll_records"],
+            "with_join": [round(r.per_second) for r in rates],
+            "join_s": [round(r.join_seconds, 2) for r in rates],
+            "cpu_python_s": [round(r.cpu.python, 2) for r in rates],
+            "cpu_postgres_s": [r.cpu.postgres and round(r.cpu.postgres, 2) for r in rates],
+            "cpu_broker_s": [r.cpu.broker and round(r.cpu.broker, 2) for r in rates],
+        }
+
+    return [
+        from_samples(
+            "kafka.intake",
+            "devices/s",
+            two,
+            baseline=("1 worker", one),
+            detail=detail(INTAKE_WORKERS),
+        ),
+        from_samples("kafka.intake.one_worker", "devices/s", one, detail=detail(1)),
+    ]
+
+
 # --- profiles (untimed) ----------------------------------------------------------------------
 
 

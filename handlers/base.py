@@ -23,9 +23,11 @@ from eventsourcing.application import (
 from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
+    Notification,
     ProcessRecorder,
     RecordConflictError,
     Recording,
+    StoredEvent,
     Tracking,
     Transcoder,
 )
@@ -84,6 +86,10 @@ class Working(dict[UUID, FleetAggregate]):
         super().__init__()
         self._app = app
         self.attempt = attempt
+        # New aggregates whose one (created) event the command encoded itself (bulk
+        # intake, handlers/landing.py), by aggregate id; saved before the events of the
+        # aggregates above, in the same transaction.
+        self.encoded: dict[UUID, StoredEvent] = {}
 
     @property
     def optimistic(self) -> bool:
@@ -94,8 +100,13 @@ class Working(dict[UUID, FleetAggregate]):
         """The aggregate if it exists, loading it at most once per command."""
         found = self.get(aggregate_id)
         if found is None:
+            encoded = self.encoded.get(aggregate_id)
             try:
-                found = self._app.repository.get(aggregate_id)
+                found = (
+                    self._app.repository.get(aggregate_id)
+                    if encoded is None
+                    else self._created(encoded)
+                )
             except AggregateNotFoundError:
                 return None
             self[aggregate_id] = found
@@ -109,6 +120,11 @@ class Working(dict[UUID, FleetAggregate]):
             )
         return found
 
+    def _created(self, encoded: StoredEvent) -> Any:
+        """An encoded aggregate as created; its event stays in `encoded` (saved once)."""
+        created: Any = self._app.mapper.to_domain_event(encoded)
+        return created.mutate(None)
+
     def load(self, cls: type[A], aggregate_id: UUID, missing: Msg) -> A:
         """The aggregate, or a NotFoundError with the message `missing`."""
         found = self.find(cls, aggregate_id)
@@ -120,6 +136,15 @@ class Working(dict[UUID, FleetAggregate]):
         """Track a newly created aggregate."""
         self[aggregate.id] = aggregate
         return aggregate
+
+    def has(self, aggregate_id: UUID) -> bool:
+        """Loaded or created by this command, encoded ones included."""
+        return aggregate_id in self or aggregate_id in self.encoded
+
+    def add_encoded(self, aggregate_id: UUID, created: StoredEvent) -> None:
+        """Track a newly created aggregate given as its created event, already encoded
+        (version 1; see `encoded`). A second one of the same id conflicts at the save."""
+        self.encoded[aggregate_id] = created
 
 
 @dataclass(frozen=True)
@@ -341,10 +366,50 @@ class FleetApplication(Application[UUID]):
         for event in processing_event.events:
             if not getattr(event, "texts_checked", False):  # a backstop: no view can be
                 check_storable(vars(event))  # stopped by an event, whatever path made it
-        recordings = self._record(processing_event)
+        recordings = (
+            self._record_encoded(list(working.encoded.values()), processing_event)
+            if working.encoded
+            else self._record(processing_event)
+        )
         self._snapshot_quietly(processing_event)
         self._notify(recordings)
         return recordings
+
+    def _record_encoded(
+        self, encoded: list[StoredEvent], processing_event: ProcessingEvent[UUID]
+    ) -> list[Recording[UUID]]:
+        """`Application._record` with `encoded` stored events first, in one insert (one
+        transaction, the tracking record with them); recordings of the domain events.
+        Read-your-writes: the last position is the insert's last id (issue 11)."""
+        events = processing_event.events
+        stored = [*encoded, *map(self.mapper.to_stored_event, events)]
+        ids = self.recorder.insert_events(
+            stored, tracking=processing_event.tracking, **processing_event.saved_kwargs
+        )
+        if not ids:
+            return []
+        _last_position.set(max(ids))
+        cache = self.repository.cache
+        if cache and not self.repository.fastforward:  # the cache holds what was saved
+            for row in encoded:
+                created: Any = self.mapper.to_domain_event(row)
+                cache.put(UUID(str(row.originator_id)), created.mutate(None))
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                cache.put(aggregate_id, aggregate)
+        own = stored[len(encoded) :]
+        return [
+            Recording(
+                event,
+                Notification(
+                    id=notification_id,
+                    originator_id=row.originator_id,
+                    originator_version=row.originator_version,
+                    topic=row.topic,
+                    state=row.state,
+                ),
+            )
+            for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
+        ]
 
     def _snapshot_quietly(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The events are recorded: a snapshot is a cache, and failing to take one must not

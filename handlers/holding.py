@@ -29,6 +29,7 @@ from handlers.intake import (
     malformed,
     take_batch,
 )
+from handlers.landing import Landing
 from handlers.linking import group_for
 from handlers.partners import load_partner
 
@@ -90,9 +91,12 @@ class HoldingCommands(FleetApplication):
         By the e2Open feed, or by HP/HPE operations by hand.
         """
         delivery = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
-        return take_batch(w, actor, E2OpenBatch, delivery, lambda raw: self._land(w, actor, raw))
+        landing = Landing(self.mapper, actor)
+        return take_batch(
+            w, actor, E2OpenBatch, delivery, lambda raw: self._land(w, actor, raw, landing)
+        )
 
-    def _land(self, w: Working, cause: Cause, raw: object) -> str:
+    def _land(self, w: Working, cause: Cause, raw: object, landing: Landing) -> str:
         """Land one report and return its serial, or raise RejectedError with the reason."""
         if isinstance(raw, Unreadable):
             raise RejectedError(raw.reason)
@@ -101,12 +105,15 @@ class HoldingCommands(FleetApplication):
         except ValidationError as error:
             raise malformed("report", error) from None
         try:
-            return self._place(w, cause, report)
+            return self._place(w, cause, report, landing)
         except DomainError as refused:
             raise RejectedError(str(refused)) from None
 
-    def _place(self, w: Working, cause: Cause, report: E2OpenReport) -> str:
-        """Land a valid report in its reseller's holding tenant (or find it landed before)."""
+    def _place(self, w: Working, cause: Cause, report: E2OpenReport, landing: Landing) -> str:
+        """Land a valid report in its reseller's holding tenant (or find it landed before).
+
+        The PC's created event is encoded directly when the codec allows (`Landing`,
+        issue 11): the same stored event as the `Device` aggregate's."""
         partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
         if partner is None:
             raise RejectedError(f"unknown partner Location ID {report.reseller_location_id}")
@@ -118,13 +125,18 @@ class HoldingCommands(FleetApplication):
         # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
         # the retry looks each one up. All or nothing either way. Twice in one batch: the
         # first one landed and is in `w`.
-        known = device_id in w or not w.optimistic
+        known = w.has(device_id) or not w.optimistic
         existing = w.find(Device, device_id) if known else None
         if existing is not None:
             raise _known(existing, report)
-        w.add(
-            Device.land_in_holding_tenant(cause, partner.holding_tenant_id, **report.model_dump())
-        )
+        if landing.available:
+            w.add_encoded(device_id, landing.row(device_id, report, partner.holding_tenant_id))
+        else:
+            w.add(
+                Device.land_in_holding_tenant(
+                    cause, partner.holding_tenant_id, **report.model_dump()
+                )
+            )
         return report.serial
 
     @command(*PARTNER, tenant="location_id")

@@ -51,6 +51,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from infra.storage.group_commit import GroupCommitter, Unit
 from infra.storage.pg_conn import name_store_connections
+from infra.storage.pg_copy import COPY_MIN_ROWS, insert_by_copy
 
 VERSION, READ, TRACKING = "version", "read", "tracking"  # why a unit of a group is refused
 
@@ -195,6 +196,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         read_versions: Mapping[UUID, int] | None = kwargs.get("read_versions")
         if not stored_events and tracking is None:
             return []
+        if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
+            # An e2Open batch: by binary COPY, alone, with the same guarantees (pg_copy.py).
+            return insert_by_copy(self, stored_events, tracking, read_versions)
         unit = Unit(stored_events, tracking, read_versions or {})
         return self.committer.submit(unit)
 
