@@ -396,7 +396,13 @@ class FleetApplication(Application[UUID]):
             # Only a first attempt reads the cache: a conflict may be a stale entry's.
             working = Working(self, attempt, cache=cache if attempt == 1 else None)
             try:
-                result = work(working)
+                try:
+                    result = work(working)
+                except Exception:
+                    if working.from_cache:  # a refusal (a failed If-Match, ...) decided on
+                        bound.debug("command_decided_again", attempt=attempt)  # cached copies
+                        continue  # is decided again on the store's: it may be stale
+                    raise
                 recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
