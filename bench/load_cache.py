@@ -11,6 +11,9 @@ repetition:
 
 - `cached`: PartnerFleet whose recorder checks read versions (tests/read_versions.py's
   PostgreSQL double, one extra statement in the save), so commands use the cache;
+- `folded`: the same with a recorder that claims the check and sends nothing for it: what
+  the cache gives once the save path checks read versions inside its own round trip (no
+  other writer runs here, so no read goes stale);
 - `uncached`: PartnerFleet with FLEET_AGGREGATE_CACHE_SIZE=0 and partnerfleet's recorder
   (loads in one round trip each, prefetch hints);
 - `stock`: eventsourcing's Application (stock repository without snapshots, stock
@@ -29,14 +32,17 @@ import os
 import pstats
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Mapper, Recording
+from eventsourcing.utils import get_topic
+from psycopg.waiting import Wait
 
 from bench.common import fresh_schema, open_fleet, postgres_env, quiet_logging
 from domain import CustomerGroup, Device
@@ -47,11 +53,11 @@ from domain.passport import Passport
 from handlers import PartnerFleet
 from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.fleet import NewDevice, PartnerChoice
+from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.read_versions import READ_CHECKING_POSTGRES_TOPIC
 
-PARTNER = "PLLOAD0001"
-ADMIN = "admin@load.example"
 Step = Callable[[], object]
+VARIANTS = ("cached", "folded", "uncached", "stock")
 
 
 def ops() -> Actor:
@@ -62,59 +68,65 @@ def customer_admin(fleet: PartnerFleet, customer: str) -> Actor:
     return authenticate(fleet, Claims(f"it@{customer}", Role.CUSTOMER_ADMIN, customer, (), "c"))
 
 
-def partner_user(fleet: PartnerFleet, user: str) -> Actor:
-    return authenticate(fleet, Claims(user, Role.PARTNER_USER, PARTNER, (), "u"))
+def partner_user(fleet: PartnerFleet, user: str, location_id: str) -> Actor:
+    return authenticate(fleet, Claims(user, Role.PARTNER_USER, location_id, (), "u"))
 
 
 @dataclass
 class Customer:
-    """One customer of a variant: its device, its PC in the holding tenant, its dashboard,
-    and the partner user who stars its group."""
+    """One customer of a variant: its device, its PC in its partner's holding tenant, its
+    dashboard, and the partner's user who stars its group."""
 
     name: str
     serial: str
     pc: str
     dashboard: UUID
+    partner: str
     user: str
     actor: Actor = field(repr=False)
-    user_actor: Actor = field(repr=False)
 
 
 def set_up(fleet: PartnerFleet, variant: str, repetition: int, n: int) -> list[Customer]:
-    """Customers with a registered device, a PC in the holding tenant and a dashboard."""
-    anna = partner_user(fleet, ADMIN)
+    """A partner of its own (admin, one user, certified), and `n` customers with a
+    registered device, a PC in the partner's holding tenant and a dashboard."""
     tag = f"{variant[:2].upper()}{repetition}"
+    partner = f"PL{tag}"
+    user, admin_id = f"user{tag}@load.example", f"admin{tag}@load.example"
+    fleet.register_partner(ops(), partner, "Load Reseller")
+    fleet.register_partner_user(ops(), partner, admin_id)
+    fleet.register_partner_user(ops(), partner, user)
+    fleet.certify_partner(ops(), partner, "resell_view_monitor")
+    admin = partner_user(fleet, admin_id, partner)
     customers = []
     reports = []
     for i in range(n):
-        name, user = f"C{tag}X{i:04d}", f"user{tag}x{i:04d}@load.example"
-        fleet.register_partner_user(ops(), PARTNER, user)
+        name = f"C{tag}X{i:04d}"
         actor = customer_admin(fleet, name)
         serial, pc = f"S{tag}X{i:05d}", f"P{tag}X{i:05d}"
         fleet.register_devices(actor, name, [NewDevice(serial=serial, connection="direct_connect")])
-        dashboard = fleet.create_customer_dashboard(anna, PARTNER, name, name, "4711-2026")
+        dashboard = fleet.create_customer_dashboard(admin, partner, name, name, "4711-2026")
         reports.append(
             {
                 "serial": pc,
                 "model": "EliteBook 840",
-                "reseller_location_id": PARTNER,
+                "reseller_location_id": partner,
                 "distributor": "Ingram",
                 "ship_date": "2026-10-01",
             }
         )
-        customers.append(Customer(name, serial, pc, dashboard, user, actor, actor))
+        customers.append(Customer(name, serial, pc, dashboard, partner, user, actor))
     fleet.receive_e2open_batch(ops(), f"batch-{tag}", reports)
     return customers
 
 
 def fleet_steps(fleet: PartnerFleet, customers: list[Customer]) -> list[Step]:
     """The mix through PartnerFleet's commands."""
-    holding = PartnerTenant.holding_tenant_id_for(PARTNER)
-    choice = PartnerChoice(location_id=PARTNER)
     steps: list[Step] = []
     for c in customers:
-        user = partner_user(fleet, c.user)
-        group = CustomerGroup.id_for(PARTNER, c.name)
+        holding = PartnerTenant.holding_tenant_id_for(c.partner)
+        choice = PartnerChoice(location_id=c.partner)
+        user = partner_user(fleet, c.user, c.partner)
+        group = CustomerGroup.id_for(c.partner, c.name)
         steps += [
             partial(fleet.link_devices, c.actor, c.name, [c.serial], choice, c.name),
             partial(fleet.grant_consent, c.actor, c.name, [c.serial]),
@@ -122,10 +134,19 @@ def fleet_steps(fleet: PartnerFleet, customers: list[Customer]) -> list[Step]:
             partial(fleet.withdraw_consent, c.actor, c.name, [c.serial]),
             partial(fleet.remove_favourite, user, group),
             partial(
-                fleet.transfer_devices, user, PARTNER, [c.pc], holding, c.dashboard, f"T-{c.pc}"
+                fleet.transfer_devices, user, c.partner, [c.pc], holding, c.dashboard, f"T-{c.pc}"
             ),
         ]
     return steps
+
+
+class FoldedCheckRecorder(FleetProcessRecorder):
+    """Claims to check read versions and adds no statement for it (see `folded`)."""
+
+    checks_read_versions = True
+
+
+FOLDED_TOPIC = get_topic(FoldedCheckRecorder)
 
 
 class StockFleet(Application[UUID]):
@@ -143,17 +164,16 @@ class StockFleet(Application[UUID]):
 
 def stock_steps(app: StockFleet, fleet: PartnerFleet, customers: list[Customer]) -> list[Step]:
     """The same command shapes: the same aggregates loaded, the same events, one save."""
-    holding = PartnerTenant.holding_tenant_id_for(PARTNER)
     get = app.repository.get
 
     def link(c: Customer) -> list[Recording[UUID]]:
         device: Device = get(Device.id_for(c.serial))
-        partner: PartnerTenant = get(PartnerTenant.id_for(PARTNER))
-        device.link_partner(c.actor, PARTNER, "reseller", partner.partner_type)
+        partner: PartnerTenant = get(PartnerTenant.id_for(c.partner))
+        device.link_partner(c.actor, c.partner, "reseller", partner.partner_type)
         try:
-            group: CustomerGroup = get(CustomerGroup.id_for(PARTNER, c.name))
+            group: CustomerGroup = get(CustomerGroup.id_for(c.partner, c.name))
         except AggregateNotFoundError:
-            group = CustomerGroup.create(c.actor, PARTNER, c.name, c.name, partner.admins)
+            group = CustomerGroup.create(c.actor, c.partner, c.name, c.name, partner.admins)
         group.add_device(c.actor, device.serial, "reseller", premium=False)
         return app.save(device, group)
 
@@ -169,29 +189,30 @@ def stock_steps(app: StockFleet, fleet: PartnerFleet, customers: list[Customer])
 
     def star(c: Customer, user: Actor) -> list[Recording[UUID]]:
         passport: Passport = get(Passport.id_for(c.user))
-        group: CustomerGroup = get(CustomerGroup.id_for(PARTNER, c.name))
+        group: CustomerGroup = get(CustomerGroup.id_for(c.partner, c.name))
         group.mark_favourite(user, passport.passport_id)
-        passport.add_favourite(user, group.id, PARTNER)
+        passport.add_favourite(user, group.id, c.partner)
         return app.save(passport, group)
 
     def unstar(c: Customer, user: Actor) -> list[Recording[UUID]]:
         passport: Passport = get(Passport.id_for(c.user))
-        group: CustomerGroup = get(CustomerGroup.id_for(PARTNER, c.name))
+        group: CustomerGroup = get(CustomerGroup.id_for(c.partner, c.name))
         passport.remove_favourite(user, group.id)
         group.unmark_favourite(user, c.user)
         return app.save(passport, group)
 
     def transfer(c: Customer, user: Actor) -> list[Recording[UUID]]:
-        get(PartnerTenant.id_for(PARTNER))
+        get(PartnerTenant.id_for(c.partner))
         target: CustomerGroup = get(c.dashboard)
         device: Device = get(Device.id_for(c.pc))
-        device.transfer(user, f"T-{c.pc}", PARTNER, holding, c.dashboard)
+        holding = PartnerTenant.holding_tenant_id_for(c.partner)
+        device.transfer(user, f"T-{c.pc}", c.partner, holding, c.dashboard)
         target.add_device(user, device.serial, PLACED, device.care_plan is not None)
         return app.save(device, target)
 
     steps: list[Step] = []
     for c in customers:
-        user = partner_user(fleet, c.user)
+        user = partner_user(fleet, c.user, c.partner)
         steps += [
             partial(link, c),
             partial(grant, c),
@@ -203,21 +224,50 @@ def stock_steps(app: StockFleet, fleet: PartnerFleet, customers: list[Customer])
     return steps
 
 
-def run(steps: list[Step]) -> float:
-    """Commands/s of the steps run one after another."""
+class Waits:
+    """Counts round trips to PostgreSQL: the times psycopg waits to read from the server
+    (its generators yielding `Wait.R`), on every connection of this process."""
+
+    count = 0
+    real = psycopg.Connection.wait
+
+    @classmethod
+    def install(cls) -> None:
+        def reads(gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+            answer = None
+            while True:
+                try:
+                    state = gen.send(answer)
+                except StopIteration as stop:
+                    return stop.value
+                if state == Wait.R:
+                    cls.count += 1
+                answer = yield state
+
+        def counted(conn: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            return cls.real(conn, reads(gen), *args, **kwargs)
+
+        psycopg.Connection.wait = counted  # type: ignore[method-assign,assignment]
+
+
+def run(steps: list[Step]) -> tuple[float, float]:
+    """Commands/s of the steps run one after another, and round trips per command."""
+    waits = Waits.count
     started = time.perf_counter()
     for step in steps:
         step()
-    return len(steps) / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return len(steps) / seconds, (Waits.count - waits) / len(steps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=60)
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--profile", choices=["cached", "uncached", "stock"], default=None)
+    parser.add_argument("--profile", choices=[*VARIANTS], default=None)
     args = parser.parse_args()
     quiet_logging()
+    Waits.install()
     print(f"load average before: {os.getloadavg()}")
     with fresh_schema() as schema:
         env = postgres_env(schema)
@@ -225,49 +275,55 @@ def main() -> None:
         with (
             open_fleet(env) as setup,
             open_fleet(cached_env) as cached,
+            open_fleet({**env, "PROCESS_RECORDER_TOPIC": FOLDED_TOPIC}) as folded,
             open_fleet({**env, "FLEET_AGGREGATE_CACHE_SIZE": "0"}) as uncached,
         ):
+            fleets = {"cached": cached, "folded": folded, "uncached": uncached}
             stock = StockFleet(setup.mapper, {**env, "PROCESS_RECORDER_TOPIC": ""})
             assert cached.caches_aggregates
+            assert folded.caches_aggregates
             assert not uncached.caches_aggregates
-            setup.register_partner(ops(), PARTNER, "Load Reseller")
-            setup.register_partner_user(ops(), PARTNER, ADMIN)
-            setup.certify_partner(ops(), PARTNER, "resell_view_monitor")
-            rates: dict[str, list[float]] = {"cached": [], "uncached": [], "stock": []}
-            order = list(rates)
+            rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            round_trips: dict[str, float] = {}
+            order = list(VARIANTS)
             for repetition in range(args.repetitions):
                 plans: dict[str, list[Step]] = {}
                 for variant in order:
                     customers = set_up(setup, variant, repetition, args.customers)
-                    if variant == "cached":
-                        plans[variant] = fleet_steps(cached, customers)
-                    elif variant == "uncached":
-                        plans[variant] = fleet_steps(uncached, customers)
-                    else:
+                    if variant == "stock":
                         plans[variant] = stock_steps(stock, setup, customers)
+                    else:
+                        plans[variant] = fleet_steps(fleets[variant], customers)
                 for variant in order:
                     if variant == args.profile:
                         profile = cProfile.Profile()
                         profile.enable()
-                    rates[variant].append(run(plans[variant]))
+                    rate, trips = run(plans[variant])
+                    rates[variant].append(rate)
+                    round_trips[variant] = trips
                     if variant == args.profile:
                         profile.disable()
-                        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
-                    print(f"rep {repetition} {variant}: {rates[variant][-1]:.0f}/s", flush=True)
+                        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(45)
+                    print(f"rep {repetition} {variant}: {rate:.0f}/s, {trips:.2f} round trips/cmd")
                 order = order[1:] + order[:1]  # who goes first rotates
             stock.close()
-            cache = cached.aggregate_cache
-            print(f"cache: {len(cache)} held, {cache.hits} hits, {cache.misses} misses")
+            for variant in ("cached", "folded"):
+                cache = fleets[variant].aggregate_cache
+                print(
+                    f"{variant} cache: {len(cache)} held, {cache.hits} hits, {cache.misses} misses"
+                )
     summary: dict[str, Any] = {}
     for variant, samples in rates.items():
         summary[variant] = statistics.median(samples)
         print(
             f"{variant:9} median {summary[variant]:.0f}/s "
-            f"(min {min(samples):.0f}, max {max(samples):.0f})"
+            f"(min {min(samples):.0f}, max {max(samples):.0f}), "
+            f"{round_trips[variant]:.2f} round trips/command"
         )
-    for variant in ("cached", "uncached"):
+    for variant in ("cached", "folded", "uncached"):
         print(f"{variant} / stock: {summary[variant] / summary['stock']:.2f}")
-    print(f"cached / uncached: {summary['cached'] / summary['uncached']:.2f}")
+    for variant in ("cached", "folded"):
+        print(f"{variant} / uncached: {summary[variant] / summary['uncached']:.2f}")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -236,3 +236,17 @@ def test_issue_11_a_cache_of_size_0_keeps_nothing() -> None:
     partner(app, "LOC-1")
     assert not app.caches_aggregates
     assert len(app.aggregate_cache) == 0
+
+
+def test_issue_11_the_cache_size_comes_from_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from infra.bootstrap import build_fleet
+    from infra.settings import Settings
+
+    monkeypatch.setenv("AGGREGATE_CACHE_SIZE", "5")
+    app = build_fleet(Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite3'}"))
+    try:
+        assert app.aggregate_cache.maxsize == 5
+    finally:
+        app.close()
