@@ -39,7 +39,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import Mapper, Recording
 from eventsourcing.utils import get_topic
 from psycopg.waiting import Wait
@@ -53,6 +53,7 @@ from domain.passport import Passport
 from handlers import PartnerFleet
 from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.fleet import NewDevice, PartnerChoice
+from handlers.snapshots import replay
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.read_versions import READ_CHECKING_POSTGRES_TOPIC
 
@@ -260,11 +261,49 @@ def run(steps: list[Step]) -> tuple[float, float]:
     return len(steps) / seconds, (Waits.count - waits) / len(steps)
 
 
+def auth_rates(setup: PartnerFleet, uncached: PartnerFleet, users: int, calls: int) -> None:
+    """authenticate() of a partner user, alternating: the cached partner fast-forwarded
+    (`cached`), the partner loaded in one round trip (`one query`, cache size 0), and the
+    load before issue 11 (`two queries`: the stock snapshot lookup, then the events)."""
+    location = "PLAUTH"
+    setup.register_partner(ops(), location, "Auth Reseller")
+    for i in range(users):
+        setup.register_partner_user(ops(), location, f"u{i}@auth.example")
+    claims = Claims("u1@auth.example", Role.PARTNER_USER, location, (), "a")
+    partner_id = PartnerTenant.id_for(location)
+
+    def two_queries() -> object:
+        partner = Repository._reconstruct_aggregate(setup.repository, partner_id, None, replay)
+        assert claims.subject in partner.users
+        return partner
+
+    ways: dict[str, Step] = {
+        "cached": partial(authenticate, setup, claims),
+        "one query": partial(authenticate, uncached, claims),
+        "two queries": two_queries,
+    }
+    rates: dict[str, list[float]] = {w: [] for w in ways}
+    trips: dict[str, float] = {}
+    for repetition in range(3):
+        for way in list(ways)[repetition % 3 :] + list(ways)[: repetition % 3]:
+            rate, per_call = run([ways[way]] * calls)
+            rates[way].append(rate)
+            trips[way] = per_call
+    events = len(list(setup.events.get(partner_id)))
+    print(f"authenticate, partner with {users} users ({events} events):")
+    for way, samples in rates.items():
+        print(
+            f"  {way:11} median {statistics.median(samples):.0f}/s "
+            f"(min {min(samples):.0f}, max {max(samples):.0f}), {trips[way]:.2f} round trips"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=60)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--profile", choices=[*VARIANTS], default=None)
+    parser.add_argument("--auth-users", type=int, default=0, help="measure authenticate only")
     args = parser.parse_args()
     quiet_logging()
     Waits.install()
@@ -278,6 +317,9 @@ def main() -> None:
             open_fleet({**env, "PROCESS_RECORDER_TOPIC": FOLDED_TOPIC}) as folded,
             open_fleet({**env, "FLEET_AGGREGATE_CACHE_SIZE": "0"}) as uncached,
         ):
+            if args.auth_users:
+                auth_rates(setup, uncached, args.auth_users, calls=300)
+                return
             fleets = {"cached": cached, "folded": folded, "uncached": uncached}
             stock = StockFleet(setup.mapper, {**env, "PROCESS_RECORDER_TOPIC": ""})
             assert cached.caches_aggregates
@@ -303,7 +345,9 @@ def main() -> None:
                     round_trips[variant] = trips
                     if variant == args.profile:
                         profile.disable()
-                        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(45)
+                        pstats.Stats(profile).sort_stats(
+                            os.environ.get("SORT", "cumulative")
+                        ).print_stats(45)
                     print(f"rep {repetition} {variant}: {rate:.0f}/s, {trips:.2f} round trips/cmd")
                 order = order[1:] + order[:1]  # who goes first rotates
             stock.close()

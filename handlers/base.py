@@ -158,6 +158,11 @@ class Working(dict[UUID, FleetAggregate]):
         self[aggregate.id] = aggregate
         return aggregate
 
+    @property
+    def changed(self) -> bool:
+        """Whether any aggregate has events to save."""
+        return any(aggregate.pending_events for aggregate in self.values())
+
     def read_versions(self) -> dict[UUID, int]:
         """`{aggregate_id: version}` of every aggregate loaded and not changed (no pending
         events): what the recorder checks at commit so no decision rests on a stale read."""
@@ -403,6 +408,8 @@ class FleetApplication(Application[UUID]):
                         bound.debug("command_decided_again", attempt=attempt)  # cached copies
                         continue  # is decided again on the store's: it may be stale
                     raise
+                if working.from_cache and tracking is None and not working.changed:
+                    continue  # nothing to save, so nothing to conflict: decided again too
                 recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)

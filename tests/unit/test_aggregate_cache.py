@@ -141,6 +141,16 @@ def test_issue_11_a_stale_service_partner_link_is_decided_on_the_store(
     assert fleet.device("S2").links == {"reseller": "LOC-1", "service_partner": "LOC-1"}
 
 
+def test_issue_11_a_command_that_changes_nothing_on_a_cached_copy_is_decided_again(
+    fleet: CachingFleet,
+) -> None:
+    # the cached S1 is linked to LOC-1; another process unlinked it: linking it again
+    # changes nothing on the cached copy, and must link it on the store's
+    out_of_band(fleet, DEVICE, lambda d: d.unlink_partner(OPS, "reseller"))
+    fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id="LOC-1"))
+    assert fleet.device("S1").links == {"reseller": "LOC-1"}
+
+
 def test_issue_11_a_refused_command_leaves_the_cache_as_it_was(fleet: CachingFleet) -> None:
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 cached, without consent
     entries = dict(fleet.aggregate_cache._entries)
