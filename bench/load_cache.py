@@ -306,6 +306,22 @@ def pools_filled(*apps: Application[UUID]) -> None:
         app.recorder.datastore.pool.wait(60)  # type: ignore[attr-defined]
 
 
+def summarise(rates: dict[str, list[float]], round_trips: dict[str, float]) -> None:
+    """Median, min and max of each variant, its round trips, and the ratios."""
+    summary: dict[str, Any] = {}
+    for variant, samples in rates.items():
+        summary[variant] = statistics.median(samples)
+        print(
+            f"{variant:9} median {summary[variant]:.0f}/s "
+            f"(min {min(samples):.0f}, max {max(samples):.0f}), "
+            f"{round_trips[variant]:.2f} round trips/command"
+        )
+    for variant in ("cached", "folded", "uncached"):
+        print(f"{variant} / stock: {summary[variant] / summary['stock']:.2f}")
+    for variant in ("cached", "folded"):
+        print(f"{variant} / uncached: {summary[variant] / summary['uncached']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=60)
@@ -366,18 +382,7 @@ def main() -> None:
                 print(
                     f"{variant} cache: {len(cache)} held, {cache.hits} hits, {cache.misses} misses"
                 )
-    summary: dict[str, Any] = {}
-    for variant, samples in rates.items():
-        summary[variant] = statistics.median(samples)
-        print(
-            f"{variant:9} median {summary[variant]:.0f}/s "
-            f"(min {min(samples):.0f}, max {max(samples):.0f}), "
-            f"{round_trips[variant]:.2f} round trips/command"
-        )
-    for variant in ("cached", "folded", "uncached"):
-        print(f"{variant} / stock: {summary[variant] / summary['stock']:.2f}")
-    for variant in ("cached", "folded"):
-        print(f"{variant} / uncached: {summary[variant] / summary['uncached']:.2f}")
+    summarise(rates, round_trips)
     print(f"load average after: {os.getloadavg()}")
 
 
