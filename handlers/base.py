@@ -6,7 +6,7 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,7 +18,6 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
-    Repository,
 )
 from eventsourcing.persistence import (
     JSONTranscoder,
@@ -44,9 +43,10 @@ from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
 from handlers.access import TENANT_ROLES, Actor, Role, allow, missing_tenant, require_own
+from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
 from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
-from handlers.snapshots import reason_of, repository_for
+from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
 log = structlog.get_logger("partnerfleet.commands")
@@ -79,13 +79,31 @@ STATE_DATACLASSES = (Alert, ChildGroup, ConsentState, MissingDeviceRequest, Serv
 SNAPSHOT_INTERVAL = 50
 
 
-class Working(dict[UUID, FleetAggregate]):
-    """The aggregates one command has loaded or created; saved together in one transaction."""
+# A command that touched more aggregates than this (an intake batch) does not fill the
+# cache: pickling thousands of aggregates costs more than the loads it could save.
+CACHE_WORKING_LIMIT = 64
 
-    def __init__(self, app: FleetApplication, attempt: int = 1) -> None:
+
+class Working(dict[UUID, FleetAggregate]):
+    """The aggregates one command has loaded or created; saved together in one transaction.
+
+    With a `cache` (a command's first attempt, when the recorder checks read versions) an
+    aggregate found there costs no round trip: the command gets a private copy, and saves
+    against its version (`read_versions` for what it only read). `loaded` maps every
+    aggregate loaded (not created) to the version it was loaded at; `from_cache` names
+    those that came from the cache.
+    """
+
+    def __init__(
+        self, app: FleetApplication, attempt: int = 1, *, cache: AggregateCache | None = None
+    ) -> None:
         super().__init__()
         self._app = app
         self.attempt = attempt
+        self.cache = cache
+        self.loaded: dict[UUID, int] = {}
+        self.from_cache: set[UUID] = set()
+        self._absent: set[UUID] = set()  # prefetched and not found
         # New aggregates whose one (created) event the command encoded itself (bulk
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
@@ -100,16 +118,19 @@ class Working(dict[UUID, FleetAggregate]):
         """The aggregate if it exists, loading it at most once per command."""
         found = self.get(aggregate_id)
         if found is None:
-            encoded = self.encoded.get(aggregate_id)
-            try:
-                found = (
-                    self._app.repository.get(aggregate_id)
-                    if encoded is None
-                    else self._created(encoded)
-                )
-            except AggregateNotFoundError:
+            if aggregate_id in self._absent:
                 return None
-            self[aggregate_id] = found
+            encoded = self.encoded.get(aggregate_id)
+            if encoded is not None:  # created by this command, already encoded
+                found = self[aggregate_id] = self._created(encoded)
+            else:
+                found = self._cached(aggregate_id)
+            if found is None:
+                try:
+                    found = self._app.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    return None
+                self._loaded(found)
         if not isinstance(found, cls):
             raise NotFoundError(
                 Msg(
@@ -132,8 +153,25 @@ class Working(dict[UUID, FleetAggregate]):
             raise NotFoundError(missing)
         return found
 
+    def prefetch(self, *ids: UUID) -> None:
+        """Load these aggregates (those not yet loaded nor cached) in one round trip (issue 11);
+        `find` and `load` then answer from what was fetched, an id not found included.
+        Types are checked by `find`, as for any load; a hint never changes an outcome."""
+        wanted = [i for i in dict.fromkeys(ids) if i not in self and i not in self._absent]
+        missing = [i for i in wanted if self._cached(i) is None]
+        if not missing:
+            return
+        found = self._app.repository.latest(missing)
+        for aggregate_id in missing:
+            aggregate = found.get(aggregate_id)
+            if aggregate is None:
+                self._absent.add(aggregate_id)
+            else:
+                self._loaded(aggregate)
+
     def add(self, aggregate: A) -> A:
         """Track a newly created aggregate."""
+        self._absent.discard(aggregate.id)
         self[aggregate.id] = aggregate
         return aggregate
 
@@ -145,6 +183,33 @@ class Working(dict[UUID, FleetAggregate]):
         """Track a newly created aggregate given as its created event, already encoded
         (version 1; see `encoded`). A second one of the same id conflicts at the save."""
         self.encoded[aggregate_id] = created
+
+    @property
+    def changed(self) -> bool:
+        """Whether any aggregate has events to save."""
+        return bool(self.encoded) or any(a.pending_events for a in self.values())
+
+    def read_versions(self) -> dict[UUID, int]:
+        """`{aggregate_id: version}` of every aggregate loaded and not changed (no pending
+        events): what the recorder checks at commit so no decision rests on a stale read."""
+        return {
+            aggregate_id: version
+            for aggregate_id, version in self.loaded.items()
+            if not self[aggregate_id].pending_events
+        }
+
+    def _cached(self, aggregate_id: UUID) -> Any | None:
+        if self.cache is None:
+            return None
+        found = self.cache.get(aggregate_id)
+        if found is not None:
+            self.from_cache.add(aggregate_id)
+            self._loaded(found)
+        return found
+
+    def _loaded(self, aggregate: Any) -> None:
+        self[aggregate.id] = aggregate
+        self.loaded[aggregate.id] = aggregate.version
 
 
 @dataclass(frozen=True)
@@ -235,9 +300,51 @@ class FleetApplication(Application[UUID]):
 
     name = "partnerfleet"
     recorder: ProcessRecorder
+    repository: FleetRepository
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = dict.fromkeys(
         (PartnerTenant, Passport, CustomerGroup, Device), SNAPSHOT_INTERVAL
     )
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        """`env`: eventsourcing's settings, and FLEET_AGGREGATE_CACHE_SIZE (aggregates kept
+        in memory, handlers/aggregate_cache.py; 0 turns the cache off)."""
+        super().__init__(env=env)
+        size = self.env.get(CACHE_SIZE_ENV)
+        self.aggregate_cache = AggregateCache(DEFAULT_SIZE if size is None else int(size))
+
+    @property
+    def caches_aggregates(self) -> bool:
+        """Commands decide on cached aggregates only when the recorder refuses a save whose
+        reads went stale (`read_versions`, issue 11); otherwise every load goes to the store."""
+        return self.aggregate_cache.maxsize > 0 and bool(
+            getattr(self.recorder, "checks_read_versions", False)
+        )
+
+    def current(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate as stored now (None if there is none), in one round trip: a cached
+        copy brought up to date with the events after its version, or loaded in full.
+
+        For reads that must see every change at once (`handlers.access.authenticate`: a
+        withdrawn membership ends access on the next request). NotFoundError if the id
+        names another kind of aggregate.
+        """
+        cache = self.aggregate_cache
+        found: Any = cache.get(aggregate_id) if cache.maxsize > 0 else None
+        if found is not None:
+            version = found.version
+            found = replay(found, self.events.get(aggregate_id, gt=version))
+            if found.version > version:
+                cache.put([found])
+        else:
+            found = self.repository.latest([aggregate_id]).get(aggregate_id)
+            if found is None:
+                return None
+            cache.put([found])
+        if not isinstance(found, cls):
+            raise NotFoundError(
+                Msg("{aggregate_id} is not a {kind}.", aggregate_id=aggregate_id, kind=cls.__name__)
+            )
+        return found
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """An undeclared command cannot exist: a public method taking an `actor` (or a
@@ -256,7 +363,7 @@ class FleetApplication(Application[UUID]):
         self.register_transcodings(transcoder)
         return transcoder
 
-    def construct_repository(self) -> Repository[UUID]:
+    def construct_repository(self) -> FleetRepository:
         # A snapshot that does not fit the code is skipped, never fatal (handlers/snapshots.py).
         return repository_for(self)
 
@@ -323,15 +430,26 @@ class FleetApplication(Application[UUID]):
         bound = log.bind(
             command=command, principal=actor.principal, correlation_id=actor.correlation_id
         )
+        cache = self.aggregate_cache if self.caches_aggregates else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            working = Working(self, attempt)
+            # Only a first attempt reads the cache: a conflict may be a stale entry's.
+            working = Working(self, attempt, cache=cache if attempt == 1 else None)
             try:
-                result = work(working)
+                try:
+                    result = work(working)
+                except Exception:
+                    if working.from_cache:  # a refusal (a failed If-Match, ...) decided on
+                        bound.debug("command_decided_again", attempt=attempt)  # cached copies
+                        continue  # is decided again on the store's: it may be stale
+                    raise
+                if working.from_cache and tracking is None and not working.changed:
+                    continue  # nothing to save, so nothing to conflict: decided again too
                 recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
                 raise
             except RecordConflictError:
+                self.aggregate_cache.evict(working)  # whatever it touched may be stale
                 if tracking is not None and self._tracked(tracking):
                     _log_outcome(bound, working, "already_processed", attempts=attempt)
                     raise AlreadyProcessedError(
@@ -358,6 +476,10 @@ class FleetApplication(Application[UUID]):
     def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:
         """`Application.save`, with the tracking record in the events' transaction."""
         processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        caching = self.caches_aggregates
+        read_versions = working.read_versions() if caching else {}  # before events are taken
+        if read_versions:  # the recorder refuses the unit if any of them moved on
+            processing_event.saved_kwargs["read_versions"] = read_versions
         # As ProcessingEvent.collect_events, without its two runtime Protocol checks per
         # aggregate (a tenth of a 5,000-device intake batch): Working holds aggregates only.
         for aggregate in working.values():
@@ -371,6 +493,8 @@ class FleetApplication(Application[UUID]):
             if working.encoded
             else self._record(processing_event)
         )
+        if caching:
+            self._remember_quietly(working, read_versions)
         self._snapshot_quietly(processing_event)
         self._notify(recordings)
         return recordings
@@ -410,6 +534,22 @@ class FleetApplication(Application[UUID]):
             )
             for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
         ]
+
+    def _remember_quietly(self, working: Working, read_versions: Mapping[UUID, int]) -> None:
+        """After a save: the cache holds what the command saved and loaded, at the versions
+        now stored (an intake batch's thousands are forgotten instead, so that no stale
+        copy of them stays). The events are recorded: a failure here only evicts."""
+        cache = self.aggregate_cache
+        try:
+            if len(working) > CACHE_WORKING_LIMIT:
+                cache.evict(working)
+                return
+            unchanged = working.from_cache.intersection(read_versions)
+            cache.touch(unchanged)
+            cache.put(a for i, a in working.items() if i not in unchanged)
+        except Exception as error:
+            cache.evict(working)
+            log.warning("aggregates_not_cached", aggregates=len(working), reason=reason_of(error))
 
     def _snapshot_quietly(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The events are recorded: a snapshot is a cache, and failing to take one must not

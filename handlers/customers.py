@@ -146,6 +146,7 @@ class CustomerGroupCommands(FleetApplication):
     @command(*PARTNER)
     def add_favourite(self, w: Working, actor: Actor, group_id: UUID) -> None:
         """R-FAV-2: the actor marks a customer group of its partner as favourite."""
+        w.prefetch(Passport.id_for(actor.subject), group_id)
         passport, group = passport_and_group(w, actor, group_id)
         group.mark_favourite(actor, passport.passport_id)
         if len(passport.favourites) >= MAX_FAVOURITES:
@@ -155,6 +156,7 @@ class CustomerGroupCommands(FleetApplication):
     @command(*PARTNER)
     def remove_favourite(self, w: Working, actor: Actor, group_id: UUID) -> None:
         """R-FAV-2, R-FAV-3: unmark a favourite; without favourites the view is All Customers."""
+        w.prefetch(Passport.id_for(actor.subject), group_id)
         passport = load_partner_user(w, actor.subject)
         group = partner_group(w, actor, group_id)
         passport.remove_favourite(actor, group_id)

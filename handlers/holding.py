@@ -19,7 +19,7 @@ from domain.text import serial_form
 from handlers.access import Actor, ForbiddenError, Role
 from handlers.base import FleetApplication, Working, command
 from handlers.customers import load_group, missing_group
-from handlers.devices import load_device
+from handlers.devices import device_ids, load_device
 from handlers.intake import (
     Delivery,
     DuplicateError,
@@ -172,6 +172,7 @@ class HoldingCommands(FleetApplication):
         transfer_id: str,
     ) -> None:
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
+        w.prefetch(PartnerTenant.id_for(location_id), source_id, target_id, *device_ids(serials))
         partner = load_partner(w, location_id)
         if source_id == target_id:
             raise DeviceError(

@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 
 from handlers import PartnerFleet, PolicyRunner
+from handlers.aggregate_cache import CACHE_SIZE_ENV
 from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
 from infra.http.app import create_api
@@ -92,8 +93,9 @@ def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:
 def build_fleet(settings: Settings) -> PartnerFleet:
     """The command application on the configured storage, tables created on start."""
     storage = settings.storage
+    env = {**storage.env, CACHE_SIZE_ENV: str(settings.aggregate_cache_size)}
     with storage_ready(storage):
-        return PartnerFleet(env=storage.env, cpin_key=settings.cpin_secret())
+        return PartnerFleet(env=env, cpin_key=settings.cpin_secret())
 
 
 def build_verifier(settings: Settings, demo: bool = False) -> TokenVerifier:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # process, so cursors do not survive a restart or pass between processes; set it (the
     # same for every process) when several serve one API.
     cursor_key: SecretStr | None = None
+    # Aggregates each process keeps in memory for commands (handlers/aggregate_cache.py,
+    # issue 11); 0 turns the cache off. A cached device or group is 0.5-2 KB.
+    aggregate_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

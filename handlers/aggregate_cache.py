@@ -1,0 +1,93 @@
+"""Recently used aggregates kept in memory at a known version (issue 11).
+
+A bounded LRU of aggregates as last saved or loaded, each held as a pickled copy: a hit
+gives the caller a private copy (`get`), so no command ever mutates what is cached, and a
+command that is refused leaves the cache as it was. Correctness never depends on it: a
+command that decided on a cached aggregate saves against that aggregate's version, so a
+stale entry makes the save conflict (a unique violation for what it wrote, the recorder's
+`read_versions` check for what it only read), and the command evicts what it touched and
+retries from the store (handlers/base.py, `FleetApplication._attempt`).
+
+Shapes: keys are aggregate ids; `put` keeps the entry with the higher version when two
+threads put the same aggregate; `maxsize` counts aggregates (0 turns the cache off).
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+# Settings' AGGREGATE_CACHE_SIZE reaches the application under this key of its environment.
+CACHE_SIZE_ENV = "FLEET_AGGREGATE_CACHE_SIZE"
+DEFAULT_SIZE = 10_000  # a few MB: a cached device or group is 0.5-2 KB pickled
+
+
+class AggregateCache:
+    """Bounded LRU of pickled aggregates by id, each at the version it was stored with."""
+
+    def __init__(self, maxsize: int = DEFAULT_SIZE) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, aggregate_id: object) -> bool:
+        return aggregate_id in self._entries
+
+    def version_of(self, aggregate_id: UUID) -> int | None:
+        """The cached version of an aggregate, or None when it is not cached."""
+        entry = self._entries.get(aggregate_id)
+        return None if entry is None else entry[0]
+
+    def get(self, aggregate_id: UUID) -> Any | None:
+        """A private copy of the cached aggregate (most recently used from now), or None."""
+        with self._lock:
+            entry = self._entries.get(aggregate_id)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(aggregate_id)
+            self.hits += 1
+        return pickle.loads(entry[1])  # our own bytes, never from outside
+
+    def put(self, aggregates: Iterable[Any]) -> None:
+        """Keep these aggregates (no pending events) at their versions; an entry already at
+        a higher version stays. The least recently used entries go beyond `maxsize`."""
+        if self.maxsize <= 0:
+            return
+        pickled = [(a.id, a.version, pickle.dumps(a, pickle.HIGHEST_PROTOCOL)) for a in aggregates]
+        with self._lock:
+            for aggregate_id, version, state in pickled:
+                held = self._entries.get(aggregate_id)
+                if held is not None and held[0] > version:
+                    continue
+                self._entries[aggregate_id] = (version, state)
+                self._entries.move_to_end(aggregate_id)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def touch(self, ids: Iterable[UUID]) -> None:
+        """Mark cached entries as just used (an aggregate a command read and did not change)."""
+        with self._lock:
+            for aggregate_id in ids:
+                if aggregate_id in self._entries:
+                    self._entries.move_to_end(aggregate_id)
+
+    def evict(self, ids: Iterable[UUID]) -> None:
+        """Forget these aggregates (after a conflict: the store has a newer version)."""
+        with self._lock:
+            for aggregate_id in ids:
+                self._entries.pop(aggregate_id, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._entries.clear()

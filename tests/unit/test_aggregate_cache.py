@@ -1,0 +1,262 @@
+"""Issue 11: the aggregate cache (handlers/aggregate_cache.py) and loads in one round trip.
+
+Given a fleet whose recorder checks read versions (tests/read_versions.py), commands decide
+on cached copies; these tests prove a hit costs no store read, that a stale entry (written
+or only read) conflicts and the retry decides on fresh state, that a refusal decided on a
+cached copy is decided again on the store's, that a refused command leaves the cache as it
+was, that a save leaves the saved versions cached, and that the LRU is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import pytest
+from structlog.testing import capture_logs
+
+from domain import CustomerGroup, Device
+from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
+from domain.partner import PartnerTenant
+from handlers import PartnerFleet
+from handlers.access import Claims, Role, authenticate
+from handlers.aggregate_cache import AggregateCache
+from handlers.devices import PartnerChoice
+from tests.actors import partner_user
+from tests.read_versions import CachingFleet, caching_fleet
+from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
+
+DEVICE = Device.id_for("S1")
+PARTNER = PartnerTenant.id_for("LOC-1")
+GROUP = CustomerGroup.id_for("LOC-1", "C1")
+
+
+@pytest.fixture
+def fleet() -> CachingFleet:
+    """A caching fleet: partner LOC-1, customer C1's servers S1 and S2 linked to it, S1
+    with consent; the commands' aggregates are cached."""
+    app = caching_fleet()
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1"))
+    app.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert app.caches_aggregates
+    return app
+
+
+def out_of_band(app: PartnerFleet, aggregate_id: UUID, change: Callable[[Any], None]) -> int:
+    """Another process's write: the aggregate loaded from the store, changed and stored
+    past this fleet's commands and cache. Returns the stored version."""
+    aggregate = app.repository.get(aggregate_id)
+    change(aggregate)
+    app.events.put(aggregate.collect_events())
+    return int(aggregate.version)
+
+
+def attempts_of(logs: Sequence[Mapping[str, Any]], command: str) -> list[int]:
+    return [e["attempts"] for e in logs if e.get("command") == command and "attempts" in e]
+
+
+def test_issue_11_a_cache_hit_costs_no_store_read(fleet: CachingFleet) -> None:
+    before = fleet.recorder.reads
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert fleet.recorder.reads == before
+    assert fleet.device("S1").consent is not None
+
+
+def test_issue_11_without_read_version_checks_every_load_goes_to_the_store() -> None:
+    app = in_memory_fleet()  # the stock in-memory recorder does not check read versions
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1"))
+    assert not app.caches_aggregates
+    app.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert app.aggregate_cache.hits == 0
+
+
+def test_issue_11_after_a_save_the_cache_holds_the_saved_versions(fleet: CachingFleet) -> None:
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    stored = fleet.repository.get(DEVICE)
+    assert fleet.aggregate_cache.version_of(DEVICE) == stored.version
+    cached = fleet.aggregate_cache.get(DEVICE)
+    assert cached is not None
+    assert cached.consent is None
+    assert not cached.pending_events
+
+
+def test_issue_11_a_stale_written_aggregate_conflicts_and_the_retry_loads_it_fresh(
+    fleet: CachingFleet,
+) -> None:
+    cached_version = fleet.aggregate_cache.version_of(DEVICE)
+    stored = out_of_band(
+        fleet, DEVICE, lambda d: d.collect_configuration(OPS, {"bios": "1.2"})
+    )  # another process: now at cached_version + 1
+    with capture_logs() as logs:
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    assert attempts_of(logs, "withdraw_consent") == [2]
+    device = fleet.device("S1")
+    assert device.version == stored + 1 == (cached_version or 0) + 2
+    assert device.consent is None  # decided on the store's state, both events kept
+    assert [type(e).__name__ for e in fleet.events.get(DEVICE)][-2:] == [
+        "ConfigurationCollected",
+        "ConsentWithdrawn",
+    ]
+    assert fleet.aggregate_cache.version_of(DEVICE) == device.version
+
+
+def test_issue_11_a_stale_aggregate_only_read_conflicts_through_read_versions(
+    fleet: CachingFleet,
+) -> None:
+    fleet.link_devices(CUSTOMER, "C1", ["S2"], PartnerChoice(location_id="LOC-1"))  # warm
+    out_of_band(fleet, PARTNER, lambda p: p.accredit_as_service_partner(OPS, "CSDP-1"))
+    with capture_logs() as logs:  # the cached partner is a reseller; the store's is not
+        fleet.unlink_devices(CUSTOMER, "C1", ["S2"])
+        fleet.link_devices(CUSTOMER, "C1", ["S2"], PartnerChoice(location_id="LOC-1"))
+    # link read the partner (not changed), saved device and group: the stale read conflicts
+    assert attempts_of(logs, "link_devices") == [2]
+    assert fleet.aggregate_cache.version_of(PARTNER) == fleet.repository.get(PARTNER).version
+
+
+def test_issue_11_a_refusal_decided_on_a_cached_copy_is_decided_again_on_the_store(
+    fleet: CachingFleet,
+) -> None:
+    # another process withdrew consent: the cached S1 still has it, so a grant would be
+    # refused as "already granted" if the cache decided
+    out_of_band(fleet, DEVICE, lambda d: d.withdraw_consent(OPS))
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    consent = fleet.device("S1").consent
+    assert consent is not None
+    assert consent.text_version == CURRENT_CONSENT_TEXT
+
+
+def test_issue_11_a_stale_service_partner_link_is_decided_on_the_store(
+    fleet: CachingFleet,
+) -> None:
+    fleet.link_devices(CUSTOMER, "C1", ["S2"], PartnerChoice(location_id="LOC-1"))  # warm
+    out_of_band(fleet, PARTNER, lambda p: p.accredit_as_service_partner(OPS, "CSDP-1"))
+    # R-LNK-4 on the cached partner (a reseller) would refuse; the store's is accredited
+    fleet.link_devices(
+        CUSTOMER, "C1", ["S2"], PartnerChoice(location_id="LOC-1", role="service_partner")
+    )
+    assert fleet.device("S2").links == {"reseller": "LOC-1", "service_partner": "LOC-1"}
+
+
+def test_issue_11_a_command_that_changes_nothing_on_a_cached_copy_is_decided_again(
+    fleet: CachingFleet,
+) -> None:
+    # the cached S1 is linked to LOC-1; another process unlinked it: linking it again
+    # changes nothing on the cached copy, and must link it on the store's
+    out_of_band(fleet, DEVICE, lambda d: d.unlink_partner(OPS, "reseller"))
+    fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id="LOC-1"))
+    assert fleet.device("S1").links == {"reseller": "LOC-1"}
+
+
+def test_issue_11_a_refused_command_leaves_the_cache_as_it_was(fleet: CachingFleet) -> None:
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 cached, without consent
+    entries = dict(fleet.aggregate_cache._entries)
+    with pytest.raises(ConsentError):
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # refused on the store's state too
+    with pytest.raises(ConsentError):
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1", "S2"])  # S2 has none either
+    assert dict(fleet.aggregate_cache._entries) == entries
+    cached = fleet.aggregate_cache.get(DEVICE)
+    assert cached is not None
+    assert cached.consent is None
+    assert not cached.pending_events
+
+
+def test_issue_11_a_command_mutates_a_private_copy_never_the_cached_one(
+    fleet: CachingFleet,
+) -> None:
+    first, second = fleet.aggregate_cache.get(DEVICE), fleet.aggregate_cache.get(DEVICE)
+    assert first is not None
+    assert second is not None
+    assert first is not second
+    first.withdraw_consent(OPS)
+    again = fleet.aggregate_cache.get(DEVICE)
+    assert again is not None
+    assert again.consent is not None
+    assert not again.pending_events
+
+
+def test_issue_11_prefetch_loads_what_find_then_answers_without_a_read(
+    fleet: CachingFleet,
+) -> None:
+    from handlers.base import Working
+
+    fleet.aggregate_cache.clear()
+    w = Working(fleet, cache=fleet.aggregate_cache)
+    missing = Device.id_for("NOPE1")
+    w.prefetch(DEVICE, Device.id_for("S2"), GROUP, missing)
+    before = fleet.recorder.reads
+    assert w.find(Device, DEVICE) is not None
+    assert w.find(CustomerGroup, GROUP) is not None
+    assert w.find(Device, missing) is None
+    assert fleet.recorder.reads == before
+    assert w.read_versions()[DEVICE] == fleet.repository.get(DEVICE).version
+
+
+def test_issue_11_a_prefetch_hint_never_changes_an_outcome(fleet: CachingFleet) -> None:
+    from domain.device import SerialError
+
+    with pytest.raises(SerialError):  # a bad serial is refused by the command, as before
+        fleet.grant_consent(CUSTOMER, "C1", ["S2", "not a serial!"])
+    assert fleet.device("S2").consent is None
+
+
+def test_issue_11_authenticate_sees_a_new_user_at_once_in_one_read(fleet: CachingFleet) -> None:
+    partner_user(fleet, "LOC-1", "anna@LOC-1")  # the partner is cached now
+    out_of_band(fleet, PARTNER, lambda p: p.register_user(OPS, "carla@LOC-1"))
+    before = fleet.recorder.reads
+    actor = authenticate(fleet, Claims("carla@LOC-1", Role.PARTNER_USER, "LOC-1"))
+    assert actor.role is Role.PARTNER_USER
+    assert fleet.recorder.reads - before == 1  # the events after the cached version
+    assert fleet.aggregate_cache.version_of(PARTNER) == fleet.repository.get(PARTNER).version
+
+
+def test_issue_11_the_cache_is_a_bounded_lru() -> None:
+    app = in_memory_fleet()
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1", "S2", "S3", "S4"))
+    devices = [app.repository.get(Device.id_for(f"S{i}")) for i in range(1, 5)]
+    cache = AggregateCache(maxsize=3)
+    cache.put(devices[:3])
+    assert cache.get(devices[0].id) is not None  # S1 used: S2 is now the oldest
+    cache.put(devices[3:])
+    assert len(cache) == 3
+    assert devices[1].id not in cache
+    assert {d.id for d in (devices[0], devices[2], devices[3])} <= set(cache._entries)
+
+
+def test_issue_11_a_cache_keeps_the_higher_version_of_an_aggregate() -> None:
+    app = in_memory_fleet()
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1"))
+    old = app.repository.get(DEVICE)
+    app.grant_consent(CUSTOMER, "C1", ["S1"])
+    new = app.repository.get(DEVICE)
+    cache = AggregateCache(maxsize=10)
+    cache.put([new])
+    cache.put([old])  # a slower thread's older copy does not replace the newer
+    assert cache.version_of(DEVICE) == new.version
+
+
+def test_issue_11_a_cache_of_size_0_keeps_nothing() -> None:
+    app = caching_fleet(cache_size=0)
+    partner(app, "LOC-1")
+    assert not app.caches_aggregates
+    assert len(app.aggregate_cache) == 0
+
+
+def test_issue_11_the_cache_size_comes_from_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from infra.bootstrap import build_fleet
+    from infra.settings import Settings
+
+    monkeypatch.setenv("AGGREGATE_CACHE_SIZE", "5")
+    app = build_fleet(Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite3'}"))
+    try:
+        assert app.aggregate_cache.maxsize == 5
+    finally:
+        app.close()
