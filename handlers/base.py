@@ -438,12 +438,15 @@ class FleetApplication(Application[UUID]):
                 try:
                     result = work(working)
                 except Exception:
-                    if working.from_cache:  # a refusal (a failed If-Match, ...) decided on
-                        bound.debug("command_decided_again", attempt=attempt)  # cached copies
-                        continue  # is decided again on the store's: it may be stale
+                    # A refusal (a failed If-Match, ...) decided on cached copies stands
+                    # only if they were current; else it is decided again on the store's.
+                    if working.from_cache and self._stale(working):
+                        bound.debug("command_decided_again", attempt=attempt)
+                        continue
                     raise
                 if working.from_cache and tracking is None and not working.changed:
-                    continue  # nothing to save, so nothing to conflict: decided again too
+                    if self._stale(working):  # nothing to save, so nothing would conflict
+                        continue
                 recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
@@ -472,6 +475,15 @@ class FleetApplication(Application[UUID]):
                 attempts=MAX_ATTEMPTS,
             )
         )
+
+    def _stale(self, working: Working) -> bool:
+        """Whether an aggregate the command took from the cache has changed in the store
+        since (one round trip for all of them); the stale ones are evicted."""
+        ids = list(working.from_cache)
+        stored = self.repository.latest(ids)
+        stale = [i for i in ids if (a := stored.get(i)) is None or a.version != working.loaded[i]]
+        self.aggregate_cache.evict(stale)
+        return bool(stale)
 
     def _save(self, working: Working, tracking: Tracking | None) -> list[Recording[UUID]]:
         """`Application.save`, with the tracking record in the events' transaction."""

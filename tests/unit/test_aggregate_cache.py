@@ -66,7 +66,8 @@ def test_issue_11_a_cache_hit_costs_no_store_read(fleet: CachingFleet) -> None:
 
 
 def test_issue_11_without_read_version_checks_every_load_goes_to_the_store() -> None:
-    app = in_memory_fleet()  # the stock in-memory recorder does not check read versions
+    app = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})  # the stock
+    # in-memory recorder, which does not check read versions
     partner(app, "LOC-1")
     app.register_devices(CUSTOMER, "C1", servers("S1"))
     assert not app.caches_aggregates
