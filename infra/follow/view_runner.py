@@ -24,6 +24,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from infra.follow.set_writes import SetWrites
 from infra.follow.view_faults import (
     FAULTS_DDL,
     PARKED_DDL,
@@ -38,6 +39,7 @@ from infra.follow.view_faults import (
     pass_parked,
     record_fault,
 )
+from infra.follow.view_reads import Positioned, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
 from infra.storage.tracking import TRACKING_DDL, read_position, start_tracking, write_position
@@ -48,6 +50,7 @@ log = structlog.get_logger("partnerfleet.views")
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 ANALYZE_EVERY = 20  # batches between refreshing the view tables' statistics
+REBUILD_BATCH = 10_000  # events per transaction in a rebuild (fewer recounts and round trips)
 
 
 class ViewRunner:
@@ -63,6 +66,8 @@ class ViewRunner:
     ) -> None:
         self.fleet, self.db, self.views = fleet, db, list(views)
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.rebuild_batch_size = max(batch_size, REBUILD_BATCH)
+        self._read = topic_reader(fleet.recorder)
         self.lanes = Lanes("views", [view.name for view in self.views])
         self._advanced = threading.Condition()
         self._follower: Follower | None = None
@@ -131,29 +136,39 @@ class ViewRunner:
                 clear_fault(tx, view.name)
         return applied
 
-    def _catch_up_view(self, view: View, progress: Progress | None, head: int | None = None) -> int:
+    def _catch_up_view(
+        self,
+        view: View,
+        progress: Progress | None,
+        head: int | None = None,
+        batch_size: int | None = None,
+    ) -> int:
         """Apply the view's events up to `head`; raises ViewStuckError on an event it cannot
         apply (having applied those before it), passing over the events parked for it."""
         head = self.head() if head is None else head
+        size = batch_size or self.batch_size
         while True:
             try:
-                return self._apply_up_to(view, head, progress)
+                return self._apply_up_to(view, head, progress, size)
             except Exception as error:
                 fault = self._isolate(view, head, error)
                 if fault is not None and not self._pass_parked(fault):
                     self._record(fault)
                     raise ViewStuckError(fault) from error
 
-    def _apply_up_to(self, view: View, head: int, progress: Progress | None) -> int:
+    def _apply_up_to(self, view: View, head: int, progress: Progress | None, size: int) -> int:
         applied, batches = 0, 0
         position = self.position(view)
+        topics = view.topics()
+        decode = self.fleet.mapper.to_domain_event
         while position < head:
-            notifications = self._select(view, position, head)
-            reached = notifications[-1].id if len(notifications) == self.batch_size else head
-            events = [(n.id, self.fleet.mapper.to_domain_event(n)) for n in notifications]
+            stored: Positioned = self._read(position, head, size, topics)
+            reached = stored[-1][0] if len(stored) == size else head
+            events = [(p, decode(s)) for p, s in stored]
             self._apply(view, position, reached, events)
             position, applied, batches = reached, applied + len(events), batches + 1
-            if batches % ANALYZE_EVERY == 0:
+            if batches % ANALYZE_EVERY == 0 or batches & (batches - 1) == 0:
+                # and at 1, 2, 4, 8 … batches: a rebuild's tables start empty and double
                 self._analyze(view)
             if progress is not None:
                 progress(position, head)
@@ -215,8 +230,11 @@ class ViewRunner:
         with self.db.transaction() as tx:
             if read_position(tx, view.name, self._lock()) != start:
                 return
-            view.process(tx, [e for _, e in ours], [p for p, _ in ours])
-            write_position(tx, view.name, reached)
+            writes = SetWrites(tx) if self.db.kind == "postgres" else tx
+            view.process(writes, [e for _, e in ours], [p for p, _ in ours])
+            write_position(writes, view.name, reached)
+            if isinstance(writes, SetWrites):
+                writes.flush()
 
     def _analyze(self, view: View) -> None:
         # A long catch-up grows the tables far past the statistics they started with;
@@ -246,7 +264,7 @@ class ViewRunner:
             view.create(tx)
             start_tracking(tx, view.name)
             self._analyze_event_table(tx)
-        return self._catch_up_view(view, progress)
+        return self._catch_up_view(view, progress, batch_size=self.rebuild_batch_size)
 
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: block until every view has applied `position` (or time out)."""
