@@ -91,9 +91,9 @@ def seed(fleet: PartnerFleet, customer: str, devices: int) -> int:
     table = sql.SQL("{}.{}").format(
         sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
     )
-    copy = sql.SQL(
-        "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
-    ).format(table)
+    copy = sql.SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN").format(
+        table
+    )
     written = 0
     with psycopg.connect(PG_CONNINFO) as conn:
         for start in range(0, devices, COPY_ROWS // len(template)):
