@@ -9,6 +9,9 @@ Tx for the view runner on PostgreSQL:
 - a run of the same plain `INSERT INTO t VALUES (…)` (placeholders, NULL, integer or
   quoted text literals; values text, integers or NULL) is sent as `COPY t FROM STDIN` on
   the transaction's own connection, rows written by psycopg in C;
+- a run of the same `UPDATE t SET a = ?, … WHERE k = ?` on distinct keys becomes one
+  `UPDATE t SET a = u.c0 … FROM unnest(?::bigint[], ?::text[]) AS u(…) WHERE t.k = u.c1`
+  (the recounts of a batch's groups: one statement, not one per group);
 - `IN (?, ?, …)` in a query becomes `= ANY(?::text[])` with one array parameter, so the
   statement text is the same whatever the list's length.
 
@@ -34,6 +37,9 @@ Pending = list[tuple[str, tuple[Any, ...]]]
 COPY_FROM = 8  # rows: shorter runs go as they came (pipelined by the wrapped Tx)
 
 _VALUES = re.compile(r"^INSERT INTO (\w+) VALUES \((.*)\)$", re.S)
+_UPDATE = re.compile(
+    r"^UPDATE (\w+) SET (\w+ = \?(?:, \w+ = \?)*) WHERE (\w+ = \?(?: AND \w+ = \?)*)$"
+)
 _IN_LIST = re.compile(r"IN \((\?(?:, \?)*)\)")
 _LITERAL = re.compile(r"^(\?|NULL|-?\d+|'[^'?%,]*')$")
 
@@ -79,7 +85,12 @@ class SetWrites:
                 copied = None
                 if len(rows) >= COPY_FROM and self._cursor is not None:
                     copied = copy_rows(statement, rows)
-                if copied is None:
+                merged = None
+                if copied is None and len(rows) >= COPY_FROM:
+                    merged = merged_update(statement, rows)
+                if merged is not None:
+                    self.tx.execute(*merged)
+                elif copied is None:
                     self._send(statement, rows)
                 else:
                     self._copy(*copied)
@@ -129,6 +140,46 @@ def copy_rows(
             filled[slot] = value
         full.append(tuple(filled))
     return table, full
+
+
+def merged_update(statement: str, rows: list[tuple[Any, ...]]) -> tuple[str, list[Any]] | None:
+    """A run of `UPDATE t SET a = ?, b = ? WHERE k = ?` as one `UPDATE … FROM unnest(…)`
+    with a typed array per placeholder, or None when it does not fit: another form, a
+    value other than text, integer or None, or a key twice in the run (then the order of
+    the single UPDATEs would matter)."""
+    match = _UPDATE.match(statement)
+    if match is None:
+        return None
+    table = match.group(1)
+    sets = [part.split(" = ")[0] for part in match.group(2).split(", ")]
+    keys = [part.split(" = ")[0] for part in match.group(3).split(" AND ")]
+    names = sets + keys
+    if any(len(row) != len(names) for row in rows):
+        return None
+    if len({row[len(sets) :] for row in rows}) != len(rows):
+        return None
+    arrays: list[str] = []
+    params: list[Any] = []
+    values: dict[str, str] = {}
+    for index, name in enumerate(names):
+        column = [row[index] for row in rows]
+        kind = _array_type(column)
+        if kind is None or (kind == "null" and index >= len(sets)):
+            return None
+        if kind == "null":
+            values[name] = "NULL"
+            continue
+        values[name] = f"u.c{len(arrays)}"
+        arrays.append(f"?::{kind}[]")
+        params.append(column)
+    aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
+    assignments = ", ".join(f"{name} = {values[name]}" for name in sets)
+    where = " AND ".join(f"{table}.{name} = {values[name]}" for name in keys)
+    return (
+        f"UPDATE {table} SET {assignments} FROM unnest({', '.join(arrays)}) AS u({aliases})"
+        f" WHERE {where}",
+        params,
+    )
 
 
 def _literal(text: str) -> Any:

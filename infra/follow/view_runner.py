@@ -167,8 +167,8 @@ class ViewRunner:
             events = [(p, decode(s)) for p, s in stored]
             self._apply(view, position, reached, events)
             position, applied, batches = reached, applied + len(events), batches + 1
-            if batches % ANALYZE_EVERY == 0 or batches & (batches - 1) == 0:
-                # and at 1, 2, 4, 8 … batches: a rebuild's tables start empty and double
+            if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
+                # and early on: a rebuild's tables start empty (and grow from there)
                 self._analyze(view)
             if progress is not None:
                 progress(position, head)

@@ -43,6 +43,9 @@ def test_issue_11_runs_of_inserts_go_by_copy_and_keep_their_order_per_table(
         )
         writes.execute("INSERT INTO t2 VALUES (?)", ("only",))
         writes.execute("UPDATE t1 SET n = ? WHERE k = ?", (100, "k0"))
+        writes.executemany(  # one UPDATE … FROM unnest: distinct keys
+            "UPDATE t1 SET n = ? WHERE k = ?", [(i * 10, f"k{i}") for i in range(10, 20)]
+        )
         writes.execute("DELETE FROM t1 WHERE k IN (?, ?)", ("k1", "k2"))
         found = writes.query("SELECT k FROM t1 WHERE k IN (?, ?, ?) ORDER BY k", ("k0", "k1", "k3"))
         assert found == [("k0",), ("k3",)]
@@ -56,6 +59,10 @@ def test_issue_11_runs_of_inserts_go_by_copy_and_keep_their_order_per_table(
             ("k4", "x", 4),
         ]
         assert tx.query("SELECT count(*) FROM t1") == [(18,)]
+        assert tx.query("SELECT n FROM t1 WHERE k IN ('k10', 'k19') ORDER BY k") == [
+            (100,),
+            (190,),
+        ]
         assert sorted(tx.query("SELECT k FROM t2")) == [("after",), ("only",)]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from domain import Cause, CustomerGroup, Device, PartnerTenant
 from handlers import PartnerFleet
-from infra.follow.set_writes import as_any, copy_rows
+from infra.follow.set_writes import as_any, copy_rows, merged_update
 from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import SQLiteViewDB
 from projections.consent import HISTORY_COLUMNS
@@ -107,3 +107,18 @@ def test_issue_11_group_counts_do_not_depend_on_where_batches_end() -> None:
     assert live["pf_c_groups"][0][8:11] == (0, 5, 0)
     runner.rebuild(runner.views[0])
     assert dump(runner.db, runner.views[0]) == live
+
+
+def test_issue_11_a_run_of_updates_on_distinct_keys_becomes_one_update_from_arrays() -> None:
+    statement, params = merged_update(
+        "UPDATE pf_c_groups SET pc_agent = ?, name = ? WHERE group_id = ?",
+        [(1, None, "a"), (2, None, "b")],
+    ) or ("", [])
+    assert statement == (
+        "UPDATE pf_c_groups SET pc_agent = u.c0, name = NULL FROM unnest(?::bigint[],"
+        " ?::text[]) AS u(c0, c1) WHERE pf_c_groups.group_id = u.c1"
+    )
+    assert params == [[1, 2], ["a", "b"]]
+    # the same key twice: the single UPDATEs' order would matter, so they stay single
+    assert merged_update("UPDATE t SET v = ? WHERE k = ?", [(1, "a"), (2, "a")]) is None
+    assert merged_update("UPDATE t SET v = v + ? WHERE k = ?", [(1, "a"), (2, "b")]) is None
