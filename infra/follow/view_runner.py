@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -159,22 +160,44 @@ class ViewRunner:
     def _apply_up_to(self, view: View, head: int, progress: Progress | None, size: int) -> int:
         applied, batches = 0, 0
         position = self.position(view)
-        topics = view.topics()
-        decode = self.fleet.mapper.to_domain_event
-        while position < head:
-            stored: Positioned = self._read(position, head, size, topics)
-            reached = stored[-1][0] if len(stored) == size else head
-            events = [(p, decode(s)) for p, s in stored]
-            self._apply(view, position, reached, events)
-            position, applied, batches = reached, applied + len(events), batches + 1
-            if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
-                # and early on: a rebuild's tables start empty (and grow from there)
-                self._analyze(view)
-            if progress is not None:
-                progress(position, head)
+        fetch = self._fetcher(view, head, size)
+        # A rebuild reads and decodes the next batch on a thread of its own while this
+        # one is written (the GIL is free while PostgreSQL works); following live does
+        # not (its batches are small).
+        ahead = ThreadPoolExecutor(1, "view-read") if size >= REBUILD_BATCH else None
+        try:
+            pending = None if ahead is None else ahead.submit(fetch, position)
+            while position < head:
+                reached, events = fetch(position) if pending is None else pending.result()
+                if ahead is not None and reached < head:
+                    pending = ahead.submit(fetch, reached)
+                self._apply(view, position, reached, events)
+                position, applied, batches = reached, applied + len(events), batches + 1
+                if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
+                    # and early on: a rebuild's tables start empty (and grow from there)
+                    self._analyze(view)
+                if progress is not None:
+                    progress(position, head)
+        finally:
+            if ahead is not None:
+                ahead.shutdown(cancel_futures=True)
         if applied:
             self._notify()
         return applied
+
+    def _fetcher(
+        self, view: View, head: int, size: int
+    ) -> Callable[[int], tuple[int, list[tuple[int, Any]]]]:
+        """Reads and decodes the batch after a position: (position it reaches, events)."""
+        topics = view.topics()
+        decode = self.fleet.mapper.to_domain_event
+
+        def fetch(after: int) -> tuple[int, list[tuple[int, Any]]]:
+            stored: Positioned = self._read(after, head, size, topics)
+            reached = stored[-1][0] if len(stored) == size else head
+            return reached, [(p, decode(s)) for p, s in stored]
+
+        return fetch
 
     def _select(self, view: View, position: int, head: int) -> Sequence[Notification]:
         return self.fleet.recorder.select_notifications(
