@@ -173,7 +173,8 @@ def rate(work: Any, label: str) -> float:
 def child_peak(schema: str, customer: str) -> dict[str, float]:
     """The export of `customer` in a fresh process: its records/s and peak RSS (MB)."""
     command = [sys.executable, "-m", "bench.replay", "--child-export", schema, customer]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parent.parent  # `bench` is imported from the checkout
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=root)
     body: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return body
 
