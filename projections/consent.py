@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from itertools import groupby
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from domain.device import Device
 from projections.base import Tx, View, handles, iso, placeholders
@@ -37,6 +37,8 @@ HISTORY_COLUMNS = (
     "principal",
     "correlation_id",
 )
+
+HISTORY_INSERT = f"INSERT INTO pf_k_history VALUES ({', '.join('?' for _ in HISTORY_COLUMNS)})"
 
 
 class ConsentView(View):
@@ -152,26 +154,46 @@ class ConsentView(View):
             (str(e.originator_id), json.dumps(e.data, sort_keys=True), iso(e.timestamp)),
         )
 
-    def _record(self, tx: Tx, e: Device.Event, kind: str, action: str, **values: Any) -> None:
+    def _record(
+        self,
+        tx: Tx,
+        e: Device.Event,
+        kind: str,
+        action: str,
+        *,
+        partner: str | None = None,
+        role: str | None = None,
+        text_version: str | None = None,
+        text_digest: str | None = None,
+        scope: str | None = None,
+        reason: str | None = None,
+        corrects_version: int | None = None,
+    ) -> None:
+        """One pf_k_history row, its values in HISTORY_COLUMNS' order."""
         device_id = str(e.originator_id)
         serial, customer = self._device_of(tx, device_id)
         self._touched.add(device_id)
-        row = {
-            "position": self.position,
-            "device_id": device_id,
-            "version": e.originator_version,
-            "at": iso(e.timestamp),
-            "serial": serial,
-            "customer_id": customer,
-            "kind": kind,
-            "action": action,
-            "principal": e.principal,
-            "correlation_id": e.correlation_id,
-            **values,
-        }
         tx.execute(
-            f"INSERT INTO pf_k_history VALUES ({', '.join('?' for _ in HISTORY_COLUMNS)})",
-            [row.get(column) for column in HISTORY_COLUMNS],
+            HISTORY_INSERT,
+            (
+                self.position,
+                device_id,
+                e.originator_version,
+                iso(e.timestamp),
+                serial,
+                customer,
+                kind,
+                action,
+                partner,
+                role,
+                text_version,
+                text_digest,
+                scope,
+                reason,
+                corrects_version,
+                e.principal,
+                e.correlation_id,
+            ),
         )
 
     def finish_batch(self, tx: Tx) -> None:

@@ -14,6 +14,11 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring_ascii,
+)
+from typing import Any
 
 from domain.base import Msg
 from handlers.access import AuditScope, CustomerScope
@@ -137,23 +142,43 @@ def lines(
 
 
 def jsonl_lines(records: Iterable[Row]) -> Iterator[str]:
-    """R-CON-4: one JSON object a line (keys sorted, ending in a newline), as records come."""
+    """R-CON-4: one JSON object a line (keys sorted, ending in a newline), as records come.
+
+    Each line is what `json.dumps(record, sort_keys=True)` writes, from one C encoder made
+    once per export (json.dumps builds a new encoder for every call: issue 11).
+    """
+    encode = _sorted_json()
     for record in records:
-        yield json.dumps(record, sort_keys=True) + "\n"
+        yield "".join(encode(record, 0)) + "\n"
+
+
+def _sorted_json() -> Any:
+    """json.dumps(…, sort_keys=True)'s C encoder (no circular check: records are flat)."""
+    if c_make_encoder is None:  # an interpreter without json's C speedups
+        encoder = json.JSONEncoder(sort_keys=True)
+        return lambda value, _level: [encoder.encode(value)]
+    default = json.JSONEncoder().default  # raises TypeError, as json.dumps does
+    return c_make_encoder(
+        None, default, encode_basestring_ascii, None, ": ", ", ", True, False, True
+    )
 
 
 def csv_lines(
     records: Iterable[Row], columns: Sequence[str] = HISTORY_COLUMNS, *, header: bool = True
 ) -> Iterator[str]:
     """R-CON-4: a CSV header line (`columns`, unless `header` is False: a resumed export
-    appends to a file that has it), then one line a record, as they come."""
+    appends to a file that has it), then one line a record, as they come (the lines
+    `csv.DictWriter` writes: a missing column is empty, an unknown one a ValueError)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")
+    known = frozenset(columns)
     if header:
-        writer.writeheader()
+        writer.writerow(columns)
         yield _taken(out)
     for record in records:
-        writer.writerow(record)
+        if not known.issuperset(record):
+            raise ValueError(f"dict contains fields not in fieldnames: {set(record) - known}")
+        writer.writerow([record.get(column, "") for column in columns])
         yield _taken(out)
 
 

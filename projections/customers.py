@@ -6,6 +6,7 @@ service-event counts, favourites and default views, group members, admins, child
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from domain.customer_group import CustomerGroup
@@ -70,6 +71,10 @@ class CustomersView(View):
     def __init__(self) -> None:
         self._touched: set[str] = set()  # groups whose counts this batch may have changed
         self._event_devices: set[str] = set()  # devices with new service events
+        # Devices registered in this batch: a group may have listed them before (a command
+        # saves the group's DeviceAdded before the device's Registered), so its counts
+        # change now (issue 11: counts must not depend on where batches end).
+        self._new_devices: set[str] = set()
 
     @handles(PartnerTenant.Registered)
     def _partner(self, tx: Tx, e: PartnerTenant.Registered) -> None:
@@ -173,7 +178,7 @@ class CustomersView(View):
     def _member(self, tx: Tx, e: CustomerGroup.DeviceAdded) -> None:
         tx.execute(
             "INSERT INTO pf_c_members VALUES (?, ?, ?)",
-            (str(e.originator_id), str(Device.id_for(e.serial)), e.reason),
+            (str(e.originator_id), device_ref(e.serial), e.reason),
         )
         self._touched.add(str(e.originator_id))
 
@@ -181,7 +186,7 @@ class CustomersView(View):
     def _non_member(self, tx: Tx, e: CustomerGroup.DeviceRemoved) -> None:
         tx.execute(
             "DELETE FROM pf_c_members WHERE group_id = ? AND device_id = ? AND reason = ?",
-            (str(e.originator_id), str(Device.id_for(e.serial)), e.reason),
+            (str(e.originator_id), device_ref(e.serial), e.reason),
         )
         self._touched.add(str(e.originator_id))
 
@@ -215,6 +220,7 @@ class CustomersView(View):
             "INSERT INTO pf_c_devices VALUES (?, ?, ?, ?)",
             (str(e.originator_id), e.serial, e.connection, e.model),
         )
+        self._new_devices.add(str(e.originator_id))
 
     @handles(Device.ReportedByE2Open)
     def _pc(self, tx: Tx, e: Device.ReportedByE2Open) -> None:
@@ -222,6 +228,7 @@ class CustomersView(View):
             "INSERT INTO pf_c_devices VALUES (?, ?, 'pc_agent', ?)",
             (str(e.originator_id), e.serial, e.model),
         )
+        self._new_devices.add(str(e.originator_id))
 
     @handles(Device.ServiceEventRecorded)
     def _service_event(self, tx: Tx, e: Device.ServiceEventRecorded) -> None:
@@ -233,6 +240,8 @@ class CustomersView(View):
         """Recount devices and service events of every group this batch touched."""
         self._touched.update(_service_groups(tx, sorted(self._event_devices)))
         self._event_devices.clear()
+        self._touched.update(_member_groups(tx, sorted(self._new_devices)))
+        self._new_devices.clear()
         touched = sorted(self._touched)
         self._touched.clear()
         for start in range(0, len(touched), RECOUNT_CHUNK):
@@ -247,6 +256,13 @@ class CustomersView(View):
 RECOUNT_CHUNK = 500  # groups per query: well under any database's parameter limit
 
 
+@functools.lru_cache(maxsize=65_536)
+def device_ref(serial: str) -> str:
+    """`Device.id_for(serial)` as text, remembered (a name-based UUID: the same serial
+    always gives the same id; half of a rebuild's events name a device by serial)."""
+    return str(Device.id_for(serial))
+
+
 def _service_groups(tx: Tx, device_ids: list[str]) -> set[str]:
     """The groups in which these devices are linked as to their service partner."""
     groups: set[str] = set()
@@ -255,6 +271,19 @@ def _service_groups(tx: Tx, device_ids: list[str]) -> set[str]:
         rows = tx.query(
             "SELECT group_id FROM pf_c_members WHERE reason = 'service_partner'"
             f" AND device_id IN ({placeholders(chunk)})",
+            chunk,
+        )
+        groups.update(row[0] for row in rows)
+    return groups
+
+
+def _member_groups(tx: Tx, device_ids: list[str]) -> set[str]:
+    """The groups that list these devices (for any reason)."""
+    groups: set[str] = set()
+    for start in range(0, len(device_ids), RECOUNT_CHUNK):
+        chunk = device_ids[start : start + RECOUNT_CHUNK]
+        rows = tx.query(
+            f"SELECT group_id FROM pf_c_members WHERE device_id IN ({placeholders(chunk)})",
             chunk,
         )
         groups.update(row[0] for row in rows)

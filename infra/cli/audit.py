@@ -159,12 +159,18 @@ def _export(
 ) -> None:
     try:
         records = consent_export(tx, scope, **vars(chosen), after=after)
-        total = count_export(tx, scope, **vars(chosen), after=after)
+        # The count reads every row once more: only for a bar someone will see (issue 11).
+        shown = output is not None and Console(stderr=True).is_terminal
+        total = count_export(tx, scope, **vars(chosen), after=after) if shown else 0
     except DomainError as error:
         fail(str(error))  # checked before the first row: nothing is written
     append = after > 0 and output is not None and output.exists() and output.stat().st_size > 0
-    with _sink(output, append=append) as sink, _progress(output, total) as advance:
-        sink.writelines(lines(_counted(records, advance), form.value, header=not append))
+    with _sink(output, append=append) as sink:
+        if total < PROGRESS_FROM:
+            sink.writelines(lines(records, form.value, header=not append))
+            return
+        with _progress(output, total) as advance:
+            sink.writelines(lines(_counted(records, advance), form.value, header=not append))
 
 
 def _counted(records: Iterator[Row], advance: Callable[[], None]) -> Iterator[Row]:

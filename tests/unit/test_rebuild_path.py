@@ -1,0 +1,124 @@
+"""Issue 11: the pieces of the fast rebuild and export paths say the same as the slow ones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+
+from domain import Cause, CustomerGroup, Device, PartnerTenant
+from handlers import PartnerFleet
+from infra.follow.set_writes import as_any, copy_rows, merged_update
+from infra.follow.view_runner import ViewRunner
+from infra.storage.viewdb import SQLiteViewDB
+from projections.consent import HISTORY_COLUMNS
+from projections.consent_export import csv_lines, jsonl_lines
+from projections.customers import CustomersView
+from tests.views import dump
+
+
+def test_issue_11_copy_rows_fill_in_literals_in_column_order() -> None:
+    table, rows = copy_rows(
+        "INSERT INTO pf_c_groups VALUES (?, ?, 'x', NULL, 0, ?)", [("a", 1, None), ("b", 2, "z")]
+    ) or ("", [])
+    assert table == "pf_c_groups"
+    assert rows == [("a", 1, "x", None, 0, None), ("b", 2, "x", None, 0, "z")]
+
+
+@pytest.mark.parametrize(
+    ("statement", "rows"),
+    [
+        ("INSERT INTO t VALUES (?) ON CONFLICT (k) DO NOTHING", [("a",)]),
+        ("INSERT INTO t (k) VALUES (?)", [("a",)]),
+        ("UPDATE t SET v = ? WHERE k = ?", [(1, "a")]),
+        ("INSERT INTO t VALUES (?, ?)", [("a", True)]),  # a bool is no integer column value
+        ("INSERT INTO t VALUES (?, ?)", [("a", 1.5)]),
+        ("INSERT INTO t VALUES (?, 'a, b')", [("a",)]),
+        ("INSERT INTO t VALUES (?, ?)", [("a",)]),  # fewer values than placeholders
+    ],
+)
+def test_issue_11_what_copy_cannot_say_is_sent_as_it_came(
+    statement: str, rows: list[tuple[object, ...]]
+) -> None:
+    assert copy_rows(statement, rows) is None
+
+
+def test_issue_11_in_lists_become_one_array_and_other_parameters_keep_their_place() -> None:
+    statement, params = as_any(
+        "SELECT a FROM t WHERE r = ? AND k IN (?, ?, ?) AND n IN (?) AND z = ?",
+        ["r", "k1", "k2", "k3", 7, "z"],
+    )
+    assert statement == (
+        "SELECT a FROM t WHERE r = ? AND k = ANY(?::text[]) AND n = ANY(?::bigint[]) AND z = ?"
+    )
+    assert params == ["r", ["k1", "k2", "k3"], [7], "z"]
+    assert as_any("SELECT a FROM t WHERE k NOT IN (?, ?)", ["a", "b"])[1] == ["a", "b"]
+
+
+RECORDS: list[dict[str, Any]] = [
+    dict.fromkeys(HISTORY_COLUMNS, None)
+    | {
+        "position": 7,
+        "device_id": 'd"1',
+        "version": 2,
+        "serial": "ÄB1",
+        "reason": "signed, on\npaper",
+        "kind": "consent",
+    },
+    dict.fromkeys(HISTORY_COLUMNS, "x") | {"position": 8, "corrects_version": 3},
+]
+
+
+def test_issue_11_r_con_4_jsonl_lines_are_json_dumps_with_sorted_keys() -> None:
+    assert list(jsonl_lines(RECORDS)) == [json.dumps(r, sort_keys=True) + "\n" for r in RECORDS]
+
+
+def test_issue_11_r_con_4_csv_lines_are_what_dictwriter_writes() -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in [*RECORDS, {"position": 9}]:
+        writer.writerow(record)
+    assert "".join(csv_lines([*RECORDS, {"position": 9}])) == out.getvalue()
+    with pytest.raises(ValueError, match="not in fieldnames"):
+        list(csv_lines([{"nope": 1}]))
+
+
+def test_issue_11_group_counts_do_not_depend_on_where_batches_end() -> None:
+    """A command saves the group's DeviceAdded before the devices' Registered: followed one
+    event at a time or rebuilt in one batch, the group counts every device."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    why = Cause("admin@loc-1.example", "corr-1")
+    partner = PartnerTenant.register(why, "LOC-1", "Reseller")
+    group = CustomerGroup.create(why, "LOC-1", "C1", "Customer One", ["admin@loc-1.example"])
+    devices = []
+    for n in range(5):
+        device = Device.register(why, serial=f"S{n}", connection="direct_connect", customer_id="C1")
+        device.link_partner(why, "LOC-1", "reseller", "reseller")
+        group.add_device(why, f"S{n}", "reseller")
+        devices.append(device)
+    fleet.save(partner, group, *devices)
+    runner = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()], batch_size=1)
+    runner.catch_up()
+    live = dump(runner.db, runner.views[0])
+    assert live["pf_c_groups"][0][8:11] == (0, 5, 0)
+    runner.rebuild(runner.views[0])
+    assert dump(runner.db, runner.views[0]) == live
+
+
+def test_issue_11_a_run_of_updates_on_distinct_keys_becomes_one_update_from_arrays() -> None:
+    statement, params = merged_update(
+        "UPDATE pf_c_groups SET pc_agent = ?, name = ? WHERE group_id = ?",
+        [(1, None, "a"), (2, None, "b")],
+    ) or ("", [])
+    assert statement == (
+        "UPDATE pf_c_groups SET pc_agent = u.c0, name = NULL FROM unnest(?::bigint[],"
+        " ?::text[]) AS u(c0, c1) WHERE pf_c_groups.group_id = u.c1"
+    )
+    assert params == [[1, 2], ["a", "b"]]
+    # the same key twice: the single UPDATEs' order would matter, so they stay single
+    assert merged_update("UPDATE t SET v = ? WHERE k = ?", [(1, "a"), (2, "a")]) is None
+    assert merged_update("UPDATE t SET v = v + ? WHERE k = ?", [(1, "a"), (2, "b")]) is None
