@@ -444,9 +444,9 @@ class FleetApplication(Application[UUID]):
                         bound.debug("command_decided_again", attempt=attempt)
                         continue
                     raise
-                if working.from_cache and tracking is None and not working.changed:
-                    if self._stale(working):  # nothing to save, so nothing would conflict
-                        continue
+                nothing_to_save = tracking is None and not working.changed
+                if nothing_to_save and working.from_cache and self._stale(working):
+                    continue  # nothing to save, so nothing would conflict: decided again
                 recordings = self._save(working, tracking)
             except DomainError as error:
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
