@@ -1,0 +1,372 @@
+"""Issue 11, attack: the new write path (group commit, binary COPY, aggregate cache) probed
+as a hostile tester would, on PostgreSQL and SQLite. Each test names the rule it proves;
+a finding that breaks today is marked xfail(strict=True) with what should have happened."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from psycopg import sql
+
+from domain import CustomerGroup, Device, DomainError
+from domain.consent import ConsentError
+from domain.partner import PartnerTenant
+from handlers import PartnerFleet
+from handlers.devices import PartnerChoice
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+from infra.storage.group_commit import Unit
+from infra.storage.pg_copy import COPY_MIN_ROWS
+from infra.storage.pg_recorder import FleetProcessRecorder
+from tests.actors import partner_user
+from tests.conftest import POSTGRES_DSN
+from tests.scenarios import CUSTOMER, OPS, partner, servers
+
+FleetFactory = Callable[[], PartnerFleet]
+
+
+def names(fleet: PartnerFleet, aggregate_id: uuid.UUID) -> list[str]:
+    return [type(e).__name__ for e in fleet.events.get(aggregate_id)]
+
+
+def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
+    recorder = fleet.recorder
+    assert isinstance(recorder, FleetProcessRecorder)
+    return recorder
+
+
+def event(aggregate_id: uuid.UUID, version: int = 1, topic: str = "tests:Event") -> StoredEvent:
+    return StoredEvent(aggregate_id, version, topic, b"{}")
+
+
+def stored_count(fleet: PartnerFleet, aggregate_id: uuid.UUID) -> int:
+    return len(list(fleet.recorder.select_events(aggregate_id)))
+
+
+# --- two processes on one store: A decides on its cache, B changes the aggregate --------
+
+
+def test_issue_11_attack_consent_withdrawn_elsewhere_refuses_a_cached_collect(
+    fleet_factory: FleetFactory,
+) -> None:
+    """R-CON-2 across processes: A's cached S1 has consent, B withdraws it, A's collect
+    must be refused and record nothing (both stores)."""
+    a, b = fleet_factory(), fleet_factory()
+    partner(a, "LOC-1")
+    a.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    a.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert Device.id_for("S1") in a.aggregate_cache
+    b.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    with pytest.raises(ConsentError):
+        a.collect_configuration(OPS, "S1", {"bios": "1.2"})
+    assert names(a, Device.id_for("S1"))[-1] == "ConsentWithdrawn"
+    assert not a.may_read_configuration("S1", "LOC-1")
+
+
+def test_issue_11_attack_group_deleted_elsewhere_is_nobodys_favourite(
+    fleet_factory: FleetFactory,
+) -> None:
+    """R-FAV-2 across processes: A has the group and Anna's passport cached; B deletes the
+    group; A's add_favourite must be refused (the deleted group read, not written)."""
+    a, b = fleet_factory(), fleet_factory()
+    partner(a, "LOC-1")
+    anna = partner_user(a, "LOC-1", "anna@LOC-1")
+    a.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    group_id = CustomerGroup.id_for("LOC-1", "C1")
+    a.add_favourite(anna, group_id)
+    a.remove_favourite(anna, group_id)  # A caches the group and the passport
+    assert group_id in a.aggregate_cache
+    b.unlink_devices(CUSTOMER, "C1", ["S1"])
+    b.delete_customer_group(anna, group_id)
+    before = stored_count(a, group_id)
+    with pytest.raises(DomainError, match="deleted"):
+        a.add_favourite(anna, group_id)
+    assert stored_count(a, group_id) == before
+    assert a.passport("anna@LOC-1").favourites == []
+
+
+def test_issue_11_attack_favourite_removed_elsewhere_is_removed_once(
+    fleet_factory: FleetFactory,
+) -> None:
+    """R-FAV-2 across processes: B removes Anna's favourite; A (cached: favourite set)
+    removes it again: refused or a no-op, never a second FavouriteRemoved on stale state."""
+    a, b = fleet_factory(), fleet_factory()
+    partner(a, "LOC-1")
+    anna = partner_user(a, "LOC-1", "anna@LOC-1")
+    a.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    group_id = CustomerGroup.id_for("LOC-1", "C1")
+    a.add_favourite(anna, group_id)
+    b.remove_favourite(anna, group_id)
+    with contextlib.suppress(DomainError):
+        a.remove_favourite(anna, group_id)
+    passport_id = a.passport("anna@LOC-1").id
+    removed = [n for n in names(a, passport_id) if "Removed" in n or "Unmarked" in n]
+    assert len(removed) <= 1, names(a, passport_id)
+
+
+def test_issue_11_attack_authenticate_sees_a_user_added_elsewhere(
+    fleet_factory: FleetFactory,
+) -> None:
+    """authenticate uses current(): a partner cached in A, a user registered in B, A's
+    next `current` must show the user (a read that must see every change at once)."""
+    a, b = fleet_factory(), fleet_factory()
+    partner(a, "LOC-1")
+    tenant_id = PartnerTenant.id_for("LOC-1")
+    before = a.current(PartnerTenant, tenant_id)
+    assert before is not None
+    b.register_partner_user(OPS, "LOC-1", "carl@LOC-1")
+    after = a.current(PartnerTenant, tenant_id)
+    assert after is not None
+    assert after.version == b.current(PartnerTenant, tenant_id).version  # type: ignore[union-attr]
+    assert after.version > before.version
+
+
+# --- the cache: refusals, exceptions midway, callers' mutations, its bound ------------
+
+
+def test_issue_11_attack_a_caller_mutating_current_does_not_leak(
+    fleet_factory: FleetFactory,
+) -> None:
+    """The cache hands out private copies: what an HTTP handler does to the aggregate
+    `current()` returned never reaches the next command or read."""
+    fleet = fleet_factory()
+    partner(fleet, "LOC-1")
+    tenant_id = PartnerTenant.id_for("LOC-1")
+    got = fleet.current(PartnerTenant, tenant_id)
+    assert got is not None
+    state = dict(vars(got))
+    for _key, value in vars(got).items():
+        if isinstance(value, list):
+            value.append("LEAKED")
+        elif isinstance(value, dict):
+            value["LEAKED"] = "LEAKED"
+        elif isinstance(value, set):
+            value.add("LEAKED")
+    again = fleet.current(PartnerTenant, tenant_id)
+    assert again is not None
+    assert "LEAKED" not in repr(vars(again)), state
+
+
+def test_issue_11_attack_a_non_domain_exception_midway_leaves_the_cache_clean(
+    fleet_factory: FleetFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that raises a non-domain error after changing a cached copy records
+    nothing, and the next command decides on the stored state, not the half-changed copy."""
+    fleet = fleet_factory()
+    partner(fleet, "LOC-1")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    real = Device.withdraw_consent
+
+    def half(self: Any, *args: Any, **kwargs: Any) -> Any:
+        real(self, *args, **kwargs)
+        raise RuntimeError("midway")
+
+    monkeypatch.setattr(Device, "withdraw_consent", half)
+    with pytest.raises(RuntimeError):
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    monkeypatch.undo()
+    assert names(fleet, Device.id_for("S1"))[-1] == "ConsentGranted"
+    fleet.collect_configuration(OPS, "S1", {"bios": "1.2"})  # consent still stands
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    assert names(fleet, Device.id_for("S1"))[-1] == "ConsentWithdrawn"
+
+
+def test_issue_11_attack_the_cache_stays_within_its_size(
+    postgres_settings: Settings,
+) -> None:
+    """AGGREGATE_CACHE_SIZE bounds the cache whatever the commands touch."""
+    fleet = PartnerFleet(
+        env={**_env(postgres_settings), "FLEET_AGGREGATE_CACHE_SIZE": "3"},
+        cpin_key=postgres_settings.cpin_secret(),
+    )
+    try:
+        partner(fleet, "LOC-1")
+        fleet.register_devices(
+            CUSTOMER,
+            "C1",
+            servers(*[f"S{i}" for i in range(10)]),
+            PartnerChoice(location_id="LOC-1"),
+        )
+        for i in range(10):
+            fleet.grant_consent(CUSTOMER, "C1", [f"S{i}"])
+            fleet.current(Device, Device.id_for(f"S{i}"))
+            assert len(fleet.aggregate_cache) <= 3
+    finally:
+        fleet.close()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    from infra.bootstrap import storage_ready
+
+    with storage_ready(settings.storage):
+        return dict(settings.storage.env)
+
+
+# --- group commit on PostgreSQL: refused data, read versions, tracking twice ---------
+
+
+@pytest.fixture
+def pg_fleets(postgres_settings: Settings) -> Iterator[FleetFactory]:
+    opened: list[PartnerFleet] = []
+
+    def open_fleet() -> PartnerFleet:
+        opened.append(build_fleet(postgres_settings))
+        return opened[-1]
+
+    yield open_fleet
+    for fleet in opened:
+        fleet.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("where", ["topic", "state"])
+def test_issue_11_attack_a_unit_postgres_refuses_leaves_its_neighbours_committed(
+    pg_fleets: FleetFactory, where: str
+) -> None:
+    """Bad input never stops the input behind it: a unit with a NUL byte in its topic
+    (text refuses NUL) fails alone, its group's neighbours commit."""
+    recorder = recorder_of(pg_fleets())
+    good, other = uuid.uuid4(), uuid.uuid4()
+    bad_event = (
+        event(uuid.uuid4(), topic="tests:Bad\x00Event")
+        if where == "topic"
+        else StoredEvent(uuid.uuid4(), 1, "tests:Event", b"\x00\xff")
+    )
+    units = [Unit([event(good)]), Unit([bad_event]), Unit([event(other)], read_versions={})]
+    recorder.committer._lead(units)
+    assert units[0].error is None
+    assert units[0].notification_ids
+    assert units[2].error is None
+    assert units[2].notification_ids
+    if where == "topic":
+        assert units[1].error is not None
+    assert len(recorder.select_events(good)) == 1
+    assert len(recorder.select_events(other)) == 1
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_group_read_against_a_neighbours_write_is_refused(
+    pg_fleets: FleetFactory,
+) -> None:
+    """read_versions within one group: a unit that read X at 1 while a neighbour writes
+    X at 2 is refused (before or after it in the group); the writer commits."""
+    recorder = recorder_of(pg_fleets())
+    x, y, z = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events([event(x)])
+    units = [
+        Unit([event(y)], read_versions={x: 1}),
+        Unit([event(x, 2)]),
+        Unit([event(z)], read_versions={x: 1}),
+    ]
+    recorder.committer._lead(units)
+    assert isinstance(units[0].error, IntegrityError)
+    assert units[1].error is None
+    assert isinstance(units[2].error, IntegrityError)
+    assert recorder.select_events(y) == []
+    assert recorder.select_events(z) == []
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_the_same_policy_position_twice_in_one_group_records_once(
+    pg_fleets: FleetFactory,
+) -> None:
+    """Exactly once: two runners of one policy save the same position in one group;
+    one is recorded with its events, the other refused with nothing recorded."""
+    recorder = recorder_of(pg_fleets())
+    x, y = uuid.uuid4(), uuid.uuid4()
+    tracking = Tracking("alerts", 5)
+    units = [Unit([event(x)], tracking), Unit([event(y)], Tracking("alerts", 5))]
+    recorder.committer._lead(units)
+    outcomes = [u.error is None for u in units]
+    assert outcomes.count(True) == 1
+    assert len(recorder.select_events(x)) + len(recorder.select_events(y)) == 1
+    assert recorder.max_tracking_id("alerts") == 5
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_later_position_behind_an_earlier_one_in_a_group(
+    pg_fleets: FleetFactory,
+) -> None:
+    """A policy's positions 6 then 5 in one group: 6 is recorded, 5 refused (it is not
+    beyond 6), the recorded position never goes back."""
+    recorder = recorder_of(pg_fleets())
+    x, y = uuid.uuid4(), uuid.uuid4()
+    units = [Unit([event(x)], Tracking("alerts", 6)), Unit([event(y)], Tracking("alerts", 5))]
+    recorder.committer._lead(units)
+    assert units[0].error is None
+    assert isinstance(units[1].error, IntegrityError)
+    assert recorder.max_tracking_id("alerts") == 6
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_copy_batch_with_a_stale_read_records_nothing_not_its_tracking(
+    pg_fleets: FleetFactory,
+) -> None:
+    """A COPY batch (>= COPY_MIN_ROWS) whose read version went stale is refused whole:
+    no event, and its policy position is not recorded either (exactly once)."""
+    recorder = recorder_of(pg_fleets())
+    x = uuid.uuid4()
+    recorder.insert_events([event(x), event(x, 2)])
+    batch = [event(uuid.uuid4()) for _ in range(COPY_MIN_ROWS)]
+    with pytest.raises(IntegrityError):
+        recorder.insert_events(batch, tracking=Tracking("ingest", 3), read_versions={x: 1})
+    assert recorder.max_tracking_id("ingest") in (None, 0)
+    assert recorder.select_events(batch[0].originator_id) == []
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_last_position_after_a_copy_save_and_a_group(
+    pg_fleets: FleetFactory,
+) -> None:
+    """Read-your-writes: after a save by COPY and after saves committed in one group,
+    each context's last_position is its own last notification id."""
+    fleet = pg_fleets()
+    recorder = recorder_of(fleet)
+    batch = [event(uuid.uuid4()) for _ in range(COPY_MIN_ROWS)]
+    ids = recorder.insert_events(batch)
+    assert ids is not None
+    with psycopg.connect(POSTGRES_DSN) as conn:
+        schema = fleet.recorder.datastore.schema  # type: ignore[attr-defined]
+        row = conn.execute(
+            sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(recorder.events_table_name)
+            )
+        ).fetchone()
+    assert row is not None
+    assert list(ids)[-1] == row[0]
+    assert list(ids) == list(range(ids[0], ids[0] + COPY_MIN_ROWS))
+    partner(fleet, "LOC-1")
+    seen: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def register(serial: str) -> None:
+        try:
+            fleet.register_devices(
+                CUSTOMER, "C1", servers(serial), PartnerChoice(location_id="LOC-1")
+            )
+            seen[serial] = fleet.last_position()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=register, args=(f"T{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors or all(isinstance(e, DomainError) for e in errors), errors
+    for serial, position in seen.items():
+        mine = [
+            n.id
+            for n in fleet.recorder.select_notifications(1, 100_000)
+            if n.originator_id == Device.id_for(serial)
+        ]
+        assert mine
+        assert position >= max(mine)
