@@ -5,7 +5,11 @@ a finding that breaks today is marked xfail(strict=True) with what should have h
 from __future__ import annotations
 
 import contextlib
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -370,3 +374,126 @@ def test_issue_11_attack_last_position_after_a_copy_save_and_a_group(
         ]
         assert mine
         assert position >= max(mine)
+
+
+# --- kill -9 mid COPY and mid group commit -------------------------------------------
+
+KILLED_MID_COPY = """
+import os, signal, sys, uuid
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+
+fleet = build_fleet(Settings(database_url=sys.argv[1]))
+real = psycopg.Copy.write_row
+written = [0]
+
+def write_row(self, row):
+    written[0] += 1
+    if written[0] == 1500:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, row)
+
+psycopg.Copy.write_row = write_row
+batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(3000)]
+fleet.recorder.insert_events(batch)
+print("answered")
+"""
+
+KILLED_MID_GROUP = """
+import sys
+from psycopg.sql import SQL
+from handlers.conditions import Conditions, IdempotencyKey, applied
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+from tests.actors import customer
+from tests.scenarios import servers
+
+fleet = build_fleet(Settings(database_url=sys.argv[1]))
+fleet.recorder.closing_statements.append(SQL("SELECT pg_sleep(4)"))
+key = IdempotencyKey("key-mid", "POST", "/devices", "sha256:mid")
+admin = customer("C-MID", "admin@mid.example", "c")
+print("saving", flush=True)
+with applied(Conditions(idempotency=key)):
+    fleet.register_devices(admin, "C-MID", servers("MID1"))
+print("answered")
+"""
+
+
+def _copied_rows(fleet: PartnerFleet) -> int:
+    recorder = recorder_of(fleet)
+    with psycopg.connect(POSTGRES_DSN) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.{} WHERE topic = 'tests:Copied'").format(
+                sql.Identifier(recorder.datastore.schema),
+                sql.Identifier(recorder.events_table_name),
+            )
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_process_killed_mid_copy_leaves_nothing_partial(
+    pg_fleets: FleetFactory, postgres_settings: Settings
+) -> None:
+    """Nothing accepted is lost, nothing partial is kept: SIGKILL in the middle of a COPY
+    batch stores none of it; the next process saves, and a follower reads ids in order."""
+    from tests.conftest import url_of
+
+    fleet = pg_fleets()
+    recorder = recorder_of(fleet)
+    first = recorder.insert_events([event(uuid.uuid4())])
+    assert first
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_COPY, url_of(postgres_settings)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert _copied_rows(fleet) == 0
+    after = recorder.insert_events([event(uuid.uuid4())])
+    assert after
+    assert after[0] > first[0]
+    batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(COPY_MIN_ROWS)]
+    copied = recorder.insert_events(batch)
+    assert copied
+    assert copied[0] > after[0]
+    ids = [n.id for n in recorder.select_notifications(1, 10_000)]
+    assert ids == sorted(ids)
+    assert len(ids) == 2 + COPY_MIN_ROWS
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_process_killed_mid_group_commit_commits_whole_and_the_key_replays(
+    pg_fleets: FleetFactory, postgres_settings: Settings
+) -> None:
+    """SIGKILL while the group's pipelined transaction runs (COMMIT already sent): the
+    server still commits it, whole; the caller never heard, so the same Idempotency-Key in
+    another process answers `replayed` and the device is registered once."""
+    from handlers.conditions import Conditions, IdempotencyKey, applied
+    from tests.actors import customer
+    from tests.conftest import url_of
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_GROUP, url_of(postgres_settings)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "saving"
+    time.sleep(2)  # the child's transaction sleeps 4 s before its COMMIT
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    fleet = pg_fleets()  # waits for the orphaned transaction's lock
+    key = IdempotencyKey("key-mid", "POST", "/devices", "sha256:mid")
+    with applied(Conditions(idempotency=key)) as conditions:
+        fleet.register_devices(
+            customer("C-MID", "admin@mid.example", "c"), "C-MID", servers("MID1")
+        )
+    assert conditions.replayed
+    assert names(fleet, Device.id_for("MID1")) == ["Registered"]
