@@ -497,3 +497,48 @@ def test_issue_11_attack_a_process_killed_mid_group_commit_commits_whole_and_the
         )
     assert conditions.replayed
     assert names(fleet, Device.id_for("MID1")) == ["Registered"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("position", [4, 5])
+def test_issue_11_attack_a_copy_batch_at_a_position_not_beyond_records_nothing(
+    pg_fleets: FleetFactory, position: int
+) -> None:
+    """Exactly once by COPY too: a batch whose policy position is not beyond the recorded
+    one (a second runner) raises IntegrityError and stores none of its rows."""
+    recorder = recorder_of(pg_fleets())
+    recorder.insert_events([event(uuid.uuid4())], tracking=Tracking("ingest", 5))
+    batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(COPY_MIN_ROWS)]
+    with pytest.raises(IntegrityError):
+        recorder.insert_events(batch, tracking=Tracking("ingest", position))
+    assert recorder.max_tracking_id("ingest") == 5
+    assert recorder.select_events(batch[0].originator_id) == []
+
+
+def test_issue_11_attack_conflict_exhaustion_leaves_no_cached_copy_behind(
+    fleet_factory: FleetFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ConflictError (every attempt lost), nothing was recorded, the aggregates the
+    command touched are out of the cache, and the next command decides on the store's."""
+    from handlers import base
+
+    fleet = fleet_factory()
+    partner(fleet, "LOC-1")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    device_id = Device.id_for("S1")
+    assert device_id in fleet.aggregate_cache
+    before = names(fleet, device_id)
+
+    def always_conflicts(*args: Any, **kwargs: Any) -> Any:
+        raise IntegrityError("lost to a concurrent writer")
+
+    monkeypatch.setattr(base, "_back_off", lambda attempt: None)
+    monkeypatch.setattr(fleet.recorder, "insert_events", always_conflicts)
+    with pytest.raises(base.ConflictError):
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    monkeypatch.undo()
+    assert device_id not in fleet.aggregate_cache
+    assert names(fleet, device_id) == before
+    fleet.collect_configuration(OPS, "S1", {"bios": "1.2"})  # consent still stands
+    assert names(fleet, device_id)[-1] != "ConsentWithdrawn"
