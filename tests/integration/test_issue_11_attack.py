@@ -542,3 +542,65 @@ def test_issue_11_attack_conflict_exhaustion_leaves_no_cached_copy_behind(
     assert names(fleet, device_id) == before
     fleet.collect_configuration(OPS, "S1", {"bios": "1.2"})  # consent still stands
     assert names(fleet, device_id)[-1] != "ConsentWithdrawn"
+
+
+def test_issue_11_attack_two_caching_processes_racing_on_consent_keep_r_con_2(
+    fleet_factory: FleetFactory,
+) -> None:
+    """R-CON-2 under a race: two fleets (processes), four threads each, grant, withdraw and
+    collect on one device, deciding on cached copies in groups. Afterwards every collected
+    configuration was recorded while consent stood, versions have no gap, and every
+    accepted collect is stored exactly once."""
+    import random
+
+    from handlers.base import ConflictError
+
+    a, b = fleet_factory(), fleet_factory()
+    partner(a, "LOC-1")
+    a.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    accepted: list[str] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(fleet: PartnerFleet, seed: int) -> None:
+        rng = random.Random(seed)
+        for n in range(12):
+            op = rng.choice(["grant", "withdraw", "collect", "collect"])
+            try:
+                if op == "grant":
+                    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+                elif op == "withdraw":
+                    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+                else:
+                    fleet.collect_configuration(OPS, "S1", {"n": f"{seed}-{n}"})
+                    with lock:
+                        accepted.append(f"{seed}-{n}")
+            except (DomainError, ConflictError):
+                pass
+            except BaseException as error:
+                with lock:
+                    failures.append(error)
+
+    threads = [
+        threading.Thread(target=run, args=(fleet, seed))
+        for seed, fleet in enumerate([a, a, a, a, b, b, b, b])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    events = list(a.events.get(Device.id_for("S1")))
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+    consent = False
+    collected: list[str] = []
+    for e in events:
+        kind = type(e).__name__
+        if kind == "ConsentGranted":
+            consent = True
+        elif kind == "ConsentWithdrawn":
+            consent = False
+        elif kind == "ConfigurationCollected":
+            assert consent, "collected without consent"
+            collected.append(e.data["n"])  # type: ignore[attr-defined]
+    assert sorted(collected) == sorted(accepted)
