@@ -31,7 +31,7 @@ from infra.storage.pg_copy import COPY_MIN_ROWS
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.actors import partner_user
 from tests.conftest import POSTGRES_DSN
-from tests.scenarios import CUSTOMER, OPS, partner, servers
+from tests.scenarios import CUSTOMER, OPS, SCENARIOS, partner, servers
 
 FleetFactory = Callable[[], PartnerFleet]
 
@@ -604,3 +604,35 @@ def test_issue_11_attack_two_caching_processes_racing_on_consent_keep_r_con_2(
             assert consent, "collected without consent"
             collected.append(e.data["n"])  # type: ignore[attr-defined]
     assert sorted(collected) == sorted(accepted)
+
+
+def _stored_state(fleet: PartnerFleet, aggregate_id: uuid.UUID, version: int) -> Any:
+    from functools import reduce
+
+    events: list[Any] = list(fleet.events.get(aggregate_id, lte=version))
+    return reduce(lambda a, e: e.mutate(a), events, None)
+
+
+def _state(aggregate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(aggregate).items() if k not in ("_pending_events",)}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_issue_11_attack_every_cached_copy_is_its_stored_state_after_the_scenarios(
+    fleet_factory: FleetFactory, scenario: Callable[[PartnerFleet], None]
+) -> None:
+    """The cache never holds state the store does not: after each scenario (commands
+    accepted, refused, policies), every cached aggregate equals its events replayed up to
+    its cached version, and that version is not beyond the stored one (no in-place
+    mutation without an event, no copy of a refused command)."""
+    fleet = fleet_factory()
+    scenario(fleet)
+    cache = fleet.aggregate_cache
+    assert len(cache) > 0
+    for aggregate_id in list(cache._entries):
+        cached = cache.get(aggregate_id)
+        assert cached is not None
+        stored = _stored_state(fleet, aggregate_id, cached.version)
+        assert stored is not None
+        assert stored.version == cached.version
+        assert _state(cached) == _state(stored), type(cached).__name__
