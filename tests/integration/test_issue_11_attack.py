@@ -636,3 +636,37 @@ def test_issue_11_attack_every_cached_copy_is_its_stored_state_after_the_scenari
         assert stored is not None
         assert stored.version == cached.version
         assert _state(cached) == _state(stored), type(cached).__name__
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_group_whose_connection_dies_before_commit_is_recorded_once(
+    pg_fleets: FleetFactory,
+) -> None:
+    """Nothing accepted is lost, nothing twice: the server ends the group's connection
+    inside its transaction (before COMMIT); the recorder retries on a new connection and
+    each unit of the group is recorded exactly once, with its own ids."""
+    recorder = recorder_of(pg_fleets())
+    schema = recorder.datastore.schema
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SEQUENCE {}.once").format(sql.Identifier(schema)))
+    recorder.closing_statements.append(
+        sql.SQL("SELECT pg_terminate_backend(pg_backend_pid()) WHERE nextval({}) = 1").format(
+            sql.Literal(f"{schema}.once")
+        )
+    )
+    x, y = uuid.uuid4(), uuid.uuid4()
+    units = [Unit([event(x)], Tracking("alerts", 1)), Unit([event(y)], read_versions={})]
+    recorder.committer._lead(units)
+    assert [u.error for u in units] == [None, None]
+    assert len(recorder.select_events(x)) == 1
+    assert len(recorder.select_events(y)) == 1
+    assert recorder.max_tracking_id("alerts") == 1
+    assert sorted(units[0].notification_ids + units[1].notification_ids) == [
+        n.id for n in recorder.select_notifications(1, 10)
+    ]
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT last_value FROM {}.once").format(sql.Identifier(schema))
+        ).fetchone()
+    assert row is not None
+    assert row[0] >= 2  # the connection was ended once, and the group sent again
