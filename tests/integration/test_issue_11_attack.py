@@ -670,3 +670,41 @@ def test_issue_11_attack_a_group_whose_connection_dies_before_commit_is_recorded
         ).fetchone()
     assert row is not None
     assert row[0] >= 2  # the connection was ended once, and the group sent again
+
+
+def test_issue_11_attack_one_idempotency_key_twice_at_once_records_once(
+    fleet_factory: FleetFactory,
+) -> None:
+    """Idempotency keys under group commit: the same Idempotency-Key sent twice at once
+    (two threads of one process, two processes) registers the device once; every other
+    answer is `replayed` or KeyInFlightError (retry later), none records a second event."""
+    from handlers.conditions import Conditions, IdempotencyKey, KeyInFlightError, applied
+    from tests.actors import customer
+
+    a, b = fleet_factory(), fleet_factory()
+    admin = customer("C-TWICE", "admin@twice.example", "c")
+    key = IdempotencyKey("key-twice", "POST", "/devices", "sha256:twice")
+    replayed: list[bool] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(6)
+
+    def send(fleet: PartnerFleet) -> None:
+        barrier.wait()
+        try:
+            with applied(Conditions(idempotency=key)) as conditions:
+                fleet.register_devices(admin, "C-TWICE", servers("TW1"))
+            with lock:
+                replayed.append(conditions.replayed)
+        except BaseException as error:
+            with lock:
+                failures.append(error)
+
+    threads = [threading.Thread(target=send, args=(f,)) for f in (a, a, a, b, b, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert names(a, Device.id_for("TW1")) == ["Registered"]
+    assert replayed.count(False) == 1, (replayed, failures)
+    assert all(isinstance(f, KeyInFlightError) for f in failures), failures
