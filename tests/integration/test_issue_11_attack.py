@@ -708,3 +708,27 @@ def test_issue_11_attack_one_idempotency_key_twice_at_once_records_once(
     assert names(a, Device.id_for("TW1")) == ["Registered"]
     assert replayed.count(False) == 1, (replayed, failures)
     assert all(isinstance(f, KeyInFlightError) for f in failures), failures
+
+
+@pytest.mark.postgres
+def test_issue_11_attack_a_lone_refused_unit_leaves_the_connection_usable(
+    pg_fleets: FleetFactory,
+) -> None:
+    """Bad input never stops the input behind it: a save PostgreSQL refuses alone (a NUL
+    in its topic; a duplicate version inside one unit) fails its caller only; the saves
+    after it, on the same pool, commit (the pipeline's failed transaction is rolled back)."""
+    fleet = pg_fleets()
+    recorder = recorder_of(fleet)
+    x = uuid.uuid4()
+    for bad in (
+        [event(uuid.uuid4(), topic="tests:Bad\x00")],
+        [event(x), event(x)],
+        [event(uuid.uuid4(), topic="tests:Bad\x00")],
+    ):
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any refusal, its caller's alone
+            recorder.insert_events(bad, read_versions={uuid.uuid4(): 1} if len(bad) > 1 else None)
+        good = uuid.uuid4()
+        assert recorder.insert_events([event(good)], tracking=None)
+        assert len(recorder.select_events(good)) == 1
+    assert recorder.select_events(x) == []
+    partner(fleet, "LOC-1")  # commands still run
