@@ -732,3 +732,43 @@ def test_issue_11_attack_a_lone_refused_unit_leaves_the_connection_usable(
         assert len(recorder.select_events(good)) == 1
     assert recorder.select_events(x) == []
     partner(fleet, "LOC-1")  # commands still run
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 attack: the recorder's @retry sends a group again when the reply to "
+    "its COMMIT is lost; the units are refused as version conflicts and the command, "
+    "decided again on the store's state, answers a domain refusal for what it recorded",
+)
+def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_command_refused(
+    pg_fleets: FleetFactory,
+) -> None:
+    """Nothing accepted is lost, and an accepted command is never answered as refused:
+    the server commits the group, the reply is lost (connection dropped), the recorder
+    retries. The caller must hear `accepted` or an error that says the outcome is unknown
+    (retry with its Idempotency-Key) - not 'Consent is already granted' (a 4xx refusal)."""
+    from eventsourcing.persistence import OperationalError
+
+    fleet = pg_fleets()
+    partner(fleet, "LOC-1")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    recorder = recorder_of(fleet)
+    real = recorder._send
+    lose = [True]
+
+    def reply_lost(statement: Any, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+        rows = real(statement, parameters)  # committed on the server
+        if lose[0]:
+            lose[0] = False
+            raise OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    recorder._send = reply_lost  # type: ignore[method-assign]
+    refused: DomainError | None = None
+    try:
+        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    except DomainError as error:
+        refused = error
+    assert names(fleet, Device.id_for("S1"))[-1] == "ConsentGranted"  # it was recorded
+    assert refused is None, f"an accepted command answered refused: {refused}"
