@@ -22,9 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import AggregateRecorder, StoredEvent
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
 
 
@@ -47,7 +53,8 @@ def select_latest(
     if isinstance(events, PostgresAggregateRecorder) and _same_store(
         PostgresAggregateRecorder, events, snapshots
     ):
-        return _postgres(events, snapshots, ids)
+        found: dict[UUID, Latest] = _postgres(events, snapshots, ids)
+        return found
     if isinstance(events, SQLiteAggregateRecorder) and _same_store(
         SQLiteAggregateRecorder, events, snapshots
     ):
@@ -126,6 +133,9 @@ def _pg_statement(events: PostgresAggregateRecorder, snapshots: Any) -> Composed
     return statement
 
 
+# As the stock recorders' reads: a lost connection (a restarted server, a terminated
+# backend) is retried on a fresh one, up to 10 times 0.2 s apart.
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 def _postgres(
     events: PostgresAggregateRecorder, snapshots: Any, ids: Sequence[UUID]
 ) -> dict[UUID, Latest]:
