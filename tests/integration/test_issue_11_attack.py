@@ -735,12 +735,6 @@ def test_issue_11_attack_a_lone_refused_unit_leaves_the_connection_usable(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 attack: the recorder's @retry sends a group again when the reply to "
-    "its COMMIT is lost; the units are refused as version conflicts and the command, "
-    "decided again on the store's state, answers a domain refusal for what it recorded",
-)
 def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_command_refused(
     pg_fleets: FleetFactory,
 ) -> None:
@@ -772,3 +766,46 @@ def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_com
         refused = error
     assert names(fleet, Device.id_for("S1"))[-1] == "ConsentGranted"  # it was recorded
     assert refused is None, f"an accepted command answered refused: {refused}"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("shape", ["alone", "with tracking", "group"])
+def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
+    pg_fleets: FleetFactory, shape: str
+) -> None:
+    """The kind of the attack's finding, at the recorder, on each of its statements: the
+    plain insert (a lone unit), the lone unit with tracking, a group of two. The retry
+    recognises events stored as sent and answers their ids; nothing is stored twice; a
+    unit that really conflicts (other content at its version) is still refused."""
+    from eventsourcing.persistence import OperationalError
+
+    recorder = recorder_of(pg_fleets())
+    taken = uuid.uuid4()
+    recorder.insert_events([event(taken, topic="tests:First")])
+    real = recorder._send
+    lose = [True]
+
+    def reply_lost(statement: Any, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+        rows = real(statement, parameters)
+        if lose[0]:
+            lose[0] = False
+            raise OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    recorder._send = reply_lost  # type: ignore[method-assign]
+    mine = uuid.uuid4()
+    if shape == "group":
+        units = [Unit([event(mine)]), Unit([event(taken, topic="tests:Other")])]
+        recorder._commit_group(units)
+        ids = units[0].result()
+        with pytest.raises(IntegrityError):
+            units[1].result()
+    else:
+        tracking = Tracking("attack-policy", 7) if shape == "with tracking" else None
+        ids = list(recorder.insert_events([event(mine)], tracking=tracking) or [])
+    stored = recorder.select_events(mine)
+    assert len(stored) == 1
+    assert len(ids) == 1
+    [notification] = recorder.select_notifications(start=ids[0], limit=1)
+    assert (notification.id, notification.originator_id) == (ids[0], mine)
+    assert [e.topic for e in recorder.select_events(taken)] == ["tests:First"]
