@@ -142,6 +142,24 @@ def bench_settings(env: dict[str, str]) -> Settings:
 
 
 @contextmanager
+def bench_service() -> Iterator[tuple[SigningKey, dict[str, str], Settings, PartnerFleet, str]]:
+    """A fresh schema, a throw-away signing key its JWKS file names, `partnerfleet serve`'s
+    environment on a free port, the fleet over it (closed after) and the base URL."""
+    with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
+        key = demo_signing_key(Path(tmp) / "signing-key.pem")  # throw-away, for this run
+        jwks = Path(tmp) / "jwks.json"
+        jwks.write_text(json.dumps(key.public_jwks()))
+        port = free_port()
+        env = server_env(schema, jwks, port, secrets.token_urlsafe(48))
+        settings = bench_settings(env)
+        fleet = build_fleet(settings)
+        try:
+            yield key, env, settings, fleet, f"http://127.0.0.1:{port}"
+        finally:
+            fleet.close()
+
+
+@contextmanager
 def served(env: dict[str, str], base: str) -> Iterator[subprocess.Popen[bytes]]:
     """`partnerfleet serve` in a subprocess until it answers /healthz 200; stopped after."""
     command = [str(Path(sys.executable).with_name("partnerfleet")), "serve"]
@@ -352,35 +370,24 @@ def direct_commands(fleet: PartnerFleet, per_client: int) -> Load:
 def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[str, int]]:
     """Seed, serve (it catches its views and policies up), then the six loads."""
     loads: list[Load] = []
-    with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
-        key = demo_signing_key(Path(tmp) / "signing-key.pem")  # throw-away, for this run
-        jwks = Path(tmp) / "jwks.json"
-        jwks.write_text(json.dumps(key.public_jwks()))
-        port = free_port()
-        env = server_env(schema, jwks, port, secrets.token_urlsafe(48))
-        settings = bench_settings(env)
-        fleet = build_fleet(settings)
-        try:
-            generate(fleet, shape, args.chunk)
-            register_command_devices(fleet, args.commands)
-            counts = {"store_events": fleet.recorder.max_notification_id() or 0}
-            base = f"http://127.0.0.1:{port}"
-            say(f"partnerfleet serve on {base}: catching its views and policies up")
-            with served(env, base):
-                token = mint(
-                    Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG),
-                    key,
-                    3600,
-                    audience=settings.jwt_audience,
-                )
-                loads.append(http_reads(base, token, args.seconds, 1))
-                loads.append(http_reads(base, token, args.seconds, READ_CLIENTS))
-                loads.append(direct_reads(settings, fleet, args.seconds, 1))
-                loads.append(direct_reads(settings, fleet, args.seconds, READ_CLIENTS))
-                loads.append(http_commands(base, key, settings.jwt_audience, args.commands))
-                loads.append(direct_commands(fleet, args.commands))
-        finally:
-            fleet.close()
+    with bench_service() as (key, env, settings, fleet, base):
+        generate(fleet, shape, args.chunk)
+        register_command_devices(fleet, args.commands)
+        counts = {"store_events": fleet.recorder.max_notification_id() or 0}
+        say(f"partnerfleet serve on {base}: catching its views and policies up")
+        with served(env, base):
+            token = mint(
+                Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG),
+                key,
+                3600,
+                audience=settings.jwt_audience,
+            )
+            loads.append(http_reads(base, token, args.seconds, 1))
+            loads.append(http_reads(base, token, args.seconds, READ_CLIENTS))
+            loads.append(direct_reads(settings, fleet, args.seconds, 1))
+            loads.append(direct_reads(settings, fleet, args.seconds, READ_CLIENTS))
+            loads.append(http_commands(base, key, settings.jwt_audience, args.commands))
+            loads.append(direct_commands(fleet, args.commands))
     return loads, counts
 
 
@@ -530,34 +537,23 @@ def metrics(scale: Scale) -> list[Metric]:
     shape = Shape(scale.of(20, 2), 25, 4, scale.of(10_000, 1_000), 25, 10)
     seconds = 20.0 if not scale.quick else 4.0
     loads: dict[str, list[Load]] = {"http": [], "direct": []}
-    with fresh_schema() as schema, tempfile.TemporaryDirectory() as tmp:
-        key = demo_signing_key(Path(tmp) / "signing-key.pem")
-        jwks = Path(tmp) / "jwks.json"
-        jwks.write_text(json.dumps(key.public_jwks()))
-        port = free_port()
-        env = server_env(schema, jwks, port, secrets.token_urlsafe(48))
-        settings = bench_settings(env)
-        fleet = build_fleet(settings)
-        try:
-            generate(fleet, shape, 3_000)
-            base = f"http://127.0.0.1:{port}"
-            with served(env, base):
-                claims = Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG)
-                token = mint(claims, key, 3600, audience=settings.jwt_audience)
+    with bench_service() as (key, env, settings, fleet, base):
+        generate(fleet, shape, 3_000)
+        with served(env, base):
+            claims = Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG)
+            token = mint(claims, key, 3600, audience=settings.jwt_audience)
 
-                def http(_: int) -> float:
-                    load = asyncio.run(_async_reads(base, token, seconds, READ_CLIENTS))
-                    loads["http"].append(load)
-                    return load.per_second
+            def http(_: int) -> float:
+                load = asyncio.run(_async_reads(base, token, seconds, READ_CLIENTS))
+                loads["http"].append(load)
+                return load.per_second
 
-                def direct(_: int) -> float:
-                    load = direct_reads(settings, fleet, seconds, READ_CLIENTS)
-                    loads["direct"].append(load)
-                    return load.per_second
+            def direct(_: int) -> float:
+                load = direct_reads(settings, fleet, seconds, READ_CLIENTS)
+                loads["direct"].append(load)
+                return load.per_second
 
-                rps, direct_rps = alternate(http, direct, scale.repetitions)
-        finally:
-            fleet.close()
+            rps, direct_rps = alternate(http, direct, scale.repetitions)
     detail = {"clients": READ_CLIENTS, "seconds": seconds, "big_partner_groups": shape.big_groups}
     baseline = "list_customers in-process, 50 threads"
     return [

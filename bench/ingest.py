@@ -36,6 +36,7 @@ from bench.common import (
     quiet_logging,
 )
 from bench.metrics import Metric, Scale, alternate, from_samples, rng
+from bench.write_path import events_like_table
 from domain.device import Device
 from domain.intake import E2OpenBatch, E2OpenReport
 from domain.partner import PartnerTenant
@@ -129,20 +130,6 @@ def stored_rows(fleet: PartnerFleet, delivery: list[dict[str, Any]]) -> list[Row
     return out
 
 
-def copy_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composed:
-    """A table shaped like the events table (columns, primary key, notification id index)."""
-    table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("bench_copy"))
-    conn.execute(
-        sql.SQL(
-            "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-            "topic text, state bytea, notification_id bigserial, "
-            "PRIMARY KEY (originator_id, originator_version))"
-        ).format(table)
-    )
-    conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (notification_id ASC)").format(table))
-    return table
-
-
 def copy_rows(conn: psycopg.Connection[Any], table: sql.Composed, rows: Sequence[Row]) -> None:
     """All rows in one transaction with binary COPY."""
     statement = sql.SQL(
@@ -185,7 +172,7 @@ def measure(scale: Scale, profile: str | None = None) -> Metric:
             return size / seconds
 
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-            table = copy_table(conn, schema)
+            table = events_like_table(conn, schema, "bench_copy")
 
             def baseline(index: int) -> float:
                 gc.collect()
