@@ -6,6 +6,7 @@ Shared by the relay (infra/kafka/relay.py) and the feed consumers' dead-letter p
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 from kafka import KafkaProducer
@@ -13,6 +14,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
+from infra.kafka.batches import RecordAppender, materialize_futures
 from infra.kafka.envelope import AGGREGATES, topic_for
 from infra.kafka.partitioning import KeyPartitioner
 from infra.kafka.shards import Destination
@@ -71,6 +73,24 @@ class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is unt
         self._partitioner = self.config["partitioner"]
         self._for_key = getattr(self._partitioner, "for_key", None)  # KeyPartitioner's
         self._plain = not self.config.get("transactional_id")
+        # batches kafka-python split (MESSAGE_TOO_LARGE) → each record's future (BatchTicket)
+        self.split_futures: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+        accumulator = self._accumulator
+        split = accumulator.split_and_reenqueue
+
+        def split_and_reenqueue(batch: Any, now: Any = None) -> Any:
+            self.split_futures[batch] = materialize_futures(batch)  # before they are rebound
+            return split(batch, now=now)
+
+        accumulator.split_and_reenqueue = split_and_reenqueue
+
+    def appender(self) -> RecordAppender | None:
+        """A RecordAppender for one relay batch (infra/kafka/batches.py), or None when each
+        record must go through `send_enveloped` (a transactional or closed producer, a
+        partitioner without `for_key`)."""
+        if not self._plain or self._closed or self._for_key is None:
+            return None
+        return RecordAppender(self, self.send_enveloped, self._fits)
 
     def send_enveloped(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]

@@ -29,6 +29,7 @@ from handlers import PartnerFleet
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
+from infra.kafka.batches import BatchTicket
 from infra.kafka.clients import (
     MAX_MESSAGE_BYTES,
     connect_producer,
@@ -61,6 +62,7 @@ class InFlight:
     passed: int  # stored events the batch covers, other shards' included
     futures: list[Any]
     rows: list[EventRow]  # the stored event of each future
+    tickets: list[BatchTicket]  # the rest: per record batch, its records' stored events
 
 
 class Relay:
@@ -168,27 +170,39 @@ class Relay:
         if not rows:
             return None
         producer = self._require_producer()
-        owns, send = self.shard.owns, producer.send
-        send_enveloped = getattr(producer, "send_enveloped", None)  # RelayProducer's
-        if send_enveloped is None:
-            send_enveloped = self._plain_send(send)
-        topic_of, record_of, careful = self._topic, self._record_of, bool(self._lot.reasons)
+        send = producer.send
+        appender = producer.appender() if hasattr(producer, "appender") else None
+        if appender is not None:
+            append = appender.append
+        else:  # a plain KafkaProducer: a future per record
+            send_enveloped = getattr(producer, "send_enveloped", None) or self._plain_send(send)
+
+            def append(topic: str, key: bytes, value: bytes, headers: Any, row: Any) -> Any:
+                return send_enveloped(topic, key, value, headers)
+
+        owns, topic_of, record_of = self.shard.owns, self._topic, self._record_of
+        careful = bool(self._lot.reasons)
         futures, sent = [], []
-        for row in rows:
-            if not owns(row.aggregate_id):
-                continue
-            if careful:
-                future = self._send(send, row)
-            else:
-                try:  # the hot path: most events go out as they are
-                    key, value, headers = record_of(row)
-                    future = send_enveloped(topic_of(row.topic), key, value, headers)
-                except Exception:  # too large, unreadable, or the broker away: case by case
+        try:
+            for row in rows:
+                if not owns(row.aggregate_id):
+                    continue
+                if careful:
                     future = self._send(send, row)
-            if future is not None:
-                futures.append(future)
-                sent.append(row)
-        return InFlight(rows[-1].position, len(rows), futures, sent)
+                else:
+                    try:  # the hot path: most events go out as they are
+                        key, value, headers = record_of(row)
+                        future = append(topic_of(row.topic), key, value, headers, row)
+                        if future is None:  # a ticket of the appender tracks it
+                            continue
+                    except Exception:  # too large, unreadable, or the broker away: case by case
+                        future = self._send(send, row)
+                if future is not None:
+                    futures.append(future)
+                    sent.append(row)
+        finally:
+            tickets = appender.close() if appender is not None else []
+        return InFlight(rows[-1].position, len(rows), futures, sent, tickets)
 
     @staticmethod
     def _plain_send(send: Send) -> Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Any]:
@@ -237,7 +251,15 @@ class Relay:
         return topic
 
     def _settle(self, batch: InFlight, progress: Callable[[int], None] | None = None) -> None:
-        refused = 0
+        refused, appended = 0, 0
+        split = getattr(self._producer, "split_futures", {})
+        for ticket in batch.tickets:
+            appended += len(ticket.entries)
+            for row, error in ticket.failures(ACK_TIMEOUT_SECONDS, split):
+                if not isinstance(error, PERMANENT_RECORD_ERRORS):
+                    raise error  # as future.get raises it: this batch is sent again
+                self._refused(row, error)
+                refused += 1
         for row, future in zip(batch.rows, batch.futures, strict=True):
             try:
                 future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises if refused, or silent
@@ -245,7 +267,7 @@ class Relay:
                 self._refused(row, error)
                 refused += 1
         self._record(batch.last)
-        self.published += len(batch.futures) - refused
+        self.published += len(batch.futures) + appended - refused
         if progress is not None:
             progress(batch.passed)
 
