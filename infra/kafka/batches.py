@@ -140,9 +140,9 @@ class RecordAppender:
         self._wake = False
 
     def append(self, topic: str, key: bytes, value: bytes, headers: Headers, item: Any) -> Any:
-        """Append one record; None when a ticket tracks it as `item`, else the future of
-        `send_enveloped` (a batch's first record, a record that may be too large, a topic
-        whose metadata is not known yet). Raises what `send` raises for the record."""
+        """Append one record; None when a ticket tracks it as `item`, else its own future (a
+        batch's first record; through `send_enveloped` a record that may be too large or of a
+        topic whose metadata is not known yet). Raises what `send` raises for the record."""
         partitions = self._partitions.get(topic)
         if partitions is None:
             partitions = self._partitions[topic] = self._metadata.partitions_for_topic(topic)
@@ -154,7 +154,10 @@ class RecordAppender:
             tp = self._tps[topic, partition] = TopicPartition(topic, partition)
         if self._into_open_batch(tp, key, value, headers, item):
             return None
-        return self._opening(topic, key, value, headers)
+        # a new batch, as send_enveloped opens it; the sender is woken once, by close()
+        future = self._accumulator.append(tp, None, key, value, headers)[0]
+        self._wake = True
+        return future
 
     def _into_open_batch(
         self, tp: TopicPartition, key: bytes, value: bytes, headers: Headers, item: Any

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from infra.kafka.clients import RelayProducer, ensure_topics, producer_config
 from infra.kafka.envelope import Record, stored_record
@@ -83,3 +83,100 @@ def test_issue_11_send_enveloped_refuses_a_record_above_max_request_size_as_send
         assert fits.get(timeout=0).topic == topic
     finally:
         producer.close(timeout=5)
+
+
+def appended(
+    producer: RelayProducer, topic: str, records: list[Record]
+) -> tuple[list[Any], list[Any]]:
+    """The records through one RecordAppender: (futures of the records it sent itself,
+    tickets), each record's item its index in `records`."""
+    appender = producer.appender()
+    assert appender is not None
+    futures = [
+        future
+        for index, (key, value, headers) in enumerate(records)
+        if (future := appender.append(topic, key, value, headers, index)) is not None
+    ]
+    return futures, appender.close()
+
+
+def test_issue_11_the_appender_puts_the_same_records_on_the_wire_as_send(
+    broker: Broker,
+) -> None:
+    """Whole batches written by RecordAppender: same partition per key, same value and
+    headers in the same order as send's; each record is in one ticket or has a future."""
+    plain, lean = (f"pf{uuid.uuid4().hex[:8]}.{name}" for name in ("plain", "batch"))
+    ensure_topics(broker.bootstrap, [plain, lean])
+    records = scenario_records()
+    producer = RelayProducer(**producer_config(broker.bootstrap))
+    try:
+        producer.partitions_for(lean)
+        sent = [producer.send(plain, key=k, value=v, headers=h) for k, v, h in records]
+        futures, tickets = appended(producer, lean, records)
+        producer.flush(timeout=30)
+        assert all(future.get(timeout=0) for future in sent + futures)
+        assert all(t.failures(5, producer.split_futures) == [] for t in tickets)
+        items = [item for ticket in tickets for _, item in ticket.entries]
+        assert len(items) + len(futures) == len(records)
+        assert len(set(items)) == len(items)
+    finally:
+        producer.close(timeout=5)
+    on_plain = read_topics(broker.bootstrap, [plain], len(records))
+    on_lean = read_topics(broker.bootstrap, [lean], len(records))
+    assert len(on_lean) == len(on_plain) == len(records)
+    assert by_key(on_lean) == by_key(on_plain)
+
+
+def test_issue_11_a_split_batch_of_appended_records_is_still_acknowledged_per_record(
+    broker: Broker,
+) -> None:
+    """kafka-python splits a batch the broker found too large by its record futures; a batch
+    RecordAppender wrote into gets one per record first, so its ticket follows the parts."""
+    topic = f"pf{uuid.uuid4().hex[:8]}.split"
+    ensure_topics(broker.bootstrap, [topic], partitions=1)
+    records = scenario_records()[:40]
+    config = producer_config(broker.bootstrap) | {
+        "linger_ms": 60_000,
+        "delivery_timeout_ms": 120_000,
+    }  # batches stay open
+    producer = RelayProducer(**config)
+    try:
+        producer.partitions_for(topic)
+        futures, [ticket] = appended(producer, topic, records)
+        accumulator = producer._accumulator
+        with accumulator._tp_lock(ticket.batch.topic_partition):  # as the sender drains it
+            batch = accumulator._batches[ticket.batch.topic_partition].popleft()
+            batch.records.close()
+        assert batch is ticket.batch and batch.record_count == len(records)
+        assert accumulator.split_and_reenqueue(batch) == 2  # as on MESSAGE_TOO_LARGE
+        accumulator.deallocate(batch)
+        producer.flush(timeout=30)
+        assert ticket.failures(5, producer.split_futures) == []
+        assert [future.get(timeout=0).offset for future in futures] == [0]
+    finally:
+        producer.close(timeout=5)
+    on_wire = read_topics(broker.bootstrap, [topic], len(records))
+    assert [(r.key, r.value, list(r.headers)) for r in on_wire] == [
+        (k, v, list(h)) for k, v, h in records
+    ]
+
+
+def test_issue_11_a_ticket_reports_every_record_of_an_aborted_batch(broker: Broker) -> None:
+    """A producer forced closed before the broker acknowledged (what `close` does when its
+    sender hangs): every appended record's error comes back from its ticket (the relay raises
+    it and records no position)."""
+    topic = f"pf{uuid.uuid4().hex[:8]}.abort"
+    ensure_topics(broker.bootstrap, [topic], partitions=1)
+    records = scenario_records()[:10]
+    producer = RelayProducer(
+        **producer_config(broker.bootstrap) | {"linger_ms": 60_000, "delivery_timeout_ms": 120_000}
+    )
+    producer.partitions_for(topic)
+    futures, [ticket] = appended(producer, topic, records)
+    producer._sender.force_close()  # aborts the open batch
+    failures = ticket.failures(5, producer.split_futures)
+    producer.close(timeout=1)
+    assert [item for item, _ in failures] == list(range(1, len(records)))
+    assert all(isinstance(error, KafkaError) for _, error in failures)
+    with pytest.raises(KafkaError):
+        futures[0].get(timeout=5)

@@ -62,7 +62,12 @@ def test_issue_11_a_batch_of_encoded_records_reads_back_as_written() -> None:
     names: dict[str, bytes] = {}
     for index in range(1, 50):
         builder._buffer += encode_record(
-            index, index, f"key-{index}".encode(), b"value-%d" % index, [("h", b"%d" % index)], names
+            index,
+            index,
+            f"key-{index}".encode(),
+            b"value-%d" % index,
+            [("h", b"%d" % index)],
+            names,
         )
         builder._num_records += 1
         builder._last_offset = index
