@@ -18,7 +18,8 @@ import contextlib
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from infra.kafka.envelope import Record, envelope_record, shape_of_topic, stored
 from infra.kafka.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot, Send, send_notice
 from infra.kafka.shards import SINGLE, Destination, Shard, safe_start
 from infra.loops import BackOff, describe
-from infra.storage.event_rows import EventRow, row_reader
+from infra.storage.event_rows import EventRow, PostgresRows, row_reader
 from infra.storage.tracking import TRACKING_DDL, read_position, write_position
 from infra.storage.viewdb import ViewDB
 
@@ -96,6 +97,9 @@ class Relay:
         mapper = fleet.mapper
         self._plain_json = mapper.cipher is None and mapper.compressor is None
         self._read = row_reader(fleet.recorder)
+        self._reads_ahead = isinstance(self._read, PostgresRows)  # a pool: any thread may read
+        self._reader: ThreadPoolExecutor | None = None  # reads the next batch ahead
+        self._ahead: tuple[int, Future[Sequence[EventRow]]] | None = None  # (after, rows)
         self._stop = threading.Event()
         self._tracking: str | None = None  # this shard's row at its destination, once known
         self._lot = ParkingLot(positions)  # events parked at this destination
@@ -165,8 +169,25 @@ class Relay:
                 self._settle(in_flight.popleft(), progress)
         return passed
 
+    def _rows_after(self, position: int) -> Sequence[EventRow]:
+        """The next batch's rows, read ahead (on PostgreSQL) while the last batch was encoded
+        if that one was full; then the batch after it is read ahead in turn. A read ahead
+        returns a prefix of what a later read would (notification ids commit in order), so
+        it is never stale, only perhaps shorter; its errors are raised here, as the read's."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == position:
+            rows = ahead[1].result()
+        else:
+            rows = self._read(position, self.batch_size)
+        if self._reads_ahead and len(rows) == self.batch_size and not self._stop.is_set():
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(1, thread_name_prefix="relay-read")
+            after = rows[-1].position
+            self._ahead = (after, self._reader.submit(self._read, after, self.batch_size))
+        return rows
+
     def _send_after(self, position: int) -> InFlight | None:
-        rows = self._read(position, self.batch_size)
+        rows = self._rows_after(position)
         if not rows:
             return None
         producer = self._require_producer()
@@ -336,9 +357,12 @@ class Relay:
         return self._lot.count
 
     def stop(self) -> None:
-        """Ask `run()` to return and close the producer."""
+        """Ask `run()` to return and close the producer (and the reader thread)."""
         self._stop.set()
         self._drop_producer()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(wait=False, cancel_futures=True)
 
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
