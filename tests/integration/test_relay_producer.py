@@ -7,13 +7,15 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.errors import InvalidRecordError, KafkaError, MessageSizeTooLargeError
 
 from infra.kafka.clients import RelayProducer, ensure_topics, producer_config
 from infra.kafka.envelope import Record, stored_record
 from infra.storage.event_rows import row_reader
 from tests.kafka import Broker, read_topics
 from tests.scenarios import SCENARIOS, in_memory_fleet
+
+LINGERING = {"linger_ms": 60_000, "delivery_timeout_ms": 120_000}  # batches stay open
 
 
 def scenario_records() -> list[Record]:
@@ -135,11 +137,7 @@ def test_issue_11_a_split_batch_of_appended_records_is_still_acknowledged_per_re
     topic = f"pf{uuid.uuid4().hex[:8]}.split"
     ensure_topics(broker.bootstrap, [topic], partitions=1)
     records = scenario_records()[:40]
-    config = producer_config(broker.bootstrap) | {
-        "linger_ms": 60_000,
-        "delivery_timeout_ms": 120_000,
-    }  # batches stay open
-    producer = RelayProducer(**config)
+    producer = RelayProducer(**producer_config(broker.bootstrap) | LINGERING)
     try:
         producer.partitions_for(topic)
         futures, [ticket] = appended(producer, topic, records)
@@ -147,7 +145,8 @@ def test_issue_11_a_split_batch_of_appended_records_is_still_acknowledged_per_re
         with accumulator._tp_lock(ticket.batch.topic_partition):  # as the sender drains it
             batch = accumulator._batches[ticket.batch.topic_partition].popleft()
             batch.records.close()
-        assert batch is ticket.batch and batch.record_count == len(records)
+        assert batch is ticket.batch
+        assert batch.record_count == len(records)
         assert accumulator.split_and_reenqueue(batch) == 2  # as on MESSAGE_TOO_LARGE
         accumulator.deallocate(batch)
         producer.flush(timeout=30)
@@ -168,9 +167,7 @@ def test_issue_11_a_ticket_reports_every_record_of_an_aborted_batch(broker: Brok
     topic = f"pf{uuid.uuid4().hex[:8]}.abort"
     ensure_topics(broker.bootstrap, [topic], partitions=1)
     records = scenario_records()[:10]
-    producer = RelayProducer(
-        **producer_config(broker.bootstrap) | {"linger_ms": 60_000, "delivery_timeout_ms": 120_000}
-    )
+    producer = RelayProducer(**producer_config(broker.bootstrap) | LINGERING)
     producer.partitions_for(topic)
     futures, [ticket] = appended(producer, topic, records)
     producer._sender.force_close()  # aborts the open batch
@@ -180,3 +177,34 @@ def test_issue_11_a_ticket_reports_every_record_of_an_aborted_batch(broker: Brok
     assert all(isinstance(error, KafkaError) for _, error in failures)
     with pytest.raises(KafkaError):
         futures[0].get(timeout=5)
+
+
+def test_issue_11_a_ticket_reports_the_record_the_broker_refused_as_send_s_future_would(
+    broker: Broker,
+) -> None:
+    """A produce response refusing one record of a batch (record_errors, as the sender reads
+    it): the ticket gives that record the error its FutureRecordMetadata would raise, and
+    the batch's other records the sender's error for them (the relay parks the one, resends
+    the rest)."""
+    topic = f"pf{uuid.uuid4().hex[:8]}.refuse"
+    ensure_topics(broker.bootstrap, [topic], partitions=1)
+    records = scenario_records()[:8]
+    producer = RelayProducer(**producer_config(broker.bootstrap) | LINGERING)
+    try:
+        producer.partitions_for(topic)
+        futures, [ticket] = appended(producer, topic, records)
+        accumulator = producer._accumulator
+        with accumulator._tp_lock(ticket.batch.topic_partition):  # answered, never sent
+            batch = accumulator._batches[ticket.batch.topic_partition].popleft()
+            batch.records.close()
+        refusal = InvalidRecordError("bad record")
+        errors = producer._sender._record_exceptions_fn(refusal, [(3, "bad record")], "bad")
+        batch.complete_exceptionally(refusal, errors)
+        failures = ticket.failures(5, producer.split_futures)
+        assert [item for item, _ in failures] == list(range(1, len(records)))
+        assert [type(e) for i, e in failures if i == 3] == [InvalidRecordError]
+        assert all(type(e) is KafkaError for i, e in failures if i != 3)
+        with pytest.raises(KafkaError):
+            futures[0].get(timeout=0)  # the batch's first record, sent by send_enveloped
+    finally:
+        producer.close(timeout=1)
