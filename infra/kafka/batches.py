@@ -17,7 +17,7 @@ Pinned to kafka-python 3.0.12 (tests/integration/test_relay_producer.py compares
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka.errors import KafkaTimeoutError
@@ -80,13 +80,14 @@ class BatchTicket:
     """The records one RecordAppender wrote into one of the producer's record batches: their
     batch indexes and what the caller tracks them by (`items`)."""
 
-    __slots__ = ("batch", "entries")
+    __slots__ = ("batch", "entries", "split")
 
-    def __init__(self, batch: Any) -> None:
+    def __init__(self, batch: Any, split: Mapping[Any, list[Any]]) -> None:
         self.batch = batch  # kafka-python's ProducerBatch
         self.entries: list[tuple[int, Any]] = []  # (batch index, the caller's item)
+        self.split = split  # RelayProducer.split_futures: split batch → its records' futures
 
-    def failures(self, timeout: float, split: dict[Any, list[Any]]) -> list[tuple[Any, Exception]]:
+    def failures(self, timeout: float) -> list[tuple[Any, Exception]]:
         """Wait until the broker answered for the batch (or for the batches it was split into);
         the items whose record it refused, with the error `FutureRecordMetadata.get` raises
         for it, in batch order. Raises KafkaTimeoutError after `timeout` seconds."""
@@ -96,7 +97,7 @@ class BatchTicket:
         if produced.is_done:  # completed, also when failed: its value maps index → error
             errors = produced.value[2]
             return [] if errors is None else [(item, errors(i)) for i, item in self.entries]
-        futures = split[self.batch]  # split: each record's future, rebound to a part
+        futures = self.split[self.batch]  # split: each record's future, rebound to a part
         return [(item, e) for i, item in self.entries if (e := _failure(futures[i], timeout))]
 
 
@@ -132,6 +133,7 @@ class RecordAppender:
         self._metadata = producer._metadata
         self._sender = producer._sender
         self._for_key = producer.config["partitioner"].for_key
+        self._split = producer.split_futures
         self._send_enveloped, self._fits = send_enveloped, fits
         self._names: dict[str, bytes] = {}
         self._partitions: dict[str, Any] = {}
@@ -189,7 +191,7 @@ class RecordAppender:
             batch.max_record_size = max(batch.max_record_size, len(encoded))
         ticket = self._tickets.get(id(batch))
         if ticket is None:
-            ticket = self._tickets[id(batch)] = BatchTicket(batch)
+            ticket = self._tickets[id(batch)] = BatchTicket(batch, self._split)
         ticket.entries.append((index, item))
         self._wake = True
         return True

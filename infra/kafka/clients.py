@@ -87,8 +87,9 @@ class RelayProducer(KafkaProducer):  # type: ignore[misc]  # kafka-python is unt
     def appender(self) -> RecordAppender | None:
         """A RecordAppender for one relay batch (infra/kafka/batches.py), or None when each
         record must go through `send_enveloped` (a transactional or closed producer, a
-        partitioner without `for_key`)."""
-        if not self._plain or self._closed or self._for_key is None:
+        partitioner without `for_key`, a broker older than the v2 record format)."""
+        v2 = self._accumulator.config["message_version"] >= 2  # the format batches.py writes
+        if not self._plain or self._closed or self._for_key is None or not v2:
             return None
         return RecordAppender(self, self.send_enveloped, self._fits)
 

@@ -273,10 +273,9 @@ class Relay:
 
     def _settle(self, batch: InFlight, progress: Callable[[int], None] | None = None) -> None:
         refused, appended = 0, 0
-        split = getattr(self._producer, "split_futures", {})
         for ticket in batch.tickets:
             appended += len(ticket.entries)
-            for row, error in ticket.failures(ACK_TIMEOUT_SECONDS, split):
+            for row, error in ticket.failures(ACK_TIMEOUT_SECONDS):
                 if not isinstance(error, PERMANENT_RECORD_ERRORS):
                     raise error  # as future.get raises it: this batch is sent again
                 self._refused(row, error)

@@ -117,7 +117,7 @@ def test_issue_11_the_appender_puts_the_same_records_on_the_wire_as_send(
         futures, tickets = appended(producer, lean, records)
         producer.flush(timeout=30)
         assert all(future.get(timeout=0) for future in sent + futures)
-        assert all(t.failures(5, producer.split_futures) == [] for t in tickets)
+        assert all(t.failures(5) == [] for t in tickets)
         items = [item for ticket in tickets for _, item in ticket.entries]
         assert len(items) + len(futures) == len(records)
         assert len(set(items)) == len(items)
@@ -150,7 +150,7 @@ def test_issue_11_a_split_batch_of_appended_records_is_still_acknowledged_per_re
         assert accumulator.split_and_reenqueue(batch) == 2  # as on MESSAGE_TOO_LARGE
         accumulator.deallocate(batch)
         producer.flush(timeout=30)
-        assert ticket.failures(5, producer.split_futures) == []
+        assert ticket.failures(5) == []
         assert [future.get(timeout=0).offset for future in futures] == [0]
     finally:
         producer.close(timeout=5)
@@ -171,7 +171,7 @@ def test_issue_11_a_ticket_reports_every_record_of_an_aborted_batch(broker: Brok
     producer.partitions_for(topic)
     futures, [ticket] = appended(producer, topic, records)
     producer._sender.force_close()  # aborts the open batch
-    failures = ticket.failures(5, producer.split_futures)
+    failures = ticket.failures(5)
     producer.close(timeout=1)
     assert [item for item, _ in failures] == list(range(1, len(records)))
     assert all(isinstance(error, KafkaError) for _, error in failures)
@@ -200,7 +200,7 @@ def test_issue_11_a_ticket_reports_the_record_the_broker_refused_as_send_s_futur
         refusal = InvalidRecordError("bad record")
         errors = producer._sender._record_exceptions_fn(refusal, [(3, "bad record")], "bad")
         batch.complete_exceptionally(refusal, errors)
-        failures = ticket.failures(5, producer.split_futures)
+        failures = ticket.failures(5)
         assert [item for item, _ in failures] == list(range(1, len(records)))
         assert [type(e) for i, e in failures if i == 3] == [InvalidRecordError]
         assert all(type(e) is KafkaError for i, e in failures if i != 3)
