@@ -43,6 +43,7 @@ from infra.http.schemas.customers import (
     Profile,
     View,
     ViewChoice,
+    customer_list_json,
 )
 from projections.customer_queries import customer_dashboard, list_customers, partner_user
 
@@ -58,7 +59,7 @@ ME = "/partners/{location_id}/me"
 WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEADER}}}
 
 
-@router.get(GROUPS)
+@router.get(GROUPS, response_model=CustomerList)
 def list_customer_groups(
     scope: PartnerScopeDep,
     views: ViewsDep,
@@ -67,8 +68,10 @@ def list_customer_groups(
     search: Annotated[str | None, Query(max_length=256, description="Part of the name")] = None,
     connection: Connection | None = None,
     has_critical: Annotated[bool | None, Query(description="R-SVC-2: critical events")] = None,
-) -> CustomerList:
+) -> Response:
     """R-FAV-1, R-FAV-3, R-FAV-5, R-SVC-2: All Customers or Favorites Only, filtered, by name."""
+    # The body is CustomerList (response_model: the schema), serialized without a model per
+    # tile (customer_list_json); the docstring is the OpenAPI description, kept as it was.
     with views.transaction() as tx:
         found = list_customers(
             tx,
@@ -81,7 +84,8 @@ def list_customer_groups(
             limit=page.limit,
         )
     after = found.next_after
-    return CustomerList.of_customers(found, None if after is None else page.next_cursor(after))
+    cursor = None if after is None else page.next_cursor(after)
+    return Response(customer_list_json(found, cursor), media_type="application/json")
 
 
 @router.get(GROUP, responses=WITH_ETAG)
