@@ -70,5 +70,5 @@ def test_a_group_id_that_is_no_uuid_is_refused() -> None:
         0,
         False,
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="hexadecimal UUID"):
         customer_list_json(CustomerPage("all_customers", False, [row], None), None)
