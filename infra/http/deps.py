@@ -52,7 +52,7 @@ from handlers.access import (
 )
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
-from infra.http.page_cache import PageCache
+from infra.http.page_cache import PageCache, PageCaches
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
 from infra.storage.tracking import read_positions
 from infra.storage.viewdb import ViewDB
@@ -155,7 +155,8 @@ async def get_reads(request: Request, views: ViewsDep) -> Reads:
     """The read models (after `Partnerfleet-Wait-For`, as `ViewsDep`) and the page cache."""
     runner: ViewRunner = request.app.state.views
     names = tuple(view.name for view in runner.views)
-    return Reads(views, names, request.app.state.page_cache)
+    caches: PageCaches = request.app.state.page_caches
+    return Reads(views, names, caches.of(views))
 
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]

@@ -16,6 +16,10 @@ What this guarantees:
 - any event applied to any view changes the key (a rebuild resets positions to an
   earlier state the same events rebuild). Errors are never remembered.
 
+Positions name states of one read-model database, so each database has a cache of its
+own (`PageCaches.of`): an application put over other read models (tests rebind one app to
+a fresh store per example) never meets the bodies of the former ones.
+
 `PAGE_CACHE_SIZE` (Settings.page_cache_size, default 1,024 bodies; 0 turns it off) bounds
 the memory: least recently used bodies go first. Each process keeps its own.
 """
@@ -23,6 +27,7 @@ the memory: least recently used bodies go first. Each process keeps its own.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -61,3 +66,21 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+
+class PageCaches:
+    """One `PageCache` of `size` bodies per read-model database, dropped with it."""
+
+    def __init__(self, size: int) -> None:
+        PageCache(size)  # the same check of `size`, before any database asks
+        self.size = size
+        self._caches: weakref.WeakKeyDictionary[object, PageCache] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, db: object) -> PageCache:
+        """The cache of the read models in `db` (made on first use)."""
+        with self._lock:
+            cache = self._caches.get(db)
+            if cache is None:
+                cache = self._caches[db] = PageCache(self.size)
+            return cache

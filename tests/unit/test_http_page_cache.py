@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from infra.http.page_cache import PageCache
+from infra.http.page_cache import PageCache, PageCaches
 from tests.unit.test_http_customers import C1, C2, GROUPS, world
 
 
 def cache_of(w: Any) -> PageCache:
     """The API's page cache."""
-    cache: PageCache = w.api.app.state.page_cache
-    return cache
+    caches: PageCaches = w.api.app.state.page_caches
+    return caches.of(w.api.app.state.views.db)
 
 
 def body(answer: Any) -> dict[str, Any]:
@@ -136,3 +136,37 @@ def test_a_cache_of_size_0_keeps_nothing_and_an_error_leaves_nothing() -> None:
     assert cache.body("k", lambda: b"built") == b"built"
     with pytest.raises(ValueError, match="0 or more"):
         PageCache(-1)
+
+
+def test_other_read_models_behind_the_same_app_get_a_cache_of_their_own() -> None:
+    """Positions name states of one database: an app put over a fresh store (as the no-leak
+    property test does per example) never answers from the former store's bodies, even at
+    the same positions (Ben's one favourite is C1 in the first store, C2 in the second)."""
+    first, second = world(), world()
+    for w, group in ((first, C1), (second, C2)):
+        marked = w.call(
+            "POST", "/partners/LOC-1/me/favourites", "ben", json={"group_id": str(group)}
+        )
+        assert marked.status_code in (200, 201), marked.text
+    assert body(first.call("GET", GROUPS, "ben"))["items"][0]["favourite"]
+    app: Any = first.api.app
+    app.state.fleet, app.state.views = second.fleet, second.api.app.state.views  # type: ignore[attr-defined]
+
+    again = body(first.call("GET", GROUPS, "ben"))
+
+    assert [t["favourite"] for t in again["items"]] == [False, True]
+    assert cache_of(first).hits == 0
+
+
+class _DB:
+    """Stands for a read-model database."""
+
+
+def test_one_cache_per_database_of_the_size_asked() -> None:
+    caches, one, other = PageCaches(3), _DB(), _DB()
+
+    assert caches.of(one) is caches.of(one)
+    assert caches.of(one) is not caches.of(other)
+    assert caches.of(other).size == 3
+    with pytest.raises(ValueError, match="0 or more"):
+        PageCaches(-1)
