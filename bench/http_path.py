@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -195,6 +195,16 @@ def wait_healthy(server: subprocess.Popen[bytes], base: str, timeout: float = 90
 
 
 # --- clients ---------------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process `pid` and all its threads so far (Linux
+    /proc; 0.0 where there is none, so the figure reads 0 rather than failing the run)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_clients(clients: int, work: Callable[[int, Callable[[], object]], list[float]]) -> Load:
@@ -490,16 +500,23 @@ if __name__ == "__main__":
 
 
 async def _async_reads(base: str, token: str, seconds: float, clients: int) -> Load:
-    """GET the page from `clients` concurrent keep-alive connections driven by one event
-    loop (far less client CPU than a thread each, so the server gets the CPUs)."""
+    """GET the page from `clients` concurrent keep-alive clients driven by one event loop
+    (far less client CPU than a thread each, so the server gets the CPUs). Each client is
+    an httpx.AsyncClient of its own with one connection, as a browser would be: one shared
+    client with a 50-connection pool spent about 7.5 ms of CPU per request in httpcore's
+    pool bookkeeping, against about 2.2 ms this way (docs/decisions.md, issue 11, HTTP)."""
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     transport_errors: list[int] = []
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30.0
-    ) as client:
+    async with AsyncExitStack() as stack:
+        pool = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, headers=headers, limits=one, timeout=30.0)
+            )
+            for _ in range(clients)
+        ]
 
-        async def get() -> None:
+        async def get(client: httpx.AsyncClient) -> None:
             for attempt in range(1, 4):  # a connection the server dropped: sent again, counted
                 try:
                     answer = await client.get(PAGE)
@@ -511,17 +528,17 @@ async def _async_reads(base: str, token: str, seconds: float, clients: int) -> L
             if answer.status_code != 200:
                 raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
 
-        await asyncio.gather(*(get() for _ in range(clients)))  # connections open, warm
+        await asyncio.gather(*(get(client) for client in pool))  # connections open, warm
         latencies: list[float] = []
         start = time.perf_counter()
         end = start + seconds
 
-        async def loop() -> None:
+        async def loop(client: httpx.AsyncClient) -> None:
             while (sent := time.perf_counter()) < end:
-                await get()
+                await get(client)
                 latencies.append((time.perf_counter() - sent) * 1000)
 
-        await asyncio.gather(*(loop() for _ in range(clients)))
+        await asyncio.gather(*(loop(client) for client in pool))
         elapsed = time.perf_counter() - start
     load = Load("HTTP GET page", clients, len(latencies), elapsed, "requests", latencies)
     load.goal_p99, load.transport_errors = P99_GOAL_MS, len(transport_errors)
@@ -532,19 +549,26 @@ def metrics(scale: Scale) -> list[Metric]:
     """`http.all_customers_p99_ms` and `http.rps`: the big partner's All Customers first page
     (10,000 customer groups; 1,000 at quick scale) through `partnerfleet serve` on loopback,
     50 concurrent clients for 20 s (4 s quick) per repetition; baseline: the query function
-    itself from 50 threads in the benchmark process (what the HTTP layer adds on top)."""
+    itself from 50 threads in the benchmark process (what the HTTP layer adds on top).
+    The detail adds each repetition's p50, the server process's CPU ms per request, and a
+    lone client's p50/p99 (half a repetition long, measured once before the others)."""
     quiet_logging()
     shape = Shape(scale.of(20, 2), 25, 4, scale.of(10_000, 1_000), 25, 10)
     seconds = 20.0 if not scale.quick else 4.0
     loads: dict[str, list[Load]] = {"http": [], "direct": []}
+    cpu: list[float] = []  # the server process's CPU ms per request, per repetition
     with bench_service() as (key, env, settings, fleet, base):
         generate(fleet, shape, 3_000)
-        with served(env, base):
+        with served(env, base) as server:
             claims = Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG)
             token = mint(claims, key, 3600, audience=settings.jwt_audience)
+            alone = asyncio.run(_async_reads(base, token, seconds / 2, 1))
 
             def http(_: int) -> float:
+                before = process_cpu_seconds(server.pid)
                 load = asyncio.run(_async_reads(base, token, seconds, READ_CLIENTS))
+                used = process_cpu_seconds(server.pid) - before
+                cpu.append(round(used * 1000 / max(load.count, 1), 2))
                 loads["http"].append(load)
                 return load.per_second
 
@@ -567,6 +591,9 @@ def metrics(scale: Scale) -> list[Metric]:
             | {
                 "p50_ms": [round(load.cut(50), 1) for load in loads["http"]],
                 "transport_errors": [load.transport_errors for load in loads["http"]],
+                "server_cpu_ms_per_request": cpu,
+                "one_client_p50_ms": round(alone.cut(50), 2),
+                "one_client_p99_ms": round(alone.cut(99), 2),
             },
         ),
         from_samples("http.rps", "requests/s", rps, baseline=(baseline, direct_rps), detail=detail),

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Aggregates each process keeps in memory for commands (handlers/aggregate_cache.py,
     # issue 11); 0 turns the cache off. A cached device or group is 0.5-2 KB.
     aggregate_cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    # List page bodies each process keeps while the read models stand still
+    # (infra/http/page_cache.py, issue 11); 0 turns it off. A 50-tile page is about 15 KB.
+    page_cache_size: int = Field(default=1_024, ge=0, le=1_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

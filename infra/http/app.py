@@ -18,6 +18,7 @@ from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
 from infra.http import errors
 from infra.http.limits import BodyLimit
+from infra.http.page_cache import PageCaches
 from infra.http.paging import Cursors
 from infra.http.requests import RequestIds
 from infra.http.routes import routers
@@ -52,6 +53,7 @@ def create_api(
     api.state.loops = dict(loops or {})
     api.state.jwks = jwks
     api.state.cursors = Cursors(settings.cursor_secret())
+    api.state.page_caches = PageCaches(settings.page_cache_size)
     errors.install(api)
     for router in routers():
         api.include_router(router)

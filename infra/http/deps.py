@@ -12,6 +12,8 @@
   asks (`.now()`): configuration data (R-CON-3: a withdrawal ends access at once) and a body
   sent with its aggregate's ETag. 503 `views-behind` if they do not get there in time.
 - `PageDep`: `limit` and `cursor` of a list (infra/http/paging.py).
+- `ReadsDep`: the read models (as `ViewsDep`), their positions and the page cache: a list
+  route's body remembered while the views stand still (infra/http/page_cache.py).
 - `PartnerScopeDep`: the `{location_id}` partner's scope (403 for other roles, 404 for
   another partner's Location ID).
 - `PartnerActorDep`: the actor, checked as `PartnerScopeDep` checks it, for partner users'
@@ -27,6 +29,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -49,8 +52,11 @@ from handlers.access import (
 )
 from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
+from infra.http.page_cache import PageCache, PageCaches
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
+from infra.storage.tracking import read_positions
 from infra.storage.viewdb import ViewDB
+from projections.base import Tx
 
 WAIT_SECONDS = 1.0
 WAIT_HEADER = "Partnerfleet-Wait-For"
@@ -126,6 +132,34 @@ def _wait_for(views: ViewRunner, wait_for: int) -> None:
 
 
 ViewsDep = Annotated[ViewDB, Depends(get_views)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reads:
+    """The read models of a list route, with the page cache (infra/http/page_cache.py)."""
+
+    db: ViewDB
+    views: tuple[str, ...]  # every view the runner keeps: any of them moving is a new key
+    cache: PageCache
+
+    def page(self, key: tuple[object, ...], make: Callable[[Tx], bytes]) -> bytes:
+        """The body of the page `key` names (who asks and what), remembered under the
+        views' positions read first in this same read; else `make(tx)` in that read.
+        `key` must hold everything the body depends on besides the views' rows."""
+        with self.db.read() as tx:
+            positions = read_positions(tx, self.views)
+            return self.cache.body((key, positions), lambda: make(tx))
+
+
+async def get_reads(request: Request, views: ViewsDep) -> Reads:
+    """The read models (after `Partnerfleet-Wait-For`, as `ViewsDep`) and the page cache."""
+    runner: ViewRunner = request.app.state.views
+    names = tuple(view.name for view in runner.views)
+    caches: PageCaches = request.app.state.page_caches
+    return Reads(views, names, caches.of(views))
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
 @dataclasses.dataclass(frozen=True)

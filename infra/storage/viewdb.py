@@ -34,6 +34,11 @@ class ViewDB(Protocol):
     def transaction(self) -> Any:
         """A context manager yielding a Tx; commits on success, rolls back on error."""
 
+    def read(self) -> Any:
+        """A context manager yielding a Tx for queries only, each statement reading the
+        latest committed state (as statements in a READ COMMITTED transaction do), without
+        a transaction's BEGIN and COMMIT round trips where the database allows it."""
+
     def ddl(self) -> Any:
         """A transaction for creating tables: one process at a time, as they all start together."""
 
@@ -88,6 +93,10 @@ class SQLiteViewDB:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def read(self) -> Any:
+        """Queries on the one connection: a transaction, as every use of it is serialised."""
+        return self.transaction()
 
     def ddl(self) -> Any:
         """BEGIN IMMEDIATE already lets one writer in at a time, across processes too."""
@@ -162,6 +171,23 @@ class _PostgresTx:
             start += size
             merged = statement.replace(values, ", ".join([values] * size))
             self._cursor.execute(_pg(merged), [v for row in chunk for v in row], prepare=True)
+
+
+class ReadOnlyError(RuntimeError):
+    """A write sent through `ViewDB.read()`, which is for queries only."""
+
+
+class _ReadTx(_PostgresTx):
+    """Queries on an autocommit connection; writes are refused, never buffered."""
+
+    def execute(self, statement: str, params: Params = ()) -> None:
+        raise ReadOnlyError(f"read() is for queries only, not {statement.split(maxsplit=1)[0]}")
+
+    def executemany(self, statement: str, rows: Iterable[Params]) -> None:
+        raise ReadOnlyError(f"read() is for queries only, not {statement.split(maxsplit=1)[0]}")
+
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        raise ReadOnlyError("read() does not stream: a named cursor needs a transaction")
 
 
 def _chunk_sizes(rows: int) -> Iterator[int]:
@@ -239,6 +265,21 @@ class PostgresViewDB:
             tx = _PostgresTx(cursor)
             yield tx
             tx.flush()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A pooled connection in autocommit for queries: each statement reads the latest
+        committed state, as it would inside a READ COMMITTED transaction, without BEGIN and
+        COMMIT (two of a page's four round trips). A write is refused (ReadOnlyError)."""
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cursor:
+                    tx = _ReadTx(cursor)
+                    yield tx
+            finally:
+                if not conn.closed and not conn.broken:
+                    conn.autocommit = False  # the pool's other users expect transactions
 
     @contextmanager
     def ddl(self) -> Iterator[Tx]:

@@ -9,7 +9,8 @@ import pytest
 
 from infra.bootstrap import build_view_db, storage_ready
 from infra.settings import Settings
-from infra.storage.viewdb import ViewDB
+from infra.storage.tracking import TRACKING_DDL, read_positions, start_tracking, write_position
+from infra.storage.viewdb import ReadOnlyError, ViewDB
 
 
 @pytest.fixture
@@ -104,3 +105,57 @@ def test_r_con_4_on_postgresql_a_stream_reads_through_a_server_side_cursor(
     assert first == (0,)
     assert cursors == [(1,)]
     assert len(rest) == 1_999
+
+
+def test_a_read_sees_what_is_committed_and_positions_come_in_one_query(db: ViewDB) -> None:
+    """`read()` (autocommit on PostgreSQL) sees each committed write, and the positions of
+    several views come back in the order asked, 0 for one not tracked."""
+    with db.transaction() as tx:
+        tx.execute(TRACKING_DDL)
+        tx.execute("CREATE TABLE t8 (k INTEGER PRIMARY KEY)")
+        start_tracking(tx, "a")
+        start_tracking(tx, "b")
+    with db.read() as tx:
+        assert read_positions(tx, ["b", "a", "new"]) == (0, 0, 0)
+    with db.transaction() as tx:
+        write_position(tx, "b", 7)
+        tx.execute("INSERT INTO t8 VALUES (1)")
+    with db.read() as tx:
+        assert read_positions(tx, ["a", "b"]) == (0, 7)
+        assert tx.query("SELECT k FROM t8") == [(1,)]
+
+
+def _write_in_read(db: ViewDB) -> None:
+    with db.read() as tx:
+        tx.execute("INSERT INTO t9 VALUES (1)")
+
+
+def _failed_read(db: ViewDB) -> None:
+    with db.read() as tx:
+        tx.query("SELECT count(*) FROM t9")
+        raise RuntimeError("boom")
+
+
+def _failed_transaction(db: ViewDB) -> None:
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO t9 VALUES (2)")
+        tx.query("SELECT 1")  # sends the buffered insert
+        raise RuntimeError("undo")
+
+
+def test_on_postgresql_a_read_refuses_writes_and_leaves_the_pool_in_transactions(
+    pg_db: ViewDB,
+) -> None:
+    """A write through `read()` is refused before it reaches the server; after a read (and
+    after one that failed) the pooled connection runs transactions again: a failed
+    transaction leaves nothing, as the view runner's batches need."""
+    with pg_db.transaction() as tx:
+        tx.execute("CREATE TABLE t9 (k INTEGER PRIMARY KEY)")
+    with pytest.raises(ReadOnlyError, match="queries only"):
+        _write_in_read(pg_db)
+    with pytest.raises(RuntimeError, match="boom"):
+        _failed_read(pg_db)
+    with pytest.raises(RuntimeError, match="undo"):
+        _failed_transaction(pg_db)
+    with pg_db.read() as tx:
+        assert tx.query("SELECT count(*) FROM t9") == [(0,)]

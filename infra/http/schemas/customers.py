@@ -6,7 +6,8 @@ admins, favourites, the default view and the partner user's own profile.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -65,6 +66,41 @@ class CustomerList(Paged[CustomerTile]):
             view=page.view,
             favorites_only_available=page.favorites_only_available,
         )
+
+
+def customer_list_json(page: CustomerPage, next_cursor: str | None) -> bytes:
+    """The UTF-8 JSON body of `CustomerList.of_customers(page, next_cursor)`, built from the
+    rows without a pydantic model per row (the page's hot path: the models were half of a
+    request's CPU, docs/benchmarks.md). Same keys in the same order, the group id in its
+    canonical form; the route still declares `CustomerList`, so the OpenAPI schema is
+    unchanged, and tests/unit/test_http_customers.py checks both give the same body.
+    A row the schema would refuse (a group id that is no UUID) raises ValueError."""
+    items = [_tile(row) for row in page.rows]
+    body = {
+        "items": items,
+        "next_cursor": next_cursor,
+        "view": page.view,
+        "favorites_only_available": page.favorites_only_available,
+    }
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _tile(row: CustomerRow) -> dict[str, Any]:
+    """One tile as CustomerTile serializes it (field order of the model)."""
+    devices = row.devices
+    return {
+        "group_id": str(UUID(row.group_id)),
+        "customer_id": row.customer_id,
+        "name": row.name,
+        "devices": {
+            "central_connect": int(devices["central_connect"]),
+            "direct_connect": int(devices["direct_connect"]),
+            "pc_agent": int(devices["pc_agent"]),
+        },
+        "service_events": row.service_events,
+        "critical_events": row.critical_events,
+        "favourite": bool(row.favourite),
+    }
 
 
 class DashboardDevice(BaseModel):
