@@ -27,7 +27,7 @@ from eventsourcing.utils import get_topic
 
 from domain.base import Cause
 from domain.device import Device
-from domain.intake import E2OpenReport
+from domain.intake import E2OpenReport, PlainReport
 from handlers.transcoding import FleetTranscoder
 
 # The transcodings the stored JSON names (eventsourcing's and handlers/transcoding.py's).
@@ -70,6 +70,46 @@ class Landing:
             + encode_basestring(cause.correlation_id)
         )
         self._tenants: dict[UUID, str] = {}
+        # Per Location ID as reports spell it: its holding tenant, or why its PCs are
+        # rejected (a batch cannot change a partner; the first lookup is in the Working).
+        self.holdings: dict[str, UUID | str] = {}
+        # The serials this command landed (normal form): a second report of one takes the
+        # model's path, which finds the first (str hashes are cached, UUIDs' are not).
+        self.landed: set[str] = set()
+
+    def plain_row(
+        self,
+        device_id: UUID,
+        report: PlainReport,
+        holding_tenant_id: UUID,
+        timestamp: datetime | None = None,
+    ) -> StoredEvent:
+        """`row` of a report in its plain form (domain.intake.plain_report): the same
+        stored event, without an E2OpenReport in between."""
+        serial, model, location, distributor, shipped, customer, care_plan = report
+        when = datetime.now(UTC) if timestamp is None else timestamp
+        ended = "null" if customer is None else encode_basestring(customer)
+        # serial (letters and digits), ship date (YYYY-MM-DD) and plan need no escapes.
+        state = (
+            f'{{"timestamp":{{"_type_":"datetime_iso","_data_":"{when.isoformat()}"}}'
+            f'{self._cause},"serial":"{serial}","model":{encode_basestring(model)}'
+            f',"reseller_location_id":{encode_basestring(location)}'
+            f',"distributor":{encode_basestring(distributor)}'
+            f',"ship_date":{{"_type_":"date_iso","_data_":"{shipped}"}}'
+            f',"end_customer":{ended},"care_plan":"{care_plan}"{self._tenant(holding_tenant_id)}'
+        )
+        return StoredEvent(device_id, Device.INITIAL_VERSION, self.topic, state.encode())
+
+    def _tenant(self, holding_tenant_id: UUID) -> str:
+        """The row's end: the holding tenant's id, as JSON (one text per tenant)."""
+        tenant = self._tenants.get(holding_tenant_id)
+        if tenant is None:
+            tenant = self._tenants[holding_tenant_id] = (
+                ',"holding_tenant_id":{"_type_":"uuid_hex","_data_":'
+                + encode_basestring(holding_tenant_id.hex)
+                + "}}"
+            )
+        return tenant
 
     def row(
         self,
@@ -83,13 +123,6 @@ class Landing:
         **report.model_dump())`'s; `device_id` is `Device.id_for(report.serial)` (the
         caller has it already). `timestamp`: the event's (now, in UTC, unless given)."""
         when = datetime.now(UTC) if timestamp is None else timestamp
-        tenant = self._tenants.get(holding_tenant_id)
-        if tenant is None:
-            tenant = self._tenants[holding_tenant_id] = (
-                ',"holding_tenant_id":{"_type_":"uuid_hex","_data_":'
-                + encode_basestring(holding_tenant_id.hex)
-                + "}}"
-            )
         customer = report.end_customer
         state = "".join(
             (
@@ -111,7 +144,7 @@ class Landing:
                 "null" if customer is None else encode_basestring(customer),
                 ',"care_plan":',
                 encode_basestring(report.care_plan),
-                tenant,
+                self._tenant(holding_tenant_id),
             )
         )
         return StoredEvent(
