@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
+from eventsourcing.persistence import StoredEvent
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from domain import Device
 from domain.base import Cause
 from domain.intake import E2OpenReport, plain_report
+from domain.text import TextError, check_storable
 from handlers import PartnerFleet
 from handlers.landing import Landing
 from tests.scenarios import IN_MEMORY
@@ -188,3 +191,58 @@ def test_issue_11_plain_reports_of_unknown_or_uncertified_partners_r_hld_1(
         (1, "partner LOC-2 has no holding tenant (not certified)"),
         (2, "unknown partner Location ID LOC-9"),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instants=st.lists(
+        st.one_of(
+            st.integers(0, 4_102_444_800 * 10**9),  # to 2100
+            st.integers(0, 4_102_444_800).map(lambda s: s * 10**9),  # whole seconds
+            st.integers(1_790_000_000 * 10**9, 1_790_000_002 * 10**9),  # one second apart
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_issue_11_landing_timestamps_are_isoformat(instants: list[int]) -> None:
+    """Timestamps written from the clock read as `datetime.isoformat` writes them, whatever
+    second the one before was in (whole seconds have no fraction)."""
+    landing = Landing(PartnerFleet(env=IN_MEMORY).mapper, Cause("feed:e2open", "c-1"))
+    for ns in instants:
+        second, micro = divmod(ns // 1_000, 1_000_000)
+        expected = datetime.fromtimestamp(second, UTC).replace(microsecond=micro)
+        assert landing.iso_at(ns) == expected.isoformat()
+
+
+def test_issue_11_plain_rows_are_stored_events_of_now(
+    app: PartnerFleet, holding_tenant: UUID
+) -> None:
+    """A row timestamped from the clock is an equal StoredEvent that reads back as the event
+    of a PC landed just now."""
+    landing = Landing(app.mapper, Cause("feed:e2open", "c-1"))
+    plain = plain_report(e2open_report("PC9"))
+    assert plain is not None
+    before = datetime.now(UTC)
+    row = landing.plain_row(Device.id_for("PC9"), plain, holding_tenant)
+    event = app.mapper.to_domain_event(row)
+    assert before <= event.timestamp <= datetime.now(UTC)
+    assert row == StoredEvent(row.originator_id, 1, row.topic, row.state)
+    assert landing.plain_row(Device.id_for("PC9"), plain, holding_tenant, event.timestamp) == row
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        (["PC1", "PC\x002", "PC3"], "accepted"),  # a NUL among texts: found and named
+        (["PC1", 7, "PC\x1b4"], "accepted"),  # not all text: walked one by one
+        ([["PC1"], ("PC\ud800",)], "accepted"),  # nested: walked one by one
+    ],
+)
+def test_issue_11_storable_check_of_long_lists_still_names_bad_text(
+    bad: list[object], where: str
+) -> None:
+    """The backstop checks a list of texts in one search and still refuses any bad one."""
+    check_storable({"accepted": [f"PC{i}" for i in range(1_000)] + ["É ok", "tab\tok"]})
+    with pytest.raises(TextError, match=where):
+        check_storable({"batch_id": "b-1", where: [*bad, *(f"PC{i}" for i in range(1_000))]})
