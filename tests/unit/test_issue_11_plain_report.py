@@ -226,6 +226,7 @@ def test_issue_11_plain_rows_are_stored_events_of_now(
     before = datetime.now(UTC)
     row = landing.plain_row(Device.id_for("PC9"), plain, holding_tenant)
     event = app.mapper.to_domain_event(row)
+    assert isinstance(event, Device.ReportedByE2Open)
     assert before <= event.timestamp <= datetime.now(UTC)
     assert row == StoredEvent(row.originator_id, 1, row.topic, row.state)
     assert landing.plain_row(Device.id_for("PC9"), plain, holding_tenant, event.timestamp) == row
