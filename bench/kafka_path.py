@@ -756,9 +756,8 @@ def measure_intake(
 
 @dataclass(frozen=True)
 class IntakeJob:
-    """What one consumer process of an intake run needs."""
+    """One intake run's topics and consumer group, for a worker process of IntakeWorkers."""
 
-    env: dict[str, str]
     bootstrap: str
     topic: str  # FEEDS["e2open"] on this topic and its dead letters (a Feed cannot be pickled)
     dead_letters: str
@@ -770,67 +769,107 @@ class IntakeJob:
         return replace(FEEDS["e2open"], topic=self.topic, dead_letters=self.dead_letters)
 
 
-def intake_worker(job: IntakeJob, start: Any, stop: Any, handled: Any, done: Any) -> None:
-    """In a process of its own: join the group at the start, poll until told to stop."""
+def intake_worker(env: dict[str, str], jobs: Any, stop: Any, handled: Any, done: Any) -> None:
+    """In a process of its own, its fleet open once: for each job, join the job's group and
+    poll until told to stop, then report (join time, CPU seconds, polls); None ends it."""
     quiet_logging()
     tune_gc()  # as `partnerfleet consume` does
-    with open_fleet(job.env) as fleet:
-        start.wait()
-        joined = JoinClock()
-        consumer = KafkaConsumer(**consumer_config(job.bootstrap, job.group))
-        consumer.subscribe(topics=[job.feed.topic], listener=joined)
-        feed_consumer = FeedConsumer(
-            fleet, job.feed, consumer, KafkaProducer(**producer_config(job.bootstrap))
-        )
-        cpu, polls = time.process_time(), 0
-        while not stop.is_set():
-            got = feed_consumer.poll_once(timeout_ms=200)  # stored and committed
-            with handled.get_lock():
-                handled.value += got
-            polls += 1
-        done.put((joined.assigned_at, time.process_time() - cpu, polls))
-        feed_consumer.close()
+    with open_fleet(env) as fleet:
+        done.put("ready")
+        while (job := jobs.get()) is not None:
+            done.put(intake_run(fleet, job, stop, handled))
+
+
+def intake_run(fleet: PartnerFleet, job: IntakeJob, stop: Any, handled: Any) -> tuple[Any, ...]:
+    """One worker's part of an intake run: (partitions assigned at, CPU seconds, polls)."""
+    joined = JoinClock()
+    consumer = KafkaConsumer(**consumer_config(job.bootstrap, job.group))
+    consumer.subscribe(topics=[job.feed.topic], listener=joined)
+    feed_consumer = FeedConsumer(
+        fleet, job.feed, consumer, KafkaProducer(**producer_config(job.bootstrap))
+    )
+    cpu, polls = time.process_time(), 0
+    while not stop.is_set():
+        got = feed_consumer.poll_once(timeout_ms=200)  # stored and committed
+        with handled.get_lock():
+            handled.value += got
+        polls += 1
+    cpu = time.process_time() - cpu
+    feed_consumer.close()
+    return joined.assigned_at, cpu, polls
+
+
+class IntakeWorkers:
+    """Consumer processes (spawned, each with its fleet open) kept for every intake run of
+    a group: starting them is set-up, not intake, and took most of a quick run's time."""
+
+    def __init__(self, env: dict[str, str], processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop, self.done = context.Event(), context.Queue()
+        self.handled = context.Value("q", 0)
+        self.jobs = [context.Queue() for _ in range(processes)]
+        self.processes = [
+            context.Process(
+                target=intake_worker, args=(env, jobs, self.stop, self.handled, self.done)
+            )
+            for jobs in self.jobs
+        ]
+
+    def __enter__(self) -> IntakeWorkers:
+        for process in self.processes:
+            process.start()
+        for _ in self.processes:  # every fleet open
+            if self.done.get(timeout=120) != "ready":
+                raise RuntimeError("an intake worker did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for jobs in self.jobs:
+            jobs.put(None)
+        for process in self.processes:
+            process.join(timeout=30)
+
+    def start(self, job: IntakeJob, workers: int) -> None:
+        """The first `workers` processes take `job` (they join its group at once)."""
+        self.stop.clear()
+        with self.handled.get_lock():
+            self.handled.value = 0
+        for jobs in self.jobs[:workers]:
+            jobs.put(job)
+
+    def finish(self, workers: int) -> list[tuple[Any, ...]]:
+        """Stop the run; each worker's (assigned at, CPU seconds, polls)."""
+        self.stop.set()
+        return [self.done.get(timeout=60) for _ in range(workers)]
 
 
 def measure_intake_workers(
     fleet: PartnerFleet,
-    env: dict[str, str],
+    pool: IntakeWorkers,
     broker: LocalBroker,
     clock: CpuClock,
     index: int,
     devices: int,
     workers: int,
 ) -> IntakeRate:
-    """As measure_intake, with `workers` consumer processes in one group (`--workers`)."""
+    """As measure_intake, with `workers` consumer processes of `pool` in one group."""
     variant = f"{workers} consumer processes"
     feed = feed_for(broker, index)
     say(f"intake ({variant}): publishing {devices:,} reports to {feed.topic} (untimed)")
     published = publish_reports(broker.bootstrap, feed, devices, f"KB{index}X")
-    context = multiprocessing.get_context("spawn")
-    start, stop, done = context.Barrier(workers + 1), context.Event(), context.Queue()
-    handled = context.Value("q", 0)
     group = f"kbench-{broker.tag}-{index}"
-    job = IntakeJob(env, broker.bootstrap, feed.topic, feed.dead_letters, group)
-    processes = [
-        context.Process(target=intake_worker, args=(job, start, stop, handled, done))
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
+    job = IntakeJob(broker.bootstrap, feed.topic, feed.dead_letters, group)
     before_events = head(fleet)
     say(f"intake ({variant}): until {devices:,} devices are stored")
+    before, began = clock.sample(), time.perf_counter()
+    pool.start(job, workers)
     try:
-        start.wait(timeout=60)  # every process has its fleet open
-        before, began = clock.sample(), time.perf_counter()
-        wait_for_records(handled, devices)
+        wait_for_records(pool.handled, devices)
         seconds = time.perf_counter() - began
         cpu = clock.since(before)
-        stop.set()
-        reports = [done.get(timeout=60) for _ in processes]
     finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=30)
+        reports = pool.finish(workers)
     joined = [r[0] for r in reports if r[0] is not None]
     join = (max(joined) if joined else began) - began
     cpu = replace(cpu, python=sum(r[1] for r in reports))
@@ -898,8 +937,9 @@ def intake_metrics(scale: Scale) -> list[Metric]:
     stored events, on the local Tansu broker.
 
     Each repetition publishes 100,000 fresh reports (x scale, untimed; 6 partitions) to a
-    topic of its own, then runs `measure_intake_workers`: the consumer processes open
-    their fleets, start together, join one group and poll (FeedConsumer.poll_once: one
+    topic of its own, then runs `measure_intake_workers`: the consumer processes (spawned
+    once for the group, each with its fleet open: `IntakeWorkers`) start together, join
+    the run's own group and poll (FeedConsumer.poll_once: one
     intake command per partition batch, dead letters, offset commit) until every report
     is stored and committed; the devices are counted in the store. Value: devices/s once
     the group has assigned the partitions (a consumer joins once and then runs for
@@ -910,16 +950,18 @@ def intake_metrics(scale: Scale) -> list[Metric]:
     runs: dict[int, list[IntakeRate]] = {1: [], INTAKE_WORKERS: []}
     with running_broker() as broker, fresh_schema() as schema:
         clock = CpuClock(broker)
-        with open_fleet(postgres_env(schema)) as fleet:
+        with (
+            open_fleet(postgres_env(schema)) as fleet,
+            IntakeWorkers(postgres_env(schema), INTAKE_WORKERS) as pool,
+        ):
             certify_reseller(fleet)
             tune_gc()  # as `partnerfleet consume` runs
 
             def run(workers: int) -> Callable[[int], float]:
                 def one(index: int) -> float:
                     topic_index = 10 + 2 * index + workers  # fresh topic, group and serials
-                    env = postgres_env(schema)
                     rate = measure_intake_workers(
-                        fleet, env, broker, clock, topic_index, devices, workers
+                        fleet, pool, broker, clock, topic_index, devices, workers
                     )
                     runs[workers].append(rate)
                     return rate.after_join
@@ -1012,11 +1054,13 @@ def measure(args: argparse.Namespace, meta: dict[str, Any]) -> Results:
                 results.intake.append(
                     measure_intake(fleet, broker, clock, index, variant, args.devices)
                 )
-            for offset, workers in enumerate(args.workers, start=len(args.variants)):
-                env = postgres_env(schema)
-                results.intake.append(
-                    measure_intake_workers(fleet, env, broker, clock, offset, args.devices, workers)
-                )
+            with IntakeWorkers(postgres_env(schema), max(args.workers, default=0)) as pool:
+                for offset, workers in enumerate(args.workers, start=len(args.variants)):
+                    results.intake.append(
+                        measure_intake_workers(
+                            fleet, pool, broker, clock, offset, args.devices, workers
+                        )
+                    )
             if args.profile:
                 profile_intake(fleet, broker, clock, args.devices, args.top)
     return results

@@ -26,6 +26,12 @@ def natural_id(kind: str, *key: str) -> UUID:
     return _uuid5(":".join((kind, *(unicodedata.normalize("NFC", k) for k in key))))
 
 
+def fresh_natural_id(kind: str, key: str) -> UUID:
+    """`natural_id(kind, key)` without its cache, for keys met once (an e2Open batch's new
+    serials: 100,000 of them would only churn the cache)."""
+    return _uuid5(f"{kind}:{key if key.isascii() else unicodedata.normalize('NFC', key)}")
+
+
 _NAMESPACE_BYTES = NAMESPACE.bytes
 _VERSION_5 = (~(0xF000 << 64) & ~(0xC000 << 48), (5 << 76) | (0x8000 << 48))
 

@@ -6,7 +6,15 @@ from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from domain.base import Cause, FleetAggregate, Msg, NotAllowedError, NotFoundError, natural_id
+from domain.base import (
+    Cause,
+    FleetAggregate,
+    Msg,
+    NotAllowedError,
+    NotFoundError,
+    fresh_natural_id,
+    natural_id,
+)
 from domain.consent import ConsentError, ConsentRecords, ConsentState, consent_text_digest
 from domain.device_support import Alert, DeviceError, DeviceSupport
 from domain.service_level import ServiceLevel
@@ -95,6 +103,12 @@ class Device(FleetAggregate, DeviceSupport, ConsentRecords):
     def id_for(serial: str) -> UUID:
         """The device id derived from its serial number."""
         return natural_id("device", normalise_serial(serial))
+
+    @staticmethod
+    def id_for_normal(serial: str) -> UUID:
+        """`id_for` of a serial already in its normal form (normalise_serial's result),
+        not cached (a new PC's id is derived once)."""
+        return fresh_natural_id("device", serial)
 
     class Registered(FleetAggregate.Created):
         serial: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -199,7 +200,9 @@ def screened(messages: Sequence[object]) -> tuple[list[object], str]:
     One canonical encoding serves both the check and the fingerprint; only when it fails
     or looks risky is each message walked. Unreadable messages stay as they are.
     """
-    containers = sum(isinstance(m, dict | list | tuple | Unreadable) for m in messages)
+    # Counted per type (one C loop over 100,000 reports; the types are few).
+    kinds = Counter(map(type, messages))
+    containers = sum(n for t, n in kinds.items() if issubclass(t, dict | list | tuple | Unreadable))
     try:
         text = canonical_json(messages, _unreadable_json)
     except (TypeError, ValueError, RecursionError):

@@ -13,7 +13,7 @@ from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.cpin import DEMO_KEY, SALT_BYTES, CpinKeyMismatchError, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
 from domain.device import Device, DeviceError
-from domain.intake import E2OpenBatch, E2OpenReport, Unreadable
+from domain.intake import E2OpenBatch, E2OpenReport, PlainReport, Unreadable, plain_report
 from domain.partner import PartnerTenant
 from domain.text import serial_form
 from handlers.access import Actor, ForbiddenError, Role
@@ -100,6 +100,9 @@ class HoldingCommands(FleetApplication):
         """Land one report and return its serial, or raise RejectedError with the reason."""
         if isinstance(raw, Unreadable):
             raise RejectedError(raw.reason)
+        plain = plain_report(raw) if landing.available and w.optimistic else None
+        if plain is not None and (serial := self._place_plain(w, plain, landing)) is not None:
+            return serial
         try:
             report = E2OpenReport.model_validate(raw)
         except ValidationError as error:
@@ -109,18 +112,24 @@ class HoldingCommands(FleetApplication):
         except DomainError as refused:
             raise RejectedError(str(refused)) from None
 
+    def _place_plain(self, w: Working, report: PlainReport, landing: Landing) -> str | None:
+        """Land a report in its plain form, encoded directly (issue 11: the batch's hot
+        path, on the first attempt); None when this command touched its PC already (a
+        serial twice in one batch: the model's path says which R-HLD-1 outcome it is)."""
+        serial, holding = report[0], _holding(w, report[2], landing)
+        if serial in landing.landed:
+            return None
+        device_id = Device.id_for_normal(serial)
+        w.add_encoded(device_id, landing.plain_row(device_id, report, holding))
+        landing.landed.add(serial)
+        return serial
+
     def _place(self, w: Working, cause: Cause, report: E2OpenReport, landing: Landing) -> str:
         """Land a valid report in its reseller's holding tenant (or find it landed before).
 
         The PC's created event is encoded directly when the codec allows (`Landing`,
         issue 11): the same stored event as the `Device` aggregate's."""
-        partner = w.find(PartnerTenant, PartnerTenant.id_for(report.reseller_location_id))
-        if partner is None:
-            raise RejectedError(f"unknown partner Location ID {report.reseller_location_id}")
-        if partner.holding_tenant_id is None:
-            raise RejectedError(
-                f"partner {report.reseller_location_id} has no holding tenant (not certified)"
-            )
+        holding = _holding(w, report.reseller_location_id, landing)
         device_id = Device.id_for(report.serial)
         # Optimistic first attempt: no lookup per PC; if one exists, the save conflicts and
         # the retry looks each one up. All or nothing either way. Twice in one batch: the
@@ -130,13 +139,10 @@ class HoldingCommands(FleetApplication):
         if existing is not None:
             raise _known(existing, report)
         if landing.available:
-            w.add_encoded(device_id, landing.row(device_id, report, partner.holding_tenant_id))
+            w.add_encoded(device_id, landing.row(device_id, report, holding))
+            landing.landed.add(report.serial)
         else:
-            w.add(
-                Device.land_in_holding_tenant(
-                    cause, partner.holding_tenant_id, **report.model_dump()
-                )
-            )
+            w.add(Device.land_in_holding_tenant(cause, holding, **report.model_dump()))
         return report.serial
 
     @command(*PARTNER, tenant="location_id")
@@ -304,6 +310,27 @@ class HoldingCommands(FleetApplication):
                 rule="R-ALR-1" if source == "self_service" else "R-ALR-2",
             )
         device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)
+
+
+def _holding(w: Working, location_id: str, landing: Landing) -> UUID:
+    """The holding tenant of the partner a report names; RejectedError when there is none.
+    Once per Location ID and batch (`landing.holdings`)."""
+    holding = landing.holdings.get(location_id)
+    if holding is None:
+        holding = landing.holdings[location_id] = _holding_or_reason(w, location_id)
+    if isinstance(holding, str):
+        raise RejectedError(holding)
+    return holding
+
+
+def _holding_or_reason(w: Working, location_id: str) -> UUID | str:
+    """The holding tenant of the partner a report names, or why its PCs are rejected."""
+    partner = w.find(PartnerTenant, PartnerTenant.id_for(location_id))
+    if partner is None:
+        return f"unknown partner Location ID {location_id}"
+    if partner.holding_tenant_id is None:
+        return f"partner {location_id} has no holding tenant (not certified)"
+    return partner.holding_tenant_id
 
 
 def _known(device: Device, report: E2OpenReport) -> Exception:
