@@ -149,6 +149,9 @@ class IntakeRate:
     join_seconds: float  # consumer created → partitions assigned
     cpu: Cpu
     publish_seconds: float  # untimed set-up: producing the reports
+    # devices stored before the last consumer had its partitions (an earlier worker of
+    # the group consumes while a later one joins): left out of `after_join` with their time
+    stored_before_join: int = 0
 
     @property
     def per_second(self) -> float:
@@ -157,9 +160,10 @@ class IntakeRate:
 
     @property
     def after_join(self) -> float:
-        """Devices per second once the partitions are assigned."""
+        """Devices per second once every consumer has its partitions: the devices stored
+        after the last assignment over the time after it."""
         busy = self.seconds - self.join_seconds
-        return self.devices / busy if busy > 0 else 0.0
+        return (self.devices - self.stored_before_join) / busy if busy > 0 else 0.0
 
 
 @dataclass
@@ -865,36 +869,55 @@ def measure_intake_workers(
     before, began = clock.sample(), time.perf_counter()
     pool.start(job, workers)
     try:
-        wait_for_records(pool.handled, devices)
+        counts = wait_for_records(pool.handled, devices)
         seconds = time.perf_counter() - began
         cpu = clock.since(before)
     finally:
         reports = pool.finish(workers)
-    joined = [r[0] for r in reports if r[0] is not None]
-    join = (max(joined) if joined else began) - began
+    joined = [r[0] for r in reports if r[0] is not None]  # perf_counter: CLOCK_MONOTONIC
+    last_join = max(joined) if joined else began
+    join = last_join - began
+    early = stored_by(counts, last_join)
     cpu = replace(cpu, python=sum(r[1] for r in reports))
     stored = head(fleet) - before_events
     landed = landed_devices(fleet, before_events)
     if landed != devices:
         raise RuntimeError(f"{landed:,} of {devices:,} devices stored ({variant})")
     polls = sum(r[2] for r in reports)
-    return IntakeRate(variant, {}, devices, stored, polls, seconds, join, cpu, published)
+    return IntakeRate(
+        variant, {}, devices, stored, polls, seconds, join, cpu, published, stored_before_join=early
+    )
 
 
-def wait_for_records(handled: Any, devices: int) -> None:
-    """Until the consumer processes have stored and committed `devices` records."""
+def stored_by(counts: list[tuple[float, int]], moment: float) -> int:
+    """From (perf_counter, records handled) samples in time order: the records handled by
+    `moment`, counted at the first sample at or after it (so never fewer than were: the
+    rate after `moment` is never overstated); the last sample's count when none is."""
+    for at, count in counts:
+        if at >= moment:
+            return count
+    return counts[-1][1] if counts else 0
+
+
+def wait_for_records(handled: Any, devices: int) -> list[tuple[float, int]]:
+    """Until the consumer processes have stored and committed `devices` records; the
+    (perf_counter, records handled) samples taken every 20 ms on the way."""
     last_count, last_change = 0, time.perf_counter()
+    counts: list[tuple[float, int]] = []
     with progress("devices") as bar:
         task = bar.add_task("intake workers", total=devices, events=0)
         while (count := handled.value) < devices:
-            bar.update(task, completed=count, events=count)
             now = time.perf_counter()
+            counts.append((now, count))
+            bar.update(task, completed=count, events=count)
             if count != last_count:
                 last_count, last_change = count, now
             elif now - last_change > STALL_SECONDS:
                 raise RuntimeError(f"no records for {STALL_SECONDS:.0f} s at {count:,}")
             time.sleep(0.02)
+        counts.append((time.perf_counter(), count))
         bar.update(task, completed=count, events=count)
+    return counts
 
 
 def consume(feed_consumer: FeedConsumer, devices: int, label: str) -> int:
@@ -942,8 +965,10 @@ def intake_metrics(scale: Scale) -> list[Metric]:
     the run's own group and poll (FeedConsumer.poll_once: one
     intake command per partition batch, dead letters, offset commit) until every report
     is stored and committed; the devices are counted in the store. Value: devices/s once
-    the group has assigned the partitions (a consumer joins once and then runs for
-    days); with the join included in `detail` ("with_join"). Median of scale.repetitions,
+    every consumer has its partitions (a consumer joins once and then runs for days): the
+    devices stored after the last assignment over the time after it (those an earlier
+    worker stored while a later one joined are left out, with their time); with the join
+    included in `detail` ("with_join"). Median of scale.repetitions,
     2 workers and 1 worker alternating.
     """
     devices = scale.of(INTAKE_DEVICES, 1_000)
@@ -979,6 +1004,7 @@ def intake_metrics(scale: Scale) -> list[Metric]:
             "poll_records": consumer_config("", "")["max_poll_records"],
             "with_join": [round(r.per_second) for r in rates],
             "join_s": [round(r.join_seconds, 2) for r in rates],
+            "stored_before_last_join": [r.stored_before_join for r in rates],
             "cpu_python_s": [round(r.cpu.python, 2) for r in rates],
             "cpu_postgres_s": [r.cpu.postgres and round(r.cpu.postgres, 2) for r in rates],
             "cpu_broker_s": [r.cpu.broker and round(r.cpu.broker, 2) for r in rates],

@@ -78,3 +78,18 @@ def test_a_child_stamps_its_peak_memory_on_every_metric(tmp_path: Path, monkeypa
     assert [m["name"] for m in written] == ["x.a", "x.b"]
     assert written[0]["value"] == 0.5
     assert all(m["peak_rss_mb"] > 1 for m in written)
+
+
+def test_intake_rate_leaves_out_what_an_early_worker_stored_before_the_last_join() -> None:
+    """kafka.intake with 2 workers: devices the first worker stored while the second was
+    still joining count neither in the devices nor in the time of `after_join`."""
+    from bench.kafka_path import IntakeRate, stored_by
+
+    counts = [(0.0, 0), (1.0, 300), (2.0, 600), (3.0, 1_000)]
+    assert stored_by(counts, 1.0) == 300
+    assert stored_by(counts, 1.5) == 600  # the next sample: never fewer than were stored
+    assert stored_by(counts, 9.0) == 1_000
+    assert stored_by([], 1.0) == 0
+    rate = IntakeRate("2", {}, 1_000, 1_000, 0, 3.0, 1.0, None, 0.0, stored_before_join=300)  # type: ignore[arg-type]
+    assert rate.after_join == 350.0  # (1,000 - 300) / (3.0 - 1.0)
+    assert rate.per_second == 1_000 / 3.0
