@@ -104,6 +104,7 @@ class Working(dict[UUID, FleetAggregate]):
         self.loaded: dict[UUID, int] = {}
         self.from_cache: set[UUID] = set()
         self._absent: set[UUID] = set()  # prefetched and not found
+        self._hints: tuple[UUID, ...] = ()  # fetched with the next prefetch (`hint`)
         # New aggregates whose one (created) event the command encoded itself (bulk
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
@@ -157,6 +158,7 @@ class Working(dict[UUID, FleetAggregate]):
         """Load these aggregates (those not yet loaded nor cached) in one round trip (issue 11);
         `find` and `load` then answer from what was fetched, an id not found included.
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
+        ids, self._hints = (*self._hints, *ids), ()
         wanted = [i for i in dict.fromkeys(ids) if i not in self and i not in self._absent]
         missing = [i for i in wanted if self._cached(i) is None]
         if not missing:
@@ -168,6 +170,11 @@ class Working(dict[UUID, FleetAggregate]):
                 self._absent.add(aggregate_id)
             else:
                 self._loaded(aggregate)
+
+    def hint(self, *ids: UUID) -> None:
+        """Fetch these aggregates too with the command's next `prefetch`, in its round trip
+        (an Idempotency-Key's record, handlers/conditions.py); nothing is loaded now."""
+        self._hints = (*self._hints, *ids)
 
     def add(self, aggregate: A) -> A:
         """Track a newly created aggregate."""
