@@ -128,6 +128,31 @@ VERSION_CHECKS = """
   UNION ALL"""
 
 
+# One unit with events and reads, no tracking, alone in its group (most commands): the
+# read check and the insert, six arrays where the group statement takes eleven (dumping
+# each array is most of psycopg's client CPU for a save; issue 11, session 16). A stale
+# read refuses the unit (kind 2, unit 0); its unique violation is its own refusal.
+READS_STATEMENT = """
+WITH stale AS (
+  SELECT FROM unnest(%(read_ids)b::{id_type}[], %(read_versions)b::bigint[])
+    AS r(originator_id, originator_version)
+  WHERE EXISTS (
+    SELECT FROM {events} s
+    WHERE s.originator_id = r.originator_id AND s.originator_version > r.originator_version)
+  LIMIT 1
+), inserted AS (
+  INSERT INTO {events} (originator_id, originator_version, topic, state)
+  SELECT * FROM unnest(%(event_ids)b::{id_type}[], %(event_versions)b::bigint[],
+                       %(topics)b::text[], %(states)b::bytea[])
+    WHERE NOT EXISTS (SELECT FROM stale)
+  RETURNING notification_id
+)
+SELECT 0, notification_id, NULL::text, NULL::int FROM inserted
+UNION ALL SELECT 2, NULL, {read}, 0 FROM stale
+ORDER BY 1, 2
+"""
+
+
 # A lost connection or a lock timeout: retried as the stock recorder does.
 RETRY_ATTEMPTS = 10
 RETRY_WAIT_SECONDS = 0.2
@@ -178,7 +203,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         checks = SQL(VERSION_CHECKS).format(**names)
         grouped = SQL(GROUP_STATEMENT).format(version_checks=checks, **names)
         self.group_statement = _rendered(grouped)
-        # One unit with tracking or reads: their checks, its unique violation its own.
+        self.reads_statement = _rendered(SQL(READS_STATEMENT).format(**names))
+        # One unit with tracking (and reads): their checks, its unique violation its own.
         self.lone_statement = _rendered(
             SQL(GROUP_STATEMENT).format(version_checks=SQL(""), **names)
         )
@@ -297,12 +323,15 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         for unit in units:
             unit.error = None
             unit.notification_ids = []
+        lone = units[0]
         if len(units) > 1:
             statement = self.group_statement
-        elif units[0].tracking is None and not units[0].read_versions:
-            statement = self.alone_statement
-        else:
+        elif lone.tracking is not None or not lone.stored_events:
             statement = self.lone_statement
+        elif lone.read_versions:
+            statement = self.reads_statement
+        else:
+            statement = self.alone_statement
         rows = self._send(statement, self._parameters(units))
         settle(units, rows)
 
@@ -328,14 +357,19 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     @staticmethod
     def _parameters(units: list[Unit]) -> dict[str, list[Any]]:
-        if len(units) == 1 and not units[0].read_versions and units[0].tracking is None:
-            events = units[0].stored_events
-            return {
+        lone = units[0]
+        if len(units) == 1 and lone.tracking is None and lone.stored_events:
+            events = lone.stored_events
+            p_alone = {
                 "event_ids": [e.originator_id for e in events],
                 "event_versions": [e.originator_version for e in events],
                 "topics": [e.topic for e in events],
                 "states": [e.state for e in events],
             }
+            if lone.read_versions:
+                p_alone["read_ids"] = list(lone.read_versions)
+                p_alone["read_versions"] = list(lone.read_versions.values())
+            return p_alone
         p: dict[str, list[Any]] = {name: [] for name in PARAMETERS}
         for index, unit in enumerate(units):
             events = unit.stored_events
