@@ -360,7 +360,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         lone = units[0]
         if len(units) == 1 and lone.tracking is None and lone.stored_events:
             events = lone.stored_events
-            p_alone = {
+            p_alone: dict[str, list[Any]] = {
                 "event_ids": [e.originator_id for e in events],
                 "event_versions": [e.originator_version for e in events],
                 "topics": [e.topic for e in events],
