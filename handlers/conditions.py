@@ -189,7 +189,7 @@ def _guarded(
     def attempt(w: Working) -> T:
         record_id = None if key is None else IdempotencyRecord.id_for(key.scope(cause))
         if record_id is not None:  # looked up in the command's own prefetch (issue 11)
-            w.hint(record_id)
+            w.hint(record_id, found=_replay_record)
         after = 0 if key is None else app.recorder.max_notification_id() or 0
         try:
             result = work(w)
@@ -211,6 +211,13 @@ def _guarded(
         return result
 
     return attempt
+
+
+def _replay_record(found: Any) -> None:
+    """The key's record, found by the command's prefetch: its first outcome answers, and the
+    command stops there (a replayed intake batch is not validated again)."""
+    if isinstance(found, IdempotencyRecord):
+        raise _Replay(found)
 
 
 def _replay_if_recorded(w: Working, record_id: UUID | None) -> None:

@@ -20,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from domain import Device
 from domain.idempotency import IdempotencyRecord
 from handlers import PartnerFleet
+from handlers.base import Working
 from handlers.conditions import Conditions, IdempotencyKey, applied
 from handlers.devices import PartnerChoice
 from infra.storage.group_commit import GroupCommitter, Unit
@@ -94,6 +95,22 @@ def test_issue_11_a_replay_answers_the_first_outcome_where_the_command_would_now
     assert again.replayed is True
     assert again.position == first.position
     assert event_count(fleet) == stored
+
+
+def test_issue_11_a_hinted_aggregate_found_by_the_prefetch_is_handed_over_at_once() -> None:
+    """`Working.hint(..., found=)`: the command's prefetch hands over each hinted aggregate
+    that exists (so a replay ends the command there), and nothing for one that does not."""
+    fleet = consenting_fleet()
+    device, nobody = Device.id_for("S1"), uuid.uuid4()
+    handed: list[UUID] = []
+    w = Working(fleet)
+
+    w.hint(device, nobody, found=lambda aggregate: handed.append(aggregate.id))
+    w.prefetch(Device.id_for("S2"))
+
+    assert handed == [device]
+    assert w.find(Device, nobody) is None
+    assert device in w
 
 
 def test_issue_11_a_key_on_a_refused_command_keeps_no_record_and_refuses_again() -> None:
