@@ -129,9 +129,9 @@ VERSION_CHECKS = """
 
 
 # One unit with events and reads, no tracking, alone in its group (most commands): the
-# read check and the insert, six arrays where the group statement takes eleven (dumping
-# each array is most of psycopg's client CPU for a save; issue 11, session 16). A stale
-# read refuses the unit (kind 2, unit 0); its unique violation is its own refusal.
+# read check and the insert only, six arrays where the group statement takes eleven and
+# runs its group checks (less server CPU per save; issue 11, session 16). A stale read
+# refuses the unit (kind 2, unit 0); its unique violation is its own refusal.
 READS_STATEMENT = """
 WITH stale AS (
   SELECT FROM unnest(%(read_ids)b::{id_type}[], %(read_versions)b::bigint[])
@@ -208,10 +208,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         self.lone_statement = _rendered(
             SQL(GROUP_STATEMENT).format(version_checks=SQL(""), **names)
         )
-        # Rendered once (bytes): psycopg renders a Composed again on every execute, a
-        # tenth of a lone command's client CPU (issue 11, session 16). Two statements
-        # before the group's: the settings and the NOTIFY in one SELECT (pg_notify is
-        # NOTIFY's function form, queued until COMMIT alike), then the table lock.
+        # Rendered once (bytes): psycopg renders a Composed again on every execute (issue
+        # 11, session 16). Two statements before the group's: the settings and the NOTIFY
+        # in one SELECT (pg_notify is NOTIFY's function form, queued until COMMIT alike),
+        # then the table lock.
         self.opening_statements: list[bytes] = [
             _rendered(
                 SQL(
