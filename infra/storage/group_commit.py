@@ -62,7 +62,7 @@ CommitGroup = Callable[[list[Unit]], None]  # sets each unit's notification_ids 
 # A thread that saved within this many seconds is expected to save again soon.
 ACTIVE_SECONDS = 0.05
 # How long a leader waits at most for the active callers' units (0: never waits).
-WINDOW_SECONDS = 0.003
+WINDOW_SECONDS = 0.001
 
 
 class GroupCommitter:
