@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import threading
 import time
 import uuid
@@ -380,14 +381,33 @@ class Sides:
     stock: StockFleet
     shapes: dict[str, list[list[Shape]]]
     kinds: dict[str, int] = field(default_factory=dict)
+    # Client CPU ms per command of each timed run, by side ("ours", "stock"): this
+    # process's CPU time (all its threads) over the commands run.
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)
 
     def ours(self, batch: Batch) -> float:
         work = [[call for _, call in client_calls(self.fleet, c)] for c in batch.clients]
-        return rate_of(work)
+        return self._timed("ours", work)
 
     def theirs(self, batch: Batch) -> float:
         work = [[partial(self.stock.run, s) for s in client] for client in self.shapes[batch.name]]
-        return rate_of(work)
+        return self._timed("stock", work)
+
+    def _timed(self, side: str, work: Sequence[Sequence[Call]]) -> float:
+        started = time.process_time()
+        rate = rate_of(work)
+        spent = (time.process_time() - started) * 1000 / sum(map(len, work))
+        self.cpu_ms.setdefault(side, []).append(spent)
+        return rate
+
+    def cpu_medians(self) -> dict[str, float]:
+        """Median client CPU ms per command of each side since the last call (then reset)."""
+        medians = {
+            f"client_cpu_ms_per_command_{side}": round(statistics.median(v), 3)
+            for side, v in self.cpu_ms.items()
+        }
+        self.cpu_ms = {}
+        return medians
 
 
 @contextmanager
@@ -461,6 +481,7 @@ def metrics(scale: Scale) -> list[Metric]:
             ("commands.concurrent", concurrent, THREADS),
         ):
             say(f"{name}: {batches[0].rounds * len(KINDS) * threads} commands per repetition")
+            before = _group_commits(both.fleet)
             ours, theirs = alternate(
                 lambda i, b=batches: both.ours(b[i]),  # type: ignore[misc]
                 lambda i, b=batches: both.theirs(b[i]),  # type: ignore[misc]
@@ -476,7 +497,8 @@ def metrics(scale: Scale) -> list[Metric]:
                         "mix": list(KINDS),
                         "threads": threads,
                         "rounds_per_thread": batches[0].rounds,
-                        "group_commits": _group_commits(both.fleet),
+                        "group_commits": _group_commits(both.fleet, since=before),
+                        **both.cpu_medians(),
                     },
                 )
             )
@@ -495,14 +517,14 @@ def metrics(scale: Scale) -> list[Metric]:
     return found
 
 
-def _group_commits(fleet: PartnerFleet) -> dict[str, float]:
+def _group_commits(fleet: PartnerFleet, since: dict[str, float] | None = None) -> dict[str, float]:
+    """Groups committed by the fleet's recorder and their units (since `since`, if given)."""
     committer = getattr(fleet.recorder, "committer", None)
     if committer is None:
         return {}
-    return {
-        "groups": committer.groups,
-        "units_per_group": round(committer.units / max(committer.groups, 1), 2),
-    }
+    groups = committer.groups - (since or {}).get("groups", 0)
+    units = committer.units - (since or {}).get("units", 0)
+    return {"groups": groups, "units": units, "units_per_group": round(units / max(groups, 1), 2)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -104,6 +104,8 @@ class Working(dict[UUID, FleetAggregate]):
         self.loaded: dict[UUID, int] = {}
         self.from_cache: set[UUID] = set()
         self._absent: set[UUID] = set()  # prefetched and not found
+        self._hints: tuple[UUID, ...] = ()  # fetched with the next prefetch (`hint`)
+        self._hint_found: Callable[[Any], None] | None = None
         # New aggregates whose one (created) event the command encoded itself (bulk
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
@@ -157,17 +159,30 @@ class Working(dict[UUID, FleetAggregate]):
         """Load these aggregates (those not yet loaded nor cached) in one round trip (issue 11);
         `find` and `load` then answer from what was fetched, an id not found included.
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
-        wanted = [i for i in dict.fromkeys(ids) if i not in self and i not in self._absent]
+        hinted, self._hints = self._hints, ()
+        wanted = [
+            i for i in dict.fromkeys((*hinted, *ids)) if i not in self and i not in self._absent
+        ]
         missing = [i for i in wanted if self._cached(i) is None]
-        if not missing:
-            return
-        found = self._app.repository.latest(missing)
-        for aggregate_id in missing:
-            aggregate = found.get(aggregate_id)
-            if aggregate is None:
-                self._absent.add(aggregate_id)
-            else:
-                self._loaded(aggregate)
+        if missing:
+            found = self._app.repository.latest(missing)
+            for aggregate_id in missing:
+                aggregate = found.get(aggregate_id)
+                if aggregate is None:
+                    self._absent.add(aggregate_id)
+                else:
+                    self._loaded(aggregate)
+        for aggregate_id in hinted:
+            if self._hint_found is not None and (hint := self.get(aggregate_id)) is not None:
+                self._hint_found(hint)
+
+    def hint(self, *ids: UUID, found: Callable[[Any], None] | None = None) -> None:
+        """Fetch these aggregates too with the command's next `prefetch`, in its round trip
+        (an Idempotency-Key's record, handlers/conditions.py); nothing is loaded now.
+        `found(aggregate)` is called by that prefetch for each of them that exists (it may
+        raise, to end the command there)."""
+        self._hints = (*self._hints, *ids)
+        self._hint_found = found
 
     def add(self, aggregate: A) -> A:
         """Track a newly created aggregate."""

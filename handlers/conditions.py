@@ -187,18 +187,23 @@ def _guarded(
     key = conditions.idempotency
 
     def attempt(w: Working) -> T:
-        if key is not None:
-            found = w.find(IdempotencyRecord, IdempotencyRecord.id_for(key.scope(cause)))
-            if found is not None:
-                raise _Replay(found)
+        record_id = None if key is None else IdempotencyRecord.id_for(key.scope(cause))
+        if record_id is not None:  # looked up in the command's own prefetch (issue 11)
+            w.hint(record_id, found=_replay_record)
         after = 0 if key is None else app.recorder.max_notification_id() or 0
         try:
             result = work(w)
         except NotFoundError:
+            _replay_if_recorded(w, record_id)
             raise  # before the tag check: a 412 would tell another tenant's versions
         except DomainError:
+            _replay_if_recorded(w, record_id)
             _check_if_match(w, conditions)  # a stale precondition answers first (412)
             raise
+        except Exception:
+            _replay_if_recorded(w, record_id)
+            raise
+        _replay_if_recorded(w, record_id)
         _check_if_match(w, conditions)
         if key is not None:  # added last: its event ends the transaction (`_position_of`)
             stored = app.mapper.transcoder.encode(result).decode()
@@ -206,6 +211,24 @@ def _guarded(
         return result
 
     return attempt
+
+
+def _replay_record(found: Any) -> None:
+    """The key's record, found by the command's prefetch: its first outcome answers, and the
+    command stops there (a replayed intake batch is not validated again)."""
+    if isinstance(found, IdempotencyRecord):
+        raise _Replay(found)
+
+
+def _replay_if_recorded(w: Working, record_id: UUID | None) -> None:
+    """Raise `_Replay` when the key's record is stored: its first outcome answers, whatever
+    this run of the command decided (nothing of this run is saved). The record was fetched
+    in the command's prefetch when it made one; else this is its own round trip."""
+    if record_id is None:
+        return
+    found = w.find(IdempotencyRecord, record_id)
+    if found is not None:
+        raise _Replay(found)
 
 
 def _check_if_match(w: Working, conditions: Conditions) -> None:

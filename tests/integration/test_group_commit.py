@@ -343,3 +343,33 @@ def test_issue_11_a_process_killed_after_its_commit_leaves_the_outcome_to_its_ke
     assert conditions.replayed
     assert fleet.device(serial).serial == serial
     assert fleet.recorder.max_notification_id() == before
+
+
+@pytest.mark.postgres
+def test_issue_11_a_lone_unit_with_reads_is_refused_on_a_stale_read_and_alone_otherwise(
+    postgres_settings: Settings,
+) -> None:
+    """The lone-unit-with-reads statement (session 16): a stale read refuses the unit and
+    records none of its events; a current one records them in order; a version already
+    stored is the unit's own refusal, with nothing recorded either."""
+    fleet = build_fleet(postgres_settings)
+    try:
+        recorder = fleet.recorder
+        read, written = uuid.uuid4(), uuid.uuid4()
+        recorder.insert_events([event(read), event(read, 2)])
+        count = len(recorder.select_notifications(1, 100))
+
+        with pytest.raises(IntegrityError, match="changed since it was read"):
+            recorder.insert_events([event(written), event(written, 2)], read_versions={read: 1})
+        assert len(recorder.select_notifications(1, 100)) == count
+        ids = recorder.insert_events(
+            [event(written), event(written, 2)], read_versions={read: 2, uuid.uuid4(): 0}
+        )
+        assert ids is not None
+        assert len(ids) == 2
+        assert list(ids) == sorted(ids)
+        with pytest.raises(IntegrityError):
+            recorder.insert_events([event(written, 2)], read_versions={read: 2})
+        assert [e.originator_version for e in recorder.select_events(written)] == [1, 2]
+    finally:
+        fleet.close()

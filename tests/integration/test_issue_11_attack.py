@@ -769,14 +769,15 @@ def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_com
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("shape", ["alone", "with tracking", "group"])
+@pytest.mark.parametrize("shape", ["alone", "with tracking", "with reads", "group"])
 def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
     pg_fleets: FleetFactory, shape: str
 ) -> None:
     """The kind of the attack's finding, at the recorder, on each of its statements: the
-    plain insert (a lone unit), the lone unit with tracking, a group of two. The retry
-    recognises events stored as sent and answers their ids; nothing is stored twice; a
-    unit that really conflicts (other content at its version) is still refused."""
+    plain insert (a lone unit), the lone unit with tracking, the lone unit with reads, a
+    group of two. The retry recognises events stored as sent and answers their ids;
+    nothing is stored twice; a unit that really conflicts (other content at its version)
+    is still refused."""
     from eventsourcing.persistence import OperationalError
 
     recorder = recorder_of(pg_fleets())
@@ -802,7 +803,10 @@ def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
             units[1].result()
     else:
         tracking = Tracking("attack-policy", 7) if shape == "with tracking" else None
-        ids = list(recorder.insert_events([event(mine)], tracking=tracking) or [])
+        reads = {taken: 1} if shape == "with reads" else None
+        ids = list(
+            recorder.insert_events([event(mine)], tracking=tracking, read_versions=reads) or []
+        )
     stored = recorder.select_events(mine)
     assert len(stored) == 1
     assert len(ids) == 1
