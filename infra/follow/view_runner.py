@@ -43,8 +43,17 @@ from infra.follow.view_faults import (
 from infra.follow.view_reads import Positioned, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
-from infra.storage.tracking import TRACKING_DDL, read_position, start_tracking, write_position
-from infra.storage.viewdb import ViewDB
+from infra.storage.tracking import (
+    REBUILDS_DDL,
+    TRACKING_DDL,
+    end_rebuild,
+    read_position,
+    read_tracking,
+    start_rebuild,
+    start_tracking,
+    write_position,
+)
+from infra.storage.viewdb import CopyingTx, ViewDB
 from projections.base import Tx, View
 
 log = structlog.get_logger("partnerfleet.views")
@@ -73,7 +82,7 @@ class ViewRunner:
         self._advanced = threading.Condition()
         self._follower: Follower | None = None
         with db.ddl() as tx:
-            for ddl in (TRACKING_DDL, FAULTS_DDL, PARKED_DDL):
+            for ddl in (TRACKING_DDL, REBUILDS_DDL, FAULTS_DDL, PARKED_DDL):
                 tx.execute(ddl)
             for view in self.views:
                 view.create(tx)
@@ -171,7 +180,7 @@ class ViewRunner:
                 reached, events = fetch(position) if pending is None else pending.result()
                 if ahead is not None and reached < head:
                     pending = ahead.submit(fetch, reached)
-                self._apply(view, position, reached, events)
+                self._apply(view, position, reached, events, last=reached >= head)
                 position, applied, batches = reached, applied + len(events), batches + 1
                 if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
                     # and early on: a rebuild's tables start empty (and grow from there)
@@ -211,7 +220,13 @@ class ViewRunner:
         for notification in self._select(view, position, head):
             try:
                 event = self.fleet.mapper.to_domain_event(notification)
-                self._apply(view, position, notification.id, [(notification.id, event)])
+                self._apply(
+                    view,
+                    position,
+                    notification.id,
+                    [(notification.id, event)],
+                    last=notification.id >= head,
+                )
             except Exception as failure:
                 return fault_of(view.name, position, notification, failure)
             position = notification.id
@@ -247,14 +262,25 @@ class ViewRunner:
         # two runners never apply the same batch: the second sees the moved position.
         return " FOR UPDATE" if self.db.kind == "postgres" else ""
 
-    def _apply(self, view: View, start: int, reached: int, events: list[tuple[int, Any]]) -> None:
-        """Apply `events` (store position, event) and move the view's position to `reached`."""
+    def _apply(
+        self, view: View, start: int, reached: int, events: list[tuple[int, Any]], last: bool
+    ) -> None:
+        """Apply `events` (store position, event) and move the view's position to `reached`;
+        `last`: `reached` is the head this catch-up goes to (a rebuild's end, if one runs)."""
         ours = [(p, e) for p, e in events if isinstance(e, FleetAggregate.Event)]
         with self.db.transaction() as tx:
-            if read_position(tx, view.name, self._lock()) != start:
+            position, rebuilding = read_tracking(tx, view.name, self._lock())
+            if position != start:
                 return
-            writes = SetWrites(tx) if self.db.kind == "postgres" else tx
-            view.process(writes, [e for _, e in ours], [p for p, _ in ours])
+            if rebuilding and self.db.kind == "postgres":
+                # The batch and its position are lost together or kept together: a crash
+                # may only send the view back to an earlier position, so no flush to wait for.
+                tx.execute("SET LOCAL synchronous_commit = off")
+            writes = SetWrites(tx) if isinstance(tx, CopyingTx) else tx
+            view.process(writes, [e for _, e in ours], [p for p, _ in ours], rebuilding=rebuilding)
+            if rebuilding and last:
+                view.finish_rebuild(writes)
+                end_rebuild(writes, view.name)
             write_position(writes, view.name, reached)
             if isinstance(writes, SetWrites):
                 writes.flush()
@@ -286,6 +312,7 @@ class ViewRunner:
             clear_fault(tx, view.name)
             view.create(tx)
             start_tracking(tx, view.name)
+            start_rebuild(tx, view.name)  # ended in the transaction of the last batch
             self._analyze_event_table(tx)
         return self._catch_up_view(view, progress, batch_size=self.rebuild_batch_size)
 

@@ -13,7 +13,7 @@ from infra.bootstrap import build_fleet, build_view_db, storage_ready
 from infra.follow.set_writes import SetWrites
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
-from infra.storage.viewdb import ViewDB
+from infra.storage.viewdb import CopyingTx, ViewDB
 from projections.customers import CustomersView
 from tests.views import dump
 
@@ -83,6 +83,30 @@ def test_issue_11_a_failed_copy_leaves_nothing_of_the_batch(pg_db: ViewDB) -> No
         assert tx.query("SELECT count(*) FROM t3") == [(0,)]
 
 
+def test_issue_11_the_view_databases_copy_sends_buffered_writes_first(pg_db: ViewDB) -> None:
+    """`copy` is the PostgreSQL Tx's own bulk write: rows written before it are in the table
+    first (a DELETE buffered before the COPY does not remove the copied row)."""
+    with pg_db.transaction() as tx:
+        tx.execute("CREATE TABLE t4 (k TEXT PRIMARY KEY, n INTEGER)")
+    with pg_db.transaction() as tx:
+        assert isinstance(tx, CopyingTx)
+        tx.execute("INSERT INTO t4 VALUES (?, ?)", ("before", 1))
+        tx.execute("DELETE FROM t4 WHERE k = ?", ("copied",))
+        sent = tx.copy("t4", iter([("copied", None), ("also", 3)]))
+        tx.execute("UPDATE t4 SET n = ? WHERE k = ?", (2, "copied"))
+    with pg_db.transaction() as tx:
+        assert sent == 2
+        assert sorted(tx.query("SELECT k, n FROM t4")) == [
+            ("also", 3),
+            ("before", 1),
+            ("copied", 2),
+        ]
+
+
+class Killed(BaseException):
+    """The process ending in the middle of a rebuild."""
+
+
 def history(fleet: PartnerFleet, devices: int) -> None:
     """A partner and a customer group listing devices saved before the devices' own
     events (as one command saves them), some with service events."""
@@ -127,6 +151,41 @@ def test_issue_11_a_rebuild_in_large_batches_equals_following_in_small_ones(
         assert runner.rebuild(runner.views[0]) > 600
         assert dump(db, runner.views[0]) == live
         assert runner.lag() == {"customers": 0}
+    finally:
+        db.close()
+        fleet.close()
+
+
+def test_issue_11_a_rebuild_killed_midway_is_finished_by_the_next_process(
+    postgres_settings: Settings,
+) -> None:
+    """A rebuild (batches of 100, counts left to its end) ends after its second batch; a
+    new runner catches up and leaves the rows following 7 events at a time leaves."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+
+    def killed_after_two(position: int, head: int) -> None:
+        batches.append(position)
+        if len(batches) == 2 and position < head:
+            raise Killed
+
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        dying = ViewRunner(fleet, db, [CustomersView()])
+        dying.rebuild_batch_size = 100
+        batches: list[int] = []
+        with pytest.raises(Killed):
+            dying.rebuild(dying.views[0], killed_after_two)
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+            assert tx.query("SELECT direct_connect FROM pf_c_groups") == [(0,)]
+        ViewRunner(fleet, db, [CustomersView()], batch_size=50).catch_up()
+        assert dump(db, live.views[0]) == followed
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == []
     finally:
         db.close()
         fleet.close()
