@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from infra.follow.bulk_decode import batch_decoder
 from infra.follow.set_writes import SetWrites
 from infra.follow.view_faults import (
     FAULTS_DDL,
@@ -40,7 +41,7 @@ from infra.follow.view_faults import (
     pass_parked,
     record_fault,
 )
-from infra.follow.view_reads import Positioned, topic_reader
+from infra.follow.view_reads import Rows, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
 from infra.storage.tracking import (
@@ -78,6 +79,7 @@ class ViewRunner:
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.rebuild_batch_size = max(batch_size, REBUILD_BATCH)
         self._read = topic_reader(fleet.recorder)
+        self._decode = batch_decoder(fleet.mapper)
         self.lanes = Lanes("views", [view.name for view in self.views])
         self._advanced = threading.Condition()
         self._follower: Follower | None = None
@@ -199,12 +201,11 @@ class ViewRunner:
     ) -> Callable[[int], tuple[int, list[tuple[int, Any]]]]:
         """Reads and decodes the batch after a position: (position it reaches, events)."""
         topics = view.topics()
-        decode = self.fleet.mapper.to_domain_event
 
         def fetch(after: int) -> tuple[int, list[tuple[int, Any]]]:
-            stored: Positioned = self._read(after, head, size, topics)
+            stored: Rows = self._read(after, head, size, topics)
             reached = stored[-1][0] if len(stored) == size else head
-            return reached, [(p, decode(s)) for p, s in stored]
+            return reached, self._decode(stored)
 
         return fetch
 
