@@ -44,7 +44,7 @@ class BatchDecoder:
         # the C scanner of the transcoder's decoder: same object hook, one call per state
         self._scan: Any = None
         if plain and isinstance(transcoder, JSONTranscoder):
-            self._scan = transcoder.decoder.scan_once
+            self._scan = getattr(transcoder.decoder, "scan_once", None)  # not in typeshed
         self._classes: dict[tuple[str, type[Any]], tuple[type[Any], int, Any] | None] = {}
 
     def decode(self, rows: Sequence[Row]) -> Decoded:
