@@ -315,7 +315,18 @@ class ViewRunner:
             start_tracking(tx, view.name)
             start_rebuild(tx, view.name)  # ended in the transaction of the last batch
             self._analyze_event_table(tx)
-        return self._catch_up_view(view, progress, batch_size=self.rebuild_batch_size)
+        head = self.head()
+        applied = self._catch_up_view(view, progress, head, self.rebuild_batch_size)
+        self._end_rebuild(view, head)
+        return applied
+
+    def _end_rebuild(self, view: View, head: int) -> None:
+        """Finish a rebuild no batch finished: nothing to apply, or its last event parked."""
+        with self.db.transaction() as tx:
+            position, rebuilding = read_tracking(tx, view.name, self._lock())
+            if rebuilding and position >= head:
+                view.finish_rebuild(tx)
+                end_rebuild(tx, view.name)
 
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: block until every view has applied `position` (or time out)."""

@@ -228,3 +228,14 @@ def test_issue_11_only_a_view_database_that_can_copy_gets_set_writes() -> None:
     db = SQLiteViewDB(":memory:")
     with db.transaction() as tx:
         assert not isinstance(tx, CopyingTx)
+
+
+def test_issue_11_a_rebuild_with_nothing_to_apply_leaves_no_mark() -> None:
+    """An empty store: no batch reaches a head, the rebuild still ends its mark."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    runner = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()])
+
+    assert runner.rebuild(runner.views[0]) == 0
+
+    with runner.db.transaction() as tx:
+        assert tx.query("SELECT view FROM pf_rebuilds") == []
