@@ -63,6 +63,11 @@ class View:
     _handlers: ClassVar[dict[type[Any], Handler]]
     position: int = 0
     rebuilding: bool = False
+    # PostgreSQL only, for rebuilds: per event class whose handler does nothing but insert
+    # one row of the event's plain fields, that row as `INSERT INTO t SELECT …` over
+    # `{id}` (the originator id as text) and `{state}` (the stored state as jsonb); see
+    # infra/follow/stored_inserts.py for when the runner uses it instead of the handler.
+    rebuild_inserts: ClassVar[dict[type[Any], str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

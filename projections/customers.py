@@ -7,7 +7,7 @@ service-event counts, favourites and default views, group members, admins, child
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from domain.customer_group import CustomerGroup
 from domain.device import Device
@@ -67,6 +67,13 @@ class CustomersView(View):
         "CREATE TABLE IF NOT EXISTS pf_c_events (device_id TEXT NOT NULL, event_id TEXT NOT NULL,"
         " severity TEXT NOT NULL, PRIMARY KEY (device_id, event_id))",
     )
+
+    rebuild_inserts: ClassVar[dict[type[Any], str]] = {
+        Device.Registered: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
+        " {state}->>'connection', {state}->>'model'",
+        Device.ReportedByE2Open: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
+        " 'pc_agent', {state}->>'model'",
+    }
 
     def __init__(self) -> None:
         self._touched: set[str] = set()  # groups whose counts this batch may have changed
