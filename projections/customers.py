@@ -73,6 +73,8 @@ class CustomersView(View):
         " {state}->>'connection', {state}->>'model'",
         Device.ReportedByE2Open: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
         " 'pc_agent', {state}->>'model'",
+        Device.ServiceEventRecorded: "INSERT INTO pf_c_events SELECT {id},"
+        " {state}->>'event_id', {state}->>'severity'",
     }
 
     def __init__(self) -> None:

@@ -205,9 +205,10 @@ class ReopeningView(CustomersView):
 def test_issue_11_a_rebuild_inserts_devices_in_sql_with_the_handlers_rows(
     postgres_settings: Settings,
 ) -> None:
-    """Registered devices (and e2Open's, in test_views' scenarios) are inserted by INSERT …
-    SELECT over the stored states in a rebuild of the view in the store's own database;
-    the rows equal the handlers' and every event is counted as applied."""
+    """Registered devices (and e2Open's, in test_views' scenarios) and service events are
+    inserted by INSERT … SELECT over the stored states in a rebuild of the view in the
+    store's own database; the rows equal the handlers' (the group's counts too) and every
+    event is counted as applied."""
     fleet = build_fleet(postgres_settings)
     db = build_view_db(postgres_settings)
     try:
@@ -221,7 +222,11 @@ def test_issue_11_a_rebuild_inserts_devices_in_sql_with_the_handlers_rows(
         applied = ViewRunner(fleet, db, [view]).rebuild(view)
 
         assert inserts is not None
-        assert inserts.topics == {get_topic(Device.Registered), get_topic(Device.ReportedByE2Open)}
+        assert inserts.topics == {
+            get_topic(Device.Registered),
+            get_topic(Device.ReportedByE2Open),
+            get_topic(Device.ServiceEventRecorded),
+        }
         assert applied == topic_count(fleet, view)
         assert dump(db, view) == followed
     finally:
