@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain import Cause, CustomerGroup, Device, PartnerTenant
@@ -14,6 +15,7 @@ from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db, storage_ready
 from infra.follow.set_writes import SetWrites
 from infra.follow.stored_inserts import stored_inserts
+from infra.follow.view_faults import ViewStuckError
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from infra.storage.viewdb import CopyingTx, ViewDB
@@ -260,3 +262,42 @@ def topic_count(fleet: PartnerFleet, view: CustomersView) -> int:
     """Stored events of the view's topics."""
     found = fleet.recorder.select_notifications(1, 1_000_000, topics=view.topics())
     return len(found)
+
+
+def test_issue_11_a_device_event_sql_cannot_insert_stops_the_rebuild_just_before_it(
+    postgres_settings: Settings,
+) -> None:
+    """A stored `Device.Registered` without its model: the batch's INSERT … SELECT fails,
+    the batch is applied again event by event through the handlers, and the view stops
+    just before that event (as following stops), with everything before it applied."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 20)
+        state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00+00:00"},'
+        state += b'"principal":"p","correlation_id":"c","serial":"BAD1","connection":"pc_agent",'
+        state += b'"customer_id":"C1"}'
+        bad = StoredEvent(Device.id_for("BAD1"), 1, get_topic(Device.Registered), state)
+        fleet.recorder.insert_events([bad])
+        bad_position = fleet.recorder.max_notification_id() or 0
+        history_after(fleet)
+        runner = ViewRunner(fleet, db, [CustomersView()])
+
+        with pytest.raises(ViewStuckError) as stuck:
+            runner.rebuild(runner.views[0])
+
+        assert stuck.value.fault.notification_id == bad_position
+        assert runner.position(runner.views[0]) == bad_position - 1
+        with db.transaction() as tx:
+            assert tx.query("SELECT count(*) FROM pf_c_devices") == [(20,)]
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+    finally:
+        db.close()
+        fleet.close()
+
+
+def history_after(fleet: PartnerFleet) -> None:
+    """One more device, stored after the bad event."""
+    why = Cause("admin@loc-1.example", "corr-after")
+    device = Device.register(why, serial="AFTER1", connection="pc_agent", customer_id="C1")
+    fleet.save(device)
