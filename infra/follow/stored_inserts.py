@@ -36,26 +36,29 @@ _WHICH = "SELECT system_identifier::text, current_database() FROM pg_control_sys
 
 
 class StoredInserts:
-    """`insert(tx, after, upto)`: the view's `rebuild_inserts` for that range of ids."""
+    """`insert(tx, after, upto)`: the view's `rebuild_inserts` for that range of ids, in
+    one statement (one scan of the range; an INSERT per class reading it)."""
 
     def __init__(self, events_table: str, statements: Mapping[str, str]) -> None:
         self.topics = frozenset(statements)
-        self._statements = [
-            "WITH inserted AS ("
-            + statement.format(id="e.originator_id::text", state="e.state")
-            + " FROM (SELECT originator_id, convert_from(state, 'UTF8')::jsonb AS state"
-            f" FROM {events_table} WHERE notification_id > ? AND notification_id <= ?"
-            " AND topic = ?) AS e RETURNING 1) SELECT count(*) FROM inserted"
-            for statement in statements.values()
-        ]
         self._topics = list(statements)
+        inserts = [
+            f"i{n} AS ("
+            + statement.format(id="e.originator_id::text", state="e.state")
+            + " FROM e WHERE e.topic = ? RETURNING 1)"
+            for n, statement in enumerate(statements.values())
+        ]
+        counts = " + ".join(f"(SELECT count(*) FROM i{n})" for n in range(len(inserts)))
+        self._statement = (
+            "WITH e AS (SELECT originator_id, topic, convert_from(state, 'UTF8')::jsonb AS state"
+            f" FROM {events_table} WHERE notification_id > ? AND notification_id <= ?"
+            f" AND topic = ANY(?)), {', '.join(inserts)} SELECT {counts}"
+        )
 
     def insert(self, tx: Tx, after: int, upto: int) -> int:
         """Insert the rows of the events after `after` up to `upto`; how many events."""
-        count = 0
-        for statement, topic in zip(self._statements, self._topics, strict=True):
-            count += int(tx.query(statement, (after, upto, topic))[0][0])
-        return count
+        params = (after, upto, self._topics, *self._topics)
+        return int(tx.query(self._statement, params)[0][0])
 
 
 def stored_inserts(
