@@ -51,7 +51,10 @@ class View:
     """A read model: portable DDL, and one handler method per event class it follows.
 
     `position` is the store position (notification id) of the event a handler is applying,
-    when the runner passed positions to `process` (0 otherwise).
+    when the runner passed positions to `process` (0 otherwise). `rebuilding` is True while
+    the batch belongs to a rebuild that has not reached its end: a view may then leave
+    work that only derives from its own rows (counts) to `finish_rebuild`, which the runner
+    calls once, in the transaction of the rebuild's last batch.
     """
 
     name: ClassVar[str]
@@ -59,6 +62,12 @@ class View:
     tables: ClassVar[tuple[str, ...]]
     _handlers: ClassVar[dict[type[Any], Handler]]
     position: int = 0
+    rebuilding: bool = False
+    # PostgreSQL only, for rebuilds: per event class whose handler does nothing but insert
+    # one row of the event's plain fields, that row as `INSERT INTO t SELECT …` over
+    # `{id}` (the originator id as text) and `{state}` (the stored state as jsonb); see
+    # infra/follow/stored_inserts.py for when the runner uses it instead of the handler.
+    rebuild_inserts: ClassVar[dict[type[Any], str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,12 +86,16 @@ class View:
         tx: Tx,
         events: Iterable[FleetAggregate.Event],
         positions: Iterable[int] | None = None,
+        *,
+        rebuilding: bool = False,
     ) -> None:
         """Apply a batch of events in order, inside the caller's transaction.
 
         `positions`: the store position of each event, in the same order (views that keep
-        positions, such as the consent history, need them; see `position`).
+        positions, such as the consent history, need them; see `position`). `rebuilding`:
+        the batch is part of a rebuild whose last batch will call `finish_rebuild`.
         """
+        self.rebuilding = rebuilding
         numbers = _zeros() if positions is None else positions
         for event, position in zip(events, numbers, strict=positions is not None):
             handler = self._handlers.get(type(event))
@@ -93,6 +106,10 @@ class View:
 
     def finish_batch(self, tx: Tx) -> None:
         """Hook: work deferred to the end of a batch (recounting touched rows)."""
+
+    def finish_rebuild(self, tx: Tx) -> None:
+        """Hook: work a rebuild's batches left to its end (see `rebuilding`), done in the
+        last batch's transaction; it must leave the rows following batch by batch leaves."""
 
     def create(self, tx: Tx) -> None:
         """Create the view's tables if they are missing."""

@@ -7,7 +7,7 @@ service-event counts, favourites and default views, group members, admins, child
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from domain.customer_group import CustomerGroup
 from domain.device import Device
@@ -67,6 +67,15 @@ class CustomersView(View):
         "CREATE TABLE IF NOT EXISTS pf_c_events (device_id TEXT NOT NULL, event_id TEXT NOT NULL,"
         " severity TEXT NOT NULL, PRIMARY KEY (device_id, event_id))",
     )
+
+    rebuild_inserts: ClassVar[dict[type[Any], str]] = {
+        Device.Registered: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
+        " {state}->>'connection', {state}->>'model'",
+        Device.ReportedByE2Open: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
+        " 'pc_agent', {state}->>'model'",
+        Device.ServiceEventRecorded: "INSERT INTO pf_c_events SELECT {id},"
+        " {state}->>'event_id', {state}->>'severity'",
+    }
 
     def __init__(self) -> None:
         self._touched: set[str] = set()  # groups whose counts this batch may have changed
@@ -237,7 +246,12 @@ class CustomersView(View):
         self._event_devices.add(device_id)
 
     def finish_batch(self, tx: Tx) -> None:
-        """Recount devices and service events of every group this batch touched."""
+        """Recount devices and service events of every group this batch touched (a
+        rebuild recounts every group once, at its end: `finish_rebuild`)."""
+        if self.rebuilding:
+            for pending in (self._touched, self._event_devices, self._new_devices):
+                pending.clear()
+            return
         self._touched.update(_service_groups(tx, sorted(self._event_devices)))
         self._event_devices.clear()
         self._touched.update(_member_groups(tx, sorted(self._new_devices)))
@@ -251,6 +265,12 @@ class CustomersView(View):
                 " service_events = ?, critical_events = ? WHERE group_id = ?",
                 [(*counts, group_id) for group_id, counts in _recount(tx, chunk).items()],
             )
+
+    def finish_rebuild(self, tx: Tx) -> None:
+        """Every group's counts from the rows, in one statement (what recounting each
+        touched group after each batch leaves: counts derive from members, devices and
+        service events only)."""
+        tx.execute(RECOUNT_ALL)
 
 
 RECOUNT_CHUNK = 500  # groups per query: well under any database's parameter limit
@@ -288,6 +308,31 @@ def _member_groups(tx: Tx, device_ids: list[str]) -> set[str]:
         )
         groups.update(row[0] for row in rows)
     return groups
+
+
+# `_recount` for every group at once; a group without members gets zeros. Set only where a
+# count differs (rows a rebuild's batches wrote have zeros).
+RECOUNT_ALL = (
+    "UPDATE pf_c_groups SET central_connect = c.cc, direct_connect = c.dc, pc_agent = c.pc,"
+    " service_events = c.se, critical_events = c.ce FROM ("
+    " SELECT g.group_id, coalesce(d.cc, 0) AS cc, coalesce(d.dc, 0) AS dc,"
+    " coalesce(d.pc, 0) AS pc, coalesce(e.se, 0) AS se, coalesce(e.ce, 0) AS ce"
+    " FROM pf_c_groups g LEFT JOIN ("
+    "  SELECT m.group_id,"
+    "  count(DISTINCT CASE WHEN d.connection = 'central_connect' THEN m.device_id END) AS cc,"
+    "  count(DISTINCT CASE WHEN d.connection = 'direct_connect' THEN m.device_id END) AS dc,"
+    "  count(DISTINCT CASE WHEN d.connection = 'pc_agent' THEN m.device_id END) AS pc"
+    "  FROM pf_c_members m JOIN pf_c_devices d ON d.device_id = m.device_id"
+    "  GROUP BY m.group_id) d ON d.group_id = g.group_id"
+    " LEFT JOIN ("
+    "  SELECT m.group_id, count(*) AS se,"
+    "  sum(CASE WHEN e.severity = 'critical' THEN 1 ELSE 0 END) AS ce"
+    "  FROM pf_c_events e JOIN pf_c_members m ON m.device_id = e.device_id"
+    "  WHERE m.reason = 'service_partner' GROUP BY m.group_id) e ON e.group_id = g.group_id"
+    ") AS c WHERE pf_c_groups.group_id = c.group_id AND (pf_c_groups.central_connect <> c.cc"
+    " OR pf_c_groups.direct_connect <> c.dc OR pf_c_groups.pc_agent <> c.pc"
+    " OR pf_c_groups.service_events <> c.se OR pf_c_groups.critical_events <> c.ce)"
+)
 
 
 def _recount(tx: Tx, group_ids: list[str]) -> dict[str, list[int]]:

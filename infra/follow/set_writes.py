@@ -7,8 +7,9 @@ placeholders, too long for its cache): a third of a rebuild's time. `SetWrites` 
 Tx for the view runner on PostgreSQL:
 
 - a run of the same plain `INSERT INTO t VALUES (…)` (placeholders, NULL, integer or
-  quoted text literals; values text, integers or NULL) is sent as `COPY t FROM STDIN` on
-  the transaction's own connection, rows written by psycopg in C;
+  quoted text literals; values text, integers or NULL) is sent by the Tx's own `copy`
+  (`CopyingTx`: `COPY t FROM STDIN` on the transaction's connection, rows written by
+  psycopg in C);
 - a run of the same `UPDATE t SET a = ?, … WHERE k = ?` on distinct keys becomes one
   `UPDATE t SET a = u.c0 … FROM unnest(?::bigint[], ?::text[]) AS u(…) WHERE t.k = u.c1`
   (the recounts of a batch's groups: one statement, not one per group);
@@ -17,10 +18,9 @@ Tx for the view runner on PostgreSQL:
 
 Order is the view database's contract (`_PostgresTx.flush`): writes are buffered until a
 query or the end of the transaction; statements on different tables commute, each table's
-statements keep their order (the wrapped Tx's buffer is flushed before each COPY), DDL and
+statements keep their order (the wrapped Tx sends its buffer before each COPY), DDL and
 statements with subqueries are barriers nothing moves across. Everything else (ON
 CONFLICT, UPDATE, DELETE, short runs, other value types) goes to the wrapped Tx as it came.
-A Tx without a psycopg cursor (`_cursor`) gets every statement as it came.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from typing import Any
 
-from projections.base import Params, Tx
+from infra.storage.viewdb import CopyingTx
+from projections.base import Params
 
 Pending = list[tuple[str, tuple[Any, ...]]]
 COPY_FROM = 8  # rows: shorter runs go as they came (pipelined by the wrapped Tx)
@@ -45,16 +46,12 @@ _LITERAL = re.compile(r"^(\?|NULL|-?\d+|'[^'?%,]*')$")
 
 
 class SetWrites:
-    """A Tx (projections.base.Tx) over PostgreSQL's Tx that merges runs of INSERTs into
-    set-based statements; call `flush()` before the transaction commits."""
+    """A Tx (projections.base.Tx) over a view database's `CopyingTx` that merges runs of
+    INSERTs into set-based statements; call `flush()` before the transaction commits."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: CopyingTx) -> None:
         self.tx = tx
         self._pending: Pending = []
-        # The view database's psycopg cursor and buffer flush (infra/storage/viewdb.py
-        # `_PostgresTx`); tests/integration/test_rebuild.py fails if this path is lost.
-        self._cursor: Any = getattr(tx, "_cursor", None)
-        self._flush_inner: Any = getattr(tx, "flush", None)
         self.copied = 0  # rows sent by COPY (for tests and profiles)
 
     def execute(self, statement: str, params: Params = ()) -> None:
@@ -83,7 +80,7 @@ class SetWrites:
             for statement, group in groupby(ordered, key=_statement_of):
                 rows = [params for _, params in group]
                 copied = None
-                if len(rows) >= COPY_FROM and self._cursor is not None:
+                if len(rows) >= COPY_FROM:
                     copied = copy_rows(statement, rows)
                 merged = None
                 if copied is None and len(rows) >= COPY_FROM:
@@ -103,12 +100,7 @@ class SetWrites:
             self.tx.execute(*as_any(statement, row))
 
     def _copy(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        if self._flush_inner is not None:
-            self._flush_inner()  # what the wrapped Tx holds goes first
-        with self._cursor.copy(f"COPY {table} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        self.copied += len(rows)
+        self.copied += self.tx.copy(table, rows)  # after what the wrapped Tx holds
 
 
 def copy_rows(

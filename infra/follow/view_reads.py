@@ -1,10 +1,11 @@
 """Reading the stored events a view follows, as few objects as the mapper needs (issue 11).
 
 The library's `select_notifications` builds a dict per row and a `Notification` per event,
-and reads every column; a view needs the rows of its own topics only, as the mapper reads
-them (`StoredEvent`). On PostgreSQL `PostgresTopicRows` reads them as tuples, filtered by
-topic in the server, in notification order; other stores go through `select_notifications`.
-Either way a batch is `(position, StoredEvent)` pairs in the store's order.
+and reads every column; a view needs the rows of its own topics only. On PostgreSQL
+`PostgresTopicRows` reads them as tuples, filtered by topic in the server, in notification
+order; other stores go through `select_notifications`. Either way a batch is a list of
+`(position, originator id, originator version, topic, state)` tuples in the store's order,
+which `infra.follow.bulk_decode` turns into events.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     InterfaceError,
     OperationalError,
-    StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-Positioned = list[tuple[int, StoredEvent]]
-# (after position, up to position inclusive, limit, topics) → stored events in order
-TopicReader = Callable[[int, int, int, Sequence[str]], Positioned]
+# (notification id, originator id, originator version, topic, state)
+Rows = list[tuple[Any, ...]]
+# (after position, up to position inclusive, limit, topics) → stored rows in order
+TopicReader = Callable[[int, int, int, Sequence[str]], Rows]
 
 
 def topic_reader(recorder: ApplicationRecorder) -> TopicReader:
@@ -33,14 +34,11 @@ def topic_reader(recorder: ApplicationRecorder) -> TopicReader:
     if isinstance(recorder, PostgresApplicationRecorder):
         return PostgresTopicRows(recorder)
 
-    def via_notifications(after: int, upto: int, limit: int, topics: Sequence[str]) -> Positioned:
+    def via_notifications(after: int, upto: int, limit: int, topics: Sequence[str]) -> Rows:
         found = recorder.select_notifications(
             start=after + 1, limit=limit, stop=upto, topics=list(topics)
         )
-        return [
-            (n.id, StoredEvent(n.originator_id, n.originator_version, n.topic, n.state))
-            for n in found
-        ]
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in found]
 
     return via_notifications
 
@@ -60,11 +58,11 @@ class PostgresTopicRows:
     # The datastore raises eventsourcing's errors for a lost connection, retried as the
     # library's own reads are.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def __call__(self, after: int, upto: int, limit: int, topics: Sequence[str]) -> Positioned:
+    def __call__(self, after: int, upto: int, limit: int, topics: Sequence[str]) -> Rows:
         with (
             self.datastore.get_connection() as connection,
             connection.cursor(row_factory=tuple_row) as cursor,
         ):
             cursor.execute(self.query, (after, upto, list(topics), limit), prepare=True)
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
-        return [(row[0], StoredEvent(row[1], row[2], row[3], row[4])) for row in rows]
+            rows: Rows = cursor.fetchall()
+        return rows

@@ -25,7 +25,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
+from infra.follow.bulk_decode import batch_decoder
 from infra.follow.set_writes import SetWrites
+from infra.follow.stored_inserts import StoredInserts, stored_inserts
 from infra.follow.view_faults import (
     FAULTS_DDL,
     PARKED_DDL,
@@ -40,11 +42,20 @@ from infra.follow.view_faults import (
     pass_parked,
     record_fault,
 )
-from infra.follow.view_reads import Positioned, topic_reader
+from infra.follow.view_reads import Rows, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
-from infra.storage.tracking import TRACKING_DDL, read_position, start_tracking, write_position
-from infra.storage.viewdb import ViewDB
+from infra.storage.tracking import (
+    REBUILDS_DDL,
+    TRACKING_DDL,
+    end_rebuild,
+    read_position,
+    read_tracking,
+    start_rebuild,
+    start_tracking,
+    write_position,
+)
+from infra.storage.viewdb import CopyingTx, ViewDB
 from projections.base import Tx, View
 
 log = structlog.get_logger("partnerfleet.views")
@@ -69,11 +80,12 @@ class ViewRunner:
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.rebuild_batch_size = max(batch_size, REBUILD_BATCH)
         self._read = topic_reader(fleet.recorder)
+        self._decode = batch_decoder(fleet.mapper)
         self.lanes = Lanes("views", [view.name for view in self.views])
         self._advanced = threading.Condition()
         self._follower: Follower | None = None
         with db.ddl() as tx:
-            for ddl in (TRACKING_DDL, FAULTS_DDL, PARKED_DDL):
+            for ddl in (TRACKING_DDL, REBUILDS_DDL, FAULTS_DDL, PARKED_DDL):
                 tx.execute(ddl)
             for view in self.views:
                 view.create(tx)
@@ -143,24 +155,33 @@ class ViewRunner:
         progress: Progress | None,
         head: int | None = None,
         batch_size: int | None = None,
+        inserts: StoredInserts | None = None,
     ) -> int:
         """Apply the view's events up to `head`; raises ViewStuckError on an event it cannot
-        apply (having applied those before it), passing over the events parked for it."""
+        apply (having applied those before it), passing over the events parked for it.
+        `inserts`: a rebuild's set-based inserts (their events are not read here)."""
         head = self.head() if head is None else head
         size = batch_size or self.batch_size
         while True:
             try:
-                return self._apply_up_to(view, head, progress, size)
+                return self._apply_up_to(view, head, progress, size, inserts)
             except Exception as error:
                 fault = self._isolate(view, head, error)
                 if fault is not None and not self._pass_parked(fault):
                     self._record(fault)
                     raise ViewStuckError(fault) from error
 
-    def _apply_up_to(self, view: View, head: int, progress: Progress | None, size: int) -> int:
+    def _apply_up_to(
+        self,
+        view: View,
+        head: int,
+        progress: Progress | None,
+        size: int,
+        inserts: StoredInserts | None = None,
+    ) -> int:
         applied, batches = 0, 0
         position = self.position(view)
-        fetch = self._fetcher(view, head, size)
+        fetch = self._fetcher(view, head, size, frozenset() if inserts is None else inserts.topics)
         # A rebuild reads and decodes the next batch on a thread of its own while this
         # one is written (the GIL is free while PostgreSQL works); following live does
         # not (its batches are small).
@@ -171,8 +192,9 @@ class ViewRunner:
                 reached, events = fetch(position) if pending is None else pending.result()
                 if ahead is not None and reached < head:
                     pending = ahead.submit(fetch, reached)
-                self._apply(view, position, reached, events)
-                position, applied, batches = reached, applied + len(events), batches + 1
+                inserted = self._apply(view, position, reached, events, reached >= head, inserts)
+                position, batches = reached, batches + 1
+                applied += len(events) + inserted
                 if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
                     # and early on: a rebuild's tables start empty (and grow from there)
                     self._analyze(view)
@@ -186,16 +208,16 @@ class ViewRunner:
         return applied
 
     def _fetcher(
-        self, view: View, head: int, size: int
+        self, view: View, head: int, size: int, skipped: frozenset[str]
     ) -> Callable[[int], tuple[int, list[tuple[int, Any]]]]:
-        """Reads and decodes the batch after a position: (position it reaches, events)."""
-        topics = view.topics()
-        decode = self.fleet.mapper.to_domain_event
+        """Reads and decodes the batch after a position: (position it reaches, events);
+        the `skipped` topics are left to set-based inserts."""
+        topics = [topic for topic in view.topics() if topic not in skipped]
 
         def fetch(after: int) -> tuple[int, list[tuple[int, Any]]]:
-            stored: Positioned = self._read(after, head, size, topics)
+            stored: Rows = self._read(after, head, size, topics)
             reached = stored[-1][0] if len(stored) == size else head
-            return reached, [(p, decode(s)) for p, s in stored]
+            return reached, self._decode(stored)
 
         return fetch
 
@@ -211,7 +233,13 @@ class ViewRunner:
         for notification in self._select(view, position, head):
             try:
                 event = self.fleet.mapper.to_domain_event(notification)
-                self._apply(view, position, notification.id, [(notification.id, event)])
+                self._apply(
+                    view,
+                    position,
+                    notification.id,
+                    [(notification.id, event)],
+                    last=notification.id >= head,
+                )
             except Exception as failure:
                 return fault_of(view.name, position, notification, failure)
             position = notification.id
@@ -247,17 +275,40 @@ class ViewRunner:
         # two runners never apply the same batch: the second sees the moved position.
         return " FOR UPDATE" if self.db.kind == "postgres" else ""
 
-    def _apply(self, view: View, start: int, reached: int, events: list[tuple[int, Any]]) -> None:
-        """Apply `events` (store position, event) and move the view's position to `reached`."""
+    def _apply(
+        self,
+        view: View,
+        start: int,
+        reached: int,
+        events: list[tuple[int, Any]],
+        last: bool,
+        inserts: StoredInserts | None = None,
+    ) -> int:
+        """Apply `events` (store position, event) and move the view's position to `reached`;
+        `last`: `reached` is the head this catch-up goes to (a rebuild's end, if one runs);
+        `inserts`: the rebuild's set-based inserts for the same range. Returns how many
+        events those inserted (0 when the batch was applied by another runner already)."""
         ours = [(p, e) for p, e in events if isinstance(e, FleetAggregate.Event)]
+        inserted = 0
         with self.db.transaction() as tx:
-            if read_position(tx, view.name, self._lock()) != start:
-                return
-            writes = SetWrites(tx) if self.db.kind == "postgres" else tx
-            view.process(writes, [e for _, e in ours], [p for p, _ in ours])
+            position, rebuilding = read_tracking(tx, view.name, self._lock())
+            if position != start or (inserts is not None and not rebuilding):
+                return 0  # another runner applied it (or ended the rebuild: it follows on)
+            if rebuilding and self.db.kind == "postgres":
+                # The batch and its position are lost together or kept together: a crash
+                # may only send the view back to an earlier position, so no flush to wait for.
+                tx.execute("SET LOCAL synchronous_commit = off")
+            writes = SetWrites(tx) if isinstance(tx, CopyingTx) else tx
+            if inserts is not None:
+                inserted = inserts.insert(writes, start, reached)
+            view.process(writes, [e for _, e in ours], [p for p, _ in ours], rebuilding=rebuilding)
+            if rebuilding and last:
+                view.finish_rebuild(writes)
+                end_rebuild(writes, view.name)
             write_position(writes, view.name, reached)
             if isinstance(writes, SetWrites):
                 writes.flush()
+        return inserted
 
     def _analyze(self, view: View) -> None:
         # A long catch-up grows the tables far past the statistics they started with;
@@ -286,8 +337,21 @@ class ViewRunner:
             clear_fault(tx, view.name)
             view.create(tx)
             start_tracking(tx, view.name)
+            start_rebuild(tx, view.name)  # ended in the transaction of the last batch
             self._analyze_event_table(tx)
-        return self._catch_up_view(view, progress, batch_size=self.rebuild_batch_size)
+        head = self.head()
+        inserts = stored_inserts(self.fleet.recorder, self.fleet.mapper, self.db, view)
+        applied = self._catch_up_view(view, progress, head, self.rebuild_batch_size, inserts)
+        self._end_rebuild(view, head)
+        return applied
+
+    def _end_rebuild(self, view: View, head: int) -> None:
+        """Finish a rebuild no batch finished: nothing to apply, or its last event parked."""
+        with self.db.transaction() as tx:
+            position, rebuilding = read_tracking(tx, view.name, self._lock())
+            if rebuilding and position >= head:
+                view.finish_rebuild(tx)
+                end_rebuild(tx, view.name)
 
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: block until every view has applied `position` (or time out)."""

@@ -11,6 +11,11 @@ TRACKING_DDL = (
 )
 
 
+# Views whose rebuild has not reached its end: the row is written with the rebuild's first
+# transaction and deleted in the one of its last batch (ViewRunner.rebuild).
+REBUILDS_DDL = "CREATE TABLE IF NOT EXISTS pf_rebuilds (view TEXT PRIMARY KEY)"
+
+
 def read_position(tx: Tx, name: str, lock: str = "") -> int:
     rows = tx.query(f"SELECT position FROM pf_tracking WHERE view = ?{lock}", (name,))
     return int(rows[0][0]) if rows else 0
@@ -37,3 +42,23 @@ def write_position(tx: Tx, name: str, position: int) -> None:
         " ON CONFLICT (view) DO UPDATE SET position = excluded.position",
         (name, position),
     )
+
+
+def read_tracking(tx: Tx, name: str, lock: str = "") -> tuple[int, bool]:
+    """(position, whether a rebuild of `name` has not reached its end) in one query."""
+    rows = tx.query(
+        "SELECT position, (SELECT count(*) FROM pf_rebuilds r WHERE r.view = t.view)"
+        f" FROM pf_tracking t WHERE t.view = ?{lock}",
+        (name,),
+    )
+    return (int(rows[0][0]), bool(rows[0][1])) if rows else (0, False)
+
+
+def start_rebuild(tx: Tx, name: str) -> None:
+    """Mark `name` as rebuilding (in the transaction that resets its rows and position)."""
+    tx.execute("INSERT INTO pf_rebuilds (view) VALUES (?) ON CONFLICT DO NOTHING", (name,))
+
+
+def end_rebuild(tx: Tx, name: str) -> None:
+    """The rebuild of `name` reached its end (in the transaction of its last batch)."""
+    tx.execute("DELETE FROM pf_rebuilds WHERE view = ?", (name,))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count, groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from projections.base import Params, Tx
 from psycopg import sql
@@ -44,6 +44,18 @@ class ViewDB(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class CopyingTx(Tx, Protocol):
+    """A Tx that can also load whole rows in bulk (PostgreSQL's COPY)."""
+
+    def copy(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Append `rows` (every column of `table`, in its column order; values text,
+        integers or None) after the writes already given; returns how many were sent.
+
+        Raises what the database raises (a duplicate key, a NOT NULL column given None);
+        the transaction then fails whole, as one INSERT of the same rows would."""
 
 
 class _SQLiteTx:
@@ -144,6 +156,17 @@ class _PostgresTx:
             named.itersize = STREAM_BATCH
             named.execute(_pg(statement), tuple(params))
             yield from named
+
+    def copy(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
+        """`COPY table FROM STDIN` of whole rows on this transaction's connection, after
+        the writes buffered so far (sent first): see `CopyingTx.copy`."""
+        self.flush()
+        sent = 0
+        with self._cursor.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+            for row in rows:
+                copy.write_row(row)
+                sent += 1
+        return sent
 
     def flush(self) -> None:
         """Send buffered writes, pipelined, grouped by table and merged into multi-row INSERTs.

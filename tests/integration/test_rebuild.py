@@ -4,16 +4,21 @@ the meaning of the views' statements, exactly once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain import Cause, CustomerGroup, Device, PartnerTenant
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db, storage_ready
 from infra.follow.set_writes import SetWrites
+from infra.follow.stored_inserts import stored_inserts
+from infra.follow.view_faults import ViewStuckError
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
-from infra.storage.viewdb import ViewDB
+from infra.storage.viewdb import CopyingTx, ViewDB
 from projections.customers import CustomersView
 from tests.views import dump
 
@@ -83,6 +88,30 @@ def test_issue_11_a_failed_copy_leaves_nothing_of_the_batch(pg_db: ViewDB) -> No
         assert tx.query("SELECT count(*) FROM t3") == [(0,)]
 
 
+def test_issue_11_the_view_databases_copy_sends_buffered_writes_first(pg_db: ViewDB) -> None:
+    """`copy` is the PostgreSQL Tx's own bulk write: rows written before it are in the table
+    first (a DELETE buffered before the COPY does not remove the copied row)."""
+    with pg_db.transaction() as tx:
+        tx.execute("CREATE TABLE t4 (k TEXT PRIMARY KEY, n INTEGER)")
+    with pg_db.transaction() as tx:
+        assert isinstance(tx, CopyingTx)
+        tx.execute("INSERT INTO t4 VALUES (?, ?)", ("before", 1))
+        tx.execute("DELETE FROM t4 WHERE k = ?", ("copied",))
+        sent = tx.copy("t4", iter([("copied", None), ("also", 3)]))
+        tx.execute("UPDATE t4 SET n = ? WHERE k = ?", (2, "copied"))
+    with pg_db.transaction() as tx:
+        assert sent == 2
+        assert sorted(tx.query("SELECT k, n FROM t4")) == [
+            ("also", 3),
+            ("before", 1),
+            ("copied", 2),
+        ]
+
+
+class Killed(BaseException):
+    """The process ending in the middle of a rebuild."""
+
+
 def history(fleet: PartnerFleet, devices: int) -> None:
     """A partner and a customer group listing devices saved before the devices' own
     events (as one command saves them), some with service events."""
@@ -130,3 +159,145 @@ def test_issue_11_a_rebuild_in_large_batches_equals_following_in_small_ones(
     finally:
         db.close()
         fleet.close()
+
+
+def test_issue_11_a_rebuild_killed_midway_is_finished_by_the_next_process(
+    postgres_settings: Settings,
+) -> None:
+    """A rebuild (batches of 100, counts left to its end) ends after its second batch; a
+    new runner catches up and leaves the rows following 7 events at a time leaves."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+
+    def killed_after_two(position: int, head: int) -> None:
+        batches.append(position)
+        if len(batches) == 2 and position < head:
+            raise Killed
+
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        dying = ViewRunner(fleet, db, [CustomersView()])
+        dying.rebuild_batch_size = 100
+        batches: list[int] = []
+        with pytest.raises(Killed):
+            dying.rebuild(dying.views[0], killed_after_two)
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+            assert tx.query("SELECT direct_connect FROM pf_c_groups") == [(0,)]
+        ViewRunner(fleet, db, [CustomersView()], batch_size=50).catch_up()
+        assert dump(db, live.views[0]) == followed
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == []
+    finally:
+        db.close()
+        fleet.close()
+
+
+class ReopeningView(CustomersView):
+    """The customers view with a set-based insert for a class at version 2."""
+
+    rebuild_inserts: ClassVar[dict[type[Any], str]] = {
+        CustomerGroup.Reopened: "INSERT INTO pf_c_devices SELECT {id}, '', '', ''",
+    }
+
+
+def test_issue_11_a_rebuild_inserts_devices_in_sql_with_the_handlers_rows(
+    postgres_settings: Settings,
+) -> None:
+    """Registered devices (and e2Open's, in test_views' scenarios) and service events are
+    inserted by INSERT … SELECT over the stored states in a rebuild of the view in the
+    store's own database; the rows equal the handlers' (the group's counts too) and every
+    event is counted as applied."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 40)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        view = CustomersView()
+        inserts = stored_inserts(fleet.recorder, fleet.mapper, db, view)
+
+        applied = ViewRunner(fleet, db, [view]).rebuild(view)
+
+        assert inserts is not None
+        assert inserts.topics == {
+            get_topic(Device.Registered),
+            get_topic(Device.ReportedByE2Open),
+            get_topic(Device.ServiceEventRecorded),
+        }
+        assert applied == topic_count(fleet, view)
+        assert dump(db, view) == followed
+    finally:
+        db.close()
+        fleet.close()
+
+
+def test_issue_11_sql_inserts_are_not_used_where_they_could_differ(
+    postgres_settings: Settings,
+) -> None:
+    """No set-based inserts for a class with upcasting to repeat, nor for a store whose
+    states are compressed (no JSON for PostgreSQL to read)."""
+    fleet = build_fleet(postgres_settings)
+    env = {
+        **postgres_settings.storage.env,
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+    }
+    compressed = PartnerFleet(env=env)
+    db = build_view_db(postgres_settings)
+    try:
+        assert stored_inserts(fleet.recorder, fleet.mapper, db, ReopeningView()) is None
+        assert stored_inserts(compressed.recorder, compressed.mapper, db, CustomersView()) is None
+        assert stored_inserts(fleet.recorder, fleet.mapper, db, CustomersView()) is not None
+    finally:
+        db.close()
+        compressed.close()
+        fleet.close()
+
+
+def topic_count(fleet: PartnerFleet, view: CustomersView) -> int:
+    """Stored events of the view's topics."""
+    found = fleet.recorder.select_notifications(1, 1_000_000, topics=view.topics())
+    return len(found)
+
+
+def test_issue_11_a_device_event_sql_cannot_insert_stops_the_rebuild_just_before_it(
+    postgres_settings: Settings,
+) -> None:
+    """A stored `Device.Registered` without its model: the batch's INSERT … SELECT fails,
+    the batch is applied again event by event through the handlers, and the view stops
+    just before that event (as following stops), with everything before it applied."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 20)
+        state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00+00:00"},'
+        state += b'"principal":"p","correlation_id":"c","serial":"BAD1","connection":"pc_agent",'
+        state += b'"customer_id":"C1"}'
+        bad = StoredEvent(Device.id_for("BAD1"), 1, get_topic(Device.Registered), state)
+        fleet.recorder.insert_events([bad])
+        bad_position = fleet.recorder.max_notification_id() or 0
+        history_after(fleet)
+        runner = ViewRunner(fleet, db, [CustomersView()])
+
+        with pytest.raises(ViewStuckError) as stuck:
+            runner.rebuild(runner.views[0])
+
+        assert stuck.value.fault.notification_id == bad_position
+        assert runner.position(runner.views[0]) == bad_position - 1
+        with db.transaction() as tx:
+            assert tx.query("SELECT count(*) FROM pf_c_devices") == [(20,)]
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+    finally:
+        db.close()
+        fleet.close()
+
+
+def history_after(fleet: PartnerFleet) -> None:
+    """One more device, stored after the bad event."""
+    why = Cause("admin@loc-1.example", "corr-after")
+    device = Device.register(why, serial="AFTER1", connection="pc_agent", customer_id="C1")
+    fleet.save(device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,10 +14,10 @@ from domain import Cause, CustomerGroup, Device, PartnerTenant
 from handlers import PartnerFleet
 from infra.follow.set_writes import as_any, copy_rows, merged_update
 from infra.follow.view_runner import ViewRunner
-from infra.storage.viewdb import SQLiteViewDB
+from infra.storage.viewdb import CopyingTx, SQLiteViewDB
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import csv_lines, jsonl_lines
-from projections.customers import CustomersView
+from projections.customers import CONNECTIONS, CustomersView
 from tests.views import dump
 
 
@@ -122,3 +123,119 @@ def test_issue_11_a_run_of_updates_on_distinct_keys_becomes_one_update_from_arra
     # the same key twice: the single UPDATEs' order would matter, so they stay single
     assert merged_update("UPDATE t SET v = ? WHERE k = ?", [(1, "a"), (2, "a")]) is None
     assert merged_update("UPDATE t SET v = v + ? WHERE k = ?", [(1, "a"), (2, "b")]) is None
+
+
+class Killed(BaseException):
+    """The process ending in the middle of a rebuild (not an error a view could isolate)."""
+
+
+def dies_after(boundary: int) -> Callable[[int, int], None]:
+    """A rebuild's progress callback: the process ends once a batch at or beyond
+    `boundary` committed (before the head)."""
+
+    def progress(position: int, head: int) -> None:
+        if boundary <= position < head:
+            raise Killed
+
+    return progress
+
+
+def group_fleet(devices: int) -> PartnerFleet:
+    """A partner's group listing `devices` devices saved before the devices' own events."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    why = Cause("admin@loc-1.example", "corr-2")
+    partner = PartnerTenant.register(why, "LOC-1", "Reseller")
+    partner.accredit_as_service_partner(why, "CSDP-1")
+    group = CustomerGroup.create(why, "LOC-1", "C1", "Customer One", ["admin@loc-1.example"])
+    saved = []
+    for n in range(devices):
+        connection = CONNECTIONS[n % 3]
+        hosting = "H0" if connection == "central_connect" else None
+        device = Device.register(
+            why, serial=f"S{n}", connection=connection, customer_id="C1", hosting_serial=hosting
+        )
+        device.link_partner(why, "LOC-1", "service_partner", "service_partner")
+        group.add_device(why, f"S{n}", "service_partner")
+        saved.append(device)
+    fleet.save(partner, group, *saved)
+    for n, device in enumerate(saved[::2]):
+        device.record_service_event(why, f"SE-{n}", "critical" if n % 2 else "info", "Fan")
+    fleet.save(*saved)
+    return fleet
+
+
+def later_partner(fleet: PartnerFleet) -> None:
+    """Another partner's group with a device: events that touch no group of LOC-1."""
+    why = Cause("admin@loc-2.example", "corr-3")
+    partner = PartnerTenant.register(why, "LOC-2", "Reseller")
+    group = CustomerGroup.create(why, "LOC-2", "C2", "Customer Two", ["admin@loc-2.example"])
+    device = Device.register(why, serial="T1", connection="pc_agent", customer_id="C2")
+    device.link_partner(why, "LOC-2", "reseller", "reseller")
+    group.add_device(why, "T1", "reseller")
+    fleet.save(partner, group, device)
+
+
+def test_issue_11_a_rebuild_leaves_counts_to_its_last_batch_and_ends_its_mark() -> None:
+    """Rebuilt in batches of 4, the group is counted once, at the end, as following one
+    event at a time counts it; no rebuild is left marked."""
+    fleet = group_fleet(12)
+    live = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()], batch_size=1)
+    live.catch_up()
+    rebuilt = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()])
+    rebuilt.rebuild_batch_size = 4
+
+    rebuilt.rebuild(rebuilt.views[0])
+
+    followed = dump(live.db, live.views[0])
+    assert followed["pf_c_groups"][0][8:] == (4, 4, 4, 6, 3)
+    assert dump(rebuilt.db, rebuilt.views[0]) == followed
+    with rebuilt.db.transaction() as tx:
+        assert tx.query("SELECT view FROM pf_rebuilds") == []
+
+
+def test_issue_11_a_rebuild_that_dies_midway_is_finished_by_the_next_catch_up() -> None:
+    """The process ends after the batches of LOC-1's group: the view stays marked, the group
+    not yet counted; the next runner (another process) goes on deferring and counts every
+    group in the batch that reaches the head, exactly as following does (counting only
+    the groups its own batches touch would leave LOC-1's at zero)."""
+    fleet = group_fleet(12)
+    boundary = fleet.recorder.max_notification_id() or 0
+    later_partner(fleet)
+    live = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()], batch_size=1)
+    live.catch_up()
+    db = SQLiteViewDB(":memory:")
+    first = ViewRunner(fleet, db, [CustomersView()])
+    first.rebuild_batch_size = 4
+
+    with pytest.raises(Killed):
+        first.rebuild(first.views[0], dies_after(boundary))
+    with db.transaction() as tx:
+        marked = tx.query("SELECT view FROM pf_rebuilds")
+        counts = tx.query("SELECT central_connect, direct_connect, pc_agent FROM pf_c_groups")
+    ViewRunner(fleet, db, [CustomersView()], batch_size=3).catch_up()
+
+    assert marked == [("customers",)]
+    assert set(counts) == {(0, 0, 0)}  # left to the rebuild's end (LOC-1's group too)
+    followed = dump(live.db, live.views[0])
+    assert sorted(g[8:11] for g in followed["pf_c_groups"]) == [(0, 0, 1), (4, 4, 4)]
+    assert dump(db, first.views[0]) == followed
+    with db.transaction() as tx:
+        assert tx.query("SELECT view FROM pf_rebuilds") == []
+
+
+def test_issue_11_only_a_view_database_that_can_copy_gets_set_writes() -> None:
+    """SQLite's Tx has no COPY: the runner hands views the Tx itself there."""
+    db = SQLiteViewDB(":memory:")
+    with db.transaction() as tx:
+        assert not isinstance(tx, CopyingTx)
+
+
+def test_issue_11_a_rebuild_with_nothing_to_apply_leaves_no_mark() -> None:
+    """An empty store: no batch reaches a head, the rebuild still ends its mark."""
+    fleet = PartnerFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    runner = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()])
+
+    assert runner.rebuild(runner.views[0]) == 0
+
+    with runner.db.transaction() as tx:
+        assert tx.query("SELECT view FROM pf_rebuilds") == []

@@ -75,9 +75,9 @@ def test_a_batch_applied_twice_changes_nothing() -> None:
         for n in runner.fleet.recorder.select_notifications(1, 1_000)
     ]
     head = runner.head()
-    runner._apply(view, 0, head, events)
+    runner._apply(view, 0, head, events, last=True)
     once = dump(runner.db, view)
-    runner._apply(view, 0, head, events)
+    runner._apply(view, 0, head, events, last=True)
     assert dump(runner.db, view) == once
     assert runner.position(view) == head
 
