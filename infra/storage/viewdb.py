@@ -212,6 +212,9 @@ class _ReadTx(_PostgresTx):
     def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
         raise ReadOnlyError("read() does not stream: a named cursor needs a transaction")
 
+    def copy(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
+        raise ReadOnlyError(f"read() is for queries only, not COPY into {table}")
+
 
 def _chunk_sizes(rows: int) -> Iterator[int]:
     # Powers of two only: few distinct statement texts, so parsing and plans are cached.

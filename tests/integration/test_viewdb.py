@@ -153,6 +153,8 @@ def test_on_postgresql_a_read_refuses_writes_and_leaves_the_pool_in_transactions
         tx.execute("CREATE TABLE t9 (k INTEGER PRIMARY KEY)")
     with pytest.raises(ReadOnlyError, match="queries only"):
         _write_in_read(pg_db)
+    with pytest.raises(ReadOnlyError, match="queries only, not COPY into t9"), pg_db.read() as tx:
+        tx.copy("t9", [(1,)])
     with pytest.raises(RuntimeError, match="boom"):
         _failed_read(pg_db)
     with pytest.raises(RuntimeError, match="undo"):
