@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)  ## serve on SQLite under var/ with demo data (PORT overrides 8000)
 	$(BIN)/partnerfleet serve --demo
 
+# Test processes for `make test` (pytest-xdist): one per CPU by default; 0 runs in this process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)  ## every test: unit, property and integration (PostgreSQL at 127.0.0.1:5432)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
