@@ -8,9 +8,10 @@ domain and the application's mapper (one device's history), copied per device wi
 own serial and id, and COPYed into the events table; the consent view is then rebuilt
 from them by ViewRunner (seeding: not measured).
 
-Ours: the export the CLI and HTTP use (`projections.consent_export.consent_export` in one
-read-model transaction, `lines(…, "jsonl")`) of the big customer's whole history, written
-to a file: records/s. Baseline: a raw read of the same rows, the export's own SELECT
+Ours: the export `partnerfleet audit consent --output FILE` writes
+(`projections.consent_export.export_batches` in one read-model transaction, written by
+`encoded(…, "jsonl")` a batch of rows at a time) of the big customer's whole history, to a
+file: records/s. Baseline: a raw read of the same rows, the export's own SELECT
 through a psycopg server-side cursor, tuples discarded. Memory: each export of the two
 customers runs once more in a child process of its own; its peak RSS is in `detail`
 (flat in the size of the history: the same peak for 10x the records).
@@ -50,7 +51,7 @@ from handlers.access import Role, audit_scope, make_actor
 from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import PostgresViewDB
 from projections.consent import ConsentView
-from projections.consent_export import consent_export, lines
+from projections.consent_export import encoded, export_batches
 from projections.consent_queries import history_statement
 
 BIG, SMALL = "AUDIT-BIG", "AUDIT-SMALL"
@@ -133,9 +134,9 @@ def export(schema: str, customer: str, out: Path) -> int:
     count = 0
     try:
         with db.transaction() as tx, out.open("w", encoding="utf-8", newline="") as file:
-            for line in lines(consent_export(tx, scope(), customer_id=customer), "jsonl"):
-                file.write(line)
-                count += 1
+            for chunk in encoded(export_batches(tx, scope(), customer_id=customer), "jsonl"):
+                file.write(chunk.text)
+                count += chunk.records
     finally:
         db.close()
     return count
