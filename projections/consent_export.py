@@ -11,10 +11,13 @@ download stopped.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from domain.base import Msg
 from handlers.access import AuditScope, CustomerScope
@@ -49,6 +52,8 @@ __all__ = [  # the text writers are export_lines'; imported from here too
     "lines",
 ]
 BATCH_ROWS = 5_000  # rows an export encodes at a time (issue 11: a few MB of text)
+READ_AHEAD = 2  # batches read ahead of the writer: memory holds at most 2 + 2 of them
+B = TypeVar("B")
 # R-CON-3: an answer to "was consent in effect for D and P at T?" as one flat row; the
 # deciding records and later corrections are named by their store positions.
 ANSWER_COLUMNS = (
@@ -101,16 +106,20 @@ def export_batches(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """R-CON-4: the rows `consent_export` gives as records, as tuples in HISTORY_COLUMNS'
     order, in lists of up to `size` rows, for `encoded` to write a batch at a time (issue
-    11); memory holds one batch, however long the history.
+    11). The batches are read on a thread of their own, up to READ_AHEAD batches ahead of
+    the caller, so the database's work and the caller's overlap; memory holds a few
+    batches, however long the history.
 
     Raises, on the call and before any row, what `consent_export` raises, and `QueryError`
-    for a `size` that is not a positive int. Read the batches inside the transaction `tx`
-    belongs to.
+    for a `size` that is not a positive int; an error while reading (a lost connection)
+    is raised to the caller after the batches before it. Read the batches inside the
+    transaction `tx` belongs to, and use `tx` for nothing else until they are read or the
+    iterator is closed (closing it ends the reading thread and the server-side cursor).
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise QueryError(Msg("Read at least one row a batch, not {size!r}.", size=size))
     selection = Selection(serial, customer_id, partner, since, until)
-    return _batches(_rows(tx, scope, selection, after), size)
+    return read_ahead(_batches(_rows(tx, scope, selection, after), size), READ_AHEAD)
 
 
 class Selection(NamedTuple):
@@ -143,6 +152,60 @@ def _batches(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[
         close = getattr(rows, "close", None)  # ends the server-side cursor at once
         if close is not None:
             close()
+
+
+def read_ahead(items: Iterator[B], depth: int) -> Iterator[B]:
+    """The items, read on a thread of their own up to `depth` (1 or more) ahead of the
+    caller, in order. The thread starts with the first `next`; an error it meets is
+    raised by the `next` after the items before it; closing the iterator (or finishing
+    it) stops the thread and then closes `items` (so a cursor under them ends on time)."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_read_into, args=(items, handoff, stop), name="export-read-ahead", daemon=True
+    )
+    reader.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _read_into(items: Iterator[Any], handoff: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for item in items:
+            if not _handed(handoff, item, stop):
+                return
+        last: Any = _END
+    except BaseException as error:  # raised again on the caller's thread
+        last = _Failed(error)
+    _handed(handoff, last, stop)
+
+
+def _handed(handoff: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` once there is room; False if the caller stopped reading first."""
+    while not stop.is_set():
+        try:
+            handoff.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def count_export(

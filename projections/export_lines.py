@@ -143,19 +143,24 @@ def _csv_chunks(
 
 def _jsonl_text(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
     """The rows' JSON Lines: each line `{"key": value, …}\n`, keys sorted, values as
-    `json.dumps` writes them. Built as one list of pieces (key texts and values, column
-    by column, through extended slices) joined once, with no per-row Python call."""
+    `json.dumps` writes them. Built as one list of pieces (the text between values, and
+    the values, column by column through extended slices) joined once: no Python call per
+    row, and none per value of a column of plain text (`_plain`)."""
     width, count = len(columns), len(rows)
     _check_widths(rows, width)
     flat = list(chain.from_iterable(rows))
-    order = sorted(range(width), key=columns.__getitem__)
-    stride = 2 * width + 1  # a key text and a value per column, then "}\n"
-    pieces: list[str] = [""] * (stride * count)
-    for place, index in enumerate(order):
+    stride = 2 * width + 1  # the text before each value, each value, then "}\n"
+    pieces: list[Any] = [None] * (stride * count)
+    closing = ""  # the quote a plain value before this one leaves open
+    for place, index in enumerate(sorted(range(width), key=columns.__getitem__)):
+        values, plain = _json_column(flat[index::width])
         lead = "{" if place == 0 else ", "
-        pieces[2 * place :: stride] = [f"{lead}{encode_basestring_ascii(columns[index])}: "] * count
-        pieces[2 * place + 1 :: stride] = _json_values(flat[index::width])
-    pieces[stride - 1 :: stride] = ["}\n"] * count
+        opening = '"' if plain else ""
+        between = f"{closing}{lead}{encode_basestring_ascii(columns[index])}: {opening}"
+        pieces[2 * place :: stride] = [between] * count
+        pieces[2 * place + 1 :: stride] = values
+        closing = opening
+    pieces[stride - 1 :: stride] = [closing + "}\n"] * count
     return "".join(pieces)
 
 
@@ -164,14 +169,36 @@ def _check_widths(rows: Sequence[Sequence[Any]], width: int) -> None:
         raise ValueError(f"Every row must have {width} values, one for each column.")
 
 
-def _json_values(values: list[Any]) -> list[str]:
-    """Each value as `json.dumps(value, sort_keys=True)` writes it (ensure_ascii)."""
+def _json_column(values: list[Any]) -> tuple[list[str], bool]:
+    """The values' JSON texts, or (True) the values themselves when each is text that JSON
+    writes as itself between quotes (`_plain`)."""
     try:
-        return list(map(encode_basestring_ascii, values))  # a column of text only
+        joined = "".join(values)  # a TypeError unless every value is text
     except TypeError:
-        pass
-    if set(map(type, values)) == {int}:
+        return _json_values(values), False
+    if _plain(joined):
+        return values, True
+    return list(map(encode_basestring_ascii, values)), False
+
+
+def _plain(text: str) -> bool:
+    """Whether JSON (ensure_ascii) writes `text` as itself between quotes: printable ASCII
+    (" " to "~") with no quote or backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+_ONE_TEXT = frozenset({str, int, type(None)})  # no two values of these types are equal
+
+
+def _json_values(values: list[Any]) -> list[str]:
+    """Each value as `json.dumps(value, sort_keys=True)` writes it (ensure_ascii); each
+    distinct value of a column of text, integers and nulls is written once."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
         return list(map(int.__repr__, values))
+    if kinds <= _ONE_TEXT:
+        written = {value: _json_value(value) for value in set(values)}
+        return list(map(written.__getitem__, values))
     return [_json_value(value) for value in values]
 
 
