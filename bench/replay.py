@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,12 +163,19 @@ def raw_read(schema: str, customer: str) -> int:
     return count
 
 
-def rate(work: Any, label: str) -> float:
-    """Records/s of one run of `work` (returning records)."""
-    started = time.perf_counter()
+def rate(work: Any, label: str, cpu: list[float] | None = None) -> float:
+    """Records/s of one run of `work` (returning records); the run's CPU seconds (this
+    process, every thread) per 100,000 records are appended to `cpu`."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     records = work()
-    seconds = time.perf_counter() - started
-    say(f"{label}: {records:,} records in {seconds:.2f} s = {records / seconds:,.0f}/s")
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    per_100k = cpu_seconds * 100_000 / max(records, 1)
+    say(
+        f"{label}: {records:,} records in {seconds:.2f} s = {records / seconds:,.0f}/s,"
+        f" client CPU {cpu_seconds:.2f} s ({per_100k:.2f} s per 100,000)"
+    )
+    if cpu is not None:
+        cpu.append(per_100k)
     return float(records / seconds)
 
 
@@ -206,9 +214,11 @@ def metrics(scale: Scale) -> Metric:
         say(f"seeded {stored:,} events in {time.perf_counter() - started:.1f} s")
         build_view(fleet, schema)
         out = Path(folder) / "export.jsonl"
+        cpu_mine: list[float] = []
+        cpu_theirs: list[float] = []
         mine, theirs = alternate(
-            lambda _: rate(lambda: export(schema, BIG, out), "export"),
-            lambda _: rate(lambda: raw_read(schema, BIG), "raw read"),
+            lambda _: rate(lambda: export(schema, BIG, out), "export", cpu_mine),
+            lambda _: rate(lambda: raw_read(schema, BIG), "raw read", cpu_theirs),
             scale.repetitions,
         )
         size = out.stat().st_size
@@ -223,6 +233,10 @@ def metrics(scale: Scale) -> Metric:
             "stored_events": stored,
             "export_bytes": size,
             "format": "jsonl",
+            "client_cpu_s_per_100k": {
+                "export": round(statistics.median(cpu_mine), 3),
+                "raw_read": round(statistics.median(cpu_theirs), 3),
+            },
             "child_exports": {
                 f"{p['records']:,.0f} records": {
                     "per_second": round(p["per_second"]),
