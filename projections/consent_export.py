@@ -51,7 +51,7 @@ __all__ = [  # the text writers are export_lines'; imported from here too
     "jsonl_lines",
     "lines",
 ]
-BATCH_ROWS = 5_000  # rows an export encodes at a time (issue 11: a few MB of text)
+BATCH_ROWS = 2_000  # rows an export encodes at a time (issue 11: about 1 MB of text)
 READ_AHEAD = 2  # batches read ahead of the writer: memory holds at most 2 + 2 of them
 B = TypeVar("B")
 # R-CON-3: an answer to "was consent in effect for D and P at T?" as one flat row; the
