@@ -195,8 +195,20 @@ def child_export(schema: str, customer: str) -> None:
         started = time.perf_counter()
         records = export(schema, customer, Path(folder) / "export.jsonl")
         seconds = time.perf_counter() - started
-    body = {"records": records, "per_second": records / seconds, "peak_rss_mb": peak_rss_mb()}
+    body = {"records": records, "per_second": records / seconds, "peak_rss_mb": own_peak_mb()}
     print(json.dumps(body))
+
+
+def own_peak_mb() -> float:
+    """This process's own peak resident memory in MB (10^6 B): Linux's VmHWM, which starts
+    afresh at exec. `ru_maxrss` keeps the peak of the image before exec, so a child spawned
+    by a large parent reported the parent's size (issue 11, session 16); elsewhere that."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return peak_rss_mb()
+    [kib] = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(int(kib) * 1024 / 1e6, 1)
 
 
 def metrics(scale: Scale) -> Metric:
