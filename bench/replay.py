@@ -8,9 +8,10 @@ domain and the application's mapper (one device's history), copied per device wi
 own serial and id, and COPYed into the events table; the consent view is then rebuilt
 from them by ViewRunner (seeding: not measured).
 
-Ours: the export the CLI and HTTP use (`projections.consent_export.consent_export` in one
-read-model transaction, `lines(…, "jsonl")`) of the big customer's whole history, written
-to a file: records/s. Baseline: a raw read of the same rows, the export's own SELECT
+Ours: the export `partnerfleet audit consent --output FILE` writes
+(`projections.consent_export.export_batches` in one read-model transaction, written by
+`encoded(…, "jsonl")` a batch of rows at a time) of the big customer's whole history, to a
+file: records/s. Baseline: a raw read of the same rows, the export's own SELECT
 through a psycopg server-side cursor, tuples discarded. Memory: each export of the two
 customers runs once more in a child process of its own; its peak RSS is in `detail`
 (flat in the size of the history: the same peak for 10x the records).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +52,7 @@ from handlers.access import Role, audit_scope, make_actor
 from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import PostgresViewDB
 from projections.consent import ConsentView
-from projections.consent_export import consent_export, lines
+from projections.consent_export import encoded, export_batches
 from projections.consent_queries import history_statement
 
 BIG, SMALL = "AUDIT-BIG", "AUDIT-SMALL"
@@ -133,9 +135,9 @@ def export(schema: str, customer: str, out: Path) -> int:
     count = 0
     try:
         with db.transaction() as tx, out.open("w", encoding="utf-8", newline="") as file:
-            for line in lines(consent_export(tx, scope(), customer_id=customer), "jsonl"):
-                file.write(line)
-                count += 1
+            for chunk in encoded(export_batches(tx, scope(), customer_id=customer), "jsonl"):
+                file.write(chunk.text)
+                count += chunk.records
     finally:
         db.close()
     return count
@@ -161,12 +163,19 @@ def raw_read(schema: str, customer: str) -> int:
     return count
 
 
-def rate(work: Any, label: str) -> float:
-    """Records/s of one run of `work` (returning records)."""
-    started = time.perf_counter()
+def rate(work: Any, label: str, cpu: list[float] | None = None) -> float:
+    """Records/s of one run of `work` (returning records); the run's CPU seconds (this
+    process, every thread) per 100,000 records are appended to `cpu`."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     records = work()
-    seconds = time.perf_counter() - started
-    say(f"{label}: {records:,} records in {seconds:.2f} s = {records / seconds:,.0f}/s")
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    per_100k = cpu_seconds * 100_000 / max(records, 1)
+    say(
+        f"{label}: {records:,} records in {seconds:.2f} s = {records / seconds:,.0f}/s,"
+        f" client CPU {cpu_seconds:.2f} s ({per_100k:.2f} s per 100,000)"
+    )
+    if cpu is not None:
+        cpu.append(per_100k)
     return float(records / seconds)
 
 
@@ -186,8 +195,20 @@ def child_export(schema: str, customer: str) -> None:
         started = time.perf_counter()
         records = export(schema, customer, Path(folder) / "export.jsonl")
         seconds = time.perf_counter() - started
-    body = {"records": records, "per_second": records / seconds, "peak_rss_mb": peak_rss_mb()}
+    body = {"records": records, "per_second": records / seconds, "peak_rss_mb": own_peak_mb()}
     print(json.dumps(body))
+
+
+def own_peak_mb() -> float:
+    """This process's own peak resident memory in MB (10^6 B): Linux's VmHWM, which starts
+    afresh at exec. `ru_maxrss` keeps the peak of the image before exec, so a child spawned
+    by a large parent reported the parent's size (issue 11, session 16); elsewhere that."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return peak_rss_mb()
+    [kib] = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(int(kib) * 1024 / 1e6, 1)
 
 
 def metrics(scale: Scale) -> Metric:
@@ -205,9 +226,11 @@ def metrics(scale: Scale) -> Metric:
         say(f"seeded {stored:,} events in {time.perf_counter() - started:.1f} s")
         build_view(fleet, schema)
         out = Path(folder) / "export.jsonl"
+        cpu_mine: list[float] = []
+        cpu_theirs: list[float] = []
         mine, theirs = alternate(
-            lambda _: rate(lambda: export(schema, BIG, out), "export"),
-            lambda _: rate(lambda: raw_read(schema, BIG), "raw read"),
+            lambda _: rate(lambda: export(schema, BIG, out), "export", cpu_mine),
+            lambda _: rate(lambda: raw_read(schema, BIG), "raw read", cpu_theirs),
             scale.repetitions,
         )
         size = out.stat().st_size
@@ -222,6 +245,10 @@ def metrics(scale: Scale) -> Metric:
             "stored_events": stored,
             "export_bytes": size,
             "format": "jsonl",
+            "client_cpu_s_per_100k": {
+                "export": round(statistics.median(cpu_mine), 3),
+                "raw_read": round(statistics.median(cpu_theirs), 3),
+            },
             "child_exports": {
                 f"{p['records']:,.0f} records": {
                     "per_second": round(p["per_second"]),

@@ -2,31 +2,58 @@
 
 An export is checked when it is asked for (the scope, the device, the period), before its
 first row: a caller starting a download learns of a refusal before any byte is sent. Its
-rows then come from `Tx.stream` one at a time, so memory stays flat however long the
-history is. Each row carries its store `position`; an export resumed `after` the last
-position received continues where a broken download stopped.
+rows then come from `Tx.stream` as records one at a time (`consent_export`) or as tuples
+in lists of BATCH_ROWS (`export_batches`, which `export_lines.encoded` writes a batch at a
+time), so memory stays flat however long the history is. Each row carries its store
+`position`; an export resumed `after` the last position received continues where a broken
+download stopped.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from json.encoder import (  # type: ignore[attr-defined]
-    c_make_encoder,
-    encode_basestring_ascii,
-)
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple, TypeVar
 
 from domain.base import Msg
 from handlers.access import AuditScope, CustomerScope
 from projections.base import QueryError, Tx
-from projections.consent import HISTORY_COLUMNS
 from projections.consent_queries import ConsentAnswer, Row, history_statement, record_of
+from projections.export_lines import (
+    FORMATS,
+    Chunk,
+    csv_lines,
+    encoded,
+    export_csv,
+    export_jsonl,
+    jsonl_lines,
+    lines,
+)
 
-FORMATS = ("jsonl", "csv")
+__all__ = [  # the text writers are export_lines'; imported from here too
+    "ANSWER_COLUMNS",
+    "BATCH_ROWS",
+    "FORMATS",
+    "Chunk",
+    "Selection",
+    "answer_row",
+    "consent_export",
+    "count_export",
+    "csv_lines",
+    "encoded",
+    "export_batches",
+    "export_csv",
+    "export_jsonl",
+    "jsonl_lines",
+    "lines",
+]
+BATCH_ROWS = 2_000  # rows an export encodes at a time (issue 11: about 1 MB of text)
+READ_AHEAD = 2  # batches read ahead of the writer: memory holds at most 2 + 2 of them
+B = TypeVar("B")
 # R-CON-3: an answer to "was consent in effect for D and P at T?" as one flat row; the
 # deciding records and later corrections are named by their store positions.
 ANSWER_COLUMNS = (
@@ -61,14 +88,124 @@ def consent_export(
     `MomentError`, `QueryError`) and `QueryError` for a negative or non-integer `after`.
     Read the rows inside the transaction `tx` belongs to.
     """
+    selection = Selection(serial, customer_id, partner, since, until)
+    return _records(_rows(tx, scope, selection, after))
+
+
+def export_batches(
+    tx: Tx,
+    scope: AuditScope | CustomerScope,
+    *,
+    serial: str | None = None,
+    customer_id: str | None = None,
+    partner: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int = 0,
+    size: int = BATCH_ROWS,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """R-CON-4: the rows `consent_export` gives as records, as tuples in HISTORY_COLUMNS'
+    order, in lists of up to `size` rows, for `encoded` to write a batch at a time (issue
+    11). The batches are read on a thread of their own, up to READ_AHEAD batches ahead of
+    the caller, so the database's work and the caller's overlap; memory holds a few
+    batches, however long the history.
+
+    Raises, on the call and before any row, what `consent_export` raises, and `QueryError`
+    for a `size` that is not a positive int; an error while reading (a lost connection)
+    is raised to the caller after the batches before it. Read the batches inside the
+    transaction `tx` belongs to, and use `tx` for nothing else until they are read or the
+    iterator is closed (closing it ends the reading thread and the server-side cursor).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise QueryError(Msg("Read at least one row a batch, not {size!r}.", size=size))
+    selection = Selection(serial, customer_id, partner, since, until)
+    return read_ahead(_batches(_rows(tx, scope, selection, after), size), READ_AHEAD)
+
+
+class Selection(NamedTuple):
+    """What an export covers (as `consent_queries.history_statement` takes it)."""
+
+    serial: str | None
+    customer_id: str | None
+    partner: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+def _rows(
+    tx: Tx, scope: AuditScope | CustomerScope, selection: Selection, after: int
+) -> Iterator[tuple[Any, ...]]:
+    """The export's rows (not yet read), after every check."""
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise QueryError(
             Msg("Resume after a store position (0 or more), not {after!r}.", after=after)
         )
-    statement, params = history_statement(
-        tx, scope, serial=serial, customer_id=customer_id, partner=partner, since=since, until=until
+    statement, params = history_statement(tx, scope, **selection._asdict())
+    return tx.stream(f"{statement} AND h.position > ? ORDER BY h.position", [*params, after])
+
+
+def _batches(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    try:
+        while batch := list(islice(rows, size)):
+            yield batch
+    finally:
+        close = getattr(rows, "close", None)  # ends the server-side cursor at once
+        if close is not None:
+            close()
+
+
+def read_ahead(items: Iterator[B], depth: int) -> Iterator[B]:
+    """The items, read on a thread of their own up to `depth` (1 or more) ahead of the
+    caller, in order. The thread starts with the first `next`; an error it meets is
+    raised by the `next` after the items before it; closing the iterator (or finishing
+    it) stops the thread and then closes `items` (so a cursor under them ends on time)."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_read_into, args=(items, handoff, stop), name="export-read-ahead", daemon=True
     )
-    return _records(tx, f"{statement} AND h.position > ? ORDER BY h.position", [*params, after])
+    reader.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _read_into(items: Iterator[Any], handoff: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for item in items:
+            if not _handed(handoff, item, stop):
+                return
+        last: Any = _END
+    except BaseException as error:  # raised again on the caller's thread
+        last = _Failed(error)
+    _handed(handoff, last, stop)
+
+
+def _handed(handoff: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` once there is room; False if the caller stopped reading first."""
+    while not stop.is_set():
+        try:
+            handoff.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def count_export(
@@ -114,86 +251,6 @@ def _positions(records: list[Row]) -> str:
     return ";".join(str(r["position"]) for r in records)
 
 
-def _records(tx: Tx, statement: str, params: list[object]) -> Iterator[Row]:
-    for row in tx.stream(statement, params):
+def _records(rows: Iterator[tuple[Any, ...]]) -> Iterator[Row]:
+    for row in rows:
         yield record_of(row)
-
-
-def lines(
-    records: Iterable[Row],
-    form: str,
-    columns: Sequence[str] = HISTORY_COLUMNS,
-    *,
-    header: bool = True,
-) -> Iterator[str]:
-    """The records as lines of `form` ("jsonl" or "csv", with a header line unless
-    `header` is False); QueryError for another form."""
-    if form == "jsonl":
-        return jsonl_lines(records)
-    if form == "csv":
-        return csv_lines(records, columns, header=header)
-    raise QueryError(
-        Msg(
-            "Unknown export format {form!r}; use one of {formats}.",
-            form=form,
-            formats=", ".join(FORMATS),
-        )
-    )
-
-
-def jsonl_lines(records: Iterable[Row]) -> Iterator[str]:
-    """R-CON-4: one JSON object a line (keys sorted, ending in a newline), as records come.
-
-    Each line is what `json.dumps(record, sort_keys=True)` writes, from one C encoder made
-    once per export (json.dumps builds a new encoder for every call: issue 11).
-    """
-    encode = _sorted_json()
-    for record in records:
-        yield "".join(encode(record, 0)) + "\n"
-
-
-def _sorted_json() -> Any:
-    """json.dumps(…, sort_keys=True)'s C encoder (no circular check: records are flat)."""
-    if c_make_encoder is None:  # an interpreter without json's C speedups
-        encoder = json.JSONEncoder(sort_keys=True)
-        return lambda value, _level: [encoder.encode(value)]
-    default = json.JSONEncoder().default  # raises TypeError, as json.dumps does
-    return c_make_encoder(
-        None, default, encode_basestring_ascii, None, ": ", ", ", True, False, True
-    )
-
-
-def csv_lines(
-    records: Iterable[Row], columns: Sequence[str] = HISTORY_COLUMNS, *, header: bool = True
-) -> Iterator[str]:
-    """R-CON-4: a CSV header line (`columns`, unless `header` is False: a resumed export
-    appends to a file that has it), then one line a record, as they come (the lines
-    `csv.DictWriter` writes: a missing column is empty, an unknown one a ValueError)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    known = frozenset(columns)
-    if header:
-        writer.writerow(columns)
-        yield _taken(out)
-    for record in records:
-        if not known.issuperset(record):
-            raise ValueError(f"dict contains fields not in fieldnames: {set(record) - known}")
-        writer.writerow([record.get(column, "") for column in columns])
-        yield _taken(out)
-
-
-def _taken(out: io.StringIO) -> str:
-    line = out.getvalue()
-    out.seek(0)
-    out.truncate()
-    return line
-
-
-def export_jsonl(records: Iterable[Row]) -> str:
-    """R-CON-4: the records as JSON Lines, one record a line."""
-    return "".join(jsonl_lines(records))
-
-
-def export_csv(records: Iterable[Row]) -> str:
-    """R-CON-4: the records as CSV with a header row."""
-    return "".join(csv_lines(records))

@@ -42,12 +42,14 @@ from infra.cli.support import (
 from projections.base import Tx
 from projections.consent_export import (
     ANSWER_COLUMNS,
+    Chunk,
     answer_row,
-    consent_export,
     count_export,
+    encoded,
+    export_batches,
     lines,
 )
-from projections.consent_queries import Row, consent_in_effect
+from projections.consent_queries import consent_in_effect
 
 audit_cli = typer.Typer(
     help="Auditors: consent history, 'was consent in effect at T', exports (R-CON-3, R-CON-4).",
@@ -158,25 +160,26 @@ def _export(
     tx: Tx, scope: AuditScope, chosen: Selection, form: Format, output: Path | None, after: int
 ) -> None:
     try:
-        records = consent_export(tx, scope, **vars(chosen), after=after)
+        batches = export_batches(tx, scope, **vars(chosen), after=after)
         # The count reads every row once more: only for a bar someone will see (issue 11).
         shown = output is not None and Console(stderr=True).is_terminal
         total = count_export(tx, scope, **vars(chosen), after=after) if shown else 0
     except DomainError as error:
         fail(str(error))  # checked before the first row: nothing is written
     append = after > 0 and output is not None and output.exists() and output.stat().st_size > 0
+    chunks = encoded(batches, form.value, header=not append)  # text a batch at a time
     with _sink(output, append=append) as sink:
         if total < PROGRESS_FROM:
-            sink.writelines(lines(records, form.value, header=not append))
+            sink.writelines(chunk.text for chunk in chunks)
             return
         with _progress(output, total) as advance:
-            sink.writelines(lines(_counted(records, advance), form.value, header=not append))
+            sink.writelines(_counted(chunks, advance))
 
 
-def _counted(records: Iterator[Row], advance: Callable[[], None]) -> Iterator[Row]:
-    for record in records:
-        yield record
-        advance()
+def _counted(chunks: Iterator[Chunk], advance: Callable[[int], None]) -> Iterator[str]:
+    for chunk in chunks:
+        yield chunk.text
+        advance(chunk.records)
 
 
 @contextmanager
@@ -189,11 +192,11 @@ def _sink(output: Path | None, *, append: bool) -> Iterator[TextIO]:
 
 
 @contextmanager
-def _progress(output: Path | None, total: int) -> Iterator[Callable[[], None]]:
+def _progress(output: Path | None, total: int) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr for a long export to a file (a terminal only)."""
     console = Console(stderr=True)
     shown = output is not None and total >= PROGRESS_FROM and console.is_terminal
     columns = (TextColumn("export"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True, disable=not shown) as bar:
         task = bar.add_task("export", total=total)
-        yield lambda: bar.advance(task)
+        yield lambda records: bar.advance(task, records)

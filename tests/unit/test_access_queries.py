@@ -220,6 +220,11 @@ QUERIES: dict[str, Query] = {
         lambda tx, s, d: list(consent_export.consent_export(tx, s, serial=d)),
         serial_of,
     ),
+    "export_batches": Query(
+        (CustomerScope, AuditScope),
+        lambda tx, s, d: list(consent_export.export_batches(tx, s, serial=d)),
+        serial_of,
+    ),
     "history_statement": Query(
         (CustomerScope, AuditScope),
         lambda tx, s, d: consent_queries.history_statement(tx, s, serial=d),
@@ -280,6 +285,7 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"customer_admin", "auditor", "operator"},
     "consent_export": {"customer_admin", "auditor", "operator"},
     "count_export": {"customer_admin", "auditor", "operator"},
+    "export_batches": {"customer_admin", "auditor", "operator"},
     "history_statement": {"customer_admin", "auditor", "operator"},
     "consent_in_effect": {"auditor", "operator"},
     "rejected_reports": {"operator"},
