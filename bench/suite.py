@@ -4,8 +4,10 @@
 `make bench-quick` (`--quick`) at a tenth of it. Each metric runs in a fresh Python process
 (so its peak memory is its own) on PostgreSQL at 127.0.0.1:5432 in a schema of its own, the
 Kafka metrics on a local Tansu broker (or KAFKA_BOOTSTRAP_SERVERS). Results:
-- bench/results.json: `{"metrics": [...], "machine": {...}, "commit": ..., "scale": ...}`
-  (each metric as bench/metrics.py's `Metric.as_json`);
+- bench/results.json: `{"metrics": [...], "machine": {...}, "commit": ..., "scale": ...,
+  "group_seconds": {group: s}, "run_seconds": s}` (each metric as bench/metrics.py's
+  `Metric.as_json`); a run at any other scale (`--quick`) writes bench/results-quick.json,
+  so it never replaces the full run's figures;
 - a full run also rewrites the table between the suite markers in docs/benchmarks.md.
 
 `--only PREFIX` runs the metrics whose name starts with a prefix (repeatable); a run of a
@@ -33,6 +35,7 @@ from bench.metrics import Metric, Scale, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_JSON = ROOT / "bench" / "results.json"
+QUICK_JSON = ROOT / "bench" / "results-quick.json"  # any other scale: never over the full run's
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 
@@ -94,8 +97,9 @@ def run_child(group: str, scale: Scale, out: Path) -> None:
     out.write_text(json.dumps([m.as_json() for m in metrics]))
 
 
-def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | None]:
-    """Run a group in a fresh process; its metrics, or the error it ended with."""
+def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | None, float]:
+    """Run a group in a fresh process; its metrics, or the error it ended with, and the
+    seconds it took (process start to exit)."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "metrics.json"
         command = [sys.executable, "-m", "bench.suite", "--child", group]
@@ -106,8 +110,8 @@ def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | Non
         seconds = time.perf_counter() - started
         print(f"# {group}: {seconds:.1f} s, exit {done.returncode}", flush=True)
         if done.returncode != 0 or not out.exists():
-            return [], f"exit status {done.returncode}"
-        return list(json.loads(out.read_text())), None
+            return [], f"exit status {done.returncode}", seconds
+        return list(json.loads(out.read_text())), None, seconds
 
 
 def machine() -> dict[str, Any]:
@@ -251,16 +255,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     box = machine()
     metrics: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
+    group_seconds: dict[str, float] = {}
     for group in groups:
-        produced, error = run_group(group, scale)
+        produced, error, seconds = run_group(group, scale)
         metrics.extend(produced)
+        group_seconds[group] = round(seconds, 1)
         if error:
             failed[group] = error
-    if args.only and RESULTS_JSON.exists():  # a subset: keep the other groups' figures
-        previous = json.loads(RESULTS_JSON.read_text())
+    target = RESULTS_JSON if factor == 1.0 else QUICK_JSON
+    if args.only and target.exists():  # a subset: keep the other groups' figures
+        previous = json.loads(target.read_text())
         if previous.get("scale") == factor:
             names = {m["name"] for m in metrics}
             metrics = [m for m in previous["metrics"] if m["name"] not in names] + metrics
+            group_seconds = previous.get("group_seconds", {}) | group_seconds
     order = {group: i for i, group in enumerate(REGISTRY)}
     metrics.sort(key=lambda m: min(i for g, i in order.items() if m["name"].startswith(g)))
     results = {
@@ -271,8 +279,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "scale": factor,
         "repetitions": scale.repetitions,
         "failed": failed,
+        "group_seconds": group_seconds,
+        "run_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
     }
-    RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"# {target.relative_to(ROOT)}: {results['run_seconds']:.0f} s in all", flush=True)
     table = markdown(results)
     print(table)
     if factor == 1.0 and not args.no_doc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import suite
 from bench.metrics import Metric, Scale, alternate, from_samples
 
@@ -93,3 +95,31 @@ def test_intake_rate_leaves_out_what_an_early_worker_stored_before_the_last_join
     rate = IntakeRate("2", {}, 1_000, 1_000, 0, 3.0, 1.0, None, 0.0, stored_before_join=300)  # type: ignore[arg-type]
     assert rate.after_join == 350.0  # (1,000 - 300) / (3.0 - 1.0)
     assert rate.per_second == 1_000 / 3.0
+
+
+def test_a_quick_run_writes_its_own_file_with_each_groups_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench-quick` never replaces the full run's bench/results.json, and both files
+    say how long each group and the whole run took (the quick run's < 3 min)."""
+    full, quick = tmp_path / "results.json", tmp_path / "results-quick.json"
+    full.write_text('{"keep": "the full run"}')
+    monkeypatch.setattr(suite, "RESULTS_JSON", full)
+    monkeypatch.setattr(suite, "QUICK_JSON", quick)
+    monkeypatch.setattr(suite, "ROOT", tmp_path)
+    monkeypatch.setattr(suite, "machine", lambda: {"cpus": 2})
+    monkeypatch.setattr(suite, "markdown", lambda results: "table")
+    monkeypatch.setitem(suite.REGISTRY, "x", "unused:unused")
+
+    def run_group(group: str, scale: Scale) -> tuple[list[dict[str, object]], None, float]:
+        assert scale.factor == 0.1
+        return [from_samples("x.a", "1/s", [1.0]).as_json()], None, 12.34
+
+    monkeypatch.setattr(suite, "run_group", run_group)
+    suite.main(["--quick", "--only", "x"])
+    assert json.loads(full.read_text()) == {"keep": "the full run"}
+    written = json.loads(quick.read_text())
+    assert written["scale"] == 0.1
+    assert written["group_seconds"] == {"x": 12.3}
+    assert written["run_seconds"] >= 0
+    assert [m["name"] for m in written["metrics"]] == ["x.a"]
