@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 
 from domain.intake import E2OpenReport, plain_report
 from handlers import PartnerFleet
-from infra.http.page_cache import PageCache
+from infra.http.page_cache import PageCache, PageCaches
 from tests.scenarios import in_memory_fleet
 from tests.unit.conftest import OPS, e2open_report, register_partner
+from tests.unit.test_http_customers import C1, GROUPS, unlink_all, world
+from tests.unit.test_http_page_cache import body, cache_of
 
 # --- the plain e2Open path against the model's -------------------------------------------
 
@@ -97,7 +99,7 @@ def run_batches(batches: list[tuple[str, list[Any]]], plain: bool) -> tuple[Any,
     every report through the model (the reference)."""
     app = fleet()
     start = app.recorder.max_notification_id() or 0
-    outcomes = []
+    outcomes: list[Any] = []
     with mock.patch("handlers.holding.plain_report", plain_report if plain else lambda raw: None):
         for batch_id, reports in batches:
             try:
@@ -149,10 +151,10 @@ def test_session16_plain_path_lands_batches_as_the_model_path_does_r_hld_1(
         e2open_report("PC1", model="Z\u00a0Book"),
         e2open_report("PC1", model="ZBook\n"),
         e2open_report("PC1", model="\tZBook"),
-        e2open_report("PC1", model=True),
-        e2open_report("PC1", model=1),
-        e2open_report("PC1", model=1.5),
-        e2open_report("PC1", model=10**40),
+        e2open_report("PC1") | {"model": True},
+        e2open_report("PC1") | {"model": 1},
+        e2open_report("PC1") | {"model": 1.5},
+        e2open_report("PC1") | {"model": 10**40},
         e2open_report("PC1") | {"end_customer": ""},
         e2open_report("PC1") | {"end_customer": " "},
         e2open_report("PC1") | {"care_plan": "PREMIUM"},
@@ -197,3 +199,57 @@ def test_session16_page_cache_holds_at_most_its_size_whatever_the_keys() -> None
         cache.body(("customer-groups", "x" * 2_000 + str(n)), lambda: b"{}")
     assert len(cache) == 8
     assert cache.misses == 1_000
+
+
+def test_session16_junk_query_parameters_never_grow_the_cache_past_its_size() -> None:
+    """Every request with a new unknown query parameter is a new key (the listing holds the
+    query): the answers are the plain page's, and the cache keeps at most its size."""
+    w = world()
+    w.api.app.state.page_caches = PageCaches(4)
+    plain = body(w.call("GET", GROUPS, "anna"))["items"]
+    for n in range(20):
+        junk = body(w.call("GET", f"{GROUPS}?junk{n}={'x' * 500}", "anna"))
+        assert junk["items"] == plain
+    assert len(cache_of(w)) == 4
+
+
+def test_session16_withdrawn_favourite_unlinked_devices_and_deleted_group_are_not_cached() -> None:
+    """Each change of access, read back with its position, is on the next page though the
+    page before it was cached: a favourite removed, devices unlinked (R-LNK-6), the group
+    deleted (R-GRP-2)."""
+    w = world()
+    marked = w.call("POST", "/partners/LOC-1/me/favourites", "ben", json={"group_id": str(C1)})
+    assert marked.status_code in (200, 201), marked.text
+    for _ in range(2):  # the second is a hit
+        assert [t["favourite"] for t in body(w.call("GET", GROUPS, "ben"))["items"]] == [
+            True,
+            False,
+        ]
+    assert cache_of(w).hits == 1
+
+    removed = w.call("DELETE", f"/partners/LOC-1/me/favourites/{C1}", "ben")
+    assert removed.status_code == 204, removed.text
+    assert [t["favourite"] for t in body(w.call("GET", GROUPS, "ben"))["items"]] == [False, False]
+
+    tiles = {t["customer_id"]: t for t in body(w.call("GET", GROUPS, "anna"))["items"]}
+    unlink_all(w.fleet)
+    after = {t["customer_id"]: t for t in body(w.call("GET", GROUPS, "anna"))["items"]}
+    assert after != tiles  # C1's devices are gone from its tile
+
+    assert w.call("DELETE", f"{GROUPS}/{C1}", "anna").status_code == 204
+    assert [t["customer_id"] for t in body(w.call("GET", GROUPS, "anna"))["items"]] == ["C2"]
+    assert [t["customer_id"] for t in body(w.call("GET", GROUPS, "ben"))["items"]] == ["C2"]
+
+
+def test_session16_a_wait_for_beyond_the_store_is_refused_and_never_cached() -> None:
+    """A Partnerfleet-Wait-For beyond the store's last position is 400 before the cache, each
+    time, whether the page is cached or not."""
+    w = world()
+    body(w.call("GET", GROUPS, "anna"))
+    beyond = str((w.fleet.recorder.max_notification_id() or 0) + 10)
+    for _ in range(2):
+        answer = w.api.get(
+            GROUPS, headers={"Authorization": "Bearer anna", "Partnerfleet-Wait-For": beyond}
+        )
+        assert answer.status_code == 400, answer.text
+    assert (cache_of(w).misses, cache_of(w).hits) == (1, 0)
