@@ -8,16 +8,27 @@ backend terminated, its statement cancelled), no later transaction may run in au
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from handlers import PartnerFleet
 from infra.bootstrap import build_view_db, storage_ready
+from infra.kafka.envelope import Envelope
+from infra.kafka.relay import Relay, domain_topics
 from infra.settings import Settings
-from infra.storage.viewdb import PostgresViewDB, ViewDB
+from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB
+from tests.integration.test_relay import some_history
+from tests.kafka import Broker, read_topics
+from tests.scenarios import CUSTOMER, servers
 
 
 @pytest.fixture
@@ -113,3 +124,58 @@ def test_session16_a_cancelled_read_leaves_no_autocommit_behind(pg_db: ViewDB) -
         with pg_db.read() as tx:
             tx.query("SELECT set_config('statement_timeout', '0', false)")
     _failed_transactions_leave_nothing(pg_db, 8)
+
+
+# --- the relay: stopped while it reads ahead and appends ------------------------------------
+
+
+def many_events(fleet: PartnerFleet) -> None:
+    """Some hundreds of events over many aggregates (several full relay batches of 10)."""
+    some_history(fleet)
+    for n in range(4):
+        serials = [f"R{n}X{k}" for k in range(25)]
+        fleet.register_devices(CUSTOMER, "C1", servers(*serials))
+
+
+def test_session16_a_relay_stopped_again_and_again_loses_nothing_and_keeps_order(
+    stored_fleet: PartnerFleet, broker: Broker, tmp_path: Path
+) -> None:
+    """Relays stopped at odd moments (reading ahead, appending, waiting for acknowledgements),
+    each followed by a new one: every recorded position was acknowledged (every event up to it
+    is on the broker when it is read), every stored event arrives, and per aggregate the
+    events in the order first seen are its versions in order."""
+    topics = f"pf{uuid.uuid4().hex[:8]}"
+    many_events(stored_fleet)
+    stored = stored_fleet.recorder.select_notifications(1, 100_000)
+    positions = SQLiteViewDB(str(tmp_path / "positions.sqlite3"))
+    for pause in (0.0, 0.01, 0.03, 0.07, 0.15):
+        relay = Relay(stored_fleet, positions, broker.bootstrap, batch_size=10, prefix=topics)
+        thread = threading.Thread(target=relay.run, kwargs={"poll_seconds": 0.01})
+        thread.start()
+        time.sleep(pause)
+        relay.stop()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        # nothing of it left running: a producer or reader a batch made after stop() is closed
+        assert (relay._producer, relay._reader) == (None, None)
+        recorded = relay.position()
+        if recorded:
+            wanted = sum(1 for n in stored if n.id <= recorded)
+            records = read_topics(broker.bootstrap, domain_topics(topics), wanted)
+            seen = {Envelope.model_validate_json(r.value).position for r in records}
+            assert {n.id for n in stored if n.id <= recorded} <= seen
+    last = Relay(stored_fleet, positions, broker.bootstrap, batch_size=10, prefix=topics)
+    while last.relay_once():
+        pass
+    last.stop()
+    assert last.lag() == 0
+    records = read_topics(broker.bootstrap, domain_topics(topics), len(stored))
+    envelopes = [Envelope.model_validate_json(r.value) for r in records]
+    assert {e.position for e in envelopes} == {n.id for n in stored}
+    first_seen: dict[uuid.UUID, list[int]] = defaultdict(list)
+    events: set[uuid.UUID] = set()
+    for envelope in envelopes:  # read per partition: a key's records in the broker's order
+        if envelope.event_id not in events:
+            events.add(envelope.event_id)
+            first_seen[envelope.aggregate_id].append(envelope.aggregate_version)
+    assert all(v == list(range(v[0], v[0] + len(v))) for v in first_seen.values())
