@@ -205,7 +205,8 @@ def test_session16_junk_query_parameters_never_grow_the_cache_past_its_size() ->
     """Every request with a new unknown query parameter is a new key (the listing holds the
     query): the answers are the plain page's, and the cache keeps at most its size."""
     w = world()
-    w.api.app.state.page_caches = PageCaches(4)
+    app: Any = w.api.app
+    app.state.page_caches = PageCaches(4)
     plain = body(w.call("GET", GROUPS, "anna"))["items"]
     for n in range(20):
         junk = body(w.call("GET", f"{GROUPS}?junk{n}={'x' * 500}", "anna"))
