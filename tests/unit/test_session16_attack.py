@@ -15,6 +15,7 @@ changes must keep, and found nothing unless its docstring says otherwise.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -254,3 +255,23 @@ def test_session16_a_wait_for_beyond_the_store_is_refused_and_never_cached() -> 
         )
         assert answer.status_code == 400, answer.text
     assert (cache_of(w).misses, cache_of(w).hits) == (1, 0)
+
+
+def test_session16_page_cache_keeps_at_most_its_bytes_least_recently_used_out() -> None:
+    """Bodies are bounded in bytes too (any query parameter makes a key, so one user could
+    fill the cache with its largest pages): the oldest go first, a body larger than the
+    budget is answered and not kept, a body built twice at once is counted once."""
+    cache = PageCache(100, max_bytes=1_000)
+    for n in range(10):
+        made = bytes([n]) * 300
+        assert cache.body(n, partial(bytes, made)) == made
+    assert (len(cache), cache.bytes) == (3, 900)
+    assert cache.body(9, lambda: b"never") == bytes([9]) * 300  # kept: a hit
+    assert cache.body("huge", lambda: b"x" * 1_001) == b"x" * 1_001
+    assert (len(cache), cache.bytes) == (3, 900)
+    cache.body(7, lambda: b"y" * 300)  # a hit: 7 is the most recent now
+    cache.body("new", lambda: b"z" * 300)  # 8, the least recent, goes
+    assert cache.body(8, lambda: b"rebuilt") == b"rebuilt"
+    assert (len(cache), cache.bytes) == (4, 300 + 300 + 300 + 7)  # 9, 7, new, 8
+    with pytest.raises(ValueError, match="bytes"):
+        PageCache(1, max_bytes=-1)
