@@ -21,7 +21,11 @@ own (`PageCaches.of`): an application put over other read models (tests rebind o
 a fresh store per example) never meets the bodies of the former ones.
 
 `PAGE_CACHE_SIZE` (Settings.page_cache_size, default 1,024 bodies; 0 turns it off) bounds
-the memory: least recently used bodies go first. Each process keeps its own.
+the number of bodies, and `MAX_BYTES` (32 MiB per database) their bytes: least recently used
+bodies go first, and a body larger than the budget is answered but not kept. The byte
+budget matters because any query parameter is part of the key: one user sending `limit=200`
+with a new junk parameter each time could otherwise keep 1,024 bodies of ~50-200 KB each
+(session 16 attack). Each process keeps its own.
 """
 
 from __future__ import annotations
@@ -31,14 +35,20 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
+MAX_BYTES = 32 * 1024 * 1024  # of bodies per page cache
+
 
 class PageCache:
-    """At most `size` page bodies (bytes) by key, least recently used out first."""
+    """At most `size` page bodies (bytes) by key and `max_bytes` of them together, least
+    recently used out first. ValueError for a negative size or budget."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int = MAX_BYTES) -> None:
         if size < 0:
             raise ValueError(f"a page cache holds 0 or more bodies, not {size}")
-        self.size = size
+        if max_bytes < 0:
+            raise ValueError(f"a page cache holds 0 or more bytes, not {max_bytes}")
+        self.size, self.max_bytes = size, max_bytes
+        self.bytes = 0  # of the bodies kept
         self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -57,11 +67,15 @@ class PageCache:
                 return found
             self.misses += 1
         made = make()
+        if len(made) > self.max_bytes:  # answered, never kept
+            return made
         with self._lock:
+            former = self._bodies.pop(key, None)  # built twice at once: keep one
+            self.bytes -= 0 if former is None else len(former)
             self._bodies[key] = made
-            self._bodies.move_to_end(key)
-            while len(self._bodies) > self.size:
-                self._bodies.popitem(last=False)
+            self.bytes += len(made)
+            while len(self._bodies) > self.size or self.bytes > self.max_bytes:
+                self.bytes -= len(self._bodies.popitem(last=False)[1])
         return made
 
     def __len__(self) -> int:

@@ -314,16 +314,22 @@ class Relay:
         """Relay until `stop()`. Never ends on an error: while the broker or the database is
         unreachable it backs off (up to 30 s), logs why and its lag, and tries again."""
         back_off = BackOff(first=0.5, limit=MAX_BACK_OFF_SECONDS)
-        while not self._stop.is_set():
-            try:
-                passed, pause = self.catch_up(), poll_seconds
-                self.last_error = None
-                back_off.reset()
-            except Exception as error:  # a follower must outlive any outage
-                passed, pause = 0, back_off.next()
-                self._failed(error, pause)
-            if not passed:
-                self._stop.wait(pause)
+        try:
+            while not self._stop.is_set():
+                try:
+                    passed, pause = self.catch_up(), poll_seconds
+                    self.last_error = None
+                    back_off.reset()
+                except Exception as error:  # a follower must outlive any outage
+                    passed, pause = 0, back_off.next()
+                    self._failed(error, pause)
+                if not passed:
+                    self._stop.wait(pause)
+        finally:
+            # A batch under way when stop() came may have made a producer or a reader after
+            # stop() closed them (session 16 attack): close those too.
+            self._drop_producer()
+            self._drop_reader()
 
     def _failed(self, error: Exception, pause: float) -> None:
         self.last_error = describe(error)
@@ -359,6 +365,9 @@ class Relay:
         """Ask `run()` to return and close the producer (and the reader thread)."""
         self._stop.set()
         self._drop_producer()
+        self._drop_reader()
+
+    def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.shutdown(wait=False, cancel_futures=True)
