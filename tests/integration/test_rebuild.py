@@ -3,7 +3,6 @@ the meaning of the views' statements, exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -12,7 +11,7 @@ from eventsourcing.utils import get_topic
 
 from domain import Cause, CustomerGroup, Device, PartnerTenant
 from handlers import PartnerFleet
-from infra.bootstrap import build_fleet, build_view_db, storage_ready
+from infra.bootstrap import build_fleet, build_view_db
 from infra.follow.set_writes import SetWrites
 from infra.follow.stored_inserts import stored_inserts
 from infra.follow.view_faults import ViewStuckError
@@ -21,15 +20,6 @@ from infra.settings import Settings
 from infra.storage.viewdb import CopyingTx, ViewDB
 from projections.customers import CustomersView
 from tests.views import dump
-
-
-@pytest.fixture
-def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
-    """A view database in a PostgreSQL schema of this test's own."""
-    with storage_ready(postgres_settings.storage):
-        view_db = build_view_db(postgres_settings)
-    yield view_db
-    view_db.close()
 
 
 def test_issue_11_runs_of_inserts_go_by_copy_and_keep_their_order_per_table(

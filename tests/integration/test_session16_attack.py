@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,12 @@ import psycopg
 import pytest
 
 from handlers import PartnerFleet
-from infra.bootstrap import build_view_db, storage_ready
 from infra.kafka.envelope import Envelope
 from infra.kafka.relay import Relay, domain_topics
-from infra.settings import Settings
 from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB
 from tests.integration.test_relay import some_history
 from tests.kafka import Broker, read_topics
 from tests.scenarios import CUSTOMER, servers
-
-
-@pytest.fixture
-def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
-    """A view database in a PostgreSQL schema of this test's own."""
-    with storage_ready(postgres_settings.storage):
-        view_db = build_view_db(postgres_settings)
-    yield view_db
-    view_db.close()
 
 
 def _admin(db: ViewDB) -> Any:

@@ -81,15 +81,6 @@ def test_r_con_4_a_stream_yields_every_row_in_order_and_leaves_the_tx_usable(db:
     assert after == [(1_235,)]
 
 
-@pytest.fixture
-def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
-    """A view database in a PostgreSQL schema of this test's own."""
-    with storage_ready(postgres_settings.storage):
-        view_db = build_view_db(postgres_settings)
-    yield view_db
-    view_db.close()
-
-
 def test_r_con_4_on_postgresql_a_stream_reads_through_a_server_side_cursor(
     pg_db: ViewDB,
 ) -> None:

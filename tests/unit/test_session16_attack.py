@@ -30,6 +30,7 @@ from tests.scenarios import in_memory_fleet
 from tests.unit.conftest import OPS, e2open_report, register_partner
 from tests.unit.test_http_customers import C1, GROUPS, unlink_all, world
 from tests.unit.test_http_page_cache import body, cache_of
+from tests.unit.test_issue_11_plain_report import model_fields
 
 # --- the plain e2Open path against the model's -------------------------------------------
 
@@ -179,15 +180,7 @@ def test_session16_plain_report_of_edge_inputs_is_the_models_or_none(raw: Any) -
         assert plain is None
         return
     if plain is not None:
-        assert plain == (
-            report.serial,
-            report.model,
-            report.reseller_location_id,
-            report.distributor,
-            report.ship_date.isoformat(),
-            report.end_customer,
-            report.care_plan,
-        )
+        assert plain == model_fields(report)
 
 
 # --- the page cache ------------------------------------------------------------------------

@@ -1,0 +1,20 @@
+"""Fixtures of the integration tier (beside tests/conftest.py's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from infra.bootstrap import build_view_db, storage_ready
+from infra.settings import Settings
+from infra.storage.viewdb import ViewDB
+
+
+@pytest.fixture
+def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
+    """A view database in a PostgreSQL schema of this test's own."""
+    with storage_ready(postgres_settings.storage):
+        view_db = build_view_db(postgres_settings)
+    yield view_db
+    view_db.close()
