@@ -186,13 +186,18 @@ class ViewRunner:
         # one is written (the GIL is free while PostgreSQL works); following live does
         # not (its batches are small).
         ahead = ThreadPoolExecutor(1, "view-read") if size >= REBUILD_BATCH else None
+        # A rebuild's stored inserts run on a thread of their own while the batch's other
+        # events are applied (stored_inserts.InsertGate).
+        beside = None if inserts is None else ThreadPoolExecutor(1, "view-insert")
         try:
             pending = None if ahead is None else ahead.submit(fetch, position)
             while position < head:
                 reached, events = fetch(position) if pending is None else pending.result()
                 if ahead is not None and reached < head:
                     pending = ahead.submit(fetch, reached)
-                inserted = self._apply(view, position, reached, events, reached >= head, inserts)
+                inserted = self._apply(
+                    view, position, reached, events, reached >= head, inserts, beside
+                )
                 position, batches = reached, batches + 1
                 applied += len(events) + inserted
                 if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
@@ -201,8 +206,9 @@ class ViewRunner:
                 if progress is not None:
                     progress(position, head)
         finally:
-            if ahead is not None:
-                ahead.shutdown(cancel_futures=True)
+            for thread in (ahead, beside):
+                if thread is not None:
+                    thread.shutdown(cancel_futures=True)
         if applied:
             self._notify()
         return applied
@@ -283,11 +289,13 @@ class ViewRunner:
         events: list[tuple[int, Any]],
         last: bool,
         inserts: StoredInserts | None = None,
+        beside: ThreadPoolExecutor | None = None,
     ) -> int:
         """Apply `events` (store position, event) and move the view's position to `reached`;
         `last`: `reached` is the head this catch-up goes to (a rebuild's end, if one runs);
-        `inserts`: the rebuild's set-based inserts for the same range. Returns how many
-        events those inserted (0 when the batch was applied by another runner already)."""
+        `inserts`: the rebuild's set-based inserts for the same range, run on `beside` (if
+        given) while the events are applied. Returns how many events those inserted (0
+        when the batch was applied by another runner already)."""
         ours = [(p, e) for p, e in events if isinstance(e, FleetAggregate.Event)]
         inserted = 0
         with self.db.transaction() as tx:
@@ -298,16 +306,27 @@ class ViewRunner:
                 # The batch and its position are lost together or kept together: a crash
                 # may only send the view back to an earlier position, so no flush to wait for.
                 tx.execute("SET LOCAL synchronous_commit = off")
-            writes = SetWrites(tx) if isinstance(tx, CopyingTx) else tx
-            if inserts is not None:
-                inserted = inserts.insert(writes, start, reached)
-            view.process(writes, [e for _, e in ours], [p for p, _ in ours], rebuilding=rebuilding)
-            if rebuilding and last:
-                view.finish_rebuild(writes)
-                end_rebuild(writes, view.name)
-            write_position(writes, view.name, reached)
-            if isinstance(writes, SetWrites):
-                writes.flush()
+            gate = None
+            if inserts is not None and beside is not None and isinstance(tx, CopyingTx):
+                gate = inserts.beside(tx, start, reached, beside)  # nothing touches tx till it ends
+            try:
+                base = tx if gate is None else gate
+                writes = SetWrites(base) if isinstance(base, CopyingTx) else tx
+                if inserts is not None and gate is None:
+                    inserted = inserts.insert(writes, start, reached)
+                events_of = [e for _, e in ours]
+                view.process(writes, events_of, [p for p, _ in ours], rebuilding=rebuilding)
+                if rebuilding and last:
+                    view.finish_rebuild(writes)
+                    end_rebuild(writes, view.name)
+                write_position(writes, view.name, reached)
+                if isinstance(writes, SetWrites):
+                    writes.flush()
+                if gate is not None:
+                    inserted = gate.inserted()
+            finally:
+                if gate is not None:
+                    gate.settle()  # no statement left running when the transaction ends
         return inserted
 
     def _analyze(self, view: View) -> None:
