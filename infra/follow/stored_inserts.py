@@ -61,7 +61,9 @@ class StoredInserts:
         params = (after, upto, self._topics, *self._topics)
         return int(tx.query(self._statement, params)[0][0])
 
-    def beside(self, tx: CopyingTx, after: int, upto: int, thread: ThreadPoolExecutor) -> InsertGate:
+    def beside(
+        self, tx: CopyingTx, after: int, upto: int, thread: ThreadPoolExecutor
+    ) -> InsertGate:
         """Start `insert(tx, after, upto)` on `thread` and answer the Tx the batch's other
         writes go through: each of its statements waits for the insert first (see InsertGate).
 
