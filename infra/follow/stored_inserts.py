@@ -20,7 +20,8 @@ database of the same cluster (`pg_control_system().system_identifier`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Mapper
@@ -29,8 +30,8 @@ from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 
 from handlers.transcoding import free_form_fields
-from infra.storage.viewdb import ViewDB
-from projections.base import Tx, View
+from infra.storage.viewdb import CopyingTx, ViewDB
+from projections.base import Params, Tx, View
 
 _WHICH = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
 
@@ -59,6 +60,71 @@ class StoredInserts:
         """Insert the rows of the events after `after` up to `upto`; how many events."""
         params = (after, upto, self._topics, *self._topics)
         return int(tx.query(self._statement, params)[0][0])
+
+    def beside(
+        self, tx: CopyingTx, after: int, upto: int, thread: ThreadPoolExecutor
+    ) -> InsertGate:
+        """Start `insert(tx, after, upto)` on `thread` and answer the Tx the batch's other
+        writes go through: each of its statements waits for the insert first (see InsertGate).
+
+        `tx` must hold no buffered writes (they would race with the insert's own flush)."""
+        return InsertGate(tx, thread.submit(self.insert, tx, after, upto))
+
+
+class InsertGate:
+    """A `CopyingTx` over a transaction whose stored inserts run on another thread.
+
+    PostgreSQL works on the inserts (the batch's longest statement) while Python applies
+    the batch's other events into a buffering Tx (`SetWrites`) above this one. Every call
+    that reaches this Tx (a handler's query, the buffered writes, a COPY) first waits for
+    the inserts, so the database still sees them before any other statement of the batch,
+    in the same transaction; an error of the inserts is raised there. `inserted()` waits
+    and answers how many events they applied; the caller calls `settle()` before leaving
+    the transaction, even on an error, so no statement is left running on its connection.
+    """
+
+    def __init__(self, tx: CopyingTx, pending: Future[int]) -> None:
+        self._tx, self._pending = tx, pending
+
+    def inserted(self) -> int:
+        """How many events the inserts applied (waits for them; raises their error)."""
+        return self._pending.result()
+
+    def settle(self) -> None:
+        """Wait for the inserts to end, whatever they raised (used on the way out)."""
+        self._pending.exception()
+
+    def execute(self, statement: str, params: Params = ()) -> None:
+        """Buffer one write, after the inserts."""
+        self.inserted()
+        self._tx.execute(statement, params)
+
+    def executemany(self, statement: str, rows: Iterable[Params]) -> None:
+        """Buffer one write per row, after the inserts."""
+        self.inserted()
+        self._tx.executemany(statement, rows)
+
+    def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query, after the inserts."""
+        self.inserted()
+        return self._tx.query(statement, params)
+
+    def stream(self, statement: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of one query as they are read, after the inserts."""
+        self.inserted()
+        return self._tx.stream(statement, params)
+
+    def copy(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
+        """COPY whole rows, after the inserts."""
+        self.inserted()
+        return self._tx.copy(table, rows)
+
+    def flush(self) -> None:
+        """Send what the wrapped Tx buffered, after the inserts."""
+        self.inserted()
+        flush = getattr(self._tx, "flush", None)
+        if flush is not None:
+            flush()
 
 
 def stored_inserts(

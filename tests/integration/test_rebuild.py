@@ -291,3 +291,52 @@ def history_after(fleet: PartnerFleet) -> None:
     why = Cause("admin@loc-1.example", "corr-after")
     device = Device.register(why, serial="AFTER1", connection="pc_agent", customer_id="C1")
     fleet.save(device)
+
+
+def test_issue_11_a_batch_dying_while_its_inserts_run_beside_it_leaves_nothing_of_it(
+    postgres_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash mid-rebuild on the overlapped path: the third batch's handlers fail while its
+    INSERT … SELECT runs on the other thread. The runner waits for that statement, the
+    batch's transaction leaves nothing (no device row past the second batch's position),
+    the view stays at the second batch, and the next catch-up ends equal to following."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        view, batches = CustomersView(), [0]
+        process = view.process
+
+        def dies_third(tx: Any, events: Any, positions: Any = None, **flags: Any) -> None:
+            batches[0] += 1
+            if batches[0] == 3:
+                raise Killed
+            process(tx, events, positions, **flags)
+
+        monkeypatch.setattr(view, "process", dies_third)
+        dying = ViewRunner(fleet, db, [view])
+        dying.rebuild_batch_size = 100
+        with pytest.raises(Killed):
+            dying.rebuild(dying.views[0])
+        assert batches == [3]
+        stopped = dying.position(dying.views[0])
+        devices = fleet.recorder.select_notifications(
+            1, 1_000_000, stop=stopped, topics=[get_topic(Device.Registered)]
+        )
+        with db.transaction() as tx:
+            assert tx.query("SELECT count(*) FROM pf_c_devices") == [(len(devices),)]
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+            running = tx.query(  # this test's own schema: other tests may run beside it
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle'"
+                " AND left(query, 9) = 'WITH e AS' AND strpos(query, ?) > 0",
+                (f'"{postgres_settings.storage.env["POSTGRES_SCHEMA"]}".',),
+            )
+            assert running == [(0,)]
+        ViewRunner(fleet, db, [CustomersView()], batch_size=50).catch_up()
+        assert dump(db, live.views[0]) == followed
+    finally:
+        db.close()
+        fleet.close()

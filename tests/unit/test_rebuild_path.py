@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from collections.abc import Callable
@@ -239,3 +240,36 @@ def test_issue_11_a_rebuild_with_nothing_to_apply_leaves_no_mark() -> None:
 
     with runner.db.transaction() as tx:
         assert tx.query("SELECT view FROM pf_rebuilds") == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_issue_11_a_rebuild_pauses_the_collector_and_leaves_it_as_it_was(enabled: bool) -> None:
+    """The cyclic collector is off while the batches run, and afterwards as it was before
+    (on or off), also when the rebuild dies midway; the rows are those of following."""
+    fleet = group_fleet(12)
+    live = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()], batch_size=1)
+    live.catch_up()
+    seen: list[bool] = []
+    rebuilt = ViewRunner(fleet, SQLiteViewDB(":memory:"), [CustomersView()])
+    rebuilt.rebuild_batch_size = 4
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        rebuilt.rebuild(rebuilt.views[0], lambda done, head: seen.append(gc.isenabled()))
+        after = gc.isenabled()
+        rows = dump(rebuilt.db, rebuilt.views[0])
+
+        def dies(done: int, head: int) -> None:
+            raise Killed
+
+        with pytest.raises(Killed):
+            rebuilt.rebuild(rebuilt.views[0], dies)
+        after_death = gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+    assert seen
+    assert not any(seen)
+    assert after is enabled
+    assert after_death is enabled
+    assert rows == dump(live.db, live.views[0])
