@@ -34,6 +34,7 @@ from eventsourcing.utils import get_topic
 
 from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.idempotency import ContentMismatchError, IdempotencyRecord
+from handlers.access import Actor
 
 if TYPE_CHECKING:
     from handlers.base import FleetApplication, Working
@@ -64,7 +65,14 @@ class IdempotencyKey:
     fingerprint: str
 
     def scope(self, cause: Cause) -> str:
-        """Principal, method, path and key: what the draft scopes a key to."""
+        """Principal, method, path and key (what the draft scopes a key to), and, for an
+        `Actor`, its role and tenant: one person acting in two tenants (admin of two
+        customers, a user of two partners) sending one key, path and body in both is two
+        requests, never a replay of the other tenant's answer (session 16 attack).
+        """
+        if isinstance(cause, Actor):
+            acting = f"{cause.role.value}@{cause.tenant}"
+            return "\n".join((cause.principal, acting, self.method, self.path, self.key))
         return "\n".join((cause.principal, self.method, self.path, self.key))
 
 
