@@ -1,8 +1,9 @@
 """Issue 9: commands take an `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header).
 
-The key is scoped to principal (role, tenant), method and path, with the body's fingerprint, and saved in
-the same transaction as the command's events: same key and body -> the first outcome and
-nothing new; another body -> 422; still in flight -> 409; a refused command keeps no key.
+The key is scoped to principal (role, tenant), method and path, with the body's fingerprint,
+and saved in the same transaction as the command's events: same key and body -> the first
+outcome and nothing new; another body -> 422; still in flight -> 409; a refused command keeps
+no key.
 """
 
 from __future__ import annotations
