@@ -1,0 +1,100 @@
+"""Session 16, second attack, on PostgreSQL: the customers view's rebuild (crash-safe
+marker, SQL inserts, bulk decoding) while commands keep writing and another runner follows,
+with hostile text in the device rows; and the consent export's batches on a lost
+connection. Each probe stays as a test of the property it attacked."""
+
+from __future__ import annotations
+
+import threading
+
+from domain import Cause, Device
+from handlers import PartnerFleet
+from infra.bootstrap import build_fleet, build_view_db
+from infra.follow.view_runner import ViewRunner
+from infra.settings import Settings
+from projections.customers import CustomersView
+from tests.integration.test_rebuild import history
+from tests.views import dump
+
+# Text a handler and PostgreSQL's ->> must give alike (no NUL: PostgreSQL cannot store it).
+HOSTILE_MODELS = [
+    'quote " and \\ backslash',
+    "tab\tline\nbreak\rcr \x01\x1f\x7f",
+    "umlaut \u00e4 emoji \U0001f600 \u2028 rtl \u202e",
+    "{\"_type_\": \"datetime_iso\", \"_data_\": \"2026-01-01\"}",
+    "x" * 5_000,
+    "",
+]
+
+
+def more_devices(fleet: PartnerFleet, rounds: int) -> None:
+    """Commands writing while the rebuild runs: a device a save (hostile models), some with
+    a service event."""
+    why = Cause("admin@loc-1.example", "corr-writer")
+    for n in range(rounds):
+        device = Device.register(
+            why,
+            serial=f"WR{n:05d}",
+            connection="pc_agent" if n % 2 else "direct_connect",
+            customer_id="C1",
+            model=HOSTILE_MODELS[n % len(HOSTILE_MODELS)],
+        )
+        if n % 3 == 0:
+            device.record_service_event(why, f"SE-W{n}", "critical", HOSTILE_MODELS[n % 6])
+        fleet.save(device)
+
+
+def test_session16_a_rebuild_while_commands_write_and_another_runner_follows_ends_right(
+    postgres_settings: Settings,
+) -> None:
+    """A rebuild in batches of 50 runs while a thread saves 60 devices (hostile model text,
+    service events) and a second runner follows the same view in batches of 7 at once.
+    After both, one more catch-up: the tables equal a clean rebuild's of the same history,
+    whole, the counts too, and no rebuild mark is left."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    errors: list[BaseException] = []
+    try:
+        history(fleet, 200)
+        ViewRunner(fleet, db, [CustomersView()], batch_size=7).catch_up()
+        done = threading.Event()
+
+        def writer() -> None:
+            try:
+                more_devices(fleet, 60)
+            except BaseException as error:  # noqa: BLE001 - asserted below
+                errors.append(error)
+
+        def follower() -> None:
+            other = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+            try:
+                while not done.is_set():
+                    other.catch_up()
+            except BaseException as error:  # noqa: BLE001 - asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=t, daemon=True) for t in (writer, follower)]
+        for thread in threads:
+            thread.start()
+        rebuilding = ViewRunner(fleet, db, [CustomersView()])
+        rebuilding.rebuild_batch_size = 50
+        rebuilding.rebuild(rebuilding.views[0])
+        threads[0].join(120)
+        done.set()
+        threads[1].join(120)
+        assert not any(thread.is_alive() for thread in threads)
+        final = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        final.catch_up()
+        after_race = dump(db, final.views[0])
+
+        clean = ViewRunner(fleet, db, [CustomersView()])
+        clean.rebuild(clean.views[0])
+
+        assert errors == []
+        assert dump(db, clean.views[0]) == after_race
+        assert len(after_race["pf_c_devices"]) == 260
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == []
+    finally:
+        db.close()
+        fleet.close()
