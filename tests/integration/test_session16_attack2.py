@@ -6,14 +6,24 @@ connection. Each probe stays as a test of the property it attacked."""
 from __future__ import annotations
 
 import threading
+from typing import Any
+
+import pytest
 
 from domain import Cause, Device
+from domain.base import NotAllowedError, NotFoundError
 from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
+from projections.base import QueryError
+from projections.consent import HISTORY_COLUMNS
+from projections.consent_export import consent_export, export_batches
 from projections.customers import CustomersView
+from tests.integration.test_consent_export_batches import history as consent_history
+from tests.integration.test_consent_export_batches import pg_stack  # noqa: F401 - fixture
 from tests.integration.test_rebuild import history
+from tests.scopes import customer_of
 from tests.views import dump
 
 # Text a handler and PostgreSQL's ->> must give alike (no NUL: PostgreSQL cannot store it).
@@ -98,3 +108,40 @@ def test_session16_a_rebuild_while_commands_write_and_another_runner_follows_end
     finally:
         db.close()
         fleet.close()
+
+
+# --- Consent export: one tenant's export never holds another's records ----------------------
+
+EXPORT_SELECTIONS: list[dict[str, Any]] = [
+    {},
+    {"customer_id": "C1"},
+    {"customer_id": "C2"},
+    {"serial": "S00"},
+    {"serial": "T1"},
+    {"partner": "LOC-A"},
+    {"partner": "LOC-S", "customer_id": "C1"},
+]
+
+
+@pytest.mark.parametrize("selection", EXPORT_SELECTIONS, ids=str)
+def test_session16_a_customers_batch_export_never_holds_another_customers_records(
+    pg_stack: tuple[PartnerFleet, ViewRunner], selection: dict[str, Any]
+) -> None:
+    """C2's admin asks for every selection, C1's among them: each is refused on the call
+    (before any row) or holds C2's own records only, and the same as the record export."""
+    fleet, runner = pg_stack
+    consent_history(fleet, runner)
+    scope = customer_of("C2")
+
+    with runner.db.transaction() as tx:
+        try:
+            batches = export_batches(tx, scope, **selection, size=3)
+        except (QueryError, NotFoundError, NotAllowedError):
+            return  # refused before any row
+        rows = [row for batch in batches for row in batch]
+        records = list(consent_export(tx, scope, **selection))
+
+    customer_at = HISTORY_COLUMNS.index("customer_id")
+    assert {row[customer_at] for row in rows} <= {"C2"}
+    assert [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in rows] == records
+    assert not [t for t in threading.enumerate() if t.name == "export-read-ahead"]
