@@ -5,6 +5,9 @@ connection. Each probe stays as a test of the property it attacked."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -145,3 +148,60 @@ def test_session16_a_customers_batch_export_never_holds_another_customers_record
     assert {row[customer_at] for row in rows} <= {"C2"}
     assert [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in rows] == records
     assert not [t for t in threading.enumerate() if t.name == "export-read-ahead"]
+
+
+KILLED_REBUILD = """
+import os, signal, sys
+from infra.bootstrap import build_fleet, build_view_db
+from infra.follow.view_runner import ViewRunner
+from infra.settings import Settings
+from projections.customers import CustomersView
+
+settings = Settings(database_url=sys.argv[1])
+fleet, db = build_fleet(settings), build_view_db(settings)
+runner = ViewRunner(fleet, db, [CustomersView()])
+runner.rebuild_batch_size = 50
+seen = []
+
+def progress(position, head):
+    seen.append(position)
+    if len(seen) == 3 and position < head:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+runner.rebuild(runner.views[0], progress)
+"""
+
+
+def test_session16_a_rebuild_killed_by_sigkill_is_finished_by_live_following(
+    postgres_settings: Settings,
+) -> None:
+    """An operator's kill -9 of `projections rebuild` after its third batch: the mark
+    stays, the counts are still 0; a runner following live (small batches) then ends with
+    the tables a followed view had before the rebuild, counts included, and no mark."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 200)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+
+        assert postgres_settings.database_url is not None
+        url = postgres_settings.database_url.get_secret_value()
+        child = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", KILLED_REBUILD, url],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+        assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+        ViewRunner(fleet, db, [CustomersView()], batch_size=7).catch_up()
+        assert dump(db, live.views[0]) == followed
+        with db.transaction() as tx:
+            assert tx.query("SELECT view FROM pf_rebuilds") == []
+    finally:
+        db.close()
+        fleet.close()
