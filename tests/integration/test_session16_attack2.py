@@ -11,14 +11,18 @@ import sys
 import threading
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from domain import Cause, Device
 from domain.base import NotAllowedError, NotFoundError
 from handlers import PartnerFleet
+from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_db
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
+from infra.storage.pg_recorder import FleetProcessRecorder
 from projections.base import QueryError
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import consent_export, export_batches
@@ -26,6 +30,8 @@ from projections.customers import CustomersView
 from tests.integration.test_consent_export_batches import history as consent_history
 from tests.integration.test_consent_export_batches import pg_stack  # noqa: F401 - fixture
 from tests.integration.test_rebuild import history
+from tests.conftest import POSTGRES_DSN
+from tests.scenarios import CUSTOMER, partner, servers
 from tests.scopes import customer_of
 from tests.views import dump
 
@@ -204,4 +210,36 @@ def test_session16_a_rebuild_killed_by_sigkill_is_finished_by_live_following(
             assert tx.query("SELECT view FROM pf_rebuilds") == []
     finally:
         db.close()
+        fleet.close()
+
+
+def test_session16_every_save_shape_still_wakes_a_listening_follower(
+    postgres_settings: Settings,
+) -> None:
+    """pg_notify in the save's opening SELECT: a LISTEN on the recorder's channel (as the
+    view runner's) hears each save, a plain one, one with reads and one in a group, and
+    after the save was answered (NOTIFY is delivered at COMMIT)."""
+    fleet = build_fleet(postgres_settings)
+    recorder = fleet.recorder
+    assert isinstance(recorder, FleetProcessRecorder)
+    try:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
+            saves = [
+                lambda: partner(fleet, "LOC-1"),
+                lambda: fleet.register_devices(
+                    CUSTOMER, "C1", servers("N1"), PartnerChoice(location_id="LOC-1")
+                ),
+                lambda: fleet.grant_consent(CUSTOMER, "C1", ["N1"]),
+            ]
+            for save in saves:
+                save()
+                head = recorder.max_notification_id()
+                heard = list(conn.notifies(timeout=10, stop_after=1))
+                assert heard, "no NOTIFY after a save"
+                assert heard[0].channel == recorder.channel_name
+                assert head is not None and head > 0
+                while list(conn.notifies(timeout=0.2)):  # one save may notify more than once
+                    pass
+    finally:
         fleet.close()
