@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ from domain import Cause, Device
 from domain.base import NotAllowedError, NotFoundError
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from infra.bootstrap import build_fleet, build_view_db
+from infra.bootstrap import build_fleet, build_view_db, build_view_runner
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from infra.storage.pg_recorder import FleetProcessRecorder
@@ -27,10 +28,9 @@ from projections.base import QueryError
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import consent_export, export_batches
 from projections.customers import CustomersView
-from tests.integration.test_consent_export_batches import history as consent_history
-from tests.integration.test_consent_export_batches import pg_stack  # noqa: F401 - fixture
-from tests.integration.test_rebuild import history
 from tests.conftest import POSTGRES_DSN
+from tests.integration.test_consent_export_batches import history as consent_history
+from tests.integration.test_rebuild import history
 from tests.scenarios import CUSTOMER, partner, servers
 from tests.scopes import customer_of
 from tests.views import dump
@@ -40,7 +40,7 @@ HOSTILE_MODELS = [
     'quote " and \\ backslash',
     "tab\tline\nbreak\rcr \x01\x1f\x7f",
     "umlaut \u00e4 emoji \U0001f600 \u2028 rtl \u202e",
-    "{\"_type_\": \"datetime_iso\", \"_data_\": \"2026-01-01\"}",
+    '{"_type_": "datetime_iso", "_data_": "2026-01-01"}',
     "x" * 5_000,
     "",
 ]
@@ -81,7 +81,7 @@ def test_session16_a_rebuild_while_commands_write_and_another_runner_follows_end
         def writer() -> None:
             try:
                 more_devices(fleet, 60)
-            except BaseException as error:  # noqa: BLE001 - asserted below
+            except BaseException as error:
                 errors.append(error)
 
         def follower() -> None:
@@ -89,7 +89,7 @@ def test_session16_a_rebuild_while_commands_write_and_another_runner_follows_end
             try:
                 while not done.is_set():
                     other.catch_up()
-            except BaseException as error:  # noqa: BLE001 - asserted below
+            except BaseException as error:
                 errors.append(error)
 
         threads = [threading.Thread(target=t, daemon=True) for t in (writer, follower)]
@@ -120,6 +120,17 @@ def test_session16_a_rebuild_while_commands_write_and_another_runner_follows_end
 
 
 # --- Consent export: one tenant's export never holds another's records ----------------------
+
+
+@pytest.fixture
+def pg_stack(postgres_settings: Settings) -> Iterator[tuple[PartnerFleet, ViewRunner]]:
+    """A fleet on PostgreSQL with its views."""
+    fleet = build_fleet(postgres_settings)
+    runner = build_view_runner(postgres_settings, fleet)
+    yield fleet, runner
+    runner.db.close()
+    fleet.close()
+
 
 EXPORT_SELECTIONS: list[dict[str, Any]] = [
     {},
@@ -158,7 +169,7 @@ def test_session16_a_customers_batch_export_never_holds_another_customers_record
 
 KILLED_REBUILD = """
 import os, signal, sys
-from infra.bootstrap import build_fleet, build_view_db
+from infra.bootstrap import build_fleet, build_view_db, build_view_runner
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from projections.customers import CustomersView
@@ -194,7 +205,7 @@ def test_session16_a_rebuild_killed_by_sigkill_is_finished_by_live_following(
 
         assert postgres_settings.database_url is not None
         url = postgres_settings.database_url.get_secret_value()
-        child = subprocess.run(  # noqa: S603 - our own interpreter and script
+        child = subprocess.run(
             [sys.executable, "-c", KILLED_REBUILD, url],
             capture_output=True,
             timeout=120,
@@ -217,15 +228,15 @@ def test_session16_every_save_shape_still_wakes_a_listening_follower(
     postgres_settings: Settings,
 ) -> None:
     """pg_notify in the save's opening SELECT: a LISTEN on the recorder's channel (as the
-    view runner's) hears each save, a plain one, one with reads and one in a group, and
-    after the save was answered (NOTIFY is delivered at COMMIT)."""
+    view runner's) hears each command's save (partner set-up, a registration reading
+    the partner, a grant) once the command was answered (NOTIFY is delivered at COMMIT)."""
     fleet = build_fleet(postgres_settings)
     recorder = fleet.recorder
     assert isinstance(recorder, FleetProcessRecorder)
     try:
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
-            saves = [
+            saves: list[Callable[[], object]] = [
                 lambda: partner(fleet, "LOC-1"),
                 lambda: fleet.register_devices(
                     CUSTOMER, "C1", servers("N1"), PartnerChoice(location_id="LOC-1")
@@ -238,7 +249,8 @@ def test_session16_every_save_shape_still_wakes_a_listening_follower(
                 heard = list(conn.notifies(timeout=10, stop_after=1))
                 assert heard, "no NOTIFY after a save"
                 assert heard[0].channel == recorder.channel_name
-                assert head is not None and head > 0
+                assert head is not None
+                assert head > 0
                 while list(conn.notifies(timeout=0.2)):  # one save may notify more than once
                     pass
     finally:
