@@ -5,6 +5,7 @@ connection. Each probe stays as a test of the property it attacked."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from psycopg import sql
 
 from domain import Cause, Device
 from domain.base import NotAllowedError, NotFoundError
-from handlers import PartnerFleet
+from handlers import PartnerFleet, conditions
+from handlers.conditions import Conditions, IdempotencyKey, applied
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, build_view_db, build_view_runner
 from infra.follow.view_runner import ViewRunner
@@ -255,3 +257,79 @@ def test_session16_every_save_shape_still_wakes_a_listening_follower(
                     pass
     finally:
         fleet.close()
+
+
+@pytest.mark.parametrize("same_body", [True, False])
+def test_session16_one_key_from_two_processes_at_once_runs_the_command_once(
+    postgres_settings: Settings, monkeypatch: pytest.MonkeyPatch, same_body: bool
+) -> None:
+    """Two processes (two fleets, the in-process in-flight claim switched off as it is
+    across processes) take one key at the same moment: the record's id is the key's, so
+    one save wins and the other's retry finds the record: it replays (same body) or is
+    refused as reused (another body). One grant is stored."""
+    monkeypatch.setattr(conditions, "_claimed", lambda _scope: contextlib.nullcontext())
+    fleets = [build_fleet(postgres_settings), build_fleet(postgres_settings)]
+    try:
+        partner(fleets[0], "LOC-1")
+        fleets[0].register_devices(
+            CUSTOMER, "C1", servers("K1"), PartnerChoice(location_id="LOC-1")
+        )
+        key = IdempotencyKey("k-procs", "POST", "/consent-grants", "sha256:" + "3" * 64)
+        keys = [key, key if same_body else IdempotencyKey(key.key, key.method, key.path, "o")]
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def request(fleet: PartnerFleet, key: IdempotencyKey) -> None:
+            start.wait()
+            asked = Conditions(idempotency=key)
+            try:
+                with applied(asked):
+                    fleet.grant_consent(CUSTOMER, "C1", ["K1"])
+            except Exception as error:  # noqa: BLE001 - the outcome is what is asserted
+                outcomes.append(type(error).__name__)
+            else:
+                outcomes.append("replayed" if asked.replayed else "ran")
+
+        threads = [
+            threading.Thread(target=request, args=pair, daemon=True)
+            for pair in zip(fleets, keys, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+        assert not any(thread.is_alive() for thread in threads)
+        assert outcomes.count("ran") == 1, outcomes
+        other = {"replayed"} if same_body else {"IdempotencyKeyReusedError"}
+        assert set(outcomes) - {"ran"} <= other, outcomes
+        granted = [
+            n
+            for n in fleets[0].recorder.select_notifications(start=1, limit=10_000)
+            if n.topic.endswith("ConsentGranted")
+        ]
+        assert len(granted) == 1
+    finally:
+        for fleet in fleets:
+            fleet.close()
+
+
+def test_session16_a_grant_on_a_stale_cached_copy_is_not_refused(
+    postgres_settings: Settings,
+) -> None:
+    """Process A caches the device granted; process B withdraws; A's grant must see the
+    withdrawal (its cached copy refused the grant as already granted, and the refusal on
+    a cached copy is checked against the store) and succeed."""
+    a, b = build_fleet(postgres_settings), build_fleet(postgres_settings)
+    try:
+        partner(a, "LOC-1")
+        a.register_devices(CUSTOMER, "C1", servers("K2"), PartnerChoice(location_id="LOC-1"))
+        a.grant_consent(CUSTOMER, "C1", ["K2"])
+        b.withdraw_consent(CUSTOMER, "C1", ["K2"])
+
+        a.grant_consent(CUSTOMER, "C1", ["K2"])
+
+        assert b.device("K2").consent is not None
+    finally:
+        a.close()
+        b.close()
