@@ -6,8 +6,9 @@ them in its own transaction, and writes back what the response needs (`position`
 Outside HTTP nothing is applied and commands run as they always did.
 
 - Idempotency (draft-ietf-httpapi-idempotency-key-header): the key is scoped to the actor's
-  principal, the method and the path. Its first accepted use saves an `IdempotencyRecord`
-  (fingerprint of the body, the command's result) with the command's events. A later use
+  principal (in its role and tenant), the method and the path. Its first accepted use
+  saves an `IdempotencyRecord` (fingerprint of the body, the command's result) with the
+  command's events. A later use
   with the same fingerprint returns the stored result and records nothing (`replayed`);
   another fingerprint is refused (`IdempotencyKeyReusedError`, HTTP 422); a use while the
   first is still running in this process is refused (`KeyInFlightError`, HTTP 409). A
