@@ -120,11 +120,12 @@ class IdempotencyRecord(FleetAggregate):
     """The first accepted use of an HTTP `Idempotency-Key` (draft-ietf-httpapi-idempotency-key).
 
     Saved in the same transaction as the events of the command it guards, so a key is
-    recorded if and only if its command was. `scope` is principal, method, path and key;
-    `fingerprint` the body's (`content_fingerprint`); `result` the command's return value
-    as the application's transcoder writes it (JSON text, so a replay gets the same types
-    back; in the store only, never published: `internal_fields`); `after` the store position
-    before the command, from which its own position is found again for a replay. Events are
+    recorded if and only if its command was. `scope` is principal (with role and tenant),
+    method, path and key; `fingerprint` the body's (`content_fingerprint`); `result` the
+    command's return value as the application's transcoder writes it (JSON text, so a
+    replay gets the same types back; in the store only, never published:
+    `internal_fields`); `after` the store position before the command, from which its own
+    position is found again for a replay. Events are
     permanent, so a key is kept for as long as the store (at least the draft's 24 h).
     """
 
@@ -135,7 +136,7 @@ class IdempotencyRecord(FleetAggregate):
 
     @staticmethod
     def id_for(scope: str) -> UUID:
-        """The record's id: derived from its scope (principal, method, path, key)."""
+        """The record's id: derived from its scope (see `IdempotencyKey.scope`)."""
         return natural_id("idempotency-key", scope)
 
     class Recorded(FleetAggregate.Created):

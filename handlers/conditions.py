@@ -6,8 +6,9 @@ them in its own transaction, and writes back what the response needs (`position`
 Outside HTTP nothing is applied and commands run as they always did.
 
 - Idempotency (draft-ietf-httpapi-idempotency-key-header): the key is scoped to the actor's
-  principal, the method and the path. Its first accepted use saves an `IdempotencyRecord`
-  (fingerprint of the body, the command's result) with the command's events. A later use
+  principal (in its role and tenant), the method and the path. Its first accepted use
+  saves an `IdempotencyRecord` (fingerprint of the body, the command's result) with the
+  command's events. A later use
   with the same fingerprint returns the stored result and records nothing (`replayed`);
   another fingerprint is refused (`IdempotencyKeyReusedError`, HTTP 422); a use while the
   first is still running in this process is refused (`KeyInFlightError`, HTTP 409). A
@@ -34,6 +35,7 @@ from eventsourcing.utils import get_topic
 
 from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.idempotency import ContentMismatchError, IdempotencyRecord
+from handlers.access import Actor
 
 if TYPE_CHECKING:
     from handlers.base import FleetApplication, Working
@@ -64,7 +66,14 @@ class IdempotencyKey:
     fingerprint: str
 
     def scope(self, cause: Cause) -> str:
-        """Principal, method, path and key: what the draft scopes a key to."""
+        """Principal, method, path and key (what the draft scopes a key to), and, for an
+        `Actor`, its role and tenant: one person acting in two tenants (admin of two
+        customers, a user of two partners) sending one key, path and body in both is two
+        requests, never a replay of the other tenant's answer (session 16 attack).
+        """
+        if isinstance(cause, Actor):
+            acting = f"{cause.role.value}@{cause.tenant}"
+            return "\n".join((cause.principal, acting, self.method, self.path, self.key))
         return "\n".join((cause.principal, self.method, self.path, self.key))
 
 

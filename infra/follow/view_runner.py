@@ -353,6 +353,11 @@ class ViewRunner:
         apply that was not parked for it.
         """
         with self.db.ddl() as tx:
+            # The tracking row first, as every batch locks it before the view's tables: a
+            # runner following the view meanwhile then waits for the rebuild (or it for
+            # that runner's batch) instead of a deadlock, dropping the tables first and
+            # the row after (session 16 attack).
+            read_tracking(tx, view.name, self._lock())
             view.drop(tx)
             tx.execute("DELETE FROM pf_tracking WHERE view = ?", (view.name,))
             clear_fault(tx, view.name)

@@ -7,8 +7,8 @@ Every router of infra/http/routes is `APIRouter(route_class=FleetRoute)`. For ea
 - a JSON body is parsed once here: not JSON -> 400 `malformed-request`; nested deeper than
   `limits.MAX_JSON_DEPTH` -> 400 `nesting-too-deep` (FastAPI validates the parsed value).
 - a command (POST, PUT, PATCH, DELETE) runs under the request's `Conditions`
-  (handlers/conditions.py): its `Idempotency-Key` (scoped to principal, method and path,
-  with the body's fingerprint) and its `If-Match`. Its response carries
+  (handlers/conditions.py): its `Idempotency-Key` (scoped to principal, role, tenant,
+  method and path, with the body's fingerprint) and its `If-Match`. Its response carries
   `Partnerfleet-Position` (the store position of what it recorded, for read-your-writes,
   see deps.ViewsDep) and, after a matched If-Match, the new `ETag`.
 

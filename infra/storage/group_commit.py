@@ -46,6 +46,7 @@ class Unit:
     notification_ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
+    leads: bool = False  # its caller is (to be) the leader of the next group
     # Set when the unit's outcome is known, or when its caller is to lead the next group.
     woken: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -96,14 +97,39 @@ class GroupCommitter:
             leads = not self._busy
             if leads:
                 self._busy = True
+                unit.leads = True
             else:
                 self._condition.notify()  # a leader gathering its group counts arrivals
-        if not leads:
-            unit.woken.wait()
-            if unit.done:
-                return unit.result()
-        self._lead(self._gather())  # first of the queue: this caller leads
+        try:
+            if not leads:
+                unit.woken.wait()
+                if unit.done:
+                    return unit.result()
+            group = self._gather()  # first of the queue: this caller leads
+        except BaseException:  # interrupted (a signal) before its group was taken
+            self._withdraw(unit)
+            raise
+        self._lead(group)
         return unit.result()
+
+    def _withdraw(self, unit: Unit) -> None:
+        """Take back the unit of a caller interrupted while it waited or gathered: if it is
+        still queued it is never committed (its caller learns of the interruption, nothing
+        of it is saved), and if its caller was to lead, the lead goes to the next unit
+        queued, or the committer is free. A unit already in a group in flight stays there
+        (its outcome comes as a lost reply's would)."""
+        with self._condition:
+            if unit not in self._queue:  # Unit compares by identity (eq=False)
+                return
+            self._queue.remove(unit)
+            if not unit.leads:
+                return
+            successor = self._queue[0] if self._queue else None
+            self._busy = successor is not None
+            if successor is not None:
+                successor.leads = True
+        if successor is not None:
+            successor.woken.set()
 
     def _gather(self) -> list[Unit]:
         """Everything queued, once every active caller has queued or the window is over."""
@@ -142,6 +168,8 @@ class GroupCommitter:
                     member.done = True
                 successor = self._queue[0] if self._queue else None
                 self._busy = successor is not None  # handed on, or free
+                if successor is not None:
+                    successor.leads = True
             for member in group:
                 member.woken.set()
             if successor is not None:

@@ -1,8 +1,9 @@
 """Issue 9: commands take an `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header).
 
-The key is scoped to principal, method and path, with the body's fingerprint, and saved in
-the same transaction as the command's events: same key and body -> the first outcome and
-nothing new; another body -> 422; still in flight -> 409; a refused command keeps no key.
+The key is scoped to principal (role, tenant), method and path, with the body's fingerprint,
+and saved in the same transaction as the command's events: same key and body -> the first
+outcome and nothing new; another body -> 422; still in flight -> 409; a refused command keeps
+no key.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_r_par_1_the_key_is_saved_with_the_commands_events_as_their_last() -> No
     assert names(recorded)[-1] == "IdempotencyRecord.Recorded"
     assert int(answer.headers["partnerfleet-position"]) == len(recorded)
     record: IdempotencyRecord = fleet.repository.get(
-        IdempotencyRecord.id_for("ops\nPOST\n/partners\nk-1")
+        IdempotencyRecord.id_for("ops\noperator@\nPOST\n/partners\nk-1")
     )
     assert record.fingerprint.startswith("sha256:")
 
