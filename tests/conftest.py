@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,25 @@ def uncached_loggers() -> Iterator[None]:
     structlog.configure = configure  # type: ignore[assignment]
     yield
     structlog.configure = real
+
+
+@contextmanager
+def structlog_config_restored() -> Iterator[None]:
+    """structlog's configuration on leaving is what it was on entering, and no context
+    variables bound inside (structlog.contextvars) are left bound."""
+    before = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
+        structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """Each test leaves structlog's configuration as it found it. A test (or a CLI or app
+    it runs) that configures logging the way a process does, at level info, would otherwise
+    filter the debug events later tests of the same process capture (`command_conflict`):
+    which tests share a process depends on pytest-xdist's scheduling."""
+    with structlog_config_restored():
+        yield
