@@ -149,9 +149,7 @@ def _batches(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[
         while batch := list(islice(rows, size)):
             yield batch
     finally:
-        close = getattr(rows, "close", None)  # ends the server-side cursor at once
-        if close is not None:
-            close()
+        _close(rows)  # ends the server-side cursor at once
 
 
 def read_ahead(items: Iterator[B], depth: int) -> Iterator[B]:
@@ -173,12 +171,16 @@ def read_ahead(items: Iterator[B], depth: int) -> Iterator[B]:
     finally:
         stop.set()
         reader.join()
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
+        _close(items)
 
 
 _END = object()
+
+
+def _close(items: Iterator[Any]) -> None:
+    close = getattr(items, "close", None)  # a generator's or a cursor's
+    if close is not None:
+        close()
 
 
 @dataclass(frozen=True)

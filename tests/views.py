@@ -31,3 +31,9 @@ def assert_rebuild_equals_live(runner: ViewRunner) -> None:
         live = dump(runner.db, view)
         runner.rebuild(view)
         assert dump(runner.db, view) == live, f"rebuilt {view.name} differs from live"
+
+
+def rebuilds_marked(db: ViewDB) -> list[tuple[str]]:
+    """The views whose rebuild is under way or was cut short (pf_rebuilds' marks)."""
+    with db.transaction() as tx:
+        return [(str(row[0]),) for row in tx.query("SELECT view FROM pf_rebuilds")]

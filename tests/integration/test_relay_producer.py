@@ -34,6 +34,14 @@ def scenario_records() -> list[Record]:
     return records
 
 
+def assert_same_on_the_wire(broker: Broker, plain: str, lean: str, count: int) -> None:
+    """Both topics hold `count` records, the same per key in the same order."""
+    on_plain = read_topics(broker.bootstrap, [plain], count)
+    on_lean = read_topics(broker.bootstrap, [lean], count)
+    assert len(on_lean) == len(on_plain) == count
+    assert by_key(on_lean) == by_key(on_plain)
+
+
 def by_key(records: list[Any]) -> dict[bytes, list[tuple[int, bytes, list[Any]]]]:
     """Per key, in offset order: (partition, value, headers)."""
     found: dict[bytes, list[tuple[int, bytes, list[Any]]]] = defaultdict(list)
@@ -59,10 +67,7 @@ def test_issue_11_send_enveloped_puts_the_same_records_on_the_wire_as_send(
         assert all(future.get(timeout=0) for future in sent)
     finally:
         producer.close(timeout=5)
-    on_plain = read_topics(broker.bootstrap, [plain], len(records))
-    on_lean = read_topics(broker.bootstrap, [lean], len(records))
-    assert len(on_lean) == len(on_plain) == len(records)
-    assert by_key(on_lean) == by_key(on_plain)
+    assert_same_on_the_wire(broker, plain, lean, len(records))
 
 
 def test_issue_11_send_enveloped_refuses_a_record_above_max_request_size_as_send_does(
@@ -123,10 +128,7 @@ def test_issue_11_the_appender_puts_the_same_records_on_the_wire_as_send(
         assert len(set(items)) == len(items)
     finally:
         producer.close(timeout=5)
-    on_plain = read_topics(broker.bootstrap, [plain], len(records))
-    on_lean = read_topics(broker.bootstrap, [lean], len(records))
-    assert len(on_lean) == len(on_plain) == len(records)
-    assert by_key(on_lean) == by_key(on_plain)
+    assert_same_on_the_wire(broker, plain, lean, len(records))
 
 
 def test_issue_11_a_split_batch_of_appended_records_is_still_acknowledged_per_record(

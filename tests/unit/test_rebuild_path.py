@@ -19,7 +19,7 @@ from infra.storage.viewdb import CopyingTx, SQLiteViewDB
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import csv_lines, jsonl_lines
 from projections.customers import CONNECTIONS, CustomersView
-from tests.views import dump
+from tests.views import dump, rebuilds_marked
 
 
 def test_issue_11_copy_rows_fill_in_literals_in_column_order() -> None:
@@ -190,8 +190,7 @@ def test_issue_11_a_rebuild_leaves_counts_to_its_last_batch_and_ends_its_mark() 
     followed = dump(live.db, live.views[0])
     assert followed["pf_c_groups"][0][8:] == (4, 4, 4, 6, 3)
     assert dump(rebuilt.db, rebuilt.views[0]) == followed
-    with rebuilt.db.transaction() as tx:
-        assert tx.query("SELECT view FROM pf_rebuilds") == []
+    assert rebuilds_marked(rebuilt.db) == []
 
 
 def test_issue_11_a_rebuild_that_dies_midway_is_finished_by_the_next_catch_up() -> None:
@@ -220,8 +219,7 @@ def test_issue_11_a_rebuild_that_dies_midway_is_finished_by_the_next_catch_up() 
     followed = dump(live.db, live.views[0])
     assert sorted(g[8:11] for g in followed["pf_c_groups"]) == [(0, 0, 1), (4, 4, 4)]
     assert dump(db, first.views[0]) == followed
-    with db.transaction() as tx:
-        assert tx.query("SELECT view FROM pf_rebuilds") == []
+    assert rebuilds_marked(db) == []
 
 
 def test_issue_11_only_a_view_database_that_can_copy_gets_set_writes() -> None:
@@ -238,8 +236,7 @@ def test_issue_11_a_rebuild_with_nothing_to_apply_leaves_no_mark() -> None:
 
     assert runner.rebuild(runner.views[0]) == 0
 
-    with runner.db.transaction() as tx:
-        assert tx.query("SELECT view FROM pf_rebuilds") == []
+    assert rebuilds_marked(runner.db) == []
 
 
 @pytest.mark.parametrize("enabled", [True, False])
