@@ -95,12 +95,18 @@ class Working(dict[UUID, FleetAggregate]):
     """
 
     def __init__(
-        self, app: FleetApplication, attempt: int = 1, *, cache: AggregateCache | None = None
+        self,
+        app: FleetApplication,
+        attempt: int = 1,
+        *,
+        cache: AggregateCache | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         super().__init__()
         self._app = app
         self.attempt = attempt
         self.cache = cache
+        self.tracking = tracking  # the policy position the command saves with, if any
         self.loaded: dict[UUID, int] = {}
         self.from_cache: set[UUID] = set()
         self._absent: set[UUID] = set()  # prefetched and not found
@@ -110,6 +116,9 @@ class Working(dict[UUID, FleetAggregate]):
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
         self.encoded: dict[UUID, StoredEvent] = {}
+        # Where `encoded` goes as it is made, when the command streams (`stream_encoded`).
+        self.stream: Any = None
+        self._stream_expected = 0
 
     @property
     def optimistic(self) -> bool:
@@ -196,8 +205,33 @@ class Working(dict[UUID, FleetAggregate]):
 
     def add_encoded(self, aggregate_id: UUID, created: StoredEvent) -> None:
         """Track a newly created aggregate given as its created event, already encoded
-        (version 1; see `encoded`). A second one of the same id conflicts at the save."""
+        (version 1; see `encoded`). A second one of the same id conflicts at the save.
+        Once the command has said it streams (`stream_encoded`), the event is also sent
+        to the store now, in the transaction its save commits."""
         self.encoded[aggregate_id] = created
+        if self.stream is not None:
+            self.stream.write(created)
+        elif self._stream_expected:  # the first: open the stream, send what is encoded
+            expected, self._stream_expected = self._stream_expected, 0
+            self.stream = self._app.open_stream(self.tracking, expected)
+            if self.stream is not None:
+                for row in self.encoded.values():
+                    self.stream.write(row)
+
+    def stream_encoded(self, expected: int) -> None:
+        """Say the command will encode about `expected` created events (an intake
+        batch): on a first attempt, where the store streams that many (FleetProcessRecorder's
+        `copy_stream`), they are sent as they are made from the first `add_encoded` on,
+        so the store inserts while the command still checks (issue 11, session 17). The
+        outcome is the same either way: the save commits them all or none."""
+        if self.optimistic:
+            self._stream_expected = expected
+
+    def end_stream(self) -> None:
+        """Roll back what was streamed and not saved (the command refused or failed)."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.abort()
 
     @property
     def changed(self) -> bool:
@@ -434,6 +468,13 @@ class FleetApplication(Application[UUID]):
         finally:
             _tracking.reset(token)
 
+    def open_stream(self, tracking: Tracking | None, expected: int) -> Any:
+        """A stream for a command's `expected` encoded events, saved with `tracking`
+        (Working.stream_encoded), from a recorder that offers one (`copy_stream`:
+        FleetProcessRecorder on PostgreSQL); None where it does not pay or cannot."""
+        opener = getattr(self.recorder, "copy_stream", None)
+        return None if opener is None else opener(tracking, expected)
+
     def last_position(self) -> int:
         """Read-your-writes: the store position of this context's last accepted command."""
         return _last_position.get()
@@ -448,7 +489,9 @@ class FleetApplication(Application[UUID]):
         cache = self.aggregate_cache if self.caches_aggregates else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             # Only a first attempt reads the cache: a conflict may be a stale entry's.
-            working = Working(self, attempt, cache=cache if attempt == 1 else None)
+            working = Working(
+                self, attempt, cache=cache if attempt == 1 else None, tracking=tracking
+            )
             try:
                 try:
                     result = work(working)
@@ -467,6 +510,7 @@ class FleetApplication(Application[UUID]):
                 _log_outcome(bound, working, "refused", reason=str(error), rule=error.rule)
                 raise
             except RecordConflictError:
+                working.end_stream()
                 self.aggregate_cache.evict(working)  # whatever it touched may be stale
                 if tracking is not None and self._tracked(tracking):
                     _log_outcome(bound, working, "already_processed", attempts=attempt)
@@ -477,6 +521,8 @@ class FleetApplication(Application[UUID]):
                 bound.debug("command_conflict", attempt=attempt)
                 _back_off(attempt)
                 continue
+            finally:
+                working.end_stream()  # a no-op once saved; else nothing streamed stays
             _log_outcome(bound, working, "accepted", attempts=attempt)
             if recordings:
                 _last_position.set(max(r.notification.id for r in recordings))
@@ -516,7 +562,7 @@ class FleetApplication(Application[UUID]):
             if not getattr(event, "texts_checked", False):  # a backstop: no view can be
                 check_storable(vars(event))  # stopped by an event, whatever path made it
         recordings = (
-            self._record_encoded(list(working.encoded.values()), processing_event)
+            self._record_encoded(list(working.encoded.values()), processing_event, working.stream)
             if working.encoded
             else self._record(processing_event)
         )
@@ -527,16 +573,31 @@ class FleetApplication(Application[UUID]):
         return recordings
 
     def _record_encoded(
-        self, encoded: list[StoredEvent], processing_event: ProcessingEvent[UUID]
+        self,
+        encoded: list[StoredEvent],
+        processing_event: ProcessingEvent[UUID],
+        stream: Any = None,
     ) -> list[Recording[UUID]]:
         """`Application._record` with `encoded` stored events first, in one insert (one
         transaction, the tracking record with them); recordings of the domain events.
-        Read-your-writes: the last position is the insert's last id (issue 11)."""
+        Read-your-writes: the last position is the insert's last id (issue 11).
+
+        With a `stream` (Working.stream_encoded) the encoded events are in it already:
+        the domain events follow them and it commits; if it failed on the way, they are
+        all inserted the ordinary way, which raises what its error means."""
         events = processing_event.events
-        stored = [*encoded, *map(self.mapper.to_stored_event, events)]
-        ids = self.recorder.insert_events(
-            stored, tracking=processing_event.tracking, **processing_event.saved_kwargs
-        )
+        own = list(map(self.mapper.to_stored_event, events))
+        ids = None
+        if stream is not None:
+            ids = stream.finish(own, processing_event.saved_kwargs.get("read_versions"))
+            if ids is None:
+                log.info("stream_not_saved", reason=reason_of(stream.failed))
+        if ids is None:
+            ids = self.recorder.insert_events(
+                [*encoded, *own],
+                tracking=processing_event.tracking,
+                **processing_event.saved_kwargs,
+            )
         if not ids:
             return []
         _last_position.set(max(ids))
@@ -547,7 +608,6 @@ class FleetApplication(Application[UUID]):
                 cache.put(UUID(str(row.originator_id)), created.mutate(None))
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 cache.put(aggregate_id, aggregate)
-        own = stored[len(encoded) :]
         return [
             Recording(
                 event,

@@ -92,6 +92,8 @@ class HoldingCommands(FleetApplication):
         """
         delivery = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
         landing = Landing(self.mapper, actor)
+        if landing.available:  # the PCs' rows go to the store as they are made
+            w.stream_encoded(len(delivery.messages))
         return take_batch(
             w, actor, E2OpenBatch, delivery, lambda raw: self._land(w, actor, raw, landing)
         )

@@ -25,6 +25,8 @@ PostgresProcessRecorder's transaction):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack, suppress
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -63,7 +65,9 @@ class CopyStatements:
             " WHERE EXISTS (SELECT FROM {} s WHERE s.originator_id = r.id"
             " AND s.originator_version > r.version) LIMIT 1"
         ).format(sql.Identifier(recorder.datastore.originator_id_type), qualified)
-        self.reserve: sql.Composed | None = None  # once the sequence's name is known
+        # Once the sequence's name is known: reserve a block of ids; move to the last.
+        self.reserve: sql.Composed | None = None
+        self.settle: sql.Composed | None = None
 
 
 _STATEMENTS: dict[int, CopyStatements] = {}
@@ -109,17 +113,8 @@ def insert_by_copy(
             ).fetchone()
             if found is not None:
                 raise IntegrityError(f"aggregate {found} changed since the command read it")
-        if statements.reserve is None:
-            row = curs.execute(statements.sequence).fetchone()
-            assert row is not None
-            name = str(next(iter(row.values())))
-            statements.reserve = sql.SQL("SELECT setval({0}, nextval({0}) + %s - 1)").format(
-                sql.Literal(name)
-            )
-        row = curs.execute(statements.reserve, (count,)).fetchone()
-        assert row is not None
-        last = int(next(iter(row.values())))
-        first = last - count + 1
+        first = _reserve(curs, statements, count)
+        last = first + count - 1
         with curs.copy(statements.copy) as copy:
             copy.set_types(statements.types)
             for offset, event in enumerate(stored_events):
@@ -133,3 +128,149 @@ def insert_by_copy(
                     )
                 )
     return list(range(first, last + 1))
+
+
+class CopyStream:
+    """Stored events streamed into the events table by binary COPY while a command still
+    makes them (issue 11, session 17): the server inserts the first rows while Python
+    checks and encodes the next ones, where `insert_by_copy` waits for the whole list.
+
+    The same transaction and guarantees as `insert_by_copy`: the tracking record first,
+    the lock (`SET LOCAL lock_timeout`, EXCLUSIVE, held to COMMIT: notification ids in
+    commit order), NOTIFY, the read-version check (under the lock, at `finish`), and the
+    notification ids known without RETURNING: the first is taken with `nextval` under the
+    lock, rows carry `first + offset`, `finish` moves the sequence to the last. The trade:
+    the lock is held from the first row to COMMIT, so for as long as the command takes to
+    make its rows (about 1 s per 100,000 e2Open reports) instead of the COPY's own time.
+
+    Use: `CopyStream(recorder, tracking)`, then `write(event)` as events are made, then
+    `finish(rest, read_versions)` (their notification ids, first to last) or `abort()`.
+    A database error while writing (the lock not granted, a unique violation, a lost
+    connection) ends the stream at once, rolled back, and sets `failed`; `finish` then
+    returns None and the caller saves by the ordinary path, which raises what that error
+    means (a conflict, ...). `finish` raises IntegrityError when an aggregate of
+    `read_versions` changed. Nothing of a stream that did not commit is stored.
+    """
+
+    def __init__(self, recorder: PostgresProcessRecorder, tracking: Tracking | None) -> None:
+        self.failed: BaseException | None = None
+        self.ended = False
+        self.written = 0
+        self._statements = _statements(recorder)
+        self._stack = ExitStack()
+        self._copy: Any = None  # psycopg's Copy context manager, while the COPY is open
+        try:
+            conn = self._stack.enter_context(recorder.datastore.get_connection())
+            self._stack.enter_context(conn.transaction())
+            curs = self._curs = self._stack.enter_context(conn.cursor())
+            if tracking is not None:
+                recorder._insert_tracking(curs, tracking=tracking)
+            recorder._lock_table(curs)
+            recorder._notify_channel(curs)
+            self.first = _reserve(curs, self._statements, 1)
+            self._copy = curs.copy(self._statements.copy)
+            copy = self._copy.__enter__()
+            copy.set_types(self._statements.types)
+            self._write_row = copy.write_row
+        except BaseException as error:
+            self._fail(error)
+            if not isinstance(error, Exception):
+                raise
+
+    def write(self, event: StoredEvent) -> None:
+        """Send one stored event (buffered by psycopg, sent in blocks); a no-op once failed."""
+        if self.failed is not None:
+            return
+        try:
+            self._write_row(
+                (
+                    event.originator_id,
+                    event.originator_version,
+                    event.topic,
+                    event.state,
+                    self.first + self.written,
+                )
+            )
+        except BaseException as error:
+            self._fail(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self.written += 1
+
+    def finish(
+        self, rest: Sequence[StoredEvent], read_versions: Mapping[UUID, int] | None = None
+    ) -> list[int] | None:
+        """Write `rest`, end the COPY, check `read_versions`, commit: the notification ids of
+        every event written, in order; None when the stream failed (`failed` says why;
+        nothing stored). Raises IntegrityError when an aggregate read changed (nothing
+        stored either)."""
+        for event in rest:
+            self.write(event)
+        if self.failed is not None:
+            return None
+        self.ended = True
+        try:
+            copy, self._copy = self._copy, None
+            copy.__exit__(None, None, None)  # ends the COPY: the server's errors come here
+            curs = self._curs
+            if read_versions:
+                found = curs.execute(
+                    self._statements.stale, (list(read_versions), list(read_versions.values()))
+                ).fetchone()
+                if found is not None:
+                    raise IntegrityError(f"aggregate {found} changed since the command read it")
+            last = self.first + self.written - 1
+            assert self._statements.settle is not None  # set by _reserve
+            if self.written:  # else the one id reserved stays unused, as after a rollback
+                curs.execute(self._statements.settle, (last,))
+        except BaseException as error:
+            self._fail(error)
+            if isinstance(error, IntegrityError) or not isinstance(error, Exception):
+                raise
+            return None
+        try:
+            self._stack.close()  # COMMIT, the connection back to the pool
+        except BaseException as error:
+            self.failed = error
+            if not isinstance(error, Exception):
+                raise
+            return None
+        return list(range(self.first, last + 1))
+
+    def abort(self) -> None:
+        """Roll back whatever was written (nothing is stored); a no-op once ended."""
+        if not self.ended:
+            self._fail(StreamAbortedError("the command ended without saving"))
+
+    def _fail(self, error: BaseException) -> None:
+        """End the stream: abort the COPY, roll back, give the connection back."""
+        self.failed = error
+        self.ended = True
+        stack, self._stack = self._stack, ExitStack()
+        copy, self._copy = self._copy, None
+        # Errors ending a failed COPY and rolling back are dropped: `failed` keeps the cause.
+        with suppress(Exception):
+            if copy is not None:
+                copy.__exit__(type(error), error, error.__traceback__)
+        with suppress(Exception):
+            stack.__exit__(type(error), error, error.__traceback__)
+
+
+class StreamAbortedError(Exception):
+    """The command ended without saving what it streamed."""
+
+
+def _reserve(curs: Any, statements: CopyStatements, count: int) -> int:
+    """Under the table lock: reserve `count` notification ids; the first of them."""
+    if statements.reserve is None:
+        row = curs.execute(statements.sequence).fetchone()
+        assert row is not None
+        name = str(next(iter(row.values())))
+        statements.reserve = sql.SQL("SELECT setval({0}, nextval({0}) + %s - 1)").format(
+            sql.Literal(name)
+        )
+        statements.settle = sql.SQL("SELECT setval({0}, %s)").format(sql.Literal(name))
+    row = curs.execute(statements.reserve, (count,)).fetchone()
+    assert row is not None
+    return int(next(iter(row.values()))) - count + 1

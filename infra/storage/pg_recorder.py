@@ -52,7 +52,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from infra.storage.group_commit import GroupCommitter, Unit
 from infra.storage.pg_conn import name_store_connections
-from infra.storage.pg_copy import COPY_MIN_ROWS, insert_by_copy
+from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
 
 VERSION, READ, TRACKING = "version", "read", "tracking"  # why a unit of a group is refused
 
@@ -258,6 +258,18 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             return copied
         unit = Unit(stored_events, tracking, read_versions or {})
         return self.committer.submit(unit)
+
+    def copy_stream(self, tracking: Tracking | None, expected: int) -> CopyStream | None:
+        """A CopyStream for a command about to make `expected` stored events, which it
+        saves with `tracking` (infra/storage/pg_copy.py); None where streaming does not
+        pay or is not possible: fewer than COPY_MIN_ROWS events, the library's database
+        functions in use, or a pool of one connection (the command's own reads need a
+        second one while the stream holds its own)."""
+        if expected < COPY_MIN_ROWS or self.datastore.enable_db_functions:
+            return None
+        if self.datastore.pool.max_size < 2:
+            return None
+        return CopyStream(self, tracking)
 
     def _commit_group(self, units: list[Unit]) -> None:
         try:
