@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import structlog
@@ -60,4 +61,9 @@ def serve(
         host=settings.host,
         port=settings.port,
     )
-    uvicorn.run(service.api(), host=settings.host, port=settings.port, log_level=settings.log_level)
+    api = service.api()
+    # Everything built so far (modules, FastAPI's routes and pydantic's validators, whose
+    # traversal made each full collection ~100 ms) lives as long as the process: out of
+    # the cyclic collector's reach (docs/decisions.md, session 17).
+    gc.freeze()
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level=settings.log_level)
