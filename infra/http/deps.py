@@ -241,11 +241,12 @@ _plain_threads = ThreadPoolExecutor(PLAIN_THREADS, thread_name_prefix="plain-rea
 
 
 async def in_plain_thread(work: Callable[[], T]) -> T:
-    """`work()` on one of PLAIN_THREADS threads kept for plain paths, in this request's
-    context (its log binding), first come first served: cheaper than Starlette's
-    `run_in_threadpool` (AnyIO's limiter and cancel scopes) and, with no more threads
-    than pooled connections, no thread waits for a connection while holding the GIL's
-    turn (docs/decisions.md, session 17)."""
+    """`work()`'s result (or its exception) from one of PLAIN_THREADS threads kept for
+    plain paths, run in this request's context (its log binding), first come first
+    served. Cheaper than Starlette's `run_in_threadpool` (AnyIO's limiter, cancel scope
+    and task bookkeeping: 11 % of the server's samples); no more threads than the read
+    models' pool has connections, so none waits for one (docs/decisions.md, "HTTP load
+    generator and server CPU per request (session 17)")."""
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(_plain_threads, context.run, work)
 
