@@ -8,11 +8,13 @@ followed in-process, as in production) on a free loopback port in a subprocess, 
 throw-away signing key through JWKS_PATH; the loads start once /healthz shows no lag:
 
 - reads: GET /partners/{BIG}/customer-groups?limit=50 with the big partner's admin token
-  from 1 client (a request's own latency), then 50 concurrent clients (one thread and
-  keep-alive connection each; closed loop, so latency is also 50 / requests per second) for a
-  fixed time:
-  requests/s and p50/p99 latency, beside list_customers called in this process (one caller,
-  then 50 threads) on the same view tables;
+  from 1 client (a request's own latency), then 50 concurrent clients (keep-alive
+  connections of bench/loadgen.py: wrk when installed, else a Python generator in a process
+  of its own; closed loop, so latency is also 50 / requests per second) for a fixed time,
+  each answer checked byte for byte against the page read first:
+  requests/s, p50/p99 latency and the server's and the generator's CPU ms per request,
+  beside list_customers called in this process (one caller, then 50 threads) on the same
+  view tables;
 - commands: POST /customers/{id}/consent-grants (one device each) from 8 clients on 8
   customers of their own, beside fleet.grant_consent from 8 threads on 8 other customers.
 
@@ -22,7 +24,6 @@ Results go to bench/results/http_path.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -55,6 +56,7 @@ from bench.common import (
     say,
     write_results,
 )
+from bench.loadgen import closed_loop
 from bench.metrics import Metric, Scale, alternate, from_samples
 from bench.read_path import BIG, BIG_ADMIN, Shape, compact_table, generate, verdict
 from handlers import PartnerFleet
@@ -84,7 +86,9 @@ class Load:
     unit: str
     latencies: list[float] = field(repr=False)
     goal_p99: float | None = None
-    transport_errors: int = 0  # requests sent again after the server dropped the connection
+    tool: str = ""  # the load generator (bench/loadgen.py): wrk or python
+    client_cpu_ms: float | None = None  # the load generator's CPU ms per request
+    server_cpu_ms: float | None = None  # the server process's CPU ms per request
 
     @property
     def per_second(self) -> float:
@@ -245,25 +249,31 @@ def timed_until(deadline: Callable[[], float], call: Callable[[], object]) -> li
     return out
 
 
-def http_reads(base: str, token: str, seconds: float, clients: int) -> Load:
-    """The big partner's first page over HTTP from `clients` keep-alive clients."""
+def expected_page(base: str, token: str) -> bytes:
+    """The page's body as the server answers it now (a 200 with 50 items, else
+    RuntimeError): every answer of a read load must be the same bytes."""
+    answer = httpx.get(base + PAGE, headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
+    if answer.status_code != 200 or len(answer.json()["items"]) != 50:
+        raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
+    return answer.content
+
+
+def page_reads(
+    base: str, token: str, seconds: float, clients: int, server_pid: int, tool: str | None = None
+) -> Load:
+    """The big partner's first page from `clients` keep-alive connections of the cheap load
+    generator (bench/loadgen.py: wrk, else the Python one), each answer checked byte for
+    byte against the page read first; the server's and the generator's CPU per request."""
     say(f"HTTP: GET {PAGE}, {clients} clients, {seconds:.0f} s")
+    expected = expected_page(base, token)
     headers = {"Authorization": f"Bearer {token}"}
-
-    def work(index: int, start: Callable[[], object]) -> list[float]:
-        with httpx.Client(base_url=base, headers=headers, timeout=30.0, verify=False) as client:
-
-            def get() -> None:
-                answer = client.get(PAGE)
-                if answer.status_code != 200 or len(answer.json()["items"]) != 50:
-                    raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
-
-            get()
-            start()
-            return timed_until(lambda: time.perf_counter() + seconds, get)
-
-    load = run_clients(clients, work)
-    load.measure, load.unit, load.goal_p99 = "HTTP GET page", "requests", P99_GOAL_MS
+    before = process_cpu_seconds(server_pid)
+    run = closed_loop(base + PAGE, headers, expected, seconds, clients, tool=tool)
+    used = process_cpu_seconds(server_pid) - before
+    load = Load("HTTP GET page", clients, run.count, run.seconds, "requests", run.latencies)
+    load.goal_p99, load.tool = P99_GOAL_MS, run.tool
+    load.client_cpu_ms = round(run.client_cpu_seconds * 1000 / max(run.count, 1), 3)
+    load.server_cpu_ms = round(used * 1000 / max(run.count, 1), 3)
     return load
 
 
@@ -385,15 +395,15 @@ def measure(args: argparse.Namespace, shape: Shape) -> tuple[list[Load], dict[st
         register_command_devices(fleet, args.commands)
         counts = {"store_events": fleet.recorder.max_notification_id() or 0}
         say(f"partnerfleet serve on {base}: catching its views and policies up")
-        with served(env, base):
+        with served(env, base) as server:
             token = mint(
                 Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG),
                 key,
                 3600,
                 audience=settings.jwt_audience,
             )
-            loads.append(http_reads(base, token, args.seconds, 1))
-            loads.append(http_reads(base, token, args.seconds, READ_CLIENTS))
+            for clients in (1, READ_CLIENTS):
+                loads.append(page_reads(base, token, args.seconds, clients, server.pid, args.tool))
             loads.append(direct_reads(settings, fleet, args.seconds, 1))
             loads.append(direct_reads(settings, fleet, args.seconds, READ_CLIENTS))
             loads.append(http_commands(base, key, settings.jwt_audience, args.commands))
@@ -418,9 +428,10 @@ def metadata(args: argparse.Namespace, shape: Shape) -> dict[str, Any]:
         "postgres": postgres_settings(),
         "notes": [
             "server: `partnerfleet serve` (one uvicorn process, views and policies followed"
-            " in-process, LOG_LEVEL=warning) on loopback; clients: httpx, one thread and"
-            " keep-alive connection each, in the benchmark process on the same machine",
-            "latency: from sending the request to the parsed answer, per client",
+            " in-process, LOG_LEVEL=warning) on loopback; read clients: bench/loadgen.py"
+            " (wrk on one thread, else the Python generator), one keep-alive connection"
+            " each, on the same machine; command clients: httpx, one thread each",
+            "latency: from sending the request to the whole answer, per client",
             "function rows: list_customers in its own read transaction on a pooled connection",
             "commands: one device per command, each client on a customer of its own",
         ],
@@ -457,6 +468,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--seconds", type=float, help="length of each read load (20; quick 3)")
     add("--commands", type=int, help="grant_consent commands per client (250; quick 20)")
     add("--chunk", type=int, default=3_000, help="aggregates per fleet.save (3000)")
+    add(
+        "--load-generator",
+        dest="tool",
+        choices=["wrk", "python"],
+        help="the reads' clients (bench/loadgen.py): wrk when installed, else python",
+    )
     args = parser.parse_args(argv)
     for name, full, small in [
         ("partners", 20, 4),
@@ -499,76 +516,28 @@ if __name__ == "__main__":
 # --- the suite (bench/suite.py) --------------------------------------------------------------
 
 
-async def _async_reads(base: str, token: str, seconds: float, clients: int) -> Load:
-    """GET the page from `clients` concurrent keep-alive clients driven by one event loop
-    (far less client CPU than a thread each, so the server gets the CPUs). Each client is
-    an httpx.AsyncClient of its own with one connection, as a browser would be: one shared
-    client with a 50-connection pool spent about 7.5 ms of CPU per request in httpcore's
-    pool bookkeeping, against about 2.2 ms this way (docs/decisions.md, issue 11, HTTP)."""
-    headers = {"Authorization": f"Bearer {token}"}
-    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    transport_errors: list[int] = []
-    async with AsyncExitStack() as stack:
-        pool = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=base, headers=headers, limits=one, timeout=30.0)
-            )
-            for _ in range(clients)
-        ]
-
-        async def get(client: httpx.AsyncClient) -> None:
-            for attempt in range(1, 4):  # a connection the server dropped: sent again, counted
-                try:
-                    answer = await client.get(PAGE)
-                    break
-                except httpx.TransportError:
-                    transport_errors.append(attempt)
-                    if attempt == 3:
-                        raise
-            if answer.status_code != 200:
-                raise RuntimeError(f"GET {PAGE}: {answer.status_code} {answer.text[:300]}")
-
-        await asyncio.gather(*(get(client) for client in pool))  # connections open, warm
-        latencies: list[float] = []
-        start = time.perf_counter()
-        end = start + seconds
-
-        async def loop(client: httpx.AsyncClient) -> None:
-            while (sent := time.perf_counter()) < end:
-                await get(client)
-                latencies.append((time.perf_counter() - sent) * 1000)
-
-        await asyncio.gather(*(loop(client) for client in pool))
-        elapsed = time.perf_counter() - start
-    load = Load("HTTP GET page", clients, len(latencies), elapsed, "requests", latencies)
-    load.goal_p99, load.transport_errors = P99_GOAL_MS, len(transport_errors)
-    return load
-
-
 def metrics(scale: Scale) -> list[Metric]:
     """`http.all_customers_p99_ms` and `http.rps`: the big partner's All Customers first page
     (10,000 customer groups; 1,000 at quick scale) through `partnerfleet serve` on loopback,
-    50 concurrent clients for 20 s (4 s quick) per repetition; baseline: the query function
-    itself from 50 threads in the benchmark process (what the HTTP layer adds on top).
-    The detail adds each repetition's p50, the server process's CPU ms per request, and a
-    lone client's p50/p99 (half a repetition long, measured once before the others)."""
+    50 concurrent clients (bench/loadgen.py: wrk when installed, else the Python
+    generator) for 20 s (4 s quick) per repetition; baseline: the query function itself
+    from 50 threads in the benchmark process (what the HTTP layer adds on top). The detail
+    adds each repetition's p50, the server process's and the load generator's CPU ms per
+    request, and a lone client's p50/p99 (half a repetition long, measured once before
+    the others)."""
     quiet_logging()
     shape = Shape(scale.of(20, 2), 25, 4, scale.of(10_000, 1_000), 25, 10)
     seconds = 20.0 if not scale.quick else 4.0
     loads: dict[str, list[Load]] = {"http": [], "direct": []}
-    cpu: list[float] = []  # the server process's CPU ms per request, per repetition
     with bench_service() as (key, env, settings, fleet, base):
         generate(fleet, shape, 3_000)
         with served(env, base) as server:
             claims = Claims(BIG_ADMIN, Role.PARTNER_ADMIN, BIG)
             token = mint(claims, key, 3600, audience=settings.jwt_audience)
-            alone = asyncio.run(_async_reads(base, token, seconds / 2, 1))
+            alone = page_reads(base, token, seconds / 2, 1, server.pid)
 
             def http(_: int) -> float:
-                before = process_cpu_seconds(server.pid)
-                load = asyncio.run(_async_reads(base, token, seconds, READ_CLIENTS))
-                used = process_cpu_seconds(server.pid) - before
-                cpu.append(round(used * 1000 / max(load.count, 1), 2))
+                load = page_reads(base, token, seconds, READ_CLIENTS, server.pid)
                 loads["http"].append(load)
                 return load.per_second
 
@@ -590,8 +559,10 @@ def metrics(scale: Scale) -> list[Metric]:
             detail=detail
             | {
                 "p50_ms": [round(load.cut(50), 1) for load in loads["http"]],
-                "transport_errors": [load.transport_errors for load in loads["http"]],
-                "server_cpu_ms_per_request": cpu,
+                "load_generator": alone.tool,
+                "server_cpu_ms_per_request": [load.server_cpu_ms for load in loads["http"]],
+                "client_cpu_ms_per_request": [load.client_cpu_ms for load in loads["http"]],
+                "one_client_server_cpu_ms_per_request": alone.server_cpu_ms,
                 "one_client_p50_ms": round(alone.cut(50), 2),
                 "one_client_p99_ms": round(alone.cut(99), 2),
             },

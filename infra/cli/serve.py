@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import gc
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -12,6 +13,7 @@ from infra.bootstrap import build_fleet, local_jwks, start_service
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
+from infra.settings import Settings
 
 log = structlog.get_logger("partnerfleet.cli")
 
@@ -60,4 +62,22 @@ def serve(
         host=settings.host,
         port=settings.port,
     )
-    uvicorn.run(service.api(), host=settings.host, port=settings.port, log_level=settings.log_level)
+    run(service.api(), settings)
+
+
+def run(api: Any, settings: Settings) -> None:
+    """Serve `api` with uvicorn on the configured host and port (until stopped).
+
+    Everything built so far (modules, FastAPI's routes and pydantic's validators) lives as
+    long as the process, so it is frozen out of the cyclic collector's reach first: their
+    traversal made every full collection take ~100 ms, a pause of every request in flight
+    (docs/decisions.md, "HTTP load generator and server CPU per request (session 17)").
+    uvicorn's access log writes at info: above that level it is not asked for at all."""
+    gc.freeze()
+    uvicorn.run(
+        api,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level in ("debug", "info"),
+    )

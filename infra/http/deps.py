@@ -28,9 +28,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 from collections.abc import Callable
-from typing import Annotated
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -58,6 +61,7 @@ from infra.storage.tracking import read_positions
 from infra.storage.viewdb import ViewDB
 from projections.base import Tx
 
+T = TypeVar("T")
 WAIT_SECONDS = 1.0
 WAIT_HEADER = "Partnerfleet-Wait-For"
 VIEWS_RETRY_SECONDS = 1
@@ -153,6 +157,11 @@ class Reads:
 
 async def get_reads(request: Request, views: ViewsDep) -> Reads:
     """The read models (after `Partnerfleet-Wait-For`, as `ViewsDep`) and the page cache."""
+    return reads_of(request, views)
+
+
+def reads_of(request: Request, views: ViewDB) -> Reads:
+    """`views` with the names of the runner's views and the page cache of `views`."""
     runner: ViewRunner = request.app.state.views
     names = tuple(view.name for view in runner.views)
     caches: PageCaches = request.app.state.page_caches
@@ -204,6 +213,12 @@ async def get_page(
     ] = None,
 ) -> Page:
     """The page asked for, its cursor checked against this principal, route and filter."""
+    return page_of(request, actor, limit, cursor)
+
+
+def page_of(request: Request, actor: Actor, limit: int, cursor: str | None) -> Page:
+    """The page of `limit` items after `cursor` (None: the first), the cursor checked
+    against this principal, route and filter (ProblemError 400 `invalid-cursor`)."""
     cursors: Cursors = request.app.state.cursors
     principal, listing = str(actor), _listing(request)
     after = None if cursor is None else cursors.read(cursor, principal, listing)
@@ -219,6 +234,60 @@ def _listing(request: Request) -> str:
 
 PAGING = frozenset({"cursor", "limit"})
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+PLAIN_THREADS = 4  # as many as the read models' pool has connections (ViewDB)
+_plain_threads = ThreadPoolExecutor(PLAIN_THREADS, thread_name_prefix="plain-read")
+
+
+async def in_plain_thread(work: Callable[[], T]) -> T:
+    """`work()`'s result (or its exception) from one of PLAIN_THREADS threads kept for
+    plain paths, run in this request's context (its log binding), first come first
+    served. Cheaper than Starlette's `run_in_threadpool` (AnyIO's limiter, cancel scope
+    and task bookkeeping: 11 % of the server's samples); no more threads than the read
+    models' pool has connections, so none waits for one (docs/decisions.md, "HTTP load
+    generator and server CPU per request (session 17)")."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_plain_threads, context.run, work)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainList:
+    """A list request in its plainest form: a bearer token, `limit` and `cursor` at most,
+    each valid as the route's parameters take them, and nothing else to wait for."""
+
+    credentials: HTTPAuthorizationCredentials
+    limit: int
+    cursor: str | None
+
+
+async def plain_list(request: Request) -> PlainList | None:
+    """The request as a `PlainList`, or None when it is anything else: a request without a
+    bearer token, with `Partnerfleet-Wait-For`, with a query parameter besides one `limit`
+    (1 to MAX_LIMIT, digits only) and one non-empty `cursor` (at most MAX_CURSOR_LENGTH),
+    or to an app without a verifier or read models. Nothing here refuses or logs: what it
+    does not take, the route's dependencies answer (infra/http/routing.py, `plain_path`)."""
+    state = request.app.state
+    if state.verifier is None or state.views is None or WAIT_HEADER in request.headers:
+        return None
+    credentials = await _bearer(request)
+    params = request.query_params.multi_items()
+    names = {name for name, _ in params}
+    if credentials is None or len(names) != len(params) or not names <= PAGING:
+        return None
+    limit, cursor = DEFAULT_LIMIT, None
+    for name, value in params:
+        if name == "limit":
+            if not (value.isascii() and value.isdigit() and value[0] != "0" and len(value) < 6):
+                return None
+            limit = int(value)
+            if limit > MAX_LIMIT:
+                return None
+        elif not value or len(value) > MAX_CURSOR_LENGTH:
+            return None
+        else:
+            cursor = value
+    return PlainList(credentials, limit, cursor)
 
 
 async def get_partner_scope(actor: ActorDep, location_id: str) -> PartnerScope:

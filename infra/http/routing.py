@@ -12,6 +12,13 @@ Every router of infra/http/routes is `APIRouter(route_class=FleetRoute)`. For ea
   `Partnerfleet-Position` (the store position of what it recorded, for read-your-writes,
   see deps.ViewsDep) and, after a matched If-Match, the new `ETag`.
 
+A read route may have a plain path (`plain_path`): a function that answers the request
+in its most common form itself and gives None for every other, which the route's FastAPI
+dependencies then answer. Its answer must be the one the dependencies would give: the
+same checks in the same order (docs/decisions.md, "HTTP load generator and server CPU per
+request (session 17)"); what it spares is FastAPI's dependency solving and a worker-thread
+hop per sync dependency.
+
 ETags name an aggregate and its version (`"<uuid>.<version>"`, `etag()`); a route about one
 aggregate sets one on its response.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -66,6 +73,21 @@ POSITION_HEADER: dict[str, Any] = {
 }
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+PlainPath = Callable[[Request], Coroutine[Any, Any, Response | None]]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+PLAIN_PATH = "plain_path"  # the endpoint's attribute naming its plain path
+
+
+def plain_path(answer: PlainPath) -> Callable[[Endpoint], Endpoint]:
+    """Decorator (below the route's): GET requests `answer` takes (a response, not None)
+    are answered by it without the route's dependencies; the others as before. `answer`
+    must give exactly the response, or raise exactly the error, the route would."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, PLAIN_PATH, answer)
+        return endpoint
+
+    return mark
 
 
 def etag(aggregate: FleetAggregate) -> str:
@@ -79,7 +101,8 @@ class FleetRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         """The route, its command headers documented in OpenAPI when it is a command."""
-        super().__init__(path, endpoint, **kwargs)
+        self.plain: PlainPath | None = getattr(endpoint, PLAIN_PATH, None)  # before: APIRoute
+        super().__init__(path, endpoint, **kwargs)  # calls get_route_handler
         if self.methods and not self.methods <= SAFE_METHODS:
             success = str(self.status_code or 200)
             extra = {
@@ -92,10 +115,15 @@ class FleetRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         """FastAPI's handler, wrapped."""
         handler = super().get_route_handler()
+        plain = self.plain
 
         async def handle(request: Request) -> Response:
             raw, body = await _parsed(request)
             if request.method in SAFE_METHODS:
+                if plain is not None and request.method == "GET" and not raw:
+                    answer = await plain(request)
+                    if answer is not None:
+                        return answer
                 return await handler(request)
             conditions = Conditions(_idempotency(request, raw, body), _if_match(request))
             with applied(conditions):

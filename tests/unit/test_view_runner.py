@@ -272,3 +272,70 @@ def test_kind5_a_rebuild_stops_at_a_poison_event_until_an_operator_parks_it() ->
     reference.catch_up()
     assert dump(runner.db, view) == dump(reference.db, reference.view("customers"))
     assert passed_over != dump(runner.db, view)
+
+
+def visits(runner: ViewRunner, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The views each catch_up goes to (a spy on the runner's per-view catch-up)."""
+    seen: list[str] = []
+    real = runner._catch_up_view
+
+    def spy(view: View, *args: Any, **kwargs: Any) -> int:
+        seen.append(view.name)
+        return real(view, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "_catch_up_view", spy)
+    return seen
+
+
+def test_an_idle_pass_visits_no_view_and_a_new_event_every_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Session 17: views at the head are passed over after one query of all positions."""
+    runner = linked_customers(2)
+    runner.catch_up()
+    seen = visits(runner, monkeypatch)
+
+    idle = runner.catch_up()
+    idle_visits = list(seen)
+    partner(runner.fleet, "LOC-2")
+    applied = runner.catch_up()
+
+    assert (idle, idle_visits) == (0, [])
+    assert applied > 0
+    assert seen == [view.name for view in runner.views]
+    assert not any(runner.lag().values())
+
+
+def test_a_failing_view_at_the_head_is_still_visited_and_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A view whose lane is retrying is visited even with nothing new, so that it records
+    its recovery (and clears its fault) once its back-off is over."""
+    runner = linked_customers(1)
+    runner.catch_up()
+    lane = runner.lanes.lanes["customers"]
+    lane.failed(RuntimeError("lost the connection"))
+    lane._retry_at = 0.0  # the back-off is over
+    seen = visits(runner, monkeypatch)
+
+    runner.catch_up()
+
+    assert seen == ["customers"]
+    assert lane.status.healthy
+
+
+def test_when_the_positions_cannot_be_read_every_view_reports_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The positions query failing is met by each view's own read, in its lane."""
+    runner = linked_customers(1)
+    runner.catch_up()
+
+    def broken() -> Any:
+        raise RuntimeError("the read models' database is down")
+
+    monkeypatch.setattr(runner.db, "read", broken)
+    monkeypatch.setattr(runner.db, "transaction", broken)
+    runner.catch_up()
+
+    assert all(not status.healthy for status in runner.health().values())

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from handlers.access import PartnerScope, partner_scope
 from handlers.group_queries import own_passport, partner_customer_group
 from infra.http.deps import (
     ActorDep,
@@ -23,9 +24,16 @@ from infra.http.deps import (
     PageDep,
     PartnerActorDep,
     PartnerScopeDep,
+    Reads,
     ReadsDep,
+    get_actor,
+    in_plain_thread,
+    page_of,
+    plain_list,
+    reads_of,
 )
-from infra.http.routing import ETAG_HEADER, FleetRoute, etag
+from infra.http.paging import Page
+from infra.http.routing import ETAG_HEADER, FleetRoute, etag, plain_path
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
 from infra.http.schemas.customers import (
     ChildGroupCreated,
@@ -60,7 +68,28 @@ ME = "/partners/{location_id}/me"
 WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEADER}}}
 
 
+async def plain_groups_page(request: Request) -> Response | None:
+    """GET GROUPS in its plain form (deps.plain_list: a bearer token, `limit`, `cursor`),
+    answered without FastAPI's dependencies, in one worker thread: the same calls in the
+    same order as `list_customer_groups`' dependencies (get_actor, partner_scope,
+    reads_of, page_of), so the same answer or the same error; None for any other form."""
+    plain = await plain_list(request)
+    if plain is None:
+        return None
+    state = request.app.state
+
+    def answer() -> Response:
+        actor = get_actor(request, state.fleet, plain.credentials)
+        scope = partner_scope(actor, request.path_params["location_id"])
+        reads = reads_of(request, state.views.db)
+        page = page_of(request, actor, plain.limit, plain.cursor)
+        return groups_page(scope, reads, page)
+
+    return await in_plain_thread(answer)
+
+
 @router.get(GROUPS, response_model=CustomerList)
+@plain_path(plain_groups_page)
 def list_customer_groups(
     scope: PartnerScopeDep,
     reads: ReadsDep,
@@ -74,7 +103,21 @@ def list_customer_groups(
     # The body is CustomerList (response_model: the schema), serialized without a model per
     # tile (customer_list_json) and remembered while the views stand still (Reads.page: the
     # key is who asks and what, the positions are added); the docstring is the OpenAPI
-    # description, kept as it was.
+    # description, kept as it was. The plain form is answered by plain_groups_page.
+    return groups_page(scope, reads, page, view, search, connection, has_critical)
+
+
+def groups_page(
+    scope: PartnerScope,
+    reads: Reads,
+    page: Page,
+    view: View | None = None,
+    search: str | None = None,
+    connection: Connection | None = None,
+    has_critical: bool | None = None,
+) -> Response:
+    """The All Customers / Favorites Only page (application/json, CustomerList) for
+    `scope`, from the page cache or built from the views."""
 
     def body(tx: Tx) -> bytes:
         found = list_customers(
