@@ -93,6 +93,9 @@ class HoldingCommands(FleetApplication):
         delivery = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
         landing = Landing(self.mapper, actor)
         if landing.available:  # the PCs' rows go to the store as they are made
+            # What the command reads, read before its first row: a read while the stream
+            # holds the table lock would end the stream (Working._end_stream_to_read).
+            w.prefetch(E2OpenBatch.id_for(delivery.batch_id), *_partners_named(delivery))
             w.stream_encoded(len(delivery.messages))
         return take_batch(
             w, actor, E2OpenBatch, delivery, lambda raw: self._land(w, actor, raw, landing)
@@ -312,6 +315,17 @@ class HoldingCommands(FleetApplication):
                 rule="R-ALR-1" if source == "self_service" else "R-ALR-2",
             )
         device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)
+
+
+def _partners_named(delivery: Delivery) -> list[UUID]:
+    """The partner ids a batch's reports name (as text, spelt as given and stripped), once
+    each: what `_holding` looks up."""
+    named: set[str] = set()
+    for raw in delivery.messages:
+        location = raw.get("reseller_location_id") if isinstance(raw, dict) else None
+        if isinstance(location, str):
+            named.update((location, location.strip()))
+    return [PartnerTenant.id_for(location) for location in named]
 
 
 def _holding(w: Working, location_id: str, landing: Landing) -> UUID:

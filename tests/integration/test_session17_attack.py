@@ -21,10 +21,10 @@ from handlers import PartnerFleet
 from handlers.landing import Landing
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
-from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream
+from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, StreamAbortedError
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.scenarios import OPS, event_count, partner, report
+from tests.scenarios import OPS, partner, report
 
 pytestmark = pytest.mark.postgres
 
@@ -92,17 +92,12 @@ def lock_is_free(fleet: PartnerFleet) -> bool:
     return True
 
 
-def test_reads_mid_stream_do_not_deadlock_a_small_pool_r_hld_1(
-    postgres_settings: Settings,
-    pg_fleet: PartnerFleet,
-    streams: list[CopyStream],
-    monkeypatch: pytest.MonkeyPatch,
+def small_pool_batch(
+    postgres_settings: Settings, monkeypatch: pytest.MonkeyPatch, batch_id: str
 ) -> None:
-    """Fault (hold and wait): a batch naming a second reseller after the stream opened looked
-    that partner up on a second pooled connection while its stream held the table lock and
-    the first. With a pool of two and another command's save waiting for the lock on the
-    other connection, neither could go on: the batch failed with a pool timeout. Now the
-    batch lands in full, and the other save commits after it."""
+    """A batch of two resellers' PCs (the second's after the stream opened) on a fleet with
+    a pool of two and a cold cache, paused mid-stream while another save waits for the
+    table lock: it lands in full, the other save commits, the lock is free."""
     monkeypatch.setenv("POSTGRES_POOL_SIZE", "1")
     monkeypatch.setenv("POSTGRES_MAX_OVERFLOW", "1")  # a pool of two
     monkeypatch.setenv("POSTGRES_CONNECT_TIMEOUT", "3")  # how long a pool wait may last
@@ -117,7 +112,7 @@ def test_reads_mid_stream_do_not_deadlock_a_small_pool_r_hld_1(
 
         def land() -> None:
             try:
-                done.append(fleet.receive_e2open_batch(OPS, "pool-1", batch))
+                done.append(fleet.receive_e2open_batch(OPS, batch_id, batch))
             except BaseException as error:
                 errors.append(error)
 
@@ -141,6 +136,93 @@ def test_reads_mid_stream_do_not_deadlock_a_small_pool_r_hld_1(
         assert lock_is_free(fleet)
         landed = {n.originator_id for n in fleet.recorder.select_notifications(1, 10**6)}
         assert Device.id_for("PCB00099") in landed
-        assert E2OpenBatch.id_for("pool-1") in landed
+        assert E2OpenBatch.id_for(batch_id) in landed
+    finally:
+        fleet.close()
+
+
+@pytest.mark.usefixtures("pg_fleet")
+def test_reads_mid_stream_do_not_deadlock_a_small_pool_r_hld_1(
+    postgres_settings: Settings, streams: list[CopyStream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault (hold and wait): a batch naming a second reseller after the stream opened looked
+    that partner up on a second pooled connection while its stream held the table lock and
+    the first. With a pool of two and another command's save waiting for the lock on the
+    other connection, neither could go on: the batch failed with a pool timeout. Now the
+    batch reads its partners before its first row, streams to the end and lands in full."""
+    small_pool_batch(postgres_settings, monkeypatch, "pool-1")
+    assert len(streams) == 1
+    assert streams[0].failed is None
+
+
+@pytest.mark.usefixtures("pg_fleet")
+def test_a_read_mid_stream_ends_the_stream_first_r_hld_1(
+    postgres_settings: Settings, streams: list[CopyStream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind: any read of the store while a stream is open (here the partners not read
+    ahead) ends the stream first, so the lock and its connection are free for the read;
+    the batch saves the ordinary way, every PC landed."""
+    monkeypatch.setattr("handlers.holding._partners_named", lambda _: [])
+    small_pool_batch(postgres_settings, monkeypatch, "pool-2")
+    assert len(streams) == 1
+    assert isinstance(streams[0].failed, StreamAbortedError)
+
+
+@pytest.mark.usefixtures("pg_fleet")
+def test_a_failure_mid_stream_frees_the_lock_before_its_stale_check(
+    postgres_settings: Settings, streams: list[CopyStream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault (hold and wait, the same kind): a command failing mid-stream with partners from
+    the aggregate cache checked them for staleness (a read on a second connection) before
+    its stream was ended. With a pool of two and a save waiting for the lock, that read
+    timed out and the caller got the pool's OperationalError instead of the failure. Now the
+    stream ends first: the caller gets the command's own error, the other save commits."""
+    monkeypatch.setenv("POSTGRES_POOL_SIZE", "1")
+    monkeypatch.setenv("POSTGRES_MAX_OVERFLOW", "1")
+    monkeypatch.setenv("POSTGRES_CONNECT_TIMEOUT", "3")
+    fleet = build_fleet(postgres_settings)
+    try:
+        fleet.receive_e2open_batch(OPS, "warm-1", [report("PCWARM1", "LOC-1")])  # cached
+        started, release = pause_at(monkeypatch, 100)
+        paused = Landing.plain_row  # pauses at its 100th call, fails at its 200th
+        calls = [0]
+
+        def failing(self: Landing, *args: Any, **kwargs: Any) -> StoredEvent:
+            calls[0] += 1
+            if calls[0] == 200:
+                raise RuntimeError("checker crashed")
+            return paused(self, *args, **kwargs)
+
+        monkeypatch.setattr(Landing, "plain_row", failing)
+        batch = [report(f"PCF{i:05d}") for i in range(SIZE)]
+        errors: list[BaseException] = []
+
+        def land() -> None:
+            try:
+                fleet.receive_e2open_batch(OPS, "stale-1", batch)
+            except BaseException as error:
+                errors.append(error)
+
+        landing = threading.Thread(target=land)
+        landing.start()
+        assert started.wait(20)
+        saved: list[Any] = []
+        other = threading.Thread(
+            target=lambda: saved.append(
+                fleet.recorder.insert_events([StoredEvent(uuid4(), 1, "test:Row", b"{}")])
+            )
+        )
+        other.start()
+        other.join(0.5)
+        release.set()
+        landing.join(60)
+        other.join(60)
+        assert len(streams) == 1
+        assert [type(e) for e in errors] == [RuntimeError]
+        assert saved
+        assert lock_is_free(fleet)
+        assert Device.id_for("PCF00001") not in {
+            n.originator_id for n in fleet.recorder.select_notifications(1, 10**6)
+        }
     finally:
         fleet.close()
