@@ -23,7 +23,7 @@ from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, StreamAbortedError
 from infra.storage.pg_recorder import FleetProcessRecorder
-from tests.conftest import POSTGRES_DSN
+from tests.conftest import POSTGRES_DSN, drop_schema
 from tests.scenarios import OPS, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -226,3 +226,111 @@ def test_a_failure_mid_stream_frees_the_lock_before_its_stale_check(
         }
     finally:
         fleet.close()
+
+
+def hostile_batch(prefix: str) -> list[object]:
+    """Reports a feed may send, mixed into a batch that streams: PCs of two resellers
+    alternately, then every kind of report the intake must refuse, land once or call a
+    duplicate (R-HLD-1)."""
+    good: list[object] = [
+        report(f"{prefix}{i:05d}", "LOC-1" if i % 2 else "LOC-2") for i in range(COPY_MIN_ROWS + 50)
+    ]
+    odd: list[object] = [
+        report(f"{prefix}00003", "LOC-1"),  # a duplicate, same spelling and content
+        report(f"{prefix.lower()}00005", "LOC-1"),  # the same serial in lower case
+        report(f" {prefix}00007 ", "LOC-1"),  # with blanks around it
+        report("".join(chr(ord(c) + 0xFEE0) for c in f"{prefix}00009"), "LOC-1"),  # fullwidth
+        report(f"{prefix}00011", "LOC-2"),  # another reseller for a PC landed in this batch
+        report(f"{prefix}00013", "LOC-1", model="Other model"),  # other content
+        report(f"{prefix}U1", "LOC-404"),  # unknown partner
+        report(f"{prefix}U2", "LOC-3"),  # a partner without a holding tenant
+        report(f"{prefix}U3", "loc-1"),  # a Location ID in another case
+        report(f"{prefix}U4", " LOC-2 "),  # a Location ID with blanks: the model strips them
+        report(f"{prefix}U5", "LOC-1", model="HP ÉliteBook 840 — G11 ✓ 🚀", distributor="Ingräm"),
+        report(f"{prefix}U6", "LOC-1", end_customer="Müller & Søn ГмбХ 株式会社"),
+        report(f"{prefix}U7", "LOC-1", model="M" * 200),  # the longest model
+        report(f"{prefix}U8", "LOC-1", model="M" * 201),  # too long
+        report("S" * 33, "LOC-1"),  # too long a serial
+        report(f"{prefix}U9", "LOC-1", model="bad\x00nul"),
+        report(f"{prefix}U10", "LOC-1", model="tab\there"),
+        report(f"{prefix}-U11", "LOC-1"),  # not letters and digits
+        report(f"{prefix}U12", "LOC-1", ship_date="2026-02-30"),
+        report(f"{prefix}U13", "LOC-1", care_plan="gold"),
+        report(f"{prefix}U14", "LOC-1", care_plan="premium_plus"),
+        report(f"{prefix}U15", "LOC-1", extra="field"),
+        {"serial": f"{prefix}U16", "model": "m"},  # fields missing
+        {**report(f"{prefix}U17", "LOC-1"), "ship_date": 20261001},
+        {**report(f"{prefix}U18", "LOC-1"), "serial": 12345},
+        {**report(f"{prefix}U19", "LOC-1"), "model": ["a", "b"]},
+        {**report(f"{prefix}U20", "LOC-1"), "reseller_location_id": None},
+        {**report(f"{prefix}U21", "LOC-1"), "end_customer": None},
+        None,
+        [report(f"{prefix}U22")],
+        f"{prefix}U23",
+        report(f"{prefix}ÄÖ1", "LOC-2"),  # a serial of non-ASCII letters
+        report(f"{prefix}U24", "LOC-1", ship_date="2026-10-01T00:00:00"),
+        report(f"{prefix}U25", "LOC-1", model=" padded "),
+    ]
+    # The odd ones spread through the batch, some before the stream opens, most after.
+    batch: list[object] = list(good)
+    for n, item in enumerate(odd):
+        batch.insert(3 + n * 17, item)
+    return batch
+
+
+def stored_shape(fleet: PartnerFleet, after: int) -> list[tuple[Any, ...]]:
+    """The events stored after `after`: id order, each without its own timestamp."""
+    return [
+        (n.originator_id, n.originator_version, n.topic, n.state.split(b'"}', 1)[1])
+        for n in fleet.recorder.select_notifications(after + 1, 10**6)
+    ]
+
+
+@pytest.mark.parametrize("landed_before", [False, True])
+def test_hostile_batch_streamed_as_saved_the_ordinary_way_r_hld_1(
+    postgres_settings: Settings,
+    pg_fleet: PartnerFleet,
+    streams: list[CopyStream],
+    monkeypatch: pytest.MonkeyPatch,
+    landed_before: bool,
+) -> None:
+    """Differential: a hostile batch (duplicates in four spellings, other content, unknown,
+    uncertified and misspelt resellers, Unicode, the longest and too long texts, wrong
+    types, not an object at all; with or without a PC landed by an earlier batch) has the
+    same outcome and stores the same events streamed as on a fleet that does not stream."""
+    other_schema = f"test_{uuid4().hex[:12]}"
+    plain = build_fleet(Settings(database_url=f"{POSTGRES_DSN}?schema={other_schema}"))
+    try:
+        fleets = (pg_fleet, plain)
+        pg_fleet.register_partner(OPS, "LOC-3", "Not certified")
+        partner(plain, "LOC-1")
+        partner(plain, "LOC-2")
+        plain.register_partner(OPS, "LOC-3", "Not certified")
+        batch = hostile_batch("PCH")
+        if landed_before:
+            for fleet in fleets:
+                fleet.receive_e2open_batch(OPS, "earlier", [report("PCH00400", "LOC-2")])
+        starts = [f.recorder.max_notification_id() or 0 for f in fleets]
+        streamed = pg_fleet.receive_e2open_batch(OPS, "hostile-1", batch)
+        assert len(streams) == 1
+        assert (streams[0].failed is None) is not landed_before
+        monkeypatch.setattr(FleetProcessRecorder, "copy_stream", lambda *_: None)
+        ordinary = plain.receive_e2open_batch(OPS, "hostile-1", batch)
+        assert len(streams) == 1
+        assert streamed == ordinary
+        assert len(streamed.accepted) > COPY_MIN_ROWS
+        dup = {"PCH00003", "PCH00005", "PCH00007", "PCH00009"}  # four spellings of each
+        assert set(streamed.duplicates) == dup | ({"PCH00400"} if landed_before else set())
+        reasons = {r.serial: r.reason for r in streamed.rejected}
+        assert "already registered" in reasons["PCH00011"]
+        assert "unknown partner" in reasons["PCHU1"]
+        assert "not certified" in reasons["PCHU2"]
+        # The same PCs in the same tenants: ids differ only by the other schema's partners'
+        # registration order, which is the same, so the rows are the same.
+        assert stored_shape(pg_fleet, starts[0]) == stored_shape(plain, starts[1])
+        for serial, tenant in (("PCH00001", "LOC-1"), ("PCH00002", "LOC-2"), ("PCHU4", "LOC-2")):
+            pc: Device = pg_fleet.repository.get(Device.id_for(serial))
+            assert pc.placement_owner == tenant
+    finally:
+        plain.close()
+        drop_schema(other_schema)
