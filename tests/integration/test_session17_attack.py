@@ -24,7 +24,7 @@ from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, StreamAbortedError
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN, drop_schema
-from tests.scenarios import OPS, partner, report
+from tests.scenarios import OPS, event_count, partner, report
 
 pytestmark = pytest.mark.postgres
 
@@ -334,3 +334,153 @@ def test_hostile_batch_streamed_as_saved_the_ordinary_way_r_hld_1(
     finally:
         plain.close()
         drop_schema(other_schema)
+
+
+CHILD = """
+import sys, threading
+from handlers.landing import Landing
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+from tests.scenarios import OPS, report
+
+made, calls = Landing.plain_row, [0]
+
+def pausing(self, *args, **kwargs):
+    calls[0] += 1
+    if calls[0] == 600:
+        print("streaming", flush=True)
+        threading.Event().wait()  # until killed
+    return made(self, *args, **kwargs)
+
+Landing.plain_row = pausing
+fleet = build_fleet(Settings(database_url=sys.argv[1]))
+reports = [report(f"PCK{i:05d}") for i in range(int(sys.argv[2]))]
+fleet.receive_e2open_batch(OPS, "killed-1", reports)
+"""
+
+
+def lock_holders(fleet: PartnerFleet) -> int:
+    """How many backends hold a lock on the events table."""
+    recorder = recorder_of(fleet)
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE granted AND relation = %s::regclass",
+            (f'"{recorder.datastore.schema}"."{recorder.events_table_name}"',),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_process_killed_mid_stream_leaves_nothing_and_the_lock_free_r_hld_1(
+    postgres_settings: Settings, pg_fleet: PartnerFleet
+) -> None:
+    """A process killed (SIGKILL) while its batch streams: the server rolls the stream back,
+    nothing of the batch is stored, the lock is free, and the batch sent again lands in full."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.pg_faults import eventually
+
+    before = event_count(pg_fleet)
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            postgres_settings.database_url.get_secret_value()
+            if postgres_settings.database_url
+            else "",
+            str(SIZE),
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "streaming"
+        assert lock_holders(pg_fleet) >= 1  # the stream holds the table lock
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert eventually(lambda: lock_holders(pg_fleet) == 0)
+    assert lock_is_free(pg_fleet)
+    assert event_count(pg_fleet) == before
+    outcome = pg_fleet.receive_e2open_batch(
+        OPS, "killed-1", [report(f"PCK{i:05d}") for i in range(SIZE)]
+    )
+    assert len(outcome.accepted) == SIZE
+    assert event_count(pg_fleet) == before + SIZE + 1
+
+
+def test_followers_skip_no_id_while_batches_stream_among_other_commands(
+    postgres_settings: Settings, pg_fleet: PartnerFleet, streams: list[CopyStream]
+) -> None:
+    """Notification ids in commit order: a follower polling by notification id (as the view
+    runners and the relay do) while two streamed batches, small batches and other commands
+    of two fleets (two processes' worth of pools and committers) all commit, sees every id
+    stored, none committed behind it. Every command commits."""
+    second = build_fleet(postgres_settings)
+    try:
+        start = pg_fleet.recorder.max_notification_id() or 0
+        seen: list[int] = []
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def follow() -> None:
+            last = start
+            while True:
+                done = stop.is_set()  # read before the poll: a last full poll after it
+                found = pg_fleet.recorder.select_notifications(last + 1, 10_000)
+                seen.extend(n.id for n in found)
+                if found:
+                    last = found[-1].id
+                elif done:
+                    return
+
+        def run(work: Any) -> None:
+            try:
+                work()
+            except BaseException as error:
+                errors.append(error)
+
+        def partners(fleet: PartnerFleet, tag: str) -> None:
+            for i in range(15):
+                fleet.register_partner(OPS, f"LOC-{tag}{i}", f"Partner {tag}{i}")
+
+        def small(fleet: PartnerFleet, tag: str) -> None:
+            for i in range(6):
+                fleet.receive_e2open_batch(
+                    OPS, f"small-{tag}{i}", [report(f"PCS{tag}{i}X{j}") for j in range(40)]
+                )
+
+        def big(fleet: PartnerFleet, tag: str) -> None:
+            fleet.receive_e2open_batch(
+                OPS, f"big-{tag}", [report(f"PCG{tag}{j:05d}") for j in range(SIZE * 2)]
+            )
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        workers = [
+            threading.Thread(target=run, args=(lambda f=f, t=t, w=w: w(f, t),))
+            for w in (partners, small, big)
+            for f, t in ((pg_fleet, "A"), (second, "B"))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        stop.set()
+        follower.join(60)
+        assert errors == []
+        assert len(streams) == 2
+        stored = [n.id for n in pg_fleet.recorder.select_notifications(start + 1, 10**6)]
+        assert len(stored) == 2 * (15 * 2 + 6 * (40 + 1) + SIZE * 2 + 1)
+        assert seen == stored
+    finally:
+        second.close()
