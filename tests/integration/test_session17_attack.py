@@ -484,3 +484,72 @@ def test_followers_skip_no_id_while_batches_stream_among_other_commands(
         assert seen == stored
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("key", [None, '"intake-1"'])
+def test_the_same_batch_twice_at_once_over_http_lands_once_r_hld_1(
+    pg_fleet: PartnerFleet, streams: list[CopyStream], key: str | None
+) -> None:
+    """R-HLD-1 over HTTP: the same hostile batch posted twice at once (with or without an
+    Idempotency-Key) lands once: one answer `received`, the other the same outcome again
+    (or 409 in flight for the same key); each reseller's holding tenant lists its own PCs
+    only."""
+    from fastapi.testclient import TestClient
+
+    from infra.http.app import create_api
+    from tests.unit.http_holding_world import Verifier, bearer
+    from tests.views import memory_runner
+
+    pg_fleet.register_partner(OPS, "LOC-3", "Not certified")
+    views = memory_runner(pg_fleet)
+    api = TestClient(create_api(pg_fleet, Settings(), views, verifier=Verifier()))
+    batch = hostile_batch("PCQ")
+    json_safe = [r for r in batch if not (isinstance(r, dict) and "\x00" in str(r))]
+    body = {"batch_id": "http-1", "reports": json_safe}
+    headers = bearer("feed", **({"Idempotency-Key": key} if key else {}))
+    before = event_count(pg_fleet)
+    answers: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def post() -> None:
+        barrier.wait(10)
+        answers.append(api.post("/intake/e2open/batches", json=body, headers=headers))
+
+    posts = [threading.Thread(target=post) for _ in range(2)]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join(120)
+    codes = sorted(a.status_code for a in answers)
+    assert codes in ([200, 200], [200, 409])
+    ok = [a.json() for a in answers if a.status_code == 200]
+    assert sorted(o["outcome"] for o in ok)[0] == "received"
+    assert all(o["accepted"] == ok[0]["accepted"] for o in ok)
+    assert all(o["rejected"] == ok[0]["rejected"] for o in ok)
+    assert len(ok[0]["accepted"]) > COPY_MIN_ROWS
+    stored = event_count(pg_fleet) - before
+    idempotency_record = 1 if key else 0
+    assert stored == len(ok[0]["accepted"]) + 1 + idempotency_record
+    assert streams
+    assert streams[0].failed is None
+    views.catch_up()
+    listed: list[str] = []
+    cursor = None
+    while True:
+        page = api.get(
+            "/partners/LOC-1/holding-tenant/pcs",
+            params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+            headers=bearer("anna"),
+        ).json()
+        listed += [pc["serial"] for pc in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    landed_at_1 = {
+        s
+        for s in ok[0]["accepted"]
+        if pg_fleet.repository.get(Device.id_for(s)).placement_owner == "LOC-1"
+    }
+    assert set(listed) == landed_at_1
+    assert "PCQ00002" not in listed  # LOC-2's
+    assert "PCQ00001" in listed
