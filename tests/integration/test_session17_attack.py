@@ -553,3 +553,90 @@ def test_the_same_batch_twice_at_once_over_http_lands_once_r_hld_1(
     assert set(listed) == landed_at_1
     assert "PCQ00002" not in listed  # LOC-2's
     assert "PCQ00001" in listed
+
+
+def test_kafka_poll_streams_and_a_redelivered_poll_lands_nothing_again_r_hld_1(
+    pg_fleet: PartnerFleet, streams: list[CopyStream]
+) -> None:
+    """The Kafka feed path (FeedConsumer over a faked partition): a poll of hostile bytes
+    (not JSON, not UTF-8, too deep, NUL, empty) among reports streams, dead-letters each
+    rejection and commits past the poll; the same records polled again (a crash before the
+    commit) land nothing again and dead-letter the same ones."""
+    import json
+
+    from infra.kafka.feeds import FEEDS, FeedConsumer
+    from tests.unit.feed_fakes import FakeProducer, FakeTopic
+
+    topic, producer = FakeTopic("e2open"), FakeProducer()
+    values = [
+        json.dumps(report(f"PCZ{i:05d}", "LOC-1" if i % 3 else "LOC-2")).encode()
+        for i in range(SIZE)
+    ]
+    hostile = [
+        b"not json",
+        b"\xff\xfe\x00",
+        b"[" * 200 + b"]" * 200,
+        b"",
+        json.dumps(report("PCZ00004", "LOC-2")).encode(),  # a duplicate, another reseller
+        json.dumps(report("PCZ00009", "LOC-2")).encode(),  # a duplicate, same content
+        json.dumps(report("PCZBAD", "LOC-1", model="a\u0000b")).encode(),
+        b'{"serial": "PCZ1", "serial": "PCZ2"}',
+    ]
+    for n, value in enumerate(hostile):
+        values.insert(50 + n * 97, value)
+    topic.append(*values)
+    consumer = FeedConsumer(pg_fleet, FEEDS["e2open"], topic, producer)  # type: ignore[arg-type]
+    before = event_count(pg_fleet)
+    assert consumer.poll_once() == len(values)
+    assert len(streams) == 1
+    assert streams[0].failed is None
+    assert topic.committed == len(values)
+    landed = event_count(pg_fleet) - before
+    assert landed == SIZE + 1
+    first_letters = producer.reasons()
+    assert len(first_letters) == len(hostile) - 1  # PCZ00009 again is a duplicate
+    topic.seek(None, 0)  # type: ignore[arg-type]
+    assert consumer.poll_once() == len(values)
+    assert event_count(pg_fleet) - before == landed
+    assert producer.reasons()[len(first_letters) :] == first_letters
+
+
+def test_lock_not_granted_at_the_stream_falls_back_and_lands_once(
+    postgres_settings: Settings,
+    pg_fleet: PartnerFleet,
+    streams: list[CopyStream],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """POSTGRES_LOCK_TIMEOUT of 1 s and another transaction holding the events table's lock
+    for 3 s: the stream is not granted the lock (nothing of it stays), the save goes the
+    ordinary way, which waits its turn, and the batch lands once, in full."""
+    monkeypatch.setenv("POSTGRES_LOCK_TIMEOUT", "1")
+    fleet = build_fleet(postgres_settings)
+    try:
+        recorder = recorder_of(fleet)
+        assert recorder.datastore.lock_timeout == 1
+        table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with psycopg.connect(POSTGRES_DSN) as conn, conn.transaction():
+                conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+                held.set()
+                done.wait(3)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        before = event_count(fleet)
+        outcome = fleet.receive_e2open_batch(
+            OPS, "locked-1", [report(f"PCL{i:05d}") for i in range(SIZE)]
+        )
+        done.set()
+        holder.join(10)
+        assert len(outcome.accepted) == SIZE
+        assert len(streams) == 1
+        assert isinstance(streams[0].failed, Exception)
+        assert event_count(fleet) == before + SIZE + 1
+        assert lock_is_free(fleet)
+    finally:
+        fleet.close()
