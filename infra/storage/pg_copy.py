@@ -70,13 +70,13 @@ class CopyStatements:
         self.settle: sql.Composed | None = None
 
 
-_STATEMENTS: dict[int, CopyStatements] = {}
-
-
 def _statements(recorder: PostgresProcessRecorder) -> CopyStatements:
-    found = _STATEMENTS.get(id(recorder))
+    """The recorder's statements, made once and kept on it (session 17: a module dict keyed
+    by `id(recorder)` gave a recorder made at a freed one's address, of another schema, the
+    freed one's table)."""
+    found: CopyStatements | None = vars(recorder).get("_copy_statements")
     if found is None:
-        found = _STATEMENTS[id(recorder)] = CopyStatements(recorder)
+        found = recorder._copy_statements = CopyStatements(recorder)  # type: ignore[attr-defined]
     return found
 
 

@@ -585,7 +585,7 @@ def test_kafka_poll_streams_and_a_redelivered_poll_lands_nothing_again_r_hld_1(
     for n, value in enumerate(hostile):
         values.insert(50 + n * 97, value)
     topic.append(*values)
-    consumer = FeedConsumer(pg_fleet, FEEDS["e2open"], topic, producer)  # type: ignore[arg-type]
+    consumer = FeedConsumer(pg_fleet, FEEDS["e2open"], topic, producer)
     before = event_count(pg_fleet)
     assert consumer.poll_once() == len(values)
     assert len(streams) == 1
@@ -595,7 +595,7 @@ def test_kafka_poll_streams_and_a_redelivered_poll_lands_nothing_again_r_hld_1(
     assert landed == SIZE + 1
     first_letters = producer.reasons()
     assert len(first_letters) == len(hostile) - 1  # PCZ00009 again is a duplicate
-    topic.seek(None, 0)  # type: ignore[arg-type]
+    topic.seek(None, 0)
     assert consumer.poll_once() == len(values)
     assert event_count(pg_fleet) - before == landed
     assert producer.reasons()[len(first_letters) :] == first_letters
