@@ -640,3 +640,84 @@ def test_lock_not_granted_at_the_stream_falls_back_and_lands_once(
         assert lock_is_free(fleet)
     finally:
         fleet.close()
+
+
+def connections_out(fleet: PartnerFleet) -> int:
+    """Pooled connections of the store taken and not given back."""
+    stats = recorder_of(fleet).datastore.pool.get_stats()
+    return int(stats["pool_size"] - stats["pool_available"])
+
+
+@pytest.mark.parametrize(
+    "fault", ["refused", "interrupted", "known_pc", "backend_killed", "stale_partner"]
+)
+def test_no_connection_nor_lock_left_behind_by_a_stream_that_did_not_commit(
+    pg_fleet: PartnerFleet,
+    streams: list[CopyStream],
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+) -> None:
+    """Whatever ends a stream without its commit (the command fails or is interrupted, a PC
+    landed before, its backend killed, a partner it read changed meanwhile), every pooled
+    connection is back, the lock is free, and the batch sent again lands in full, once."""
+    from tests.pg_faults import eventually
+
+    pg_fleet.receive_e2open_batch(OPS, "earlier", [report("PCE00300")])
+    before = event_count(pg_fleet)
+    batch = [report(f"PCE{i:05d}") for i in range(SIZE)]
+    made, calls = Landing.plain_row, [0]
+    extra: list[int] = []  # events of the partner's change
+
+    def faulty(self: Landing, *args: Any, **kwargs: Any) -> StoredEvent:
+        calls[0] += 1
+        if calls[0] == 1 and fault == "stale_partner":  # read, and the stream not open yet
+            other = build_fleet_like(pg_fleet)
+            try:
+                other.register_partner_user(OPS, "LOC-1", "carl@LOC-1")
+            finally:
+                other.close()
+            extra.append(event_count(pg_fleet) - before)
+        if calls[0] == 600:
+            if fault == "refused":
+                raise RuntimeError("checker crashed")
+            if fault == "interrupted":
+                raise KeyboardInterrupt
+            if fault == "backend_killed":
+                with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE granted"
+                        " AND relation = %s::regclass AND pid <> pg_backend_pid()",
+                        (table_of(pg_fleet),),
+                    )
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Landing, "plain_row", faulty)
+    expected: type[BaseException] | None = {
+        "refused": RuntimeError,
+        "interrupted": KeyboardInterrupt,
+    }.get(fault)
+    if expected is not None:
+        with pytest.raises(expected):
+            pg_fleet.receive_e2open_batch(OPS, "faulty-1", batch)
+        assert event_count(pg_fleet) == before
+        monkeypatch.setattr(Landing, "plain_row", made)
+        pg_fleet.receive_e2open_batch(OPS, "faulty-1", batch)
+    else:
+        pg_fleet.receive_e2open_batch(OPS, "faulty-1", batch)
+    assert streams[0].failed is not None
+    # PCE00300 landed before: a duplicate
+    assert event_count(pg_fleet) == before + SIZE + sum(extra)
+    assert eventually(lambda: connections_out(pg_fleet) == 0)
+    assert lock_is_free(pg_fleet)
+
+
+def table_of(fleet: PartnerFleet) -> str:
+    """The events table's qualified name."""
+    recorder = recorder_of(fleet)
+    return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+
+
+def build_fleet_like(fleet: PartnerFleet) -> PartnerFleet:
+    """Another fleet (another process's pool) on `fleet`'s schema."""
+    schema = recorder_of(fleet).datastore.schema
+    return build_fleet(Settings(database_url=f"{POSTGRES_DSN}?schema={schema}"))
