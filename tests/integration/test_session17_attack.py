@@ -721,3 +721,50 @@ def build_fleet_like(fleet: PartnerFleet) -> PartnerFleet:
     """Another fleet (another process's pool) on `fleet`'s schema."""
     schema = recorder_of(fleet).datastore.schema
     return build_fleet(Settings(database_url=f"{POSTGRES_DSN}?schema={schema}"))
+
+
+def test_overlapping_batches_of_two_processes_land_each_pc_once_in_its_tenant_r_hld_1(
+    pg_fleet: PartnerFleet, streams: list[CopyStream]
+) -> None:
+    """Two fleets (two processes) stream, at once, batches that share PCs: LOC-1's batch and
+    a batch where LOC-2 reports half of them again. Each PC lands once, in the tenant of the
+    report that won; the other batch calls the shared ones already registered (another
+    reseller) and lands the rest: no report accepted twice, none lost."""
+    second = build_fleet_like(pg_fleet)
+    try:
+        first_batch = [report(f"PCO{i:05d}", "LOC-1") for i in range(SIZE)]
+        second_batch = [report(f"PCO{i:05d}", "LOC-2") for i in range(SIZE // 2, SIZE + SIZE // 2)]
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, Any] = {}
+        errors: list[BaseException] = []
+
+        def land(fleet: PartnerFleet, batch_id: str, batch: list[Any]) -> None:
+            try:
+                barrier.wait(10)
+                outcomes[batch_id] = fleet.receive_e2open_batch(OPS, batch_id, batch)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=land, args=(pg_fleet, "one", first_batch)),
+            threading.Thread(target=land, args=(second, "two", second_batch)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+        assert len(streams) >= 2
+        accepted = outcomes["one"].accepted + outcomes["two"].accepted
+        assert len(accepted) == len(set(accepted)) == SIZE + SIZE // 2
+        refused = [r.serial for o in outcomes.values() for r in o.rejected]
+        union = {r["serial"] for r in first_batch} | {r["serial"] for r in second_batch}
+        assert set(accepted) == union
+        assert len(refused) == SIZE - SIZE // 2  # the shared PCs, refused by the later batch
+        for outcome, tenant in ((outcomes["one"], "LOC-1"), (outcomes["two"], "LOC-2")):
+            for serial in outcome.accepted[::37]:
+                pc: Device = pg_fleet.repository.get(Device.id_for(serial))
+                assert pc.placement_owner == tenant
+            assert all("already registered" in r.reason for r in outcome.rejected)
+    finally:
+        second.close()
