@@ -768,3 +768,33 @@ def test_overlapping_batches_of_two_processes_land_each_pc_once_in_its_tenant_r_
             assert all("already registered" in r.reason for r in outcome.rejected)
     finally:
         second.close()
+
+
+def test_a_known_pc_refused_at_the_streams_end_conflicts_without_a_second_insert_r_hld_1(
+    pg_fleet: PartnerFleet, streams: list[CopyStream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PC landed before, first in the batch: PostgreSQL's unique violation reaches the
+    client only when the COPY ends (libpq reads no error while it sends), so the stream
+    carries every row to the end. Fault (cost): the save then inserted the whole batch again
+    the ordinary way only to meet the same violation. Now the stream's violation is the
+    conflict itself: the retry (attempt 2) is the only other insert; the outcome as before."""
+    pg_fleet.receive_e2open_batch(OPS, "known-0", [report("PCV00000")])
+    inserts: list[int] = []
+    insert = FleetProcessRecorder.insert_events
+
+    def counted(self: FleetProcessRecorder, stored: Any, **kwargs: Any) -> Any:
+        inserts.append(len(stored))
+        return insert(self, stored, **kwargs)
+
+    monkeypatch.setattr(FleetProcessRecorder, "insert_events", counted)
+    before = event_count(pg_fleet)
+    batch = [report(f"PCV{i:05d}") for i in range(SIZE)]
+    outcome = pg_fleet.receive_e2open_batch(OPS, "known-1", batch)
+    assert outcome.duplicates == ["PCV00000"]
+    assert len(outcome.accepted) == SIZE - 1
+    assert len(streams) == 1
+    assert streams[0].written == SIZE + 1  # every row went, the error came at the end
+    assert streams[0].failed is not None
+    assert inserts == [SIZE]  # attempt 2's: SIZE - 1 PCs and the batch
+    assert event_count(pg_fleet) == before + SIZE
+    assert lock_is_free(pg_fleet)
