@@ -798,3 +798,50 @@ def test_a_known_pc_refused_at_the_streams_end_conflicts_without_a_second_insert
     assert inserts == [SIZE]  # attempt 2's: SIZE - 1 PCs and the batch
     assert event_count(pg_fleet) == before + SIZE
     assert lock_is_free(pg_fleet)
+
+
+@pytest.mark.parametrize("known_pc", [False, True])
+def test_one_policy_position_taken_by_two_runners_at_once_saves_one_batch(
+    pg_fleet: PartnerFleet, streams: list[CopyStream], known_pc: bool
+) -> None:
+    """Two runners (two fleets) take the same policy position at once, each with a batch
+    that streams (with or without a PC landed before, which fails a stream at its end): one
+    batch is saved with the position, the other is already processed and stores nothing."""
+    from eventsourcing.persistence import Tracking
+
+    from handlers.base import AlreadyProcessedError
+
+    second = build_fleet_like(pg_fleet)
+    try:
+        if known_pc:
+            pg_fleet.receive_e2open_batch(OPS, "earlier", [report("PCP00000")])
+        before = event_count(pg_fleet)
+        barrier = threading.Barrier(2)
+        results: dict[str, Any] = {}
+
+        def land(fleet: PartnerFleet, batch_id: str, prefix: str) -> None:
+            batch = [report(f"{prefix}{i:05d}") for i in range(SIZE)]
+            barrier.wait(10)
+            try:
+                with fleet.tracked(Tracking("feed-y", 7)):
+                    results[batch_id] = fleet.receive_e2open_batch(OPS, batch_id, batch)
+            except BaseException as error:
+                results[batch_id] = error
+
+        threads = [
+            threading.Thread(target=land, args=(pg_fleet, "one", "PCP")),
+            threading.Thread(target=land, args=(second, "two", "PCQ")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        kinds = sorted(type(r).__name__ for r in results.values())
+        assert kinds == sorted(["IntakeOutcome", AlreadyProcessedError.__name__])
+        saved = next(r for r in results.values() if not isinstance(r, BaseException))
+        assert len(saved.accepted) + len(saved.duplicates) == SIZE
+        assert event_count(pg_fleet) == before + len(saved.accepted) + 1
+        assert recorder_of(pg_fleet).max_tracking_id("feed-y") == 7
+        assert lock_is_free(pg_fleet)
+    finally:
+        second.close()
