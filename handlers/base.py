@@ -171,7 +171,7 @@ class Working(dict[UUID, FleetAggregate]):
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
         hinted, self._hints = self._hints, ()
         wanted = [
-            i for i in dict.fromkeys((*hinted, *ids)) if i not in self and i not in self._absent
+            i for i in dict.fromkeys((*hinted, *ids)) if not self.has(i) and i not in self._absent
         ]
         missing = [i for i in wanted if self._cached(i) is None]
         if missing:
@@ -211,6 +211,7 @@ class Working(dict[UUID, FleetAggregate]):
         Once the command has said it streams (`stream_encoded`), the event is also sent
         to the store now, in the transaction its save commits."""
         self.encoded[aggregate_id] = created
+        self._absent.discard(aggregate_id)  # prefetched absent, now created (as `add`)
         if self.stream is not None:
             self.stream.write(created)
         elif self._stream_expected:  # the first: open the stream, send what is encoded
