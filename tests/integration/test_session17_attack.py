@@ -871,3 +871,35 @@ def test_the_retry_after_a_known_pc_looks_the_pcs_up_in_one_round_trip_r_hld_1(
     assert [r.serial for r in outcome.rejected] == ["PCR00009"]
     assert len(outcome.accepted) == SIZE - 1
     assert len(gets) < 10
+
+
+def test_the_same_batch_from_two_processes_at_once_lands_once_r_hld_1(
+    pg_fleet: PartnerFleet, streams: list[CopyStream]
+) -> None:
+    """R-HLD-1: the same batch id and reports delivered at once to two fleets (two
+    consumers' processes), both streaming: one is received, the other answers the same
+    outcome as a redelivery; every PC stored once."""
+    second = build_fleet_like(pg_fleet)
+    try:
+        batch = hostile_batch("PCM")
+        before = event_count(pg_fleet)
+        barrier = threading.Barrier(2)
+        outcomes: list[Any] = []
+
+        def land(fleet: PartnerFleet) -> None:
+            barrier.wait(10)
+            outcomes.append(fleet.receive_e2open_batch(OPS, "twice-1", batch))
+
+        threads = [threading.Thread(target=land, args=(f,)) for f in (pg_fleet, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert len(outcomes) == 2
+        assert sorted(o.redelivered for o in outcomes) == [False, True]
+        assert outcomes[0].accepted == outcomes[1].accepted
+        assert outcomes[0].rejected == outcomes[1].rejected
+        assert event_count(pg_fleet) == before + len(outcomes[0].accepted) + 1
+        assert lock_is_free(pg_fleet)
+    finally:
+        second.close()
