@@ -137,6 +137,7 @@ class Working(dict[UUID, FleetAggregate]):
             else:
                 found = self._cached(aggregate_id)
             if found is None:
+                self._end_stream_to_read()
                 try:
                     found = self._app.repository.get(aggregate_id)
                 except AggregateNotFoundError:
@@ -170,10 +171,11 @@ class Working(dict[UUID, FleetAggregate]):
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
         hinted, self._hints = self._hints, ()
         wanted = [
-            i for i in dict.fromkeys((*hinted, *ids)) if i not in self and i not in self._absent
+            i for i in dict.fromkeys((*hinted, *ids)) if not self.has(i) and i not in self._absent
         ]
         missing = [i for i in wanted if self._cached(i) is None]
         if missing:
+            self._end_stream_to_read()
             found = self._app.repository.latest(missing)
             for aggregate_id in missing:
                 aggregate = found.get(aggregate_id)
@@ -209,6 +211,7 @@ class Working(dict[UUID, FleetAggregate]):
         Once the command has said it streams (`stream_encoded`), the event is also sent
         to the store now, in the transaction its save commits."""
         self.encoded[aggregate_id] = created
+        self._absent.discard(aggregate_id)  # prefetched absent, now created (as `add`)
         if self.stream is not None:
             self.stream.write(created)
         elif self._stream_expected:  # the first: open the stream, send what is encoded
@@ -232,6 +235,18 @@ class Working(dict[UUID, FleetAggregate]):
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.abort()
+
+    def _end_stream_to_read(self) -> None:
+        """Before a read of the store: an open stream holds the table lock and a pooled
+        connection, and the read needs another connection, which a save waiting for that
+        lock may hold (a pool of two; or as many waiting saves as the pool has connections):
+        neither would go on (session 17). So the stream ends first (rolled back, the lock
+        and its connection given back) and the command saves the ordinary way, with the
+        same outcome. Commands that stream read what they need before their first row
+        (`receive_e2open_batch` prefetches the batch's partners)."""
+        if self.stream is not None:
+            log.info("stream_ended_to_read", written=self.stream.written)
+            self.end_stream()
 
     @property
     def changed(self) -> bool:
@@ -496,6 +511,7 @@ class FleetApplication(Application[UUID]):
                 try:
                     result = work(working)
                 except Exception:
+                    working.end_stream()  # before `_stale` reads: no lock held meanwhile
                     # A refusal (a failed If-Match, ...) decided on cached copies stands
                     # only if they were current; else it is decided again on the store's.
                     if working.from_cache and self._stale(working):

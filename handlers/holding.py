@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from uuid import UUID
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from domain.base import Cause, DomainError, Msg, NotFoundError
 from domain.cpin import DEMO_KEY, SALT_BYTES, CpinKeyMismatchError, cpin_verifier
 from domain.customer_group import PLACED, CustomerGroup, CustomerGroupError
-from domain.device import Device, DeviceError
+from domain.device import Device, DeviceError, SerialError
 from domain.intake import E2OpenBatch, E2OpenReport, PlainReport, Unreadable, plain_report
 from domain.partner import PartnerTenant
 from domain.text import serial_form
@@ -92,6 +93,11 @@ class HoldingCommands(FleetApplication):
         """
         delivery = Delivery.of(E2OpenBatch, batch_id, reports, fingerprint)
         landing = Landing(self.mapper, actor)
+        # What the command reads, in one round trip before its first row: a read while a
+        # stream holds the table lock would end the stream (Working._end_stream_to_read).
+        # A retry (after a PC landed before) looks each PC up: all of them here too.
+        named = [E2OpenBatch.id_for(delivery.batch_id), *_partners_named(delivery)]
+        w.prefetch(*named, *([] if w.optimistic else _pcs_named(delivery)))
         if landing.available:  # the PCs' rows go to the store as they are made
             w.stream_encoded(len(delivery.messages))
         return take_batch(
@@ -312,6 +318,29 @@ class HoldingCommands(FleetApplication):
                 rule="R-ALR-1" if source == "self_service" else "R-ALR-2",
             )
         device_for(w, actor, serial).submit_repair_case(actor, alert_id, case_id, source)
+
+
+def _partners_named(delivery: Delivery) -> list[UUID]:
+    """The partner ids a batch's reports name (as text, spelt as given and stripped), once
+    each: what `_holding` looks up."""
+    named: set[str] = set()
+    for raw in delivery.messages:
+        location = raw.get("reseller_location_id") if isinstance(raw, dict) else None
+        if isinstance(location, str):
+            named.update((location, location.strip()))
+    return [PartnerTenant.id_for(location) for location in named]
+
+
+def _pcs_named(delivery: Delivery) -> list[UUID]:
+    """The device ids of the serials a batch's reports name (those that are serials): what
+    `_place` looks up on a retry."""
+    named: set[UUID] = set()
+    for raw in delivery.messages:
+        serial = raw.get("serial") if isinstance(raw, dict) else None
+        if isinstance(serial, str):
+            with contextlib.suppress(SerialError):
+                named.add(Device.id_for(serial))
+    return list(named)
 
 
 def _holding(w: Working, location_id: str, landing: Landing) -> UUID:

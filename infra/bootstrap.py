@@ -71,7 +71,7 @@ def build_view_db(settings: Settings) -> ViewDB:
     """The read-model database: the event store's PostgreSQL schema, or a SQLite file."""
     storage = settings.storage
     if storage.kind == "sqlite":
-        return SQLiteViewDB(str(settings.views_sqlite_path))
+        return SQLiteViewDB(str(settings.views_location()))
     return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
 
 

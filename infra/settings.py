@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     postgres_dbname: str | None = None
     postgres_schema: str = Field(default="public", pattern=SCHEMA_NAME)
     sqlite_path: Path = DEFAULT_SQLITE_PATH
-    views_sqlite_path: Path = DEFAULT_VIEWS_PATH  # read models beside a SQLite event store
+    # Read models of a SQLite event store; by default beside it (`views_location`).
+    views_sqlite_path: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     kafka_bootstrap_servers: str | None = None  # no broker: no relay, no feeds
@@ -133,6 +134,19 @@ class Settings(BaseSettings):
         if self.cursor_key is not None and self.cursor_key.get_secret_value().strip():
             return self.cursor_key.get_secret_value().encode()
         return _PROCESS_CURSOR_KEY
+
+    def views_location(self) -> Path:
+        """The SQLite file of the read models beside a SQLite event store: VIEWS_SQLITE_PATH,
+        else `<store>-views<suffix>` next to the store (var/partnerfleet-views.sqlite3 for
+        the default one). Each store has views of its own: views shared by two stores show
+        the first one's rows to the second (session 17)."""
+        if self.views_sqlite_path is not None:
+            return self.views_sqlite_path
+        storage = self.storage
+        if storage.kind != "sqlite":
+            return DEFAULT_VIEWS_PATH
+        store = Path(storage.env["SQLITE_DBNAME"])
+        return store.with_name(f"{store.stem}-views{store.suffix}")
 
     @property
     def storage(self) -> Storage:

@@ -29,6 +29,7 @@ from contextlib import ExitStack, suppress
 from typing import Any
 from uuid import UUID
 
+import psycopg.errors
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -70,13 +71,13 @@ class CopyStatements:
         self.settle: sql.Composed | None = None
 
 
-_STATEMENTS: dict[int, CopyStatements] = {}
-
-
 def _statements(recorder: PostgresProcessRecorder) -> CopyStatements:
-    found = _STATEMENTS.get(id(recorder))
+    """The recorder's statements, made once and kept on it (session 17: a module dict keyed
+    by `id(recorder)` gave a recorder made at a freed one's address, of another schema, the
+    freed one's table)."""
+    found: CopyStatements | None = vars(recorder).get("_copy_statements")
     if found is None:
-        found = _STATEMENTS[id(recorder)] = CopyStatements(recorder)
+        found = recorder._copy_statements = CopyStatements(recorder)  # type: ignore[attr-defined]
     return found
 
 
@@ -145,10 +146,13 @@ class CopyStream:
 
     Use: `CopyStream(recorder, tracking)`, then `write(event)` as events are made, then
     `finish(rest, read_versions)` (their notification ids, first to last) or `abort()`.
-    A database error while writing (the lock not granted, a unique violation, a lost
-    connection) ends the stream at once, rolled back, and sets `failed`; `finish` then
-    returns None and the caller saves by the ordinary path, which raises what that error
-    means (a conflict, ...). `finish` raises IntegrityError when an aggregate of
+    An error the client meets (the lock not granted, a lost connection) ends the stream at
+    once, rolled back, and sets `failed`; `finish` then returns None and the caller saves by
+    the ordinary path, which raises what that error means. An error of the server's while
+    it takes the rows (a unique violation: an event version stored already) reaches the
+    client only when the COPY ends (libpq reads nothing while it sends), so the rows go on
+    to the end meanwhile and the lock stays held; `finish` then raises IntegrityError (the
+    ordinary insert would meet the same row), as it does when an aggregate of
     `read_versions` changed. Nothing of a stream that did not commit is stored.
     """
 
@@ -203,8 +207,8 @@ class CopyStream:
     ) -> list[int] | None:
         """Write `rest`, end the COPY, check `read_versions`, commit: the notification ids of
         every event written, in order; None when the stream failed (`failed` says why;
-        nothing stored). Raises IntegrityError when an aggregate read changed (nothing
-        stored either)."""
+        nothing stored). Raises IntegrityError when an event version was stored already or
+        an aggregate read changed (nothing stored either)."""
         for event in rest:
             self.write(event)
         if self.failed is not None:
@@ -224,6 +228,11 @@ class CopyStream:
             assert self._statements.settle is not None  # set by _reserve
             if self.written:  # else the one id reserved stays unused, as after a rollback
                 curs.execute(self._statements.settle, (last,))
+        except psycopg.errors.UniqueViolation as error:
+            # An event version stored already (a PC landed before, another writer first):
+            # the ordinary insert would meet the same row, so this is the conflict itself.
+            self._fail(error)
+            raise IntegrityError(str(error)) from error
         except BaseException as error:
             self._fail(error)
             if isinstance(error, IntegrityError) or not isinstance(error, Exception):
