@@ -3,8 +3,9 @@
 Run with `.venv/bin/python -m bench.http_path` (or `make bench`); `--quick` for a smoke run
 under 2 minutes. In one fresh PostgreSQL schema (dropped at the end) it writes the read-path
 history (bench/read_path.py: one big partner with 10,000 customer groups, 2,000 with
-`--quick`, beside ordinary partners) and starts `partnerfleet serve` (views and policies
-followed in-process, as in production) on a free loopback port in a subprocess, trusting a
+`--quick`, beside ordinary partners) and starts `partnerfleet serve --workers
+SERVE_WORKERS` (serving processes on one port, the first following views and policies
+in-process, as in production) on a free loopback port in a subprocess, trusting a
 throw-away signing key through JWKS_PATH; the loads start once /healthz shows no lag:
 
 - reads: GET /partners/{BIG}/customer-groups?limit=50 with the big partner's admin token
@@ -163,10 +164,25 @@ def bench_service() -> Iterator[tuple[SigningKey, dict[str, str], Settings, Part
             fleet.close()
 
 
+# Serving processes (`partnerfleet serve --workers`). One: on this 2-core machine a second
+# serving process competes with PostgreSQL and the load generator for the same cores; at
+# quick scale it measured 686 requests/s, p99 227 ms, against one process's 914/s, 123 ms
+# (docs/decisions.md, "serve --workers (session 17)"). More cores would change that.
+SERVE_WORKERS = 1
+
+
 @contextmanager
-def served(env: dict[str, str], base: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`partnerfleet serve` in a subprocess until it answers /healthz 200; stopped after."""
-    command = [str(Path(sys.executable).with_name("partnerfleet")), "serve"]
+def served(
+    env: dict[str, str], base: str, workers: int = SERVE_WORKERS
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`partnerfleet serve --workers N` in a subprocess until it answers /healthz 200;
+    stopped after. The process is the parts' supervisor (tree_cpu_seconds counts them)."""
+    command = [
+        str(Path(sys.executable).with_name("partnerfleet")),
+        "serve",
+        "--workers",
+        str(workers),
+    ]
     server = subprocess.Popen(command, env=env)
     try:
         wait_healthy(server, base)
@@ -209,6 +225,26 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`process_cpu_seconds` of `pid` and of every process under it (Linux /proc): a
+    supervised `serve --workers N` and its parts."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += process_cpu_seconds(current)
+        todo += children.get(current, [])
+    return total
 
 
 def run_clients(clients: int, work: Callable[[int, Callable[[], object]], list[float]]) -> Load:
@@ -267,9 +303,9 @@ def page_reads(
     say(f"HTTP: GET {PAGE}, {clients} clients, {seconds:.0f} s")
     expected = expected_page(base, token)
     headers = {"Authorization": f"Bearer {token}"}
-    before = process_cpu_seconds(server_pid)
+    before = tree_cpu_seconds(server_pid)
     run = closed_loop(base + PAGE, headers, expected, seconds, clients, tool=tool)
-    used = process_cpu_seconds(server_pid) - before
+    used = tree_cpu_seconds(server_pid) - before
     load = Load("HTTP GET page", clients, run.count, run.seconds, "requests", run.latencies)
     load.goal_p99, load.tool = P99_GOAL_MS, run.tool
     load.client_cpu_ms = round(run.client_cpu_seconds * 1000 / max(run.count, 1), 3)
@@ -427,8 +463,9 @@ def metadata(args: argparse.Namespace, shape: Shape) -> dict[str, Any]:
         "fastapi": version("fastapi"),
         "postgres": postgres_settings(),
         "notes": [
-            "server: `partnerfleet serve` (one uvicorn process, views and policies followed"
-            " in-process, LOG_LEVEL=warning) on loopback; read clients: bench/loadgen.py"
+            f"server: `partnerfleet serve --workers {SERVE_WORKERS}` (uvicorn processes on one"
+            " port, the first following views and policies in-process, LOG_LEVEL=warning) on"
+            " loopback; read clients: bench/loadgen.py"
             " (wrk on one thread, else the Python generator), one keep-alive connection"
             " each, on the same machine; command clients: httpx, one thread each",
             "latency: from sending the request to the whole answer, per client",
@@ -547,7 +584,12 @@ def metrics(scale: Scale) -> list[Metric]:
                 return load.per_second
 
             rps, direct_rps = alternate(http, direct, scale.repetitions)
-    detail = {"clients": READ_CLIENTS, "seconds": seconds, "big_partner_groups": shape.big_groups}
+    detail = {
+        "clients": READ_CLIENTS,
+        "seconds": seconds,
+        "big_partner_groups": shape.big_groups,
+        "server_processes": SERVE_WORKERS,
+    }
     baseline = "list_customers in-process, 50 threads"
     return [
         from_samples(

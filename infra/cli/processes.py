@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 import structlog
@@ -113,8 +113,11 @@ def watch_supervisor(supervisor: int, signalled: bool) -> None:
     os._exit(1)
 
 
-def run_children(commands: Sequence[Sequence[str]], what: str) -> int:
-    """Run every command until one ends or we are told to stop; returns the exit code."""
+def run_children(
+    commands: Sequence[Sequence[str]], what: str, env: Mapping[str, str] | None = None
+) -> int:
+    """Run every command until one ends or we are told to stop; returns the exit code.
+    `env`: variables set for every child besides this process's own (none logged)."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -122,8 +125,8 @@ def run_children(commands: Sequence[Sequence[str]], what: str) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
-    children = [subprocess.Popen(list(command), env=env) for command in commands]
+    child_env = {**os.environ, **(env or {}), SUPERVISOR_ENV: str(os.getpid())}
+    children = [subprocess.Popen(list(command), env=child_env) for command in commands]
     log.info("processes_started", what=what, pids=[c.pid for c in children])
     code = 0
     try:

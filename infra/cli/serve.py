@@ -1,8 +1,19 @@
-"""`partnerfleet serve`: the HTTP API with its followers, optionally over the demo data."""
+"""`partnerfleet serve`: the HTTP API with its followers, optionally over the demo data.
+
+One process serves on one core (Python's GIL). `--workers N` runs N serving processes on
+the one port, each with a listening socket of its own (SO_REUSEPORT: the kernel spreads
+the connections over them), supervised as the relay's shards are (infra/cli/processes.py):
+the first follows the views and runs the policies and the relay as chosen, the others
+only serve. The parts share the cursor key (`shared_keys`). A process that serves without
+following still honours `Partnerfleet-Wait-For`: its view runner catches up on the request
+(ViewRunner.wait_until), exactly once through the views' tracking.
+"""
 
 from __future__ import annotations
 
 import gc
+import secrets
+import socket
 from typing import Annotated, Any
 
 import structlog
@@ -10,6 +21,7 @@ import typer
 import uvicorn
 
 from infra.bootstrap import build_fleet, local_jwks, start_service
+from infra.cli.processes import cli_command, run_children
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
@@ -34,10 +46,31 @@ def serve(
         bool,
         typer.Option("--relay/--no-relay", help="Relay to Kafka in-process, if a broker is set."),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Serving processes on the port: the first follows views, policies and "
+            "relay as chosen, the others only serve.",
+        ),
+    ] = 1,
+    reuse_port: Annotated[
+        bool, typer.Option(hidden=True, help="Share the port (SO_REUSEPORT): a --workers part.")
+    ] = False,
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
     verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
+    if workers > 1:
+        if demo:  # seeded once, here, before any part opens the store
+            try:
+                seeded_fleet, _ = open_demo_store(settings)
+            except DemoIncompleteError as error:
+                fail(str(error))
+            seeded_fleet.close()
+        parts = serve_parts(settings, workers, demo, follow_views, run_policies, run_relay)
+        raise typer.Exit(run_children(parts, "serve", shared_keys(settings)))
     if demo:
         try:
             fleet, seeded = open_demo_store(settings)
@@ -62,22 +95,79 @@ def serve(
         host=settings.host,
         port=settings.port,
     )
-    run(service.api(), settings)
+    run(service.api(), settings, reuse_port=reuse_port)
 
 
-def run(api: Any, settings: Settings) -> None:
+def serve_parts(
+    settings: Settings,
+    workers: int,
+    demo: bool,
+    follow_views: bool,
+    run_policies: bool,
+    run_relay: bool,
+) -> list[list[str]]:
+    """The command lines of `workers` serving parts on the settings' host and port: the
+    first with the followers chosen, the others with none."""
+    common = ["serve", "--reuse-port", "--host", settings.host, "--port", str(settings.port)]
+    if demo:
+        common.append("--demo")  # the same keys trusted; the store is seeded already
+    first = [
+        "--views" if follow_views else "--no-views",
+        "--policies" if run_policies else "--no-policies",
+        "--relay" if run_relay else "--no-relay",
+    ]
+    others = ["--no-views", "--no-policies", "--no-relay"]
+    return [cli_command(*common, *(first if i == 0 else others)) for i in range(workers)]
+
+
+def shared_keys(settings: Settings) -> dict[str, str]:
+    """What the serving parts must share beyond the settings: without CURSOR_KEY each
+    process would draw a cursor key of its own, and a cursor one part made would be
+    refused by the next ("was not issued by this service"), so the supervisor draws one
+    for all of them (passed in their environment only, never logged)."""
+    if settings.cursor_key is not None and settings.cursor_key.get_secret_value().strip():
+        return {}
+    return {"CURSOR_KEY": secrets.token_urlsafe(48)}
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on `host`:`port` that other processes may listen on too
+    (SO_REUSEPORT; Linux spreads new connections over them). OSError when the port is
+    taken by a process that does not share it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
     """Serve `api` with uvicorn on the configured host and port (until stopped).
 
     Everything built so far (modules, FastAPI's routes and pydantic's validators) lives as
     long as the process, so it is frozen out of the cyclic collector's reach first: their
     traversal made every full collection take ~100 ms, a pause of every request in flight
     (docs/decisions.md, "HTTP load generator and server CPU per request (session 17)").
-    uvicorn's access log writes at info: above that level it is not asked for at all."""
+    uvicorn's access log writes at info: above that level it is not asked for at all.
+    With `reuse_port` (a part of `serve --workers N`) it listens on a socket of its own
+    that the other parts share (`listening_socket`)."""
     gc.freeze()
-    uvicorn.run(
-        api,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.log_level in ("debug", "info"),
-    )
+    access_log = settings.log_level in ("debug", "info")
+    if not reuse_port:
+        uvicorn.run(
+            api,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=access_log,
+        )
+        return
+    sock = listening_socket(settings.host, settings.port)
+    config = uvicorn.Config(api, log_level=settings.log_level, access_log=access_log)
+    uvicorn.Server(config).run(sockets=[sock])

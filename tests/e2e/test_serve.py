@@ -259,3 +259,50 @@ def test_kind6_serve_on_postgresql_survives_its_listen_and_all_its_connections_e
         fleet.close()
 
     assert after_all["runners"]["views"]["state"] == "running"
+
+
+def test_serve_workers_share_the_port_and_the_cursor_key_and_end_with_their_supervisor(
+    tmp_path: Path,
+) -> None:
+    """`serve --workers 2`: two serving parts on one port; a cursor one part made is read by
+    whichever part the next connection reaches (the supervisor gives them one key when
+    CURSOR_KEY is unset); the parts end when the supervisor is killed outright."""
+    from tests.unit.test_processes import alive, children, wait_until
+
+    port = free_port()
+    env = {**unconfigured(), "PORT": str(port)}
+    env.pop("CURSOR_KEY", None)
+    parent = subprocess.Popen(
+        [str(CLI), "serve", "--demo", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        get_health(port, timeout=60)
+        parts = children(parent.pid)
+        assert len(parts) == 2
+        issued = run_cli(tmp_path, env, "token", "issue", "--demo").stdout.splitlines()
+        token = next(line.split("\t")[-1] for line in issued if "DEMO-RESELLER-1" in line)
+        url = f"http://127.0.0.1:{port}/partners/DEMO-RESELLER-1/customer-groups?limit=1"
+        headers = {"Authorization": f"Bearer {token}"}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as first:
+            cursor = json.loads(first.read())["next_cursor"]
+        assert cursor
+        statuses = []
+        for _ in range(24):  # a new connection each: the kernel spreads them over the parts
+            request = urllib.request.Request(f"{url}&cursor={cursor}", headers=headers)
+            try:
+                with urllib.request.urlopen(request) as answer:
+                    statuses.append(answer.status)
+            except urllib.error.HTTPError as refused:
+                statuses.append(refused.code)
+        assert statuses == [200] * 24
+        parent.kill()
+        parent.wait()
+        assert wait_until(lambda: not any(alive(p) for p in parts), timeout=20)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
