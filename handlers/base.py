@@ -270,13 +270,17 @@ def command(
         signature = inspect.Signature([parameters[0], *parameters[2:]])
         if tenant is not None and tenant not in signature.parameters:
             raise TypeError(f"Command {name} declares tenant={tenant!r}, not a parameter.")
+        bind = _binder(signature)
 
         @functools.wraps(body)
         def run(self: S, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            bound = signature.bind(self, actor, *args, **kwargs)
-            bound.apply_defaults()
+            arguments = bind(args, kwargs)
+            if arguments is None:  # inspect binds it, or says what is wrong
+                bound = signature.bind(self, actor, *args, **kwargs)
+                bound.apply_defaults()
+                arguments = dict(list(bound.arguments.items())[2:])
             try:
-                checked_actor, checked = _admitted(name, allowed, tenant, actor, bound.arguments)
+                checked_actor, checked = _admitted(name, allowed, tenant, actor, arguments)
             except Exception as error:  # refused before any aggregate is loaded
                 reason = str(error)
                 log.info("command", command=name, role=actor.role, outcome="refused", reason=reason)
@@ -292,6 +296,47 @@ def command(
     return declare
 
 
+Binder = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any] | None]
+
+
+def _binder(signature: inspect.Signature) -> Binder:
+    """`signature.bind` then `apply_defaults`, for the common calls only, in a tenth of
+    their time (session 17): `bind(args, kwargs)` gives the arguments after `self` and the
+    actor by name, in the signature's order, defaults applied; None for any other call
+    (a missing, repeated or unknown argument, too many), which inspect then binds or
+    refuses with its own TypeError. Commands with *args, **kwargs or positional-only
+    parameters always go to inspect."""
+    rest = list(signature.parameters.values())[2:]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(p.kind not in kinds for p in rest):
+        return lambda args, kwargs: None
+    names = [p.name for p in rest]
+    positional = [p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    defaults = {p.name: p.default for p in rest if p.default is not inspect.Parameter.empty}
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        if len(args) > len(positional):
+            return None
+        given = dict(zip(positional, args, strict=False))
+        for key, value in kwargs.items():
+            if key in given:
+                return None
+            given[key] = value
+        if len(given) + len(defaults) < len(names):
+            return None  # something is missing (at least)
+        arguments: dict[str, Any] = {}
+        for key in names:
+            value = given.pop(key, given)  # `given` itself: not given
+            if value is given:
+                if key not in defaults:
+                    return None
+                value = defaults[key]
+            arguments[key] = value
+        return None if given else arguments  # left over: an unknown keyword
+
+    return bind
+
+
 def _admitted(
     name: str,
     allowed: frozenset[Role],
@@ -299,10 +344,11 @@ def _admitted(
     actor: Actor,
     arguments: dict[str, Any],
 ) -> tuple[Actor, dict[str, Any]]:
-    """The actor and the arguments (after `self` and the actor), checked in this order: the
-    role (`ForbiddenError`), every text (`TextError`), the tenant (`NotFoundError`)."""
+    """The actor and the arguments (after `self` and the actor, by name), checked in this
+    order: the role (`ForbiddenError`), every text (`TextError`), the tenant
+    (`NotFoundError`)."""
     allow(actor, name, allowed)
-    checked = {n: checked_argument(n, v) for n, v in list(arguments.items())[2:]}
+    checked = {n: checked_argument(n, v) for n, v in arguments.items()}
     checked_actor: Actor = checked_argument("actor", actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
         owned = str(checked[tenant])
