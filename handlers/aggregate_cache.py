@@ -31,7 +31,8 @@ DEFAULT_SIZE = 10_000  # a few MB: a cached device or group is 1-3 KB in memory
 
 class AggregateCache:
     """Bounded LRU of private copies of aggregates by id, each at the version it was stored
-    with. Nobody outside holds a cached copy: `put` copies in, `get` copies out."""
+    with. Nobody outside holds a cached copy: `put` copies in (`adopt` takes what its
+    caller gives up), `get` copies out."""
 
     def __init__(self, maxsize: int = DEFAULT_SIZE) -> None:
         self.maxsize = maxsize
@@ -52,24 +53,44 @@ class AggregateCache:
         return None if entry is None else entry[0]
 
     def get(self, aggregate_id: UUID) -> Any | None:
-        """A private copy of the cached aggregate (most recently used from now), or None."""
+        """A private copy of the cached aggregate (most recently used from now), or None.
+
+        An adopted aggregate found changed since (a later version, or events pending: its
+        giver kept a hold on it after all) is forgotten and reported missing."""
         with self._lock:
             entry = self._entries.get(aggregate_id)
             if entry is None:
                 self.misses += 1
                 return None
+            version, held = entry
+            if held.version != version or held.pending_events:
+                del self._entries[aggregate_id]
+                self.misses += 1
+                return None
             self._entries.move_to_end(aggregate_id)
             self.hits += 1
-        return private_copy(entry[1])  # outside the lock: the entry itself never changes
+        return private_copy(held)  # outside the lock: an entry is never changed in place
 
     def put(self, aggregates: Iterable[Any]) -> None:
-        """Keep these aggregates (no pending events) at their versions; an entry already at
-        a higher version stays. The least recently used entries go beyond `maxsize`."""
+        """Keep private copies of these aggregates (no pending events) at their versions;
+        an entry already at a higher version stays. The least recently used entries go
+        beyond `maxsize`."""
         if self.maxsize <= 0:
             return
-        copies = [(a.id, a.version, private_copy(a)) for a in aggregates]
+        self._keep([(a.id, a.version, private_copy(a)) for a in aggregates])
+
+    def adopt(self, aggregates: Iterable[Any]) -> None:
+        """As `put`, keeping the aggregates themselves, not copies: for a caller giving
+        them up, who holds no reference to them afterwards, and lets none escape (a
+        command's `Working` after its save, handlers/base.py). Nothing changes them in
+        place from then on; `get` still gives out copies only."""
+        if self.maxsize <= 0:
+            return
+        self._keep([(a.id, a.version, a) for a in aggregates])
+
+    def _keep(self, entries: list[tuple[UUID, int, Any]]) -> None:
         with self._lock:
-            for aggregate_id, version, state in copies:
+            for aggregate_id, version, state in entries:
                 held = self._entries.get(aggregate_id)
                 if held is not None and held[0] > version:
                     continue

@@ -79,6 +79,9 @@ STATE_DATACLASSES = (Alert, ChildGroup, ConsentState, MissingDeviceRequest, Serv
 SNAPSHOT_INTERVAL = 50
 
 
+# A command's result of these types holds no aggregate (nor any part of one).
+_HOLDING_NO_AGGREGATE = frozenset({type(None), bool, int, float, str, UUID})
+
 # A command that touched more aggregates than this (an intake batch) does not fill the
 # cache: pickling thousands of aggregates costs more than the loads it could save.
 CACHE_WORKING_LIMIT = 64
@@ -110,6 +113,10 @@ class Working(dict[UUID, FleetAggregate]):
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
         self.encoded: dict[UUID, StoredEvent] = {}
+        # Set by the command path once the body has returned: whether its result can hold
+        # no aggregate (None, a number, a text, an id), so that after the save the cache
+        # may keep these aggregates themselves instead of copies (`_remember_quietly`).
+        self.results_hold_none = False
 
     @property
     def optimistic(self) -> bool:
@@ -505,6 +512,7 @@ class FleetApplication(Application[UUID]):
                         bound.debug("command_decided_again", attempt=attempt)
                         continue
                     raise
+                working.results_hold_none = type(result) in _HOLDING_NO_AGGREGATE
                 nothing_to_save = tracking is None and not working.changed
                 if nothing_to_save and working.from_cache and self._stale(working):
                     continue  # nothing to save, so nothing would conflict: decided again
@@ -619,7 +627,13 @@ class FleetApplication(Application[UUID]):
                 return
             unchanged = working.from_cache.intersection(read_versions)
             cache.touch(unchanged)
-            cache.put(a for i, a in working.items() if i not in unchanged)
+            kept = [a for i, a in working.items() if i not in unchanged]
+            # The command is over and its result holds none of them: the cache may keep
+            # these very aggregates, unless the stock repository cache holds them too.
+            if working.results_hold_none and self.repository.cache is None:
+                cache.adopt(kept)
+            else:
+                cache.put(kept)
         except Exception as error:
             cache.evict(working)
             log.warning("aggregates_not_cached", aggregates=len(working), reason=reason_of(error))

@@ -18,11 +18,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import CustomerGroup, Device
+from domain.base import Msg
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
 from handlers.access import Claims, Role, authenticate
 from handlers.aggregate_cache import AggregateCache
+from handlers.base import Working
 from handlers.devices import PartnerChoice
 from tests.actors import partner_user
 from tests.read_versions import CachingFleet, caching_fleet
@@ -268,3 +270,69 @@ def test_issue_11_the_cache_size_comes_from_settings(
         assert app.aggregate_cache.maxsize == 5
     finally:
         app.close()
+
+
+def withdraw(app: CachingFleet, *, returned: bool, stash: list[Any]) -> Any:
+    """A command body run as every command's (`_run`) that lets its device escape, as no
+    real command does: it returns the device, or (returned=False) returns nothing and
+    keeps a hold on it in `stash` (session 17's tests of what the cache keeps)."""
+
+    def body(w: Working) -> Any:
+        device = w.load(Device, DEVICE, Msg("No device S1."))
+        device.withdraw_consent(OPS)
+        stash.append(device)
+        return device if returned else None
+
+    return app._run("withdraw_consent", OPS, body)
+
+
+def test_session_17_a_result_holding_an_aggregate_leaves_a_copy_in_the_cache(
+    fleet: CachingFleet,
+) -> None:
+    returned = withdraw(fleet, returned=True, stash=[])
+    version = returned.version
+    returned.grant_consent(OPS, CURRENT_CONSENT_TEXT)  # the caller's object, not the cache's
+    returned.links["extra"] = "LOC-9"
+    cached = fleet.aggregate_cache.get(DEVICE)
+    assert cached is not None
+    assert cached.version == version
+    assert cached.consent is None
+    assert "extra" not in cached.links
+
+
+def test_session_17_a_command_returning_nothing_leaves_its_aggregate_adopted(
+    fleet: CachingFleet,
+) -> None:
+    stash: list[Any] = []
+    withdraw(fleet, returned=False, stash=stash)
+    held = fleet.aggregate_cache._entries[DEVICE][1]
+    assert held is stash[0]  # kept, not copied: the command gave it up
+    got = fleet.aggregate_cache.get(DEVICE)
+    assert got is not None
+    assert got is not held
+    assert got.consent is None
+
+
+def test_session_17_an_adopted_aggregate_changed_since_is_forgotten(fleet: CachingFleet) -> None:
+    stash: list[Any] = []
+    withdraw(fleet, returned=False, stash=stash)
+    stash[0].grant_consent(OPS, CURRENT_CONSENT_TEXT)  # a hold kept after all: it moves on
+    assert fleet.aggregate_cache.get(DEVICE) is None
+    assert DEVICE not in fleet.aggregate_cache
+    assert fleet.device("S1").consent is None  # the store was never told
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])  # decided on the store's state
+    assert fleet.device("S1").consent is not None
+
+
+def test_session_17_with_the_stock_repository_cache_the_cache_keeps_copies() -> None:
+    app = CachingFleet(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "AGGREGATE_CACHE_MAXSIZE": "10"}
+    )
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    app.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert app.repository.cache is not None
+    assert app.caches_aggregates
+    stash: list[Any] = []
+    withdraw(app, returned=False, stash=stash)
+    assert app.aggregate_cache._entries[DEVICE][1] is not stash[0]
