@@ -92,7 +92,7 @@ def test_session_17_an_int4_out_of_range_is_refused_before_sending() -> None:
     st.lists(st.integers(-(2**31), 2**31 - 1), max_size=5),
     st.lists(st.integers(-(2**63), 2**63 - 1), max_size=5),
     st.lists(
-        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+        st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
         max_size=5,
     ),
     st.lists(st.binary(max_size=40), max_size=5),
