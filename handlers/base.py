@@ -42,7 +42,7 @@ from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
-from handlers.access import TENANT_ROLES, Actor, Role, allow, missing_tenant, require_own
+from handlers.access import TENANT_ROLES, Actor, Role, allow, missing_tenant, owns
 from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
 from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
@@ -359,7 +359,8 @@ def _admitted(
     checked_actor: Actor = checked_argument("actor", actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
         owned = str(checked[tenant])
-        require_own(checked_actor, owned, missing_tenant(tenant, owned))
+        if not owns(checked_actor, owned):  # the refusal's words made only when refused
+            raise NotFoundError(missing_tenant(tenant, owned))
     return checked_actor, checked
 
 
