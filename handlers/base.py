@@ -6,6 +6,7 @@ import functools
 import inspect
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -344,6 +345,22 @@ def _binder(signature: inspect.Signature) -> Binder:
     return bind
 
 
+# Actors whose texts passed the checks unchanged, by identity (weakly: an entry goes with
+# its actor, so an id is never taken for another's). An actor is frozen, so checking it
+# again gives the same answer; a client's actor runs many commands (session 17).
+_ACTORS_CHECKED: weakref.WeakValueDictionary[int, Actor] = weakref.WeakValueDictionary()
+
+
+def _checked_actor(actor: Actor) -> Actor:
+    """`checked_argument("actor", actor)`, once per actor object when nothing changes."""
+    if _ACTORS_CHECKED.get(id(actor)) is actor:
+        return actor
+    checked: Actor = checked_argument("actor", actor)
+    if checked is actor:
+        _ACTORS_CHECKED[id(actor)] = actor
+    return checked
+
+
 def _admitted(
     name: str,
     allowed: frozenset[Role],
@@ -356,7 +373,7 @@ def _admitted(
     (`NotFoundError`)."""
     allow(actor, name, allowed)
     checked = {n: checked_argument(n, v) for n, v in arguments.items()}
-    checked_actor: Actor = checked_argument("actor", actor)
+    checked_actor = _checked_actor(actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
         owned = str(checked[tenant])
         if not owns(checked_actor, owned):  # the refusal's words made only when refused

@@ -81,3 +81,23 @@ def test_session_17_a_call_the_binder_leaves_is_refused_by_inspect_as_before() -
         fleet.register_partner(OPS, "LOC-1", "Partner", colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="multiple values"):
         fleet.register_partner(OPS, "LOC-1", "Partner", location_id="LOC-1")  # type: ignore[misc]
+
+
+def test_session_17_an_actor_is_text_checked_once_and_a_bad_one_every_time() -> None:
+    from domain.text import TextError
+    from handlers.base import _ACTORS_CHECKED, _checked_actor
+    from tests.actors import operator
+
+    good = operator("ops-17", "corr-17")
+    assert _checked_actor(good) is good
+    assert _ACTORS_CHECKED.get(id(good)) is good
+    assert _checked_actor(good) is good
+    bad = operator("ops-17", "corr\x00-17")
+    for _ in range(2):
+        with pytest.raises(TextError, match="NUL"):
+            _checked_actor(bad)
+    assert _ACTORS_CHECKED.get(id(bad)) is None
+    fleet = in_memory_fleet()
+    for _ in range(2):  # refused by the command too, every time
+        with pytest.raises(TextError):
+            fleet.register_partner(bad, "LOC-1", "Partner")
