@@ -14,8 +14,8 @@ for 15-25 us an aggregate (a fifth of a command's CPU with 8 client threads, ses
 - anything else goes to `copy.deepcopy`, as do cycles (a container holding itself).
 
 An object reached twice is copied once (the copy keeps the original's sharing), as pickle
-and deepcopy do; a list only one dict holds (its reference count says so) is copied
-without that bookkeeping. The result is equal (==) to a pickle round trip of the value; tests
+and deepcopy do; a list or dict only one dict holds (its reference count says so) is
+copied without that bookkeeping. The result is equal (==) to a pickle round trip of the value; tests
 (tests/unit/test_private_copy.py) compare the two on every kind of aggregate.
 """
 
@@ -79,11 +79,11 @@ def _dict(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
 
 
 def _count_alone() -> int:
-    """A list's reference count seen as `_items` sees it (the same loop) when nothing but
-    the dict being copied holds it: the dict, the loop's variable and item tuple,
-    getrefcount's argument (4 on CPython 3.11). Such a list can be reached no other way,
-    so it needs no memo entry (a third of a big group's copy); one held anywhere else
-    counts more and goes through the memo."""
+    """A value's reference count seen as `_items` sees it (the same loop) when nothing
+    but the dict being copied holds it: the dict, the loop's variable and item tuple,
+    getrefcount's argument (4 on CPython 3.11). Such a list or dict can be reached no
+    other way, so it needs no memo entry (a third of a big group's copy); one held
+    anywhere else counts more and goes through the memo."""
     probe: dict[int, list[Any]] = {0: []}
     counts = [getrefcount(v) for _, v in probe.items()]
     for _, v in probe.items():
@@ -95,8 +95,8 @@ _ONLY_HERE = _count_alone()
 
 
 def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
-    # A loop, not a comprehension: a list value (a group's reasons per device, most of a
-    # big aggregate's state) is copied inline, without two calls per list.
+    # A loop, not a comprehension: a list or dict value (a group's reasons per device,
+    # most of a big aggregate's state) is copied inline, without two calls per value.
     shared = _SHARED
     made: dict[Any, Any] = {}
     for key, v in value.items():
@@ -104,14 +104,12 @@ def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
         kind = type(v)
         if kind in shared:
             made[k] = v
-        elif kind is list:
-            if getrefcount(v) <= _ONLY_HERE:  # referenced by this dict alone: no memo
-                made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
-                continue
-            copied = memo.get(id(v))
-            if copied is None:
-                copied = memo[id(v)] = [x if type(x) in shared else _copy(x, memo) for x in v]
-            made[k] = copied
+        elif getrefcount(v) > _ONLY_HERE:  # held elsewhere too: through the memo
+            made[k] = _copy(v, memo)
+        elif kind is list:  # held by this dict alone: no memo entry needed
+            made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
+        elif kind is dict:
+            made[k] = _items(v, memo) if v else {}
         else:
             made[k] = _copy(v, memo)
     return made

@@ -133,16 +133,20 @@ def test_session_17_an_object_reached_twice_is_copied_once() -> None:
     assert made.again == [1, 2, 3]
 
 
-def test_session_17_a_list_shared_only_inside_the_copied_state_stays_shared() -> None:
-    def held_twice() -> Holder:  # no reference to the list is left outside the holder
+def test_session_17_a_list_or_dict_shared_only_inside_the_copied_state_stays_shared() -> None:
+    def held_twice() -> Holder:  # no reference to them is left outside the holder
         shared: list[int] = [1]
-        return Holder(items=shared, by_key={"a": shared, "b": [2]})
+        inner: dict[str, int] = {"x": 1}
+        return Holder(items=shared, by_key={"a": shared, "b": [2], "c": inner, "d": inner})
 
     made = private_copy(held_twice())
     assert made.items is made.by_key["a"]
+    assert made.by_key["c"] is made.by_key["d"]
     assert made.by_key["b"] == [2]
     made.items.append(3)
     assert made.by_key["a"] == [1, 3]
+    made.by_key["c"]["y"] = 2
+    assert made.by_key["d"] == {"x": 1, "y": 2}
 
 
 def test_session_17_a_frozen_dataclass_of_immutables_is_shared_and_others_copied() -> None:
