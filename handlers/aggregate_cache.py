@@ -3,8 +3,11 @@
 A bounded LRU of aggregates as last saved or loaded, each held as a private copy made when
 it is put (`handlers.private_copy`, a deep copy sharing only immutable values): a hit gives
 the caller a private copy of its own (`get`), so no command ever mutates what is cached,
-and a command that is refused leaves the cache as it was. (Session 17: copies, not pickled
-bytes; a pickle round trip cost 3-4 times as much CPU.) Correctness never depends on it: a
+and a command that is refused leaves the cache as it was. After a save, a command whose
+result holds none of its aggregates gives them up to the cache (`adopt`: kept as they are,
+no copy; they were the command's own copies and nothing else holds them). (Session 17:
+copies, not pickled bytes: a copy costs a quarter of a pickle round trip for a device,
+two thirds for a group of 60 devices.) Correctness never depends on it: a
 command that decided on a cached aggregate saves against that aggregate's version, so a
 stale entry makes the save conflict (a unique violation for what it wrote, the recorder's
 `read_versions` check for what it only read), and the command evicts what it touched and
