@@ -496,12 +496,17 @@ class FleetApplication(Application[UUID]):
         tracking = _tracking.get()
         token = _tracking.set(None)
         try:
-            with structlog.contextvars.bound_contextvars(
+            # Bound for the command's log lines, then reset to what they were (tokens: as
+            # `bound_contextvars`, without its copy of every context variable per command).
+            logged = structlog.contextvars.bind_contextvars(
                 principal=actor.principal, correlation_id=actor.correlation_id
-            ):  # under an HTTP request's Idempotency-Key / If-Match, if any (conditions.py)
+            )
+            try:  # under an HTTP request's Idempotency-Key / If-Match, if any (conditions.py)
                 return conditioned(
                     self, actor, command, work, lambda w: self._attempt(command, actor, w, tracking)
                 )
+            finally:
+                structlog.contextvars.reset_contextvars(**logged)
         finally:
             _tracking.reset(token)
 

@@ -230,3 +230,40 @@ def test_session_17_a_gathering_leader_is_not_woken_before_its_group_is_complete
     for thread in threads:
         thread.join(10)
     assert groups == [3]
+
+
+def test_session_17_a_command_binds_its_actor_for_logs_and_restores_the_context() -> None:
+    """Inside a command its principal and correlation id are bound; after it, accepted or
+    refused, the context variables are as before (a value bound outside restored, a key
+    absent before absent again)."""
+    import structlog
+
+    from domain.base import DomainError
+    from tests.actors import operator
+
+    fleet = in_memory_fleet()
+    actor = operator("ops-ctx", "corr-ctx")
+    seen: list[dict[str, Any]] = []
+
+    def body(w: Working) -> None:
+        seen.append(structlog.contextvars.get_contextvars())
+
+    def refused(w: Working) -> None:
+        body(w)
+        raise DomainError("no")
+
+    structlog.contextvars.clear_contextvars()
+    with structlog.contextvars.bound_contextvars(principal="outer", request_id="r-1"):
+        before = structlog.contextvars.get_contextvars()
+        fleet._run("probe", actor, body)
+        assert structlog.contextvars.get_contextvars() == before
+        with pytest.raises(DomainError):
+            fleet._run("probe", actor, refused)
+        assert structlog.contextvars.get_contextvars() == before
+    assert structlog.contextvars.get_contextvars() == {}
+    for inside in seen:
+        assert inside == {
+            "principal": "ops-ctx",
+            "correlation_id": "corr-ctx",
+            "request_id": "r-1",
+        }
