@@ -1,6 +1,7 @@
 """Session 17: a command's arguments are bound without inspect on the common calls
 (handlers/base.py, `_binder`), to exactly what `Signature.bind` + `apply_defaults` gives;
-any other call is left to inspect (None), which binds it or raises its TypeError."""
+any other call is left to inspect (None), which binds it or raises its TypeError. An actor
+whose texts passed is not checked again; one whose texts fail is refused every time."""
 
 from __future__ import annotations
 
