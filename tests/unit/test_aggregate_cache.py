@@ -336,3 +336,22 @@ def test_session_17_with_the_stock_repository_cache_the_cache_keeps_copies() -> 
     stash: list[Any] = []
     withdraw(app, returned=False, stash=stash)
     assert app.aggregate_cache._entries[DEVICE][1] is not stash[0]
+
+
+def test_session_17_a_transfer_with_all_it_reads_cached_asks_the_store_nothing() -> None:
+    """The holding tenant names no aggregate: a transfer from or to it does not prefetch
+    its id (a read answering "none" every time)."""
+    from tests.scenarios import report
+
+    app = caching_fleet()
+    partner(app, "LOC-1")
+    anna = partner_user(app, "LOC-1", "anna@LOC-1")
+    app.receive_e2open_batch(OPS, "b1", [report("PC1")])
+    holding = app.partner("LOC-1").require_holding_tenant()
+    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
+    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t1")  # PC1 read once
+    before = app.recorder.reads
+    app.transfer_devices(anna, "LOC-1", ["PC1"], dashboard, holding, "t2")
+    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t3")
+    assert app.recorder.reads == before
+    assert app.device("PC1").placement == dashboard
