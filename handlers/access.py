@@ -255,8 +255,13 @@ def require_own(actor: Actor, tenant: str, missing: Msg) -> None:
     `missing` is the refusal ("No customer 'C9' found."): the same words whether the
     resource exists or not.
     """
-    if _nfc(tenant) != actor.tenant:
+    if not owns(actor, tenant):
         raise NotFoundError(missing)
+
+
+def owns(actor: Actor, tenant: str) -> bool:
+    """Whether `tenant` (a Location ID or customer id, compared in NFC) is the actor's own."""
+    return _nfc(tenant) == actor.tenant
 
 
 def missing_tenant(argument: str, value: object) -> Msg:

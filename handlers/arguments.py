@@ -57,9 +57,16 @@ def _checked_fields(value: Any) -> Any:
         changed = _changed({f: getattr(value, f) for f in type(value).model_fields})
         return value.model_copy(update=changed) if changed else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changed = _changed({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+        changed = _changed({name: getattr(value, name) for name in names})
         return dataclasses.replace(value, **changed) if changed else value
     return value
+
+
+# A dataclass's field names, by class (dataclasses.fields builds a tuple on every call).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _changed(fields: dict[str, Any]) -> dict[str, Any]:

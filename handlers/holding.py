@@ -186,7 +186,11 @@ class HoldingCommands(FleetApplication):
         transfer_id: str,
     ) -> None:
         """R-HLD-3: move PCs the partner can see from one source to one target, or back."""
-        w.prefetch(PartnerTenant.id_for(location_id), source_id, target_id, *device_ids(serials))
+        # The holding tenant is no aggregate (`_tenant`): prefetching its id would only
+        # ask the store for nothing (a round trip per transfer from or to it).
+        holding = PartnerTenant.holding_tenant_id_for(location_id)
+        tenants = [i for i in (source_id, target_id) if i != holding]
+        w.prefetch(PartnerTenant.id_for(location_id), *tenants, *device_ids(serials))
         partner = load_partner(w, location_id)
         if source_id == target_id:
             raise DeviceError(

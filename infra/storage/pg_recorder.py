@@ -30,7 +30,7 @@ Settings selects it with PROCESS_RECORDER_TOPIC.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +51,15 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from infra.storage.group_commit import GroupCommitter, Unit
+from infra.storage.pg_arrays import (
+    Packed,
+    packed_bytea,
+    packed_int4,
+    packed_int8,
+    packed_text,
+    packed_uuid,
+    use_packed_arrays,
+)
 from infra.storage.pg_conn import name_store_connections
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
 
@@ -153,6 +162,17 @@ ORDER BY 1, 2
 """
 
 
+# How each parameter is sent already packed (infra/storage/pg_arrays.py) when the
+# store's ids are UUIDs: a fraction of the CPU of psycopg's dumping of lists.
+PACKERS: dict[str, Callable[[Any], Packed]] = {
+    **dict.fromkeys(("event_units", "read_units", "tracking_units"), packed_int4),
+    **dict.fromkeys(("event_ids", "read_ids"), packed_uuid),
+    **dict.fromkeys(("event_versions", "read_versions", "positions"), packed_int8),
+    **dict.fromkeys(("topics", "names"), packed_text),
+    "states": packed_bytea,
+}
+
+
 # A lost connection or a lock timeout: retried as the stock recorder does.
 RETRY_ATTEMPTS = 10
 RETRY_WAIT_SECONDS = 0.2
@@ -237,6 +257,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             " JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
         ).format(Identifier(datastore.originator_id_type), schema, Identifier(events_table_name))
         self.committer = GroupCommitter(self._commit_group)
+        # The parameters go packed (pg_arrays.py) for UUID ids; any other id type as lists.
+        self.packs_arrays = datastore.originator_id_type == "uuid"
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -344,14 +366,18 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.reads_statement
         else:
             statement = self.alone_statement
-        rows = self._send(statement, self._parameters(units))
+        parameters: dict[str, Any] = self._parameters(units)
+        if self.packs_arrays:
+            parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+        rows = self._send(statement, parameters)
         settle(units, rows)
 
-    def _send(self, statement: bytes, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    def _send(self, statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         """BEGIN ... COMMIT in one pipeline, one Sync: one round trip. The datastore turns
         psycopg's errors into eventsourcing's."""
         with self.datastore.get_connection() as conn:
             try:
+                use_packed_arrays(conn)
                 group = conn.cursor(row_factory=tuple_row)
                 # The pipeline's end sends the one Sync and reads every result.
                 with conn.pipeline(), conn.cursor() as framing:

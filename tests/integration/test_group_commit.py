@@ -74,7 +74,7 @@ class HeldFirstGroup:
         committer._commit_group = held
 
     def queued(self) -> int:
-        with self.recorder.committer._condition:
+        with self.recorder.committer._lock:
             return len(self.recorder.committer._queue)
 
     def wait_queued(self, count: int) -> None:

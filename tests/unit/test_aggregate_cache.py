@@ -9,6 +9,7 @@ was, that a save leaves the saved versions cached, and that the LRU is bounded.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -17,11 +18,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from domain import CustomerGroup, Device
+from domain.base import Msg
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
 from handlers.access import Claims, Role, authenticate
 from handlers.aggregate_cache import AggregateCache
+from handlers.base import Working
 from handlers.devices import PartnerChoice
 from tests.actors import partner_user
 from tests.read_versions import CachingFleet, caching_fleet
@@ -42,6 +45,12 @@ def fleet() -> CachingFleet:
     app.grant_consent(CUSTOMER, "C1", ["S1"])
     assert app.caches_aggregates
     return app
+
+
+def held(cache: AggregateCache) -> dict[UUID, tuple[int, int, bytes]]:
+    """What the cache holds, by id: version, the held object's identity and its state
+    pickled (a change in place shows, though the entry's object stays the same)."""
+    return {i: (v, id(a), pickle.dumps(a)) for i, (v, a) in cache._entries.items()}
 
 
 def out_of_band(app: PartnerFleet, aggregate_id: UUID, change: Callable[[Any], None]) -> int:
@@ -154,12 +163,12 @@ def test_issue_11_a_command_that_changes_nothing_on_a_cached_copy_is_decided_aga
 
 def test_issue_11_a_refused_command_leaves_the_cache_as_it_was(fleet: CachingFleet) -> None:
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 cached, without consent
-    entries = dict(fleet.aggregate_cache._entries)
+    entries = held(fleet.aggregate_cache)
     with pytest.raises(ConsentError):
         fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # refused on the store's state too
     with pytest.raises(ConsentError):
         fleet.withdraw_consent(CUSTOMER, "C1", ["S1", "S2"])  # S2 has none either
-    assert dict(fleet.aggregate_cache._entries) == entries
+    assert held(fleet.aggregate_cache) == entries
     cached = fleet.aggregate_cache.get(DEVICE)
     assert cached is not None
     assert cached.consent is None
@@ -261,3 +270,88 @@ def test_issue_11_the_cache_size_comes_from_settings(
         assert app.aggregate_cache.maxsize == 5
     finally:
         app.close()
+
+
+def withdraw(app: CachingFleet, *, returned: bool, stash: list[Any]) -> Any:
+    """A command body run as every command's (`_run`) that lets its device escape, as no
+    real command does: it returns the device, or (returned=False) returns nothing and
+    keeps a hold on it in `stash` (session 17's tests of what the cache keeps)."""
+
+    def body(w: Working) -> Any:
+        device = w.load(Device, DEVICE, Msg("No device S1."))
+        device.withdraw_consent(OPS)
+        stash.append(device)
+        return device if returned else None
+
+    return app._run("withdraw_consent", OPS, body)
+
+
+def test_session_17_a_result_holding_an_aggregate_leaves_a_copy_in_the_cache(
+    fleet: CachingFleet,
+) -> None:
+    returned = withdraw(fleet, returned=True, stash=[])
+    version = returned.version
+    returned.grant_consent(OPS, CURRENT_CONSENT_TEXT)  # the caller's object, not the cache's
+    returned.links["extra"] = "LOC-9"
+    cached = fleet.aggregate_cache.get(DEVICE)
+    assert cached is not None
+    assert cached.version == version
+    assert cached.consent is None
+    assert "extra" not in cached.links
+
+
+def test_session_17_a_command_returning_nothing_leaves_its_aggregate_adopted(
+    fleet: CachingFleet,
+) -> None:
+    stash: list[Any] = []
+    withdraw(fleet, returned=False, stash=stash)
+    held = fleet.aggregate_cache._entries[DEVICE][1]
+    assert held is stash[0]  # kept, not copied: the command gave it up
+    got = fleet.aggregate_cache.get(DEVICE)
+    assert got is not None
+    assert got is not held
+    assert got.consent is None
+
+
+def test_session_17_an_adopted_aggregate_changed_since_is_forgotten(fleet: CachingFleet) -> None:
+    stash: list[Any] = []
+    withdraw(fleet, returned=False, stash=stash)
+    stash[0].grant_consent(OPS, CURRENT_CONSENT_TEXT)  # a hold kept after all: it moves on
+    assert fleet.aggregate_cache.get(DEVICE) is None
+    assert DEVICE not in fleet.aggregate_cache
+    assert fleet.device("S1").consent is None  # the store was never told
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])  # decided on the store's state
+    assert fleet.device("S1").consent is not None
+
+
+def test_session_17_with_the_stock_repository_cache_the_cache_keeps_copies() -> None:
+    app = CachingFleet(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "AGGREGATE_CACHE_MAXSIZE": "10"}
+    )
+    partner(app, "LOC-1")
+    app.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
+    app.grant_consent(CUSTOMER, "C1", ["S1"])
+    assert app.repository.cache is not None
+    assert app.caches_aggregates
+    stash: list[Any] = []
+    withdraw(app, returned=False, stash=stash)
+    assert app.aggregate_cache._entries[DEVICE][1] is not stash[0]
+
+
+def test_session_17_a_transfer_with_all_it_reads_cached_asks_the_store_nothing() -> None:
+    """The holding tenant names no aggregate: a transfer from or to it does not prefetch
+    its id (a read answering "none" every time)."""
+    from tests.scenarios import report
+
+    app = caching_fleet()
+    partner(app, "LOC-1")
+    anna = partner_user(app, "LOC-1", "anna@LOC-1")
+    app.receive_e2open_batch(OPS, "b1", [report("PC1")])
+    holding = app.partner("LOC-1").require_holding_tenant()
+    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
+    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t1")  # PC1 read once
+    before = app.recorder.reads
+    app.transfer_devices(anna, "LOC-1", ["PC1"], dashboard, holding, "t2")
+    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t3")
+    assert app.recorder.reads == before
+    assert app.device("PC1").placement == dashboard

@@ -9,6 +9,7 @@ caller queued behind a group, and a leader waits at most a short window for comp
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from handlers import PartnerFleet
 from handlers.base import Working
 from handlers.conditions import Conditions, IdempotencyKey, applied
 from handlers.devices import PartnerChoice
-from infra.storage.group_commit import GroupCommitter, Unit
+from infra.storage.group_commit import GroupCommitter, Signal, Unit
 from tests.scenarios import CUSTOMER, event_count, in_memory_fleet, partner, servers
 
 KEY = IdempotencyKey("k-1", "POST", "/customers/C1/consent", "sha256:" + "1" * 64)
@@ -193,3 +194,76 @@ def test_issue_11_a_leader_waits_for_the_active_callers_to_join_its_group() -> N
     waiting.join(10)
 
     assert groups == [1, 2]
+
+
+def test_session_17_a_signal_is_an_event_on_one_raw_lock() -> None:
+    """Unit.woken's default: down until set, then up for every wait; set twice is once."""
+    signal = Signal()
+    assert not signal.is_set()
+    assert signal.wait(0.001) is False
+    woken: list[bool] = []
+    waiters = [threading.Thread(target=lambda: woken.append(signal.wait(10))) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    signal.set()
+    signal.set()
+    for waiter in waiters:
+        waiter.join(10)
+    assert woken == [True, True, True]
+    assert signal.is_set()
+    assert signal.wait() is True
+
+
+def test_session_17_a_gathering_leader_is_not_woken_before_its_group_is_complete() -> None:
+    """Three active callers: the leader waits until both others queued (one wake-up at
+    the second arrival), not only the first of them."""
+    groups: list[int] = []
+    committer = GroupCommitter(lambda units: groups.append(len(units)), window_seconds=60)
+    threads = [threading.Thread(target=committer.submit, args=(Unit([event()]),)) for _ in range(3)]
+    # Two other callers active (they stay so for the test: saved "in the future").
+    committer._callers = {-1: time.monotonic() + 600, -2: time.monotonic() + 600}
+    threads[0].start()
+    while not committer._busy:
+        threading.Event().wait(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert groups == [3]
+
+
+def test_session_17_a_command_binds_its_actor_for_logs_and_restores_the_context() -> None:
+    """Inside a command its principal and correlation id are bound; after it, accepted or
+    refused, the context variables are as before (a value bound outside restored, a key
+    absent before absent again)."""
+    import structlog
+
+    from domain.base import DomainError
+    from tests.actors import operator
+
+    fleet = in_memory_fleet()
+    actor = operator("ops-ctx", "corr-ctx")
+    seen: list[dict[str, Any]] = []
+
+    def body(w: Working) -> None:
+        seen.append(structlog.contextvars.get_contextvars())
+
+    def refused(w: Working) -> None:
+        body(w)
+        raise DomainError("no")
+
+    structlog.contextvars.clear_contextvars()
+    with structlog.contextvars.bound_contextvars(principal="outer", request_id="r-1"):
+        before = structlog.contextvars.get_contextvars()
+        fleet._run("probe", actor, body)
+        assert structlog.contextvars.get_contextvars() == before
+        with pytest.raises(DomainError):
+            fleet._run("probe", actor, refused)
+        assert structlog.contextvars.get_contextvars() == before
+    assert structlog.contextvars.get_contextvars() == {}
+    for inside in seen:
+        assert inside == {
+            "principal": "ops-ctx",
+            "correlation_id": "corr-ctx",
+            "request_id": "r-1",
+        }

@@ -220,7 +220,7 @@ def test_session16_a_leader_interrupted_while_gathering_hands_the_lead_on() -> N
 
     def interrupted_gather() -> list[Unit]:
         committer._gather = original  # type: ignore[method-assign]
-        with committer._condition:
+        with committer._lock:
             committer._queue.append(queued)  # a caller queued meanwhile
         raise Interrupted
 
