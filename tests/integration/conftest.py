@@ -8,7 +8,9 @@ import pytest
 
 from infra.bootstrap import build_view_db, storage_ready
 from infra.settings import Settings
+from infra.storage.pg_copy import CopyStream
 from infra.storage.viewdb import ViewDB
+from tests.integration.streams import record_streams
 
 
 @pytest.fixture
@@ -18,3 +20,9 @@ def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
         view_db = build_view_db(postgres_settings)
     yield view_db
     view_db.close()
+
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> list[CopyStream]:
+    """Every CopyStream opened during the test (tests/integration/streams.py)."""
+    return record_streams(monkeypatch)

@@ -18,7 +18,6 @@ from uuid import uuid4
 import psycopg
 import pytest
 from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
-from psycopg import sql
 
 from domain import Device
 from domain.intake import E2OpenBatch
@@ -30,6 +29,7 @@ from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
+from tests.integration.streams import lock_is_free, recorder_of
 from tests.scenarios import OPS, event_count, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -45,28 +45,8 @@ def pg_fleet(postgres_settings: Settings) -> Iterator[PartnerFleet]:
     fleet.close()
 
 
-@pytest.fixture
-def streams(monkeypatch: pytest.MonkeyPatch) -> list[CopyStream]:
-    """Every CopyStream opened during the test, to see that a batch streamed."""
-    opened: list[CopyStream] = []
-    init = CopyStream.__init__
-
-    def spied(self: CopyStream, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        opened.append(self)
-
-    monkeypatch.setattr(CopyStream, "__init__", spied)
-    return opened
-
-
 def reports(prefix: str, count: int = SIZE) -> list[dict[str, str]]:
     return [report(f"{prefix}{i:05d}") for i in range(count)]
-
-
-def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
-    recorder = fleet.recorder
-    assert isinstance(recorder, FleetProcessRecorder)
-    return recorder
 
 
 def fail_at(monkeypatch: pytest.MonkeyPatch, call: int, error: BaseException) -> None:
@@ -81,20 +61,6 @@ def fail_at(monkeypatch: pytest.MonkeyPatch, call: int, error: BaseException) ->
         return made(self, *args, **kwargs)
 
     monkeypatch.setattr(Landing, "plain_row", failing)
-
-
-def saves_promptly(fleet: PartnerFleet) -> bool:
-    """Whether a small save gets the table lock within 2 s (no stream left holding it)."""
-    recorder = recorder_of(fleet)
-    table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute("SET lock_timeout = '2s'")
-        try:
-            with conn.transaction():
-                conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-        except psycopg.errors.LockNotAvailable:
-            return False
-    return True
 
 
 def test_streamed_batch_lands_every_pc_in_order_r_hld_1(
@@ -154,7 +120,7 @@ def test_refused_midway_stores_nothing_and_frees_the_lock(
     assert streams[0].written >= 600
     assert isinstance(streams[0].failed, Exception)
     assert event_count(pg_fleet) == before
-    assert saves_promptly(pg_fleet)
+    assert lock_is_free(pg_fleet)
     monkeypatch.undo()
     outcome = pg_fleet.receive_e2open_batch(OPS, "refused-1", reports("PCR"))
     assert len(outcome.accepted) == SIZE
@@ -172,7 +138,7 @@ def test_interrupted_midway_stores_nothing(
         pg_fleet.receive_e2open_batch(OPS, "interrupted-1", reports("PCI"))
     assert len(streams) == 1
     assert event_count(pg_fleet) == before
-    assert saves_promptly(pg_fleet)
+    assert lock_is_free(pg_fleet)
 
 
 def test_known_pc_conflicts_and_retries_as_before_r_hld_1(
@@ -190,7 +156,7 @@ def test_known_pc_conflicts_and_retries_as_before_r_hld_1(
     assert len(streams) == 2
     assert streams[1].failed is not None
     assert event_count(pg_fleet) == before + SIZE + 1
-    assert saves_promptly(pg_fleet)
+    assert lock_is_free(pg_fleet)
 
 
 def test_tracking_saved_with_the_stream_exactly_once(
@@ -207,7 +173,7 @@ def test_tracking_saved_with_the_stream_exactly_once(
     with pytest.raises(AlreadyProcessedError), pg_fleet.tracked(Tracking("feed-x", 41)):
         pg_fleet.receive_e2open_batch(OPS, "tracked-2", reports("PCU"))
     assert event_count(pg_fleet) == before
-    assert saves_promptly(pg_fleet)
+    assert lock_is_free(pg_fleet)
 
 
 def test_stale_read_version_refuses_the_stream(pg_fleet: PartnerFleet) -> None:
@@ -225,7 +191,7 @@ def test_stale_read_version_refuses_the_stream(pg_fleet: PartnerFleet) -> None:
     with pytest.raises(RecordConflictError):
         stream.finish([], {read: 1})
     assert event_count(pg_fleet) == before
-    assert saves_promptly(pg_fleet)
+    assert lock_is_free(pg_fleet)
     fresh = recorder.copy_stream(None, COPY_MIN_ROWS)
     assert fresh is not None
     ids = fresh.finish([StoredEvent(uuid4(), 1, "test:Row", b"{}")], {read: 2})

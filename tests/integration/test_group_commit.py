@@ -25,6 +25,7 @@ from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.actors import customer
 from tests.conftest import url_of
+from tests.integration.streams import recorder_of
 from tests.scenarios import CUSTOMER, OPS, servers
 
 pytestmark = pytest.mark.postgres
@@ -42,12 +43,6 @@ def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
     yield open_fleet
     for fleet in opened:
         fleet.close()
-
-
-def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
-    recorder = fleet.recorder
-    assert isinstance(recorder, FleetProcessRecorder)
-    return recorder
 
 
 def event(aggregate_id: uuid.UUID, version: int = 1) -> StoredEvent:

@@ -28,9 +28,9 @@ from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from infra.storage.group_commit import Unit
 from infra.storage.pg_copy import COPY_MIN_ROWS
-from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.actors import partner_user
 from tests.conftest import POSTGRES_DSN
+from tests.integration.streams import recorder_of
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, partner, servers
 
 FleetFactory = Callable[[], PartnerFleet]
@@ -38,12 +38,6 @@ FleetFactory = Callable[[], PartnerFleet]
 
 def names(fleet: PartnerFleet, aggregate_id: uuid.UUID) -> list[str]:
     return [type(e).__name__ for e in fleet.events.get(aggregate_id)]
-
-
-def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
-    recorder = fleet.recorder
-    assert isinstance(recorder, FleetProcessRecorder)
-    return recorder
 
 
 def event(aggregate_id: uuid.UUID, version: int = 1, topic: str = "tests:Event") -> StoredEvent:

@@ -21,8 +21,8 @@ from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, insert_by_copy
-from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
+from tests.integration.streams import recorder_of
 from tests.scenarios import OPS, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -33,12 +33,6 @@ def pg_fleet(postgres_settings: Settings) -> Any:
     fleet = build_fleet(postgres_settings)
     yield fleet
     fleet.close()
-
-
-def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
-    recorder = fleet.recorder
-    assert isinstance(recorder, FleetProcessRecorder)
-    return recorder
 
 
 def rows(count: int, version: int = 1) -> list[StoredEvent]:

@@ -24,6 +24,7 @@ from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, StreamAbortedError
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN, drop_schema
+from tests.integration.streams import lock_is_free, recorder_of
 from tests.scenarios import OPS, event_count, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -38,26 +39,6 @@ def pg_fleet(postgres_settings: Settings) -> Iterator[PartnerFleet]:
     partner(fleet, "LOC-2")
     yield fleet
     fleet.close()
-
-
-@pytest.fixture
-def streams(monkeypatch: pytest.MonkeyPatch) -> list[CopyStream]:
-    """Every CopyStream opened during the test."""
-    opened: list[CopyStream] = []
-    init = CopyStream.__init__
-
-    def spied(self: CopyStream, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        opened.append(self)
-
-    monkeypatch.setattr(CopyStream, "__init__", spied)
-    return opened
-
-
-def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:
-    recorder = fleet.recorder
-    assert isinstance(recorder, FleetProcessRecorder)
-    return recorder
 
 
 def pause_at(monkeypatch: pytest.MonkeyPatch, call: int) -> tuple[threading.Event, threading.Event]:
@@ -76,20 +57,6 @@ def pause_at(monkeypatch: pytest.MonkeyPatch, call: int) -> tuple[threading.Even
 
     monkeypatch.setattr(Landing, "plain_row", pausing)
     return started, release
-
-
-def lock_is_free(fleet: PartnerFleet) -> bool:
-    """Whether the events table's EXCLUSIVE lock is granted within 2 s."""
-    recorder = recorder_of(fleet)
-    table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute("SET lock_timeout = '2s'")
-        try:
-            with conn.transaction():
-                conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-        except psycopg.errors.LockNotAvailable:
-            return False
-    return True
 
 
 def small_pool_batch(
