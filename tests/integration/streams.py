@@ -1,15 +1,22 @@
 """What the PostgreSQL save-path tests share: the fleet's recorder, whether the events
-table's lock is free, and a record of the CopyStreams a test opened (issue 11)."""
+table's lock is free, a record of the CopyStreams a test opened, and a batch paused
+mid-stream while another save waits (issue 11)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from handlers import PartnerFleet
+from handlers.landing import Landing
 from infra.storage.pg_copy import CopyStream
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
@@ -48,3 +55,65 @@ def record_streams(monkeypatch: pytest.MonkeyPatch) -> list[CopyStream]:
 
     monkeypatch.setattr(CopyStream, "__init__", spied)
     return opened
+
+
+def pause_at(monkeypatch: pytest.MonkeyPatch, call: int) -> tuple[threading.Event, threading.Event]:
+    """Landing.plain_row waits at its `call`-th call (a batch's stream open, the table lock
+    held) until released; (started, release)."""
+    started, release = threading.Event(), threading.Event()
+    made = Landing.plain_row
+    calls = [0]
+
+    def pausing(self: Landing, *args: Any, **kwargs: Any) -> StoredEvent:
+        calls[0] += 1
+        if calls[0] == call:
+            started.set()
+            release.wait(20)
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Landing, "plain_row", pausing)
+    return started, release
+
+
+@dataclass
+class Overlap:
+    """What `save_while_paused` saw: the batch's result or error, the small save's ids,
+    and whether that save was still waiting while the batch was paused."""
+
+    done: list[Any] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    saved: list[Any] = field(default_factory=list)
+    waited: bool = False
+
+
+def save_while_paused(
+    fleet: PartnerFleet,
+    land: Callable[[], Any],
+    started: threading.Event,
+    release: threading.Event,
+) -> Overlap:
+    """Run `land` (a batch, paused by `pause_at`) on a thread; once it is paused, make a
+    one-event save on another; then release the batch and wait for both."""
+    seen = Overlap()
+
+    def landing() -> None:
+        try:
+            seen.done.append(land())
+        except BaseException as error:
+            seen.errors.append(error)
+
+    batch = threading.Thread(target=landing)
+    batch.start()
+    assert started.wait(20)
+    small = threading.Thread(
+        target=lambda: seen.saved.append(
+            fleet.recorder.insert_events([StoredEvent(uuid4(), 1, "test:Row", b"{}")])
+        )
+    )
+    small.start()
+    small.join(0.5)
+    seen.waited = small.is_alive()
+    release.set()
+    batch.join(60)
+    small.join(60)
+    return seen

@@ -10,7 +10,6 @@ refused, fails, conflicts or loses its connection, with the table lock given bac
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import uuid4
@@ -29,7 +28,7 @@ from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import lock_is_free, recorder_of
+from tests.integration.streams import lock_is_free, pause_at, recorder_of, save_while_paused
 from tests.scenarios import OPS, event_count, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -230,44 +229,23 @@ def test_a_save_during_the_stream_commits_after_it(
 ) -> None:
     """Followers never skip an id committed late: a save made while a batch streams waits
     for the batch's lock and gets ids after all of the batch's."""
-    started, release = threading.Event(), threading.Event()
-    made = Landing.plain_row
-    calls = [0]
-
-    def pausing(self: Landing, *args: Any, **kwargs: Any) -> StoredEvent:
-        calls[0] += 1
-        if calls[0] == 600:
-            started.set()
-            release.wait(10)
-        return made(self, *args, **kwargs)
-
-    monkeypatch.setattr(Landing, "plain_row", pausing)
-    done: list[Any] = []
-    batch = threading.Thread(
-        target=lambda: done.append(pg_fleet.receive_e2open_batch(OPS, "slow-1", reports("PCW")))
+    started, release = pause_at(monkeypatch, 600)
+    seen = save_while_paused(
+        pg_fleet,
+        lambda: pg_fleet.receive_e2open_batch(OPS, "slow-1", reports("PCW")),
+        started,
+        release,
     )
-    batch.start()
-    assert started.wait(10)
-    saved: list[Any] = []
-    small = threading.Thread(
-        target=lambda: saved.append(
-            pg_fleet.recorder.insert_events([StoredEvent(uuid4(), 1, "test:Row", b"{}")])
-        )
-    )
-    small.start()
-    small.join(0.5)
-    assert small.is_alive()  # waiting for the batch's lock
-    release.set()
-    batch.join(30)
-    small.join(30)
-    assert len(done[0].accepted) == SIZE
+    assert seen.waited  # the small save waited for the batch's lock
+    assert seen.errors == []
+    assert len(seen.done[0].accepted) == SIZE
     assert streams[0].failed is None
     batch_last = max(
         n.id
         for n in pg_fleet.recorder.select_notifications(start=1, limit=10**6)
         if n.originator_id == E2OpenBatch.id_for("slow-1")
     )
-    assert saved[0][0] > batch_last
+    assert seen.saved[0][0] > batch_last
 
 
 def test_no_stream_for_small_batches_or_a_pool_of_one(

@@ -24,7 +24,7 @@ from infra.settings import Settings
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, StreamAbortedError
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN, drop_schema
-from tests.integration.streams import lock_is_free, recorder_of
+from tests.integration.streams import lock_is_free, pause_at, recorder_of, save_while_paused
 from tests.scenarios import OPS, event_count, partner, report
 
 pytestmark = pytest.mark.postgres
@@ -39,24 +39,6 @@ def pg_fleet(postgres_settings: Settings) -> Iterator[PartnerFleet]:
     partner(fleet, "LOC-2")
     yield fleet
     fleet.close()
-
-
-def pause_at(monkeypatch: pytest.MonkeyPatch, call: int) -> tuple[threading.Event, threading.Event]:
-    """Landing.plain_row waits at its `call`-th call (the stream open, the lock held) until
-    released; (started, release)."""
-    started, release = threading.Event(), threading.Event()
-    made = Landing.plain_row
-    calls = [0]
-
-    def pausing(self: Landing, *args: Any, **kwargs: Any) -> StoredEvent:
-        calls[0] += 1
-        if calls[0] == call:
-            started.set()
-            release.wait(20)
-        return made(self, *args, **kwargs)
-
-    monkeypatch.setattr(Landing, "plain_row", pausing)
-    return started, release
 
 
 def small_pool_batch(
@@ -74,32 +56,12 @@ def small_pool_batch(
         started, release = pause_at(monkeypatch, 100)
         batch = [report(f"PCA{i:05d}", "LOC-1") for i in range(SIZE)]
         batch += [report(f"PCB{i:05d}", "LOC-2") for i in range(100)]
-        done: list[Any] = []
-        errors: list[BaseException] = []
-
-        def land() -> None:
-            try:
-                done.append(fleet.receive_e2open_batch(OPS, batch_id, batch))
-            except BaseException as error:
-                errors.append(error)
-
-        landing = threading.Thread(target=land)
-        landing.start()
-        assert started.wait(20)
-        saved: list[Any] = []
-        other = threading.Thread(
-            target=lambda: saved.append(
-                fleet.recorder.insert_events([StoredEvent(uuid4(), 1, "test:Row", b"{}")])
-            )
+        seen = save_while_paused(
+            fleet, lambda: fleet.receive_e2open_batch(OPS, batch_id, batch), started, release
         )
-        other.start()
-        other.join(0.5)
-        release.set()
-        landing.join(60)
-        other.join(60)
-        assert errors == []
-        assert len(done[0].accepted) == SIZE + 100
-        assert saved
+        assert seen.errors == []
+        assert len(seen.done[0].accepted) == SIZE + 100
+        assert seen.saved
         assert lock_is_free(fleet)
         landed = {n.originator_id for n in fleet.recorder.select_notifications(1, 10**6)}
         assert Device.id_for("PCB00099") in landed
@@ -162,31 +124,12 @@ def test_a_failure_mid_stream_frees_the_lock_before_its_stale_check(
 
         monkeypatch.setattr(Landing, "plain_row", failing)
         batch = [report(f"PCF{i:05d}") for i in range(SIZE)]
-        errors: list[BaseException] = []
-
-        def land() -> None:
-            try:
-                fleet.receive_e2open_batch(OPS, "stale-1", batch)
-            except BaseException as error:
-                errors.append(error)
-
-        landing = threading.Thread(target=land)
-        landing.start()
-        assert started.wait(20)
-        saved: list[Any] = []
-        other = threading.Thread(
-            target=lambda: saved.append(
-                fleet.recorder.insert_events([StoredEvent(uuid4(), 1, "test:Row", b"{}")])
-            )
+        seen = save_while_paused(
+            fleet, lambda: fleet.receive_e2open_batch(OPS, "stale-1", batch), started, release
         )
-        other.start()
-        other.join(0.5)
-        release.set()
-        landing.join(60)
-        other.join(60)
         assert len(streams) == 1
-        assert [type(e) for e in errors] == [RuntimeError]
-        assert saved
+        assert [type(e) for e in seen.errors] == [RuntimeError]
+        assert seen.saved
         assert lock_is_free(fleet)
         assert Device.id_for("PCF00001") not in {
             n.originator_id for n in fleet.recorder.select_notifications(1, 10**6)
