@@ -4,12 +4,21 @@ if the fault exists (docs/decisions.md, "Issue 11, attack on the command path ch
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
+import inspect
+import itertools
+import pickle
 import threading
 import uuid
 
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from handlers.private_copy import private_copy
 from infra.storage.group_commit import GroupCommitter, Signal, Unit
 
 
@@ -120,3 +129,196 @@ def test_session17_a_follower_interrupted_after_its_raw_lock_was_taken_stalls_no
     assert interrupted
     assert not any(thread.is_alive() for thread in later)
     assert committer._busy is False
+
+
+# --- The binder against inspect ---------------------------------------------------------
+
+
+def _signatures() -> list[inspect.Signature]:
+    def a(self, actor, x, y=2, *, z, w=4): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def b(self, actor, x, /, y): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def c(self, actor, *args, k=1): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN202
+    def d(self, actor, x=None, **kwargs): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN003, ANN202
+    def e(self, actor): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def f(self, actor, *, only, also=None): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def g(self, actor, x, y, z=3): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+
+    return [inspect.signature(fn) for fn in (a, b, c, d, e, f, g)]
+
+
+def _calls() -> list[tuple[tuple[object, ...], dict[str, object]]]:
+    names = ["x", "y", "z", "w", "k", "only", "also", "self", "actor", "args", "kwargs", "q"]
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    for count in range(5):
+        args = tuple(range(count))
+        calls.append((args, {}))
+        for size in (1, 2, 3):
+            for chosen in itertools.combinations(names, size):
+                calls.append((args, {n: n for n in chosen}))
+    return calls
+
+
+def test_session17_the_binder_binds_as_inspect_or_leaves_the_call_to_it() -> None:
+    """For every call shape (too many or too few positionals, repeated, unknown, keyword
+    only, positional only, defaults, names of self and the actor): the binder's arguments
+    are inspect's after `self` and the actor, defaults applied, and it never binds a call
+    inspect refuses (its None hands the call to inspect, which raises its own TypeError)."""
+    from handlers.base import _binder
+
+    for signature in _signatures():
+        bind = _binder(signature)
+        for args, kwargs in _calls():
+            try:
+                bound = signature.bind("self", "actor", *args, **kwargs)
+            except TypeError:
+                expected = None
+            else:
+                bound.apply_defaults()
+                expected = dict(list(bound.arguments.items())[2:])
+            got = bind(args, dict(kwargs))
+            if got is not None:
+                assert expected is not None, (signature, args, kwargs, got)
+                assert list(got.items()) == list(expected.items()), (signature, args, kwargs)
+
+
+def test_session17_the_binder_binds_the_common_calls_itself() -> None:
+    """The comparison above is not vacuous: the common shapes are bound by the binder."""
+    from handlers.base import _binder
+
+    a = _signatures()[0]
+    assert _binder(a)((1,), {"z": 3}) == {"x": 1, "y": 2, "z": 3, "w": 4}
+    assert _binder(a)((), {"x": 1, "z": 3, "w": 5}) == {"x": 1, "y": 2, "z": 3, "w": 5}
+
+
+# --- Private copies of awkward state ------------------------------------------------------
+
+
+class Colour(enum.Enum):
+    RED = [1]  # a member whose value is mutable: shared, as deepcopy shares members
+
+
+class Bits(enum.Flag):
+    A = 1
+    B = 2
+
+
+class Tags(list):  # type: ignore[type-arg]
+    """A builtin's subclass with state of its own."""
+
+    def __init__(self, items: list[str], note: list[str]) -> None:
+        super().__init__(items)
+        self.note = note
+
+
+class Name(str):
+    __slots__ = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    label: str
+    items: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenShared:
+    label: str
+    when: datetime.date
+
+
+@dataclasses.dataclass
+class Node:
+    name: str
+    children: list[Node] = dataclasses.field(default_factory=list)
+    parent: Node | None = None
+
+
+class State:
+    """An aggregate-like object holding every awkward kind at once."""
+
+    def __init__(self) -> None:
+        shared = [1, [2, 3]]
+        self.a = shared
+        self.b = {"held": shared, "alone": [4, {"deep": [5]}]}
+        self.c = (shared, "text")
+        self.frozen = Frozen("f", [1, 2])
+        self.frozen_again = self.frozen
+        self.frozen_shared = FrozenShared("s", datetime.date(2026, 1, 1))
+        self.colour = Colour.RED
+        self.bits = Bits.A | Bits.B
+        self.tags = Tags(["x"], ["n"])
+        self.name = Name("café")
+        self.ordered = collections.OrderedDict([("k", [1])])
+        self.default = collections.defaultdict(list, {"k": [2]})
+        self.counter = collections.Counter({"a": 2})
+        self.deque = collections.deque([[1], [2]])
+        self.bytes = bytearray(b"\x00\xff")
+        self.money = decimal.Decimal("1.10")
+        self.ids = frozenset({uuid.UUID(int=1)})
+        self.same_dict = {"k": [9]}
+        self.same_dict_again = self.same_dict
+        self.nested_alone = {"x": {"y": {"z": [1]}}}
+        root = Node("root")
+        child = Node("child", parent=root)
+        root.children.append(child)
+        self.tree = root  # a cycle: root -> children -> child -> parent -> root
+
+
+@pytest.mark.parametrize("cycle", [True, False])
+def test_session17_a_private_copy_keeps_sharing_and_cycles_and_shares_nothing_mutable(
+    cycle: bool,
+) -> None:
+    """Aliasing (a list held twice, a frozen dataclass held twice), cycles, builtins'
+    subclasses, enums and flags, frozen dataclasses with mutable fields: the copy has the
+    original's shape, equals a pickle round trip field by field, and no mutable object
+    of the original is reachable from the copy (mutating the copy leaves it unchanged)."""
+    original = State()
+    if not cycle:  # the walk itself, not deepcopy after a RecursionError
+        original.tree.children.clear()
+    made = private_copy(original)
+    again = pickle.loads(pickle.dumps(original))
+
+    assert made.a is made.b["held"] and made.c[0] is made.a, "a list held thrice is one list"
+    assert made.frozen_again is made.frozen
+    assert made.same_dict_again is made.same_dict
+    assert not cycle or made.tree.children[0].parent is made.tree, "the cycle is kept"
+    assert made.colour is Colour.RED and made.bits is original.bits
+    assert type(made.tags) is Tags and made.tags.note == ["n"] and made.tags == ["x"]
+    assert type(made.name) is Name and made.name == "café"
+    assert made.default.default_factory is list and type(made.default) is type(original.default)
+    assert cycle or made.frozen_shared is original.frozen_shared  # immutable: shared
+    for key in vars(original):
+        if key != "tree":
+            assert getattr(made, key) == getattr(again, key), key
+
+    originals = {id(x) for x in _mutables(original)}
+    reached = [x for x in _mutables(made) if id(x) in originals]
+    assert not reached, f"the copy reaches mutable objects of the original: {reached[:3]}"
+
+
+def _mutables(root: object) -> list[object]:
+    """Every mutable object reachable from `root` (enum members and classes left out)."""
+    seen: set[int] = set()
+    found: list[object] = []
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if id(value) in seen or isinstance(value, enum.Enum | type):
+            continue
+        seen.add(id(value))
+        if isinstance(value, list | dict | set | bytearray | collections.deque):
+            found.append(value)
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset | collections.deque):
+            stack.extend(value)
+        if hasattr(value, "__dict__") and not isinstance(value, str):
+            found.append(value.__dict__) if not _is_frozen(value) else None
+            stack.extend(vars(value).values())
+    return found
+
+
+def _is_frozen(value: object) -> bool:
+    params = getattr(type(value), "__dataclass_params__", None)
+    return params is not None and bool(params.frozen)
