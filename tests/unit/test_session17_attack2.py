@@ -135,13 +135,13 @@ def test_session17_a_follower_interrupted_after_its_raw_lock_was_taken_stalls_no
 
 
 def _signatures() -> list[inspect.Signature]:
-    def a(self, actor, x, y=2, *, z, w=4): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-    def b(self, actor, x, /, y): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-    def c(self, actor, *args, k=1): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN202
-    def d(self, actor, x=None, **kwargs): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN003, ANN202
-    def e(self, actor): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-    def f(self, actor, *, only, also=None): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-    def g(self, actor, x, y, z=3): ...  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def a(self, actor, x, y=2, *, z, w=4): ...  # type: ignore[no-untyped-def]
+    def b(self, actor, x, /, y): ...  # type: ignore[no-untyped-def]
+    def c(self, actor, *args, k=1): ...  # type: ignore[no-untyped-def]
+    def d(self, actor, x=None, **kwargs): ...  # type: ignore[no-untyped-def]
+    def e(self, actor): ...  # type: ignore[no-untyped-def]
+    def f(self, actor, *, only, also=None): ...  # type: ignore[no-untyped-def]
+    def g(self, actor, x, y, z=3): ...  # type: ignore[no-untyped-def]
 
     return [inspect.signature(fn) for fn in (a, b, c, d, e, f, g)]
 
@@ -278,14 +278,20 @@ def test_session17_a_private_copy_keeps_sharing_and_cycles_and_shares_nothing_mu
     made = private_copy(original)
     again = pickle.loads(pickle.dumps(original))
 
-    assert made.a is made.b["held"] and made.c[0] is made.a, "a list held thrice is one list"
+    assert made.a is made.b["held"], "a list held thrice is one list"
+    assert made.c[0] is made.a
     assert made.frozen_again is made.frozen
     assert made.same_dict_again is made.same_dict
     assert not cycle or made.tree.children[0].parent is made.tree, "the cycle is kept"
-    assert made.colour is Colour.RED and made.bits is original.bits
-    assert type(made.tags) is Tags and made.tags.note == ["n"] and made.tags == ["x"]
-    assert type(made.name) is Name and made.name == "café"
-    assert made.default.default_factory is list and type(made.default) is type(original.default)
+    assert made.colour is Colour.RED
+    assert made.bits is original.bits
+    assert type(made.tags) is Tags
+    assert made.tags.note == ["n"]
+    assert made.tags == ["x"]
+    assert type(made.name) is Name
+    assert made.name == "café"
+    assert made.default.default_factory is list
+    assert type(made.default) is type(original.default)
     assert cycle or made.frozen_shared is original.frozen_shared  # immutable: shared
     for key in vars(original):
         if key != "tree":
