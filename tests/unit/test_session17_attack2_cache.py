@@ -111,12 +111,15 @@ def test_session17_a_caller_changing_what_a_command_gave_it_never_changes_the_ca
     changes what it reaches (in place, and by events never saved) leaves the cache
     answering as the store."""
     result = fleet.probe(OPS, "S1", how)
-    reached = {
-        "aggregate": lambda: [result],
-        "list": lambda: result,
-        "dataclass": lambda: [result.device],
-        "tuple": lambda: [result[1]],
-    }.get(how, lambda: [])()
+    reached: list[Any] = []
+    if how == "aggregate":
+        reached = [result]
+    elif how == "list":
+        reached = result
+    elif how == "dataclass":
+        reached = [result.device]
+    elif how == "tuple":
+        reached = [result[1]]
     for device in reached:
         device.links["caller"] = "changed in place"
         device.hosted.append("Y")
