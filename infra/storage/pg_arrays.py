@@ -82,14 +82,16 @@ def packed_text(values: Sequence[str]) -> Packed:
 
 
 def packed_bytea(values: Sequence[bytes]) -> Packed:
-    """bytea[] (bytes or any buffer)."""
+    """bytea[] (bytes or any buffer: a bytearray, a memoryview of any format, as its bytes)."""
     return _packed(PackedBytea, BYTEA[0], len(values), _sized(values))
 
 
 def _sized(values: Sequence[bytes]) -> list[bytes]:
-    """Each value after its length."""
+    """Each value after its length (in bytes: a buffer that is not bytes, a memoryview of
+    4-byte items say, is taken as its bytes, so its length is theirs, not its items')."""
     parts: list[bytes] = []
-    for value in values:
+    for given in values:
+        value = given if type(given) is bytes else bytes(given)
         parts += (_LENGTH.pack(len(value)), value)
     return parts
 
