@@ -83,10 +83,11 @@ def test_session17_huge_and_many_values_arrive_exactly(conn: psycopg.Connection[
 def test_session17_buffers_other_than_bytes_arrive_as_their_bytes(
     conn: psycopg.Connection[Any],
 ) -> None:
-    """ "bytes or any buffer": a bytearray and memoryviews (of bytes, of a wider format)."""
+    """As documented, "bytes or any buffer": a bytearray and memoryviews (of bytes, of a
+    wider format)."""
     import array
 
     wide = memoryview(array.array("i", [1, 2, 3]))
-    values = [bytearray(b"ab\x00"), memoryview(b"xyz"), wide]
+    values: list[bytearray | memoryview] = [bytearray(b"ab\x00"), memoryview(b"xyz"), wide]
     got = one(conn, "SELECT %(v)b::bytea[]", packed_bytea(values))
     assert [bytes(b) for b in got] == [b"ab\x00", b"xyz", wide.tobytes()]
