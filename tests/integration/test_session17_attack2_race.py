@@ -5,6 +5,7 @@ command path changes")."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import threading
 from typing import Any
@@ -69,7 +70,7 @@ def test_session17_two_threads_toggling_one_device_lose_nothing_and_decide_on_cu
                 if "Consent" in type(e).__name__
             ]
             assert len(kinds) == sum(accepted.values()), (serial, kinds, accepted)
-            assert all(a != b for a, b in zip(kinds, kinds[1:], strict=False)), kinds
+            assert all(a != b for a, b in itertools.pairwise(kinds)), kinds
             stored = fleet.repository.get(device_id)
             version = fleet.aggregate_cache.version_of(device_id)
             cached = fleet.aggregate_cache.get(device_id)
