@@ -328,3 +328,42 @@ def _mutables(root: object) -> list[object]:
 def _is_frozen(value: object) -> bool:
     params = getattr(type(value), "__dataclass_params__", None)
     return params is not None and bool(params.frozen)
+
+
+# --- Actors checked once ----------------------------------------------------------------
+
+
+def test_session17_an_actor_changed_after_its_check_is_checked_again() -> None:
+    """An actor is frozen, but `object.__setattr__` changes it anyway: one that passed the
+    checks and then holds a text that may not be recorded is refused (TextError), not
+    waved through on its identity."""
+    from domain.base import NotFoundError
+    from domain.text import TextError
+    from tests.actors import operator
+    from tests.scenarios import in_memory_fleet
+
+    fleet = in_memory_fleet()
+    actor = operator("hp-ops", "corr-ok")
+    with pytest.raises(NotFoundError):  # checked, then refused by the command itself
+        fleet.certify_partner(actor, "LOC-X", "premium")
+    object.__setattr__(actor, "correlation_id", "corr\u202egnp.exe")
+    with pytest.raises(TextError):
+        fleet.certify_partner(actor, "LOC-X", "premium")
+
+
+def test_session17_new_actors_with_bad_texts_are_refused_whatever_came_before() -> None:
+    """Many good actors checked and dropped (their ids free for reuse), then actors with
+    a bad principal or correlation id: each is refused, none taken for a checked one."""
+    from domain.base import NotFoundError
+    from domain.text import TextError
+    from tests.actors import operator
+    from tests.scenarios import in_memory_fleet
+
+    fleet = in_memory_fleet()
+    for number in range(200):
+        with pytest.raises(NotFoundError):
+            fleet.certify_partner(operator("hp-ops", f"corr-{number}"), "LOC-X", "premium")
+        with pytest.raises(TextError):
+            fleet.certify_partner(operator("hp-ops", f"corr\x00{number}"), "LOC-X", "premium")
+        with pytest.raises(TextError):
+            fleet.certify_partner(operator("hp\u202eops", "corr"), "LOC-X", "premium")
