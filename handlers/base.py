@@ -425,7 +425,7 @@ def _forget_actor(key: int, gone: weakref.ref[Actor]) -> None:
     """An actor checked is gone: its entry goes (its id may be another's from now on)."""
     entry = _ACTORS_CHECKED.get(key)
     if entry is not None and entry[0] is gone:
-        del _ACTORS_CHECKED[key]
+        _ACTORS_CHECKED.pop(key, None)
 
 
 def _admitted(

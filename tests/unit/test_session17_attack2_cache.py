@@ -18,6 +18,7 @@ from domain.consent import CURRENT_CONSENT_TEXT
 from handlers.access import Actor, Role
 from handlers.base import Working, command
 from handlers.devices import PartnerChoice
+from tests.actors import operator
 from tests.read_versions import CachingFleet
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 
@@ -131,3 +132,53 @@ def test_session17_a_caller_changing_what_a_command_gave_it_never_changes_the_ca
     fleet.probe(OPS, "S1", "none")  # decided on what the cache gives
     assert fleet.aggregate_cache.get(DEVICE) is not None, "compared with something"
     assert_cache_is_store(fleet, DEVICE)
+
+
+class NestingFleet(CachingFleet):
+    """A command that runs another command, of another actor, and fails or not after it."""
+
+    seen: list[dict[str, Any]]
+
+    @command(Role.OPERATOR)
+    def outer(self, w: Working, actor: Actor, fail: bool) -> None:
+        import structlog
+
+        self.seen.append(structlog.contextvars.get_contextvars())
+        self.inner(OTHER, fail)
+        self.seen.append(structlog.contextvars.get_contextvars())
+
+    @command(Role.OPERATOR)
+    def inner(self, w: Working, actor: Actor, fail: bool) -> None:
+        import structlog
+
+        self.seen.append(structlog.contextvars.get_contextvars())
+        if fail:
+            raise DomainError(Msg("Inner refused."))
+
+
+OTHER = operator("hp-other", "corr-other")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_session17_a_nested_command_restores_its_callers_log_context(fail: bool) -> None:
+    """Log context bound and reset by tokens: a command run inside another (another actor)
+    logs as its own actor, and the outer one logs as itself again after it, refused or
+    not; afterwards the context is what it was before."""
+    import structlog
+
+    fleet = NestingFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    fleet.seen = []
+    structlog.contextvars.bind_contextvars(request="r-1")
+    try:
+        if fail:
+            with pytest.raises(DomainError):
+                fleet.outer(OPS, fail)
+        else:
+            fleet.outer(OPS, fail)
+        after = structlog.contextvars.get_contextvars()
+    finally:
+        structlog.contextvars.unbind_contextvars("request")
+    principals = [seen.get("principal") for seen in fleet.seen]
+    assert principals == (["hp-ops", "hp-other"] if fail else ["hp-ops", "hp-other", "hp-ops"])
+    assert all(seen.get("request") == "r-1" for seen in fleet.seen)
+    assert after == {"request": "r-1"}
