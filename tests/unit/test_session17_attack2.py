@@ -11,7 +11,9 @@ import decimal
 import enum
 import inspect
 import itertools
+import os
 import pickle
+import signal
 import threading
 import uuid
 
@@ -367,3 +369,40 @@ def test_session17_new_actors_with_bad_texts_are_refused_whatever_came_before() 
             fleet.certify_partner(operator("hp-ops", f"corr\x00{number}"), "LOC-X", "premium")
         with pytest.raises(TextError):
             fleet.certify_partner(operator("hp\u202eops", "corr"), "LOC-X", "premium")
+
+
+def test_session17_a_real_sigint_in_a_follower_waiting_on_its_raw_lock_stalls_nothing() -> None:
+    """A real SIGINT reaches the main thread while it waits, as a follower, on its unit's
+    raw lock: the wait ends with KeyboardInterrupt, its unit is never committed, and the
+    saves after it (the leader's group, three later callers) all return."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    release = threading.Event()
+    committed: list[Unit] = []
+
+    def commit_group(units: list[Unit]) -> None:
+        release.wait(10)
+        for number, unit in enumerate(units):
+            committed.append(unit)
+            unit.notification_ids = [number + 1]
+
+    committer = GroupCommitter(commit_group, window_seconds=0)
+    leader = submit_in_thread(committer, Unit([stored_event()]))
+    while not committer._busy:
+        pass
+    interrupter = threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGINT))
+    interrupter.start()
+    waiting = Unit([stored_event()])
+    with pytest.raises(KeyboardInterrupt):
+        committer.submit(waiting)  # waits behind the leader until the signal
+    release.set()
+    leader.join(10)
+    later = [submit_in_thread(committer, Unit([stored_event()])) for _ in range(3)]
+    for thread in later:
+        thread.join(10)
+
+    assert not leader.is_alive()
+    assert not any(thread.is_alive() for thread in later)
+    assert waiting not in committed
+    assert len(committed) == 4
+    assert committer._busy is False
