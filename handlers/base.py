@@ -411,8 +411,14 @@ def _checked_actor(actor: Actor) -> Actor:
     key = id(actor)
     entry = _ACTORS_CHECKED.get(key)
     if entry is not None and entry[0]() is actor:
-        texts = _texts_of(actor)
-        if all(now is then for now, then in zip(texts, entry[1], strict=True)):
+        principal, correlation_id, tenant, partner_type, pcs = entry[1]
+        if (  # each the very object checked (no tuple, no generator: the common path)
+            actor.principal is principal
+            and actor.correlation_id is correlation_id
+            and actor.tenant is tenant
+            and actor.partner_type is partner_type
+            and actor.pcs is pcs
+        ):
             return actor
     checked: Actor = checked_argument("actor", actor)
     if checked is actor:
