@@ -406,3 +406,61 @@ def test_session17_a_real_sigint_in_a_follower_waiting_on_its_raw_lock_stalls_no
     assert waiting not in committed
     assert len(committed) == 4
     assert committer._busy is False
+
+
+class LockInterruptedOnLeaving:
+    """The committer's lock, with a signal landing just after one chosen `with` block
+    (the lock released, the next instruction not yet run)."""
+
+    def __init__(self, after: int) -> None:
+        self._lock = threading.Lock()
+        self._blocks = 0
+        self._after = after
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._blocks += 1
+        if self._blocks == self._after:
+            raise Interrupted
+
+
+@pytest.mark.parametrize("leads", [True, False])
+def test_session17_a_caller_interrupted_just_after_queueing_stalls_nothing(leads: bool) -> None:
+    """A signal lands right after a caller queued its unit (as leader, or behind a leader
+    committing), before it began to wait or lead: its unit is never committed and the
+    saves after it return (the committer is not left busy with no leader)."""
+    release = threading.Event()
+    committed: list[Unit] = []
+
+    def commit_group(units: list[Unit]) -> None:
+        release.wait(10)
+        committed.extend(units)
+        for number, unit in enumerate(units):
+            unit.notification_ids = [number + 1]
+
+    committer = GroupCommitter(commit_group, window_seconds=0)
+    leader = None
+    if not leads:
+        leader = submit_in_thread(committer, Unit([stored_event()]))
+        while not committer._busy:
+            pass
+    else:
+        release.set()
+    committer._lock = LockInterruptedOnLeaving(after=1)  # type: ignore[assignment]
+    doomed = Unit([stored_event()])
+    with pytest.raises(Interrupted):
+        committer.submit(doomed)
+    committer._lock._after = 0  # type: ignore[attr-defined]
+    release.set()
+    if leader is not None:
+        leader.join(10)
+    later = [submit_in_thread(committer, Unit([stored_event()])) for _ in range(3)]
+    for thread in later:
+        thread.join(5)
+
+    assert not any(thread.is_alive() for thread in later), "later saves hang"
+    assert doomed not in committed
+    assert committer._busy is False
