@@ -140,16 +140,16 @@ class GroupCommitter:
 
     def submit(self, unit: Unit) -> list[int]:
         """Commit `unit`, alone or with others queued at the same time; its own outcome."""
-        with self._lock:
-            self._callers[threading.get_ident()] = time.monotonic()
-            self._queue.append(unit)
-            leads = not self._busy
-            if leads:
-                self._busy = True
-                unit.leads = True
-            elif self._arrivals is not None and len(self._queue) >= self._expected:
-                self._arrivals.set()  # the gathering leader's group is complete
-        try:
+        leads = False
+        try:  # from the queueing on: a signal landing anywhere takes the unit back
+            with self._lock:
+                self._callers[threading.get_ident()] = time.monotonic()
+                self._queue.append(unit)
+                if not self._busy:  # the unit leads before the committer is busy
+                    leads = unit.leads = True
+                    self._busy = True
+                elif self._arrivals is not None and len(self._queue) >= self._expected:
+                    self._arrivals.set()  # the gathering leader's group is complete
             if not leads:
                 unit.woken.wait()
                 if unit.done:
