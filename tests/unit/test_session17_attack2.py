@@ -464,3 +464,68 @@ def test_session17_a_caller_interrupted_just_after_queueing_stalls_nothing(leads
     assert not any(thread.is_alive() for thread in later), "later saves hang"
     assert doomed not in committed
     assert committer._busy is False
+
+
+def test_session17_a_leader_interrupted_while_waking_its_group_leaves_no_caller_waiting() -> None:
+    """The leader has committed its group and is waking its callers when a signal lands
+    (here: as it raises its own unit's flag, the first of the group): every other caller
+    of the group is still answered, and the caller queued behind leads the next group."""
+
+    class InterruptedSet(Signal):
+        """Raised by the previous leader (handing the lead on), by its own wait (raised
+        again for other waiters), then by its caller answering its group: the signal
+        lands there."""
+
+        __slots__ = ("calls",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def set(self) -> None:
+            super().set()
+            self.calls += 1
+            if self.calls == 3:
+                raise Interrupted
+
+    release = threading.Event()
+    committed: list[Unit] = []
+
+    def commit_group(units: list[Unit]) -> None:
+        release.wait(10)
+        committed.extend(units)
+        for number, unit in enumerate(units):
+            unit.notification_ids = [number + 1]
+
+    committer = GroupCommitter(commit_group, window_seconds=0)
+    first = submit_in_thread(committer, Unit([stored_event()]))
+    while not committer._busy:
+        pass
+    leader_unit = Unit([stored_event()], woken=InterruptedSet())
+    followers = [Unit([stored_event()]) for _ in range(2)]
+    interrupted: list[BaseException] = []
+
+    def lead() -> None:
+        try:
+            committer.submit(leader_unit)
+        except Interrupted as error:
+            interrupted.append(error)
+
+    threads = [threading.Thread(target=lead, daemon=True)]
+    threads[0].start()
+    while leader_unit not in committer._queue:
+        pass
+    threads += [submit_in_thread(committer, u) for u in followers]
+    while len(committer._queue) < 3:
+        pass
+    release.set()  # the first group ends; leader_unit leads the next one, with the followers
+    first.join(10)
+    for thread in threads:
+        thread.join(5)
+    later = submit_in_thread(committer, Unit([stored_event()]))
+    later.join(5)
+
+    assert interrupted, "the signal landed in the waking leader"
+    assert not any(thread.is_alive() for thread in threads), "a caller of the group waits"
+    assert not later.is_alive()
+    assert all(u in committed for u in followers)
