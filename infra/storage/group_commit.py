@@ -141,6 +141,7 @@ class GroupCommitter:
     def submit(self, unit: Unit) -> list[int]:
         """Commit `unit`, alone or with others queued at the same time; its own outcome."""
         leads = False
+        group: list[Unit] | None = None
         try:  # from the queueing on: a signal landing anywhere takes the unit back
             with self._lock:
                 self._callers[threading.get_ident()] = time.monotonic()
@@ -156,8 +157,11 @@ class GroupCommitter:
                     return unit.result()
             group = self._gather()  # first of the queue: this caller leads
             self._lead(group)
-        except BaseException:  # interrupted (a signal) before its group was committed
-            self._withdraw(unit)
+        except BaseException:  # interrupted (a signal)
+            if group is not None and self._taken is not group:  # settled: answer it (again)
+                self._answer(group)
+            else:  # before its group was committed
+                self._withdraw(unit)
             raise
         return unit.result()
 
@@ -226,7 +230,6 @@ class GroupCommitter:
                     member.error = error
         finally:
             with self._lock:
-                self._taken = None
                 self.groups += 1
                 self.units += len(group)
                 for member in group:
@@ -235,7 +238,18 @@ class GroupCommitter:
                 self._busy = successor is not None  # handed on, or free
                 if successor is not None:
                     successor.leads = True
+                self._taken = None  # last: once cleared, the group is settled
             for member in group:
                 member.woken.set()
             if successor is not None:
                 successor.woken.set()
+
+    def _answer(self, group: list[Unit]) -> None:
+        """Wake a settled group's callers and the next leader, again: a signal landed in
+        its leader while it woke them (a flag raised twice stays raised)."""
+        with self._lock:
+            successor = self._queue[0] if self._queue and self._queue[0].leads else None
+        for member in group:
+            member.woken.set()
+        if successor is not None:
+            successor.woken.set()
