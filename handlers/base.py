@@ -395,19 +395,43 @@ def _binder(signature: inspect.Signature) -> Binder:
 
 
 # Actors whose texts passed the checks unchanged, by identity (weakly: an entry goes with
-# its actor, so an id is never taken for another's). An actor is frozen, so checking it
-# again gives the same answer; a client's actor runs many commands (session 17).
-_ACTORS_CHECKED: weakref.WeakValueDictionary[int, Actor] = weakref.WeakValueDictionary()
+# its actor, so an id is never taken for another's), with the very texts checked: an actor
+# is frozen, yet `object.__setattr__` changes it, so a hit also needs each text to be the
+# object that was checked (session 17; attack 2 found a changed actor waved through).
+# A client's actor runs many commands.
+_ACTORS_CHECKED: dict[int, tuple[weakref.ref[Actor], tuple[object, ...]]] = {}
+
+
+def _texts_of(actor: Actor) -> tuple[object, ...]:
+    return (actor.principal, actor.correlation_id, actor.tenant, actor.partner_type, actor.pcs)
 
 
 def _checked_actor(actor: Actor) -> Actor:
-    """`checked_argument("actor", actor)`, once per actor object when nothing changes."""
-    if _ACTORS_CHECKED.get(id(actor)) is actor:
-        return actor
+    """`checked_argument("actor", actor)`, once per actor object while its texts stay."""
+    key = id(actor)
+    entry = _ACTORS_CHECKED.get(key)
+    if entry is not None and entry[0]() is actor:
+        principal, correlation_id, tenant, partner_type, pcs = entry[1]
+        if (  # each the very object checked (no tuple, no generator: the common path)
+            actor.principal is principal
+            and actor.correlation_id is correlation_id
+            and actor.tenant is tenant
+            and actor.partner_type is partner_type
+            and actor.pcs is pcs
+        ):
+            return actor
     checked: Actor = checked_argument("actor", actor)
     if checked is actor:
-        _ACTORS_CHECKED[id(actor)] = actor
+        forget = functools.partial(_forget_actor, key)
+        _ACTORS_CHECKED[key] = (weakref.ref(actor, forget), _texts_of(actor))
     return checked
+
+
+def _forget_actor(key: int, gone: weakref.ref[Actor]) -> None:
+    """An actor checked is gone: its entry goes (its id may be another's from now on)."""
+    entry = _ACTORS_CHECKED.get(key)
+    if entry is not None and entry[0] is gone:
+        _ACTORS_CHECKED.pop(key, None)
 
 
 def _admitted(

@@ -130,6 +130,9 @@ class GroupCommitter:
         self._arrivals: Signal | None = None
         self._expected = 0
         self._busy = False
+        # The group a leader took and has not finished committing (None between groups):
+        # what an interrupt landing between the taking and the commit leaves to `_withdraw`.
+        self._taken: list[Unit] | None = None
         self._callers: dict[int, float] = {}  # thread id: when it last saved (monotonic)
         self.after_commit: Callable[[list[Unit]], Any] | None = None  # a fault hook for tests
         self.groups = 0  # groups committed, and their units: what tests and benchmarks read
@@ -137,25 +140,29 @@ class GroupCommitter:
 
     def submit(self, unit: Unit) -> list[int]:
         """Commit `unit`, alone or with others queued at the same time; its own outcome."""
-        with self._lock:
-            self._callers[threading.get_ident()] = time.monotonic()
-            self._queue.append(unit)
-            leads = not self._busy
-            if leads:
-                self._busy = True
-                unit.leads = True
-            elif self._arrivals is not None and len(self._queue) >= self._expected:
-                self._arrivals.set()  # the gathering leader's group is complete
-        try:
+        leads = False
+        group: list[Unit] | None = None
+        try:  # from the queueing on: a signal landing anywhere takes the unit back
+            with self._lock:
+                self._callers[threading.get_ident()] = time.monotonic()
+                self._queue.append(unit)
+                if not self._busy:  # the unit leads before the committer is busy
+                    leads = unit.leads = True
+                    self._busy = True
+                elif self._arrivals is not None and len(self._queue) >= self._expected:
+                    self._arrivals.set()  # the gathering leader's group is complete
             if not leads:
                 unit.woken.wait()
                 if unit.done:
                     return unit.result()
             group = self._gather()  # first of the queue: this caller leads
-        except BaseException:  # interrupted (a signal) before its group was taken
-            self._withdraw(unit)
+            self._lead(group)
+        except BaseException:  # interrupted (a signal)
+            if group is not None and self._taken is not group:  # settled: answer it (again)
+                self._answer(group)
+            else:  # before its group was committed
+                self._withdraw(unit)
             raise
-        self._lead(group)
         return unit.result()
 
     def _withdraw(self, unit: Unit) -> None:
@@ -163,11 +170,19 @@ class GroupCommitter:
         still queued it is never committed (its caller learns of the interruption, nothing
         of it is saved), and if its caller was to lead, the lead goes to the next unit
         queued, or the committer is free. A unit already in a group in flight stays there
-        (its outcome comes as a lost reply's would)."""
+        (its outcome comes as a lost reply's would). A group its caller took as leader and
+        had not begun to commit (the interrupt landed in between) goes back to the front
+        of the queue without its unit, for the next leader (session 17, attack 2)."""
         with self._lock:
-            if unit not in self._queue:  # Unit compares by identity (eq=False)
+            taken = self._taken
+            if taken is not None and not unit.done and any(u is unit for u in taken):
+                self._taken = None
+                queued = set(map(id, self._queue))
+                self._queue[:0] = [u for u in taken if u is not unit and id(u) not in queued]
+            elif unit not in self._queue:  # Unit compares by identity (eq=False)
                 return
-            self._queue.remove(unit)
+            if unit in self._queue:
+                self._queue.remove(unit)
             if not unit.leads:
                 return
             successor = self._queue[0] if self._queue else None
@@ -182,7 +197,8 @@ class GroupCommitter:
         with self._lock:
             expected = self._active()
             if len(self._queue) >= expected or self.window_seconds <= 0:
-                group, self._queue = self._queue, []
+                group = self._taken = self._queue
+                self._queue = []
                 return group
             arrivals = self._arrivals = Signal()
             self._expected = expected
@@ -192,7 +208,8 @@ class GroupCommitter:
             with self._lock:
                 self._arrivals = None
         with self._lock:
-            group, self._queue = self._queue, []
+            group = self._taken = self._queue
+            self._queue = []
         return group
 
     def _active(self) -> int:
@@ -221,7 +238,18 @@ class GroupCommitter:
                 self._busy = successor is not None  # handed on, or free
                 if successor is not None:
                     successor.leads = True
+                self._taken = None  # last: once cleared, the group is settled
             for member in group:
                 member.woken.set()
             if successor is not None:
                 successor.woken.set()
+
+    def _answer(self, group: list[Unit]) -> None:
+        """Wake a settled group's callers and the next leader, again: a signal landed in
+        its leader while it woke them (a flag raised twice stays raised)."""
+        with self._lock:
+            successor = self._queue[0] if self._queue and self._queue[0].leads else None
+        for member in group:
+            member.woken.set()
+        if successor is not None:
+            successor.woken.set()

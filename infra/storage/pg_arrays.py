@@ -28,6 +28,7 @@ _EMPTY = struct.Struct(">iiI")
 _INT4 = struct.Struct(">ii")  # each element: its length (4) and value
 _INT8 = struct.Struct(">iq")
 _LENGTH = struct.Struct(">i")
+Buffer = bytes | bytearray | memoryview  # what a bytea element may be given as
 _UUID_LENGTH = _LENGTH.pack(16)
 
 # Element type oid, array type oid (pg_type), per element type.
@@ -81,15 +82,17 @@ def packed_text(values: Sequence[str]) -> Packed:
     return _packed(PackedText, TEXT[0], len(values), _sized([v.encode() for v in values]))
 
 
-def packed_bytea(values: Sequence[bytes]) -> Packed:
-    """bytea[] (bytes or any buffer)."""
+def packed_bytea(values: Sequence[Buffer]) -> Packed:
+    """bytea[] (bytes or any buffer: a bytearray, a memoryview of any format, as its bytes)."""
     return _packed(PackedBytea, BYTEA[0], len(values), _sized(values))
 
 
-def _sized(values: Sequence[bytes]) -> list[bytes]:
-    """Each value after its length."""
+def _sized(values: Sequence[Buffer]) -> list[bytes]:
+    """Each value after its length (in bytes: a buffer that is not bytes, a memoryview of
+    4-byte items say, is taken as its bytes, so its length is theirs, not its items')."""
     parts: list[bytes] = []
-    for value in values:
+    for given in values:
+        value = given if type(given) is bytes else bytes(given)
         parts += (_LENGTH.pack(len(value)), value)
     return parts
 

@@ -91,7 +91,7 @@ def test_session_17_an_actor_is_text_checked_once_and_a_bad_one_every_time() -> 
 
     good = operator("ops-17", "corr-17")
     assert _checked_actor(good) is good
-    assert _ACTORS_CHECKED.get(id(good)) is good
+    assert _ACTORS_CHECKED[id(good)][0]() is good  # (its weak reference, its texts)
     assert _checked_actor(good) is good
     bad = operator("ops-17", "corr\x00-17")
     for _ in range(2):
