@@ -15,6 +15,7 @@ import structlog
 from psycopg import sql
 
 from handlers import PartnerFleet
+from handlers.base import COMMANDS
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from tests.kafka import Broker
@@ -131,3 +132,17 @@ def logging_as_found() -> Iterator[None]:
     which tests share a process depends on pytest-xdist's scheduling."""
     with structlog_config_restored():
         yield
+
+
+@contextmanager
+def commands_kept_local() -> Iterator[None]:
+    """Commands declared within (`@command` on a test's own fleet class) stay that test
+    module's: the registry of the service's commands (handlers.base.COMMANDS, which the
+    access matrix and the text checks cover command by command) is left as it was, so a
+    test module imported in the same process adds no command the service does not have."""
+    before = dict(COMMANDS)
+    try:
+        yield
+    finally:
+        COMMANDS.clear()
+        COMMANDS.update(before)

@@ -19,6 +19,7 @@ from handlers.access import Actor, Role
 from handlers.base import Working, command
 from handlers.devices import PartnerChoice
 from tests.actors import operator
+from tests.conftest import commands_kept_local
 from tests.read_versions import CachingFleet
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 
@@ -30,37 +31,39 @@ class Box:
     device: Any
 
 
-class ProbeFleet(CachingFleet):
-    """A caching fleet with one more command, changing S1 then ending the way it is told."""
+with commands_kept_local():  # not commands of the service (tests/conftest.py)
 
-    @command(Role.OPERATOR)
-    def probe(self, w: Working, actor: Actor, serial: str, how: str) -> Any:  # noqa: PLR0911
-        device = w.load(Device, Device.id_for(serial), Msg("No such device."))
-        if device.consent is None:
-            device.grant_consent(actor, CURRENT_CONSENT_TEXT)
-        else:
-            device.withdraw_consent(actor)
-        if how in ("refuse", "raise"):
-            device.links["probe"] = "changed in place"  # never saved: the command fails
-            device.alerts.clear()
-            device.hosted.append("X")
-        if how == "refuse":
-            raise DomainError(Msg("Refused after a change."))
-        if how == "raise":
-            raise RuntimeError("failed after a change")
-        if how == "aggregate":
-            return device
-        if how == "list":
-            return [device]
-        if how == "dataclass":
-            return Box(device)
-        if how == "tuple":
-            return (device.id, device)
-        if how == "id":
-            return device.id
-        if how == "text":
-            return device.serial
-        return None
+    class ProbeFleet(CachingFleet):
+        """A caching fleet with one more command, changing S1 then ending the way it is told."""
+
+        @command(Role.OPERATOR)
+        def probe(self, w: Working, actor: Actor, serial: str, how: str) -> Any:  # noqa: PLR0911
+            device = w.load(Device, Device.id_for(serial), Msg("No such device."))
+            if device.consent is None:
+                device.grant_consent(actor, CURRENT_CONSENT_TEXT)
+            else:
+                device.withdraw_consent(actor)
+            if how in ("refuse", "raise"):
+                device.links["probe"] = "changed in place"  # never saved: the command fails
+                device.alerts.clear()
+                device.hosted.append("X")
+            if how == "refuse":
+                raise DomainError(Msg("Refused after a change."))
+            if how == "raise":
+                raise RuntimeError("failed after a change")
+            if how == "aggregate":
+                return device
+            if how == "list":
+                return [device]
+            if how == "dataclass":
+                return Box(device)
+            if how == "tuple":
+                return (device.id, device)
+            if how == "id":
+                return device.id
+            if how == "text":
+                return device.serial
+            return None
 
 
 @pytest.fixture
@@ -134,26 +137,28 @@ def test_session17_a_caller_changing_what_a_command_gave_it_never_changes_the_ca
     assert_cache_is_store(fleet, DEVICE)
 
 
-class NestingFleet(CachingFleet):
-    """A command that runs another command, of another actor, and fails or not after it."""
+with commands_kept_local():  # not commands of the service (tests/conftest.py)
 
-    seen: list[dict[str, Any]]
+    class NestingFleet(CachingFleet):
+        """A command that runs another command, of another actor, and fails or not after it."""
 
-    @command(Role.OPERATOR)
-    def outer(self, w: Working, actor: Actor, fail: bool) -> None:
-        import structlog
+        seen: list[dict[str, Any]]
 
-        self.seen.append(structlog.contextvars.get_contextvars())
-        self.inner(OTHER, fail)
-        self.seen.append(structlog.contextvars.get_contextvars())
+        @command(Role.OPERATOR)
+        def outer(self, w: Working, actor: Actor, fail: bool) -> None:
+            import structlog
 
-    @command(Role.OPERATOR)
-    def inner(self, w: Working, actor: Actor, fail: bool) -> None:
-        import structlog
+            self.seen.append(structlog.contextvars.get_contextvars())
+            self.inner(OTHER, fail)
+            self.seen.append(structlog.contextvars.get_contextvars())
 
-        self.seen.append(structlog.contextvars.get_contextvars())
-        if fail:
-            raise DomainError(Msg("Inner refused."))
+        @command(Role.OPERATOR)
+        def inner(self, w: Working, actor: Actor, fail: bool) -> None:
+            import structlog
+
+            self.seen.append(structlog.contextvars.get_contextvars())
+            if fail:
+                raise DomainError(Msg("Inner refused."))
 
 
 OTHER = operator("hp-other", "corr-other")
