@@ -38,6 +38,22 @@ def submit_in_thread(committer: GroupCommitter, unit: Unit) -> threading.Thread:
     return thread
 
 
+def gated_committer(
+    release: threading.Event, committed: list[Unit] | None = None
+) -> GroupCommitter:
+    """A committer without a window whose groups wait for `release`, then commit: each
+    unit gets its place in the group as its id and is noted in `committed`."""
+
+    def commit_group(units: list[Unit]) -> None:
+        release.wait(10)
+        for number, unit in enumerate(units):
+            if committed is not None:
+                committed.append(unit)
+            unit.notification_ids = [number + 1]
+
+    return GroupCommitter(commit_group, window_seconds=0)
+
+
 # --- Group commit: an interrupt landing between taking a group and committing it ----------
 
 
@@ -47,13 +63,9 @@ def test_session17_a_leader_interrupted_after_taking_its_group_leaves_no_caller_
     answered (its unit committed by a next leader, or refused), and a later save must
     return: the committer must not stay busy for ever with a group nobody commits."""
     committed: list[Unit] = []
-
-    def commit_group(units: list[Unit]) -> None:
-        for number, unit in enumerate(units):
-            committed.append(unit)
-            unit.notification_ids = [number + 1]
-
-    committer = GroupCommitter(commit_group, window_seconds=0)
+    released = threading.Event()
+    released.set()
+    committer = gated_committer(released, committed)
     follower = Unit([stored_event()])
     callers: list[threading.Thread] = []
     original_gather, original_lead = committer._gather, committer._lead
@@ -98,13 +110,7 @@ def test_session17_a_follower_interrupted_after_its_raw_lock_was_taken_stalls_no
             raise Interrupted  # the flag stays down
 
     release = threading.Event()
-
-    def commit_group(units: list[Unit]) -> None:
-        release.wait(10)
-        for number, unit in enumerate(units):
-            unit.notification_ids = [number + 1]
-
-    committer = GroupCommitter(commit_group, window_seconds=0)
+    committer = gated_committer(release)
     leader = submit_in_thread(committer, Unit([stored_event()]))
     while not committer._busy:
         pass
@@ -379,14 +385,7 @@ def test_session17_a_real_sigint_in_a_follower_waiting_on_its_raw_lock_stalls_no
         pytest.skip("signals reach the main thread only")
     release = threading.Event()
     committed: list[Unit] = []
-
-    def commit_group(units: list[Unit]) -> None:
-        release.wait(10)
-        for number, unit in enumerate(units):
-            committed.append(unit)
-            unit.notification_ids = [number + 1]
-
-    committer = GroupCommitter(commit_group, window_seconds=0)
+    committer = gated_committer(release, committed)
     leader = submit_in_thread(committer, Unit([stored_event()]))
     while not committer._busy:
         pass
@@ -434,14 +433,7 @@ def test_session17_a_caller_interrupted_just_after_queueing_stalls_nothing(leads
     saves after it return (the committer is not left busy with no leader)."""
     release = threading.Event()
     committed: list[Unit] = []
-
-    def commit_group(units: list[Unit]) -> None:
-        release.wait(10)
-        committed.extend(units)
-        for number, unit in enumerate(units):
-            unit.notification_ids = [number + 1]
-
-    committer = GroupCommitter(commit_group, window_seconds=0)
+    committer = gated_committer(release, committed)
     leader = None
     if not leads:
         leader = submit_in_thread(committer, Unit([stored_event()]))
@@ -490,14 +482,7 @@ def test_session17_a_leader_interrupted_while_waking_its_group_leaves_no_caller_
 
     release = threading.Event()
     committed: list[Unit] = []
-
-    def commit_group(units: list[Unit]) -> None:
-        release.wait(10)
-        committed.extend(units)
-        for number, unit in enumerate(units):
-            unit.notification_ids = [number + 1]
-
-    committer = GroupCommitter(commit_group, window_seconds=0)
+    committer = gated_committer(release, committed)
     first = submit_in_thread(committer, Unit([stored_event()]))
     while not committer._busy:
         pass
