@@ -104,16 +104,8 @@ def insert_by_copy(
         conn.transaction(),
         conn.cursor() as curs,
     ):
-        if tracking is not None:
-            recorder._insert_tracking(curs, tracking=tracking)
-        recorder._lock_table(curs)
-        recorder._notify_channel(curs)
-        if read_versions:
-            found = curs.execute(
-                statements.stale, (list(read_versions), list(read_versions.values()))
-            ).fetchone()
-            if found is not None:
-                raise IntegrityError(f"aggregate {found} changed since the command read it")
+        _open(recorder, curs, tracking)
+        _check_read_versions(curs, statements, read_versions)
         first = _reserve(curs, statements, count)
         last = first + count - 1
         with curs.copy(statements.copy) as copy:
@@ -167,10 +159,7 @@ class CopyStream:
             conn = self._stack.enter_context(recorder.datastore.get_connection())
             self._stack.enter_context(conn.transaction())
             curs = self._curs = self._stack.enter_context(conn.cursor())
-            if tracking is not None:
-                recorder._insert_tracking(curs, tracking=tracking)
-            recorder._lock_table(curs)
-            recorder._notify_channel(curs)
+            _open(recorder, curs, tracking)
             self.first = _reserve(curs, self._statements, 1)
             self._copy = curs.copy(self._statements.copy)
             copy = self._copy.__enter__()
@@ -218,12 +207,7 @@ class CopyStream:
             copy, self._copy = self._copy, None
             copy.__exit__(None, None, None)  # ends the COPY: the server's errors come here
             curs = self._curs
-            if read_versions:
-                found = curs.execute(
-                    self._statements.stale, (list(read_versions), list(read_versions.values()))
-                ).fetchone()
-                if found is not None:
-                    raise IntegrityError(f"aggregate {found} changed since the command read it")
+            _check_read_versions(curs, self._statements, read_versions)
             last = self.first + self.written - 1
             assert self._statements.settle is not None  # set by _reserve
             if self.written:  # else the one id reserved stays unused, as after a rollback
@@ -268,6 +252,27 @@ class CopyStream:
 
 class StreamAbortedError(Exception):
     """The command ended without saving what it streamed."""
+
+
+def _open(recorder: PostgresProcessRecorder, curs: Any, tracking: Tracking | None) -> None:
+    """A COPY's transaction before its rows, in the stock recorder's order: the tracking
+    record, `SET LOCAL lock_timeout` and the EXCLUSIVE table lock, NOTIFY."""
+    if tracking is not None:
+        recorder._insert_tracking(curs, tracking=tracking)
+    recorder._lock_table(curs)
+    recorder._notify_channel(curs)
+
+
+def _check_read_versions(
+    curs: Any, statements: CopyStatements, read_versions: Mapping[UUID, int] | None
+) -> None:
+    """Under the lock: IntegrityError when an aggregate read has a later event."""
+    if read_versions:
+        found = curs.execute(
+            statements.stale, (list(read_versions), list(read_versions.values()))
+        ).fetchone()
+        if found is not None:
+            raise IntegrityError(f"aggregate {found} changed since the command read it")
 
 
 def _reserve(curs: Any, statements: CopyStatements, count: int) -> int:
