@@ -26,6 +26,7 @@ from domain.feed_bounds import (
     Unreadable,
 )
 from domain.idempotency import ContentMismatchError, same_content
+from domain.iso import IsoDate
 from domain.text import feed_texts, printable
 
 __all__ = [
@@ -49,7 +50,7 @@ class E2OpenReport(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     reseller_location_id: str = Field(min_length=1, max_length=64)
     distributor: str = Field(min_length=1, max_length=200)
-    ship_date: date
+    ship_date: IsoDate
     end_customer: str | None = Field(default=None, max_length=200)
     care_plan: Literal["premium", "premium_plus"] = "premium"
 

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from domain.base import DomainError
+from domain.iso import IsoDatetime
 from handlers.access import Actor, AuditScope, audit_scope
 from infra.bootstrap import build_fleet, build_verifier, build_view_runner
 from infra.cli.support import (
@@ -55,6 +57,7 @@ audit_cli = typer.Typer(
     help="Auditors: consent history, 'was consent in effect at T', exports (R-CON-3, R-CON-4).",
     no_args_is_help=True,
 )
+INSTANT = TypeAdapter(IsoDatetime)  # the offset is checked apart, with its own message
 PROGRESS_FROM = 1_000  # rows: shorter exports finish before a bar would help
 
 
@@ -119,10 +122,11 @@ def _scope(actor: Actor) -> AuditScope:
 
 
 def _moment(text: str) -> datetime:
+    """--at read as HTTP reads a moment (domain/iso.py): digits are no Unix time."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"--at {text!r} is not an ISO 8601 instant (2026-06-01T08:00:00+02:00).")
+        moment = INSTANT.validate_python(text)
+    except ValidationError as error:
+        fail(f"--at {text!r} is not an ISO 8601 instant: {error.errors()[0]['msg']}.")
     if moment.tzinfo is None:
         fail(f"--at {text!r} has no offset, so it means another instant on each host: add one.")
     return moment

@@ -43,6 +43,10 @@ EDGY_DATE = st.one_of(
         ["2026-02-29", "2024-02-29", "2026-13-01", "20261001", "2026-10-01T00:00:00", "2026-W40-1"]
     ),
     st.sampled_from(["0001-01-01", "9999-12-31", "0000-01-01", "2026-1-01", " 2026-10-01"]),
+    # Numbers and digits, which lax pydantic read as Unix times (session 18, domain/iso.py).
+    st.integers(-(10**11), 10**11),
+    st.integers(0, 10**11).map(str),
+    st.sampled_from([1699920000, 1699920000.0, "1699920000", "20261001", 0, "0"]),
 )
 EDGY_VALUE = st.one_of(EDGY_TEXT, st.none(), st.integers(), st.booleans(), st.just(["a"]))
 # Mostly good values, so that both paths are taken often (`event` counts them).
@@ -99,6 +103,24 @@ def test_issue_11_plain_report_accepts_only_what_the_model_accepts_alike(raw: An
     event("plain" if plain is not None else "model only")
     if plain is not None:
         assert plain == model_fields(report)
+
+
+@settings(max_examples=400, deadline=None)
+@given(day=DAY)
+def test_issue_11_plain_report_and_the_model_agree_on_every_ship_date(day: Any) -> None:
+    """R-HLD-1: for a report otherwise plain, the plain path takes a ship date exactly when
+    the model does (an ISO day), and numbers or digits neither (session 18)."""
+    raw = e2open_report("PC1") | {"ship_date": day}
+
+    plain = plain_report(raw)
+
+    try:
+        E2OpenReport.model_validate(raw)
+    except ValidationError:
+        assert plain is None
+        return
+    assert plain is not None
+    assert isinstance(day, str)
 
 
 def test_issue_11_plain_report_takes_the_common_form() -> None:

@@ -138,8 +138,10 @@ def test_r_con_4_a_later_correction_is_listed_beside_the_answer(portal: Portal) 
         ({"serial": "S1", "partner": "LOC-1", "zone": "Mars/Olympus"}, 422, "Mars/Olympus"),
         ({"serial": "S1", "partner": "LOC-1", "zone": "+25:00"}, 422, "+25:00"),
         ({"serial": "S1", "partner": "LOC-1", "at": "yesterday"}, 422, "yesterday"),
+        ({"serial": "S1", "partner": "LOC-1", "at": "1700000000"}, 422, "1700000000"),
+        ({"serial": "S1", "partner": "LOC-1", "at": "20260601"}, 422, "20260601"),
     ],
-    ids=["unknown device", "unknown zone", "bad offset", "not a time"],
+    ids=["unknown device", "unknown zone", "bad offset", "not a time", "digits", "ISO basic"],
 )
 def test_r_con_3_a_question_that_cannot_be_answered_says_why_next_to_the_form(
     portal: Portal, params: dict[str, str], status: int, words: str

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
+from domain.iso import IsoAwareDatetime
 from handlers.access import AuditScope, CustomerScope
 from infra.http.deps import (
     ActorDep,
@@ -91,7 +91,7 @@ def read_consent_in_effect(
     views: ViewsDep,
     serial: Annotated[Key, Query(description="The device's serial number")],
     partner: Annotated[Key, Query(description="The partner's Location ID")],
-    at: Annotated[AwareDatetime, Query(description="The moment, with an offset")],
+    at: Annotated[IsoAwareDatetime, Query(description="The moment, with an offset")],
 ) -> ConsentInEffect:
     """R-CON-3: was consent in effect for a device and partner at a moment, and why."""
     with views.transaction() as tx:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
 from domain.device import normalise_serial
+from domain.iso import IsoAwareDatetime
 from handlers.device_queries import customer_device
 from infra.http.deps import (
     ActorDep,
@@ -60,10 +60,10 @@ router = APIRouter(
 )
 
 Since = Annotated[
-    AwareDatetime | None, Query(description="Records from this moment on (with an offset)")
+    IsoAwareDatetime | None, Query(description="Records from this moment on (with an offset)")
 ]
 Until = Annotated[
-    AwareDatetime | None, Query(description="Records before this moment (with an offset)")
+    IsoAwareDatetime | None, Query(description="Records before this moment (with an offset)")
 ]
 
 

@@ -5,12 +5,13 @@ as its *service partner* reads them under `/partners/{location_id}` (a reseller:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from domain.device import normalise_serial
+from domain.iso import IsoDate
 from infra.http.deps import ActorDep, FleetDep, PageDep, PartnerScopeDep, ViewsDep
 from infra.http.paging import Paged
 from infra.http.routing import FleetRoute
@@ -87,7 +88,7 @@ def read_service_levels(
     scope: PartnerScopeDep,
     views: ViewsDep,
     as_of: Annotated[
-        date | None, Query(description="The day asked about; today (UTC) if not given")
+        IsoDate | None, Query(description="The day asked about; today (UTC) if not given")
     ] = None,
     all_active: Annotated[
         bool, Query(alias="all", description="Every active level, not only the highest")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.iso import IsoAwareDatetime
 from projections.consent_queries import ConsentAnswer, Row
 
 Key = Annotated[str, Field(min_length=1, max_length=256)]
@@ -23,8 +24,8 @@ class CustomerHistoryFilter(BaseModel):
     partner: Key | None = Field(
         default=None, description="A partner's Location ID: the records of its link periods"
     )
-    since: AwareDatetime | None = Field(default=None, description="Records at or after")
-    until: AwareDatetime | None = Field(default=None, description="Records before")
+    since: IsoAwareDatetime | None = Field(default=None, description="Records at or after")
+    until: IsoAwareDatetime | None = Field(default=None, description="Records before")
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> Self:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from domain.iso import IsoDate
 from domain.service_level import ServiceLevel
 from infra.http.schemas.partners import RequestModel
 
@@ -75,8 +76,8 @@ class ServiceLevelBody(RequestModel):
 
     kind: LevelKind
     name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    starts: date
-    ends: date
+    starts: IsoDate
+    ends: IsoDate
 
     @field_validator("ends")
     @classmethod

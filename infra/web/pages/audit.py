@@ -23,8 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
+from pydantic import TypeAdapter, ValidationError
 
 from domain.base import DomainError, Msg
+from domain.iso import IsoDatetime
 from handlers.access import AuditScope, audit_scope
 from infra.http.streaming import Format, in_transaction, streamed
 from infra.web.deps import CsrfDep, Portal, PortalDep, Refusal
@@ -38,6 +40,12 @@ router = APIRouter()
 PAGE_SIZE = 50
 Text = Annotated[str | None, Query(max_length=256)]
 MOMENT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+INSTANT = TypeAdapter(IsoDatetime)  # digits are no Unix time (domain/iso.py)
+
+
+def _instant(text: str) -> datetime:
+    """The form's date and time as every other input reads one."""
+    return INSTANT.validate_python(text.strip())
 
 
 class MomentInputError(MomentError):
@@ -56,8 +64,8 @@ class Question:
     def moment(self) -> datetime:
         """The instant asked about; MomentInputError for a time or zone not understood."""
         try:
-            given = datetime.fromisoformat(self.at.strip())
-        except ValueError:
+            given = _instant(self.at)
+        except ValidationError:
             raise MomentInputError(
                 Msg("{at!r} is not a date and time; write it as 2025-06-01T08:00.", at=self.at)
             ) from None
@@ -73,7 +81,7 @@ class Question:
             moment = self.moment()
         except MomentError:
             return self.at
-        if datetime.fromisoformat(self.at.strip()).tzinfo is None:
+        if _instant(self.at).tzinfo is None:
             return self.at
         return moment.astimezone(zone_of(self.zone)).replace(tzinfo=None).isoformat()
 
