@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
+from infra.storage.es_environment import refusals
 from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 from infra.storage.read_versions import SQLITE_TOPIC
 
@@ -105,7 +107,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _storage_is_understood(self) -> Settings:
-        self.storage  # noqa: B018 - parse now, so bad configuration fails at start-up
+        # Parse now, so bad configuration fails at start-up; eventsourcing reads the process
+        # environment too, so what it would take from there is checked as well.
+        problems = refusals(os.environ, self.storage.env)
+        if problems:
+            raise ValueError("; ".join(problems))
         self.cpin_secret()
         if self.jwks_path is not None and self.jwks_url is not None:
             raise ValueError(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import structlog
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from domain.cpin import DEMO_KEY
 from infra.cli.app import cli
@@ -195,3 +196,150 @@ def test_log_lines_go_to_standard_error_never_to_a_verbs_output(
 def test_a_crashing_command_shows_no_local_variables() -> None:
     """Kind 9: typer prints a crash's locals by default (a Settings, a DSN): not ours."""
     assert cli.pretty_exceptions_show_locals is False
+
+
+# --- eventsourcing's own variables (session 18) ----------------------------------------------
+# eventsourcing reads its settings from the process environment too, a variable prefixed
+# with the application's name first (PARTNERFLEET_X before X): those the service cannot
+# honour are refused when settings are read, naming the variable, its value and what works.
+
+PG_URL = "postgresql://app@db:5432/fleet"
+REFUSED_ENVIRONMENT = {
+    "ids as text": ({"ORIGINATOR_ID_TYPE": "text"}, "ORIGINATOR_ID_TYPE='text'", "'uuid'"),
+    "ids as TEXT": (
+        {"ORIGINATOR_ID_TYPE": "TEXT"},
+        "ORIGINATOR_ID_TYPE='TEXT'",
+        "'uuid'",
+    ),
+    "ids as text, the application's own": (
+        {"PARTNERFLEET_ORIGINATOR_ID_TYPE": "text"},
+        "PARTNERFLEET_ORIGINATOR_ID_TYPE='text'",
+        "'uuid'",
+    ),
+    "an unknown id type": ({"ORIGINATOR_ID_TYPE": "int"}, "ORIGINATOR_ID_TYPE='int'", "'uuid'"),
+    "tracking in many rows": ({"SINGLE_ROW_TRACKING": "no"}, "SINGLE_ROW_TRACKING='no'", "true"),
+    "another persistence module": (
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        "PERSISTENCE_MODULE='eventsourcing.popo'",
+        "DATABASE_URL",
+    ),
+    "PostgreSQL named by module alone": (
+        {"PERSISTENCE_MODULE": "eventsourcing.postgres"},
+        "PERSISTENCE_MODULE='eventsourcing.postgres'",
+        "'eventsourcing.sqlite'",
+    ),
+    "the application's own module": (
+        {"PARTNERFLEET_PERSISTENCE_MODULE": "eventsourcing.popo"},
+        "PARTNERFLEET_PERSISTENCE_MODULE='eventsourcing.popo'",
+        "one store for all",
+    ),
+    "a policy's own store": (
+        {"PARTNERFLEET.POLICY.ALERTS_POSTGRES_HOST": "elsewhere"},
+        "PARTNERFLEET.POLICY.ALERTS_POSTGRES_HOST='elsewhere'",
+        "one store for all",
+    ),
+    "another process recorder": (
+        {"PROCESS_RECORDER_TOPIC": "eventsourcing.sqlite:SQLiteProcessRecorder"},
+        "PROCESS_RECORDER_TOPIC='eventsourcing.sqlite:SQLiteProcessRecorder'",
+        "unset",
+    ),
+    "an application recorder": (
+        {"APPLICATION_RECORDER_TOPIC": "x:Y"},
+        "APPLICATION_RECORDER_TOPIC='x:Y'",
+        "unset",
+    ),
+    "a tracking recorder": ({"TRACKING_RECORDER_TOPIC": "x:Y"}, "TRACKING_RECORDER_TOPIC", "unset"),
+    "a transcoder": ({"TRANSCODER_TOPIC": "x:Y"}, "TRANSCODER_TOPIC='x:Y'", "unset"),
+    "a mapper": ({"MAPPER_TOPIC": "x:Y"}, "MAPPER_TOPIC='x:Y'", "unset"),
+    "a password function": (
+        {"POSTGRES_GET_PASSWORD_TOPIC": "x:y", "DATABASE_URL": PG_URL},
+        "POSTGRES_GET_PASSWORD_TOPIC='x:y'",
+        "unset",
+    ),
+    "a SQLite file by eventsourcing's name": (
+        {"SQLITE_DBNAME": "/tmp/other.sqlite3"},
+        "SQLITE_DBNAME='/tmp/other.sqlite3'",
+        "SQLITE_PATH",
+    ),
+    "another host than the URL's": (
+        {"POSTGRES_HOST": "elsewhere", "DATABASE_URL": PG_URL},
+        "POSTGRES_HOST='elsewhere'",
+        "'db'",
+    ),
+    "another database than the URL's": (
+        {"POSTGRES_DBNAME": "other", "DATABASE_URL": PG_URL},
+        "POSTGRES_DBNAME='other'",
+        "'fleet'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("environment", "named", "supported"),
+    REFUSED_ENVIRONMENT.values(),
+    ids=REFUSED_ENVIRONMENT.keys(),
+)
+def test_an_eventsourcing_variable_the_service_cannot_honour_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str, supported: str
+) -> None:
+    """The setting, its value and what is supported, when settings are read."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    [error] = refused.value.errors()
+    assert named in error["msg"]
+    assert supported in error["msg"]
+
+
+def test_a_password_that_is_not_the_urls_is_refused_without_showing_either(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """POSTGRES_PASSWORD beside DATABASE_URL: refused, and neither password is shown."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:url-secret@db/fleet")
+    monkeypatch.setenv("POSTGRES_PASSWORD", "env-secret")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    [error] = refused.value.errors()
+    assert "POSTGRES_PASSWORD=(hidden)" in error["msg"]
+    assert "secret" not in str(refused.value)
+    assert "secret" not in error["msg"]
+
+
+ACCEPTED_ENVIRONMENT = {
+    "uuid ids": {"ORIGINATOR_ID_TYPE": "uuid"},
+    "UUID ids": {"PARTNERFLEET_ORIGINATOR_ID_TYPE": "UUID"},
+    "single-row tracking": {"SINGLE_ROW_TRACKING": "yes"},
+    "the module chosen": {"PERSISTENCE_MODULE": "eventsourcing.sqlite"},
+    "the URL's host again": {"DATABASE_URL": PG_URL, "POSTGRES_HOST": "db"},
+    "the URL's password again": {
+        "DATABASE_URL": "postgresql://app:pw@db/fleet",
+        "POSTGRES_PASSWORD": "pw",
+    },
+    "eventsourcing's honoured pool": {"DATABASE_URL": PG_URL, "POSTGRES_POOL_SIZE": "10"},
+    "an unrelated variable": {"PARTNERFLEET_TOKEN": "x"},
+}
+
+
+@pytest.mark.parametrize("environment", ACCEPTED_ENVIRONMENT.values(), ids=ACCEPTED_ENVIRONMENT)
+def test_eventsourcing_variables_the_service_honours_pass(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> None:
+    """What agrees with the configured store, or the store honours, starts."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings().storage.kind in ("sqlite", "postgres")
+
+
+def test_the_cli_refuses_an_unhonoured_variable_with_exit_code_2() -> None:
+    """`partnerfleet config` (any command that reads settings) exits 2 saying why."""
+    result = CliRunner().invoke(cli, ["config"], env={"ORIGINATOR_ID_TYPE": "text"})
+
+    assert result.exit_code == 2
+    assert "ORIGINATOR_ID_TYPE='text'" in result.stderr
+    assert "'uuid'" in result.stderr
