@@ -23,6 +23,14 @@ DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 DEMO_SIGNING_KEY_PATH = Path("var/partnerfleet-demo-signing-key.pem")  # made once, for the demo
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
 _PROCESS_CURSOR_KEY = secrets.token_bytes(32)
+# Settings only one kind of store reads (a PostgreSQL one is named by DATABASE_URL,
+# POSTGRES_HOST or POSTGRES_DBNAME, so those two are never ignored).
+_POSTGRES_ONLY = frozenset(
+    {"postgres_port", "postgres_user", "postgres_password", "postgres_schema"}
+)
+_SQLITE_ONLY = frozenset({"sqlite_path", "views_sqlite_path"})
+_KINDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+_OTHER = {"sqlite": "postgres", "postgres": "sqlite"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class Settings(BaseSettings):
     def _storage_is_understood(self) -> Settings:
         # Parse now, so bad configuration fails at start-up; eventsourcing reads the process
         # environment too, so what it would take from there is checked as well.
-        problems = refusals(os.environ, self.storage.env)
+        problems = [*self._ignored(), *refusals(os.environ, self.storage.env)]
         if problems:
             raise ValueError("; ".join(problems))
         self.cpin_secret()
@@ -118,6 +126,25 @@ class Settings(BaseSettings):
                 "Set JWKS_PATH or JWKS_URL, not both: the trusted keys have one source."
             )
         return self
+
+    def _ignored(self) -> list[str]:
+        """Settings given that the chosen store would ignore (session 18): those of the other
+        kind of store (a forgotten POSTGRES_HOST would run the service on SQLite), or a
+        second name of the SQLite file."""
+        given, storage = self.model_fields_set, self.storage
+        other = _POSTGRES_ONLY if storage.kind == "sqlite" else _SQLITE_ONLY
+        problems = [
+            f"{name.upper()} is set but the store is {_KINDS[storage.kind]} ({storage.location}):"
+            f" name a {_KINDS[_OTHER[storage.kind]]} store or unset it"
+            for name in sorted(given & other)
+        ]
+        chosen = storage.env.get("SQLITE_DBNAME")
+        if "sqlite_path" in given and chosen is not None and Path(chosen) != self.sqlite_path:
+            problems.append(
+                f"SQLITE_PATH={str(self.sqlite_path)!r} differs from DATABASE_URL's {chosen!r}:"
+                " set one of them"
+            )
+        return problems
 
     def cpin_secret(self) -> bytes:
         """The key of the cPIN verifiers: CPIN_KEY, or the demo key on a SQLite store.

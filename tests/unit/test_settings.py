@@ -28,6 +28,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",
         "SQLITE_PATH",
+        "VIEWS_SQLITE_PATH",
         "PORT",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -343,3 +344,62 @@ def test_the_cli_refuses_an_unhonoured_variable_with_exit_code_2() -> None:
     assert result.exit_code == 2
     assert "ORIGINATOR_ID_TYPE='text'" in result.stderr
     assert "'uuid'" in result.stderr
+
+
+IGNORED_SETTINGS = {
+    "a PostgreSQL user without a PostgreSQL store": (
+        {"POSTGRES_USER": "app"},
+        "POSTGRES_USER is set but the store is SQLite",
+    ),
+    "a PostgreSQL password beside a SQLite URL": (
+        {"POSTGRES_PASSWORD": "pw", "DATABASE_URL": "sqlite:///var/x.sqlite3"},
+        "POSTGRES_PASSWORD is set but the store is SQLite",
+    ),
+    "a SQLite file beside a PostgreSQL store": (
+        {"SQLITE_PATH": "var/other.sqlite3", "DATABASE_URL": PG_URL},
+        "SQLITE_PATH is set but the store is PostgreSQL",
+    ),
+    "views in SQLite beside a PostgreSQL store": (
+        {"VIEWS_SQLITE_PATH": "var/views.sqlite3", "POSTGRES_HOST": "db"},
+        "VIEWS_SQLITE_PATH is set but the store is PostgreSQL",
+    ),
+    "another SQLite file than the URL's": (
+        {"SQLITE_PATH": "var/other.sqlite3", "DATABASE_URL": "sqlite:///var/x.sqlite3"},
+        "SQLITE_PATH='var/other.sqlite3' differs from DATABASE_URL's 'var/x.sqlite3'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("environment", "says"), IGNORED_SETTINGS.values(), ids=IGNORED_SETTINGS.keys()
+)
+def test_a_setting_the_chosen_store_would_ignore_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], says: str
+) -> None:
+    """A setting of the other kind of store, or a second name of the store, is not silently
+    dropped: a forgotten POSTGRES_HOST would otherwise run the service on SQLite."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    [error] = refused.value.errors()
+    assert says in error["msg"]
+    assert "pw" not in error["msg"]
+
+
+def test_settings_of_the_chosen_store_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same SQLite file twice, or PostgreSQL with all of its settings, start."""
+    monkeypatch.setenv("SQLITE_PATH", "var/x.sqlite3")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/x.sqlite3")
+    assert Settings().storage.kind == "sqlite"
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("SQLITE_PATH")
+    for name, value in {
+        "POSTGRES_HOST": "db",
+        "POSTGRES_USER": "app",
+        "POSTGRES_PORT": "5433",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().storage.location == "postgresql://app@db:5433/postgres"
