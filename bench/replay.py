@@ -53,7 +53,7 @@ from infra.follow.view_runner import ViewRunner
 from infra.storage.viewdb import PostgresViewDB
 from projections.consent import ConsentView
 from projections.consent_export import encoded, export_batches
-from projections.consent_queries import history_statement
+from projections.consent_queries import Selection, history_statement
 
 BIG, SMALL = "AUDIT-BIG", "AUDIT-SMALL"
 RESELLER = "PLAUDIT01"
@@ -135,7 +135,9 @@ def export(schema: str, customer: str, out: Path) -> int:
     count = 0
     try:
         with db.transaction() as tx, out.open("w", encoding="utf-8", newline="") as file:
-            for chunk in encoded(export_batches(tx, scope(), customer_id=customer), "jsonl"):
+            for chunk in encoded(
+                export_batches(tx, scope(), Selection(customer_id=customer)), "jsonl"
+            ):
                 file.write(chunk.text)
                 count += chunk.records
     finally:
@@ -148,7 +150,7 @@ def raw_read(schema: str, customer: str) -> int:
     db = PostgresViewDB(PG_CONNINFO, schema)
     try:
         with db.transaction() as tx:
-            statement, params = history_statement(tx, scope(), customer_id=customer)
+            statement, params = history_statement(tx, scope(), Selection(customer_id=customer))
     finally:
         db.close()
     text = f"{statement} AND h.position > ? ORDER BY h.position".replace("?", "%s")

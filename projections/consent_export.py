@@ -15,14 +15,19 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from domain.base import Msg
 from handlers.access import AuditScope, CustomerScope
 from projections.base import QueryError, Tx
-from projections.consent_queries import ConsentAnswer, Row, history_statement, record_of
+from projections.consent_queries import (
+    ConsentAnswer,
+    Row,
+    Selection,
+    history_statement,
+    record_of,
+)
 from projections.export_lines import (
     FORMATS,
     Chunk,
@@ -71,36 +76,23 @@ ANSWER_COLUMNS = (
 
 
 def consent_export(
-    tx: Tx,
-    scope: AuditScope | CustomerScope,
-    *,
-    serial: str | None = None,
-    customer_id: str | None = None,
-    partner: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: int = 0,
+    tx: Tx, scope: AuditScope | CustomerScope, selection: Selection, *, after: int = 0
 ) -> Iterator[Row]:
-    """R-CON-4: every history record `consent_queries.history` would page through, in store
-    order, after store position `after` (0: from the start).
+    """R-CON-4: every history record of `selection` `consent_queries.history` would page
+    through, in store order, after store position `after` (0: from the start).
 
     Raises, on the call and before any row, what `history` raises (`NotFoundError`,
     `MomentError`, `QueryError`) and `QueryError` for a negative or non-integer `after`.
     Read the rows inside the transaction `tx` belongs to.
     """
-    selection = Selection(serial, customer_id, partner, since, until)
     return _records(_rows(tx, scope, selection, after))
 
 
 def export_batches(
     tx: Tx,
     scope: AuditScope | CustomerScope,
+    selection: Selection,
     *,
-    serial: str | None = None,
-    customer_id: str | None = None,
-    partner: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     after: int = 0,
     size: int = BATCH_ROWS,
 ) -> Iterator[list[tuple[Any, ...]]]:
@@ -118,18 +110,7 @@ def export_batches(
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise QueryError(Msg("Read at least one row a batch, not {size!r}.", size=size))
-    selection = Selection(serial, customer_id, partner, since, until)
     return read_ahead(_batches(_rows(tx, scope, selection, after), size), READ_AHEAD)
-
-
-class Selection(NamedTuple):
-    """What an export covers (as `consent_queries.history_statement` takes it)."""
-
-    serial: str | None
-    customer_id: str | None
-    partner: str | None
-    since: datetime | None
-    until: datetime | None
 
 
 def _rows(
@@ -140,7 +121,7 @@ def _rows(
         raise QueryError(
             Msg("Resume after a store position (0 or more), not {after!r}.", after=after)
         )
-    statement, params = history_statement(tx, scope, **selection._asdict())
+    statement, params = history_statement(tx, scope, selection)
     return tx.stream(f"{statement} AND h.position > ? ORDER BY h.position", [*params, after])
 
 
@@ -211,21 +192,11 @@ def _handed(handoff: queue.Queue[Any], item: Any, stop: threading.Event) -> bool
 
 
 def count_export(
-    tx: Tx,
-    scope: AuditScope | CustomerScope,
-    *,
-    serial: str | None = None,
-    customer_id: str | None = None,
-    partner: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: int = 0,
+    tx: Tx, scope: AuditScope | CustomerScope, selection: Selection, *, after: int = 0
 ) -> int:
     """How many records `consent_export` with the same arguments would give (for a
     progress bar); raises what it raises."""
-    statement, params = history_statement(
-        tx, scope, serial=serial, customer_id=customer_id, partner=partner, since=since, until=until
-    )
+    statement, params = history_statement(tx, scope, selection)
     [(count,)] = tx.query(
         f"SELECT count(*) FROM ({statement} AND h.position > ?) AS counted", [*params, after]
     )

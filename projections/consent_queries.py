@@ -32,20 +32,32 @@ Row = dict[str, Any]
 LATEST = datetime.max.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Which consent and link records a history or an export covers (R-CON-3, R-CON-4):
+    those of a device (`serial`), a customer, a partner's link periods (any given narrow
+    them), recorded from `since` (inclusive) until `until` (exclusive), aware datetimes.
+
+    Declared once for `history`, `history_statement` and the exports of
+    `projections.consent_export`; checked when a query takes it (see `history`)."""
+
+    serial: str | None = None
+    customer_id: str | None = None
+    partner: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 def history(
     tx: Tx,
     scope: AuditScope | CustomerScope,
+    selection: Selection,
     *,
-    serial: str | None = None,
-    customer_id: str | None = None,
-    partner: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     after: Key | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Page[Row]:
-    """R-CON-3, R-CON-4: a page of the consent and link records of a device, a customer or
-    a partner, in store order (`position`), `after` a record's `(position,)`.
+    """R-CON-3, R-CON-4: a page of the consent and link records `selection` names, in
+    store order (`position`), `after` a record's `(position,)`.
 
     An auditor (`AuditScope`) names what to read; a customer (`CustomerScope`, R-PAR-2)
     reads its own devices' records only (those made while the device was its own), and a
@@ -57,9 +69,7 @@ def history(
     auditor names nothing, or for an unknown device; `QueryError` for a bad `limit` or
     `after`.
     """
-    statement, params = history_statement(
-        tx, scope, serial=serial, customer_id=customer_id, partner=partner, since=since, until=until
-    )
+    statement, params = history_statement(tx, scope, selection)
     limit = checked_limit(limit)
     after_sql = after_clause(["h.position"], after, (int,))
     rows = tx.query(
@@ -70,18 +80,12 @@ def history(
 
 
 def history_statement(
-    tx: Tx,
-    scope: AuditScope | CustomerScope,
-    *,
-    serial: str | None = None,
-    customer_id: str | None = None,
-    partner: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    tx: Tx, scope: AuditScope | CustomerScope, selection: Selection
 ) -> tuple[str, list[str]]:
     """`SELECT … WHERE …` (no order) of the history records `history` describes, after its
     checks; raises what `history` raises, before any record is read."""
-    lower, upper = _window(since, until)
+    serial, customer_id, partner = selection.serial, selection.customer_id, selection.partner
+    lower, upper = _window(selection.since, selection.until)
     clauses, params = ["h.at >= ?", "h.at < ?"], [lower, upper]
     if isinstance(scope, CustomerScope):
         customer_id = _own_customer(scope, customer_id)

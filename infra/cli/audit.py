@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -51,7 +50,7 @@ from projections.consent_export import (
     export_batches,
     lines,
 )
-from projections.consent_queries import consent_in_effect
+from projections.consent_queries import Selection, consent_in_effect
 
 audit_cli = typer.Typer(
     help="Auditors: consent history, 'was consent in effect at T', exports (R-CON-3, R-CON-4).",
@@ -108,7 +107,9 @@ def consent(
                 _answer(tx, scope, device, partner, moment, form, output)
             else:
                 until = None if moment is None else moment + timedelta(microseconds=1)
-                selection = Selection(device, customer, partner, until)
+                selection = Selection(
+                    serial=device, customer_id=customer, partner=partner, until=until
+                )
                 _export(tx, scope, selection, form, output, after)
     finally:
         runner.db.close()
@@ -149,25 +150,14 @@ def _answer(
         sink.writelines(lines([answer_row(answer)], form.value, ANSWER_COLUMNS))
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What an export covers: device, customer, partner (any given narrow it), and up to
-    which moment (exclusive) records count."""
-
-    serial: str | None
-    customer_id: str | None
-    partner: str | None
-    until: datetime | None
-
-
 def _export(
     tx: Tx, scope: AuditScope, chosen: Selection, form: Format, output: Path | None, after: int
 ) -> None:
     try:
-        batches = export_batches(tx, scope, **vars(chosen), after=after)
+        batches = export_batches(tx, scope, chosen, after=after)
         # The count reads every row once more: only for a bar someone will see (issue 11).
         shown = output is not None and Console(stderr=True).is_terminal
-        total = count_export(tx, scope, **vars(chosen), after=after) if shown else 0
+        total = count_export(tx, scope, chosen, after=after) if shown else 0
     except DomainError as error:
         fail(str(error))  # checked before the first row: nothing is written
     append = after > 0 and output is not None and output.exists() and output.stat().st_size > 0

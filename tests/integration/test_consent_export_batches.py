@@ -18,6 +18,7 @@ from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from infra.storage import viewdb
 from projections.consent_export import consent_export, encoded, export_batches, lines
+from projections.consent_queries import Selection
 from tests.actors import auditor, customer
 from tests.conftest import POSTGRES_DSN
 from tests.scenarios import CUSTOMER, partner, servers
@@ -81,9 +82,9 @@ def test_issue_11_r_con_4_batches_write_the_record_exports_bytes_on_every_backen
     history(fleet, runner)
 
     with runner.db.transaction() as tx:
-        records = list(consent_export(tx, AUDIT, **selection))
+        records = list(consent_export(tx, AUDIT, Selection(**selection)))
         old = "".join(lines(records, form)).encode()
-        chunks = list(encoded(export_batches(tx, AUDIT, **selection, size=7), form))
+        chunks = list(encoded(export_batches(tx, AUDIT, Selection(**selection), size=7), form))
 
     assert "".join(chunk.text for chunk in chunks).encode() == old
     assert sum(chunk.records for chunk in chunks) == len(records)
@@ -105,7 +106,7 @@ def test_issue_11_r_con_4_a_connection_lost_mid_export_is_an_error_not_a_short_e
 
     with pytest.raises(psycopg.OperationalError), runner.db.transaction() as tx:  # noqa: PT012
         [(backend,)] = tx.query("SELECT pg_backend_pid()")
-        batches = export_batches(tx, AUDIT, customer_id="C1", size=1)
+        batches = export_batches(tx, AUDIT, Selection(customer_id="C1"), size=1)
         got += next(batches)
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as other:
             other.execute("SELECT pg_terminate_backend(%s)", [backend])
@@ -129,7 +130,7 @@ def test_issue_11_r_con_4_an_export_closed_early_ends_its_server_side_cursor(
     history(fleet, runner)
 
     with runner.db.transaction() as tx:
-        batches = export_batches(tx, AUDIT, customer_id="C1", size=2)
+        batches = export_batches(tx, AUDIT, Selection(customer_id="C1"), size=2)
         first = next(batches)
         open_while_read = tx.query("SELECT count(*) FROM pg_cursors")
         batches.close()  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from infra.bootstrap import build_fleet, build_view_runner
 from infra.follow.view_runner import ViewRunner
 from infra.settings import Settings
 from projections.base import MomentError
-from projections.consent_queries import configuration_for, consent_in_effect, history
+from projections.consent_queries import Selection, configuration_for, consent_in_effect, history
 from tests.actors import auditor
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 from tests.scopes import AUDIT, partner_at
@@ -58,7 +58,9 @@ def test_r_con_4_a_correction_of_a_past_grant_does_not_reopen_access_on_every_ba
 
     runner.catch_up()
     with runner.db.transaction() as tx:
-        assert history(tx, AUDIT, serial="D1").rows[-1]["corrects_version"] == first_grant
+        assert (
+            history(tx, AUDIT, Selection(serial="D1")).rows[-1]["corrects_version"] == first_grant
+        )
         assert not consent_in_effect(tx, AUDIT, "D1", "LOC-A", datetime.now(UTC)).in_effect
         with pytest.raises(NotAllowedError, match="not granted consent"):
             configuration_for(tx, partner_at(fleet, "LOC-A"), "D1")
@@ -83,7 +85,7 @@ def test_r_con_4_a_partners_history_holds_its_own_period_on_every_backend(
 
     runner.catch_up()
     with runner.db.transaction() as tx:
-        records = history(tx, AUDIT, partner="LOC-S").rows
+        records = history(tx, AUDIT, Selection(partner="LOC-S")).rows
         answer = consent_in_effect(tx, AUDIT, "S1", "LOC-T", datetime.now(UTC))
 
     assert [(r["action"], r["partner"]) for r in records] == [
@@ -116,9 +118,11 @@ def test_r_con_3_moments_in_any_offset_compare_to_the_microsecond_on_every_backe
             for at in (grant - TICK, grant, withdrawal - TICK, withdrawal)
         ]
         period = history(
-            tx, AUDIT, customer_id="C1", since=grant.astimezone(PLUS_TWO), until=withdrawal
+            tx,
+            AUDIT,
+            Selection(customer_id="C1", since=grant.astimezone(PLUS_TWO), until=withdrawal),
         ).rows
-        to_the_end = history(tx, AUDIT, customer_id="C1", since=withdrawal - TICK).rows
+        to_the_end = history(tx, AUDIT, Selection(customer_id="C1", since=withdrawal - TICK)).rows
         with pytest.raises(MomentError, match="no time zone"):
             consent_in_effect(tx, AUDIT, "S1", "LOC-1", grant.replace(tzinfo=None))
 

@@ -29,6 +29,7 @@ from infra.storage.pg_recorder import FleetProcessRecorder
 from projections.base import QueryError
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import consent_export, export_batches
+from projections.consent_queries import Selection
 from projections.customers import CustomersView
 from tests.conftest import POSTGRES_DSN
 from tests.integration.test_consent_export_batches import history as consent_history
@@ -156,11 +157,11 @@ def test_session16_a_customers_batch_export_never_holds_another_customers_record
 
     with runner.db.transaction() as tx:
         try:
-            batches = export_batches(tx, scope, **selection, size=3)
+            batches = export_batches(tx, scope, Selection(**selection), size=3)
         except (QueryError, NotFoundError, NotAllowedError):
             return  # refused before any row
         rows = [row for batch in batches for row in batch]
-        records = list(consent_export(tx, scope, **selection))
+        records = list(consent_export(tx, scope, Selection(**selection)))
 
     customer_at = HISTORY_COLUMNS.index("customer_id")
     assert {row[customer_at] for row in rows} <= {"C2"}

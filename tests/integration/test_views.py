@@ -23,7 +23,7 @@ from infra.http.app import create_api
 from infra.settings import Settings
 from infra.storage import pg_conn
 from projections import all_views
-from projections.consent_queries import history
+from projections.consent_queries import Selection, history
 from projections.customer_queries import list_customers
 from projections.holding import unassigned_devices
 from tests.actors import customer, feed
@@ -85,7 +85,7 @@ def test_a_following_runner_gives_read_your_writes(view_settings: Settings) -> N
             assert [d.serial for d in unassigned_devices(tx, partner_at(fleet, "LOC-1")).rows] == [
                 "PC1"
             ]
-            assert [r["action"] for r in history(tx, AUDIT, serial="S1").rows] == [
+            assert [r["action"] for r in history(tx, AUDIT, Selection(serial="S1")).rows] == [
                 "linked",
                 "granted",
             ]

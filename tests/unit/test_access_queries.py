@@ -52,6 +52,7 @@ from projections import (
     service,
 )
 from projections.base import Tx
+from projections.consent_queries import Selection
 from tests.actors import case_submitter, partner_user
 from tests.actors import customer as customer_admin
 from tests.scenarios import OPS, in_memory_fleet, partner, report, servers
@@ -212,27 +213,27 @@ QUERIES: dict[str, Query] = {
     ),
     "history": Query(
         (CustomerScope, AuditScope),
-        lambda tx, s, d: consent_queries.history(tx, s, serial=d),
+        lambda tx, s, d: consent_queries.history(tx, s, Selection(serial=d)),
         serial_of,
     ),
     "consent_export": Query(
         (CustomerScope, AuditScope),
-        lambda tx, s, d: list(consent_export.consent_export(tx, s, serial=d)),
+        lambda tx, s, d: list(consent_export.consent_export(tx, s, Selection(serial=d))),
         serial_of,
     ),
     "export_batches": Query(
         (CustomerScope, AuditScope),
-        lambda tx, s, d: list(consent_export.export_batches(tx, s, serial=d)),
+        lambda tx, s, d: list(consent_export.export_batches(tx, s, Selection(serial=d))),
         serial_of,
     ),
     "history_statement": Query(
         (CustomerScope, AuditScope),
-        lambda tx, s, d: consent_queries.history_statement(tx, s, serial=d),
+        lambda tx, s, d: consent_queries.history_statement(tx, s, Selection(serial=d)),
         serial_of,
     ),
     "count_export": Query(
         (CustomerScope, AuditScope),
-        lambda tx, s, d: consent_export.count_export(tx, s, serial=d),
+        lambda tx, s, d: consent_export.count_export(tx, s, Selection(serial=d)),
         serial_of,
     ),
     "consent_in_effect": Query(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import inspect
 import io
 import json
 import tracemalloc
@@ -19,8 +21,15 @@ from handlers.devices import PartnerChoice
 from infra.storage.viewdb import SQLiteViewDB
 from projections.base import MomentError, QueryError
 from projections.consent import HISTORY_COLUMNS
-from projections.consent_export import consent_export, csv_lines, jsonl_lines, lines
-from projections.consent_queries import history
+from projections.consent_export import (
+    consent_export,
+    count_export,
+    csv_lines,
+    export_batches,
+    jsonl_lines,
+    lines,
+)
+from projections.consent_queries import Selection, history, history_statement
 from tests.scopes import AUDIT, customer_actor, customer_of
 from tests.unit.views_support import (
     CUSTOMER,
@@ -55,8 +64,8 @@ def test_r_con_4_an_export_streams_every_record_in_store_order_with_its_position
     read: Reader, world: None
 ) -> None:
     with read() as tx:
-        exported = list(consent_export(tx, AUDIT, customer_id="C1"))
-        paged = history(tx, AUDIT, customer_id="C1", limit=200).rows
+        exported = list(consent_export(tx, AUDIT, Selection(customer_id="C1")))
+        paged = history(tx, AUDIT, Selection(customer_id="C1"), limit=200).rows
 
     positions = [r["position"] for r in exported]
     assert positions == sorted(positions)
@@ -77,9 +86,11 @@ def test_r_con_4_an_export_resumed_after_any_position_gives_exactly_the_rest(
     read: Reader, world: None, selection: dict[str, Any]
 ) -> None:
     with read() as tx:
-        whole = list(consent_export(tx, AUDIT, **selection))
+        whole = list(consent_export(tx, AUDIT, Selection(**selection)))
         resumed = {
-            r["position"]: list(consent_export(tx, AUDIT, **selection, after=r["position"]))
+            r["position"]: list(
+                consent_export(tx, AUDIT, Selection(**selection), after=r["position"])
+            )
             for r in whole
         }
 
@@ -93,8 +104,8 @@ def test_r_con_4_a_partners_export_holds_the_records_of_its_link_periods(
 ) -> None:
     """R-CON-4: LOC-1 keeps S1's records up to its unlink, and all of S2's."""
     with read() as tx:
-        of_loc_1 = list(consent_export(tx, AUDIT, partner=LOC))
-        paged = history(tx, AUDIT, partner=LOC).rows
+        of_loc_1 = list(consent_export(tx, AUDIT, Selection(partner=LOC)))
+        paged = history(tx, AUDIT, Selection(partner=LOC)).rows
 
     assert of_loc_1 == paged
     assert [(r["serial"], r["action"]) for r in of_loc_1 if r["serial"] == "S1"] == [
@@ -107,11 +118,19 @@ def test_r_con_4_a_partners_export_holds_the_records_of_its_link_periods(
 @pytest.mark.parametrize(
     ("ask", "error", "says"),
     [
-        (lambda tx: consent_export(tx, AUDIT, serial="S404"), NotFoundError, "S404"),
-        (lambda tx: consent_export(tx, AUDIT), NotFoundError, "Name a device"),
-        (lambda tx: consent_export(tx, customer_of("C1"), serial="S3"), NotFoundError, "S3"),
-        (lambda tx: consent_export(tx, customer_of("C1"), customer_id="C2"), NotFoundError, "C2"),
-        (lambda tx: consent_export(tx, AUDIT, serial="S1", after=-1), QueryError, "-1"),
+        (lambda tx: consent_export(tx, AUDIT, Selection(serial="S404")), NotFoundError, "S404"),
+        (lambda tx: consent_export(tx, AUDIT, Selection()), NotFoundError, "Name a device"),
+        (
+            lambda tx: consent_export(tx, customer_of("C1"), Selection(serial="S3")),
+            NotFoundError,
+            "S3",
+        ),
+        (
+            lambda tx: consent_export(tx, customer_of("C1"), Selection(customer_id="C2")),
+            NotFoundError,
+            "C2",
+        ),
+        (lambda tx: consent_export(tx, AUDIT, Selection(serial="S1"), after=-1), QueryError, "-1"),
     ],
     ids=["unknown device", "nothing named", "other's device", "other customer", "after"],
 )
@@ -133,12 +152,12 @@ def test_r_con_4_a_naive_moment_is_refused_before_the_export_starts(
     read: Reader, world: None
 ) -> None:
     with read() as tx, pytest.raises(MomentError, match="no time zone"):
-        consent_export(tx, AUDIT, serial="S1", until=datetime(2026, 1, 1))
+        consent_export(tx, AUDIT, Selection(serial="S1", until=datetime(2026, 1, 1)))
 
 
 def test_r_par_2_a_customer_exports_its_own_devices_records_only(read: Reader, world: None) -> None:
     with read() as tx:
-        own = list(consent_export(tx, customer_of("C1")))
+        own = list(consent_export(tx, customer_of("C1"), Selection()))
 
     assert {r["customer_id"] for r in own} == {"C1"}
     assert {r["serial"] for r in own} == {"S1", "S2"}
@@ -148,7 +167,7 @@ def test_r_con_4_json_lines_and_csv_lines_parse_back_to_the_records(
     read: Reader, world: None
 ) -> None:
     with read() as tx:
-        records = list(consent_export(tx, AUDIT, customer_id="C1"))
+        records = list(consent_export(tx, AUDIT, Selection(customer_id="C1")))
 
     as_json = [json.loads(line) for line in jsonl_lines(records)]
     as_csv = list(csv.DictReader(io.StringIO("".join(csv_lines(records)))))
@@ -185,3 +204,17 @@ def test_r_con_4_a_stream_holds_a_batch_of_rows_not_the_whole_result() -> None:
 
     assert streamed == listed == 40_000
     assert streaming_peak * 10 < listing_peak
+
+
+@pytest.mark.parametrize(
+    "query",
+    [history, history_statement, consent_export, export_batches, count_export],
+    ids=lambda q: q.__name__,
+)
+def test_r_con_4_every_history_query_takes_its_filters_as_one_selection(query: Any) -> None:
+    """The five filters are declared once (`Selection`), not as keywords of each query."""
+    parameters = inspect.signature(query).parameters
+
+    assert list(parameters)[:3] == ["tx", "scope", "selection"]
+    assert parameters["selection"].annotation in (Selection, "Selection")
+    assert not {f.name for f in dataclasses.fields(Selection)} & set(parameters)

@@ -27,6 +27,7 @@ from projections.consent_export import (
     lines,
     read_ahead,
 )
+from projections.consent_queries import Selection
 from projections.export_lines import csv_lines, jsonl_lines
 from tests.actors import auditor, customer
 from tests.scopes import AUDIT, customer_of
@@ -109,10 +110,14 @@ def test_issue_11_r_con_4_the_batch_export_writes_the_bytes_of_the_record_export
 ) -> None:
     given_selection = chosen(selection, varied)
     with read() as tx:
-        records = list(consent_export(tx, AUDIT, **given_selection))
+        records = list(consent_export(tx, AUDIT, Selection(**given_selection)))
         old = "".join(lines(records, form, header=header)).encode()
         chunks = list(
-            encoded(export_batches(tx, AUDIT, **given_selection, size=size), form, header=header)
+            encoded(
+                export_batches(tx, AUDIT, Selection(**given_selection), size=size),
+                form,
+                header=header,
+            )
         )
 
     new = "".join(chunk.text for chunk in chunks).encode()
@@ -125,9 +130,9 @@ def test_issue_11_r_con_4_the_varied_history_holds_every_kind_of_record_and_the_
 ) -> None:
     """The comparison above covers what it claims to."""
     with read() as tx:
-        records = list(consent_export(tx, AUDIT, customer_id="C1"))
+        records = list(consent_export(tx, AUDIT, Selection(customer_id="C1")))
         text = "".join(
-            c.text for c in encoded(export_batches(tx, AUDIT, customer_id="C1"), "jsonl")
+            c.text for c in encoded(export_batches(tx, AUDIT, Selection(customer_id="C1")), "jsonl")
         )
 
     assert {r["action"] for r in records} == {
@@ -147,9 +152,10 @@ def test_issue_11_r_con_4_a_customer_exports_its_own_records_in_batches_too(
     read: Reader, varied: dict[str, datetime]
 ) -> None:
     with read() as tx:
-        old = "".join(lines(consent_export(tx, customer_of("C1")), "jsonl"))
+        old = "".join(lines(consent_export(tx, customer_of("C1"), Selection()), "jsonl"))
         new = "".join(
-            c.text for c in encoded(export_batches(tx, customer_of("C1"), size=3), "jsonl")
+            c.text
+            for c in encoded(export_batches(tx, customer_of("C1"), Selection(), size=3), "jsonl")
         )
 
     assert new == old
@@ -161,9 +167,17 @@ def test_issue_11_r_con_4_batches_resumed_after_any_position_give_exactly_the_re
     read: Reader, varied: dict[str, datetime], selection: dict[str, Any]
 ) -> None:
     with read() as tx:
-        whole = [row for batch in export_batches(tx, AUDIT, **selection, size=2) for row in batch]
+        whole = [
+            row
+            for batch in export_batches(tx, AUDIT, Selection(**selection), size=2)
+            for row in batch
+        ]
         rest = {
-            row[0]: [r for b in export_batches(tx, AUDIT, **selection, after=row[0]) for r in b]
+            row[0]: [
+                r
+                for b in export_batches(tx, AUDIT, Selection(**selection), after=row[0])
+                for r in b
+            ]
             for row in whole
         }
 
@@ -173,33 +187,34 @@ def test_issue_11_r_con_4_batches_resumed_after_any_position_give_exactly_the_re
 
 
 @pytest.mark.parametrize(
-    ("ask", "error", "says"),
+    ("chosen", "ask", "error", "says"),
     [
-        ({"serial": "S404"}, NotFoundError, "S404"),
-        ({}, NotFoundError, "Name a device"),
-        ({"serial": "S1", "after": -1}, QueryError, "-1"),
-        ({"serial": "S1", "until": datetime(2026, 1, 1)}, MomentError, "no time zone"),
-        ({"serial": "S1", "size": 0}, QueryError, "0"),
-        ({"serial": "S1", "size": True}, QueryError, "True"),
+        (Selection(serial="S404"), {}, NotFoundError, "S404"),
+        (Selection(), {}, NotFoundError, "Name a device"),
+        (Selection(serial="S1"), {"after": -1}, QueryError, "-1"),
+        (Selection(serial="S1", until=datetime(2026, 1, 1)), {}, MomentError, "no time zone"),
+        (Selection(serial="S1"), {"size": 0}, QueryError, "0"),
+        (Selection(serial="S1"), {"size": True}, QueryError, "True"),
     ],
     ids=["unknown device", "nothing named", "after", "naive moment", "size 0", "size bool"],
 )
 def test_issue_11_r_con_4_batches_are_refused_on_the_call_before_any_row(
     read: Reader,
     varied: dict[str, datetime],
+    chosen: Selection,
     ask: dict[str, Any],
     error: type[Exception],
     says: str,
 ) -> None:
     with read() as tx, pytest.raises(error, match=says):
-        export_batches(tx, AUDIT, **ask)
+        export_batches(tx, AUDIT, chosen, **ask)
 
 
 def test_r_par_2_a_customer_gets_no_batches_of_another_customers_device(
     read: Reader, varied: dict[str, datetime]
 ) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="S3"):
-        export_batches(tx, customer_of("C1"), serial="S3")
+        export_batches(tx, customer_of("C1"), Selection(serial="S3"))
 
 
 def test_issue_11_an_unknown_form_is_refused_before_any_batch_is_read() -> None:
@@ -223,7 +238,7 @@ def test_issue_11_closing_an_export_half_read_ends_its_thread_and_keeps_the_tx_u
 ) -> None:
     before = threading.active_count()
     with read() as tx:
-        batches = export_batches(tx, AUDIT, customer_id="C1", size=1)
+        batches = export_batches(tx, AUDIT, Selection(customer_id="C1"), size=1)
         first = next(batches)
         batches.close()  # type: ignore[attr-defined]
         after_close = threading.active_count()

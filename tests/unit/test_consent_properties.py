@@ -22,7 +22,7 @@ from handlers.access import PartnerScope
 from handlers.devices import PartnerChoice
 from infra.follow.view_runner import ViewRunner
 from projections.base import Tx
-from projections.consent_queries import configuration_for, consent_in_effect, history
+from projections.consent_queries import Selection, configuration_for, consent_in_effect, history
 from projections.consent_replay import replay
 from tests.actors import auditor
 from tests.scenarios import CUSTOMER, OPS, in_memory_fleet, partner, servers
@@ -192,9 +192,11 @@ def test_r_con_4_a_partners_own_history_replays_to_the_devices_answers_for_it(
         attempt(fleet, step)
     runner.catch_up()
     with runner.db.transaction() as tx:
-        everything = history(tx, AUDIT, serial="D1").rows
+        everything = history(tx, AUDIT, Selection(serial="D1")).rows
         for location_id in PARTNERS:
-            own = sorted(history(tx, AUDIT, partner=location_id).rows, key=lambda r: r["version"])
+            own = sorted(
+                history(tx, AUDIT, Selection(partner=location_id)).rows, key=lambda r: r["version"]
+            )
             links = [r for r in everything if r["kind"] == "link" and r["partner"] == location_id]
             assert [r for r in own if r["kind"] == "link"] == sorted(
                 links, key=lambda r: r["version"]

@@ -51,7 +51,9 @@ def shipped(serial: str, day: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("value", NUMERIC.values(), ids=NUMERIC.keys())
-@pytest.mark.parametrize("kind", [IsoDate, IsoDatetime, IsoAwareDatetime], ids=str)
+@pytest.mark.parametrize(
+    "kind", [IsoDate, IsoDatetime, IsoAwareDatetime], ids=["date", "datetime", "aware"]
+)
 def test_a_number_or_digits_are_no_date_or_instant(kind: Any, value: object) -> None:
     with pytest.raises(ValidationError) as refused:
         TypeAdapter(kind).validate_python(value)

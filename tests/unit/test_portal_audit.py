@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from infra.web.pages import audit
-from projections.consent_queries import history
+from projections.consent_queries import Selection, history
 from tests.scenarios import event_count
 from tests.scopes import AUDIT
 from tests.unit.audit_http import CLAIMS, world
@@ -33,7 +33,7 @@ def portal() -> Iterator[Portal]:
 
 def s1_records(portal: Portal) -> list[dict[str, object]]:
     with portal.views.db.transaction() as tx:
-        return history(tx, AUDIT, serial="S1").rows
+        return history(tx, AUDIT, Selection(serial="S1")).rows
 
 
 def ask(portal: Portal, **params: str) -> str:

@@ -22,6 +22,7 @@ from handlers.devices import PartnerChoice
 from handlers.policies import PolicyRunner
 from projections import consent_queries, holding, repair_queues, service
 from projections.base import Tx
+from projections.consent_queries import Selection
 from projections.customer_queries import QueryError, customer_dashboard
 from tests.actors import customer, partner_user
 from tests.scenarios import OPS, report, servers
@@ -69,11 +70,15 @@ Query = Callable[[Tx, PartnerScope, Callable[[str], str]], Any]
 # query still takes (serials, customer ids, partners named by an auditor, batch ids,
 # destinations, audiences) are what these tests pass in either normal form.
 QUERIES: dict[str, Query] = {
-    "history(partner)": lambda tx, _, f: consent_queries.history(tx, AUDIT, partner=f(LOC)).rows,
-    "history(customer_id)": lambda tx, _, f: (
-        consent_queries.history(tx, AUDIT, customer_id=f(CUSTOMER_ID)).rows
+    "history(partner)": lambda tx, _, f: (
+        consent_queries.history(tx, AUDIT, Selection(partner=f(LOC))).rows
     ),
-    "history(serial)": lambda tx, _, f: consent_queries.history(tx, AUDIT, serial=f(SERIAL)).rows,
+    "history(customer_id)": lambda tx, _, f: (
+        consent_queries.history(tx, AUDIT, Selection(customer_id=f(CUSTOMER_ID))).rows
+    ),
+    "history(serial)": lambda tx, _, f: (
+        consent_queries.history(tx, AUDIT, Selection(serial=f(SERIAL))).rows
+    ),
     "consent_in_effect": lambda tx, _, f: (
         consent_queries.consent_in_effect(tx, AUDIT, f(SERIAL), f(LOC), NOW).in_effect
     ),

@@ -16,6 +16,7 @@ from handlers import PartnerFleet, PolicyRunner
 from handlers.devices import PartnerChoice
 from projections import consent_queries, customer_queries, holding, repair_queues, service
 from projections.base import QueryError, Tx
+from projections.consent_queries import Selection
 from projections.paging import MAX_LIMIT, Key, Page
 from tests.actors import case_submitter, partner_user
 from tests.actors import customer as customer_admin
@@ -103,10 +104,10 @@ LISTS: dict[str, Lister] = {
         tx, partner_of(f, f"anna@{SERVICE}"), after=a, limit=n
     ),
     "history(customer)": lambda tx, _, a, n: consent_queries.history(
-        tx, AUDIT, customer_id="C0", after=a, limit=n
+        tx, AUDIT, Selection(customer_id="C0"), after=a, limit=n
     ),
     "history(partner)": lambda tx, _, a, n: consent_queries.history(
-        tx, AUDIT, partner=SERVICE, after=a, limit=n
+        tx, AUDIT, Selection(partner=SERVICE), after=a, limit=n
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -205,6 +206,18 @@ def test_a_crashing_command_shows_no_local_variables() -> None:
 # honour are refused when settings are read, naming the variable, its value and what works.
 
 PG_URL = "postgresql://app@db:5432/fleet"
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> Any:
+    """The one error of reading settings in `environment` (added to the process's)."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    [error] = refused.value.errors()
+    return error
+
+
 REFUSED_ENVIRONMENT = {
     "ids as text": ({"ORIGINATOR_ID_TYPE": "text"}, "ORIGINATOR_ID_TYPE='text'", "'uuid'"),
     "ids as TEXT": (
@@ -284,13 +297,8 @@ def test_an_eventsourcing_variable_the_service_cannot_honour_is_refused_at_start
     monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str, supported: str
 ) -> None:
     """The setting, its value and what is supported, when settings are read."""
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    error = refusal(monkeypatch, environment)
 
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-
-    [error] = refused.value.errors()
     assert named in error["msg"]
     assert supported in error["msg"]
 
@@ -378,13 +386,8 @@ def test_a_setting_the_chosen_store_would_ignore_is_refused_at_start_up(
 ) -> None:
     """A setting of the other kind of store, or a second name of the store, is not silently
     dropped: a forgotten POSTGRES_HOST would otherwise run the service on SQLite."""
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    error = refusal(monkeypatch, environment)
 
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-
-    [error] = refused.value.errors()
     assert says in error["msg"]
     assert "pw" not in error["msg"]
 

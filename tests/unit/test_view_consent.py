@@ -20,6 +20,7 @@ from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import export_csv, export_jsonl
 from projections.consent_queries import (
     ConsentAnswer,
+    Selection,
     configuration_for,
     consent_in_effect,
     history,
@@ -245,7 +246,9 @@ def test_r_con_3_consent_set_on_a_hosting_device_is_in_effect_for_each_managed_d
     with read() as tx:
         in_effect = {s: answers(tx, s, LOC, [first - TICK, now()]) for s in ("H1", "M1", "M2")}
         scopes = {
-            r["scope"] for r in history(tx, AUDIT, serial="M1").rows if r["action"] == "granted"
+            r["scope"]
+            for r in history(tx, AUDIT, Selection(serial="M1")).rows
+            if r["action"] == "granted"
         }
 
     assert in_effect == {s: [False, True] for s in ("H1", "M1", "M2")}
@@ -265,7 +268,7 @@ def test_r_con_4_a_devices_history_keeps_who_when_what_and_which_wording(
     ]
 
     with read() as tx:
-        records = history(tx, AUDIT, serial="s1").rows
+        records = history(tx, AUDIT, Selection(serial="s1")).rows
 
     assert [(r["kind"], r["action"]) for r in records] == [
         ("link", "linked"),
@@ -294,8 +297,8 @@ def test_r_con_4_a_customers_history_holds_the_records_of_its_devices_only(
     fleet.grant_consent(customer("C2"), "C2", ["S3"])
 
     with read() as tx:
-        of_c1 = history(tx, AUDIT, customer_id="C1").rows
-        of_c2 = history(tx, AUDIT, customer_id="C2").rows
+        of_c1 = history(tx, AUDIT, Selection(customer_id="C1")).rows
+        of_c2 = history(tx, AUDIT, Selection(customer_id="C2")).rows
 
     assert actions(of_c1) == [
         ("S1", "linked"),
@@ -311,14 +314,14 @@ def test_r_con_4_a_partners_history_holds_the_records_of_its_own_link_periods_on
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
-        before = {r["serial"] for r in history(tx, AUDIT, partner=OTHER_LOC).rows}
+        before = {r["serial"] for r in history(tx, AUDIT, Selection(partner=OTHER_LOC)).rows}
 
     fleet.link_devices(CUSTOMER, "C1", ["S1"], PartnerChoice(location_id=OTHER_LOC))
 
     with read() as tx:
-        after = history(tx, AUDIT, partner=OTHER_LOC).rows
-        old_partner = history(tx, AUDIT, partner=LOC).rows
-        nobody = history(tx, AUDIT, partner="LOC-404").rows
+        after = history(tx, AUDIT, Selection(partner=OTHER_LOC)).rows
+        old_partner = history(tx, AUDIT, Selection(partner=LOC)).rows
+        nobody = history(tx, AUDIT, Selection(partner="LOC-404")).rows
     assert before == {"S3"}
     # The new partner's period starts with the consent then in effect, then its own link.
     assert actions([r for r in after if r["serial"] == "S1"]) == [
@@ -341,7 +344,7 @@ def test_r_con_4_a_history_that_names_no_device_customer_or_partner_is_refused(
     read: Reader, world: None
 ) -> None:
     with read() as tx, pytest.raises(NotFoundError, match="serial"):
-        history(tx, AUDIT)
+        history(tx, AUDIT, Selection())
 
 
 @pytest.fixture
@@ -357,7 +360,7 @@ def test_r_con_4_the_history_exports_as_json_lines_that_parse_back_to_the_record
     read: Reader, corrected: None
 ) -> None:
     with read() as tx:
-        records = history(tx, AUDIT, customer_id="C1").rows
+        records = history(tx, AUDIT, Selection(customer_id="C1")).rows
 
     exported = export_jsonl(records)
 
@@ -371,7 +374,7 @@ def test_r_con_4_the_history_exports_as_csv_that_parses_back_to_the_records(
     read: Reader, corrected: None
 ) -> None:
     with read() as tx:
-        records = history(tx, AUDIT, customer_id="C1").rows
+        records = history(tx, AUDIT, Selection(customer_id="C1")).rows
 
     exported = export_csv(records)
 
@@ -386,7 +389,7 @@ def test_r_con_4_an_empty_history_exports_as_an_empty_file_with_a_csv_header(
     read: Reader, world: None
 ) -> None:
     with read() as tx:
-        records = history(tx, AUDIT, customer_id="C-unknown").rows
+        records = history(tx, AUDIT, Selection(customer_id="C-unknown")).rows
 
     assert records == []
     assert export_jsonl(records) == ""
@@ -397,13 +400,13 @@ def test_r_con_4_a_correction_is_a_new_record_and_the_corrected_record_is_unchan
     fleet: PartnerFleet, read: Reader, world: None
 ) -> None:
     with read() as tx:
-        before = history(tx, AUDIT, serial="S1").rows
+        before = history(tx, AUDIT, Selection(serial="S1")).rows
     second_grant = before[-1]
 
     fleet.correct_consent_record(DPO, "S1", second_grant["version"], "wrong signer", None)
 
     with read() as tx:
-        after = history(tx, AUDIT, serial="S1").rows
+        after = history(tx, AUDIT, Selection(serial="S1")).rows
     assert after[:-1] == before
     correction = after[-1]
     assert {k: correction[k] for k in ("kind", "action", "corrects_version", "reason")} == {
@@ -471,12 +474,12 @@ def test_r_con_4_replaying_the_store_rebuilds_the_same_history(
     fleet: PartnerFleet, read: Reader, runner: ViewRunner, corrected: None
 ) -> None:
     with read() as tx:
-        before = history(tx, AUDIT, customer_id="C1").rows
+        before = history(tx, AUDIT, Selection(customer_id="C1")).rows
 
     runner.rebuild(runner.view("consent"))
 
     with read() as tx:
-        assert history(tx, AUDIT, customer_id="C1").rows == before
+        assert history(tx, AUDIT, Selection(customer_id="C1")).rows == before
 
 
 # --- R-CON-2: configuration data only while linked and granted ---------------------------
@@ -604,7 +607,7 @@ def test_r_con_4_correcting_the_first_grant_after_a_withdrawal_does_not_reopen_a
     fleet.correct_consent_record(DPO, "D1", first_grant, "wording version missing", "2025-06")
 
     with read() as tx:
-        records = history(tx, AUDIT, serial="D1").rows
+        records = history(tx, AUDIT, Selection(serial="D1")).rows
         now_answer = consent_in_effect(tx, AUDIT, "D1", "LOC-A", now())
         with pytest.raises(NotAllowedError, match="not granted consent"):
             configuration_for(tx, partner_at(fleet, "LOC-A"), "D1")

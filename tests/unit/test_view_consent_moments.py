@@ -11,7 +11,7 @@ import pytest
 from domain import Device
 from handlers import PartnerFleet
 from projections.base import MomentError, iso
-from projections.consent_queries import consent_in_effect, history
+from projections.consent_queries import Selection, consent_in_effect, history
 from tests.scopes import AUDIT
 from tests.unit.views_support import (
     CUSTOMER,
@@ -75,7 +75,7 @@ def test_r_con_4_a_period_bound_without_a_time_zone_is_refused(
     since, until = (naive, None) if bound == "since" else (aware, naive)
 
     with read() as tx, pytest.raises(MomentError, match="no time zone"):
-        history(tx, AUDIT, serial="S1", since=since, until=until)
+        history(tx, AUDIT, Selection(serial="S1", since=since, until=until))
 
 
 def test_r_con_3_the_same_instant_in_any_offset_gets_the_same_answer_to_the_microsecond(
@@ -117,11 +117,15 @@ def test_r_con_4_a_period_includes_its_start_and_excludes_its_end_to_the_microse
 
     with read() as tx:
         exact = history(
-            tx, AUDIT, serial="S1", since=grant.astimezone(PLUS_TWO), until=withdrawal
+            tx, AUDIT, Selection(serial="S1", since=grant.astimezone(PLUS_TWO), until=withdrawal)
         ).rows
-        wider = history(tx, AUDIT, serial="S1", since=linked + TICK, until=withdrawal + TICK).rows
+        wider = history(
+            tx, AUDIT, Selection(serial="S1", since=linked + TICK, until=withdrawal + TICK)
+        ).rows
         shifted = history(
-            tx, AUDIT, serial="S1", since=grant + TICK, until=withdrawal.astimezone(MINUS_FIVE)
+            tx,
+            AUDIT,
+            Selection(serial="S1", since=grant + TICK, until=withdrawal.astimezone(MINUS_FIVE)),
         ).rows
 
     assert [r["action"] for r in exact] == ["granted"]
@@ -134,7 +138,7 @@ def test_r_con_4_a_period_that_ends_before_it_starts_is_refused(
 ) -> None:
     """R-CON-4: an export for an inverted period says so instead of returning nothing."""
     with read() as tx, pytest.raises(MomentError, match=r"ends .* before it starts"):
-        history(tx, AUDIT, customer_id="C1", since=granted[2], until=granted[0])
+        history(tx, AUDIT, Selection(customer_id="C1", since=granted[2], until=granted[0]))
 
 
 def test_r_con_3_a_moment_before_year_1000_is_still_before_every_record(

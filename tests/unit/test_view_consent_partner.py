@@ -15,6 +15,7 @@ from projections.base import Tx
 from projections.consent_export import export_csv, export_jsonl
 from projections.consent_queries import (
     PartnerLink,
+    Selection,
     consent_in_effect,
     history,
 )
@@ -68,7 +69,7 @@ def test_r_con_4_a_partners_history_holds_its_link_unlink_and_the_consent_of_its
 ) -> None:
     """R-CON-4 (issue 8's input): LOC-S sees its link, the grant of its period, its unlink."""
     with read() as tx:
-        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
+        records = history(tx, AUDIT, Selection(partner=SERVICE_LOC)).rows
 
     assert seen(records) == [
         ("S1", "linked", SERVICE_LOC),
@@ -82,7 +83,7 @@ def test_r_con_4_the_next_partners_history_starts_with_the_consent_it_took_over(
 ) -> None:
     """R-CON-4: consent carries over on a relink, so LOC-T's period starts with that grant."""
     with read() as tx:
-        records = history(tx, AUDIT, partner=OTHER_SERVICE_LOC).rows
+        records = history(tx, AUDIT, Selection(partner=OTHER_SERVICE_LOC)).rows
 
     assert seen(records) == [
         ("S1", "granted", None),
@@ -98,8 +99,8 @@ def test_r_con_4_a_partners_export_holds_the_records_of_its_link_periods_only(
 ) -> None:
     """R-CON-4: the export is the partner's history: no other partner, no later period."""
     with read() as tx:
-        own = history(tx, AUDIT, partner=SERVICE_LOC).rows
-        everything = history(tx, AUDIT, serial="S1").rows
+        own = history(tx, AUDIT, Selection(partner=SERVICE_LOC)).rows
+        everything = history(tx, AUDIT, Selection(serial="S1")).rows
 
     exported = export(own)
 
@@ -119,7 +120,7 @@ def test_r_con_4_linked_again_later_a_partner_gets_a_second_period_with_the_cons
     fleet.link_devices(CUSTOMER, "C1", ["S1"], to(SERVICE_LOC))
 
     with read() as tx:
-        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
+        records = history(tx, AUDIT, Selection(partner=SERVICE_LOC)).rows
 
     assert seen(records) == [
         ("S1", "linked", SERVICE_LOC),
@@ -141,8 +142,8 @@ def test_r_con_4_a_later_correction_of_a_record_of_the_period_belongs_to_the_per
     fleet.correct_consent_record(DPO, "S1", withdrawal, "withdrawn on paper first", None)
 
     with read() as tx:
-        own = history(tx, AUDIT, partner=SERVICE_LOC).rows
-        other = history(tx, AUDIT, partner=OTHER_SERVICE_LOC).rows
+        own = history(tx, AUDIT, Selection(partner=SERVICE_LOC)).rows
+        other = history(tx, AUDIT, Selection(partner=OTHER_SERVICE_LOC)).rows
     assert [r["corrects_version"] for r in own if r["action"] == "corrected"] == [shared_grant]
     assert [r["corrects_version"] for r in other if r["action"] == "corrected"] == [
         shared_grant,
@@ -163,7 +164,7 @@ def test_r_con_4_a_partner_linked_in_two_roles_keeps_one_period_until_both_links
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx:
-        records = history(tx, AUDIT, partner=SERVICE_LOC).rows
+        records = history(tx, AUDIT, Selection(partner=SERVICE_LOC)).rows
 
     assert [(r["action"], r["role"]) for r in records] == [
         ("linked", "reseller"),
@@ -181,9 +182,9 @@ def test_r_con_4_a_partner_and_a_device_together_narrow_the_history_to_both(
     link_new_servers(fleet, "C1", "S2", to=SERVICE_LOC, role="service_partner")
 
     with read() as tx:
-        of_s1 = history(tx, AUDIT, partner=SERVICE_LOC, serial="S1").rows
-        of_c1 = history(tx, AUDIT, partner=SERVICE_LOC, customer_id="C1").rows
-        of_c2 = history(tx, AUDIT, partner=SERVICE_LOC, customer_id="C2").rows
+        of_s1 = history(tx, AUDIT, Selection(partner=SERVICE_LOC, serial="S1")).rows
+        of_c1 = history(tx, AUDIT, Selection(partner=SERVICE_LOC, customer_id="C1")).rows
+        of_c2 = history(tx, AUDIT, Selection(partner=SERVICE_LOC, customer_id="C2")).rows
 
     assert {r["serial"] for r in of_s1} == {"S1"}
     assert {r["serial"] for r in of_c1} == {"S1", "S2"}
@@ -218,7 +219,8 @@ def history_time(moment: datetime) -> str:
 def replayed_from_partner_history(tx: Tx, partner: str, at: str) -> bool:
     """R-CON-4: what an auditor gets by replaying the partner's history alone up to `at`."""
     own = sorted(
-        history(tx, AUDIT, partner=partner).rows, key=lambda r: (r["device_id"], r["version"])
+        history(tx, AUDIT, Selection(partner=partner)).rows,
+        key=lambda r: (r["device_id"], r["version"]),
     )
     state = replay((r for r in own if r["at"] <= at), partner)
     return state.granted and state.link is not None
@@ -233,7 +235,7 @@ def test_r_con_4_replaying_a_partners_history_alone_gives_the_devices_answers(
     fleet.grant_consent(CUSTOMER, "C1", ["S1"])
 
     with read() as tx:
-        moments = [r["at"] for r in history(tx, AUDIT, serial="S1").rows]
+        moments = [r["at"] for r in history(tx, AUDIT, Selection(serial="S1")).rows]
         for partner in (SERVICE_LOC, OTHER_SERVICE_LOC):
             for at in moments:
                 instant = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

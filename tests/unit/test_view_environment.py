@@ -9,7 +9,7 @@ from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.devices import NewDevice, PartnerChoice
 from projections.base import QueryError
-from projections.consent_queries import history
+from projections.consent_queries import Selection, history
 from projections.environment import (
     ConsentNow,
     EnvironmentDevice,
@@ -163,12 +163,12 @@ def test_r_par_2_a_customer_reads_the_consent_history_of_its_own_device_only(
 ) -> None:
     fleet.grant_consent(CUSTOMER, "C1", ["S1"])
     with read() as tx:
-        own = history(tx, customer_of("C1"), serial="S1").rows
-        everything = history(tx, customer_of("C1")).rows
+        own = history(tx, customer_of("C1"), Selection(serial="S1")).rows
+        everything = history(tx, customer_of("C1"), Selection()).rows
         with pytest.raises(NotFoundError, match="No device with serial number 'S2'"):
-            history(tx, customer_of("C1"), serial="S2")
+            history(tx, customer_of("C1"), Selection(serial="S2"))
         with pytest.raises(NotFoundError, match="No customer 'C2' found"):
-            history(tx, customer_of("C1"), customer_id="C2")
+            history(tx, customer_of("C1"), Selection(customer_id="C2"))
 
     assert [r["action"] for r in own] == ["linked", "linked", "granted"]
     assert {r["customer_id"] for r in everything} == {"C1"}

@@ -146,7 +146,7 @@ def _history(
     views: ViewDB, scope: AuditScope | CustomerScope, chosen: CustomerHistoryFilter, page: PageDep
 ) -> Paged[ConsentRecord]:
     with views.transaction() as tx:
-        found = history(tx, scope, **chosen.selection(), after=page.after, limit=page.limit)
+        found = history(tx, scope, chosen.selection(), after=page.after, limit=page.limit)
     return Paged[ConsentRecord].of_query(found, page)
 
 
@@ -158,6 +158,6 @@ def _export(
     after: int,
 ) -> StreamingResponse:
     records = in_transaction(
-        views, lambda tx: consent_export(tx, scope, **chosen.selection(), after=after)
+        views, lambda tx: consent_export(tx, scope, chosen.selection(), after=after)
     )
     return streamed(records, fmt, "consent-history", HISTORY_COLUMNS)

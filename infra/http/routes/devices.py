@@ -49,7 +49,7 @@ from infra.http.schemas.devices import (
     LinkRemoval,
     stored,
 )
-from projections.consent_queries import history
+from projections.consent_queries import Selection, history
 from projections.environment import environment_device, my_it_environment
 
 router = APIRouter(
@@ -119,9 +119,8 @@ def device_consent_history(
 ) -> Paged[ConsentRecord]:
     """R-CON-3, R-CON-4: every grant, withdrawal, correction and link of your device, in order."""
     with views.transaction() as tx:
-        found = history(
-            tx, scope, serial=serial, since=since, until=until, after=page.after, limit=page.limit
-        )
+        chosen = Selection(serial=serial, since=since, until=until)
+        found = history(tx, scope, chosen, after=page.after, limit=page.limit)
     return Paged[ConsentRecord].of_query(found, page)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.iso import IsoAwareDatetime
-from projections.consent_queries import ConsentAnswer, Row
+from projections.consent_queries import ConsentAnswer, Row, Selection
 
 Key = Annotated[str, Field(min_length=1, max_length=256)]
 UTC_TEXT = "UTC, ISO 8601 with microseconds (2025-06-01T08:00:00.000000Z)"
@@ -33,9 +33,9 @@ class CustomerHistoryFilter(BaseModel):
             raise ValueError("until is before since: the period would be empty.")
         return self
 
-    def selection(self) -> dict[str, Any]:
+    def selection(self) -> Selection:
         """The filter as the history queries take it."""
-        return self.model_dump()
+        return Selection(**self.model_dump())
 
 
 class HistoryFilter(CustomerHistoryFilter):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Query
@@ -33,7 +33,13 @@ from infra.web.deps import CsrfDep, Portal, PortalDep, Refusal
 from projections.base import MomentError
 from projections.consent import HISTORY_COLUMNS
 from projections.consent_export import consent_export
-from projections.consent_queries import ConsentAnswer, Row, consent_in_effect, history
+from projections.consent_queries import (
+    ConsentAnswer,
+    Row,
+    Selection,
+    consent_in_effect,
+    history,
+)
 from projections.paging import Page
 
 router = APIRouter()
@@ -99,8 +105,12 @@ class Subject:
         """Whether the form named anything to read."""
         return any((self.serial, self.customer_id, self.partner))
 
-    def selection(self) -> dict[str, Any]:
+    def selection(self) -> Selection:
         """The subject as the history queries take it."""
+        return Selection(serial=self.serial, customer_id=self.customer_id, partner=self.partner)
+
+    def params(self) -> dict[str, str | None]:
+        """The subject as the page's links carry it (query parameters)."""
         return {"serial": self.serial, "customer_id": self.customer_id, "partner": self.partner}
 
     def listing(self) -> str:
@@ -141,7 +151,7 @@ def consent_history(
     if subject.named:
         with portal.views.transaction() as tx:
             after = portal.after(subject.listing(), cursor)
-            page = history(tx, scope, **subject.selection(), after=after, limit=PAGE_SIZE)
+            page = history(tx, scope, subject.selection(), after=after, limit=PAGE_SIZE)
     next_cursor = None if page is None else portal.cursor(subject.listing(), page.next_after)
     return portal.render(
         "audit/history.html",
@@ -164,7 +174,7 @@ def export_consent_history(
     scope = audit_scope(portal.actor, "export consent history")
     subject = Subject(_given(serial), _given(customer_id), _given(partner))
     records = in_transaction(
-        portal.views, lambda tx: consent_export(tx, scope, **subject.selection())
+        portal.views, lambda tx: consent_export(tx, scope, subject.selection())
     )
     download = streamed(records, format, "consent-history", HISTORY_COLUMNS)
     download.headers["Cache-Control"] = "no-store"

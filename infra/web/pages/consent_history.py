@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from domain.consent import CONSENT_TEXTS
 from handlers.access import CustomerScope, customer_scope
 from infra.web.deps import Portal, PortalDep
-from projections.consent_queries import history
+from projections.consent_queries import Selection, history
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -48,9 +48,8 @@ def _history_page(
 ) -> Response:
     listing = repr(("consent-history", scope.customer_id, serial))
     with portal.views.transaction() as tx:
-        page = history(
-            tx, scope, serial=serial, after=portal.after(listing, cursor), limit=PAGE_SIZE
-        )
+        chosen = Selection(serial=serial)
+        page = history(tx, scope, chosen, after=portal.after(listing, cursor), limit=PAGE_SIZE)
     shown_serial = page.rows[0]["serial"] if serial is not None and page.rows else serial
     return portal.render(
         "customers/consent_history.html",
