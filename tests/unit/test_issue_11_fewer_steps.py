@@ -142,7 +142,9 @@ def hostile_reports(draw: st.DrawFn) -> Any:
                     [None, 7, 1.5, True, ["a"], {"a": 1}, b"PC1", Sly("premium"), "premium"]
                 ),
                 st.sampled_from(["2026-10-01", "2026-02-29", "2024-02-29", "2026-1-01"]),
-                st.sampled_from(["\uff12\uff10\uff12\uff16-10-01", "2026-10-01\n", Sly("2026-10-01")]),
+                st.sampled_from(
+                    ["\uff12\uff10\uff12\uff16-10-01", "2026-10-01\n", Sly("2026-10-01")]
+                ),
             )
         )
     return raw
