@@ -149,9 +149,10 @@ class BinaryRows:
     topic text, state bytea, notification_id int8), encoded into a buffer and sent with
     `copy.write` in chunks of CHUNK_BYTES (session 18: a third of write_row's time, which
     formats each value through its psycopg dumper, the uuid's in Python). The bytes are
-    those write_row sends for the same values (tests/integration/test_copy_stream.py
-    compares the stored rows). The signature goes with the first chunk, the trailer with
-    the last (`end`): psycopg adds neither to data given to `write`."""
+    those write_row sends for the same values (tests/unit/test_issue_11_fewer_steps.py;
+    tests/integration/test_issue_11_fewer_steps_rows.py compares the stored rows). The
+    signature goes with the first chunk, the trailer with the last (`end`): psycopg adds
+    neither to data given to `write`."""
 
     def __init__(self, copy: Any) -> None:
         self._write = copy.write
