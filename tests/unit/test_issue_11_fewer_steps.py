@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import string
@@ -32,6 +33,8 @@ from psycopg.adapt import Transformer
 from pydantic import ValidationError
 
 from domain.base import NAMESPACE, _uuid5, fresh_natural_id, natural_id
+from domain.feed_bounds import Unreadable, screened
+from domain.idempotency import canonical_json, content_fingerprint, nfc_json, text_fingerprint
 from domain.intake import E2OpenReport, PlainReport, plain_report
 from handlers import PartnerFleet
 from infra.storage.pg_copy import BINARY_SIGNATURE, BINARY_TRAILER, CHUNK_BYTES, BinaryRows
@@ -325,3 +328,48 @@ def test_binary_rows_refuse_values_out_of_their_columns(
         encoder.add(event, 1)
     encoder.end()
     assert b"".join(sink.chunks) == BINARY_SIGNATURE + BINARY_TRAILER
+
+
+# ---- the canonical JSON of a batch (its fingerprint) ----
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=JSON_VALUES)
+def test_canonical_json_without_the_cycle_check_is_the_same_text(value: object) -> None:
+    """Stored fingerprints keep their meaning: the text (so the fingerprint) of any JSON
+    value is what the encoder with its cycle check wrote."""
+    checked = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    assert canonical_json(value) == checked
+    assert content_fingerprint(value) == text_fingerprint(nfc_json(value))
+
+
+def test_a_cyclic_message_is_unreadable_and_the_batch_goes_on_r_hld_1() -> None:
+    """A message that contains itself (only a Python caller can send one) raises
+    RecursionError in the encoder; the batch's check then walks each message and keeps
+    that one as unreadable, the others as they are."""
+    cyclic: dict[str, Any] = dict(e2open_report("PC2"))
+    cyclic["model"] = [cyclic]
+    with pytest.raises(RecursionError):
+        canonical_json([cyclic])
+    kept, fingerprint = screened([e2open_report("PC1"), cyclic])
+    assert kept[0] == e2open_report("PC1")
+    assert isinstance(kept[1], Unreadable)
+    assert "nested deeper than" in kept[1].reason
+    assert fingerprint.startswith("sha256:")
+    fleet = PartnerFleet(env=IN_MEMORY)
+    partner(fleet, "LOC-1")
+    outcome = fleet.receive_e2open_batch(OPS, "cyclic-1", [e2open_report("PC1"), cyclic])
+    assert outcome.accepted == ["PC1"]
+    assert [r.index for r in outcome.rejected] == [1]
