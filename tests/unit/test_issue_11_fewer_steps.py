@@ -36,7 +36,10 @@ from domain.base import NAMESPACE, _uuid5, fresh_natural_id, natural_id
 from domain.feed_bounds import Unreadable, screened
 from domain.idempotency import canonical_json, content_fingerprint, nfc_json, text_fingerprint
 from domain.intake import E2OpenReport, PlainReport, plain_report
+from domain.partner import PartnerTenant
 from handlers import PartnerFleet
+from handlers.holding import _partners_named
+from handlers.intake import Delivery
 from infra.storage.pg_copy import BINARY_SIGNATURE, BINARY_TRAILER, CHUNK_BYTES, BinaryRows
 from tests.scenarios import IN_MEMORY, OPS, partner
 from tests.unit.conftest import e2open_report
@@ -373,3 +376,25 @@ def test_a_cyclic_message_is_unreadable_and_the_batch_goes_on_r_hld_1() -> None:
     outcome = fleet.receive_e2open_batch(OPS, "cyclic-1", [e2open_report("PC1"), cyclic])
     assert outcome.accepted == ["PC1"]
     assert [r.index for r in outcome.rejected] == [1]
+
+
+def reference_partners_named(messages: list[Any]) -> set[UUID]:
+    """handlers.holding._partners_named before session 18 (as a set: its order is a set's)."""
+    named: set[str] = set()
+    for raw in messages:
+        location = raw.get("reseller_location_id") if isinstance(raw, dict) else None
+        if isinstance(location, str):
+            named.update((location, location.strip()))
+    return {PartnerTenant.id_for(location) for location in named}
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(st.one_of(raw_reports(), hostile_reports()), max_size=12))
+def test_the_partners_a_batch_names_are_found_as_before(messages: list[Any]) -> None:
+    """The partners prefetched for a batch: every Location ID given as text, as spelt and
+    stripped, once each (unhashable or missing ones skipped), as before session 18."""
+    messages = [*messages, {"reseller_location_id": " LOC-1 "}, {"reseller_location_id": ["x"]}]
+    found = _partners_named(Delivery("b-1", messages, "sha256:0"))
+    assert len(found) == len(set(found))
+    assert set(found) == reference_partners_named(messages)
+    assert PartnerTenant.id_for("LOC-1") in found
