@@ -49,8 +49,9 @@ def canonical_json(value: object, default: Callable[[object], object] | None = N
     """A JSON value as canonical text: object keys sorted, no whitespace, non-ASCII as is.
 
     `default` encodes values JSON has no form for, as in `json.dumps`. Raises TypeError (a
-    value that cannot be encoded), ValueError (a cycle, NaN or infinity, an int of more
-    than 4,300 digits) or RecursionError (too deep).
+    value that cannot be encoded), ValueError (NaN or infinity, an int of more than 4,300
+    digits) or RecursionError (too deep, or a cycle: the encoder keeps no record of the
+    containers it is in, a tenth of its time on an e2Open batch; the text is the same).
     """
     return json.dumps(
         value,
@@ -58,6 +59,7 @@ def canonical_json(value: object, default: Callable[[object], object] | None = N
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
+        check_circular=False,
         default=default,
     )
 

@@ -327,11 +327,12 @@ class HoldingCommands(FleetApplication):
 def _partners_named(delivery: Delivery) -> list[UUID]:
     """The partner ids a batch's reports name (as text, spelt as given and stripped), once
     each: what `_holding` looks up."""
-    named: set[str] = set()
-    for raw in delivery.messages:
-        location = raw.get("reseller_location_id") if isinstance(raw, dict) else None
-        if isinstance(location, str):
-            named.update((location, location.strip()))
+    given = {  # a batch names a few partners: each is stripped once (session 18)
+        location
+        for raw in delivery.messages
+        if isinstance(raw, dict) and isinstance(location := raw.get("reseller_location_id"), str)
+    }
+    named = given.union(location.strip() for location in given)
     return [PartnerTenant.id_for(location) for location in named]
 
 

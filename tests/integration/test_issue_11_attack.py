@@ -380,17 +380,17 @@ from infra.bootstrap import build_fleet
 from infra.settings import Settings
 
 fleet = build_fleet(Settings(database_url=sys.argv[1]))
-real = psycopg.Copy.write_row
+real = psycopg.Copy.write
 written = [0]
 
-def write_row(self, row):
+def write(self, data):  # COPY data goes in chunks (pg_copy.BinaryRows): die at the third
     written[0] += 1
-    if written[0] == 1500:
+    if written[0] == 3:
         os.kill(os.getpid(), signal.SIGKILL)
-    return real(self, row)
+    return real(self, data)
 
-psycopg.Copy.write_row = write_row
-batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(3000)]
+psycopg.Copy.write = write
+batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(10000)]
 fleet.recorder.insert_events(batch)
 print("answered")
 """
