@@ -68,6 +68,10 @@ class View:
     # `{id}` (the originator id as text) and `{state}` (the stored state as jsonb); see
     # infra/follow/stored_inserts.py for when the runner uses it instead of the handler.
     rebuild_inserts: ClassVar[dict[type[Any], str]] = {}
+    # PostgreSQL only: per table, storage parameters the runner sets after `create`
+    # (`ALTER TABLE t SET (…)`; SQLite has none), e.g. a fillfactor leaving room on each
+    # page for HOT updates of a table whose unindexed columns are updated in bulk.
+    postgres_storage: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
