@@ -175,15 +175,17 @@ class ViewRunner:
         head: int | None = None,
         batch_size: int | None = None,
         inserts: StoredInserts | None = None,
+        analyze: bool = True,
     ) -> int:
         """Apply the view's events up to `head`; raises ViewStuckError on an event it cannot
         apply (having applied those before it), passing over the events parked for it.
-        `inserts`: a rebuild's set-based inserts (their events are not read here)."""
+        `inserts`: a rebuild's set-based inserts (their events are not read here);
+        `analyze`: refresh the view tables' statistics every so many batches."""
         head = self.head() if head is None else head
         size = batch_size or self.batch_size
         while True:
             try:
-                return self._apply_up_to(view, head, progress, size, inserts)
+                return self._apply_up_to(view, head, progress, size, inserts, analyze)
             except Exception as error:
                 fault = self._isolate(view, head, error)
                 if fault is not None and not self._pass_parked(fault):
@@ -197,6 +199,7 @@ class ViewRunner:
         progress: Progress | None,
         size: int,
         inserts: StoredInserts | None = None,
+        analyze: bool = True,
     ) -> int:
         applied, batches = 0, 0
         position = self.position(view)
@@ -219,7 +222,7 @@ class ViewRunner:
                 )
                 position, batches = reached, batches + 1
                 applied += len(events) + inserted
-                if batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16):
+                if analyze and (batches % ANALYZE_EVERY == 0 or batches in (1, 4, 16)):
                     # and early on: a rebuild's tables start empty (and grow from there)
                     self._analyze(view)
                 if progress is not None:
@@ -396,9 +399,16 @@ class ViewRunner:
             self._analyze_event_table(tx)
         head = self.head()
         inserts = stored_inserts(self.fleet.recorder, self.fleet.mapper, self.db, view)
+        # A view whose rebuild batches only write (`View.rebuild_reads` False) needs no
+        # statistics of its growing tables during them: analyzed once, at the end.
+        reads = view.rebuild_reads
         with collector_paused():
-            applied = self._catch_up_view(view, progress, head, self.rebuild_batch_size, inserts)
+            applied = self._catch_up_view(
+                view, progress, head, self.rebuild_batch_size, inserts, analyze=reads
+            )
         self._end_rebuild(view, head)
+        if not reads:
+            self._analyze(view)
         return applied
 
     def _end_rebuild(self, view: View, head: int) -> None:

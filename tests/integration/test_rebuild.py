@@ -476,3 +476,54 @@ def test_issue_11_a_rebuild_dying_in_its_last_batch_recount_leaves_nothing_of_th
     finally:
         db.close()
         fleet.close()
+
+
+def members_analyzed(db: ViewDB) -> int:
+    """How many times pf_c_members of this test's schema was analyzed (by hand)."""
+    with db.read() as tx:
+        [(count,)] = tx.query(
+            "SELECT analyze_count FROM pg_stat_user_tables"
+            " WHERE relid = to_regclass('pf_c_members')"
+        )
+    return int(count)
+
+
+class ReadingCustomersView(CustomersView):
+    """The customers view as a view whose rebuild batches read its tables."""
+
+    rebuild_reads: ClassVar[bool] = True
+
+
+ReadingCustomersView._handlers = CustomersView._handlers  # a View's own methods only
+
+
+def analyzed_after(batches: int) -> int:
+    """How many times following analyzes a view's tables in `batches` batches."""
+    return sum(1 for n in range(1, batches + 1) if n % 20 == 0 or n in (1, 4, 16))
+
+
+@pytest.mark.parametrize("view_class", [CustomersView, ReadingCustomersView])
+def test_issue_11_a_rebuild_analyzes_a_view_that_only_writes_once_at_its_end(
+    postgres_settings: Settings, view_class: type[CustomersView]
+) -> None:
+    """Session 18: rebuilt in 60+ batches, the customers view (whose rebuild batches only
+    write) has its tables analyzed once, after the last batch; a view whose batches read
+    its tables still after batches 1, 4, 16 and every 20th. Rows equal following."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        runner = ViewRunner(fleet, db, [view_class()])
+        runner.rebuild_batch_size = 5
+        batches: list[int] = []
+        runner.rebuild(runner.views[0], lambda position, _head: batches.append(position))
+        assert len(batches) >= 60
+        reads = view_class.rebuild_reads
+        assert members_analyzed(db) == (analyzed_after(len(batches)) if reads else 1)
+        assert dump(db, runner.views[0]) == followed
+    finally:
+        db.close()
+        fleet.close()
