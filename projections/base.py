@@ -68,6 +68,15 @@ class View:
     # `{id}` (the originator id as text) and `{state}` (the stored state as jsonb); see
     # infra/follow/stored_inserts.py for when the runner uses it instead of the handler.
     rebuild_inserts: ClassVar[dict[type[Any], str]] = {}
+    # PostgreSQL only: per table, storage parameters the runner sets after `create`
+    # (`ALTER TABLE t SET (…)`; SQLite has none), e.g. a fillfactor leaving room on each
+    # page for HOT updates of a table whose unindexed columns are updated in bulk.
+    postgres_storage: ClassVar[dict[str, str]] = {}
+    # Whether a rebuild's batches query the view's own tables (recounts, lookups): then
+    # the runner refreshes their statistics as the tables grow (after batches 1, 4, 16 and
+    # every 20th). A view whose rebuild batches only write by key, leaving what reads its
+    # rows to `finish_rebuild`, sets False: its tables are analyzed once, after the rebuild.
+    rebuild_reads: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

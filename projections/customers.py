@@ -68,6 +68,16 @@ class CustomersView(View):
         " severity TEXT NOT NULL, PRIMARY KEY (device_id, event_id))",
     )
 
+    # Counts are updated in place (every group at a rebuild's end, the touched groups after
+    # each batch when following) and no index covers them: half-full pages let PostgreSQL
+    # update a group's row on its own page without new index entries (HOT). Measured on
+    # 60,000 groups: the rebuild's recount 0.73-0.79 s of server CPU against 1.17-1.28 s.
+    postgres_storage: ClassVar[dict[str, str]] = {"pf_c_groups": "fillfactor = 50"}
+    # While rebuilding, `finish_batch` reads nothing and the handlers write by key; the
+    # recount at the end planned the same with and without statistics (1.3 s of server
+    # CPU either way for 60,000 groups, session 18), so the tables are analyzed at the end.
+    rebuild_reads: ClassVar[bool] = False
+
     rebuild_inserts: ClassVar[dict[type[Any], str]] = {
         Device.Registered: "INSERT INTO pf_c_devices SELECT {id}, {state}->>'serial',"
         " {state}->>'connection', {state}->>'model'",

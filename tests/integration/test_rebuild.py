@@ -3,10 +3,12 @@ the meaning of the views' statements, exactly once."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from domain import Cause, CustomerGroup, Device, PartnerTenant
@@ -336,6 +338,192 @@ def test_issue_11_a_batch_dying_while_its_inserts_run_beside_it_leaves_nothing_o
             assert running == [(0,)]
         ViewRunner(fleet, db, [CustomersView()], batch_size=50).catch_up()
         assert dump(db, live.views[0]) == followed
+    finally:
+        db.close()
+        fleet.close()
+
+
+def events_table(fleet: PartnerFleet) -> str:
+    """The quoted name of the events table of `fleet`'s schema."""
+    recorder = fleet.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    return f'"{fleet.env["POSTGRES_SCHEMA"]}"."{recorder.events_table_name}"'
+
+
+def events_statistics(fleet: PartnerFleet, db: ViewDB) -> tuple[int, int, int]:
+    """The events table of `fleet`'s schema in pg_stat_user_tables: rows inserted, times
+    analyzed by hand, rows changed since the last ANALYZE."""
+    table = events_table(fleet)
+    with db.read() as tx:
+        [row] = tx.query(
+            "SELECT n_tup_ins, analyze_count, n_mod_since_analyze FROM pg_stat_user_tables"
+            " WHERE relid = to_regclass(?)",
+            (table,),
+        )
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_issue_11_a_rebuild_analyzes_the_events_table_only_where_its_statistics_are_old(
+    postgres_settings: Settings,
+) -> None:
+    """Session 18: the first rebuild analyzes a store never analyzed; the next finds the
+    statistics recent and leaves the ANALYZE out; with the table's statistics reset (as
+    after a crash) it analyzes again. Rows equal following each time."""
+    writer = build_fleet(postgres_settings)
+    history(writer, 120)
+    stored = writer.recorder.max_notification_id() or 0
+    writer.close()  # its backends report their inserts as they end
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        deadline = time.monotonic() + 30
+        while events_statistics(fleet, db)[0] < stored and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events_statistics(fleet, db) == (stored, 0, stored)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        runner = ViewRunner(fleet, db, [CustomersView()])
+        runner.rebuild(runner.views[0])
+        assert events_statistics(fleet, db) == (stored, 1, 0)
+        assert dump(db, runner.views[0]) == followed
+        runner.rebuild(runner.views[0])
+        assert events_statistics(fleet, db) == (stored, 1, 0)  # left out
+        assert dump(db, runner.views[0]) == followed
+        table = events_table(fleet)
+        with db.read() as tx:
+            tx.query("SELECT pg_stat_reset_single_table_counters(to_regclass(?))", (table,))
+        assert events_statistics(fleet, db)[1] == 0
+        runner.rebuild(runner.views[0])
+        assert events_statistics(fleet, db)[1:] == (1, 0)  # analyzed again
+        assert dump(db, runner.views[0]) == followed
+    finally:
+        db.close()
+        fleet.close()
+
+
+def groups_storage(db: ViewDB) -> list[tuple[Any, ...]]:
+    """pf_c_groups' storage parameters in this test's schema."""
+    with db.read() as tx:
+        rows: list[tuple[Any, ...]] = tx.query(
+            "SELECT reloptions FROM pg_class WHERE oid = to_regclass('pf_c_groups')"
+        )
+    return rows
+
+
+def test_issue_11_the_groups_table_leaves_room_for_hot_updates_wherever_it_is_made(
+    postgres_settings: Settings,
+) -> None:
+    """Session 18: pf_c_groups is made at fillfactor 50 by a runner's start and by a
+    rebuild (which drops and makes it again); the other tables keep PostgreSQL's default."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        runner = ViewRunner(fleet, db, [CustomersView()])
+        assert groups_storage(db) == [(["fillfactor=50"],)]
+        with db.transaction() as tx:
+            tx.execute("ALTER TABLE pf_c_groups RESET (fillfactor)")
+        runner.rebuild(runner.views[0])
+        assert groups_storage(db) == [(["fillfactor=50"],)]
+        with db.read() as tx:
+            others = tx.query(
+                "SELECT relname FROM pg_class WHERE left(relname, 5) = 'pf_c_' AND relkind = 'r'"
+                " AND relnamespace = to_regnamespace(current_schema())"
+                " AND reloptions IS NOT NULL"
+            )
+        assert others == [("pf_c_groups",)]
+    finally:
+        db.close()
+        fleet.close()
+
+
+def test_issue_11_a_rebuild_dying_in_its_last_batch_recount_leaves_nothing_of_that_batch(
+    postgres_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 18: the last batch's recount (the in-place updates of every group) fails
+    after its rows were written: the batch's transaction leaves nothing (counts 0, the
+    position at the batch before, the mark kept), and the next catch-up ends equal to
+    following 7 events at a time."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        view = CustomersView()
+        recount = view.finish_rebuild
+
+        def dies_after_recount(tx: Any) -> None:
+            recount(tx)
+            if isinstance(tx, SetWrites):
+                tx.flush()  # the recount reached the database, then the process dies
+            raise Killed
+
+        monkeypatch.setattr(view, "finish_rebuild", dies_after_recount)
+        dying = ViewRunner(fleet, db, [view])
+        dying.rebuild_batch_size = 100
+        reached: list[int] = []
+        with pytest.raises(Killed):
+            dying.rebuild(dying.views[0], lambda position, _head: reached.append(position))
+        assert dying.position(view) == reached[-1] < dying.head()
+        with db.transaction() as tx:
+            assert tx.query("SELECT direct_connect, pc_agent FROM pf_c_groups") == [(0, 0)]
+            assert tx.query("SELECT view FROM pf_rebuilds") == [("customers",)]
+        ViewRunner(fleet, db, [CustomersView()], batch_size=50).catch_up()
+        assert dump(db, live.views[0]) == followed
+        assert rebuilds_marked(db) == []
+    finally:
+        db.close()
+        fleet.close()
+
+
+def members_analyzed(db: ViewDB) -> int:
+    """How many times pf_c_members of this test's schema was analyzed (by hand)."""
+    with db.read() as tx:
+        [(count,)] = tx.query(
+            "SELECT analyze_count FROM pg_stat_user_tables"
+            " WHERE relid = to_regclass('pf_c_members')"
+        )
+    return int(count)
+
+
+class ReadingCustomersView(CustomersView):
+    """The customers view as a view whose rebuild batches read its tables."""
+
+    rebuild_reads: ClassVar[bool] = True
+
+
+ReadingCustomersView._handlers = CustomersView._handlers  # a View's own methods only
+
+
+def analyzed_after(batches: int) -> int:
+    """How many times following analyzes a view's tables in `batches` batches."""
+    return sum(1 for n in range(1, batches + 1) if n % 20 == 0 or n in (1, 4, 16))
+
+
+@pytest.mark.parametrize("view_class", [CustomersView, ReadingCustomersView])
+def test_issue_11_a_rebuild_analyzes_a_view_that_only_writes_once_at_its_end(
+    postgres_settings: Settings, view_class: type[CustomersView]
+) -> None:
+    """Session 18: rebuilt in 60+ batches, the customers view (whose rebuild batches only
+    write) has its tables analyzed once, after the last batch; a view whose batches read
+    its tables still after batches 1, 4, 16 and every 20th. Rows equal following."""
+    fleet = build_fleet(postgres_settings)
+    db = build_view_db(postgres_settings)
+    try:
+        history(fleet, 300)
+        live = ViewRunner(fleet, db, [CustomersView()], batch_size=7)
+        live.catch_up()
+        followed = dump(db, live.views[0])
+        runner = ViewRunner(fleet, db, [view_class()])
+        runner.rebuild_batch_size = 5
+        batches: list[int] = []
+        runner.rebuild(runner.views[0], lambda position, _head: batches.append(position))
+        assert len(batches) >= 60
+        reads = view_class.rebuild_reads
+        assert members_analyzed(db) == (analyzed_after(len(batches)) if reads else 1)
+        assert dump(db, runner.views[0]) == followed
     finally:
         db.close()
         fleet.close()

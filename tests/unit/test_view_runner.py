@@ -13,7 +13,7 @@ from handlers.access import Actor
 from handlers.base import Working
 from handlers.devices import PartnerChoice
 from infra.follow.view_faults import ViewStuckError
-from infra.follow.view_runner import ViewRunner
+from infra.follow.view_runner import ViewRunner, statistics_fresh
 from projections.base import View
 from projections.customer_queries import list_customers
 from projections.customers import CustomersView
@@ -339,3 +339,25 @@ def test_when_the_positions_cannot_be_read_every_view_reports_it(
     runner.catch_up()
 
     assert all(not status.healthy for status in runner.health().values())
+
+
+@pytest.mark.parametrize(
+    ("estimated", "changed", "analyzed", "fresh"),
+    [
+        (-1.0, 0, False, False),  # never analyzed: no statistics
+        (-1.0, 0, True, False),  # analyzed per pg_stat, yet no estimate in pg_class
+        (0.0, 0, None, False),  # no pg_stat row at all
+        (1_000_000.0, 0, True, True),
+        (1_000_000.0, 100_049, True, True),  # under 50 + 10 %
+        (1_000_000.0, 100_050, True, False),  # autovacuum would analyze again
+        (0.0, 49, True, True),
+        (0.0, 50, True, False),
+        (1_000_000.0, 0, False, False),  # counters reset (a crash): analyze again
+    ],
+)
+def test_issue_11_event_statistics_are_fresh_by_autovacuums_rule(
+    estimated: float, changed: int, analyzed: bool | None, fresh: bool
+) -> None:
+    """Session 18: a rebuild leaves out the events table's ANALYZE only where it was
+    analyzed and fewer rows changed since than autovacuum's default threshold."""
+    assert statistics_fresh(estimated, changed, analyzed) is fresh
