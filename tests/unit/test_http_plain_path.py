@@ -167,11 +167,12 @@ def test_the_store_is_asked_who_the_caller_is_on_every_request(
     calls: list[str] = []
     real = access.authenticate
 
-    def counted(fleet: Any, claims: Claims) -> Any:
+    def counted(fleet: Any, claims: Claims, stored_versions: Any = None) -> Any:
         calls.append(claims.subject)
-        return real(fleet, claims)
+        return real(fleet, claims, stored_versions)
 
-    monkeypatch.setattr(deps, "authenticate", counted)
+    monkeypatch.setattr(deps, "authenticate", counted)  # get_actor's
+    monkeypatch.setattr(customers, "authenticate", counted)  # the plain path's
     seen = taken(monkeypatch)
 
     assert get(w, GROUPS, "Bearer anna")[0] == 200
