@@ -25,7 +25,6 @@ from infra.cli.processes import cli_command, run_children
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
-from infra.http.coalesce import CoalescingHttpToolsProtocol
 from infra.settings import Settings
 
 log = structlog.get_logger("partnerfleet.cli")
@@ -156,7 +155,6 @@ def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
     traversal made every full collection take ~100 ms, a pause of every request in flight
     (docs/decisions.md, "HTTP load generator and server CPU per request (session 17)").
     uvicorn's access log writes at info: above that level it is not asked for at all.
-    A response's head and body leave in one socket write (infra/http/coalesce.py).
     With `reuse_port` (a part of `serve --workers N`) it listens on a socket of its own
     that the other parts share (`listening_socket`)."""
     gc.freeze()
@@ -168,11 +166,8 @@ def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
             port=settings.port,
             log_level=settings.log_level,
             access_log=access_log,
-            http=CoalescingHttpToolsProtocol,
         )
         return
     sock = listening_socket(settings.host, settings.port)
-    config = uvicorn.Config(
-        api, log_level=settings.log_level, access_log=access_log, http=CoalescingHttpToolsProtocol
-    )
+    config = uvicorn.Config(api, log_level=settings.log_level, access_log=access_log)
     uvicorn.Server(config).run(sockets=[sock])

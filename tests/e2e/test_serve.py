@@ -312,9 +312,8 @@ def test_served_pages_from_the_plain_front_are_the_routers_answers_on_one_connec
     tmp_path: Path,
 ) -> None:
     """`serve --demo`: the first GET of a page is routed by FastAPI, the next ones are
-    answered by PlainFront (infra/http/front.py) and written in one socket write
-    (infra/http/coalesce.py): same status, headers and body, on one keep-alive connection,
-    with a refusal (answered by the stack) in between."""
+    answered by PlainFront (infra/http/front.py): same status, headers and body, on one
+    keep-alive connection, with a refusal (answered by the stack) in between."""
     import http.client
 
     port = free_port()
