@@ -22,7 +22,8 @@ What the front answers, and what it leaves to the stack:
 
 What it spares a page: BodyLimit's and the exception middleware's layers, FastAPI's
 routing (every included router's routes matched, twice), the route's wrappers and the
-body read (docs/decisions.md, "Issue 11, the HTTP front (session 18)").
+body read (docs/decisions.md, "Issue 11, the HTTP front and the membership read beside
+the positions (session 18)").
 """
 
 from __future__ import annotations
