@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from infra.bootstrap import build_fleet
@@ -308,16 +309,22 @@ def test_serve_workers_share_the_port_and_the_cursor_key_and_end_with_their_supe
             parent.wait()
 
 
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
 def test_served_pages_from_the_plain_front_are_the_routers_answers_on_one_connection(
-    tmp_path: Path,
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest
 ) -> None:
     """`serve --demo`: the first GET of a page is routed by FastAPI, the next ones are
-    answered by PlainFront (infra/http/front.py): same status, headers and body, on one
-    keep-alive connection, with a refusal (answered by the stack) in between."""
+    answered by PlainFront (infra/http/front.py; on PostgreSQL the partner's version read
+    with the views' positions): same status, headers and body, on one keep-alive
+    connection, with a refusal (answered by the stack) in between."""
     import http.client
 
     port = free_port()
     env = {**unconfigured(), "PORT": str(port)}
+    if storage == "postgres":
+        settings: Settings = request.getfixturevalue("postgres_settings")
+        assert settings.database_url is not None
+        env["DATABASE_URL"] = settings.database_url.get_secret_value()
     server = subprocess.Popen(
         [str(CLI), "serve", "--demo"],
         cwd=tmp_path,
