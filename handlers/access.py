@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -129,8 +130,17 @@ class Actor(Cause):
         return f"{self.role.value}:{self.subject}{tenant}"
 
 
-def authenticate(fleet: FleetApplication, claims: Claims) -> Actor:
+def authenticate(
+    fleet: FleetApplication,
+    claims: Claims,
+    stored_versions: Mapping[uuid.UUID, int | None] | None = None,
+) -> Actor:
     """The actor these claims describe, confirmed against the store for partner roles.
+
+    `stored_versions`: aggregates' last stored versions the caller read a moment ago (None
+    for one with no events), in a round trip it made anyway (the page's plain path reads
+    the partner's with the read models' positions): a partner found there is taken from
+    the aggregate cache when cached at that version, else read from the store as always.
 
     Raises `AuthenticationError` for an unknown role, a role that needs a tenant without
     one, or a partner role whose subject is not a user of that Location ID (the answer is
@@ -155,7 +165,7 @@ def authenticate(fleet: FleetApplication, claims: Claims) -> Actor:
     tenant = claims.tenant if needs_tenant else ""
     partner_type = None
     if role in PARTNER_ROLES:
-        partner = _partner(fleet, tenant)
+        partner = _partner(fleet, tenant, stored_versions or {})
         user_role = None if partner is None else partner.users.get(claims.subject)
         if partner is None or user_role is None:
             raise AuthenticationError(
@@ -177,15 +187,29 @@ def authenticate(fleet: FleetApplication, claims: Claims) -> Actor:
     )
 
 
+def claimed_partner(claims: Claims) -> uuid.UUID | None:
+    """The id of the partner `authenticate` reads for these claims (a partner role with a
+    tenant), or None: for a caller reading its stored version beforehand."""
+    if claims.role not in {role.value for role in PARTNER_ROLES} or not claims.tenant:
+        return None
+    return PartnerTenant.id_for(_nfc(claims.tenant))
+
+
 def _nfc(key: str) -> str:
     return unicodedata.normalize("NFC", key)
 
 
-def _partner(fleet: FleetApplication, location_id: str) -> PartnerTenant | None:
-    # As stored now, in one round trip (the cached partner brought up to date, issue 11):
-    # a user removed or demoted a moment ago is refused or demoted on the next request.
+def _partner(
+    fleet: FleetApplication, location_id: str, stored_versions: Mapping[uuid.UUID, int | None]
+) -> PartnerTenant | None:
+    # As stored now, in one round trip (the cached partner brought up to date, issue 11),
+    # or none when the caller read its stored version in its own (session 18): a user
+    # removed or demoted a moment ago is refused or demoted on the next request.
+    partner_id = PartnerTenant.id_for(location_id)
     try:
-        return fleet.current(PartnerTenant, PartnerTenant.id_for(location_id))
+        if partner_id in stored_versions:
+            return fleet.current_at(PartnerTenant, partner_id, stored_versions[partner_id])
+        return fleet.current(PartnerTenant, partner_id)
     except NotFoundError:  # the id names another kind of aggregate
         return None
 

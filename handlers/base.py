@@ -505,6 +505,33 @@ class FleetApplication(Application[UUID]):
             )
         return found
 
+    def current_at(self, cls: type[A], aggregate_id: UUID, stored_version: int | None) -> A | None:
+        """The aggregate as stored now, given `stored_version`: its last stored version as
+        the caller read it a moment ago in a round trip of its own (None: no event stored).
+        The cached copy when it is at exactly that version (no round trip: the same events
+        make the same aggregate), None when nothing is stored, else `current()`.
+
+        For `handlers.access.authenticate` on the page's plain path, which reads the
+        partner's version in the same query as the read models' positions (issue 11,
+        session 18). NotFoundError if the id names another kind of aggregate.
+        """
+        if stored_version is None:
+            return None
+        cache = self.aggregate_cache
+        if cache.maxsize > 0 and cache.version_of(aggregate_id) == stored_version:
+            found: Any = cache.get(aggregate_id)
+            if found is not None and found.version == stored_version:
+                if not isinstance(found, cls):
+                    raise NotFoundError(
+                        Msg(
+                            "{aggregate_id} is not a {kind}.",
+                            aggregate_id=aggregate_id,
+                            kind=cls.__name__,
+                        )
+                    )
+                return found
+        return self.current(cls, aggregate_id)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """An undeclared command cannot exist: a public method taking an `actor` (or a
         `cause`) after `self` must be declared with `@command` (issue 9)."""

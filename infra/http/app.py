@@ -17,6 +17,8 @@ from handlers.access import ClaimsVerifier
 from infra.follow.policy_follower import PolicyFollower
 from infra.follow.view_runner import ViewRunner
 from infra.http import errors
+from infra.http.deps import events_table
+from infra.http.front import PlainFront, PlainRoutes
 from infra.http.limits import BodyLimit
 from infra.http.page_cache import PageCaches
 from infra.http.paging import Cursors
@@ -54,9 +56,12 @@ def create_api(
     api.state.jwks = jwks
     api.state.cursors = Cursors(settings.cursor_secret())
     api.state.page_caches = PageCaches(settings.page_cache_size)
+    api.state.events_table = None if views is None else events_table(fleet, views.db)
     errors.install(api)
     for router in routers():
         api.include_router(router)
+    api.state.plain_routes = PlainRoutes()
     api.add_middleware(BodyLimit)
+    api.add_middleware(PlainFront, routes=api.state.plain_routes)  # inside RequestIds
     api.add_middleware(RequestIds)  # added last: the outermost
     return api

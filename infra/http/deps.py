@@ -34,6 +34,7 @@ import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
+from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -43,6 +44,7 @@ from handlers import PartnerFleet
 from handlers.access import (
     Actor,
     AuditScope,
+    Claims,
     ClaimsVerifier,
     CustomerScope,
     OperatorScope,
@@ -57,7 +59,7 @@ from infra.follow.view_runner import ViewRunner
 from infra.http.errors import MissingTokenError, ProblemError, request_id
 from infra.http.page_cache import PageCache, PageCaches
 from infra.http.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Cursors, Page
-from infra.storage.tracking import read_positions
+from infra.storage.tracking import read_positions, read_positions_and_version
 from infra.storage.viewdb import ViewDB
 from projections.base import Tx
 
@@ -85,6 +87,12 @@ def get_actor(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     """The authenticated principal of this request (401 without a valid bearer token)."""
+    return authenticate(fleet, claims_of(request, credentials))
+
+
+def claims_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Claims:
+    """The verified claims of the bearer token (401 without one or for a refused one; 503
+    without a verifier), the request id as correlation id unless the token names one."""
     if credentials is None:
         raise MissingTokenError("This route needs a token: send Authorization: Bearer <token>.")
     verifier: ClaimsVerifier | None = request.app.state.verifier
@@ -93,7 +101,7 @@ def get_actor(
     claims = verifier.claims(credentials.credentials)
     if not claims.correlation_id:
         claims = dataclasses.replace(claims, correlation_id=request_id(request))
-    return authenticate(fleet, claims)
+    return claims
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
@@ -145,14 +153,42 @@ class Reads:
     db: ViewDB
     views: tuple[str, ...]  # every view the runner keeps: any of them moving is a new key
     cache: PageCache
+    events_table: str | None = None  # the store's events in `db` (PostgreSQL), quoted
 
-    def page(self, key: tuple[object, ...], make: Callable[[Tx], bytes]) -> bytes:
+    def page(
+        self,
+        key: tuple[object, ...],
+        make: Callable[[Tx], bytes],
+        positions: tuple[int, ...] | None = None,
+    ) -> bytes:
         """The body of the page `key` names (who asks and what), remembered under the
         views' positions read first in this same read; else `make(tx)` in that read.
-        `key` must hold everything the body depends on besides the views' rows."""
+        `key` must hold everything the body depends on besides the views' rows.
+        `positions`: the views' positions as `positions_and_version` read them a moment
+        ago (a body built after them shows at least that state); a hit then reads nothing."""
+        if positions is not None:
+            return self.cache.body((key, positions), lambda: self._made(make))
         with self.db.read() as tx:
             positions = read_positions(tx, self.views)
             return self.cache.body((key, positions), lambda: make(tx))
+
+    def _made(self, make: Callable[[Tx], bytes]) -> bytes:
+        with self.db.read() as tx:
+            return make(tx)
+
+    def positions_and_version(
+        self, aggregate_id: UUID
+    ) -> tuple[tuple[int, ...] | None, dict[UUID, int | None] | None]:
+        """The views' positions and `aggregate_id`'s last stored version (for
+        `authenticate`'s `stored_versions`) in one query; (None, None) where the store's
+        events are not in the views' database (SQLite: two files)."""
+        if self.events_table is None:
+            return None, None
+        with self.db.read() as tx:
+            positions, version = read_positions_and_version(
+                tx, self.views, self.events_table, aggregate_id
+            )
+        return positions, {aggregate_id: version}
 
 
 async def get_reads(request: Request, views: ViewsDep) -> Reads:
@@ -165,7 +201,19 @@ def reads_of(request: Request, views: ViewDB) -> Reads:
     runner: ViewRunner = request.app.state.views
     names = tuple(view.name for view in runner.views)
     caches: PageCaches = request.app.state.page_caches
-    return Reads(views, names, caches.of(views))
+    events = getattr(request.app.state, "events_table", None)
+    return Reads(views, names, caches.of(views), events if views is runner.db else None)
+
+
+def events_table(fleet: PartnerFleet, db: ViewDB) -> str | None:
+    """The store's events table as `db`'s queries name it (schema-qualified, quoted), when
+    the store is PostgreSQL in the same schema as `db`; else None (SQLite: two files)."""
+    recorder = fleet.recorder
+    table = getattr(recorder, "events_table_name", None)
+    schema = getattr(getattr(recorder, "datastore", None), "schema", None)
+    if db.kind != "postgres" or not table or not schema or schema != getattr(db, "schema", None):
+        return None
+    return ".".join('"' + name.replace('"', '""') + '"' for name in (schema, table))
 
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]

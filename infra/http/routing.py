@@ -17,7 +17,9 @@ in its most common form itself and gives None for every other, which the route's
 dependencies then answer. Its answer must be the one the dependencies would give: the
 same checks in the same order (docs/decisions.md, "HTTP load generator and server CPU per
 request (session 17)"); what it spares is FastAPI's dependency solving and a worker-thread
-hop per sync dependency.
+hop per sync dependency. A GET that reaches such a route is remembered (path -> route) for
+`infra.http.front.PlainFront`, which offers the next GET to that path to the plain path
+before the middleware stack and the router.
 
 ETags name an aggregate and its version (`"<uuid>.<version>"`, `etag()`); a route about one
 aggregate sets one on its response.
@@ -121,6 +123,9 @@ class FleetRoute(APIRoute):
             raw, body = await _parsed(request)
             if request.method in SAFE_METHODS:
                 if plain is not None and request.method == "GET" and not raw:
+                    front = getattr(request.app.state, "plain_routes", None)
+                    if front is not None:  # the router chose this route: PlainFront may too
+                        front.learn(request.scope, plain)
                     answer = await plain(request)
                     if answer is not None:
                         return answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 from projections.base import Tx
 
@@ -28,6 +29,25 @@ def read_positions(tx: Tx, names: Sequence[str]) -> tuple[int, ...]:
     rows = tx.query(f"SELECT view, position FROM pf_tracking WHERE view IN ({marks})", names)
     found = {str(name): int(position) for name, position in rows}
     return tuple(found.get(name, 0) for name in names)
+
+
+def read_positions_and_version(
+    tx: Tx, names: Sequence[str], events_table: str, aggregate_id: UUID
+) -> tuple[tuple[int, ...], int | None]:
+    """The positions of the views `names` (as `read_positions`) and the last stored version
+    of `aggregate_id` in `events_table` (a quoted, schema-qualified name; None when it has
+    no events), in one query: PostgreSQL only, the store's events in the views' database."""
+    marks = ", ".join("?" for _ in names)
+    rows = tx.query(
+        f"SELECT view, position FROM pf_tracking WHERE view IN ({marks})"
+        f" UNION ALL SELECT NULL, max(originator_version) FROM {events_table}"
+        " WHERE originator_id = ?",
+        (*names, aggregate_id),
+    )
+    found = {str(name): int(position) for name, position in rows if name is not None}
+    versions = [position for name, position in rows if name is None]
+    version = None if not versions or versions[0] is None else int(versions[0])
+    return tuple(found.get(name, 0) for name in names), version
 
 
 def start_tracking(tx: Tx, name: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from infra.bootstrap import build_fleet
@@ -306,3 +307,58 @@ def test_serve_workers_share_the_port_and_the_cursor_key_and_end_with_their_supe
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_served_pages_from_the_plain_front_are_the_routers_answers_on_one_connection(
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest
+) -> None:
+    """`serve --demo`: the first GET of a page is routed by FastAPI, the next ones are
+    answered by PlainFront (infra/http/front.py; on PostgreSQL the partner's version read
+    with the views' positions): same status, headers and body, on one keep-alive
+    connection, with a refusal (answered by the stack) in between."""
+    import http.client
+
+    port = free_port()
+    env = {**unconfigured(), "PORT": str(port)}
+    if storage == "postgres":
+        settings: Settings = request.getfixturevalue("postgres_settings")
+        assert settings.database_url is not None
+        env["DATABASE_URL"] = settings.database_url.get_secret_value()
+    server = subprocess.Popen(
+        [str(CLI), "serve", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        get_health(port, timeout=60)
+        issued = run_cli(tmp_path, env, "token", "issue", "--demo").stdout.splitlines()
+        token = next(line.split("\t")[-1] for line in issued if "DEMO-RESELLER-1" in line)
+        path = "/partners/DEMO-RESELLER-1/customer-groups?limit=2"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        answers: list[tuple[int, list[tuple[str, str]], bytes, str]] = []
+        for bearer in (token, token, "not-a-token", token):
+            rid = f"00000000-0000-4000-8000-00000000000{len(answers)}"
+            connection.request(
+                "GET", path, headers={"Authorization": f"Bearer {bearer}", "X-Request-Id": rid}
+            )
+            answer = connection.getresponse()
+            headers = [(k.lower(), v) for k, v in answer.getheaders() if k.lower() != "date"]
+            answers.append((answer.status, headers, answer.read(), rid))
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    routed, front, refused, again = answers
+    assert routed[0] == front[0] == again[0] == 200
+    assert json.loads(routed[2])["items"]
+    assert routed[2] == front[2] == again[2]
+    assert [h for h in routed[1] if h[0] != "x-request-id"] == [
+        h for h in front[1] if h[0] != "x-request-id"
+    ]
+    assert ("x-request-id", front[3]) in front[1]
+    assert refused[0] == 401
+    assert json.loads(refused[2])["instance"].endswith(refused[3])

@@ -20,8 +20,11 @@ from handlers import PartnerFleet
 from handlers.access import AuthenticationError, Claims, partner_scope
 from handlers.devices import NewDevice, PartnerChoice
 from handlers.group_queries import own_passport, partner_customer_group
+from infra.follow.view_runner import ViewRunner
 from infra.http.app import create_api
 from infra.settings import Settings
+from infra.storage.viewdb import ViewDB
+from projections import all_views
 from tests.actors import customer, partner_user
 from tests.scenarios import OPS, event_count, in_memory_fleet, partner
 from tests.unit.http_client import problem_of
@@ -74,11 +77,12 @@ def devices(*serials: str, connection: str = "direct_connect") -> list[NewDevice
     return [NewDevice(serial=s, connection=connection, model="DL380") for s in serials]
 
 
-def world() -> World:
+def world(fleet: PartnerFleet | None = None, db: ViewDB | None = None) -> World:
     """LOC-1 (service partner; admin Anna, user Ben) with customers C1 (S1 serviced, a
     critical event; S2 resold) and C2 (P1, a PC); LOC-2 (reseller; admin anna@LOC-2) with C9.
+    In memory, or over `fleet` and read models in `db` (PostgreSQL tests).
     """
-    fleet = in_memory_fleet()
+    fleet = in_memory_fleet() if fleet is None else fleet
     partner(fleet, "LOC-1", service=True)
     partner(fleet, "LOC-2")
     c1, c2 = customer("C1", "it@c1.example"), customer("C2", "it@c2.example")
@@ -90,7 +94,8 @@ def world() -> World:
     fleet.register_devices(customer("C9"), "C9", devices("S9"), PartnerChoice(location_id="LOC-2"))
     fleet.record_service_event(OPS, "S1", "EV1", "critical", "Fan failed")
     fleet.record_service_event(OPS, "S1", "EV2", "info", "Firmware current")
-    api = create_api(fleet, Settings(), memory_runner(fleet), verifier=Verifier())
+    runner = memory_runner(fleet) if db is None else ViewRunner(fleet, db, all_views())
+    api = create_api(fleet, Settings(), runner, verifier=Verifier())
     return World(fleet, TestClient(api, raise_server_exceptions=False))
 
 

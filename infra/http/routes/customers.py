@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from handlers.access import PartnerScope, partner_scope
+from handlers.access import PartnerScope, authenticate, claimed_partner, partner_scope
 from handlers.group_queries import own_passport, partner_customer_group
 from infra.http.deps import (
     ActorDep,
@@ -26,7 +26,7 @@ from infra.http.deps import (
     PartnerScopeDep,
     Reads,
     ReadsDep,
-    get_actor,
+    claims_of,
     in_plain_thread,
     page_of,
     plain_list,
@@ -70,20 +70,29 @@ WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEA
 
 async def plain_groups_page(request: Request) -> Response | None:
     """GET GROUPS in its plain form (deps.plain_list: a bearer token, `limit`, `cursor`),
-    answered without FastAPI's dependencies, in one worker thread: the same calls in the
-    same order as `list_customer_groups`' dependencies (get_actor, partner_scope,
-    reads_of, page_of), so the same answer or the same error; None for any other form."""
+    answered without FastAPI's dependencies, in one worker thread: the same checks in the
+    same order as `list_customer_groups`' dependencies (get_actor: the token, then
+    authenticate; partner_scope; reads_of; page_of), so the same answer or the same error;
+    None for any other form. On PostgreSQL the partner's stored version is read in the same
+    query as the views' positions (`Reads.positions_and_version`), so `authenticate`
+    confirms the membership from the aggregate cache when the partner is cached at that
+    version, with no round trip of its own (issue 11, session 18)."""
     plain = await plain_list(request)
     if plain is None:
         return None
     state = request.app.state
 
     def answer() -> Response:
-        actor = get_actor(request, state.fleet, plain.credentials)
-        scope = partner_scope(actor, request.path_params["location_id"])
+        claims = claims_of(request, plain.credentials)
         reads = reads_of(request, state.views.db)
+        partner = claimed_partner(claims)
+        positions, stored = (
+            (None, None) if partner is None else reads.positions_and_version(partner)
+        )
+        actor = authenticate(state.fleet, claims, stored)
+        scope = partner_scope(actor, request.path_params["location_id"])
         page = page_of(request, actor, plain.limit, plain.cursor)
-        return groups_page(scope, reads, page)
+        return groups_page(scope, reads, page, positions=positions)
 
     return await in_plain_thread(answer)
 
@@ -115,9 +124,12 @@ def groups_page(
     search: str | None = None,
     connection: Connection | None = None,
     has_critical: bool | None = None,
+    *,
+    positions: tuple[int, ...] | None = None,
 ) -> Response:
     """The All Customers / Favorites Only page (application/json, CustomerList) for
-    `scope`, from the page cache or built from the views."""
+    `scope`, from the page cache or built from the views (`positions`: the views'
+    positions read a moment ago, see `Reads.page`)."""
 
     def body(tx: Tx) -> bytes:
         found = list_customers(
@@ -135,7 +147,7 @@ def groups_page(
 
     asked = (view, search, connection, has_critical, page.after, page.limit)
     key = ("customer-groups", scope, page.principal, page.listing, asked)
-    return Response(reads.page(key, body), media_type="application/json")
+    return Response(reads.page(key, body, positions), media_type="application/json")
 
 
 @router.get(GROUP, responses=WITH_ETAG)
