@@ -61,7 +61,9 @@ def test_session18_saves_go_directly_and_prepare_once(
     assert recorder.packs_arrays  # UUID ids: the direct path
     first = recorder.insert_events([event(uuid.uuid4())])
     second = recorder.insert_events([event(uuid.uuid4())], read_versions={uuid.uuid4(): 1})
-    assert first and second and second[0] > first[0]
+    assert first
+    assert second
+    assert second[0] > first[0]
     names = prepared_names(recorder)
     # The settings and NOTIFY, the lock, the plain insert, the insert with reads.
     assert len(names) == 4, names
@@ -94,7 +96,8 @@ def test_session18_statements_deallocated_behind_the_recorder_are_prepared_again
     for _ in range(2 * pool.max_size):  # on each of those connections
         mine = uuid.uuid4()
         ids = recorder.insert_events([event(mine)], read_versions={uuid.uuid4(): 3})
-        assert ids is not None and len(ids) == 1
+        assert ids is not None
+        assert len(ids) == 1
         stored = recorder.select_events(mine)
         assert [e.originator_version for e in stored] == [1]
         assert recorder.max_notification_id() == ids[0]
@@ -120,7 +123,8 @@ def test_session18_a_refused_save_rolls_back_and_keeps_the_connection_usable(
     assert names <= prepared_names(recorder)
     units = [Unit([event(uuid.uuid4())], Tracking("p", 1)), Unit([event(taken)])]
     recorder.committer._lead(units)
-    assert units[0].error is None and len(units[0].notification_ids) == 1
+    assert units[0].error is None
+    assert len(units[0].notification_ids) == 1
     assert isinstance(units[1].error, IntegrityError)
     assert [e.originator_version for e in recorder.select_events(taken)] == [1]
     assert recorder.max_tracking_id("p") == 1
