@@ -29,18 +29,23 @@ Settings selects it with PROCESS_RECORDER_TOPIC.
 
 from __future__ import annotations
 
-import itertools
 import re
+import threading
 import time
-import weakref
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
     IntegrityError,
     InterfaceError,
+    InternalError,
+    NotSupportedError,
     OperationalError,
     PersistenceError,
     ProgrammingError,
@@ -265,13 +270,19 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         self.committer = GroupCommitter(self._commit_group)
         # The parameters go packed (pg_arrays.py) for UUID ids; any other id type as lists.
         self.packs_arrays = datastore.originator_id_type == "uuid"
-        # `_send_directly`'s statements, by their text, and the names prepared on each
-        # pooled connection (a connection replaced by the pool is a new key).
+        # `_send_directly`'s statements, by their text; the committer's own connection
+        # (`_commit_connection`) and the names prepared on it.
         self._directs: dict[bytes, _Prepared] = {}
-        self._name_prefix = next(_RECORDERS)
-        self._prepared_on: weakref.WeakKeyDictionary[Connection[Any], set[bytes]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._commit_conn: Connection[Any] | None = None
+        self._commit_lock = threading.Lock()
+        self._prepared: set[bytes] = set()
+        closing = datastore.close
+
+        def close() -> None:  # the committer's connection goes with the pool
+            self._close_commit_connection()
+            closing()
+
+        datastore.close = close  # type: ignore[method-assign]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -388,10 +399,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
     def _send(self, statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         """BEGIN ... COMMIT in one pipeline, one Sync: one round trip. The datastore turns
         psycopg's errors into eventsourcing's. Packed parameters (UUID ids) go through
-        libpq's pipeline directly (`_send_directly`), any others through psycopg's."""
+        libpq's pipeline directly, on the committer's own connection (`_send_directly`),
+        any others through psycopg's on a pooled one."""
+        if self.packs_arrays:
+            with self._commit_lock, _as_eventsourcing_errors():
+                return self._send_directly(self._commit_connection(), statement, parameters)
         with self.datastore.get_connection() as conn:
-            if self.packs_arrays:
-                return self._send_directly(conn, statement, parameters)
             try:
                 use_packed_arrays(conn)
                 group = conn.cursor(row_factory=tuple_row)
@@ -423,15 +436,15 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         interrupt with results unread, closes the connection (the pool replaces it; the
         server ends its transaction as for any lost connection).
 
-        Statements are prepared on each connection once, in the same pipeline, under
-        names of this recorder. psycopg deallocates every prepared statement of a
-        connection after a ROLLBACK, DROP or ALTER it runs (its own cache's rule), so a
-        statement found missing (SQLSTATE 26000, raised before anything is written: the
-        transaction is rolled back) is prepared again and the transaction sent once more;
-        this path rolls back without psycopg for the same reason."""
-        ready = self._prepared_on.get(conn)
-        if ready is None:
-            ready = self._prepared_on[conn] = set()
+        It runs on a connection of the committer's own (`_commit_connection`: one commit
+        is in flight per process), where its statements are prepared once, in the same
+        pipeline. Not on a pooled one: psycopg deallocates every prepared statement of a
+        connection when it rolls back after preparing its own (eventsourcing's reads end
+        that way), so a pooled connection would lose them behind this recorder's back.
+        Should a statement still be found missing (SQLSTATE 26000, raised before
+        anything is written: the transaction is rolled back), it is prepared again and
+        the transaction sent once more; this path rolls back without psycopg."""
+        ready = self._prepared
         opening = [self._direct(s) for s in self.opening_statements]
         main = self._direct(statement)
         closing = [s.as_bytes(conn) for s in self.closing_statements]
@@ -451,9 +464,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 pgconn.send_query_params(b"COMMIT", None)
 
             results = _pipelined(conn, queue)
-            for prepared, result in zip(preparing, results, strict=False):
-                if result.status == ExecStatus.COMMAND_OK:
-                    ready.add(prepared.name)  # prepared statements outlive a rollback
+            prepared_now = {  # prepared statements outlive a rollback
+                prepared.name
+                for prepared, result in zip(preparing, results, strict=False)
+                if result.status == ExecStatus.COMMAND_OK
+            }
+            ready |= prepared_now
             failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
             expected = len(preparing) + len(opening) + len(closing) + 3
             if failed is None and len(results) == expected:
@@ -464,17 +480,64 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 raise errors.InterfaceError(f"{len(results)} results for the save's pipeline")
             missing = failed.error_field(DiagnosticField.SQLSTATE) == b"26000"
             if missing and attempt == 1:
-                ready.clear()  # deallocated behind this recorder's back: prepared again
+                # Deallocated behind this recorder's back: all prepared again, but those
+                # this very pipeline prepared (they exist; a second Parse would fail).
+                ready.clear()
+                ready |= prepared_now
                 continue
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def latest_rows(self, statement: bytes, ids: Sequence[UUID]) -> list[LatestRow] | None:
+        """The rows of a load's statement (handlers/stored_loads.py) over one uuid[]
+        parameter (`%s`), as `(is_snapshot, originator_id, originator_version, topic,
+        state)`; None when the store's ids are not UUIDs (the caller reads as before).
+        The ids go packed (pg_arrays.py) and the rows come as tuples in binary: psycopg
+        dumped the list element by element and built a dict per row (issue 11, session
+        18). On a pooled connection, prepared by psycopg (it knows when it deallocates)."""
+        if not self.packs_arrays:
+            return None
+        with self.datastore.get_connection() as conn:
+            use_packed_arrays(conn)
+            with conn.cursor(row_factory=tuple_row, binary=True) as curs:
+                curs.execute(statement, (packed_uuid(ids),), prepare=True)
+                return curs.fetchall()
+
+    def _commit_connection(self) -> Connection[Any]:
+        """The committer's own connection, opened as the pool opens its own (the same
+        parameters, name and settings), again once lost. Only a group's leader uses it
+        (one commit in flight), under `_commit_lock`."""
+        conn = self._commit_conn
+        if conn is not None and not conn.closed:
+            return conn
+        pool = self.datastore.pool
+        if pool.closed:
+            raise errors.OperationalError("The store's connection pool is closed.")
+        given = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
+        conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
+        kwargs: dict[str, Any] = dict(given or {})
+        password = getattr(pool, "get_password_func", None)
+        if password is not None:
+            kwargs["password"] = password()
+        kwargs.setdefault("connect_timeout", max(1, round(pool.timeout)))
+        conn = Connection.connect(conninfo, **kwargs)
+        self.datastore.after_connect_func()(conn)  # autocommit, idle-in-transaction timeout
+        self._prepared = set()
+        self._commit_conn = conn
+        return conn
+
+    def _close_commit_connection(self) -> None:
+        with self._commit_lock:
+            conn, self._commit_conn = self._commit_conn, None
+            if conn is not None:
+                conn.close()
 
     def _direct(self, statement: bytes) -> _Prepared:
         """The statement as prepared for `_send_directly` ($n placeholders, its name)."""
         found = self._directs.get(statement)
         if found is None:
             text, names = positional(statement)
-            name = f"partnerfleet_{self._name_prefix}_{len(self._directs)}".encode()
+            name = f"partnerfleet_{len(self._directs)}".encode()
             found = self._directs[statement] = _Prepared(name, text, names)
         return found
 
@@ -560,7 +623,6 @@ def _refusal(reason: str, unit: Unit) -> str:
     return "An event of this version of the aggregate is already recorded; nothing was recorded."
 
 
-_RECORDERS = itertools.count(1)  # each recorder's prepared statements get names of its own
 _PLACEHOLDER = re.compile(rb"%\((\w+)\)b|%%|%")
 
 
@@ -624,6 +686,35 @@ def _rows(result: PGresult) -> list[tuple[Any, ...]]:
         )
         for row in range(result.ntuples)
     ]
+
+
+LatestRow = tuple[bool, UUID, int, str, bytes]
+
+
+@contextmanager
+def _as_eventsourcing_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's, as `PostgresDatastore.get_connection` turns
+    them (the committer's own connection is not the pool's)."""
+    try:
+        yield
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.DataError as error:
+        raise DataError(str(error)) from error
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+    except psycopg.InternalError as error:
+        raise InternalError(str(error)) from error
+    except psycopg.ProgrammingError as error:
+        raise ProgrammingError(str(error)) from error
+    except psycopg.NotSupportedError as error:
+        raise NotSupportedError(str(error)) from error
+    except psycopg.DatabaseError as error:
+        raise DatabaseError(str(error)) from error
+    except psycopg.Error as error:
+        raise PersistenceError(str(error)) from error
 
 
 def _roll_back_directly(conn: Connection[Any]) -> None:
