@@ -19,8 +19,10 @@ This one keeps every guarantee of the stock recorder and:
 - takes `read_versions: Mapping[UUID, int] | None` in `insert_events` (issue 11: the
   aggregate cache's check that what a command read is still current), and says so with
   `checks_read_versions = True`;
-- sends the stored events as typed arrays (ids, versions, topics, states) that psycopg dumps
-  in C, not as composites rendered in Python (a fifth of an e2Open batch's time).
+- sends the stored events as typed arrays (ids, versions, topics, states), packed in
+  PostgreSQL's binary form (pg_arrays.py), not as composites rendered in Python;
+- drives that pipeline on libpq itself, on a connection of the committer's own with its
+  statements prepared once (`_send_directly`; issue 11, session 18).
 
 A group whose statement fails for another reason (data the server refuses) is committed
 again one unit per transaction, so one caller's bad input never fails its neighbours.
