@@ -19,8 +19,10 @@ This one keeps every guarantee of the stock recorder and:
 - takes `read_versions: Mapping[UUID, int] | None` in `insert_events` (issue 11: the
   aggregate cache's check that what a command read is still current), and says so with
   `checks_read_versions = True`;
-- sends the stored events as typed arrays (ids, versions, topics, states) that psycopg dumps
-  in C, not as composites rendered in Python (a fifth of an e2Open batch's time).
+- sends the stored events as typed arrays (ids, versions, topics, states), packed in
+  PostgreSQL's binary form (pg_arrays.py), not as composites rendered in Python;
+- drives that pipeline on libpq itself, on a connection of the committer's own with its
+  statements prepared once (`_send_directly`; issue 11, session 18).
 
 A group whose statement fails for another reason (data the server refuses) is committed
 again one unit per transaction, so one caller's bad input never fails its neighbours.
@@ -29,14 +31,23 @@ Settings selects it with PROCESS_RECORDER_TOPIC.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
     IntegrityError,
     InterfaceError,
+    InternalError,
+    NotSupportedError,
     OperationalError,
     PersistenceError,
     ProgrammingError,
@@ -45,10 +56,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.utils import get_topic
-from psycopg import Connection
-from psycopg.pq import TransactionStatus
+from psycopg import Connection, errors
+from psycopg.pq import ConnStatus, DiagnosticField, ExecStatus, TransactionStatus
+from psycopg.pq.abc import PGconn, PGresult
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.waiting import Ready, Wait
 
 from infra.storage.group_commit import GroupCommitter, Unit
 from infra.storage.pg_arrays import (
@@ -259,6 +272,19 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         self.committer = GroupCommitter(self._commit_group)
         # The parameters go packed (pg_arrays.py) for UUID ids; any other id type as lists.
         self.packs_arrays = datastore.originator_id_type == "uuid"
+        # `_send_directly`'s statements, by their text; the committer's own connection
+        # (`_commit_connection`) and the names prepared on it.
+        self._directs: dict[bytes, _Prepared] = {}
+        self._commit_conn: Connection[Any] | None = None
+        self._commit_lock = threading.Lock()
+        self._prepared: set[bytes] = set()
+        closing = datastore.close
+
+        def close() -> None:  # the committer's connection goes with the pool
+            self._close_commit_connection()
+            closing()
+
+        datastore.close = close  # type: ignore[method-assign]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -374,7 +400,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     def _send(self, statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         """BEGIN ... COMMIT in one pipeline, one Sync: one round trip. The datastore turns
-        psycopg's errors into eventsourcing's."""
+        psycopg's errors into eventsourcing's. Packed parameters (UUID ids) go through
+        libpq's pipeline directly, on the committer's own connection (`_send_directly`),
+        any others through psycopg's on a pooled one."""
+        if self.packs_arrays:
+            with self._commit_lock, _as_eventsourcing_errors():
+                return self._send_directly(self._commit_connection(), statement, parameters)
         with self.datastore.get_connection() as conn:
             try:
                 use_packed_arrays(conn)
@@ -392,6 +423,125 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             except BaseException:
                 _roll_back(conn)
                 raise
+
+    def _send_directly(
+        self, conn: Connection[Any], statement: bytes, parameters: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """`_send`'s transaction on libpq's pipeline itself (issue 11, session 18): every
+        message queued, then one flush and one read of all the results up to the Sync.
+        psycopg's pipeline sent each statement as it was executed (a send per statement)
+        and ran its cursor machinery five times per group: a sixth of the client's CPU
+        per command at 8 threads. The messages are the same (BEGIN, the settings and
+        NOTIFY, LOCK TABLE, the statement, any closing statements, COMMIT, one Sync), and
+        so are the outcomes: the first error is raised as psycopg's (the datastore turns
+        it into eventsourcing's) and the transaction rolled back; a lost connection, or an
+        interrupt with results unread, closes the connection (the pool replaces it; the
+        server ends its transaction as for any lost connection).
+
+        It runs on a connection of the committer's own (`_commit_connection`: one commit
+        is in flight per process), where its statements are prepared once, in the same
+        pipeline. Not on a pooled one: psycopg deallocates every prepared statement of a
+        connection when it rolls back after preparing its own (eventsourcing's reads end
+        that way), so a pooled connection would lose them behind this recorder's back.
+        Should a statement still be found missing (SQLSTATE 26000, raised before
+        anything is written: the transaction is rolled back), it is prepared again and
+        the transaction sent once more; this path rolls back without psycopg."""
+        ready = self._prepared
+        opening = [self._direct(s) for s in self.opening_statements]
+        main = self._direct(statement)
+        closing = [s.as_bytes(conn) for s in self.closing_statements]
+        values: list[bytes | None] = [parameters[name] for name in main.parameters]
+        for attempt in (1, 2):
+            preparing = [p for p in (*opening, main) if p.name not in ready]
+
+            def queue(pgconn: PGconn, preparing: list[_Prepared] = preparing) -> None:
+                for prepared in preparing:
+                    pgconn.send_prepare(prepared.name, prepared.text)
+                pgconn.send_query_params(b"BEGIN", None)
+                for prepared in opening:
+                    pgconn.send_query_prepared(prepared.name, None)
+                pgconn.send_query_prepared(main.name, values, [1] * len(values))
+                for text in closing:
+                    pgconn.send_query_params(text, None)
+                pgconn.send_query_params(b"COMMIT", None)
+
+            results = _pipelined(conn, queue)
+            prepared_now = {  # prepared statements outlive a rollback
+                prepared.name
+                for prepared, result in zip(preparing, results, strict=False)
+                if result.status == ExecStatus.COMMAND_OK
+            }
+            ready |= prepared_now
+            failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
+            expected = len(preparing) + len(opening) + len(closing) + 3
+            if failed is None and len(results) == expected:
+                rows = results[len(preparing) + 1 + len(opening)]
+                return _rows(rows)
+            _roll_back_directly(conn)
+            if failed is None:
+                raise errors.InterfaceError(f"{len(results)} results for the save's pipeline")
+            missing = failed.error_field(DiagnosticField.SQLSTATE) == b"26000"
+            if missing and attempt == 1:
+                # Deallocated behind this recorder's back: all prepared again, but those
+                # this very pipeline prepared (they exist; a second Parse would fail).
+                ready.clear()
+                ready |= prepared_now
+                continue
+            raise errors.error_from_result(failed, encoding=conn.info.encoding)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def latest_rows(self, statement: bytes, ids: Sequence[UUID]) -> list[LatestRow] | None:
+        """The rows of a load's statement (handlers/stored_loads.py) over one uuid[]
+        parameter (`%s`), as `(is_snapshot, originator_id, originator_version, topic,
+        state)`; None when the store's ids are not UUIDs (the caller reads as before).
+        The ids go packed (pg_arrays.py) and the rows come as tuples in binary: psycopg
+        dumped the list element by element and built a dict per row (issue 11, session
+        18). On a pooled connection, prepared by psycopg (it knows when it deallocates)."""
+        if not self.packs_arrays:
+            return None
+        with self.datastore.get_connection() as conn:
+            use_packed_arrays(conn)
+            with conn.cursor(row_factory=tuple_row, binary=True) as curs:
+                curs.execute(statement, (packed_uuid(ids),), prepare=True)
+                return curs.fetchall()
+
+    def _commit_connection(self) -> Connection[Any]:
+        """The committer's own connection, opened as the pool opens its own (the same
+        parameters, name and settings), again once lost. Only a group's leader uses it
+        (one commit in flight), under `_commit_lock`."""
+        conn = self._commit_conn
+        if conn is not None and not conn.closed:
+            return conn
+        pool = self.datastore.pool
+        if pool.closed:
+            raise errors.OperationalError("The store's connection pool is closed.")
+        given = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
+        conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
+        kwargs: dict[str, Any] = dict(given or {})
+        password = getattr(pool, "get_password_func", None)
+        if password is not None:
+            kwargs["password"] = password()
+        kwargs.setdefault("connect_timeout", max(1, round(pool.timeout)))
+        conn = Connection.connect(conninfo, **kwargs)
+        self.datastore.after_connect_func()(conn)  # autocommit, idle-in-transaction timeout
+        self._prepared = set()
+        self._commit_conn = conn
+        return conn
+
+    def _close_commit_connection(self) -> None:
+        with self._commit_lock:
+            conn, self._commit_conn = self._commit_conn, None
+            if conn is not None:
+                conn.close()
+
+    def _direct(self, statement: bytes) -> _Prepared:
+        """The statement as prepared for `_send_directly` ($n placeholders, its name)."""
+        found = self._directs.get(statement)
+        if found is None:
+            text, names = positional(statement)
+            name = f"partnerfleet_{len(self._directs)}".encode()
+            found = self._directs[statement] = _Prepared(name, text, names)
+        return found
 
     @staticmethod
     def _parameters(units: list[Unit]) -> dict[str, list[Any]]:
@@ -473,6 +623,143 @@ def _refusal(reason: str, unit: Unit) -> str:
     if reason == READ:
         return "An aggregate read by the command changed since it was read; nothing was recorded."
     return "An event of this version of the aggregate is already recorded; nothing was recorded."
+
+
+_PLACEHOLDER = re.compile(rb"%\((\w+)\)b|%%|%")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement as `_send_directly` prepares it: its name, its text with $n
+    placeholders, and the parameter named by each $n, in order."""
+
+    name: bytes
+    text: bytes
+    parameters: tuple[str, ...]
+
+
+def positional(statement: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """The statement with psycopg's `%(name)b` placeholders as PostgreSQL's $1, $2, ...
+    (one number per name, in order of first use; `%%` as `%`) and the names in that
+    order. ValueError for any other placeholder (`%s`, `%(name)s`, a lone `%`)."""
+    names: list[str] = []
+
+    def number(match: re.Match[bytes]) -> bytes:
+        if match.group(1) is None:
+            if match.group(0) == b"%%":
+                return b"%"
+            raise ValueError(f"Only %(name)b placeholders are sent directly: {statement[:80]!r}")
+        name = match.group(1).decode()
+        if name not in names:
+            names.append(name)
+        return b"$%d" % (names.index(name) + 1)
+
+    return _PLACEHOLDER.sub(number, statement), tuple(names)
+
+
+def _pipelined(conn: Connection[Any], queue: Callable[[PGconn], None]) -> list[PGresult]:
+    """Every result of what `queue` sends on the connection's libpq pipeline, up to the
+    Sync this adds (the messages' own results, errors and aborted ones included). The
+    connection is closed if the exchange does not end (lost, or interrupted): its
+    results could not be read in order any more."""
+    pgconn = conn.pgconn
+    try:
+        pgconn.enter_pipeline_mode()
+        queue(pgconn)
+        pgconn.pipeline_sync()
+        results = conn.wait(_exchange(pgconn))
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        conn.close()  # the pool replaces it
+        raise
+    return results
+
+
+def _rows(result: PGresult) -> list[tuple[Any, ...]]:
+    """The statement's rows as `settle` reads them: (kind, notification id, name, unit),
+    each an int or a str or None (text format)."""
+    value = result.get_value
+    return [
+        (
+            int(value(row, 0) or b"0"),
+            None if (nid := value(row, 1)) is None else int(nid),
+            None if (name := value(row, 2)) is None else name.decode(),
+            None if (unit := value(row, 3)) is None else int(unit),
+        )
+        for row in range(result.ntuples)
+    ]
+
+
+LatestRow = tuple[bool, UUID, int, str, bytes]
+
+
+@contextmanager
+def _as_eventsourcing_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's, as `PostgresDatastore.get_connection` turns
+    them (the committer's own connection is not the pool's)."""
+    try:
+        yield
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.DataError as error:
+        raise DataError(str(error)) from error
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+    except psycopg.InternalError as error:
+        raise InternalError(str(error)) from error
+    except psycopg.ProgrammingError as error:
+        raise ProgrammingError(str(error)) from error
+    except psycopg.NotSupportedError as error:
+        raise NotSupportedError(str(error)) from error
+    except psycopg.DatabaseError as error:
+        raise DatabaseError(str(error)) from error
+    except psycopg.Error as error:
+        raise PersistenceError(str(error)) from error
+
+
+def _roll_back_directly(conn: Connection[Any]) -> None:
+    """`_roll_back` on libpq's pipeline: psycopg seeing a ROLLBACK deallocates the
+    connection's prepared statements (see `_send_directly`)."""
+    if conn.closed or conn.pgconn.transaction_status == TransactionStatus.IDLE:
+        return
+
+    def queue(pgconn: PGconn) -> None:
+        pgconn.send_query_params(b"ROLLBACK", None)
+
+    try:
+        results = _pipelined(conn, queue)
+    except Exception:
+        return  # closed: the pool replaces it
+    if any(r.status != ExecStatus.COMMAND_OK for r in results):
+        conn.close()
+
+
+def _exchange(pgconn: PGconn) -> Generator[Wait, Ready | int, list[PGresult]]:
+    """Flush what is queued in the pipeline, then every result up to its Sync (a
+    psycopg generator: `conn.wait` drives it). Raises psycopg's OperationalError when
+    the connection is lost."""
+    while pgconn.flush():  # non-blocking: 1 while something is left to send
+        ready = yield Wait.RW
+        if ready & Ready.R:
+            pgconn.consume_input()  # the server's replies, so that it reads on
+    results: list[PGresult] = []
+    ended = False  # the previous get_result ended a statement's results
+    while True:
+        while pgconn.is_busy():
+            yield Wait.R
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            if ended or pgconn.status != ConnStatus.OK:
+                raise errors.OperationalError("The connection ended before the pipeline's Sync.")
+            ended = True
+            continue
+        ended = False
+        if result.status == ExecStatus.PIPELINE_SYNC:
+            return results
+        results.append(result)
 
 
 def _rendered(statement: Composed | SQL) -> bytes:
