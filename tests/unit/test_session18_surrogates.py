@@ -27,10 +27,11 @@ from domain.feed_bounds import read_message
 from domain.idempotency import bytes_fingerprint
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
-from handlers.access import Role, service_actor
+from handlers.access import AuthenticationError, Role, service_actor
 from infra.bootstrap import build_fleet
 from infra.cli.app import cli
 from infra.settings import Settings
+from tests.auth_keys import ISSUER, jwks_file, signing_key, verifier
 from tests.scenarios import IN_MEMORY, OPS, event_count, partner, report
 from tests.unit.feed_fakes import FakeProducer, FakeTopic, feed_consumer
 from tests.unit.http_holding_world import LOC, bearer, wait_for, world
@@ -329,3 +330,57 @@ def test_a_batch_id_argument_of_undecodable_bytes_is_refused_clearly(
     assert "lone surrogate" in done.output
     assert fleet.recorder.max_notification_id() == before
     fleet.close()
+
+
+@pytest.mark.parametrize("token", ["ab\udcff", "e30\udcff.e30.c2ln", "e30.e30.c2ln\ud800"])
+def test_a_token_holding_a_surrogate_is_malformed_not_a_crash(token: str) -> None:
+    """A token from --token or PARTNERFLEET_TOKEN that was not UTF-8 (surrogate escapes):
+    refused as malformed (it was a UnicodeEncodeError from the verifier's digest)."""
+    with pytest.raises(AuthenticationError, match="The bearer token is malformed"):
+        verifier().claims(token)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--token", "ey\udcff.e30.c2ln"], "The bearer token is malformed."),
+        (["--as", "operator:ops\udcff"], "principal: a lone surrogate (U+DCFF)"),
+    ],
+    ids=["token", "as"],
+)
+def test_a_principal_argument_of_undecodable_bytes_is_refused_clearly(
+    tmp_path: Path, store: dict[str, str], args: list[str], said: str
+) -> None:
+    """The principal options: a clear refusal, no traceback, nothing recorded."""
+    fleet = certified(store)
+    path = tmp_path / "reports.jsonl"
+    path.write_text(json.dumps(report("PC1")) + "\n")
+    keys = jwks_file(tmp_path, signing_key())
+    env = {**store, "JWKS_PATH": str(keys), "JWT_ISSUER": ISSUER}
+    before = fleet.recorder.max_notification_id()
+
+    done = CliRunner().invoke(cli, ["intake", "e2open", str(path), *args], env=env)
+
+    assert done.exit_code in (1, 2)
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert said in " ".join(done.output.split())
+    assert fleet.recorder.max_notification_id() == before
+    fleet.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "field"),
+    [("--device", "serial"), ("--partner", "partner"), ("--customer", "customer_id")],
+)
+def test_an_audit_argument_of_undecodable_bytes_is_refused_before_any_query(
+    store: dict[str, str], option: str, field: str
+) -> None:
+    """`audit consent --device/--partner/--customer`: refused naming the field, exit 2,
+    before any SQL parameter is bound."""
+    done = CliRunner().invoke(
+        cli, ["audit", "consent", option, "X\udcff", "--as", "auditor:a"], env=store
+    )
+
+    assert done.exit_code == 2
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert f"{field}: a lone surrogate (U+DCFF)" in done.output
