@@ -26,15 +26,18 @@ from domain.device import Device
 from domain.feed_bounds import read_message
 from domain.idempotency import bytes_fingerprint
 from domain.partner import PartnerTenant
+from domain.text import TextError
 from handlers import PartnerFleet
 from handlers.access import AuthenticationError, Role, service_actor
 from infra.bootstrap import build_fleet
 from infra.cli.app import cli
+from infra.follow.view_faults import ViewStuckError
 from infra.settings import Settings
 from tests.auth_keys import ISSUER, jwks_file, signing_key, verifier
 from tests.scenarios import IN_MEMORY, OPS, event_count, partner, report
 from tests.unit.feed_fakes import FakeProducer, FakeTopic, feed_consumer
 from tests.unit.http_holding_world import LOC, bearer, wait_for, world
+from tests.unit.test_view_runner import break_handler, linked_customers
 
 HIGH, LOW = "\ud800", "\udfff"
 FIELDS = ("reseller_location_id", "serial", "end_customer")
@@ -384,3 +387,40 @@ def test_an_audit_argument_of_undecodable_bytes_is_refused_before_any_query(
     assert done.exit_code == 2
     assert done.exception is None or isinstance(done.exception, SystemExit)
     assert f"{field}: a lone surrogate (U+DCFF)" in done.output
+
+
+@pytest.mark.parametrize("reason", ["stuck \udcff", "\ud800", "a\x00b"])
+def test_a_parking_reason_no_store_keeps_is_refused_before_any_row(
+    store: dict[str, str], reason: str
+) -> None:
+    """`projections skip VIEW N --reason …`: the reason went into a SQL parameter
+    unchecked; now it is refused naming the field, exit 2, nothing parked."""
+    done = CliRunner().invoke(
+        cli, ["projections", "skip", "customers", "1", "--reason", reason], env=store
+    )
+
+    assert done.exit_code == 2
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert "reason: a " in done.output
+
+
+@pytest.mark.parametrize("reason", ["corrupt \udcff", "\ud800 corrupt"])
+def test_a_stuck_view_is_not_parked_for_a_reason_no_store_keeps(reason: str) -> None:
+    """The view stays stuck on its event, nothing parked; a valid reason then parks it
+    (before: a UnicodeEncodeError from the view database's parameter)."""
+    runner = linked_customers(3)
+    view = runner.view("customers")
+    restore = break_handler(view, "DeviceAdded", {"S1"})
+    try:
+        with pytest.raises(ViewStuckError) as stuck:
+            runner.rebuild(view)
+        poison = stuck.value.fault.notification_id
+        with pytest.raises(TextError, match="reason: a lone surrogate"):
+            runner.park("customers", poison, reason)
+        unparked = runner.parked()
+        parked = runner.park("customers", poison, "corrupt")
+    finally:
+        restore()
+
+    assert unparked == []
+    assert parked.reason == "corrupt"
