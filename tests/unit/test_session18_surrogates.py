@@ -424,3 +424,28 @@ def test_a_stuck_view_is_not_parked_for_a_reason_no_store_keeps(reason: str) -> 
 
     assert unparked == []
     assert parked.reason == "corrupt"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--role", "operator", "--subject", "ops\udcff"], "--subject: a lone surrogate (U+DCFF)"),
+        (["--role", "partner_user", "--subject", "a@b", "--tenant", "\ud800L"], "--tenant: a lone"),
+        (["--role", "end_user", "--subject", "u", "--tenant", "C1", "--pcs", "PC\udfff"], "--pcs"),
+    ],
+    ids=["subject", "tenant", "pcs"],
+)
+def test_no_token_is_issued_for_a_claim_a_verifier_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    """`token issue`: a claim holding a lone surrogate (an argument that was not UTF-8)
+    is refused with exit 2 and no token printed (it used to print one no verifier took)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("JWKS_PATH", "JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_SIGNING_KEY_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+    done = CliRunner().invoke(cli, ["token", "issue", *args])
+
+    assert done.exit_code == 2
+    assert said in " ".join(done.output.split())
+    assert "eyJ" not in done.output
