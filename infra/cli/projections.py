@@ -9,6 +9,7 @@ import structlog
 import typer
 from rich.progress import Progress, TextColumn
 
+from domain.text import TextError
 from infra.bootstrap import build_fleet, build_view_runner
 from infra.cli.support import fail, load_settings, log_lag_until_interrupted
 from infra.follow.view_faults import ViewStuckError
@@ -89,7 +90,7 @@ def skip(
     runner = _runner()
     try:
         parked = runner.park(view, notification_id, reason)
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, TextError) as error:
         fail(str(error.args[0]))
     typer.echo(f"{parked.view}: notification {parked.notification_id} ({parked.topic}) parked")
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
+from domain.text import TextError, checked
 from handlers.access import TENANT_ROLES, TOKEN_ROLES, Claims, Role
 from infra.bootstrap import build_signing_key, build_verifier
 from infra.cli.support import fail, load_settings
@@ -71,6 +72,15 @@ def _claims(role: str | None, subject: str | None, tenant: str, pcs: list[str]) 
         fail(f"--tenant is not for {role}; it acts for no single tenant.")
     if pcs and role != Role.END_USER:
         fail("--pcs is only for end_user tokens.")
+    try:  # no token a verifier would refuse (an argument that was not UTF-8, a control)
+        for name, text in (
+            ("--subject", subject),
+            ("--tenant", tenant),
+            *(("--pcs", p) for p in pcs),
+        ):
+            checked(name, text.strip())
+    except TextError as error:
+        fail(str(error))
     return Claims(subject.strip(), role, tenant.strip(), tuple(pcs))
 
 

@@ -26,6 +26,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import FleetAggregate
+from domain.text import FREE_TEXT, checked
 from handlers import PartnerFleet
 from infra.follow.bulk_decode import batch_decoder
 from infra.follow.set_writes import SetWrites
@@ -291,7 +292,10 @@ class ViewRunner:
 
         Only the event the view is recorded as stuck on can be parked (ValueError
         otherwise, saying where the view is); the view moves past it in the same transaction.
+        The reason is an operator's free text (a command-line argument): TextError before
+        any row if it holds what no store keeps (a NUL, a lone surrogate; session 18).
         """
+        reason = checked("reason", reason, FREE_TEXT)
         self.view(name)
         with self.db.transaction() as tx:
             parked = park_stuck(tx, name, notification_id, reason, self._lock())

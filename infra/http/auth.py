@@ -172,7 +172,13 @@ class TokenVerifier:
         Raises `AuthenticationError` with a reason safe to show (it never contains the
         token), or `KeysUnavailableError` when the keys cannot be had.
         """
-        digest = hashlib.sha256(token.encode()).digest() if isinstance(token, str) else b""
+        # surrogatepass: a token from a command line or environment that was not UTF-8
+        # holds surrogate escapes; it is refused below as malformed, never a crash.
+        digest = (
+            hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+            if isinstance(token, str)
+            else b""
+        )
         known = self._known(digest)
         if known is not None:
             return dataclasses.replace(known.claims, correlation_id=correlation_id)
@@ -237,6 +243,8 @@ class TokenVerifier:
                     most=MAX_TOKEN_CHARS,
                 )
             )
+        if not token.isascii():  # a compact JWS is base64url and dots only
+            raise AuthenticationError(MALFORMED)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
