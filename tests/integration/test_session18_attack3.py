@@ -1,0 +1,129 @@
+"""Session 18's attack on the save's pipeline on libpq (issue 11): a policy's position
+saved alone (no events) whose reply is lost after its commit is answered as saved, not as
+a tracking conflict; the committer's connection is never opened again once the store is
+closing (no connection left behind by a save racing the fleet's close)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+    Tracking,
+)
+
+from handlers import PartnerFleet
+from infra.bootstrap import build_fleet
+from infra.settings import Settings
+from infra.storage.group_commit import Unit
+from infra.storage.pg_recorder import FleetProcessRecorder
+from tests.conftest import POSTGRES_DSN
+from tests.integration.streams import recorder_of
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
+    opened: list[PartnerFleet] = []
+
+    def open_fleet() -> PartnerFleet:
+        opened.append(build_fleet(postgres_settings))
+        return opened[-1]
+
+    yield open_fleet
+    for fleet in opened:
+        fleet.close()
+
+
+def event(aggregate_id: uuid.UUID, version: int = 1) -> StoredEvent:
+    return StoredEvent(aggregate_id, version, "tests:Event", b"{}")
+
+
+def lose_first_reply(recorder: FleetProcessRecorder) -> None:
+    """The first save's transaction commits, then its reply is lost (the connection
+    ended after COMMIT was sent: the commit's outcome unknown to the client)."""
+    real = recorder._send
+    lose = [True]
+
+    def reply_lost(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        rows = real(statement, parameters)
+        if lose[0]:
+            lose[0] = False
+            raise OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    recorder._send = reply_lost  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("shape", ["alone", "group"])
+def test_session18_a_position_saved_alone_whose_reply_is_lost_is_answered_saved(
+    fleets: Callable[[], PartnerFleet], shape: str
+) -> None:
+    """A policy that processed a notification making no event saves its position alone.
+    Its commit's reply lost, the retry finds the position recorded: that is its own
+    commit, not a conflict (IntegrityError said "nothing was recorded", a lie). A position
+    really behind the recorded one is still refused."""
+    recorder = recorder_of(fleets())
+    recorder.insert_events([], tracking=Tracking("attack3-policy", 4))
+    lose_first_reply(recorder)
+    if shape == "group":
+        units = [Unit([], Tracking("attack3-policy", 5)), Unit([event(uuid.uuid4())])]
+        recorder._commit_group(units)
+        assert units[0].result() == []
+        assert len(units[1].result()) == 1
+    else:
+        assert recorder.insert_events([], tracking=Tracking("attack3-policy", 5)) == []
+    assert recorder.max_tracking_id("attack3-policy") == 5
+    lose_first_reply(recorder)
+    with pytest.raises(IntegrityError):  # behind the recorded position: a real conflict
+        recorder.insert_events([], tracking=Tracking("attack3-policy", 3))
+    assert recorder.max_tracking_id("attack3-policy") == 5
+
+
+def connections_of(recorder: FleetProcessRecorder) -> int:
+    """The server's connections of this store (its schema's application name)."""
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND pid <> pg_backend_pid()",
+            (recorder.datastore.pool.kwargs.get("application_name") or "",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_session18_a_save_racing_the_close_leaves_no_connection(
+    postgres_settings: Settings,
+) -> None:
+    """A leader taking the committer's lock just after the close closed the committer's
+    connection, the pool not closed yet: it must not open a new connection that nobody
+    closes (it is refused as after the close)."""
+    fleet = build_fleet(postgres_settings)
+    recorder = recorder_of(fleet)
+    recorder.insert_events([event(uuid.uuid4())])
+    closing = recorder._close_commit_connection
+    raced: list[BaseException | None] = []
+
+    def close_then_a_save_slips_in() -> None:
+        closing()
+        try:
+            recorder._send_directly(recorder._commit_connection(), b"SELECT 1", {})
+            raced.append(None)
+        except (PersistenceError, psycopg.Error) as error:
+            raced.append(error)
+
+    recorder._close_commit_connection = close_then_a_save_slips_in  # type: ignore[method-assign]
+    fleet.close()
+    leftover = recorder._commit_conn
+    assert raced
+    assert raced[0] is not None, "a save after the close opened a connection"
+    assert leftover is None or leftover.closed
+    assert connections_of(recorder) == 0
