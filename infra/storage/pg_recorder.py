@@ -269,6 +269,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             " FROM unnest(%s::{}[], %s::bigint[]) AS k(id, version)"
             " JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
         ).format(Identifier(datastore.originator_id_type), schema, Identifier(events_table_name))
+        self.recorded_positions_statement = SQL(
+            "SELECT application_name, notification_id FROM {}.{}"
+            " WHERE application_name = ANY(%s::text[])"
+        ).format(schema, Identifier(tracking_table_name))
         self.committer = GroupCommitter(self._commit_group)
         # The parameters go packed (pg_arrays.py) for UUID ids; any other id type as lists.
         self.packs_arrays = datastore.originator_id_type == "uuid"
@@ -278,6 +282,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         self._commit_conn: Connection[Any] | None = None
         self._commit_lock = threading.Lock()
         self._prepared: set[bytes] = set()
+        # Set by the close, under `_commit_lock`: no connection is opened after it (a
+        # leader taking the lock between the close and the pool's closing would open one
+        # nobody closes; session 18's attack).
+        self._closed = False
         closing = datastore.close
 
         def close() -> None:  # the committer's connection goes with the pool
@@ -357,8 +365,16 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             return
 
     def _recognise_committed(self, units: list[Unit]) -> None:
-        """Accept the refused units whose every event is stored as sent (one round trip)."""
-        refused = [u for u in units if isinstance(u.error, IntegrityError) and u.stored_events]
+        """Accept the refused units the earlier attempt committed (one round trip each
+        kind): those whose every event is stored as sent, and those with a policy's
+        position and no events (nothing else to record) whose position is the one
+        recorded (session 18's attack: answered "nothing was recorded" after their
+        commit). A position behind the recorded one stays refused."""
+        refused = [u for u in units if isinstance(u.error, IntegrityError)]
+        positions = [u for u in refused if not u.stored_events and u.tracking is not None]
+        refused = [u for u in refused if u.stored_events]
+        if positions:
+            self._recognise_positions(positions)
         if not refused:
             return
         events = [e for unit in refused for e in unit.stored_events]
@@ -378,6 +394,20 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             ):
                 unit.error = None
                 unit.notification_ids = [row[0] for row in found if row is not None]
+
+    def _recognise_positions(self, units: list[Unit]) -> None:
+        """Accept the units (a position, no events) whose position is the one recorded."""
+        names = sorted({u.tracking.application_name for u in units if u.tracking is not None})
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.recorded_positions_statement, (names,))
+            recorded: dict[str, int] = dict(curs.fetchall())
+        for unit in units:
+            tracking = unit.tracking
+            if tracking is not None and recorded.get(tracking.application_name) == (
+                tracking.notification_id
+            ):
+                unit.error = None
+                unit.notification_ids = []
 
     def _commit_together(self, units: list[Unit]) -> None:
         for unit in units:
@@ -513,7 +543,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if conn is not None and not conn.closed:
             return conn
         pool = self.datastore.pool
-        if pool.closed:
+        if pool.closed or self._closed:
             raise errors.OperationalError("The store's connection pool is closed.")
         given = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
         conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
@@ -530,6 +560,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     def _close_commit_connection(self) -> None:
         with self._commit_lock:
+            self._closed = True
             conn, self._commit_conn = self._commit_conn, None
             if conn is not None:
                 conn.close()

@@ -5,6 +5,7 @@ closing (no connection left behind by a save racing the fleet's close)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -89,15 +90,24 @@ def test_session18_a_position_saved_alone_whose_reply_is_lost_is_answered_saved(
 
 
 def connections_of(recorder: FleetProcessRecorder) -> int:
-    """The server's connections of this store (its schema's application name)."""
+    """The server's connections of this store (its schema's application name), once
+    those closed have left (a backend ends a moment after its client closes; 5 s at
+    most)."""
+    kwargs = recorder.datastore.pool.kwargs
+    assert isinstance(kwargs, dict)
+    name = kwargs["application_name"]
+    count = -1
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        row = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-            " AND pid <> pg_backend_pid()",
-            (recorder.datastore.pool.kwargs.get("application_name") or "",),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        for _ in range(50):
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchone()
+            assert row is not None
+            count = int(row[0])
+            if count == 0:
+                break
+            time.sleep(0.1)
+    return count
 
 
 def test_session18_a_save_racing_the_close_leaves_no_connection(
