@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from eventsourcing.persistence import (
+    DataError,
     IntegrityError,
     OperationalError,
     PersistenceError,
@@ -137,3 +138,35 @@ def test_session18_a_save_racing_the_close_leaves_no_connection(
     assert raced[0] is not None, "a save after the close opened a connection"
     assert leftover is None or leftover.closed
     assert connections_of(recorder) == 0
+
+
+@pytest.mark.parametrize("bad", ["topic", "position name", "version", "NUL"])
+def test_session18_data_the_arrays_cannot_carry_refuses_its_unit_alone(
+    fleets: Callable[[], PartnerFleet], bad: str
+) -> None:
+    """One unit of a group with data that cannot be packed (a lone surrogate in a topic
+    or a policy's name: no UTF-8 for it; a version beyond bigint) or that the server
+    refuses (NUL in text): that unit alone is refused, with DataError (a PersistenceError,
+    not UnicodeEncodeError or struct.error), and its neighbours are recorded."""
+    recorder = recorder_of(fleets())
+    aggregate_id = uuid.uuid4()
+    if bad == "topic":
+        refused = Unit([StoredEvent(aggregate_id, 1, "tests:\ud800", b"{}")])
+    elif bad == "position name":
+        refused = Unit([event(aggregate_id)], Tracking("policy-\udcff", 1))
+    elif bad == "version":
+        refused = Unit([event(aggregate_id, 2**63)])
+    else:
+        refused = Unit([StoredEvent(aggregate_id, 1, "tests:\x00", b"{}")])
+    neighbours = [Unit([event(uuid.uuid4())]), Unit([event(uuid.uuid4())], Tracking("ok", 1))]
+    units = [neighbours[0], refused, neighbours[1]]
+    recorder.committer._lead(units)
+    assert isinstance(refused.error, DataError), repr(refused.error)
+    assert recorder.select_events(aggregate_id) == []
+    for unit in neighbours:
+        [notification_id] = unit.result()
+        [stored] = recorder.select_notifications(start=notification_id, limit=1)
+        assert stored.originator_id == unit.stored_events[0].originator_id
+    assert recorder.max_tracking_id("ok") == 1
+    with pytest.raises(DataError):  # alone, the same refusal
+        recorder.insert_events(refused.stored_events, tracking=refused.tracking)
