@@ -32,6 +32,7 @@ Settings selects it with PROCESS_RECORDER_TOPIC.
 from __future__ import annotations
 
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -310,7 +311,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             return []
         if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
             # An e2Open batch: by binary COPY, alone, with the same guarantees (pg_copy.py).
-            copied: Sequence[int] = insert_by_copy(self, stored_events, tracking, read_versions)
+            with unencodable_refused():
+                copied: Sequence[int] = insert_by_copy(
+                    self, stored_events, tracking, read_versions
+                )
             return copied
         unit = Unit(stored_events, tracking, read_versions or {})
         return self.committer.submit(unit)
@@ -424,7 +428,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.alone_statement
         parameters: dict[str, Any] = self._parameters(units)
         if self.packs_arrays:
-            parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+            with unencodable_refused():
+                parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
         rows = self._send(statement, parameters)
         settle(units, rows)
 
@@ -436,7 +441,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if self.packs_arrays:
             with self._commit_lock, _as_eventsourcing_errors():
                 return self._send_directly(self._commit_connection(), statement, parameters)
-        with self.datastore.get_connection() as conn:
+        with unencodable_refused(), self.datastore.get_connection() as conn:
             try:
                 use_packed_arrays(conn)
                 group = conn.cursor(row_factory=tuple_row)
@@ -722,6 +727,19 @@ def _rows(result: PGresult) -> list[tuple[Any, ...]]:
 
 
 LatestRow = tuple[bool, UUID, int, str, bytes]
+
+
+@contextmanager
+def unencodable_refused() -> Iterator[None]:
+    """Data that cannot be sent at all (a str with a lone surrogate: no UTF-8 for it; an
+    integer beyond its column's type) refused as DataError, as the server refuses data
+    it cannot store: a PersistenceError, so a group is committed again one unit per
+    transaction and that unit alone is refused (session 18's attack: UnicodeEncodeError
+    or struct.error failed every unit of the group)."""
+    try:
+        yield
+    except (UnicodeEncodeError, struct.error, OverflowError) as error:
+        raise DataError(f"The save's data cannot be sent: {error}") from error
 
 
 @contextmanager

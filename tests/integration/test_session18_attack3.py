@@ -25,9 +25,10 @@ from handlers import PartnerFleet
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from infra.storage.group_commit import Unit
+from infra.storage.pg_copy import COPY_MIN_ROWS
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import recorder_of
+from tests.integration.streams import lock_is_free, recorder_of
 
 pytestmark = pytest.mark.postgres
 
@@ -170,3 +171,24 @@ def test_session18_data_the_arrays_cannot_carry_refuses_its_unit_alone(
     assert recorder.max_tracking_id("ok") == 1
     with pytest.raises(DataError):  # alone, the same refusal
         recorder.insert_events(refused.stored_events, tracking=refused.tracking)
+
+
+@pytest.mark.parametrize("bad", ["topic", "position name", "version"])
+def test_session18_a_batch_the_copy_cannot_carry_is_refused_cleanly(
+    fleets: Callable[[], PartnerFleet], bad: str
+) -> None:
+    """The same data in an e2Open-sized batch (saved by COPY): DataError, nothing of the
+    batch stored, the table's lock free, the next save recorded."""
+    fleet = fleets()
+    recorder = recorder_of(fleet)
+    events = [event(uuid.uuid4()) for _ in range(COPY_MIN_ROWS)]
+    tracking = Tracking("policy-\ud800" if bad == "position name" else "copy-policy", 1)
+    if bad == "topic":
+        events[-1] = StoredEvent(uuid.uuid4(), 1, "tests:\ud800", b"{}")
+    elif bad == "version":
+        events[-1] = StoredEvent(uuid.uuid4(), 2**63, "tests:Event", b"{}")
+    with pytest.raises(DataError):
+        recorder.insert_events(events, tracking=tracking)
+    assert recorder.max_notification_id() is None
+    assert lock_is_free(fleet)
+    assert recorder.insert_events([event(uuid.uuid4())])
