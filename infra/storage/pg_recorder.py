@@ -312,9 +312,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
             # An e2Open batch: by binary COPY, alone, with the same guarantees (pg_copy.py).
             with unencodable_refused():
-                copied: Sequence[int] = insert_by_copy(
-                    self, stored_events, tracking, read_versions
-                )
+                copied: Sequence[int] = insert_by_copy(self, stored_events, tracking, read_versions)
             return copied
         unit = Unit(stored_events, tracking, read_versions or {})
         return self.committer.submit(unit)
