@@ -192,3 +192,24 @@ def test_session18_a_batch_the_copy_cannot_carry_is_refused_cleanly(
     assert recorder.max_notification_id() is None
     assert lock_is_free(fleet)
     assert recorder.insert_events([event(uuid.uuid4())])
+
+
+@pytest.mark.parametrize("gone", [0, 1, 2])
+def test_session18_one_statement_deallocated_alone_is_prepared_again(
+    fleets: Callable[[], PartnerFleet], gone: int
+) -> None:
+    """One of the committer's prepared statements deallocated by name (the others kept):
+    the resend prepared all again, and the kept ones failed "already exists" (42P05) on
+    every later save, for good. Now each save is recorded once, with its id."""
+    recorder = recorder_of(fleets())
+    recorder.insert_events([event(uuid.uuid4())], read_versions={uuid.uuid4(): 1})
+    conn = recorder._commit_conn
+    assert conn is not None
+    conn.execute(f"DEALLOCATE partnerfleet_{gone}")
+    for _ in range(3):
+        mine = uuid.uuid4()
+        ids = recorder.insert_events([event(mine)], read_versions={uuid.uuid4(): 1})
+        assert ids is not None
+        assert len(ids) == 1
+        assert [e.originator_version for e in recorder.select_events(mine)] == [1]
+        assert recorder.max_notification_id() == ids[0]
