@@ -476,18 +476,27 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         pipeline. Not on a pooled one: psycopg deallocates every prepared statement of a
         connection when it rolls back after preparing its own (eventsourcing's reads end
         that way), so a pooled connection would lose them behind this recorder's back.
-        Should a statement still be found missing (SQLSTATE 26000, raised before
-        anything is written: the transaction is rolled back), it is prepared again and
-        the transaction sent once more; this path rolls back without psycopg."""
+        Should a statement still be found missing (SQLSTATE 26000), or one thought
+        missing found prepared (42P05: another deallocated by name), both raised before
+        anything is written (the transaction is rolled back), the transaction is sent once
+        more after DEALLOCATE ALL with every statement prepared again; this path rolls
+        back without psycopg."""
         ready = self._prepared
         opening = [self._direct(s) for s in self.opening_statements]
         main = self._direct(statement)
         closing = [s.as_bytes(conn) for s in self.closing_statements]
         values: list[bytes | None] = [parameters[name] for name in main.parameters]
         for attempt in (1, 2):
-            preparing = [p for p in (*opening, main) if p.name not in ready]
+            # The resend starts from nothing: DEALLOCATE ALL, then every statement
+            # prepared, so it holds whatever was deallocated (all, or one by name).
+            reset = attempt == 2
+            preparing = [p for p in (*opening, main) if reset or p.name not in ready]
 
-            def queue(pgconn: PGconn, preparing: list[_Prepared] = preparing) -> None:
+            def queue(
+                pgconn: PGconn, preparing: list[_Prepared] = preparing, reset: bool = reset
+            ) -> None:
+                if reset:
+                    pgconn.send_query_params(b"DEALLOCATE ALL", None)
                 for prepared in preparing:
                     pgconn.send_prepare(prepared.name, prepared.text)
                 pgconn.send_query_params(b"BEGIN", None)
@@ -499,26 +508,28 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 pgconn.send_query_params(b"COMMIT", None)
 
             results = _pipelined(conn, queue)
+            if reset and results and results[0].status == ExecStatus.COMMAND_OK:
+                ready.clear()
+            skipped = int(reset)
             prepared_now = {  # prepared statements outlive a rollback
                 prepared.name
-                for prepared, result in zip(preparing, results, strict=False)
+                for prepared, result in zip(preparing, results[skipped:], strict=False)
                 if result.status == ExecStatus.COMMAND_OK
             }
             ready |= prepared_now
             failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
-            expected = len(preparing) + len(opening) + len(closing) + 3
+            expected = skipped + len(preparing) + len(opening) + len(closing) + 3
             if failed is None and len(results) == expected:
-                rows = results[len(preparing) + 1 + len(opening)]
+                rows = results[skipped + len(preparing) + 1 + len(opening)]
                 return _rows(rows)
             _roll_back_directly(conn)
             if failed is None:
                 raise errors.InterfaceError(f"{len(results)} results for the save's pipeline")
-            missing = failed.error_field(DiagnosticField.SQLSTATE) == b"26000"
-            if missing and attempt == 1:
-                # Deallocated behind this recorder's back: all prepared again, but those
-                # this very pipeline prepared (they exist; a second Parse would fail).
-                ready.clear()
-                ready |= prepared_now
+            # Missing (26000) or, one deallocated by name, another found prepared again
+            # (42P05): both raised before anything is written (the prepares and the
+            # statements run before the statement writing).
+            state = failed.error_field(DiagnosticField.SQLSTATE)
+            if state in (b"26000", b"42P05") and attempt == 1:
                 continue
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover
