@@ -32,6 +32,7 @@ Settings selects it with PROCESS_RECORDER_TOPIC.
 from __future__ import annotations
 
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -269,6 +270,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             " FROM unnest(%s::{}[], %s::bigint[]) AS k(id, version)"
             " JOIN {}.{} e ON e.originator_id = k.id AND e.originator_version = k.version"
         ).format(Identifier(datastore.originator_id_type), schema, Identifier(events_table_name))
+        self.recorded_positions_statement = SQL(
+            "SELECT application_name, notification_id FROM {}.{}"
+            " WHERE application_name = ANY(%s::text[])"
+        ).format(schema, Identifier(tracking_table_name))
         self.committer = GroupCommitter(self._commit_group)
         # The parameters go packed (pg_arrays.py) for UUID ids; any other id type as lists.
         self.packs_arrays = datastore.originator_id_type == "uuid"
@@ -278,6 +283,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         self._commit_conn: Connection[Any] | None = None
         self._commit_lock = threading.Lock()
         self._prepared: set[bytes] = set()
+        # Set by the close, under `_commit_lock`: no connection is opened after it (a
+        # leader taking the lock between the close and the pool's closing would open one
+        # nobody closes; session 18's attack).
+        self._closed = False
         closing = datastore.close
 
         def close() -> None:  # the committer's connection goes with the pool
@@ -302,7 +311,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             return []
         if len(stored_events) >= COPY_MIN_ROWS and not self.datastore.enable_db_functions:
             # An e2Open batch: by binary COPY, alone, with the same guarantees (pg_copy.py).
-            copied: Sequence[int] = insert_by_copy(self, stored_events, tracking, read_versions)
+            with unencodable_refused():
+                copied: Sequence[int] = insert_by_copy(self, stored_events, tracking, read_versions)
             return copied
         unit = Unit(stored_events, tracking, read_versions or {})
         return self.committer.submit(unit)
@@ -357,8 +367,16 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             return
 
     def _recognise_committed(self, units: list[Unit]) -> None:
-        """Accept the refused units whose every event is stored as sent (one round trip)."""
-        refused = [u for u in units if isinstance(u.error, IntegrityError) and u.stored_events]
+        """Accept the refused units the earlier attempt committed (one round trip each
+        kind): those whose every event is stored as sent, and those with a policy's
+        position and no events (nothing else to record) whose position is the one
+        recorded (session 18's attack: answered "nothing was recorded" after their
+        commit). A position behind the recorded one stays refused."""
+        refused = [u for u in units if isinstance(u.error, IntegrityError)]
+        positions = [u for u in refused if not u.stored_events and u.tracking is not None]
+        refused = [u for u in refused if u.stored_events]
+        if positions:
+            self._recognise_positions(positions)
         if not refused:
             return
         events = [e for unit in refused for e in unit.stored_events]
@@ -379,6 +397,20 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 unit.error = None
                 unit.notification_ids = [row[0] for row in found if row is not None]
 
+    def _recognise_positions(self, units: list[Unit]) -> None:
+        """Accept the units (a position, no events) whose position is the one recorded."""
+        names = sorted({u.tracking.application_name for u in units if u.tracking is not None})
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.recorded_positions_statement, (names,))
+            recorded: dict[str, int] = dict(curs.fetchall())
+        for unit in units:
+            tracking = unit.tracking
+            if tracking is not None and recorded.get(tracking.application_name) == (
+                tracking.notification_id
+            ):
+                unit.error = None
+                unit.notification_ids = []
+
     def _commit_together(self, units: list[Unit]) -> None:
         for unit in units:
             unit.error = None
@@ -394,7 +426,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.alone_statement
         parameters: dict[str, Any] = self._parameters(units)
         if self.packs_arrays:
-            parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+            with unencodable_refused():
+                parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
         rows = self._send(statement, parameters)
         settle(units, rows)
 
@@ -406,7 +439,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if self.packs_arrays:
             with self._commit_lock, _as_eventsourcing_errors():
                 return self._send_directly(self._commit_connection(), statement, parameters)
-        with self.datastore.get_connection() as conn:
+        with unencodable_refused(), self.datastore.get_connection() as conn:
             try:
                 use_packed_arrays(conn)
                 group = conn.cursor(row_factory=tuple_row)
@@ -443,18 +476,27 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         pipeline. Not on a pooled one: psycopg deallocates every prepared statement of a
         connection when it rolls back after preparing its own (eventsourcing's reads end
         that way), so a pooled connection would lose them behind this recorder's back.
-        Should a statement still be found missing (SQLSTATE 26000, raised before
-        anything is written: the transaction is rolled back), it is prepared again and
-        the transaction sent once more; this path rolls back without psycopg."""
+        Should a statement still be found missing (SQLSTATE 26000), or one thought
+        missing found prepared (42P05: another deallocated by name), both raised before
+        anything is written (the transaction is rolled back), the transaction is sent once
+        more after DEALLOCATE ALL with every statement prepared again; this path rolls
+        back without psycopg."""
         ready = self._prepared
         opening = [self._direct(s) for s in self.opening_statements]
         main = self._direct(statement)
         closing = [s.as_bytes(conn) for s in self.closing_statements]
         values: list[bytes | None] = [parameters[name] for name in main.parameters]
         for attempt in (1, 2):
-            preparing = [p for p in (*opening, main) if p.name not in ready]
+            # The resend starts from nothing: DEALLOCATE ALL, then every statement
+            # prepared, so it holds whatever was deallocated (all, or one by name).
+            reset = attempt == 2
+            preparing = [p for p in (*opening, main) if reset or p.name not in ready]
 
-            def queue(pgconn: PGconn, preparing: list[_Prepared] = preparing) -> None:
+            def queue(
+                pgconn: PGconn, preparing: list[_Prepared] = preparing, reset: bool = reset
+            ) -> None:
+                if reset:
+                    pgconn.send_query_params(b"DEALLOCATE ALL", None)
                 for prepared in preparing:
                     pgconn.send_prepare(prepared.name, prepared.text)
                 pgconn.send_query_params(b"BEGIN", None)
@@ -466,26 +508,28 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 pgconn.send_query_params(b"COMMIT", None)
 
             results = _pipelined(conn, queue)
+            if reset and results and results[0].status == ExecStatus.COMMAND_OK:
+                ready.clear()
+            skipped = int(reset)
             prepared_now = {  # prepared statements outlive a rollback
                 prepared.name
-                for prepared, result in zip(preparing, results, strict=False)
+                for prepared, result in zip(preparing, results[skipped:], strict=False)
                 if result.status == ExecStatus.COMMAND_OK
             }
             ready |= prepared_now
             failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
-            expected = len(preparing) + len(opening) + len(closing) + 3
+            expected = skipped + len(preparing) + len(opening) + len(closing) + 3
             if failed is None and len(results) == expected:
-                rows = results[len(preparing) + 1 + len(opening)]
+                rows = results[skipped + len(preparing) + 1 + len(opening)]
                 return _rows(rows)
             _roll_back_directly(conn)
             if failed is None:
                 raise errors.InterfaceError(f"{len(results)} results for the save's pipeline")
-            missing = failed.error_field(DiagnosticField.SQLSTATE) == b"26000"
-            if missing and attempt == 1:
-                # Deallocated behind this recorder's back: all prepared again, but those
-                # this very pipeline prepared (they exist; a second Parse would fail).
-                ready.clear()
-                ready |= prepared_now
+            # Missing (26000) or, one deallocated by name, another found prepared again
+            # (42P05): both raised before anything is written (the prepares and the
+            # statements run before the statement writing).
+            state = failed.error_field(DiagnosticField.SQLSTATE)
+            if state in (b"26000", b"42P05") and attempt == 1:
                 continue
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -513,7 +557,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         if conn is not None and not conn.closed:
             return conn
         pool = self.datastore.pool
-        if pool.closed:
+        if pool.closed or self._closed:
             raise errors.OperationalError("The store's connection pool is closed.")
         given = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
         conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
@@ -530,6 +574,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     def _close_commit_connection(self) -> None:
         with self._commit_lock:
+            self._closed = True
             conn, self._commit_conn = self._commit_conn, None
             if conn is not None:
                 conn.close()
@@ -691,6 +736,19 @@ def _rows(result: PGresult) -> list[tuple[Any, ...]]:
 
 
 LatestRow = tuple[bool, UUID, int, str, bytes]
+
+
+@contextmanager
+def unencodable_refused() -> Iterator[None]:
+    """Data that cannot be sent at all (a str with a lone surrogate: no UTF-8 for it; an
+    integer beyond its column's type) refused as DataError, as the server refuses data
+    it cannot store: a PersistenceError, so a group is committed again one unit per
+    transaction and that unit alone is refused (session 18's attack: UnicodeEncodeError
+    or struct.error failed every unit of the group)."""
+    try:
+        yield
+    except (UnicodeEncodeError, struct.error, OverflowError) as error:
+        raise DataError(f"The save's data cannot be sent: {error}") from error
 
 
 @contextmanager
