@@ -412,18 +412,18 @@ def test_settings_of_the_chosen_store_pass(monkeypatch: pytest.MonkeyPatch) -> N
 # postgres_user=other beside DATABASE_URL was silently dropped where POSTGRES_USER=other
 # was refused.
 OTHER_CASE = {
-    "a user in lower case": ({"postgres_user": "other"}, "POSTGRES_USER='other'", "'app'"),
-    "a port in mixed case": ({"Postgres_Port": "5433"}, "POSTGRES_PORT='5433'", "'5432'"),
-    "a host in lower case": ({"postgres_host": "elsewhere"}, "POSTGRES_HOST='elsewhere'", "'db'"),
-    "a database in lower case": ({"postgres_dbname": "prod"}, "POSTGRES_DBNAME='prod'", "'fleet'"),
+    "a user in lower case": ({"postgres_user": "other"}, "postgres_user='other'", "'app'"),
+    "a port in mixed case": ({"Postgres_Port": "5433"}, "Postgres_Port='5433'", "'5432'"),
+    "a host in lower case": ({"postgres_host": "elsewhere"}, "postgres_host='elsewhere'", "'db'"),
+    "a database in lower case": ({"postgres_dbname": "prod"}, "postgres_dbname='prod'", "'fleet'"),
     "a schema in lower case": (
         {"postgres_schema": "other", "DATABASE_URL": PG_URL + "?schema=pf"},
-        "POSTGRES_SCHEMA='other'",
+        "postgres_schema='other'",
         "'pf'",
     ),
     "a password in lower case": (
         {"postgres_password": "env-secret", "DATABASE_URL": "postgresql://app:url-secret@db/fleet"},
-        "POSTGRES_PASSWORD=(hidden)",
+        "postgres_password=(hidden)",
         "password",
     ),
 }
@@ -435,7 +435,7 @@ OTHER_CASE = {
 def test_a_storage_setting_in_another_case_that_differs_from_the_url_is_refused(
     monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str, supported: str
 ) -> None:
-    """As its upper-case name would be; secrets hidden."""
+    """As its upper-case name would be, named as it was given; secrets hidden."""
     error = refusal(monkeypatch, {"DATABASE_URL": PG_URL, **environment})
 
     assert named in error["msg"]
