@@ -31,7 +31,7 @@ def test_a_runner_starting_beside_a_writing_follower_takes_no_lock_it_waits_on(
     def start() -> None:
         try:
             ViewRunner(fleet, second, [CustomersView()])
-        except BaseException as error:  # noqa: BLE001 (reported by the assertion)
+        except BaseException as error:
             errors.append(error)
 
     try:
