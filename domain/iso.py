@@ -9,6 +9,8 @@ messages, CLI options, web forms) is one of the types below, so the rule is decl
 - `IsoDate`: text `YYYY-MM-DD` of a real day (RFC 3339 full-date, OpenAPI `format: date`);
 - `IsoDatetime` / `IsoAwareDatetime`: text beginning `YYYY-MM-DD`, the rest as pydantic
   reads an ISO 8601 time (`T08:00:00+02:00`, `Z`); the aware one requires an offset.
+  One with an offset must be an instant of years 1-9999 in UTC (`datetime_out_of_range`:
+  0001-01-01T00:00+01:00 is none, and every query compares moments in UTC).
 
 Values made by code (a `date` or `datetime`) pass as they are. Anything else is refused
 with the error types `date_not_iso` / `datetime_not_iso`, whose message names what was
@@ -18,10 +20,10 @@ given (a number, digits alone, other text) and the form to write.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = ["IsoAwareDatetime", "IsoDate", "IsoDatetime"]
@@ -63,6 +65,19 @@ def _iso_instant(value: object) -> object:
     raise _refusal("datetime_not_iso", _INSTANT_FORM, value)
 
 
+def _in_utc(value: datetime) -> datetime:
+    if value.utcoffset() is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "datetime_out_of_range",
+                "Input should be an instant within years 1-9999 in UTC, not {given}",
+                {"given": value.isoformat()},
+            ) from None
+    return value
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_day)]
-IsoDatetime = Annotated[datetime, BeforeValidator(_iso_instant)]
-IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_instant)]
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_instant), AfterValidator(_in_utc)]
+IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(_in_utc)]

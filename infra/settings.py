@@ -29,6 +29,7 @@ _POSTGRES_ONLY = frozenset(
     {"postgres_port", "postgres_user", "postgres_password", "postgres_schema"}
 )
 _SQLITE_ONLY = frozenset({"sqlite_path", "views_sqlite_path"})
+_POSTGRES_SETTINGS = _POSTGRES_ONLY | {"postgres_host", "postgres_dbname"}
 _KINDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 _OTHER = {"sqlite": "postgres", "postgres": "sqlite"}
 
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
             f" name a {_KINDS[_OTHER[storage.kind]]} store or unset it"
             for name in sorted(given & other)
         ]
+        problems += self._read_in_another_case(storage)
         chosen = storage.env.get("SQLITE_DBNAME")
         if "sqlite_path" in given and chosen is not None and Path(chosen) != self.sqlite_path:
             problems.append(
@@ -145,6 +147,20 @@ class Settings(BaseSettings):
                 " set one of them"
             )
         return problems
+
+    def _read_in_another_case(self, storage: Storage) -> list[str]:
+        """PostgreSQL settings in the environment beside DATABASE_URL, under a name other than
+        their upper-case one (postgres_user, Postgres_Port), that differ from the URL: Settings
+        read every case, `refusals` (like eventsourcing) only the upper one, so they were
+        dropped in silence. Worded as `refusals` words them, secrets hidden."""
+        if storage.kind != "postgres" or "database_url" not in self.model_fields_set:
+            return []
+        return [
+            name + problem[len(name) :]
+            for name, value in sorted(os.environ.items())
+            if name != name.upper() and name.lower() in _POSTGRES_SETTINGS
+            for problem in refusals({name.upper(): value}, storage.env)
+        ]
 
     def cpin_secret(self) -> bytes:
         """The key of the cPIN verifiers: CPIN_KEY, or the demo key on a SQLite store.

@@ -106,7 +106,7 @@ def consent(
             if moment is not None and device is not None and partner is not None:
                 _answer(tx, scope, device, partner, moment, form, output)
             else:
-                until = None if moment is None else moment + timedelta(microseconds=1)
+                until = None if moment is None else _just_after(moment)
                 selection = Selection(
                     serial=device, customer_id=customer, partner=partner, until=until
                 )
@@ -131,6 +131,15 @@ def _moment(text: str) -> datetime:
     if moment.tzinfo is None:
         fail(f"--at {text!r} has no offset, so it means another instant on each host: add one.")
     return moment
+
+
+def _just_after(moment: datetime) -> datetime | None:
+    """The bound of the records "as of" `moment` (before it plus a microsecond); None, all
+    records, at the last microsecond of year 9999, after which nothing is recorded."""
+    try:
+        return moment + timedelta(microseconds=1)
+    except OverflowError:
+        return None
 
 
 def _answer(

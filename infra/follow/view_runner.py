@@ -14,6 +14,7 @@ runner: it reconnects after a back-off and catches up.
 from __future__ import annotations
 
 import gc
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -376,10 +377,22 @@ class ViewRunner:
                 tx.execute(f"ANALYZE {table}")
 
     def _create(self, tx: Tx, view: View) -> None:
-        """Create the view's tables if missing, with its PostgreSQL storage parameters."""
-        view.create(tx)
-        if self.db.kind == "postgres":
-            for table, parameters in view.postgres_storage.items():
+        """Create the view's tables if missing, with its PostgreSQL storage parameters.
+
+        On PostgreSQL what is there already is left alone: `CREATE INDEX IF NOT EXISTS`
+        takes a SHARE lock on its table even when the index exists, and a start does all
+        views in one transaction, so a follower's batch writing two tables in the other
+        order deadlocked with it (session 18 attack); the storage parameter is set only
+        where it is not (its lock waited for the table's readers of a rebuild's ANALYZE).
+        """
+        if self.db.kind != "postgres":
+            view.create(tx)
+            return
+        view.create(_MissingOnly(tx))
+        for table, parameters in view.postgres_storage.items():
+            wanted = {p.replace(" ", "") for p in parameters.split(",")}
+            rows = tx.query("SELECT reloptions FROM pg_class WHERE oid = to_regclass(?)", (table,))
+            if not (rows and wanted <= set(rows[0][0] or ())):
                 tx.execute(f"ALTER TABLE {table} SET ({parameters})")
 
     def rebuild(self, view: View, progress: Progress | None = None) -> int:
@@ -465,6 +478,26 @@ class ViewRunner:
             return None
         env, channel = self.fleet.env, recorder.channel_name
         return lambda: listening(env, channel, self.poll_seconds)
+
+
+_INDEX = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+
+
+class _MissingOnly:
+    """A PostgreSQL Tx for a view's DDL that leaves out `CREATE INDEX IF NOT EXISTS` of an
+    index that exists (see `ViewRunner._create`); everything else goes through."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        index = _INDEX.match(statement)
+        if index and self._tx.query("SELECT to_regclass(?) IS NOT NULL", (index[1],))[0][0]:
+            return
+        self._tx.execute(statement, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
 
 
 # The events table's statistics as `statistics_fresh` reads them: rows estimated by the

@@ -46,7 +46,7 @@ class BodyLimit:
             return
         limit = body_limit(scope["path"])
         declared = Request(scope).headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             error = _too_large(limit)
             await problem(Request(scope), error.kind, error.detail)(scope, receive, send)
             return

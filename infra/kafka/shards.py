@@ -50,7 +50,7 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         """`"2/3"` → the second of three shards."""
         number, slash, count = text.partition("/")
-        if not (slash and number.strip().isdigit() and count.strip().isdigit()):
+        if not (slash and _digits(number.strip()) and _digits(count.strip())):
             raise ValueError(f"relay shard {text!r} is not I/N (e.g. 2/3).")
         return cls(int(number) - 1, int(count))
 
@@ -148,3 +148,8 @@ def safe_start(tx: Tx, destination: Destination) -> int:
         if len(shards) == count
     ]
     return max(complete, default=0)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() holds for "²" (which int() refuses) and "٢"."""
+    return text.isascii() and text.isdigit()

@@ -94,7 +94,7 @@ def _check(name: str, value: str, chosen: Mapping[str, str]) -> Iterator[str]:
 
 
 def _same(key: str, value: str, chosen: str) -> bool:
-    if key == "POSTGRES_PORT" and value.strip().isdigit():
+    if key == "POSTGRES_PORT" and value.strip().isascii() and value.strip().isdigit():
         return int(value) == int(chosen)
     return value == chosen
 

@@ -406,3 +406,51 @@ def test_settings_of_the_chosen_store_pass(monkeypatch: pytest.MonkeyPatch) -> N
     }.items():
         monkeypatch.setenv(name, value)
     assert Settings().storage.location == "postgresql://app@db:5433/postgres"
+
+
+# Session 18 attack: Settings read their variables in any case (pydantic-settings), so
+# postgres_user=other beside DATABASE_URL was silently dropped where POSTGRES_USER=other
+# was refused.
+OTHER_CASE = {
+    "a user in lower case": ({"postgres_user": "other"}, "postgres_user='other'", "'app'"),
+    "a port in mixed case": ({"Postgres_Port": "5433"}, "Postgres_Port='5433'", "'5432'"),
+    "a host in lower case": ({"postgres_host": "elsewhere"}, "postgres_host='elsewhere'", "'db'"),
+    "a database in lower case": ({"postgres_dbname": "prod"}, "postgres_dbname='prod'", "'fleet'"),
+    "a schema in lower case": (
+        {"postgres_schema": "other", "DATABASE_URL": PG_URL + "?schema=pf"},
+        "postgres_schema='other'",
+        "'pf'",
+    ),
+    "a password in lower case": (
+        {"postgres_password": "env-secret", "DATABASE_URL": "postgresql://app:url-secret@db/fleet"},
+        "postgres_password=(hidden)",
+        "password",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("environment", "named", "supported"), OTHER_CASE.values(), ids=OTHER_CASE.keys()
+)
+def test_a_storage_setting_in_another_case_that_differs_from_the_url_is_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str, supported: str
+) -> None:
+    """As its upper-case name would be, named as it was given; secrets hidden."""
+    error = refusal(monkeypatch, {"DATABASE_URL": PG_URL, **environment})
+
+    assert named in error["msg"]
+    assert supported in error["msg"]
+    assert "secret" not in error["msg"]
+
+
+def test_a_storage_setting_in_another_case_equal_to_the_urls_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "DATABASE_URL": PG_URL,
+        "postgres_user": "app",
+        "Postgres_Port": "5432",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings().storage.location == "postgresql://app@db:5432/fleet"

@@ -71,7 +71,11 @@ class Question:
         """The instant asked about; MomentInputError for a time or zone not understood."""
         try:
             given = _instant(self.at)
-        except ValidationError:
+        except ValidationError as error:
+            if error.errors()[0]["type"] == "datetime_out_of_range":
+                raise MomentInputError(
+                    Msg("The moment {moment} is outside years 1-9999 in UTC.", moment=self.at)
+                ) from None
             raise MomentInputError(
                 Msg("{at!r} is not a date and time; write it as 2025-06-01T08:00.", at=self.at)
             ) from None
@@ -89,7 +93,10 @@ class Question:
             return self.at
         if _instant(self.at).tzinfo is None:
             return self.at
-        return moment.astimezone(zone_of(self.zone)).replace(tzinfo=None).isoformat()
+        try:
+            return moment.astimezone(zone_of(self.zone)).replace(tzinfo=None).isoformat()
+        except OverflowError:  # the zone's wall clock is beyond year 9999 (or before 1)
+            return self.at
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,9 @@ def zone_of(name: str) -> tzinfo:
 
 def _offset(text: str) -> tzinfo:
     digits = text[1:].replace(":", "")
-    hours, minutes = (int(digits[:2]), int(digits[2:] or 0)) if digits.isdigit() else (99, 0)
+    # ASCII digits only: str.isdigit() holds for "²" (which int() refuses) and "٢" (read as 2)
+    ascii_digits = digits.isascii() and digits.isdigit()
+    hours, minutes = (int(digits[:2]), int(digits[2:] or 0)) if ascii_digits else (99, 0)
     if len(digits) not in (2, 4) or hours > 23 or minutes > 59:
         raise MomentInputError(
             Msg("The offset {offset!r} is not one like +02:00 or -05:30.", offset=text)
