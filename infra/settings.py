@@ -134,9 +134,15 @@ class Settings(BaseSettings):
         second name of the SQLite file."""
         given, storage = self.model_fields_set, self.storage
         other = _POSTGRES_ONLY if storage.kind == "sqlite" else _SQLITE_ONLY
+        if storage.kind == "sqlite" and "database_url" in given:
+            # DATABASE_URL=sqlite:///PATH names the store outright: PostgreSQL variables a
+            # shell keeps for other tools (the postgres image's own names) are not a
+            # forgotten POSTGRES_HOST, and leave that store alone.
+            other = frozenset()
         problems = [
             f"{name.upper()} is set but the store is {_KINDS[storage.kind]} ({storage.location}):"
-            f" name a {_KINDS[_OTHER[storage.kind]]} store or unset it"
+            f" name a {_KINDS[_OTHER[storage.kind]]} store, unset it, or name the"
+            f" {_KINDS[storage.kind]} store in DATABASE_URL to keep it"
             for name in sorted(given & other)
         ]
         problems += self._read_in_another_case(storage)

@@ -359,8 +359,8 @@ IGNORED_SETTINGS = {
         {"POSTGRES_USER": "app"},
         "POSTGRES_USER is set but the store is SQLite",
     ),
-    "a PostgreSQL password beside a SQLite URL": (
-        {"POSTGRES_PASSWORD": "pw", "DATABASE_URL": "sqlite:///var/x.sqlite3"},
+    "a PostgreSQL password without a PostgreSQL store": (
+        {"POSTGRES_PASSWORD": "pw"},
         "POSTGRES_PASSWORD is set but the store is SQLite",
     ),
     "a SQLite file beside a PostgreSQL store": (
@@ -390,6 +390,24 @@ def test_a_setting_the_chosen_store_would_ignore_is_refused_at_start_up(
 
     assert says in error["msg"]
     assert "pw" not in error["msg"]
+
+
+def test_postgres_variables_beside_a_sqlite_url_leave_the_named_store_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DATABASE_URL=sqlite:///PATH names the store outright: a shell's POSTGRES_USER and
+    POSTGRES_PASSWORD (kept for other tools) neither refuse the start nor reach it, and the
+    refusal without such a URL says how to keep SQLite."""
+    for name, value in {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw"}.items():
+        monkeypatch.setenv(name, value)
+    said = refusal(monkeypatch, {})["msg"]
+    assert "name the SQLite store in DATABASE_URL to keep it" in said
+    assert "pw" not in said
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/x.sqlite3")
+    storage = Settings().storage
+    assert (storage.kind, storage.location) == ("sqlite", "var/x.sqlite3")
+    assert not {key for key in storage.env if key.startswith("POSTGRES")}
 
 
 def test_settings_of_the_chosen_store_pass(monkeypatch: pytest.MonkeyPatch) -> None:
