@@ -11,6 +11,7 @@ failing store makes of the per-path memory and of the front's fall-back to the s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ import pytest
 from infra.http import deps, front
 from infra.http.routes import customers
 from tests.unit.test_http_customers import GROUPS, World, world
-from tests.unit.test_http_front import raw
+from tests.unit.test_http_front import raw, without_front
 
 
 @pytest.fixture
@@ -113,3 +114,58 @@ def test_a_long_path_is_not_remembered() -> None:
     assert routes.chosen({"path": "/p/" + "L" * bound}) is None
     assert routes.chosen({"path": "/p/" + "L" * (bound - 3)}) is not None
     assert len(routes) == 1
+
+
+HOSTILE = [
+    ("/partners/LOC%2D1/customer-groups", {}),  # %-encoded: the same decoded path
+    ("/partners/LOC-1%2Fcustomer-groups", {}),  # an encoded slash: another path
+    ("/partners/LOC-1//customer-groups", {}),
+    ("//partners/LOC-1/customer-groups", {}),
+    ("/Partners/LOC-1/customer-groups", {}),
+    ("/partners/loc-1/customer-groups", {}),
+    ("/partners/LOC-1/customer-groups/", {}),
+    ("/partners/LOC-1/customer-groups?limit=%31", {}),
+    ("/partners/LOC-1/customer-groups?limit=1&limit=1", {}),
+    ("/partners/LOC-1/customer-groups?limit=1&", {}),
+    ("/partners/LOC-1/customer-groups?=1", {}),
+    ("/partners/LOC-1/customer-groups?cursor=", {}),
+    ("/partners/LOC-1/customer-groups?limit=0", {}),
+    ("/partners/LOC-1/customer-groups?limit=99999999", {}),
+    ("/partners/LOC-1/customer-groups?lim%69t=2", {}),
+    ("/partners/LOC-1/customer-groups", {"Expect": "100-continue"}),
+    ("/partners/LOC-1/customer-groups", {"X-Request-Id": "<script>alert(1)</script>\\r"}),
+    ("/partners/LOC-1/customer-groups", {"Authorization": "bearer anna"}),
+    ("/partners/LOC-1/customer-groups", {"Authorization": "Bearer  anna"}),
+    ("/partners/LOC-1/customer-groups", {"Authorization": "Basic YW5uYTp4"}),
+    ("/partners/LOC-1/customer-groups", {"Partnerfleet-Wait-For": "nope"}),
+    ("/partners/LOC-1/customer-groups", {"Partnerfleet-Wait-For": "1"}),
+]
+
+
+@pytest.mark.parametrize(("path", "headers"), HOSTILE)
+def test_hostile_forms_get_the_stacks_answer(
+    w: World, monkeypatch: pytest.MonkeyPatch, path: str, headers: dict[str, str]
+) -> None:
+    """Each path and header trick, after the page's path is learnt, against the stack
+    alone: status, headers and body alike (but a request id made for the request)."""
+    assert raw(w, GROUPS, "Bearer anna")[0] == 200
+    token = None if "Authorization" in headers else "Bearer anna"
+    front_answer = raw(w, path, token, **headers)
+    with monkeypatch.context() as patched:
+        without_front(patched)
+        stack = raw(w, path, token, **headers)
+
+    assert same(front_answer) == same(stack)
+    if front_answer[0] >= 400 and front_answer[0] != 405:
+        assert dict(front_answer[1])["content-type"] == "application/problem+json"
+
+
+def same(answer: tuple[int, list[tuple[str, str]], bytes]) -> tuple[Any, ...]:
+    """The answer without a request id the service made (header and problem instance)."""
+    status, headers, body = answer
+    kept = [(k, v) for k, v in headers if k != "x-request-id"]
+    if dict(headers).get("content-type") == "application/problem+json":
+        problem = json.loads(body)
+        problem.pop("instance")
+        return status, kept, problem
+    return status, kept, body
