@@ -13,10 +13,15 @@ What the front answers, and what it leaves to the stack:
 - it takes only an HTTP GET without `Content-Length` and `Transfer-Encoding` (no body: the
   stack's BodyLimit and the route's JSON parsing have nothing to do) to a remembered path;
 - it answers only when the plain path gives a response; when the plain path declines (None:
-  another form, nothing checked) or raises (a refusal, a failure), the request goes down the
-  whole stack unchanged, which answers it as before (the plain path's checks have no side
-  effect besides the token verifier's and the aggregates' caches, so running them again
-  is harmless; a refusal costs them twice);
+  another form, nothing checked) the request goes down the whole stack unchanged, which
+  answers it as before; when it raises (a refusal, a storage failure) the request goes down
+  the stack with that exception (`FRONT_ERROR` in its scope), which the route raises again
+  in place of running its plain path a second time, so the exception handlers answer it as
+  before and the checks run once (a refused token verified and logged once, a store that
+  is down waited for once: session 18's attack);
+- only a path whose plain path gave an answer is remembered (a refused, declined or
+  unauthenticated request teaches it nothing, so no client fills the memory with paths of
+  its choosing or pushes the partners' pages out), and none longer than MAX_PATH_CHARS;
 - it sits inside `RequestIds` (infra/http/requests.py): the request id, its log binding and
   the `X-Request-Id` header are the same as for every other request.
 
@@ -36,6 +41,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 PlainAnswer = Callable[[Request], Coroutine[Any, Any, Any]]
 MAX_PATHS = 4_096  # remembered paths (one per partner's page); the oldest is forgotten first
+MAX_PATH_CHARS = 1_024  # a longer (root_path + path) is routed every time, never remembered
+# The scope key under which the front hands the plain path's exception to the stack: the
+# route that raised it (the router's choice) and the exception, for `FleetRoute` to raise.
+FRONT_ERROR = "partnerfleet.front_error"
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
@@ -52,10 +61,13 @@ class PlainRoutes:
 
     def learn(self, scope: Scope, plain: PlainAnswer) -> None:
         """Remember the routed `scope` of a GET (its route, endpoint and path parameters),
-        whose route's plain path is `plain`. Called by the route, after the router."""
+        whose route's plain path is `plain`. Called by the route, after the router, once
+        the plain path answered. A path longer than MAX_PATH_CHARS is not remembered."""
         if scope.get("type") != "http" or scope.get("method") != "GET" or self.max_paths < 1:
             return
         key = (scope.get("root_path", ""), scope["path"])
+        if len(key[0]) + len(key[1]) > MAX_PATH_CHARS:
+            return
         if key not in self._chosen and len(self._chosen) >= self.max_paths:
             self._chosen.pop(next(iter(self._chosen)), None)
         self._chosen[key] = (scope["route"], dict(scope.get("path_params", {})), plain)
@@ -87,7 +99,8 @@ class PlainFront:
             )
             try:
                 answer = await plain(Request(routed, receive, send))
-            except Exception:  # a refusal or a failure: the stack answers it, as it always did
+            except Exception as error:  # a refusal or a failure: the stack answers it
+                scope[FRONT_ERROR] = (route, error)  # the route raises it, not checks again
                 answer = None
             if answer is not None:
                 await answer(routed, receive, send)

@@ -17,9 +17,11 @@ in its most common form itself and gives None for every other, which the route's
 dependencies then answer. Its answer must be the one the dependencies would give: the
 same checks in the same order (docs/decisions.md, "HTTP load generator and server CPU per
 request (session 17)"); what it spares is FastAPI's dependency solving and a worker-thread
-hop per sync dependency. A GET that reaches such a route is remembered (path -> route) for
-`infra.http.front.PlainFront`, which offers the next GET to that path to the plain path
-before the middleware stack and the router.
+hop per sync dependency. A GET that reaches such a route and that its plain path answers
+is remembered (path -> route) for `infra.http.front.PlainFront`, which offers the next GET
+to that path to the plain path before the middleware stack and the router; an exception
+the front's run of the plain path raised comes down in the scope (`FRONT_ERROR`) and is
+raised here again instead of the plain path running twice.
 
 ETags name an aggregate and its version (`"<uuid>.<version>"`, `etag()`); a route about one
 aggregate sets one on its response.
@@ -40,6 +42,7 @@ from domain.feed_bounds import DuplicateKeyError, strict_json
 from domain.idempotency import bytes_fingerprint, content_fingerprint
 from handlers.conditions import Conditions, EntityTag, IdempotencyKey, applied
 from infra.http.errors import ProblemError
+from infra.http.front import FRONT_ERROR
 from infra.http.limits import check_depth, too_deep
 
 POSITION = "Partnerfleet-Position"
@@ -123,11 +126,14 @@ class FleetRoute(APIRoute):
             raw, body = await _parsed(request)
             if request.method in SAFE_METHODS:
                 if plain is not None and request.method == "GET" and not raw:
-                    front = getattr(request.app.state, "plain_routes", None)
-                    if front is not None:  # the router chose this route: PlainFront may too
-                        front.learn(request.scope, plain)
+                    failed = request.scope.pop(FRONT_ERROR, None)
+                    if failed is not None and failed[0] is request.scope.get("route"):
+                        raise failed[1]  # PlainFront's run of `plain` raised it: once only
                     answer = await plain(request)
                     if answer is not None:
+                        front = getattr(request.app.state, "plain_routes", None)
+                        if front is not None:  # answered: PlainFront may take the path too
+                            front.learn(request.scope, plain)
                         return answer
                 return await handler(request)
             conditions = Conditions(_idempotency(request, raw, body), _if_match(request))
