@@ -115,7 +115,7 @@ def test_a_start_waiting_nowhere_leaves_later_saves_their_turn(
 
 @pytest.mark.parametrize("missing", ["index", "tracking table"])
 def test_a_start_still_makes_what_is_missing(postgres_settings: Settings, missing: str) -> None:
-    schema, events, tracking, index = _names(postgres_settings)
+    schema, _, tracking, index = _names(postgres_settings)
     with psycopg.connect(POSTGRES_DSN, options=f"-c search_path={schema}") as conn:
         if missing == "index":
             conn.execute(f"DROP INDEX {index}")
@@ -149,3 +149,19 @@ def test_a_fresh_schema_is_made_from_nothing(postgres_settings: Settings) -> Non
         ).fetchall()
     assert {events, tracking} <= {t for (t,) in tables}
     assert index in {i for (i,) in indexes}
+
+
+def test_eventsourcing_tracking_migration_still_runs(postgres_settings: Settings) -> None:
+    """A tracking table without eventsourcing's migration row is migrated at start as
+    before: renamed to bkup1_…, made again, each application's position carried over."""
+    schema, _, tracking, _ = _names(postgres_settings)
+    with psycopg.connect(POSTGRES_DSN, options=f"-c search_path={schema}") as conn:
+        conn.execute(f"DELETE FROM {tracking} WHERE application_name = '__migration__'")
+        conn.execute(f"INSERT INTO {tracking} VALUES ('policy', 7)")
+        conn.commit()
+    build_fleet(postgres_settings).close()
+    with psycopg.connect(POSTGRES_DSN, options=f"-c search_path={schema}") as conn:
+        rows = conn.execute(f"SELECT * FROM {tracking} ORDER BY 1").fetchall()
+        backup = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"bkup1_{tracking}",))
+        assert backup.fetchone() == (True,)
+    assert rows == [("__migration__", 1), ("policy", 7)]
