@@ -15,8 +15,12 @@ import psycopg
 import pytest
 
 from infra.bootstrap import build_fleet
+from infra.follow.view_faults import FAULTS_DDL
+from infra.follow.view_faults import PARKED_DDL as VIEW_PARKED_DDL
+from infra.kafka.parking import PARKED_DDL as RELAY_PARKED_DDL
 from infra.settings import Settings
 from infra.storage.pg_recorder import FleetProcessRecorder
+from infra.storage.tracking import REBUILDS_DDL, TRACKING_DDL
 from tests.conftest import POSTGRES_DSN
 
 
@@ -165,3 +169,36 @@ def test_eventsourcing_tracking_migration_still_runs(postgres_settings: Settings
         backup = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"bkup1_{tracking}",))
         assert backup.fetchone() == (True,)
     assert rows == [("__migration__", 1), ("policy", 7)]
+
+
+def test_our_own_start_ddl_takes_no_lock_on_existing_tables(postgres_settings: Settings) -> None:
+    """The tables partnerfleet makes at start outside the views (tracking, rebuilds,
+    faults, parked, relay parking) are `CREATE TABLE IF NOT EXISTS` alone, which takes no
+    lock on a table that exists: each runs while another transaction holds its table in
+    ACCESS EXCLUSIVE mode. An index added to one of them would fail this test."""
+    schema = postgres_settings.storage.schema
+    statements = [TRACKING_DDL, REBUILDS_DDL, FAULTS_DDL, VIEW_PARKED_DDL, RELAY_PARKED_DDL]
+    options = f"-c search_path={schema}"
+    with psycopg.connect(POSTGRES_DSN, options=f"-c search_path={schema}") as setup:
+        setup.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for statement in statements:
+            setup.execute(statement)
+        setup.commit()
+        tables = [
+            t
+            for (t,) in setup.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            ).fetchall()
+        ]
+    assert len(tables) == len(statements)
+    with (
+        psycopg.connect(POSTGRES_DSN, options=options) as holder,
+        psycopg.connect(POSTGRES_DSN, options=options) as starter,
+    ):
+        for table in tables:
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        starter.execute("SET lock_timeout = '2s'")
+        for statement in statements:
+            starter.execute(statement)  # LockNotAvailable if it locked its table
+        starter.commit()
+        holder.rollback()
