@@ -57,10 +57,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.utils import get_topic
-from psycopg import Connection, errors
+from psycopg import Connection, Cursor, errors
 from psycopg.pq import ConnStatus, DiagnosticField, ExecStatus, TransactionStatus
 from psycopg.pq.abc import PGconn, PGresult
-from psycopg.rows import tuple_row
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.waiting import Ready, Wait
 
@@ -294,6 +294,25 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             closing()
 
         datastore.close = close  # type: ignore[method-assign]
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        """eventsourcing's start DDL (every process start, CREATE_TABLE) less the
+        `CREATE [UNIQUE] INDEX IF NOT EXISTS` of an index that exists.
+
+        That statement takes a SHARE lock on its table even when the index exists, so a
+        start waited behind every save holding the events table's EXCLUSIVE lock (an
+        e2Open COPY: ~1 s per 100,000 reports), and saves requested after it queued
+        behind its request. `CREATE TABLE IF NOT EXISTS` of an existing table takes no
+        lock on it and is kept; eventsourcing's tracking-table migration (its
+        `_create_table`) is left as it is. A missing index is still created, with its
+        lock (first start). Issue 11, session 18.
+        """
+        statements = self.sql_create_statements
+        self.sql_create_statements = [s for s in statements if not _index_exists(curs, s)]
+        try:
+            super()._create_table(curs)
+        finally:
+            self.sql_create_statements = statements
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -620,6 +639,25 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 p["names"].append(unit.tracking.application_name)
                 p["positions"].append(unit.tracking.notification_id)
         return p
+
+
+_CREATE_INDEX = re.compile(
+    r'\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+("(?:[^"]|"")+"|\w+)\s+'
+    r'ON\s+("(?:[^"]|"")+"|\w+)\.',
+    re.I,
+)
+
+
+def _index_exists(curs: Cursor[DictRow], statement: Composed | SQL) -> bool:
+    """Whether `statement` is a `CREATE [UNIQUE] INDEX IF NOT EXISTS name ON schema.table`
+    whose index exists in that schema (a catalog look-up, no lock on the table)."""
+    match = _CREATE_INDEX.match(statement.as_string(curs))
+    if match is None:
+        return False
+    row = curs.execute(
+        "SELECT to_regclass(%s) IS NOT NULL AS present", (f"{match[2]}.{match[1]}",)
+    ).fetchone()
+    return bool(row and row["present"])
 
 
 def settle(units: list[Unit], rows: list[tuple[Any, ...]]) -> None:
