@@ -113,7 +113,13 @@ class Landing:
         if second != self._second:
             self._second = second
             self._second_text = datetime.fromtimestamp(second, UTC).isoformat()[:19]
-        return f"{self._second_text}.{micro:06d}+00:00" if micro else f"{self._second_text}+00:00"
+        # %-formatting: a third less than the f-string's format spec (session 18); the
+        # same text (micro is 0 to 999,999).
+        return (
+            "%s.%06d+00:00" % (self._second_text, micro)  # noqa: UP031 (measured faster)
+            if micro
+            else self._second_text + "+00:00"
+        )
 
     def plain_row(
         self,
