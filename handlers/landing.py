@@ -34,6 +34,7 @@ from handlers.transcoding import FleetTranscoder
 # The transcodings the stored JSON names (eventsourcing's and handlers/transcoding.py's).
 NAMES = {datetime: "datetime_iso", date: "date_iso", UUID: "uuid_hex"}
 REPORTED = Device.ReportedByE2Open
+_INITIAL = Device.INITIAL_VERSION
 
 
 def _codec_fits(mapper: Mapper[Any]) -> bool:
@@ -51,15 +52,27 @@ def _codec_fits(mapper: Mapper[Any]) -> bool:
     )
 
 
-def stored_event(device_id: UUID, topic: str, state: bytes) -> StoredEvent:
+def stored_event(
+    device_id: UUID,
+    topic: str,
+    state: bytes,
+    _new: Any = object.__new__,
+    _set: Any = object.__setattr__,
+) -> StoredEvent:
     """`StoredEvent(device_id, 1, topic, state)` without the frozen dataclass's checked
-    `__setattr__` per field (half its cost; the same object: tests compare them)."""
-    made = object.__new__(StoredEvent)
-    vars(made).update(
-        originator_id=device_id,
-        originator_version=Device.INITIAL_VERSION,
-        topic=topic,
-        state=state,
+    `__setattr__` per field (half its cost; the same object: tests compare them). Its
+    `__dict__` is given whole, made by one dict display (session 18: a sixth less than
+    updating the new object's dict by keywords); the defaults are bound once."""
+    made: StoredEvent = _new(StoredEvent)
+    _set(
+        made,
+        "__dict__",
+        {
+            "originator_id": device_id,
+            "originator_version": _INITIAL,
+            "topic": topic,
+            "state": state,
+        },
     )
     return made
 
@@ -100,7 +113,13 @@ class Landing:
         if second != self._second:
             self._second = second
             self._second_text = datetime.fromtimestamp(second, UTC).isoformat()[:19]
-        return f"{self._second_text}.{micro:06d}+00:00" if micro else f"{self._second_text}+00:00"
+        # %-formatting: a third less than the f-string's format spec (session 18); the
+        # same text (micro is 0 to 999,999).
+        return (
+            "%s.%06d+00:00" % (self._second_text, micro)  # noqa: UP031 (measured faster)
+            if micro
+            else self._second_text + "+00:00"
+        )
 
     def plain_row(
         self,

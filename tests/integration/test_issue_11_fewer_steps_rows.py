@@ -2,9 +2,12 @@
 
 The e2Open batch's hot path was made of fewer Python steps (one regular expression for
 the plain check, uuid5 by hashlib with UUID's slots set directly, COPY rows encoded in
-chunks by `BinaryRows` instead of psycopg's `write_row`). The same batch, received by two
+chunks by `BinaryRows` instead of psycopg's `write_row`; then the per-row pass: a
+report's holding tenant and device id inline, the stored event's dict given whole, a
+COPY row's start in one struct pack). The same batch, received by two
 fleets in schemas of their own, one with the steps as they were before (the reference
-plain check, `uuid.uuid5`, `write_row`), stores byte for byte the same rows: ids,
+plain check, `uuid.uuid5`, `write_row`, the former `_place_plain` and
+`stored_event`), stores byte for byte the same rows: ids,
 versions, topics, states and notification ids (the events' timestamps pinned).
 """
 
@@ -16,10 +19,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain import base as domain_base
 from domain.base import NAMESPACE
+from domain.device import Device
+from domain.intake import PlainReport
 from handlers import PartnerFleet
+from handlers import holding as holding_module
+from handlers import landing as landing_module
+from handlers.base import Working
+from handlers.holding import HoldingCommands
 from handlers.landing import Landing
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
@@ -57,6 +67,37 @@ def batch() -> list[Any]:
     return reports
 
 
+OLD_CALLS: list[str] = []  # which old steps the old fleet took
+
+
+def old_place_plain(
+    self: HoldingCommands, w: Working, report: PlainReport, landing: Landing
+) -> str | None:
+    """`_place_plain` as before session 18's per-row pass (its holding and device id by
+    their functions)."""
+    OLD_CALLS.append("place_plain")
+    serial, holding = report[0], holding_module._holding(w, report[2], landing)
+    if serial in landing.landed:
+        return None
+    device_id = Device.id_for_normal(serial)
+    w.add_encoded(device_id, landing.plain_row(device_id, report, holding))
+    landing.landed.add(serial)
+    return serial
+
+
+def old_stored_event(device_id: uuid.UUID, topic: str, state: bytes) -> Any:
+    """`landing.stored_event` as before session 18's per-row pass."""
+    OLD_CALLS.append("stored_event")
+    made = object.__new__(StoredEvent)
+    vars(made).update(
+        originator_id=device_id,
+        originator_version=Device.INITIAL_VERSION,
+        topic=topic,
+        state=state,
+    )
+    return made
+
+
 def stored(fleet: PartnerFleet, after: int) -> list[tuple[Any, ...]]:
     return [
         (n.id, n.originator_id, n.originator_version, n.topic, n.state)
@@ -88,6 +129,7 @@ def test_the_old_steps_and_the_new_store_the_same_rows_r_hld_1(
     (the batch's own event but for its timestamp), both streamed by COPY."""
     old, new = two_fleets
     monkeypatch.setattr(Landing, "iso_at", lambda self, ns: WHEN)
+    OLD_CALLS.clear()
     before = [fleet.recorder.max_notification_id() or 0 for fleet in two_fleets]
     assert before[0] == before[1]
 
@@ -104,8 +146,13 @@ def test_the_old_steps_and_the_new_store_the_same_rows_r_hld_1(
         patch.setattr(pg_copy, "_rows", old_rows)  # write_row, as before session 18
         patch.setattr(domain_base, "_uuid5", lambda name: uuid.uuid5(NAMESPACE, name))
         patch.setattr("handlers.holding.plain_report", reference_plain_report)
+        patch.setattr(HoldingCommands, "_place_plain", old_place_plain)
+        patch.setattr(landing_module, "stored_event", old_stored_event)
         outcome_old = old.receive_e2open_batch(OPS, "rows-1", batch())
 
+    # The old steps were the ones taken: per plain report (the duplicate and the unknown
+    # partner's included), and a stored event per plain report landed.
+    assert (OLD_CALLS.count("place_plain"), OLD_CALLS.count("stored_event")) == (SIZE - 3, SIZE - 5)
     assert (len(streams), len(by_psycopg)) == (2, 1)  # both streamed, the old by write_row
     assert outcome_new == outcome_old
     assert len(outcome_new.accepted) == SIZE - 3
