@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from infra.bootstrap import build_view_db, storage_ready
+from handlers import PartnerFleet
+from infra.bootstrap import build_fleet, build_view_db, storage_ready
 from infra.settings import Settings
 from infra.storage.pg_copy import CopyStream
 from infra.storage.viewdb import ViewDB
@@ -26,3 +27,18 @@ def pg_db(postgres_settings: Settings) -> Iterator[ViewDB]:
 def streams(monkeypatch: pytest.MonkeyPatch) -> list[CopyStream]:
     """Every CopyStream opened during the test (tests/integration/streams.py)."""
     return record_streams(monkeypatch)
+
+
+@pytest.fixture
+def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
+    """Fleets on one PostgreSQL schema: each is a process of its own (own recorder, pool),
+    all closed at the test's end."""
+    opened: list[PartnerFleet] = []
+
+    def open_fleet() -> PartnerFleet:
+        opened.append(build_fleet(postgres_settings))
+        return opened[-1]
+
+    yield open_fleet
+    for fleet in opened:
+        fleet.close()

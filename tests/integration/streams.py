@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -20,6 +20,11 @@ from handlers.landing import Landing
 from infra.storage.pg_copy import CopyStream
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
+
+
+def event(aggregate_id: UUID, version: int = 1) -> StoredEvent:
+    """A stored event of no domain meaning, for the save path's own tests."""
+    return StoredEvent(aggregate_id, version, "tests:Event", b"{}")
 
 
 def recorder_of(fleet: PartnerFleet) -> FleetProcessRecorder:

@@ -9,11 +9,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from psycopg.sql import SQL
 
 from domain import DomainError
@@ -25,28 +25,10 @@ from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.actors import customer
 from tests.conftest import url_of
-from tests.integration.streams import recorder_of
+from tests.integration.streams import event, recorder_of
 from tests.scenarios import CUSTOMER, OPS, servers
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
-    """Fleets on one PostgreSQL schema: each is a process of its own (own recorder, pool)."""
-    opened: list[PartnerFleet] = []
-
-    def open_fleet() -> PartnerFleet:
-        opened.append(build_fleet(postgres_settings))
-        return opened[-1]
-
-    yield open_fleet
-    for fleet in opened:
-        fleet.close()
-
-
-def event(aggregate_id: uuid.UUID, version: int = 1) -> StoredEvent:
-    return StoredEvent(aggregate_id, version, "tests:Event", b"{}")
 
 
 class HeldFirstGroup:

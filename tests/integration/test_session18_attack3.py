@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -28,26 +28,9 @@ from infra.storage.group_commit import Unit
 from infra.storage.pg_copy import COPY_MIN_ROWS
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import lock_is_free, recorder_of
+from tests.integration.streams import event, lock_is_free, recorder_of
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
-    opened: list[PartnerFleet] = []
-
-    def open_fleet() -> PartnerFleet:
-        opened.append(build_fleet(postgres_settings))
-        return opened[-1]
-
-    yield open_fleet
-    for fleet in opened:
-        fleet.close()
-
-
-def event(aggregate_id: uuid.UUID, version: int = 1) -> StoredEvent:
-    return StoredEvent(aggregate_id, version, "tests:Event", b"{}")
 
 
 def lose_first_reply(recorder: FleetProcessRecorder) -> None:

@@ -7,13 +7,13 @@ load's rows (`latest_rows`) are psycopg's rows for the same statement."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import Device
 from handlers import PartnerFleet
@@ -24,27 +24,10 @@ from infra.settings import Settings
 from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import recorder_of
+from tests.integration.streams import event, recorder_of
 from tests.scenarios import CUSTOMER, partner, servers
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
-    opened: list[PartnerFleet] = []
-
-    def open_fleet() -> PartnerFleet:
-        opened.append(build_fleet(postgres_settings))
-        return opened[-1]
-
-    yield open_fleet
-    for fleet in opened:
-        fleet.close()
-
-
-def event(aggregate_id: uuid.UUID, version: int = 1) -> StoredEvent:
-    return StoredEvent(aggregate_id, version, "tests:Event", b"{}")
 
 
 def committer_connection(recorder: FleetProcessRecorder) -> psycopg.Connection[Any]:
