@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import EventStore, IntegrityError, ProcessRecorder, StoredEvent
 from eventsourcing.popo import POPOAggregateRecorder, POPOProcessRecorder
 from eventsourcing.utils import get_topic
@@ -134,3 +135,16 @@ class ReadCheckingPostgresRecorder(FleetProcessRecorder):
 
 
 READ_CHECKING_POSTGRES_TOPIC = get_topic(ReadCheckingPostgresRecorder)
+
+
+def events_reads(fleet: PartnerFleet, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ids of the aggregates whose events `fleet` reads from the store since."""
+    seen: list[Any] = []
+    real = fleet.events.get
+
+    def spy(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(originator_id)
+        return real(originator_id, *args, **kwargs)
+
+    monkeypatch.setattr(fleet.events, "get", spy)
+    return seen

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from domain.partner import PartnerTenant
-from handlers import PartnerFleet
 from handlers.access import Claims
 from infra.bootstrap import build_fleet, build_view_db
 from infra.http.routes import customers
 from infra.settings import Settings
+from tests.read_versions import events_reads
 from tests.scenarios import OPS
 from tests.unit.test_http_customers import GROUPS, TOKENS, World, world
 from tests.unit.test_http_plain_path import FORMS
@@ -75,19 +75,6 @@ def test_every_form_is_answered_as_the_dependencies_answer_it(
             state.events_table = table
         assert combined[0] == status
         assert combined == routed
-
-
-def events_reads(fleet: PartnerFleet, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The ids of the aggregates whose events `fleet` reads from the store since."""
-    seen: list[Any] = []
-    real = fleet.events.get
-
-    def spy(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(originator_id)
-        return real(originator_id, *args, **kwargs)
-
-    monkeypatch.setattr(fleet.events, "get", spy)
-    return seen
 
 
 def test_a_page_hit_asks_the_store_for_no_events(

@@ -4,13 +4,12 @@ may be used (exactly that version) or the store is read; the answer is always th
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
 from handlers.access import AuthenticationError, Claims, Role, authenticate, claimed_partner
+from tests.read_versions import events_reads
 from tests.scenarios import OPS, in_memory_fleet, partner
 
 LOC = PartnerTenant.id_for("LOC-1")
@@ -23,18 +22,6 @@ def fleet() -> PartnerFleet:
     partner(made, "LOC-1")
     made.current(PartnerTenant, LOC)  # cached at its stored version
     return made
-
-
-def events_reads(fleet: PartnerFleet, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    seen: list[Any] = []
-    real = fleet.events.get
-
-    def spy(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(originator_id)
-        return real(originator_id, *args, **kwargs)
-
-    monkeypatch.setattr(fleet.events, "get", spy)
-    return seen
 
 
 def stored(fleet: PartnerFleet) -> int:
