@@ -66,6 +66,15 @@ MAX_ATTEMPTS = 8
 BACK_OFF_SECONDS = 0.003
 
 
+def _of_kind(cls: type[A], found: object, aggregate_id: UUID) -> A:
+    """`found` if it is a `cls`; NotFoundError (the id names another kind) if not."""
+    if not isinstance(found, cls):
+        raise NotFoundError(
+            Msg("{aggregate_id} is not a {kind}.", aggregate_id=aggregate_id, kind=cls.__name__)
+        )
+    return found
+
+
 class ConflictError(Exception):
     """A command lost to concurrent writers on every attempt; nothing was recorded."""
 
@@ -151,15 +160,7 @@ class Working(dict[UUID, FleetAggregate]):
                 except AggregateNotFoundError:
                     return None
                 self._loaded(found)
-        if not isinstance(found, cls):
-            raise NotFoundError(
-                Msg(
-                    "{aggregate_id} is not a {kind}.",
-                    aggregate_id=aggregate_id,
-                    kind=cls.__name__,
-                )
-            )
-        return found
+        return _of_kind(cls, found, aggregate_id)
 
     def _created(self, encoded: StoredEvent) -> Any:
         """An encoded aggregate as created; its event stays in `encoded` (saved once)."""
@@ -499,11 +500,7 @@ class FleetApplication(Application[UUID]):
             if found is None:
                 return None
             cache.put([found])
-        if not isinstance(found, cls):
-            raise NotFoundError(
-                Msg("{aggregate_id} is not a {kind}.", aggregate_id=aggregate_id, kind=cls.__name__)
-            )
-        return found
+        return _of_kind(cls, found, aggregate_id)
 
     def current_at(self, cls: type[A], aggregate_id: UUID, stored_version: int | None) -> A | None:
         """The aggregate as stored now, given `stored_version`: its last stored version as
@@ -521,15 +518,7 @@ class FleetApplication(Application[UUID]):
         if cache.maxsize > 0 and cache.version_of(aggregate_id) == stored_version:
             found: Any = cache.get(aggregate_id)
             if found is not None and found.version == stored_version:
-                if not isinstance(found, cls):
-                    raise NotFoundError(
-                        Msg(
-                            "{aggregate_id} is not a {kind}.",
-                            aggregate_id=aggregate_id,
-                            kind=cls.__name__,
-                        )
-                    )
-                return found
+                return _of_kind(cls, found, aggregate_id)
         return self.current(cls, aggregate_id)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
