@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     def _postgres(
         host: str, port: int, user: str, password: str, dbname: str, schema: str
     ) -> Storage:
-        if not re.match(SCHEMA_NAME, schema):
+        if not re.fullmatch(SCHEMA_NAME, schema):  # "$" alone accepts a final "\n"
             raise ValueError(f"PostgreSQL schema {schema!r} must match {SCHEMA_NAME}.")
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",

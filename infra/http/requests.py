@@ -33,7 +33,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         given = Request(scope).headers.get(HEADER, "").lower()
-        rid = given if GIVEN.match(given) else str(uuid.uuid4())
+        rid = given if GIVEN.fullmatch(given) else str(uuid.uuid4())  # no final "\n"
         scope.setdefault("state", {})["request_id"] = rid
         started = False
 

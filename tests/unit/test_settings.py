@@ -77,6 +77,9 @@ def test_port_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         ("mysql://db/x", "scheme 'mysql' is not supported"),
         ("sqlite://", "needs a file path"),
         ("postgresql://db/x?schema=Bad-Name", "must match"),
+        # A trailing newline (percent-encoded): re.match's "$" matched before it (s18 attack).
+        ("postgresql://db/x?schema=pf%0A", "must match"),
+        ("postgresql://db/x?schema=pf%0D%0A", "must match"),
     ],
 )
 def test_bad_storage_configuration_is_refused_with_a_specific_message(
