@@ -789,30 +789,30 @@ def unencodable_refused() -> Iterator[None]:
         raise DataError(f"The save's data cannot be sent: {error}") from error
 
 
+# psycopg's errors and eventsourcing's, the most specific first (as
+# `PostgresDatastore.get_connection` turns them, inline there).
+_EVENTSOURCING_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+    (psycopg.Error, PersistenceError),
+)
+
+
 @contextmanager
 def _as_eventsourcing_errors() -> Iterator[None]:
     """psycopg's errors as eventsourcing's, as `PostgresDatastore.get_connection` turns
     them (the committer's own connection is not the pool's)."""
     try:
         yield
-    except psycopg.InterfaceError as error:
-        raise InterfaceError(str(error)) from error
-    except psycopg.OperationalError as error:
-        raise OperationalError(str(error)) from error
-    except psycopg.DataError as error:
-        raise DataError(str(error)) from error
-    except psycopg.IntegrityError as error:
-        raise IntegrityError(str(error)) from error
-    except psycopg.InternalError as error:
-        raise InternalError(str(error)) from error
-    except psycopg.ProgrammingError as error:
-        raise ProgrammingError(str(error)) from error
-    except psycopg.NotSupportedError as error:
-        raise NotSupportedError(str(error)) from error
-    except psycopg.DatabaseError as error:
-        raise DatabaseError(str(error)) from error
     except psycopg.Error as error:
-        raise PersistenceError(str(error)) from error
+        ours = next(es for theirs, es in _EVENTSOURCING_ERRORS if isinstance(error, theirs))
+        raise ours(str(error)) from error
 
 
 def _roll_back_directly(conn: Connection[Any]) -> None:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -24,7 +24,6 @@ from domain.consent import ConsentError
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
 from handlers.devices import PartnerChoice
-from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from infra.storage.group_commit import Unit
 from infra.storage.pg_copy import COPY_MIN_ROWS
@@ -211,27 +210,14 @@ def _env(settings: Settings) -> dict[str, str]:
 # --- group commit on PostgreSQL: refused data, read versions, tracking twice ---------
 
 
-@pytest.fixture
-def pg_fleets(postgres_settings: Settings) -> Iterator[FleetFactory]:
-    opened: list[PartnerFleet] = []
-
-    def open_fleet() -> PartnerFleet:
-        opened.append(build_fleet(postgres_settings))
-        return opened[-1]
-
-    yield open_fleet
-    for fleet in opened:
-        fleet.close()
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("where", ["topic", "state"])
 def test_issue_11_attack_a_unit_postgres_refuses_leaves_its_neighbours_committed(
-    pg_fleets: FleetFactory, where: str
+    fleets: FleetFactory, where: str
 ) -> None:
     """Bad input never stops the input behind it: a unit with a NUL byte in its topic
     (text refuses NUL) fails alone, its group's neighbours commit."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     good, other = uuid.uuid4(), uuid.uuid4()
     bad_event = (
         event(uuid.uuid4(), topic="tests:Bad\x00Event")
@@ -252,11 +238,11 @@ def test_issue_11_attack_a_unit_postgres_refuses_leaves_its_neighbours_committed
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_group_read_against_a_neighbours_write_is_refused(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """read_versions within one group: a unit that read X at 1 while a neighbour writes
     X at 2 is refused (before or after it in the group); the writer commits."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     x, y, z = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     recorder.insert_events([event(x)])
     units = [
@@ -274,11 +260,11 @@ def test_issue_11_attack_a_group_read_against_a_neighbours_write_is_refused(
 
 @pytest.mark.postgres
 def test_issue_11_attack_the_same_policy_position_twice_in_one_group_records_once(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """Exactly once: two runners of one policy save the same position in one group;
     one is recorded with its events, the other refused with nothing recorded."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     x, y = uuid.uuid4(), uuid.uuid4()
     tracking = Tracking("alerts", 5)
     units = [Unit([event(x)], tracking), Unit([event(y)], Tracking("alerts", 5))]
@@ -291,11 +277,11 @@ def test_issue_11_attack_the_same_policy_position_twice_in_one_group_records_onc
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_later_position_behind_an_earlier_one_in_a_group(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """A policy's positions 6 then 5 in one group: 6 is recorded, 5 refused (it is not
     beyond 6), the recorded position never goes back."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     x, y = uuid.uuid4(), uuid.uuid4()
     units = [Unit([event(x)], Tracking("alerts", 6)), Unit([event(y)], Tracking("alerts", 5))]
     recorder.committer._lead(units)
@@ -306,11 +292,11 @@ def test_issue_11_attack_a_later_position_behind_an_earlier_one_in_a_group(
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_copy_batch_with_a_stale_read_records_nothing_not_its_tracking(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """A COPY batch (>= COPY_MIN_ROWS) whose read version went stale is refused whole:
     no event, and its policy position is not recorded either (exactly once)."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     x = uuid.uuid4()
     recorder.insert_events([event(x), event(x, 2)])
     batch = [event(uuid.uuid4()) for _ in range(COPY_MIN_ROWS)]
@@ -322,11 +308,11 @@ def test_issue_11_attack_a_copy_batch_with_a_stale_read_records_nothing_not_its_
 
 @pytest.mark.postgres
 def test_issue_11_attack_last_position_after_a_copy_save_and_a_group(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """Read-your-writes: after a save by COPY and after saves committed in one group,
     each context's last_position is its own last notification id."""
-    fleet = pg_fleets()
+    fleet = fleets()
     recorder = recorder_of(fleet)
     batch = [event(uuid.uuid4()) for _ in range(COPY_MIN_ROWS)]
     ids = recorder.insert_events(batch)
@@ -430,13 +416,13 @@ def _copied_rows(fleet: PartnerFleet) -> int:
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_process_killed_mid_copy_leaves_nothing_partial(
-    pg_fleets: FleetFactory, postgres_settings: Settings
+    fleets: FleetFactory, postgres_settings: Settings
 ) -> None:
     """Nothing accepted is lost, nothing partial is kept: SIGKILL in the middle of a COPY
     batch stores none of it; the next process saves, and a follower reads ids in order."""
     from tests.conftest import url_of
 
-    fleet = pg_fleets()
+    fleet = fleets()
     recorder = recorder_of(fleet)
     first = recorder.insert_events([event(uuid.uuid4())])
     assert first
@@ -463,7 +449,7 @@ def test_issue_11_attack_a_process_killed_mid_copy_leaves_nothing_partial(
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_process_killed_mid_group_commit_commits_whole_and_the_key_replays(
-    pg_fleets: FleetFactory, postgres_settings: Settings
+    fleets: FleetFactory, postgres_settings: Settings
 ) -> None:
     """SIGKILL while the group's pipelined transaction runs (COMMIT already sent): the
     server still commits it, whole; the caller never heard, so the same Idempotency-Key in
@@ -483,7 +469,7 @@ def test_issue_11_attack_a_process_killed_mid_group_commit_commits_whole_and_the
     time.sleep(2)  # the child's transaction sleeps 4 s before its COMMIT
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
-    fleet = pg_fleets()  # waits for the orphaned transaction's lock
+    fleet = fleets()  # waits for the orphaned transaction's lock
     key = IdempotencyKey("key-mid", "POST", "/devices", "sha256:mid")
     with applied(Conditions(idempotency=key)) as conditions:
         fleet.register_devices(
@@ -496,11 +482,11 @@ def test_issue_11_attack_a_process_killed_mid_group_commit_commits_whole_and_the
 @pytest.mark.postgres
 @pytest.mark.parametrize("position", [4, 5])
 def test_issue_11_attack_a_copy_batch_at_a_position_not_beyond_records_nothing(
-    pg_fleets: FleetFactory, position: int
+    fleets: FleetFactory, position: int
 ) -> None:
     """Exactly once by COPY too: a batch whose policy position is not beyond the recorded
     one (a second runner) raises IntegrityError and stores none of its rows."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     recorder.insert_events([event(uuid.uuid4())], tracking=Tracking("ingest", 5))
     batch = [StoredEvent(uuid.uuid4(), 1, "tests:Copied", b"{}") for _ in range(COPY_MIN_ROWS)]
     with pytest.raises(IntegrityError):
@@ -634,12 +620,12 @@ def test_issue_11_attack_every_cached_copy_is_its_stored_state_after_the_scenari
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_group_whose_connection_dies_before_commit_is_recorded_once(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """Nothing accepted is lost, nothing twice: the server ends the group's connection
     inside its transaction (before COMMIT); the recorder retries on a new connection and
     each unit of the group is recorded exactly once, with its own ids."""
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     schema = recorder.datastore.schema
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SEQUENCE {}.once").format(sql.Identifier(schema)))
@@ -706,12 +692,12 @@ def test_issue_11_attack_one_idempotency_key_twice_at_once_records_once(
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_lone_refused_unit_leaves_the_connection_usable(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """Bad input never stops the input behind it: a save PostgreSQL refuses alone (a NUL
     in its topic; a duplicate version inside one unit) fails its caller only; the saves
     after it, on the same pool, commit (the pipeline's failed transaction is rolled back)."""
-    fleet = pg_fleets()
+    fleet = fleets()
     recorder = recorder_of(fleet)
     x = uuid.uuid4()
     for bad in (
@@ -730,7 +716,7 @@ def test_issue_11_attack_a_lone_refused_unit_leaves_the_connection_usable(
 
 @pytest.mark.postgres
 def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_command_refused(
-    pg_fleets: FleetFactory,
+    fleets: FleetFactory,
 ) -> None:
     """Nothing accepted is lost, and an accepted command is never answered as refused:
     the server commits the group, the reply is lost (connection dropped), the recorder
@@ -738,7 +724,7 @@ def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_com
     (retry with its Idempotency-Key) - not 'Consent is already granted' (a 4xx refusal)."""
     from eventsourcing.persistence import OperationalError
 
-    fleet = pg_fleets()
+    fleet = fleets()
     partner(fleet, "LOC-1")
     fleet.register_devices(CUSTOMER, "C1", servers("S1"), PartnerChoice(location_id="LOC-1"))
     recorder = recorder_of(fleet)
@@ -765,7 +751,7 @@ def test_issue_11_attack_a_reply_lost_after_commit_never_answers_an_accepted_com
 @pytest.mark.postgres
 @pytest.mark.parametrize("shape", ["alone", "with tracking", "with reads", "group"])
 def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
-    pg_fleets: FleetFactory, shape: str
+    fleets: FleetFactory, shape: str
 ) -> None:
     """The kind of the attack's finding, at the recorder, on each of its statements: the
     plain insert (a lone unit), the lone unit with tracking, the lone unit with reads, a
@@ -774,7 +760,7 @@ def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
     is still refused."""
     from eventsourcing.persistence import OperationalError
 
-    recorder = recorder_of(pg_fleets())
+    recorder = recorder_of(fleets())
     taken = uuid.uuid4()
     recorder.insert_events([event(taken, topic="tests:First")])
     real = recorder._send
