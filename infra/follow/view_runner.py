@@ -14,7 +14,6 @@ runner: it reconnects after a back-off and catches up.
 from __future__ import annotations
 
 import gc
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +48,7 @@ from infra.follow.view_faults import (
 from infra.follow.view_reads import Rows, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
+from infra.storage.pg_ddl import start_statement, validity_query
 from infra.storage.tracking import (
     REBUILDS_DDL,
     TRACKING_DDL,
@@ -480,21 +480,24 @@ class ViewRunner:
         return lambda: listening(env, channel, self.poll_seconds)
 
 
-_INDEX = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
-
-
 class _MissingOnly:
-    """A PostgreSQL Tx for a view's DDL that leaves out `CREATE INDEX IF NOT EXISTS` of an
-    index that exists (see `ViewRunner._create`); everything else goes through."""
+    """A PostgreSQL Tx for a view's DDL that runs `CREATE INDEX IF NOT EXISTS` only for an
+    index that is missing, and rebuilds an invalid one (infra/storage/pg_ddl.py, see
+    `ViewRunner._create`); everything else goes through."""
 
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        index = _INDEX.match(statement)
-        if index and self._tx.query("SELECT to_regclass(?) IS NOT NULL", (index[1],))[0][0]:
-            return
-        self._tx.execute(statement, params)
+        run = start_statement(statement, self._valid)
+        if run == statement:
+            self._tx.execute(statement, params)
+        elif run is not None:
+            self._tx.execute(run)
+
+    def _valid(self, index: str) -> bool | None:
+        rows = self._tx.query(validity_query("?"), (index,))
+        return bool(rows[0][0]) if rows else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)

@@ -76,6 +76,7 @@ from infra.storage.pg_arrays import (
 )
 from infra.storage.pg_conn import name_store_connections
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
+from infra.storage.pg_ddl import start_statement, validity_query
 
 VERSION, READ, TRACKING = "version", "read", "tracking"  # why a unit of a group is refused
 
@@ -297,7 +298,8 @@ class FleetProcessRecorder(PostgresProcessRecorder):
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         """eventsourcing's start DDL (every process start, CREATE_TABLE) less the
-        `CREATE [UNIQUE] INDEX IF NOT EXISTS` of an index that exists.
+        `CREATE [UNIQUE] INDEX IF NOT EXISTS` of an index that exists (an invalid one is
+        rebuilt: infra/storage/pg_ddl.py).
 
         That statement takes a SHARE lock on its table even when the index exists, so a
         start waited behind every save holding the events table's EXCLUSIVE lock (an
@@ -308,7 +310,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         lock (first start). Issue 11, session 18.
         """
         statements = self.sql_create_statements
-        self.sql_create_statements = [s for s in statements if not _index_exists(curs, s)]
+        self.sql_create_statements = _start_statements(curs, statements)
         try:
             super()._create_table(curs)
         finally:
@@ -641,23 +643,22 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         return p
 
 
-_CREATE_INDEX = re.compile(
-    r'\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+("(?:[^"]|"")+"|\w+)\s+'
-    r'ON\s+("(?:[^"]|"")+"|\w+)\.',
-    re.I,
-)
+def _start_statements(curs: Cursor[DictRow], statements: Sequence[Composed]) -> list[Composed]:
+    """`statements` as a start runs them (infra/storage/pg_ddl.py, `start_statement`)."""
 
+    def valid(index: str) -> bool | None:
+        row = curs.execute(validity_query("%s"), (index,)).fetchone()
+        return None if row is None else bool(row["indisvalid"])
 
-def _index_exists(curs: Cursor[DictRow], statement: Composed | SQL) -> bool:
-    """Whether `statement` is a `CREATE [UNIQUE] INDEX IF NOT EXISTS name ON schema.table`
-    whose index exists in that schema (a catalog look-up, no lock on the table)."""
-    match = _CREATE_INDEX.match(statement.as_string(curs))
-    if match is None:
-        return False
-    row = curs.execute(
-        "SELECT to_regclass(%s) IS NOT NULL AS present", (f"{match[2]}.{match[1]}",)
-    ).fetchone()
-    return bool(row and row["present"])
+    kept: list[Composed] = []
+    for statement in statements:
+        text = statement.as_string(curs)
+        run = start_statement(text, valid)
+        if run == text:
+            kept.append(statement)
+        elif run is not None:
+            kept.append(Composed([SQL(run)]))  # REINDEX INDEX <name>, a catalog name
+    return kept
 
 
 def settle(units: list[Unit], rows: list[tuple[Any, ...]]) -> None:

@@ -1,4 +1,5 @@
-"""Session 18's attack on the start DDL that skips an existing index (`_index_exists`).
+"""Session 18's attack on the start DDL that skips an existing index (since session 19:
+infra/storage/pg_ddl.py).
 
 The look-up is schema-qualified: an index of the same name in another schema (public,
 first on a default search_path, or any other) does not make a start skip creating ours;
