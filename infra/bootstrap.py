@@ -7,11 +7,11 @@ themselves (docs/decisions.md, "The CLI as a face").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from fastapi import FastAPI
@@ -31,6 +31,7 @@ from infra.kafka.shards import SINGLE, Shard, relay_positions
 from infra.loops import Follower, no_wait
 from infra.settings import DEMO_SIGNING_KEY_PATH, Settings, Storage
 from infra.storage import pg_conn
+from infra.storage.start_ddl import missing, start_ddl
 from infra.storage.tracking import TRACKING_DDL
 from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
 from infra.tokens import (
@@ -43,6 +44,8 @@ from infra.tokens import (
 )
 from infra.web.app import create_portal
 from projections import all_views
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -59,9 +62,14 @@ def storage_ready(storage: Storage) -> Iterator[None]:
         key = ddl_lock_key(storage.schema)
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema))
-            )
+            if storage.create_tables:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(storage.schema))
+                )
+            elif not conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (storage.schema,)
+            ).fetchone():
+                raise missing("schema", "PostgreSQL", storage.schema)
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
@@ -87,7 +95,17 @@ def build_positions_db(settings: Settings) -> ViewDB:
 
 def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:
     """Every read model over `fleet`'s events, tables created on start."""
-    return ViewRunner(fleet, build_view_db(settings), all_views())
+    return _owning(build_view_db(settings), lambda db: ViewRunner(fleet, db, all_views()))
+
+
+def _owning(db: ViewDB, make: Callable[[ViewDB], T]) -> T:
+    """`make(db)`, with `db` closed when that raises: a start that failed (a missing table,
+    the store down) leaves no pool and no threads behind."""
+    try:
+        return make(db)
+    except BaseException:
+        db.close()
+        raise
 
 
 def build_fleet(settings: Settings) -> PartnerFleet:
@@ -95,7 +113,37 @@ def build_fleet(settings: Settings) -> PartnerFleet:
     storage = settings.storage
     env = {**storage.env, CACHE_SIZE_ENV: str(settings.aggregate_cache_size)}
     with storage_ready(storage):
-        return PartnerFleet(env=env, cpin_key=settings.cpin_secret())
+        fleet = PartnerFleet(env=env, cpin_key=settings.cpin_secret())
+    if not storage.create_tables:
+        try:
+            check_store_tables(fleet, storage)
+        except BaseException:
+            fleet.close()
+            raise
+    return fleet
+
+
+def check_store_tables(fleet: PartnerFleet, storage: Storage) -> None:
+    """With CREATE_TABLE off, eventsourcing made no table and checks none: the event store's
+    events and tracking tables are looked up here, so a missing one stops the start with
+    `MissingTablesError` instead of failing the first command (infra/storage/start_ddl.py)."""
+    recorder = fleet.recorder
+    names = [getattr(recorder, n, None) for n in ("events_table_name", "tracking_table_name")]
+    postgres = storage.kind == "postgres"
+    look_up = _STORE_TABLE_FOUND[storage.kind]
+    with recorder.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
+        for name in filter(None, names):
+            qualified = ".".join(f'"{part}"' for part in (storage.schema, name))
+            curs.execute(look_up, (qualified if postgres else name,))
+            if not curs.fetchone()["found"]:
+                where = ("PostgreSQL", storage.schema) if postgres else ("SQLite", None)
+                raise missing(f"table {name}", *where)
+
+
+_STORE_TABLE_FOUND = {
+    "postgres": "SELECT to_regclass(%s) IS NOT NULL AS found",
+    "sqlite": "SELECT count(*) > 0 AS found FROM sqlite_master WHERE name = ?",
+}
 
 
 def build_verifier(settings: Settings, demo: bool = False) -> TokenVerifier:
@@ -164,13 +212,17 @@ def build_relay(settings: Settings, fleet: PartnerFleet, shard: Shard = SINGLE) 
     """The relay of `fleet`'s events to the configured broker (one shard of it).
 
     Raises ValueError without KAFKA_BOOTSTRAP_SERVERS."""
-    return Relay(
-        fleet,
+    broker = _broker(settings)
+    return _owning(
         build_positions_db(settings),
-        _broker(settings),
-        prefix=settings.kafka_topic_prefix,
-        shard=shard,
-        max_message_bytes=settings.kafka_max_message_bytes,
+        lambda positions: Relay(
+            fleet,
+            positions,
+            broker,
+            prefix=settings.kafka_topic_prefix,
+            shard=shard,
+            max_message_bytes=settings.kafka_max_message_bytes,
+        ),
     )
 
 
@@ -198,10 +250,14 @@ def _broker(settings: Settings) -> str:
 
 def relay_records(settings: Settings) -> tuple[dict[str, int], dict[str, list[Parked]]]:
     """Every relay destination's positions, and its parked events (no broker needed)."""
-    with build_positions_db(settings).ddl() as tx:
-        tx.execute(TRACKING_DDL)
-        tx.execute(PARKED_DDL)
-        return relay_positions(tx), parked_events(tx)
+    positions = build_positions_db(settings)
+    try:
+        with start_ddl(positions, settings.storage.create_tables) as tx:
+            tx.execute(TRACKING_DDL)
+            tx.execute(PARKED_DDL)
+            return relay_positions(tx), parked_events(tx)
+    finally:
+        positions.close()
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -42,6 +42,9 @@ class Storage:
     env: dict[str, str] = field(repr=False)  # holds the password
     location: str
     schema: str = "public"
+    # CREATE_TABLE (eventsourcing's name): whether a start makes the tables it needs. Off,
+    # a start only checks they are there (infra/storage/viewdb.py, `start_ddl`).
+    create_tables: bool = True
 
 
 class Settings(BaseSettings):
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
     page_cache_size: int = Field(default=1_024, ge=0, le=1_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+    # CREATE_TABLE, as eventsourcing names it (yes/no, true/false, on/off, 1/0): off, no
+    # process start creates a schema, table or index, for a role without those rights; the
+    # start checks that each table is there and names what is missing (session 19).
+    create_table: bool = True
 
     @field_validator("cpin_key")
     @classmethod
@@ -205,7 +212,12 @@ class Settings(BaseSettings):
 
     @property
     def storage(self) -> Storage:
-        """The storage these settings name."""
+        """The storage these settings name, with CREATE_TABLE in its environment."""
+        storage = self._named_storage()
+        env = {**storage.env, "CREATE_TABLE": "yes" if self.create_table else "no"}
+        return replace(storage, env=env, create_tables=self.create_table)
+
+    def _named_storage(self) -> Storage:
         if self.database_url is not None and self.database_url.get_secret_value():
             return self._from_url(self.database_url.get_secret_value())
         if self.postgres_host or self.postgres_dbname:

@@ -49,6 +49,7 @@ from infra.follow.view_reads import Rows, topic_reader
 from infra.loops import Follower, Lanes, Status, Waiter
 from infra.storage.pg_conn import listening
 from infra.storage.pg_ddl import start_statement, validity_query
+from infra.storage.start_ddl import creates_tables, start_ddl
 from infra.storage.tracking import (
     REBUILDS_DDL,
     TRACKING_DDL,
@@ -89,7 +90,7 @@ class ViewRunner:
         self.lanes = Lanes("views", [view.name for view in self.views])
         self._advanced = threading.Condition()
         self._follower: Follower | None = None
-        with db.ddl() as tx:
+        with start_ddl(db, creates_tables(fleet.env)) as tx:
             for ddl in (TRACKING_DDL, REBUILDS_DDL, FAULTS_DDL, PARKED_DDL):
                 tx.execute(ddl)
             for view in self.views:

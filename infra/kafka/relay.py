@@ -44,6 +44,7 @@ from infra.kafka.parking import PARKED_DDL, PERMANENT_RECORD_ERRORS, ParkingLot,
 from infra.kafka.shards import SINGLE, Destination, Shard, safe_start
 from infra.loops import BackOff, describe
 from infra.storage.event_rows import EventRow, PostgresRows, row_reader
+from infra.storage.start_ddl import creates_tables, start_ddl
 from infra.storage.tracking import TRACKING_DDL, read_position, write_position
 from infra.storage.viewdb import ViewDB
 
@@ -105,7 +106,7 @@ class Relay:
         self._lot = ParkingLot(positions)  # events parked at this destination
         self.published = 0  # records the broker acknowledged, since this relay was made
         self.last_error: str | None = None  # why the last pass failed; None once one succeeds
-        with positions.ddl() as tx:
+        with start_ddl(positions, creates_tables(fleet.env)) as tx:
             tx.execute(TRACKING_DDL)
             tx.execute(PARKED_DDL)
 

@@ -17,8 +17,11 @@ ORIGINATOR_ID_TYPE=text the fleet started and then failed at its first load, by 
 - variables the fleet never reads, because it builds that part itself: the transcoder,
   the mapper, the application and tracking recorders, the password function.
 
-Every other eventsourcing variable (pool sizes, timeouts, CIPHER_*, COMPRESSOR_TOPIC,
-snapshotting, CREATE_TABLE, POSTGRES_ENABLE_DB_FUNCTIONS) is honoured by the event store.
+CREATE_TABLE is read by Settings (`create_table`) and honoured by every table the service
+makes, not only the event store's; under an application's name it is refused (one value
+for the whole service). Every other eventsourcing variable (pool sizes, timeouts, CIPHER_*,
+COMPRESSOR_TOPIC, snapshotting, POSTGRES_ENABLE_DB_FUNCTIONS) is honoured by the event
+store.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ _WHY_STORAGE = {
     "SQLITE_DBNAME": "name the SQLite file with SQLITE_PATH or DATABASE_URL=sqlite:///PATH "
     "(now {chosen!r})",
 }
+CREATE_TABLE = "CREATE_TABLE"  # Settings.create_table, written into the storage variables
 ONE_STORE = "the service configures one store for all its applications; set it with DATABASE_URL"
 _APPLICATION = re.compile(r"PARTNERFLEET[^_]*_(?P<key>.+)")
 
@@ -89,11 +93,15 @@ def _check(name: str, value: str, chosen: Mapping[str, str]) -> Iterator[str]:
         yield f"{given} is not supported, {SUPPORTED[key][1]}"
     elif key in STORAGE_KEYS and named:
         yield f"{given} is not supported: {ONE_STORE}"
+    elif key == CREATE_TABLE and named:
+        yield f"{given} is not supported: set CREATE_TABLE, for every process of the service"
     elif key in chosen and value and not _same(key, value, chosen[key]):
         yield f"{given} is not supported: {_why(key, chosen[key])}"
 
 
 def _same(key: str, value: str, chosen: str) -> bool:
+    if key == CREATE_TABLE:  # Settings read it (pydantic's bool) and wrote "yes" or "no"
+        return (value.strip().lower() in TRUE) == (chosen in TRUE)
     if key == "POSTGRES_PORT" and value.strip().isascii() and value.strip().isdigit():
         return int(value) == int(chosen)
     return value == chosen

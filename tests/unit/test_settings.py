@@ -31,6 +31,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SQLITE_PATH",
         "VIEWS_SQLITE_PATH",
         "PORT",
+        "CREATE_TABLE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -43,6 +44,7 @@ def test_no_configuration_means_sqlite_under_var() -> None:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "PROCESS_RECORDER_TOPIC": SQLITE_TOPIC,
         "SQLITE_DBNAME": str(Path("var/partnerfleet.sqlite3")),
+        "CREATE_TABLE": "yes",
     }
 
 
