@@ -19,6 +19,7 @@ from infra.cli.projections import projections_cli
 from infra.cli.relay import relay, relay_lag, relay_parked
 from infra.cli.serve import serve
 from infra.cli.token import token_cli
+from infra.storage.start_ddl import MissingTablesError
 
 cli = typer.Typer(
     help="partnerfleet: channel partners, customer devices and consent.",
@@ -43,5 +44,10 @@ cli.add_typer(audit_cli, name="audit")
 
 
 def main() -> None:
-    """Entry point of the `partnerfleet` script."""
-    cli()
+    """Entry point of the `partnerfleet` script. A start that finds its tables missing
+    with CREATE_TABLE off says what is missing, exit code 2 (no traceback)."""
+    try:
+        cli()
+    except MissingTablesError as error:
+        typer.echo(f"partnerfleet: {error}", err=True)
+        raise SystemExit(2) from None

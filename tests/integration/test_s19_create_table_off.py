@@ -17,6 +17,7 @@ from infra.bootstrap import build_fleet, build_view_runner, relay_records
 from infra.settings import Settings
 from infra.storage.start_ddl import MissingTablesError
 from tests.conftest import POSTGRES_DSN, drop_schema
+from tests.e2e.test_serve import run_cli, unconfigured
 from tests.scenarios import partner
 
 pytestmark = pytest.mark.postgres
@@ -180,3 +181,15 @@ def test_create_table_under_the_applications_name_is_refused(
     monkeypatch.setenv("PARTNERFLEET_CREATE_TABLE", "no")
     with pytest.raises(ValidationError, match="PARTNERFLEET_CREATE_TABLE='no' is not supported"):
         Settings()
+
+
+def test_the_cli_names_what_is_missing_without_a_traceback(tmp_path: Path, schema: str) -> None:
+    env = {
+        **unconfigured(),
+        "DATABASE_URL": f"{POSTGRES_DSN}?schema={schema}",
+        "CREATE_TABLE": "no",
+    }
+    done = run_cli(tmp_path, env, "projections", "lag")
+    assert done.returncode == 2
+    assert done.stderr.startswith("partnerfleet: CREATE_TABLE is off and the schema is missing")
+    assert "Traceback" not in done.stderr
