@@ -89,7 +89,7 @@ def _stock(
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 _PG_WITH_SNAPSHOTS = """
-WITH ids AS (SELECT DISTINCT unnest(%s::{id_type}[]) AS id),
+WITH ids AS ({ids}),
 latest AS (
     SELECT s.originator_id, s.originator_version, s.topic, s.state
     FROM ids CROSS JOIN LATERAL (
@@ -111,27 +111,40 @@ CROSS JOIN LATERAL (
 
 _PG_EVENTS_ONLY = """
 SELECT false AS is_snapshot, originator_id, originator_version, topic, state
-FROM {schema}.{events} WHERE originator_id = ANY(%s::{id_type}[])
+FROM {schema}.{events} WHERE {ids_match}
 ORDER BY originator_id, originator_version
 """
 
+# The ids as an array (any number of them), or one id alone. A load of one id (a cache
+# miss: a transfer's PC) has its own statement: PostgreSQL plans the array's statement
+# afresh on every execution (a custom plan: a constant array is estimated at its length,
+# the generic plan at ten rows, so the generic one never looks as cheap), about 120 us of
+# the server's CPU of a 150 us load; the one-id statement's generic plan costs what a
+# custom one does, so after five executions it is kept (session 19).
+_IDS = {False: "SELECT DISTINCT unnest(%s::{id_type}[]) AS id", True: "SELECT %s::{id_type} AS id"}
+_IDS_MATCH = {False: "originator_id = ANY(%s::{id_type}[])", True: "originator_id = %s::{id_type}"}
+
 # Rendered once to bytes: psycopg renders a Composed again on every execute (a third of a
 # load's client CPU; session 17). Identifiers only, so no connection is needed to render.
-_PG_STATEMENTS: dict[tuple[str, str, str | None, str], bytes] = {}
+_PG_STATEMENTS: dict[tuple[str, str, str | None, str, bool], bytes] = {}
 
 
-def _pg_statement(events: PostgresAggregateRecorder, snapshots: Any) -> bytes:
+def _pg_statement(events: PostgresAggregateRecorder, snapshots: Any, one: bool = False) -> bytes:
+    """The load's statement over an array of ids, or over one id (`one`)."""
     store = events.datastore
     snapshot_table = None if snapshots is None else snapshots.events_table_name
-    key = (store.schema, events.events_table_name, snapshot_table, store.originator_id_type)
+    key = (store.schema, events.events_table_name, snapshot_table, store.originator_id_type, one)
     statement = _PG_STATEMENTS.get(key)
     if statement is None:
         text = _PG_EVENTS_ONLY if snapshot_table is None else _PG_WITH_SNAPSHOTS
+        id_type = Identifier(store.originator_id_type)
         composed = SQL(text).format(
             schema=Identifier(store.schema),
             events=Identifier(events.events_table_name),
             snapshots=Identifier(snapshot_table or ""),
-            id_type=Identifier(store.originator_id_type),
+            ids=SQL(_IDS[one]).format(id_type=id_type),
+            ids_match=SQL(_IDS_MATCH[one]).format(id_type=id_type),
+            id_type=id_type,
         )
         statement = _PG_STATEMENTS[key] = composed.as_bytes(None)
     return statement
@@ -143,16 +156,17 @@ def _pg_statement(events: PostgresAggregateRecorder, snapshots: Any) -> bytes:
 def _postgres(
     events: PostgresAggregateRecorder, snapshots: Any, ids: Sequence[UUID]
 ) -> dict[UUID, Latest]:
-    statement = _pg_statement(events, snapshots)
+    one = len(ids) == 1
+    statement = _pg_statement(events, snapshots, one)
     # A recorder that reads a load's rows on libpq directly (the fleet's,
     # infra/storage/pg_recorder.py: a third of a load's client CPU; session 18); None
     # when it cannot (ids that are not UUIDs).
     direct = getattr(events, "latest_rows", None)
-    rows = None if direct is None else direct(statement, ids)
+    rows = None if direct is None else direct(statement, ids, one=one)
     if rows is not None:
         return _collect(rows, convert=None)
     with events.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-        curs.execute(statement, (list(ids),), prepare=True)
+        curs.execute(statement, (ids[0] if one else list(ids),), prepare=True)
         return _collect(curs.fetchall(), convert=None)
 
 

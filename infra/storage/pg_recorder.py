@@ -555,19 +555,23 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def latest_rows(self, statement: bytes, ids: Sequence[UUID]) -> list[LatestRow] | None:
+    def latest_rows(
+        self, statement: bytes, ids: Sequence[UUID], *, one: bool = False
+    ) -> list[LatestRow] | None:
         """The rows of a load's statement (handlers/stored_loads.py) over one uuid[]
-        parameter (`%s`), as `(is_snapshot, originator_id, originator_version, topic,
-        state)`; None when the store's ids are not UUIDs (the caller reads as before).
-        The ids go packed (pg_arrays.py) and the rows come as tuples in binary: psycopg
-        dumped the list element by element and built a dict per row (issue 11, session
-        18). On a pooled connection, prepared by psycopg (it knows when it deallocates)."""
+        parameter (`%s`), or over one uuid when `one` (the one-id statement), as
+        `(is_snapshot, originator_id, originator_version, topic, state)`; None when the
+        store's ids are not UUIDs (the caller reads as before). The ids go packed
+        (pg_arrays.py) and the rows come as tuples in binary: psycopg dumped the list
+        element by element and built a dict per row (issue 11, session 18). On a pooled
+        connection, prepared by psycopg (it knows when it deallocates)."""
         if not self.packs_arrays:
             return None
         with self.datastore.get_connection() as conn:
             use_packed_arrays(conn)
             with conn.cursor(row_factory=tuple_row, binary=True) as curs:
-                curs.execute(statement, (packed_uuid(ids),), prepare=True)
+                parameter = ids[0] if one else packed_uuid(ids)
+                curs.execute(statement, (parameter,), prepare=True)
                 return curs.fetchall()
 
     def _commit_connection(self) -> Connection[Any]:
