@@ -172,6 +172,10 @@ class Reads:
             positions = read_positions(tx, self.views)
             return self.cache.body((key, positions), lambda: make(tx))
 
+    def cached(self, key: tuple[object, ...], positions: tuple[int, ...]) -> bytes | None:
+        """The body `page(key, make, positions)` would give from the cache, else None."""
+        return self.cache.get((key, positions))
+
     def _made(self, make: Callable[[Tx], bytes]) -> bytes:
         with self.db.read() as tx:
             return make(tx)
