@@ -279,7 +279,9 @@ def page_of(request: Request, actor: Actor, limit: int, cursor: str | None) -> P
 
 def _listing(request: Request) -> str:
     """Method, route template, path parameters and filters (query less cursor and limit)."""
-    route = getattr(request.scope.get("route"), "path", request.url.path)
+    route = getattr(request.scope.get("route"), "path", None)
+    if route is None:  # not `getattr`'s default: request.url builds a URL every request
+        route = request.url.path
     filters = sorted((k, v) for k, v in request.query_params.multi_items() if k not in PAGING)
     return repr((request.method, route, sorted(request.path_params.items()), filters))
 
