@@ -78,10 +78,11 @@ WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEA
 
 async def plain_groups_page(request: Request) -> Response | None:
     """GET GROUPS in its plain form (deps.plain_list: a bearer token, `limit`, `cursor`),
-    answered without FastAPI's dependencies, in one worker thread: the same checks in the
-    same order as `list_customer_groups`' dependencies (get_actor: the token, then
-    authenticate; partner_scope; reads_of; page_of), so the same answer or the same error;
-    None for any other form. On PostgreSQL the partner's stored version is read in the same
+    answered without FastAPI's dependencies: on the event loop where nothing but the one
+    query waits (`groups_page_on_loop`, session 19), else in one worker thread: the same
+    checks in the same order as `list_customer_groups`' dependencies (get_actor: the token,
+    then authenticate; partner_scope; reads_of; page_of), so the same answer or the same
+    error; None for any other form. On PostgreSQL the partner's stored version is read in the same
     query as the views' positions (`Reads.positions_and_version`), so `authenticate`
     confirms the membership from the aggregate cache when the partner is cached at that
     version, with no round trip of its own (issue 11, session 18)."""
