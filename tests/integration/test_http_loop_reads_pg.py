@@ -8,6 +8,7 @@ by the thread path (as before this session); requests waiting together share a q
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -120,15 +121,27 @@ def test_requests_waiting_together_share_one_query(pg_world: World) -> None:
 
 
 def terminate_views_connections(settings: Settings) -> int:
-    """pg_terminate_backend for every views connection of this test's schema."""
+    """pg_terminate_backend for every views connection of this test's schema, returning once
+    they are gone (the signal is sent at once, the backends end a moment later: a pool's
+    liveness check could still pass in between)."""
     name = pg_conn.application_name(pg_conn.VIEWS, settings.storage.schema)
     conninfo = pg_conn.conninfo(settings.storage.env, "test")
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (name,),
-        ).fetchall()
-    return len(rows)
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        ]
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS t(pid)", (pids,))
+        for _ in range(200):  # up to ~10 s
+            alive = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()
+            if alive is not None and alive[0] == 0:
+                break
+            time.sleep(0.05)
+    return len(pids)
 
 
 def test_a_failed_query_is_answered_by_the_thread_path_then_reconnects(
