@@ -81,6 +81,7 @@ class LoopReads:
         return await answer
 
     async def _send_groups(self) -> None:
+        group: list[tuple[UUID, asyncio.Future[tuple[Positions, int | None]]]] = []
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
@@ -91,16 +92,15 @@ class LoopReads:
                 except Exception as error:  # every waiter answers another way
                     self.failures += 1
                     self._failed()
-                    failure = LoopReadError(f"{type(error).__name__}: {error}")
-                    for _, answer in group:
-                        if not answer.done():
-                            answer.set_exception(failure)
+                    _fail(group, LoopReadError(f"{type(error).__name__}: {error}"))
                     continue
                 for aggregate_id, answer in group:
                     if not answer.done():
                         answer.set_result((positions, versions.get(aggregate_id)))
-        finally:
+        finally:  # cancelled (the loop ends): no request is left waiting for an answer
             self._sending = False
+            _fail([*group, *self._waiting], LoopReadError("the group was not read"))
+            self._waiting = []
 
     async def _query(self, ids: set[UUID]) -> tuple[Positions, dict[UUID, int | None]]:
         conn = self._conn
@@ -131,3 +131,9 @@ class LoopReads:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()  # no round trip: the server sees the socket close
+
+
+def _fail(group: Sequence[tuple[UUID, asyncio.Future[Any]]], failure: LoopReadError) -> None:
+    for _, answer in group:
+        if not answer.done():
+            answer.set_exception(failure)
