@@ -130,10 +130,18 @@ class Actor(Cause):
         return f"{self.role.value}:{self.subject}{tenant}"
 
 
+class NotCachedError(Exception):
+    """`authenticate(..., cached_only=True)` (and `current_at`): the partner is not cached at
+    its stored version, so it would have to be read from the store, which a caller on the
+    event loop must not wait for (it answers that request in a thread instead)."""
+
+
 def authenticate(
     fleet: FleetApplication,
     claims: Claims,
     stored_versions: Mapping[uuid.UUID, int | None] | None = None,
+    *,
+    cached_only: bool = False,
 ) -> Actor:
     """The actor these claims describe, confirmed against the store for partner roles.
 
@@ -141,6 +149,8 @@ def authenticate(
     for one with no events), in a round trip it made anyway (the page's plain path reads
     the partner's with the read models' positions): a partner found there is taken from
     the aggregate cache when cached at that version, else read from the store as always.
+    `cached_only` (with `stored_versions`): NotCachedError rather than that store read, for
+    a caller on the event loop (the page's plain path, session 19).
 
     Raises `AuthenticationError` for an unknown role, a role that needs a tenant without
     one, or a partner role whose subject is not a user of that Location ID (the answer is
@@ -165,7 +175,7 @@ def authenticate(
     tenant = claims.tenant if needs_tenant else ""
     partner_type = None
     if role in PARTNER_ROLES:
-        partner = _partner(fleet, tenant, stored_versions or {})
+        partner = _partner(fleet, tenant, stored_versions or {}, cached_only)
         user_role = None if partner is None else partner.users.get(claims.subject)
         if partner is None or user_role is None:
             raise AuthenticationError(
@@ -200,7 +210,10 @@ def _nfc(key: str) -> str:
 
 
 def _partner(
-    fleet: FleetApplication, location_id: str, stored_versions: Mapping[uuid.UUID, int | None]
+    fleet: FleetApplication,
+    location_id: str,
+    stored_versions: Mapping[uuid.UUID, int | None],
+    cached_only: bool = False,
 ) -> PartnerTenant | None:
     # As stored now, in one round trip (the cached partner brought up to date, issue 11),
     # or none when the caller read its stored version in its own (session 18): a user
@@ -208,7 +221,10 @@ def _partner(
     partner_id = PartnerTenant.id_for(location_id)
     try:
         if partner_id in stored_versions:
-            return fleet.current_at(PartnerTenant, partner_id, stored_versions[partner_id])
+            version = stored_versions[partner_id]
+            return fleet.current_at(PartnerTenant, partner_id, version, cached_only)
+        if cached_only:
+            raise NotCachedError(partner_id)
         return fleet.current(PartnerTenant, partner_id)
     except NotFoundError:  # the id names another kind of aggregate
         return None

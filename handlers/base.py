@@ -43,7 +43,15 @@ from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
 from domain.text import check_storable
-from handlers.access import TENANT_ROLES, Actor, Role, allow, missing_tenant, owns
+from handlers.access import (
+    TENANT_ROLES,
+    Actor,
+    NotCachedError,
+    Role,
+    allow,
+    missing_tenant,
+    owns,
+)
 from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
 from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
@@ -502,7 +510,13 @@ class FleetApplication(Application[UUID]):
             cache.put([found])
         return _of_kind(cls, found, aggregate_id)
 
-    def current_at(self, cls: type[A], aggregate_id: UUID, stored_version: int | None) -> A | None:
+    def current_at(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        stored_version: int | None,
+        cached_only: bool = False,
+    ) -> A | None:
         """The aggregate as stored now, given `stored_version`: its last stored version as
         the caller read it a moment ago in a round trip of its own (None: no event stored).
         The cached copy when it is at exactly that version (no round trip: the same events
@@ -511,6 +525,8 @@ class FleetApplication(Application[UUID]):
         For `handlers.access.authenticate` on the page's plain path, which reads the
         partner's version in the same query as the read models' positions (issue 11,
         session 18). NotFoundError if the id names another kind of aggregate.
+        `cached_only`: NotCachedError instead of reading the store (a caller on the event
+        loop, which must not wait for a round trip, answers that case in a thread).
         """
         if stored_version is None:
             return None
@@ -519,6 +535,8 @@ class FleetApplication(Application[UUID]):
             found: Any = cache.get(aggregate_id)
             if found is not None and found.version == stored_version:
                 return _of_kind(cls, found, aggregate_id)
+        if cached_only:
+            raise NotCachedError(aggregate_id)
         return self.current(cls, aggregate_id)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -11,7 +11,6 @@ following still honours `Partnerfleet-Wait-For`: its view runner catches up on t
 
 from __future__ import annotations
 
-import gc
 import secrets
 import socket
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ import typer
 import uvicorn
 
 from infra.bootstrap import build_fleet, local_jwks, start_service
-from infra.cli.processes import cli_command, run_children
+from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
@@ -154,10 +153,15 @@ def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
     long as the process, so it is frozen out of the cyclic collector's reach first: their
     traversal made every full collection take ~100 ms, a pause of every request in flight
     (docs/decisions.md, "HTTP load generator and server CPU per request (session 17)").
+    The collector's thresholds are raised as for the other throughput processes
+    (`tune_gc`): with Python's (700, 10, 10) the 50 requests in flight alone passed the
+    first threshold, about 220 young collections a second, and, the frozen heap no longer
+    counted as long-lived, a full collection every half second (7-14 ms, every request
+    waiting; docs/decisions.md, "Issue 11, the page on the event loop (session 19)").
     uvicorn's access log writes at info: above that level it is not asked for at all.
     With `reuse_port` (a part of `serve --workers N`) it listens on a socket of its own
     that the other parts share (`listening_socket`)."""
-    gc.freeze()
+    tune_gc()
     access_log = settings.log_level in ("debug", "info")
     if not reuse_port:
         uvicorn.run(

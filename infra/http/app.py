@@ -20,6 +20,7 @@ from infra.http import errors
 from infra.http.deps import events_table
 from infra.http.front import PlainFront, PlainRoutes
 from infra.http.limits import BodyLimit
+from infra.http.loop_reads import LoopReads
 from infra.http.page_cache import PageCaches
 from infra.http.paging import Cursors
 from infra.http.requests import RequestIds
@@ -27,6 +28,7 @@ from infra.http.routes import routers
 from infra.kafka.relay import Relay
 from infra.loops import Follower
 from infra.settings import Settings
+from infra.storage.viewdb import PostgresViewDB
 
 
 def create_api(
@@ -57,6 +59,7 @@ def create_api(
     api.state.cursors = Cursors(settings.cursor_secret())
     api.state.page_caches = PageCaches(settings.page_cache_size)
     api.state.events_table = None if views is None else events_table(fleet, views.db)
+    api.state.loop_reads = loop_reads(views, api.state.events_table)
     errors.install(api)
     for router in routers():
         api.include_router(router)
@@ -65,3 +68,12 @@ def create_api(
     api.add_middleware(PlainFront, routes=api.state.plain_routes)  # inside RequestIds
     api.add_middleware(RequestIds)  # added last: the outermost
     return api
+
+
+def loop_reads(views: ViewRunner | None, events: str | None) -> LoopReads | None:
+    """The page's positions and versions read on the event loop (infra/http/loop_reads.py)
+    where the store's events are in the views' PostgreSQL schema; else None."""
+    db = None if views is None else views.db
+    if views is None or events is None or not isinstance(db, PostgresViewDB):
+        return None
+    return LoopReads(db.conninfo, db.schema, [view.name for view in views.views], events)

@@ -166,6 +166,12 @@ class TokenVerifier:
         self._verified_tokens: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def never_waits(self) -> bool:
+        """Whether `claims` never waits for the network (keys from a file, not JWKS_URL):
+        then it may run on the event loop (the page's plain path, session 19)."""
+        return isinstance(self._keys, FileKeys)
+
     def claims(self, token: str, correlation_id: str = "") -> Claims:
         """The verified claims of `token` (a compact JWS, at most 8192 characters).
 

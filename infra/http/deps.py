@@ -172,6 +172,10 @@ class Reads:
             positions = read_positions(tx, self.views)
             return self.cache.body((key, positions), lambda: make(tx))
 
+    def cached(self, key: tuple[object, ...], positions: tuple[int, ...]) -> bytes | None:
+        """The body `page(key, make, positions)` would give from the cache, else None."""
+        return self.cache.get((key, positions))
+
     def _made(self, make: Callable[[Tx], bytes]) -> bytes:
         with self.db.read() as tx:
             return make(tx)
@@ -275,7 +279,9 @@ def page_of(request: Request, actor: Actor, limit: int, cursor: str | None) -> P
 
 def _listing(request: Request) -> str:
     """Method, route template, path parameters and filters (query less cursor and limit)."""
-    route = getattr(request.scope.get("route"), "path", request.url.path)
+    route = getattr(request.scope.get("route"), "path", None)
+    if route is None:  # not `getattr`'s default: request.url builds a URL every request
+        route = request.url.path
     filters = sorted((k, v) for k, v in request.query_params.multi_items() if k not in PAGING)
     return repr((request.method, route, sorted(request.path_params.items()), filters))
 

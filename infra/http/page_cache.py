@@ -54,6 +54,15 @@ class PageCache:
         self.hits = 0
         self.misses = 0
 
+    def get(self, key: Hashable) -> bytes | None:
+        """The body remembered under `key` (counted as a hit), or None (not counted)."""
+        with self._lock:
+            found = self._bodies.get(key)
+            if found is not None:
+                self._bodies.move_to_end(key)
+                self.hits += 1
+            return found
+
     def body(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         """The body remembered under `key`, else `make()`'s (remembered when it returns;
         an exception leaves nothing behind and propagates)."""

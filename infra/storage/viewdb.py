@@ -283,6 +283,7 @@ class PostgresViewDB:
             open=True,
         )
         self.schema = schema
+        self.conninfo = conninfo  # for a connection of its own on an event loop (LoopReads)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

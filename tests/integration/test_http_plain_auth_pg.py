@@ -26,13 +26,19 @@ from tests.unit.test_http_plain_path import FORMS
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def pg_world(postgres_settings: Settings) -> Iterator[World]:
+@pytest.fixture(params=["thread", "loop"])
+def pg_world(postgres_settings: Settings, request: pytest.FixtureRequest) -> Iterator[World]:
+    """The world on PostgreSQL; its page's plain path in a worker thread, or on the event
+    loop (LoopReads, session 19: taken only when the verifier never waits, as a JWKS file's)."""
     fleet = build_fleet(postgres_settings)
     made = world(fleet, build_view_db(postgres_settings))
-    made.api.app.state.views.catch_up()  # type: ignore[attr-defined]
+    state = made.api.app.state  # type: ignore[attr-defined]
+    state.verifier.never_waits = request.param == "loop"
+    state.views.catch_up()
     yield made
-    made.api.app.state.views.db.close()  # type: ignore[attr-defined]
+    if state.loop_reads is not None:
+        state.loop_reads.close()
+    state.views.db.close()
     fleet.close()
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from domain.partner import PartnerTenant
 from handlers import PartnerFleet
-from handlers.access import AuthenticationError, Claims, Role, authenticate, claimed_partner
+from handlers.access import (
+    AuthenticationError,
+    Claims,
+    NotCachedError,
+    Role,
+    authenticate,
+    claimed_partner,
+)
 from tests.read_versions import events_reads
 from tests.scenarios import OPS, in_memory_fleet, partner
 
@@ -81,3 +88,32 @@ def test_the_claimed_partner_is_the_one_authenticate_reads() -> None:
     assert claimed_partner(Claims("it@c1", "customer_admin", "C1")) is None
     assert claimed_partner(Claims("ops", "operator")) is None
     assert claimed_partner(Claims("anna", "partner_user", "")) is None
+
+
+def test_cached_only_refuses_to_read_the_store_for_a_partner_behind(
+    fleet: PartnerFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 19: the page's loop path may not wait for the store; a partner cached behind
+    the stored version is NotCachedError (answered in a thread), never the stale copy."""
+    version = stored(fleet)
+    seen = events_reads(fleet, monkeypatch)
+
+    with pytest.raises(NotCachedError):
+        authenticate(fleet, ANNA, {LOC: version + 1}, cached_only=True)
+    with pytest.raises(NotCachedError):
+        authenticate(fleet, ANNA, cached_only=True)  # no stored version read: not cached
+    actor = authenticate(fleet, ANNA, {LOC: version}, cached_only=True)
+
+    assert actor.role is Role.PARTNER_ADMIN
+    assert seen == []
+
+
+def test_cached_only_still_refuses_an_unknown_user_and_a_partner_without_events(
+    fleet: PartnerFleet,
+) -> None:
+    zed = Claims("zed@LOC-1", "partner_user", "LOC-1")
+
+    with pytest.raises(AuthenticationError):
+        authenticate(fleet, zed, {LOC: stored(fleet)}, cached_only=True)
+    with pytest.raises(AuthenticationError):
+        authenticate(fleet, ANNA, {LOC: None}, cached_only=True)

@@ -1,6 +1,6 @@
 """`partnerfleet serve`'s last step (infra/cli/serve.py, `run`): the heap built at start is
-frozen out of the cyclic collector before uvicorn serves, and uvicorn's access log is asked
-for only at the levels that show it."""
+frozen out of the cyclic collector (and its thresholds raised) before uvicorn serves, and
+uvicorn's access log is asked for only at the levels that show it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import uvicorn
 
 from infra.cli import serve
+from infra.cli.processes import GC_THRESHOLDS
 from infra.settings import Settings
 
 
@@ -21,17 +22,20 @@ def test_run_freezes_the_start_heap_then_serves(
     seen: dict[str, Any] = {}
 
     def fake_run(app: Any, **options: Any) -> None:
-        seen.update(options, app=app, frozen=gc.get_freeze_count())
+        seen.update(options, app=app, frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     app = object()
+    thresholds = gc.get_threshold()
     try:
         serve.run(app, Settings(log_level=level, port=8123))
     finally:
         gc.unfreeze()  # this test process goes on collecting as before
+        gc.set_threshold(*thresholds)
 
     assert seen["app"] is app
     assert seen["frozen"] > 0
+    assert seen["thresholds"] == GC_THRESHOLDS  # fewer collections under load (session 19)
     assert (seen["port"], seen["log_level"], seen["access_log"]) == (8123, level, access_log)
 
 

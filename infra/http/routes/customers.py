@@ -15,7 +15,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from handlers.access import PartnerScope, authenticate, claimed_partner, partner_scope
+from handlers.access import (
+    NotCachedError,
+    PartnerScope,
+    authenticate,
+    claimed_partner,
+    partner_scope,
+)
 from handlers.group_queries import own_passport, partner_customer_group
 from infra.http.deps import (
     ActorDep,
@@ -24,6 +30,7 @@ from infra.http.deps import (
     PageDep,
     PartnerActorDep,
     PartnerScopeDep,
+    PlainList,
     Reads,
     ReadsDep,
     claims_of,
@@ -32,6 +39,7 @@ from infra.http.deps import (
     plain_list,
     reads_of,
 )
+from infra.http.loop_reads import LoopReadError, LoopReads
 from infra.http.paging import Page
 from infra.http.routing import ETAG_HEADER, FleetRoute, etag, plain_path
 from infra.http.schemas.common import COMMAND_STATUSES, problem_responses
@@ -70,10 +78,11 @@ WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEA
 
 async def plain_groups_page(request: Request) -> Response | None:
     """GET GROUPS in its plain form (deps.plain_list: a bearer token, `limit`, `cursor`),
-    answered without FastAPI's dependencies, in one worker thread: the same checks in the
-    same order as `list_customer_groups`' dependencies (get_actor: the token, then
-    authenticate; partner_scope; reads_of; page_of), so the same answer or the same error;
-    None for any other form. On PostgreSQL the partner's stored version is read in the same
+    answered without FastAPI's dependencies: on the event loop where nothing but the one
+    query waits (`groups_page_on_loop`, session 19), else in one worker thread: the same
+    checks in the same order as `list_customer_groups`' dependencies (get_actor: the token,
+    then authenticate; partner_scope; reads_of; page_of), so the same answer or the same
+    error; None for any other form. On PostgreSQL the partner's stored version is read in the same
     query as the views' positions (`Reads.positions_and_version`), so `authenticate`
     confirms the membership from the aggregate cache when the partner is cached at that
     version, with no round trip of its own (issue 11, session 18)."""
@@ -81,6 +90,10 @@ async def plain_groups_page(request: Request) -> Response | None:
     if plain is None:
         return None
     state = request.app.state
+    if state.loop_reads is not None and getattr(state.verifier, "never_waits", False):
+        answer_here = await groups_page_on_loop(request, plain, state.loop_reads)
+        if answer_here is not None:
+            return answer_here
 
     def answer() -> Response:
         claims = claims_of(request, plain.credentials)
@@ -95,6 +108,35 @@ async def plain_groups_page(request: Request) -> Response | None:
         return groups_page(scope, reads, page, positions=positions)
 
     return await in_plain_thread(answer)
+
+
+async def groups_page_on_loop(
+    request: Request, plain: PlainList, loop_reads: LoopReads
+) -> Response | None:
+    """`plain_groups_page`'s answer without a worker thread where nothing waits but the
+    one query (issue 11, session 19): the same checks in the same order, the positions and
+    the partner's version read by `loop_reads` (one query for every request waiting), the
+    partner taken from the aggregate cache at that version, the body from the page cache,
+    or built in a worker thread. None (the thread path answers, from the start) when the
+    partner is not cached at its stored version or the query failed: the thread path then
+    reads them itself and gives the errors it always gave."""
+    state = request.app.state
+    claims = claims_of(request, plain.credentials)  # the verifier reads no network here
+    partner = claimed_partner(claims)
+    if partner is None:
+        return None
+    reads = reads_of(request, state.views.db)
+    try:
+        positions, version = await loop_reads.read(partner)
+        actor = authenticate(state.fleet, claims, {partner: version}, cached_only=True)
+    except (LoopReadError, NotCachedError):
+        return None
+    scope = partner_scope(actor, request.path_params["location_id"])
+    page = page_of(request, actor, plain.limit, plain.cursor)
+    body = reads.cached(groups_key(scope, page), positions)
+    if body is None:
+        return await in_plain_thread(lambda: groups_page(scope, reads, page, positions=positions))
+    return Response(body, media_type="application/json")
 
 
 @router.get(GROUPS, response_model=CustomerList)
@@ -145,9 +187,22 @@ def groups_page(
         after = found.next_after
         return customer_list_json(found, None if after is None else page.next_cursor(after))
 
-    asked = (view, search, connection, has_critical, page.after, page.limit)
-    key = ("customer-groups", scope, page.principal, page.listing, asked)
+    key = groups_key(scope, page, view, search, connection, has_critical)
     return Response(reads.page(key, body, positions), media_type="application/json")
+
+
+def groups_key(
+    scope: PartnerScope,
+    page: Page,
+    view: View | None = None,
+    search: str | None = None,
+    connection: Connection | None = None,
+    has_critical: bool | None = None,
+) -> tuple[object, ...]:
+    """The page cache's key of a groups page: who asks and what (the views' positions are
+    added by `Reads`)."""
+    asked = (view, search, connection, has_critical, page.after, page.limit)
+    return ("customer-groups", scope, page.principal, page.listing, asked)
 
 
 @router.get(GROUP, responses=WITH_ETAG)
