@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import cast
 from uuid import UUID
 
@@ -109,17 +110,12 @@ class HoldingCommands(FleetApplication):
         if landing.available:  # the PCs' rows go to the store as they are made
             w.stream_encoded(len(delivery.messages))
         plain = _plain_forms(delivery) if landing.available and w.optimistic else None
-        return take_batch(
-            w,
-            actor,
-            E2OpenBatch,
-            delivery,
-            lambda raw, form: self._land(w, actor, raw, form, landing),
-            plain,
-        )
+        # A partial, not a lambda: one Python frame less per report (session 19).
+        land = partial(self._land, w, actor, landing)
+        return take_batch(w, actor, E2OpenBatch, delivery, land, plain)
 
     def _land(
-        self, w: Working, cause: Cause, raw: object, plain: PlainReport | None, landing: Landing
+        self, w: Working, cause: Cause, landing: Landing, raw: object, plain: PlainReport | None
     ) -> str:
         """Land one report (`plain`: its plain form, if it has one and the command lands
         plain reports) and return its serial, or raise RejectedError with the reason."""
