@@ -21,11 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import E2OpenBatch
+from domain import Device, E2OpenBatch
 from domain.e2open_screen import screened_reports
 from domain.feed_bounds import MAX_DEPTH, Unreadable, screened, values_fingerprint
 from domain.intake import plain_report
 from handlers import PartnerFleet
+from handlers.base import Working
+from handlers.landing import Landing
 from tests.unit.conftest import OPS, e2open_report, event_count, events_since
 from tests.unit.test_issue_11_plain_report import raw_reports
 from tests.unit.test_session16_attack import hostile_reports
@@ -265,3 +267,28 @@ def test_r_hld_1_a_fingerprint_given_by_a_feed_is_kept_as_given(
     app.receive_e2open_batch(OPS, "b3", [e2open_report("PC1")], fingerprint=given)
     [batch] = [e for e in events_since(app, 0) if isinstance(e, E2OpenBatch.Received)]
     assert batch.fingerprint == (given or screened_reports([e2open_report("PC1")])[1])
+
+
+# --- Working: an id prefetched absent, then created encoded ---------------------------------
+
+
+def test_r_hld_1_a_pc_prefetched_absent_then_landed_is_found_landed(
+    app: PartnerFleet, holding_tenant: UUID
+) -> None:
+    """R-HLD-1 (a retry looks each PC up first): a device id prefetched and not found, then
+    created by `add_encoded`, is found as the landed PC (session 19: `find` reads the
+    encoded rows before the ids found absent, `add_encoded` no longer discards them)."""
+    w = Working(app, attempt=2)
+    device_id = Device.id_for("PC1")
+    w.prefetch(device_id)
+    assert w.find(Device, device_id) is None
+    plain = plain_report(e2open_report("PC1"))
+    assert plain is not None
+    row = Landing(app.mapper, OPS).plain_row(device_id, plain, holding_tenant)
+
+    w.add_encoded(device_id, row)
+
+    found = w.find(Device, device_id)
+    assert found is not None
+    assert (found.serial, found.placement_owner) == ("PC1", "LOC-1")
+    assert w.has(device_id)
