@@ -213,6 +213,12 @@ def screened(messages: Sequence[object]) -> tuple[list[object], str]:
     return kept, text_fingerprint(nfc_json(kept, _unreadable_json))
 
 
+def values_fingerprint(kept: Sequence[object]) -> str:
+    """The version-1 fingerprint `screened` gives messages it kept (Unreadables included):
+    what a batch received from values before session 19 was recorded with."""
+    return text_fingerprint(nfc_json(kept, _unreadable_json))
+
+
 def _fits(text: str, containers: int) -> bool:
     """Canonical JSON of a batch that no message can break a bound in.
 

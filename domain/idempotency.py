@@ -23,7 +23,11 @@ two functions below, so fingerprints of one key are comparable:
   or None for an empty message), each length-prefixed so no two sequences collide by
   concatenation. The Kafka feeds use it: no re-encoding, one pass over bytes.
 
-Both are one hash per batch or request, computed once before any retry, with no round
+An e2Open batch given as values is fingerprinted in version 2 ("sha256v2:", domain/
+e2open_screen.py, session 19): equal exactly when `content_fingerprint`s of its kept
+messages are; a batch id recorded with a version-1 fingerprint is compared in version 1.
+
+All are one hash per batch or request, computed once before any retry, with no round
 trip: the stored fingerprint comes back with the record the key already loads.
 """
 
@@ -39,6 +43,9 @@ from domain.base import Cause, DomainError, FleetAggregate, Msg, natural_id
 from domain.text import canonical
 
 PREFIX = "sha256:"
+# Version 2 of a batch's fingerprint from values (domain/e2open_screen.py, session 19): the
+# same equality of content as `content_fingerprint`, another encoding before SHA-256.
+V2_PREFIX = "sha256v2:"
 
 
 class ContentMismatchError(DomainError):

@@ -61,7 +61,7 @@ class AlertIntakeCommands(FleetApplication):
         alerts feed, or by HP/HPE operations by hand.
         """
         delivery = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
-        return take_batch(w, actor, AlertBatch, delivery, lambda raw: self._raise(w, actor, raw))
+        return take_batch(w, actor, AlertBatch, delivery, lambda raw, _: self._raise(w, actor, raw))
 
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:
         """Raise one alert and return its id, or raise RejectedError / DuplicateError."""

@@ -154,11 +154,13 @@ class Working(dict[UUID, FleetAggregate]):
         """The aggregate if it exists, loading it at most once per command."""
         found = self.get(aggregate_id)
         if found is None:
-            if aggregate_id in self._absent:
-                return None
+            # Encoded first: an id prefetched absent and then created by `add_encoded`
+            # stays in `_absent` (session 19: no discard, a UUID hash less per row).
             encoded = self.encoded.get(aggregate_id)
             if encoded is not None:  # created by this command, already encoded
                 found = self[aggregate_id] = self._created(encoded)
+            elif aggregate_id in self._absent:
+                return None
             else:
                 found = self._cached(aggregate_id)
             if found is None:
@@ -227,8 +229,7 @@ class Working(dict[UUID, FleetAggregate]):
         (version 1; see `encoded`). A second one of the same id conflicts at the save.
         Once the command has said it streams (`stream_encoded`), the event is also sent
         to the store now, in the transaction its save commits."""
-        self.encoded[aggregate_id] = created
-        self._absent.discard(aggregate_id)  # prefetched absent, now created (as `add`)
+        self.encoded[aggregate_id] = created  # (`find` reads it before `_absent`)
         if self.stream is not None:
             self.stream.write(created)
         elif self._stream_expected:  # the first: open the stream, send what is encoded

@@ -9,15 +9,17 @@ content under the same id is refused as a whole and kept as rejected with the re
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
 
 from pydantic import ValidationError
 
 from domain.base import Cause
-from domain.feed_bounds import screened
-from domain.idempotency import ContentMismatchError
+from domain.feed_bounds import screened, values_fingerprint
+from domain.idempotency import PREFIX, V2_PREFIX, ContentMismatchError
 from domain.intake import InboundBatch, Rejection, Unreadable
 from handlers.base import Working
 
@@ -45,6 +47,9 @@ class Delivery:
     batch_id: str
     messages: Sequence[object]
     fingerprint: str
+    # What the batch's screen found per message (e2Open: its plain report or None), when
+    # the messages were screened by one (`Screen`); None otherwise.
+    forms: Sequence[object] | None = None
 
     @classmethod
     def of(
@@ -53,18 +58,40 @@ class Delivery:
         batch_id: str,
         messages: Sequence[object],
         fingerprint: str | None = None,
+        screen: Screen | None = None,
     ) -> Delivery:
         """A delivery, checked and fingerprinted (in the intake command's body: again on a
         retry after a conflict, which is rare).
 
         With a `fingerprint` the messages were read from raw bytes by read_message (already
-        bounded, hashed by bytes_fingerprint); without, each is bounded and the whole hashed.
+        bounded, hashed by bytes_fingerprint); without, each is bounded and the whole hashed,
+        by `screen` when given (domain/e2open_screen.py), else by feed_bounds.screened.
         """
         batch_class.check_size(len(messages))
         if fingerprint is not None:
             return cls(batch_id, messages, fingerprint)
+        if screen is not None:
+            kept, computed, forms = screen(messages)
+            return cls(batch_id, kept, computed, forms)
         kept, computed = screened(messages)
         return cls(batch_id, kept, computed)
+
+    def fingerprint_for(self, stored: str | None) -> str:
+        """The delivery's fingerprint in the version `stored` (the batch id's first
+        delivery's) was made in: a batch received from values before session 19 has a
+        version-1 fingerprint ("sha256:"), so a delivery screened into version 2 is
+        fingerprinted again the old way, only then (redelivery is rare)."""
+        if (
+            stored is not None
+            and stored.startswith(PREFIX)
+            and self.fingerprint.startswith(V2_PREFIX)
+        ):
+            return values_fingerprint(self.messages)
+        return self.fingerprint
+
+
+# A batch's screen: the messages kept, the fingerprint, a form per message.
+Screen = Callable[[Sequence[object]], tuple[list[object], str, Sequence[object]]]
 
 
 def malformed(what: str, error: ValidationError) -> RejectedError:
@@ -108,16 +135,20 @@ def take_batch(
     cause: Cause,
     batch_class: type[InboundBatch],
     delivery: Delivery,
-    take: Callable[[object], str],
+    take: Callable[[object, Any], str],
+    forms: Iterable[object] | None = None,
 ) -> IntakeOutcome:
-    """Take each message (`take` returns what it accepted, or raises), then record the batch."""
+    """Take each message with its form (`take(raw, form)` returns what it accepted, or
+    raises; `forms` one per message, else None each), then record the batch."""
     previous = w.find(batch_class, batch_class.id_for(delivery.batch_id))
     if previous is not None:
         return _again(cause, previous, delivery)
     outcome = IntakeOutcome(delivery.batch_id)
-    for index, raw in enumerate(delivery.messages):
+    messages = delivery.messages
+    paired = zip(messages, repeat(None, len(messages)) if forms is None else forms, strict=True)
+    for index, (raw, form) in enumerate(paired):
         try:
-            outcome.accepted.append(take(raw))
+            outcome.accepted.append(take(raw, form))
         except DuplicateError as duplicate:
             outcome.duplicates.append(str(duplicate))
         except RejectedError as rejected:
@@ -132,11 +163,12 @@ def take_batch(
 
 def _again(cause: Cause, previous: InboundBatch, delivery: Delivery) -> IntakeOutcome:
     """A batch id seen before: the first outcome for its content, else a refusal kept."""
+    fingerprint = delivery.fingerprint_for(previous.fingerprint)
     try:
-        previous.is_redelivery(delivery.fingerprint, delivery.messages)
+        previous.is_redelivery(fingerprint, delivery.messages)
     except ContentMismatchError as mismatch:
         rejected = [_rejection(i, m, str(mismatch)) for i, m in enumerate(delivery.messages)]
-        previous.refuse_delivery(cause, delivery.fingerprint, rejected)
+        previous.refuse_delivery(cause, fingerprint, rejected)
         return IntakeOutcome(delivery.batch_id, rejected=rejected, refused=True)
     first = [Rejection.model_validate(r) for r in previous.rejected]
     return IntakeOutcome(delivery.batch_id, list(previous.accepted), first, redelivered=True)

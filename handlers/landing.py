@@ -133,6 +133,8 @@ class Landing:
         serial, model, location, distributor, shipped, customer, care_plan = report
         when = self.iso_at(time.time_ns()) if timestamp is None else timestamp.isoformat()
         ended = "null" if customer is None else encode_basestring(customer)
+        # The tenant's text as `_tenant` gives it, read inline once made (session 19).
+        tenant = self._tenants.get(holding_tenant_id) or self._tenant(holding_tenant_id)
         # serial (letters and digits), ship date (YYYY-MM-DD) and plan need no escapes.
         state = (
             f'{{"timestamp":{{"_type_":"datetime_iso","_data_":"{when}"}}'
@@ -140,7 +142,7 @@ class Landing:
             f',"reseller_location_id":{encode_basestring(location)}'
             f',"distributor":{encode_basestring(distributor)}'
             f',"ship_date":{{"_type_":"date_iso","_data_":"{shipped}"}}'
-            f',"end_customer":{ended},"care_plan":"{care_plan}"{self._tenant(holding_tenant_id)}'
+            f',"end_customer":{ended},"care_plan":"{care_plan}"{tenant}'
         )
         return stored_event(device_id, self.topic, state.encode())
 

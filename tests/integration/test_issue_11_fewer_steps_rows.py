@@ -145,7 +145,12 @@ def test_the_old_steps_and_the_new_store_the_same_rows_r_hld_1(
     with monkeypatch.context() as patch:
         patch.setattr(pg_copy, "_rows", old_rows)  # write_row, as before session 18
         patch.setattr(domain_base, "_uuid5", lambda name: uuid.uuid5(NAMESPACE, name))
-        patch.setattr("handlers.holding.plain_report", reference_plain_report)
+        # Each report checked by the reference (session 19: the forms come from the
+        # screen of the batch, no longer from plain_report per report).
+        patch.setattr(
+            "handlers.holding._plain_forms",
+            lambda delivery: map(reference_plain_report, delivery.messages),
+        )
         patch.setattr(HoldingCommands, "_place_plain", old_place_plain)
         patch.setattr(landing_module, "stored_event", old_stored_event)
         outcome_old = old.receive_e2open_batch(OPS, "rows-1", batch())

@@ -204,7 +204,7 @@ def test_r_hld_1_a_batch_id_received_again_with_other_reports_is_refused_and_kep
     [refusal] = events_since(app, position)
     assert isinstance(refusal, E2OpenBatch.DeliveryRefused)
     assert refusal.batch_id == "b1"
-    assert refusal.fingerprint.startswith("sha256:")
+    assert refusal.fingerprint.startswith("sha256v2:")  # version 2 since session 19
     assert [r["serial"] for r in refusal.rejected] == ["PC1", "PC2"]
     assert Device.id_for("PC2") not in {e.originator_id for e in events_since(app, 0)}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
+from itertools import repeat
 from typing import Any
 from unittest import mock
 
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 from domain.intake import E2OpenReport, plain_report
 from handlers import PartnerFleet
+from handlers.holding import _plain_forms
 from infra.http.page_cache import PageCache, PageCaches
 from tests.scenarios import in_memory_fleet
 from tests.unit.conftest import OPS, e2open_report, register_partner
@@ -102,7 +104,13 @@ def run_batches(batches: list[tuple[str, list[Any]]], plain: bool) -> tuple[Any,
     app = fleet()
     start = app.recorder.max_notification_id() or 0
     outcomes: list[Any] = []
-    with mock.patch("handlers.holding.plain_report", plain_report if plain else lambda raw: None):
+
+    # Each report's plain form as the batch's screen gives it, or none (session 19: the
+    # forms come from the screen, no longer from plain_report per report).
+    def no_forms(delivery: Any) -> Any:
+        return repeat(None, len(delivery.messages))
+
+    with mock.patch("handlers.holding._plain_forms", _plain_forms if plain else no_forms):
         for batch_id, reports in batches:
             try:
                 outcomes.append(app.receive_e2open_batch(OPS, batch_id, reports))
