@@ -175,7 +175,9 @@ class GroupCommitter:
         of the queue without its unit, for the next leader (session 17, attack 2)."""
         with self._lock:
             taken = self._taken
-            if taken is not None and not unit.done and any(u is unit for u in taken):
+            if taken is not None and any(u is unit for u in taken):
+                if unit.done or not unit.leads:
+                    return  # a follower's unit in a group in flight: its leader commits it
                 self._taken = None
                 queued = set(map(id, self._queue))
                 self._queue[:0] = [u for u in taken if u is not unit and id(u) not in queued]
