@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.cpin import DEMO_KEY, MIN_KEY_BYTES
-from infra.storage.es_environment import refusals
+from infra.storage.es_environment import FALSE, TRUE, refusals
 from infra.storage.pg_recorder import TOPIC as FLEET_RECORDER_TOPIC
 from infra.storage.read_versions import SQLITE_TOPIC
 
@@ -22,6 +22,7 @@ DEFAULT_SQLITE_PATH = Path("var/partnerfleet.sqlite3")
 DEFAULT_VIEWS_PATH = Path("var/partnerfleet-views.sqlite3")
 DEMO_SIGNING_KEY_PATH = Path("var/partnerfleet-demo-signing-key.pem")  # made once, for the demo
 SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+CREATE_TABLE_WORDS = TRUE | FALSE
 _PROCESS_CURSOR_KEY = secrets.token_bytes(32)
 # Settings only one kind of store reads (a PostgreSQL one is named by DATABASE_URL,
 # POSTGRES_HOST or POSTGRES_DBNAME, so those two are never ignored).
@@ -99,6 +100,17 @@ class Settings(BaseSettings):
     # process start creates a schema, table or index, for a role without those rights; the
     # start checks that each table is there and names what is missing (session 19).
     create_table: bool = True
+
+    @field_validator("create_table", mode="before")
+    @classmethod
+    def _create_table_is_yes_or_no(cls, value: object) -> object:
+        """CREATE_TABLE as eventsourcing reads it; anything else is named, with what it may be."""
+        if isinstance(value, str) and value.strip().lower() not in CREATE_TABLE_WORDS:
+            raise ValueError(
+                f"CREATE_TABLE={value!r} is neither yes nor no (true/false, on/off, 1/0 "
+                "also do); unset, it is yes."
+            )
+        return value
 
     @field_validator("cpin_key")
     @classmethod

@@ -6,7 +6,11 @@ relay, projections, policies, info); every adapter they use comes from `infra.bo
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
 import typer
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 from infra.cli.audit import audit_cli
 from infra.cli.demo import demo
@@ -19,6 +23,7 @@ from infra.cli.projections import projections_cli
 from infra.cli.relay import relay, relay_lag, relay_parked
 from infra.cli.serve import serve
 from infra.cli.token import token_cli
+from infra.settings import Settings
 from infra.storage.start_ddl import MissingTablesError
 
 cli = typer.Typer(
@@ -45,9 +50,51 @@ cli.add_typer(audit_cli, name="audit")
 
 def main() -> None:
     """Entry point of the `partnerfleet` script. A start that finds its tables missing
-    with CREATE_TABLE off says what is missing, exit code 2 (no traceback)."""
+    with CREATE_TABLE off says what is missing, and one that cannot open its store (a
+    PostgreSQL server down or unknown, a database or role that does not exist, a SQLite
+    file that cannot be opened) says why: one line, exit code 2, no traceback."""
     try:
         cli()
     except MissingTablesError as error:
         typer.echo(f"partnerfleet: {error}", err=True)
         raise SystemExit(2) from None
+    except psycopg.errors.InsufficientPrivilege as error:
+        typer.echo(f"partnerfleet: {refused_by_database(error)}", err=True)
+        raise SystemExit(2) from None
+    except (psycopg.OperationalError, OperationalError, InterfaceError, sqlite3.Error) as error:
+        typer.echo(f"partnerfleet: cannot open the {store()}: {one_line(error)}", err=True)
+        raise SystemExit(2) from None
+    except OSError as error:  # a store's or key's folder that cannot be made, say
+        typer.echo(f"partnerfleet: {one_line(error)}", err=True)
+        raise SystemExit(2) from None
+
+
+def refused_by_database(error: BaseException) -> str:
+    """A privilege the database role lacks: with CREATE_TABLE on, most likely the rights
+    to create the schema, its tables and indexes at start."""
+    refusal = f"the {store()} refused: {one_line(error)}"
+    try:
+        creating = Settings().create_table
+    except ValueError:  # pragma: no cover - the command read these settings already
+        creating = True
+    if creating:
+        return (
+            f"{refusal} (CREATE_TABLE is yes, so every start creates what is missing: a role "
+            "that may only read and write needs CREATE_TABLE=no, once the tables are made)"
+        )
+    return f"{refusal} (grant the role SELECT, INSERT, UPDATE, DELETE on the schema's tables)"
+
+
+def store() -> str:
+    """The store the environment selects, as `partnerfleet config` names it (no password)."""
+    try:
+        storage = Settings().storage
+    except ValueError:  # pragma: no cover - the command read these settings already
+        return "store"
+    schema = f" schema {storage.schema}" if storage.kind == "postgres" else ""
+    return f"{storage.kind} store {storage.location}{schema}"
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (psycopg adds a hint on a line of its own)."""
+    return " ".join(str(error).split()) or type(error).__name__

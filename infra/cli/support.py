@@ -32,13 +32,19 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in error.errors())
         typer.echo(f"partnerfleet: bad configuration: {problems}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings)
     return settings
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    """One refused setting, named as the environment spells it (CREATE_TABLE, not
+    create_table), without pydantic's "Value error, " in front of our own messages."""
+    message = message.removeprefix("Value error, ")
+    name = ".".join(map(str, loc)).upper()
+    return f"{name}: {message}" if name and not message.startswith(name) else message
 
 
 def fail(message: str) -> NoReturn:

@@ -50,6 +50,7 @@ NEVER_READ = {
     "POSTGRES_GET_PASSWORD_TOPIC": "the views connect with DATABASE_URL's or POSTGRES_PASSWORD",
 }
 TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})  # eventsourcing's strtobool
+FALSE = frozenset({"n", "no", "f", "false", "off", "0"})  # and the words it reads as no
 SUPPORTED: dict[str, tuple[Callable[[str], bool], str]] = {
     "ORIGINATOR_ID_TYPE": (
         lambda value: value.lower() == "uuid",

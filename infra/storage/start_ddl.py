@@ -87,8 +87,9 @@ class CheckedDDL:
 def missing(what: str, kind: str, schema: str | None = None) -> MissingTablesError:
     """The error of a start that found `what` ("table pf_tracking") missing."""
     where = f"{kind} schema {schema!r}" if schema else kind
+    gap = f"the {where} is missing" if what == "schema" else f"the {what} is missing in {where}"
     return MissingTablesError(
-        f"CREATE_TABLE is off and the {what} is missing in {where}: start any partnerfleet "
-        "command once with CREATE_TABLE=yes as a role that may create tables (or create "
-        "them), then start with CREATE_TABLE=no"
+        f"CREATE_TABLE is off and {gap}: start this command once with CREATE_TABLE=yes as a "
+        "role that may create tables (or create them; each kind of process makes its own: "
+        "serve, relay, consume, projections, policies), then start it with CREATE_TABLE=no"
     )

@@ -191,5 +191,28 @@ def test_the_cli_names_what_is_missing_without_a_traceback(tmp_path: Path, schem
     }
     done = run_cli(tmp_path, env, "projections", "lag")
     assert done.returncode == 2
-    assert done.stderr.startswith("partnerfleet: CREATE_TABLE is off and the schema is missing")
+    assert done.stderr.startswith(
+        f"partnerfleet: CREATE_TABLE is off and the PostgreSQL schema '{schema}' is missing:"
+    )
+    assert "start this command once with CREATE_TABLE=yes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_create_table_on_for_a_role_that_may_not_create_is_one_line_saying_so(
+    tmp_path: Path, schema: str, reader_writer: str
+) -> None:
+    """Session 19 walkthrough: the default CREATE_TABLE=yes with a read/write role was a
+    traceback (InsufficientPrivilege, exit code 1); it is one line naming CREATE_TABLE=no."""
+    _made_by_a_full_start(_settings(schema, create_table=True))
+    _grant_reads_and_writes(schema, reader_writer)
+    dsn = POSTGRES_DSN.replace("postgres@", f"{reader_writer}@", 1)
+    env = {**unconfigured(), "DATABASE_URL": f"{dsn}?schema={schema}"}
+    done = run_cli(tmp_path, env, "projections", "lag")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"partnerfleet: the postgres store {dsn} schema {schema} refused")
+    assert "permission denied" in done.stderr
+    assert "needs CREATE_TABLE=no" in done.stderr
+    allowed = run_cli(tmp_path, {**env, "CREATE_TABLE": "no"}, "projections", "lag")
+    assert allowed.returncode == 0, allowed.stderr

@@ -1,0 +1,88 @@
+"""Session 19 walkthrough: an operator's misconfiguration stops `partnerfleet` with one clear
+line on stderr and exit code 2, never a traceback (README, "Demo data and the command line")."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cli.app import main
+
+KEY = "k" * 40  # a CPIN_KEY long enough for a PostgreSQL store
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+) -> tuple[int, str]:
+    """`partnerfleet projections lag` under `env`: its exit code and its stderr."""
+    for name in ("DATABASE_URL", "CREATE_TABLE", "CPIN_KEY", "POSTGRES_HOST", "SQLITE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["partnerfleet", "projections", "lag"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return int(exited.value.code or 0), capsys.readouterr().err
+
+
+def one_clear_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
+    assert "╭" not in err, err
+    assert lines[0].startswith("partnerfleet: "), err
+    return lines[0]
+
+
+def test_a_stopped_postgresql_port_is_one_line_naming_the_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://postgres:s3cret@127.0.0.1:1/test?schema=walk_nowhere"
+    code, err = run(monkeypatch, capsys, {"DATABASE_URL": url, "CPIN_KEY": KEY})
+    line = one_clear_line(err)
+    assert code == 2
+    assert "cannot open the postgres store postgresql://postgres@127.0.0.1:1/test" in line
+    assert "schema walk_nowhere" in line
+    assert "port 1 failed" in line
+    assert "s3cret" not in line  # the password is never shown
+
+
+def test_a_sqlite_store_that_cannot_be_opened_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = run(monkeypatch, capsys, {"DATABASE_URL": f"sqlite:///{tmp_path}"})
+    line = one_clear_line(err)
+    assert code == 2
+    assert f"cannot open the sqlite store {tmp_path}: unable to open database file" in line
+
+
+def test_a_sqlite_store_under_a_file_is_one_line_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("")
+    url = f"sqlite:///{tmp_path}/afile/store.sqlite3"
+    code, err = run(monkeypatch, capsys, {"DATABASE_URL": url})
+    assert code == 2
+    assert str(tmp_path / "afile") in one_clear_line(err)
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "nein"])
+def test_create_table_that_is_not_yes_or_no_is_named_with_what_it_may_be(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code, err = run(monkeypatch, capsys, {"CREATE_TABLE": value})
+    line = one_clear_line(err)
+    assert code == 2
+    assert f"CREATE_TABLE={value!r} is neither yes nor no" in line
+    assert "Value error" not in line
+    assert "create_table" not in line
+
+
+def test_a_bad_setting_is_named_as_the_environment_spells_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run(monkeypatch, capsys, {"AGGREGATE_CACHE_SIZE": "-1"})
+    assert code == 2
+    assert one_clear_line(err).startswith("partnerfleet: bad configuration: AGGREGATE_CACHE_SIZE:")
