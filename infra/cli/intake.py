@@ -65,12 +65,17 @@ def intake(
 
 
 def _report(outcome: IntakeOutcome) -> None:
-    if outcome.redelivered:
-        typer.echo(f"batch {outcome.batch_id} was taken before: nothing new recorded")
+    counts = (
+        f"{len(outcome.accepted)} accepted, {len(outcome.duplicates)} already taken, "
+        f"{len(outcome.rejected)} rejected"
+    )
+    if outcome.redelivered:  # the first outcome again, said to be the first one's
+        typer.echo(
+            f"batch {outcome.batch_id} was taken before: nothing new recorded "
+            f"(when it was taken: {counts})"
+        )
+        return
     for rejection in outcome.rejected:
         serial = f" ({rejection.serial})" if rejection.serial else ""
         typer.echo(f"rejected line {rejection.index + 1}{serial}: {rejection.reason}", err=True)
-    typer.echo(
-        f"batch {outcome.batch_id}: {len(outcome.accepted)} accepted, "
-        f"{len(outcome.duplicates)} already taken, {len(outcome.rejected)} rejected"
-    )
+    typer.echo(f"batch {outcome.batch_id}: {counts}")

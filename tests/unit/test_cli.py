@@ -195,6 +195,10 @@ def test_r_hld_1_intake_by_hand_records_its_principal_and_keeps_the_rejected_rep
     assert batch.principal == landed.principal == "ops@example.com"
     assert again.exit_code == 0
     assert "was taken before: nothing new recorded" in again.output
+    # session 19 walkthrough: the first outcome is not printed again as if it were new
+    assert "(when it was taken: 1 accepted, 0 already taken, 1 rejected)" in again.output
+    assert f"batch {batch.batch_id}: 1 accepted" not in again.output
+    assert "rejected line" not in again.output
     assert fleet.recorder.max_notification_id() == head
     fleet.close()
 
