@@ -24,7 +24,7 @@ from handlers.access import (
 )
 from infra.logging import configure_logging
 from infra.settings import Settings
-from infra.tokens import AuthConfigurationError
+from infra.tokens import LOCAL_ISSUER, AuthConfigurationError
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -154,8 +154,18 @@ def principal(
             return service_actor(subject, role)
         assert token is not None
         return authenticate(fleet, verifier().claims(token))
-    except (AuthenticationError, AuthConfigurationError) as refused:
+    except AuthConfigurationError as refused:  # says how a server is configured: add the CLI's
+        fail(f"not signed in: {refused} {TOKEN_CHECK_HINT}")
+    except AuthenticationError as refused:
         fail(f"not signed in: {refused}")
+
+
+# How a verb checks a --token (README, "HTTP API"): the keys and issuer of the tokens.
+TOKEN_CHECK_HINT = (
+    "A --token is checked like an HTTP request's: set JWKS_URL or JWKS_PATH and JWT_ISSUER "
+    "(a `serve --demo` token: JWKS_URL=http://HOST:PORT/.well-known/jwks.json "
+    f"JWT_ISSUER={LOCAL_ISSUER}); or act with --as ROLE:SUBJECT."
+)
 
 
 @contextmanager

@@ -86,3 +86,22 @@ def test_a_bad_setting_is_named_as_the_environment_spells_it(
     code, err = run(monkeypatch, capsys, {"AGGREGATE_CACHE_SIZE": "-1"})
     assert code == 2
     assert one_clear_line(err).startswith("partnerfleet: bad configuration: AGGREGATE_CACHE_SIZE:")
+
+
+def test_a_token_without_keys_to_check_it_says_how_the_cli_checks_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The README's `audit consent` with PARTNERFLEET_TOKEN but no JWKS_URL/JWT_ISSUER said
+    only "or run `serve --demo`", which a CLI verb cannot do."""
+    for name in ("JWKS_URL", "JWKS_PATH", "JWT_ISSUER", "PARTNERFLEET_TOKEN", "CREATE_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    monkeypatch.setenv("PARTNERFLEET_TOKEN", "not-a-token")
+    monkeypatch.setattr(sys, "argv", ["partnerfleet", "audit", "consent", "--device", "X1"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    line = one_clear_line(capsys.readouterr().err)
+    assert exited.value.code == 2
+    assert line.startswith("partnerfleet: not signed in: JWT_ISSUER is not set")
+    assert "JWKS_URL=http://HOST:PORT/.well-known/jwks.json JWT_ISSUER=partnerfleet-local" in line
+    assert "not-a-token" not in line
