@@ -47,9 +47,17 @@ def _summary_table(rows: list[tuple[str, int]]) -> Table:
 
 
 def _principals_table() -> Table:
-    table = Table(title="Demo principals")
-    for column in ("role", "subject", "tenant", "PCs"):
-        table.add_column(column)
+    # every cell whole, even at 80 columns: a subject cut short with "…" or a role broken
+    # over two lines cannot be copied to sign in or to mint a token
+    table = Table(title="Demo principals", pad_edge=False)
+    widths = {
+        "role": max(len(claims.role) for claims in DEMO_PRINCIPALS),
+        "subject": max(len(claims.subject) for claims in DEMO_PRINCIPALS),
+        "tenant": max(len(claims.tenant) for claims in DEMO_PRINCIPALS),
+    }
+    for column, width in widths.items():
+        table.add_column(column, no_wrap=True, min_width=width)
+    table.add_column("PCs", overflow="fold")
     for claims in DEMO_PRINCIPALS:
         table.add_row(claims.role, claims.subject, claims.tenant, ", ".join(claims.pcs))
     return table

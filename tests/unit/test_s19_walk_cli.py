@@ -105,3 +105,19 @@ def test_a_token_without_keys_to_check_it_says_how_the_cli_checks_one(
     assert line.startswith("partnerfleet: not signed in: JWT_ISSUER is not set")
     assert "JWKS_URL=http://HOST:PORT/.well-known/jwks.json JWT_ISSUER=partnerfleet-local" in line
     assert "not-a-token" not in line
+
+
+def test_demo_prints_every_principal_whole_at_80_columns(tmp_path: Path) -> None:
+    """`partnerfleet demo` on an 80-column terminal cut "user-5cg00001@acme.example" to
+    "user-5cg00001@acme.examp…": a principal that cannot be copied to sign in."""
+    from typer.testing import CliRunner
+
+    from infra.cli.app import cli
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}", "COLUMNS": "80"}
+    done = CliRunner().invoke(cli, ["demo", "--customers", "2"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "user-5cg00001@acme.example " in done.output
+    assert "DEMO-CUSTOMER-GLOBEX " in done.output
+    assert "…" not in done.output
+    assert max(len(line) for line in done.output.splitlines()) <= 80
