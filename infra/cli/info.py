@@ -13,8 +13,13 @@ from infra.kafka.envelope import write_schemas
 
 def config() -> None:
     """Show the storage the current environment selects (without passwords)."""
-    storage = load_settings().storage
-    typer.echo(f"storage: {storage.kind} {storage.location} schema={storage.schema}")
+    settings = load_settings()
+    storage = settings.storage
+    if storage.kind == "sqlite":  # no schema there: the views' file instead
+        typer.echo(f"storage: sqlite {storage.location} views={settings.views_location()}")
+    else:
+        typer.echo(f"storage: {storage.kind} {storage.location} schema={storage.schema}")
+    typer.echo(f"create tables at start: {'yes' if settings.create_table else 'no'}")
 
 
 def event_schemas(

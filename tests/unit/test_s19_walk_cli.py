@@ -121,3 +121,21 @@ def test_demo_prints_every_principal_whole_at_80_columns(tmp_path: Path) -> None
     assert "DEMO-CUSTOMER-GLOBEX " in done.output
     assert "…" not in done.output
     assert max(len(line) for line in done.output.splitlines()) <= 80
+
+
+def test_config_names_the_views_file_of_sqlite_and_whether_tables_are_made(
+    tmp_path: Path,
+) -> None:
+    """`partnerfleet config` said `schema=public` for SQLite (no schemas there) and nothing of
+    CREATE_TABLE, the setting an operator with a read/write role checks first."""
+    from typer.testing import CliRunner
+
+    from infra.cli.app import cli
+
+    store = tmp_path / "events.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{store}", "CREATE_TABLE": "no"}
+    done = CliRunner().invoke(cli, ["config"], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"storage: sqlite {store} views={tmp_path / 'events-views.sqlite3'}" in done.output
+    assert "schema=public" not in done.output
+    assert "create tables at start: no" in done.output
