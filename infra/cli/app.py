@@ -6,6 +6,7 @@ relay, projections, policies, info); every adapter they use comes from `infra.bo
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 
 import psycopg
@@ -46,6 +47,22 @@ cli.add_typer(projections_cli, name="projections")
 cli.add_typer(policies_cli, name="policies")
 cli.add_typer(token_cli, name="token")
 cli.add_typer(audit_cli, name="audit")
+
+
+def _one_line_summaries(app: typer.Typer) -> None:
+    """Each verb's line in its group's list: the first paragraph of its docstring on one
+    line (typer's rich help keeps the docstring's line breaks, which at 80 columns broke
+    the list's lines mid-sentence)."""
+    for info in app.registered_commands:
+        doc = info.callback.__doc__ if info.callback is not None else None
+        if info.short_help is None and doc:
+            info.short_help = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
+_one_line_summaries(cli)
 
 
 def main() -> None:

@@ -139,3 +139,17 @@ def test_config_names_the_views_file_of_sqlite_and_whether_tables_are_made(
     assert f"storage: sqlite {store} views={tmp_path / 'events-views.sqlite3'}" in done.output
     assert "schema=public" not in done.output
     assert "create tables at start: no" in done.output
+
+
+def test_the_verb_list_flows_each_summary_as_one_paragraph() -> None:
+    """`partnerfleet --help` kept the docstrings' line breaks: "print what the store" on one
+    line and "holds and the demo principals" alone on the next, at 80 columns."""
+    from typer.testing import CliRunner
+
+    from infra.cli.app import cli
+
+    done = CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "80"})
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert any("print what the store holds" in line for line in lines), done.output
+    assert any("intake, as the Kafka feed does" in line for line in lines), done.output
