@@ -91,7 +91,8 @@ def test_attack_s19_an_interrupt_while_the_leader_settles_its_group(where: Any) 
 
     # Settled: each unit committed once, the follower answered with its own outcome, the
     # committer free for the next save.
-    assert follower.done and follower.woken.is_set()
+    assert follower.done
+    assert follower.woken.is_set()
     assert follower.result() == [1]
     assert committer._queue == []
     assert committer._taken is None
