@@ -50,7 +50,7 @@ def settling_lines() -> list[tuple[Any, int]]:
 
 def interrupt_at(function: Any, line: int) -> Any:
     """A trace function raising Interrupted when `function` reaches `line` (once)."""
-    fired = []
+    fired: list[int] = []
     code = function.__code__
 
     def local(frame: FrameType, event: str, arg: object) -> Any:
@@ -92,7 +92,7 @@ def test_attack_s19_an_interrupt_while_the_leader_settles_its_group(where: Any) 
     # Settled: each unit committed once, the follower answered with its own outcome, the
     # committer free for the next save.
     assert follower.done
-    assert follower.woken.is_set()
+    assert follower.woken.wait(0)  # raised
     assert follower.result() == [1]
     assert committer._queue == []
     assert committer._taken is None
