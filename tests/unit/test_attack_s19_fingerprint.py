@@ -125,3 +125,20 @@ def test_attack_s19_r_alr_1_other_alerts_broken_at_the_same_place_are_refused(
     second = app.receive_alert_batch(OPS, "a1", [alert | {"alert_id": "A2"}])
 
     assert second.refused
+
+
+def test_attack_s19_r_hld_1_over_http_other_content_broken_at_the_same_place_is_refused() -> None:
+    """R-HLD-1 over HTTP: a JSON body's "\\u0000" makes a report unfit; the same batch id
+    with another unfit report (another serial) is refused, not answered as the first."""
+    from tests.scenarios import report
+    from tests.unit.test_http_intake import deliver, world
+
+    w = world(pcs=())
+    first = deliver(w, "B1", [report("PC6"), report("PC7") | {"model": "x\x00"}])
+    second = deliver(w, "B1", [report("PC6"), report("PC8") | {"model": "x\x00"}])
+
+    assert first.status_code == second.status_code == 200
+    assert first.json()["outcome"] == "received"
+    assert [r["serial"] for r in first.json()["rejected"]] == ["PC7"]
+    assert second.json()["outcome"] == "refused"
+    assert [r["serial"] for r in second.json()["rejected"]] == ["PC6", "PC8"]
