@@ -20,7 +20,10 @@ import pytest
 from domain.e2open_screen import screened_reports
 from domain.feed_bounds import MAX_DEPTH, Unreadable
 from handlers import PartnerFleet
+from tests.scenarios import report
 from tests.unit.conftest import OPS, e2open_report
+from tests.unit.http_holding_world import world
+from tests.unit.test_http_intake import deliver
 
 NUL_MODEL = {"model": "x\x00"}
 
@@ -130,9 +133,6 @@ def test_attack_s19_r_alr_1_other_alerts_broken_at_the_same_place_are_refused(
 def test_attack_s19_r_hld_1_over_http_other_content_broken_at_the_same_place_is_refused() -> None:
     """R-HLD-1 over HTTP: a JSON body's "\\u0000" makes a report unfit; the same batch id
     with another unfit report (another serial) is refused, not answered as the first."""
-    from tests.scenarios import report
-    from tests.unit.test_http_intake import deliver, world
-
     w = world(pcs=())
     first = deliver(w, "B1", [report("PC6"), report("PC7") | {"model": "x\x00"}])
     second = deliver(w, "B1", [report("PC6"), report("PC8") | {"model": "x\x00"}])
