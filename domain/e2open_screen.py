@@ -17,7 +17,12 @@ message that is not plain as given (a dict subclass, a `str` subclass, a text NF
 into ASCII) is encoded, read back and given the plain piece when that is plain. So two
 batches have one version-2 fingerprint exactly when they have one version-1 fingerprint
 (`values_fingerprint`): equal JSON values up to key order and NFC
-(tests/unit/test_issue_11_e2open_fingerprint.py).
+(tests/unit/test_issue_11_e2open_fingerprint.py), except where version 1 was wrong
+(session 19's attack, tests/unit/test_attack_s19_fingerprint.py): a message a bound made
+an Unreadable counts by its own content (UNFIT), not by the reason (two messages with a
+NUL in the model and other serials had one fingerprint), a given Unreadable by its reason
+and serial (GIVEN), not as the object {"unreadable": reason}, and an object whose keys NFC
+would merge by its exact JSON (EXACT). Version 2 is equal only for equal content.
 
 **Old batches.** Batches recorded before keep their version-1 fingerprint ("sha256:");
 `handlers.intake.Delivery.fingerprint_for` computes the version-1 fingerprint of a
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from typing import cast
@@ -48,8 +54,16 @@ from domain.feed_bounds import (
 )
 from domain.idempotency import V2_PREFIX, canonical_json, nfc_json
 from domain.intake import PlainReport, plain_form
+from domain.text import canonical
 
 SEPARATOR = "\x1e"  # between two messages' pieces (no piece holds it)
+# Session 19's attack (docs/decisions.md, "attack on session 19's ingest..."): pieces that
+# start with a control character no plain piece (a letter or digit) or JSON text starts
+# with, so a piece of one kind never equals a piece of another.
+UNFIT = "\x03"  # a message a bound made an Unreadable: by its own content, not the reason
+GIVEN = "\x05"  # an Unreadable given as it is (read from bytes elsewhere): reason and serial
+EXACT = "\x06"  # a message NFC would merge two object keys of: its exact canonical JSON
+OPAQUE = "\x04"  # an unfit message no JSON encoder takes (Python callers only): its reason
 
 
 def screened_reports(
@@ -65,7 +79,7 @@ def screened_reports(
     rest = [m for m, f in zip(messages, found, strict=True) if f is None]
     plain_text = SEPARATOR.join(f[1] for f in found if f is not None)
     if _rest_fit(rest, plain_text):
-        return list(messages), _mixed_fingerprint(messages, found), _forms(found)
+        return list(messages), _mixed_fingerprint(messages, messages, found), _forms(found)
     return _walked(messages, found)
 
 
@@ -99,26 +113,85 @@ def _walked(
         m if f is not None or isinstance(m, Unreadable) else checked(m)
         for m, f in zip(messages, found, strict=True)
     ]
-    return kept, _mixed_fingerprint(kept, found), _forms(found)
+    return kept, _mixed_fingerprint(messages, kept, found), _forms(found)
 
 
 def _forms(found: list[tuple[PlainReport, str] | None]) -> list[PlainReport | None]:
     return [None if f is None else f[0] for f in found]
 
 
-def _mixed_fingerprint(kept: Sequence[object], found: list[tuple[PlainReport, str] | None]) -> str:
-    """The version-2 fingerprint of kept messages, some of them not plain as given."""
-    return _fingerprint(
-        SEPARATOR.join(_piece(m) if f is None else f[1] for m, f in zip(kept, found, strict=True))
-    )
+def _mixed_fingerprint(
+    messages: Sequence[object],
+    kept: Sequence[object],
+    found: list[tuple[PlainReport, str] | None],
+) -> str:
+    """The version-2 fingerprint of a batch some messages of which are not plain as given
+    (`messages` as given, `kept` as screened: an unfit message an Unreadable).
+
+    An unfit message counts by its own content (UNFIT), not by the Unreadable's reason:
+    two messages broken at the same place (a NUL in the model) with other serials are
+    other content. A given Unreadable counts by its reason and serial (GIVEN), never as
+    the object {"unreadable": reason}, which a sender may send."""
+    pieces = []
+    for given, message, form in zip(messages, kept, found, strict=True):
+        if form is not None:
+            pieces.append(form[1])
+        elif isinstance(given, Unreadable):
+            pieces.append(GIVEN + json.dumps([given.reason, given.serial], ensure_ascii=False))
+        elif isinstance(message, Unreadable):
+            pieces.append(_unfit_piece(given, message))
+        else:
+            pieces.append(_piece(message))
+    return _fingerprint(SEPARATOR.join(pieces))
 
 
 def _piece(message: object) -> str:
     """A message's piece by its JSON value: the plain piece when that value is a plain
-    report, else its canonical JSON in NFC."""
-    text = nfc_json(message, _unreadable_json)
+    report, else its canonical JSON in NFC (EXACT and the JSON as given when NFC would
+    merge two of its keys: {"K": 1, "\u212a": 2} is not {"K": 2})."""
+    text = canonical_json(message, _unreadable_json)
+    if not (text.isascii() or unicodedata.is_normalized("NFC", text)):
+        if _merges_keys(message):
+            return EXACT + text
+        text = nfc_json(message, _unreadable_json, text)
     again = plain_form(json.loads(text))
     return text if again is None else again[1]
+
+
+def _unfit_piece(message: object, unreadable: Unreadable) -> str:
+    """The piece of a message a bound made `unreadable`: UNFIT and its canonical JSON as
+    far as JSON has one (NaN and infinities by name, lone surrogates as they are), texts in
+    NFC unless that merges keys; OPAQUE and the reason only for what no encoder takes
+    (a non-JSON type, mixed key types, an int of over 4,300 digits, nesting past the
+    interpreter's recursion limit: none of them reaches the intake from bytes or HTTP)."""
+    try:
+        text = _loose_json(message)
+        if not (text.isascii() or unicodedata.is_normalized("NFC", text)):
+            text = (EXACT + text) if _merges_keys(message) else _loose_json(canonical(message))
+    except (TypeError, ValueError, RecursionError):
+        return OPAQUE + json.dumps([unreadable.reason, unreadable.serial], ensure_ascii=False)
+    return UNFIT + text
+
+
+def _loose_json(value: object) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
+    )
+
+
+def _merges_keys(value: object) -> bool:
+    """Whether NFC makes two keys of one object in `value` equal (walked without recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys = list(item)
+            if len({canonical(k) for k in keys}) < len(keys):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def _fingerprint(text: str) -> str:

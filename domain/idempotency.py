@@ -24,8 +24,9 @@ two functions below, so fingerprints of one key are comparable:
   concatenation. The Kafka feeds use it: no re-encoding, one pass over bytes.
 
 An e2Open batch given as values is fingerprinted in version 2 ("sha256v2:", domain/
-e2open_screen.py, session 19): equal exactly when `content_fingerprint`s of its kept
-messages are; a batch id recorded with a version-1 fingerprint is compared in version 1.
+e2open_screen.py, session 19): equal only when its messages are (finer than version 1,
+which counted an unfit message by its reason only); a batch id recorded with a version-1
+fingerprint is compared in version 1.
 
 All are one hash per batch or request, computed once before any retry, with no round
 trip: the stored fingerprint comes back with the record the key already loads.

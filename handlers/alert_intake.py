@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from domain.base import Cause, DomainError
 from domain.device_support import Alert
+from domain.e2open_screen import screened_reports
 from domain.intake import AlertBatch, Unreadable
 from domain.text import canonical, feed_texts
 from handlers.access import Actor, Role
@@ -60,7 +61,9 @@ class AlertIntakeCommands(FleetApplication):
         repeat the first outcome, other messages under the id are refused and kept. By the
         alerts feed, or by HP/HPE operations by hand.
         """
-        delivery = Delivery.of(AlertBatch, batch_id, messages, fingerprint)
+        # The e2Open screen serves any messages (an alert is not a plain report): version 2,
+        # an unfit alert by its own content (session 19's attack), v1 batch ids compared in v1.
+        delivery = Delivery.of(AlertBatch, batch_id, messages, fingerprint, screened_reports)
         return take_batch(w, actor, AlertBatch, delivery, lambda raw, _: self._raise(w, actor, raw))
 
     def _raise(self, w: Working, cause: Cause, raw: object) -> str:

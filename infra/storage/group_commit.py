@@ -133,6 +133,9 @@ class GroupCommitter:
         # The group a leader took and has not finished committing (None between groups):
         # what an interrupt landing between the taking and the commit leaves to `_withdraw`.
         self._taken: list[Unit] | None = None
+        # The group whose commit a leader began (`_lead`): settled, never put back, by
+        # whoever an interrupt leaves it to (session 19's attack).
+        self._sent: list[Unit] | None = None
         self._callers: dict[int, float] = {}  # thread id: when it last saved (monotonic)
         self.after_commit: Callable[[list[Unit]], Any] | None = None  # a fault hook for tests
         self.groups = 0  # groups committed, and their units: what tests and benchmarks read
@@ -158,8 +161,8 @@ class GroupCommitter:
             group = self._gather()  # first of the queue: this caller leads
             self._lead(group)
         except BaseException:  # interrupted (a signal)
-            if group is not None and self._taken is not group:  # settled: answer it (again)
-                self._answer(group)
+            if group is not None and (self._taken is not group or self._sent is group):
+                self._settle(group)  # committed (or failed): settle it, or answer it again
             else:  # before its group was committed
                 self._withdraw(unit)
             raise
@@ -223,6 +226,7 @@ class GroupCommitter:
 
     def _lead(self, group: list[Unit]) -> None:
         try:
+            self._sent = group  # from here on the group is settled, never put back
             self._commit_group(group)
             if self.after_commit is not None:
                 self.after_commit(group)
@@ -231,7 +235,16 @@ class GroupCommitter:
                 if member.error is None:
                     member.error = error
         finally:
-            with self._lock:
+            self._settle(group)
+
+    def _settle(self, group: list[Unit]) -> None:
+        """Mark a committed (or failed) group done, hand the lead on or free the committer,
+        and wake its callers and the next leader. Once per group, whoever calls it first
+        (the leader's `finally`, or its interrupt handler when an interrupt landed in that
+        `finally`: session 19's attack); called again it only wakes them again (a flag
+        raised twice stays raised)."""
+        with self._lock:
+            if self._taken is group:
                 self.groups += 1
                 self.units += len(group)
                 for member in group:
@@ -240,17 +253,10 @@ class GroupCommitter:
                 self._busy = successor is not None  # handed on, or free
                 if successor is not None:
                     successor.leads = True
-                self._taken = None  # last: once cleared, the group is settled
-            for member in group:
-                member.woken.set()
-            if successor is not None:
-                successor.woken.set()
-
-    def _answer(self, group: list[Unit]) -> None:
-        """Wake a settled group's callers and the next leader, again: a signal landed in
-        its leader while it woke them (a flag raised twice stays raised)."""
-        with self._lock:
-            successor = self._queue[0] if self._queue and self._queue[0].leads else None
+                self._taken = None  # once cleared, the group is settled
+                self._sent = None  # after it: an interrupt between the two settles again
+            else:
+                successor = self._queue[0] if self._queue and self._queue[0].leads else None
         for member in group:
             member.woken.set()
         if successor is not None:

@@ -30,11 +30,23 @@ from projections.base import Params, Tx
 from infra.storage.es_environment import CREATE_TABLE, TRUE
 from infra.storage.viewdb import ViewDB
 
+_PART = r'(?:"(?:[^"]|"")+"|\w+)'
+# What a start may create, in any form PostgreSQL or SQLite takes (session 19's attack:
+# an UNLOGGED table, a view, a statement without IF NOT EXISTS, a schema-qualified name
+# were left out unchecked, or looked up by their schema's name): its kind and its name,
+# schema-qualified as written.
 _CREATED = re.compile(
-    r'\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+("(?:[^"]|"")+"|\w+)',
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:UNIQUE|UNLOGGED|TEMP|TEMPORARY|MATERIALIZED)\s+)*"
+    r"(TABLE|INDEX|VIEW|SEQUENCE)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"((?:{_PART}\s*\.\s*)?{_PART})",
     re.I,
 )
-_SCHEMA_CHANGE = re.compile(r"\s*(?:CREATE|ALTER|DROP|REINDEX|COMMENT|GRANT)\b", re.I)
+_CREATE = re.compile(r"CREATE\b", re.I)
+_SCHEMA_CHANGE = re.compile(r"(?:CREATE|ALTER|DROP|REINDEX|COMMENT|GRANT)\b", re.I)
+# Blanks and SQL comments before a statement's first word.
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+# The schema: build_fleet checks it (and the events table) before any start DDL runs.
+_SCHEMA_IF_NOT_EXISTS = re.compile(r"CREATE\s+SCHEMA\s+IF\s+NOT\s+EXISTS\b", re.I)
 _EXISTS = {
     "postgres": "SELECT to_regclass(?) IS NOT NULL",
     "sqlite": "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?",
@@ -71,14 +83,31 @@ class CheckedDDL:
         self._kind = "PostgreSQL" if kind == "postgres" else "SQLite"
 
     def execute(self, statement: str, params: Params = ()) -> None:
-        created = _CREATED.match(statement)
+        start = _LEADING.match(statement)
+        body = statement[start.end() if start else 0 :]
+        created = _CREATED.match(body)
         if created:
-            what, name = created[1].lower(), created[2]
-            looked_up = name if self._quoted else name.strip('"').replace('""', '"')
-            if not self._tx.query(self._exists, (looked_up,))[0][0]:
+            what, name = created[1].lower(), re.sub(r"\s*\.\s*", ".", created[2])
+            if not self._tx.query(self._exists, (self._looked_up(name),))[0][0]:
                 raise missing(f"{what} {name}", self._kind, self._schema)
-        elif not _SCHEMA_CHANGE.match(statement):
+        elif _CREATE.match(body) and not _SCHEMA_IF_NOT_EXISTS.match(body):
+            # Something a start would create that cannot be looked up: refused, never
+            # skipped unchecked (the start would pass and the first use fail).
+            raise MissingTablesError(
+                f"CREATE_TABLE is off and this start statement cannot be checked: "
+                f"{' '.join(body.split())[:120]!r}; start once with CREATE_TABLE=yes"
+            )
+        elif not _SCHEMA_CHANGE.match(body):
             self._tx.execute(statement, params)
+
+    def _looked_up(self, name: str) -> str:
+        """The name as the catalog look-up takes it: PostgreSQL's to_regclass reads a
+        (schema-qualified, quoted) name itself; SQLite's sqlite_master holds the table's
+        own name, unquoted."""
+        if self._quoted:
+            return name
+        last: str = re.findall(_PART, name)[-1]
+        return last[1:-1].replace('""', '"') if last.startswith('"') else last
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
