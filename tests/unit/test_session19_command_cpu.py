@@ -1,16 +1,60 @@
 """Issue 11, session 19: the command path's CPU sweep keeps what it skips observable.
 
+A command's own log lines are neither made nor bound when the configured structlog
+level drops info; any other configuration logs them as before, read afresh per command.
 Arguments of types that hold no text pass the checks unchanged, texts are still checked.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from domain.text import TextError
+from handlers import base
 from handlers.arguments import checked_argument
+from tests.actors import operator
+from tests.conftest import structlog_config_restored
+from tests.scenarios import in_memory_fleet
+
+
+def _command_lines(level: int, location: str) -> list[MutableMapping[str, Any]]:
+    fleet = in_memory_fleet()
+    with structlog_config_restored():
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+        with capture_logs() as logs:
+            fleet.register_partner(operator("hp-ops", "corr-q"), location, "Acme")
+    return [entry for entry in logs if entry["event"] == "command"]
+
+
+def test_a_level_above_info_makes_no_command_line_and_the_command_is_accepted() -> None:
+    with structlog_config_restored():
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        assert base._commands_quiet()
+    assert _command_lines(logging.WARNING, "LOC-Q1") == []
+
+
+def test_info_configured_after_warning_logs_the_command_line_again() -> None:
+    """The level is read per command: a later configuration is honoured at once."""
+    assert _command_lines(logging.WARNING, "LOC-Q2") == []
+    [line] = _command_lines(logging.INFO, "LOC-Q3")
+    assert (line["command"], line["outcome"], line["correlation_id"]) == (
+        "register_partner",
+        "accepted",
+        "corr-q",
+    )
+
+
+def test_a_wrapper_that_is_not_a_filtering_one_is_never_taken_as_quiet() -> None:
+    with structlog_config_restored():
+        structlog.configure(wrapper_class=structlog.stdlib.BoundLogger)
+        assert not base._commands_quiet()
 
 
 def test_values_holding_no_text_pass_as_they_are_and_texts_are_still_checked() -> None:
