@@ -157,10 +157,10 @@ class Working(dict[UUID, FleetAggregate]):
         if found is None:
             # Encoded first: an id prefetched absent and then created by `add_encoded`
             # stays in `_absent` (session 19: no discard, a UUID hash less per row).
-            encoded = self.encoded.get(aggregate_id)
+            encoded = self.encoded.get(aggregate_id) if self.encoded else None
             if encoded is not None:  # created by this command, already encoded
                 found = self[aggregate_id] = self._created(encoded)
-            elif aggregate_id in self._absent:
+            elif self._absent and aggregate_id in self._absent:
                 return None
             else:
                 found = self._cached(aggregate_id)
@@ -190,8 +190,13 @@ class Working(dict[UUID, FleetAggregate]):
         `find` and `load` then answer from what was fetched, an id not found included.
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
         hinted, self._hints = self._hints, ()
+        # A UUID's hash is a Python call: the sets and dicts that are empty on the common
+        # path (encoded, absent) are not asked (session 19).
+        encoded, absent = self.encoded, self._absent
         wanted = [
-            i for i in dict.fromkeys((*hinted, *ids)) if not self.has(i) and i not in self._absent
+            i
+            for i in (dict.fromkeys((*hinted, *ids)) if hinted or len(ids) > 1 else ids)
+            if i not in self and not (encoded and i in encoded) and not (absent and i in absent)
         ]
         missing = [i for i in wanted if self._cached(i) is None]
         if missing:
@@ -223,7 +228,7 @@ class Working(dict[UUID, FleetAggregate]):
 
     def has(self, aggregate_id: UUID) -> bool:
         """Loaded or created by this command, encoded ones included."""
-        return aggregate_id in self or aggregate_id in self.encoded
+        return aggregate_id in self or (bool(self.encoded) and aggregate_id in self.encoded)
 
     def add_encoded(self, aggregate_id: UUID, created: StoredEvent) -> None:
         """Track a newly created aggregate given as its created event, already encoded
