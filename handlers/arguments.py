@@ -13,10 +13,15 @@ import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
 from domain.text import check_data, checked
+
+# Types that hold no text, exactly (not subclasses): passed on without the isinstance
+# checks below (a Mapping check is an ABC's), session 19.
+_NO_TEXT = frozenset({type(None), bool, int, float, UUID})
 
 # Raw feed messages: each is validated as it is taken, so one bad message is rejected
 # with its reason and the rest of the batch lands (R-HLD-1).
@@ -37,7 +42,7 @@ def checked_argument(name: str, value: Any) -> Any:
     The actor is a dataclass too: its principal and correlation id are identifiers. What
     normalising leaves unchanged is passed on as it came (no copies on the common path).
     """
-    if name in FEED_MESSAGES or value is None:
+    if type(value) in _NO_TEXT or name in FEED_MESSAGES:
         return value
     if isinstance(value, str):
         return checked(name, value)

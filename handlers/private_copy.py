@@ -115,6 +115,30 @@ def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
     return made
 
 
+def _state(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
+    """`_items` of an object's `__dict__`: most of its values are shared (text, numbers,
+    ids, dates), so the dict is copied in C and only the others are replaced in the copy
+    (a Device's 24 attributes: 5.5 -> 4 us, session 19). Keys are the attribute names,
+    text; any other key (set by hand) sends the whole dict to `_items`."""
+    shared = _SHARED
+    made = value.copy()
+    for key, v in value.items():
+        kind = type(v)
+        if type(key) is not str:
+            return _items(value, memo)
+        if kind in shared:
+            continue
+        if getrefcount(v) > _ONLY_HERE + 1:  # + `made`'s reference; else as in `_items`
+            made[key] = _copy(v, memo)
+        elif kind is list:
+            made[key] = [x if type(x) in shared else _copy(x, memo) for x in v]
+        elif kind is dict:
+            made[key] = _items(v, memo) if v else {}
+        else:
+            made[key] = _copy(v, memo)
+    return made
+
+
 def _set(value: set[Any], memo: Memo) -> set[Any]:
     made = memo.get(id(value))
     if made is None:
@@ -150,7 +174,7 @@ def _object_copier(frozen: bool) -> Copier:
         if made is not None:
             return made
         state = value.__dict__
-        copied = _items(state, memo)
+        copied = _state(state, memo)
         if frozen and all(copied[k] is v for k, v in state.items()):
             made = value
         else:
