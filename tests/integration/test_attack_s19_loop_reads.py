@@ -253,3 +253,50 @@ def test_a_server_that_stops_answering_fails_the_group_within_its_bound(
     asyncio.run(run())
 
     assert outcome[1] == "failed over", outcome
+
+
+HOSTILE = [
+    ("GET", GROUPS, "anna"),
+    ("HEAD", GROUPS, "anna"),
+    ("GET", GROUPS + "?limit=1&limit=2", "anna"),
+    ("GET", GROUPS + "?limit=0", "anna"),
+    ("GET", GROUPS + "?limit=%31", "anna"),
+    ("GET", GROUPS + "?limit=999999", "anna"),
+    ("GET", GROUPS + "?cursor=", "anna"),
+    ("GET", GROUPS + "?cursor=x.y.z", "anna"),
+    ("GET", GROUPS + "?cursor=a&cursor=b", "anna"),
+    ("GET", "/partners/LOC%2D1/customer-groups", "anna"),
+    ("GET", "/partners/LOC-1%00/customer-groups", "anna"),
+    ("GET", "/partners/LOC-2/customer-groups", "anna"),
+    ("GET", GROUPS, "otto"),
+    ("GET", GROUPS, "c1"),
+    ("GET", GROUPS, "ops"),
+    ("GET", GROUPS, "nobody"),
+    ("GET", GROUPS, ""),
+]
+
+
+def test_hostile_forms_get_the_thread_paths_answers_on_the_loop(
+    pg_world: World,  # noqa: F811
+) -> None:
+    """Each form twice (the second on a learned path, a warm cache), on the loop and then
+    with the loop path off (the thread path of session 18): the same statuses and bodies."""
+    app_state = state(pg_world)
+
+    def answers() -> list[tuple[int, Any]]:
+        got = []
+        for method, path, who in HOSTILE * 2:
+            headers = {"Authorization": f"Bearer {who}"} if who else {}
+            answer = pg_world.api.request(method, path, headers=headers)
+            got.append(seen(answer) if answer.content else (answer.status_code, None))
+        return got
+
+    on_loop = answers()
+    loop_reads, app_state.loop_reads = app_state.loop_reads, None
+    try:
+        on_threads = answers()
+    finally:
+        app_state.loop_reads = loop_reads
+
+    assert on_loop == on_threads
+    assert [status for status, _ in on_loop[:4]] == [200, 405, 200, 422]
