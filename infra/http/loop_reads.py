@@ -85,6 +85,9 @@ class LoopReads:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
+                if time.monotonic() < self._resting_until:  # joined while a query failed:
+                    _fail(group, LoopReadError("resting after a failed query"))  # no retry
+                    continue
                 try:
                     positions, versions = await self._bounded(
                         {aggregate_id for aggregate_id, _ in group}

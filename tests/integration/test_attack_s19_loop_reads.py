@@ -300,3 +300,44 @@ def test_hostile_forms_get_the_thread_paths_answers_on_the_loop(
 
     assert on_loop == on_threads
     assert [status for status, _ in on_loop[:4]] == [200, 405, 200, 422]
+
+
+def test_requests_waiting_behind_a_failed_query_are_not_sent_another(
+    postgres_settings: Settings,
+    pg_world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that joined while a query was timing out waits for that query only: once it
+    failed, the next group is not sent to the silent server for another QUERY_SECONDS (its
+    requests waited twice the bound before the thread path) while the loop path rests."""
+    monkeypatch.setattr(loop_reads_module, "QUERY_SECONDS", 0.5)
+    schema = postgres_settings.storage.schema
+    outcome: list[object] = []
+
+    async def run() -> None:
+        proxy = FreezingProxy()
+        await proxy.start()
+        conninfo = f"host=127.0.0.1 port={proxy.port} user=postgres dbname=test"
+        views = state(pg_world).loop_reads
+        reads = LoopReads(conninfo, schema, views._names, state(pg_world).events_table)
+        assert LOC1 is not None
+        await reads.read(LOC1)  # connected, answered
+        proxy.frozen = True
+        first = asyncio.ensure_future(reads.read(LOC1))
+        await asyncio.sleep(0.1)  # the first group is in flight
+        second = asyncio.ensure_future(reads.read(LOC1))
+        for waiting in (first, second):
+            try:
+                await asyncio.wait_for(waiting, 4.0)
+            except LoopReadError:
+                outcome.append("failed over")
+            except TimeoutError:
+                outcome.append("hung")
+        outcome.append(reads.failures)  # one per group sent and failed
+        reads.close()
+        proxy.frozen = False
+        proxy.close()
+
+    asyncio.run(run())
+
+    assert outcome == ["failed over", "failed over", 1]  # no second try of a silent server
