@@ -17,13 +17,14 @@ from infra.http import loop_reads as loop_reads_module
 from infra.http.loop_reads import LoopReadError, LoopReads
 from infra.settings import Settings
 from infra.storage import pg_conn
+from tests.actors import partner_user
 from tests.integration.test_http_loop_reads_pg import (  # noqa: F401 (the fixture)
     on_one_loop,
     pg_world,
     state,
 )
 from tests.scenarios import OPS
-from tests.unit.test_http_customers import GROUPS, TOKENS, World
+from tests.unit.test_http_customers import C1, GROUPS, TOKENS, World
 
 pytestmark = pytest.mark.postgres
 LOC1 = claimed_partner(Claims("anna@LOC-1", "partner_user", "LOC-1"))
@@ -341,3 +342,27 @@ def test_requests_waiting_behind_a_failed_query_are_not_sent_another(
     asyncio.run(run())
 
     assert outcome == ["failed over", "failed over", 1]  # no second try of a silent server
+
+
+def test_a_default_view_and_favourite_chosen_before_the_request_shape_only_that_users_page(
+    pg_world: World,  # noqa: F811
+) -> None:
+    """R-FAV-2, R-FAV-3, R-FAV-4: anna marks C1 favourite and makes Favorites Only her
+    default; her next page (no `view`: her default) shows C1 only, while ben's, in the same
+    group of requests and with a cached page from before, still shows every customer."""
+    before = {who: pg_world.api.get(GROUPS, headers=bearer(who)) for who in ("anna", "ben")}
+    anna = partner_user(pg_world.fleet, "LOC-1", "anna@LOC-1")
+    pg_world.fleet.add_favourite(anna, C1)
+    pg_world.fleet.choose_default_view(anna, "favorites_only")
+    state(pg_world).views.catch_up()  # committed before the requests arrive
+
+    async def together(client: httpx.AsyncClient) -> list[httpx.Response]:
+        calls = [client.get(GROUPS, headers=bearer(who)) for who in ("anna", "ben") * 3]
+        return list(await asyncio.gather(*calls))
+
+    [answers] = on_one_loop(pg_world, together)
+
+    ids = [[item["customer_id"] for item in a.json()["items"]] for a in answers]
+    assert [item["customer_id"] for item in before["anna"].json()["items"]] == ["C1", "C2"]
+    assert ids == [["C1"], ["C1", "C2"]] * 3
+    assert before["ben"].content == answers[1].content
