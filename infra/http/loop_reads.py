@@ -85,9 +85,12 @@ class LoopReads:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
+                if time.monotonic() < self._resting_until:  # joined while a query failed:
+                    _fail(group, LoopReadError("resting after a failed query"))  # no retry
+                    continue
                 try:
-                    positions, versions = await asyncio.wait_for(
-                        self._query({aggregate_id for aggregate_id, _ in group}), QUERY_SECONDS
+                    positions, versions = await self._bounded(
+                        {aggregate_id for aggregate_id, _ in group}
                     )
                 except Exception as error:  # every waiter answers another way
                     self.failures += 1
@@ -102,14 +105,38 @@ class LoopReads:
             _fail([*group, *self._waiting], LoopReadError("the group was not read"))
             self._waiting = []
 
+    async def _bounded(self, ids: set[UUID]) -> tuple[Positions, dict[UUID, int | None]]:
+        """`_query(ids)`'s answer, or TimeoutError after QUERY_SECONDS. Not `wait_for`: it
+        waits for the cancelled query to end, and psycopg's cancellation of a query opens a
+        connection to send the cancel (up to 5 s) then waits for the query's end (up to 5 s
+        more), so a server that stops answering held the group ~10 s past the bound
+        (session 19's attack). The late query is left to end in the background on the
+        connection it holds, closed when it ends; the next query opens another."""
+        query = asyncio.get_running_loop().create_task(self._query(ids))
+        try:
+            done, _ = await asyncio.wait({query}, timeout=QUERY_SECONDS)
+        except asyncio.CancelledError:  # the loop ends: the query with it
+            query.cancel()
+            raise
+        if not done:
+            conn, self._conn = self._conn, None  # the late query's, not to be used again
+            query.cancel()
+            query.add_done_callback(lambda task: _ended(task, conn))
+            raise TimeoutError(f"no answer within {QUERY_SECONDS:g} s")
+        return query.result()
+
     async def _query(self, ids: set[UUID]) -> tuple[Positions, dict[UUID, int | None]]:
         conn = self._conn
         if conn is None or conn.closed:
             conn = self._conn = await psycopg.AsyncConnection.connect(
                 self._conninfo, autocommit=True
             )
-            search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema))
-            await conn.execute(search_path)
+            # statement_timeout: a query its client left (timed out, the loop ended) is
+            # ended by the server too, not left waiting on a lock (session 19's attack).
+            settings = sql.SQL("SET search_path TO {}; SET statement_timeout TO {}").format(
+                sql.Identifier(self._schema), sql.Literal(max(1, int(QUERY_SECONDS * 1000)))
+            )
+            await conn.execute(settings)
         self.queries += 1
         cursor = await conn.execute(self._statement, (self._names, list(ids)))
         rows = await cursor.fetchall()
@@ -131,6 +158,14 @@ class LoopReads:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()  # no round trip: the server sees the socket close
+
+
+def _ended(task: asyncio.Task[Any], conn: psycopg.AsyncConnection[Any] | None) -> None:
+    """A late query's end: its outcome taken (nothing logged), its connection closed."""
+    if not task.cancelled():
+        task.exception()
+    if conn is not None and not conn.closed:
+        conn.pgconn.finish()
 
 
 def _fail(group: Sequence[tuple[UUID, asyncio.Future[Any]]], failure: LoopReadError) -> None:
