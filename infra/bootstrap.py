@@ -33,7 +33,13 @@ from infra.settings import DEMO_SIGNING_KEY_PATH, Settings, Storage
 from infra.storage import pg_conn
 from infra.storage.start_ddl import missing, start_ddl
 from infra.storage.tracking import TRACKING_DDL
-from infra.storage.viewdb import PostgresViewDB, SQLiteViewDB, ViewDB, ddl_lock_key
+from infra.storage.viewdb import (
+    PostgresViewDB,
+    SQLiteViewDB,
+    ViewDB,
+    ddl_lock_key,
+    pool_timeout,
+)
 from infra.tokens import (
     LOCAL_ISSUER,
     AuthConfigurationError,
@@ -80,7 +86,11 @@ def build_view_db(settings: Settings) -> ViewDB:
     storage = settings.storage
     if storage.kind == "sqlite":
         return SQLiteViewDB(str(settings.views_location()))
-    return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
+    return PostgresViewDB(
+        pg_conn.conninfo(storage.env, pg_conn.VIEWS),
+        storage.schema,
+        timeout=pool_timeout(storage.env),
+    )
 
 
 def build_positions_db(settings: Settings) -> ViewDB:
@@ -90,7 +100,11 @@ def build_positions_db(settings: Settings) -> ViewDB:
     storage = settings.storage
     if storage.kind == "sqlite":
         return SQLiteViewDB(storage.env["SQLITE_DBNAME"])
-    return PostgresViewDB(pg_conn.conninfo(storage.env, pg_conn.VIEWS), storage.schema)
+    return PostgresViewDB(
+        pg_conn.conninfo(storage.env, pg_conn.VIEWS),
+        storage.schema,
+        timeout=pool_timeout(storage.env),
+    )
 
 
 def build_view_runner(settings: Settings, fleet: PartnerFleet) -> ViewRunner:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("")
     postgres_dbname: str | None = None
     postgres_schema: str = Field(default="public", pattern=SCHEMA_NAME)
+    # Seconds a PostgreSQL pool (the store's and the views') waits for a connection before
+    # the request fails (HTTP 503). eventsourcing's default is 30 s, which kept a page
+    # waiting half a minute for its 503 while PostgreSQL was down (session 19).
+    postgres_connect_timeout: int = Field(default=5, ge=1, le=3600)
     sqlite_path: Path = DEFAULT_SQLITE_PATH
     # Read models of a SQLite event store; by default beside it (`views_location`).
     views_sqlite_path: Path | None = None
@@ -227,6 +231,8 @@ class Settings(BaseSettings):
         """The storage these settings name, with CREATE_TABLE in its environment."""
         storage = self._named_storage()
         env = {**storage.env, "CREATE_TABLE": "yes" if self.create_table else "no"}
+        if storage.kind == "postgres":
+            env["POSTGRES_CONNECT_TIMEOUT"] = str(self.postgres_connect_timeout)
         return replace(storage, env=env, create_tables=self.create_table)
 
     def _named_storage(self) -> Storage:

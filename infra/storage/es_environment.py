@@ -103,7 +103,8 @@ def _check(name: str, value: str, chosen: Mapping[str, str]) -> Iterator[str]:
 def _same(key: str, value: str, chosen: str) -> bool:
     if key == CREATE_TABLE:  # Settings read it (pydantic's bool) and wrote "yes" or "no"
         return (value.strip().lower() in TRUE) == (chosen in TRUE)
-    if key == "POSTGRES_PORT" and value.strip().isascii() and value.strip().isdigit():
+    numbers = ("POSTGRES_PORT", "POSTGRES_CONNECT_TIMEOUT")
+    if key in numbers and value.strip().isascii() and value.strip().isdigit():
         return int(value) == int(chosen)
     return value == chosen
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import count, groupby
 from operator import itemgetter
@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from infra.storage.pg_conn import check_alive
 
 STREAM_BATCH = 500  # rows fetched at a time by `stream`
+POOL_TIMEOUT = 5.0  # seconds; Settings' default POSTGRES_CONNECT_TIMEOUT (eventsourcing's: 30)
 _stream_names = count(1)
 
 
@@ -262,7 +263,13 @@ class PostgresViewDB:
 
     kind = "postgres"
 
-    def __init__(self, conninfo: str, schema: str, max_size: int = 4) -> None:
+    def __init__(
+        self, conninfo: str, schema: str, max_size: int = 4, timeout: float = POOL_TIMEOUT
+    ) -> None:
+        """`timeout`: seconds a reader or writer waits for a connection before PoolTimeout
+        (an HTTP 503): the store's own pool waits as long (POSTGRES_CONNECT_TIMEOUT, see
+        `pool_timeout`); psycopg_pool's 30 s kept a page waiting half a minute for its 503
+        while PostgreSQL was down (session 18's found-not-fixed)."""
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
 
         def configure(conn: Any) -> None:
@@ -281,6 +288,7 @@ class PostgresViewDB:
             configure=configure,
             check=check_alive,
             open=True,
+            timeout=timeout,
         )
         self.schema = schema
         self.conninfo = conninfo  # for a connection of its own on an event loop (LoopReads)
@@ -318,6 +326,13 @@ class PostgresViewDB:
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
+
+
+def pool_timeout(env: Mapping[str, str]) -> float:
+    """How long the views' pool waits for a connection: the store's POSTGRES_CONNECT_TIMEOUT
+    (Settings' `postgres_connect_timeout`, written into the storage variables, which
+    eventsourcing's pool waits too), so both pools give up together."""
+    return float(env.get("POSTGRES_CONNECT_TIMEOUT") or POOL_TIMEOUT)
 
 
 def ddl_lock_key(schema: str) -> str:
