@@ -68,12 +68,10 @@ class PageCache:
         an exception leaves nothing behind and propagates)."""
         if self.size == 0:
             return make()
+        found = self.get(key)
+        if found is not None:
+            return found
         with self._lock:
-            found = self._bodies.get(key)
-            if found is not None:
-                self._bodies.move_to_end(key)
-                self.hits += 1
-                return found
             self.misses += 1
         made = make()
         if len(made) > self.max_bytes:  # answered, never kept

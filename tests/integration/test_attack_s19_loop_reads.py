@@ -215,6 +215,20 @@ class FreezingProxy:
             self._server.close()
 
 
+async def answered_through_a_proxy(
+    world: World, schema: str
+) -> tuple[FreezingProxy, LoopReads, tuple[tuple[int, ...], int | None]]:
+    """A started FreezingProxy, LoopReads of `world`'s views connected through it, and the
+    first read's answer (so the connection is open before a test freezes the proxy)."""
+    proxy = FreezingProxy()
+    await proxy.start()
+    conninfo = f"host=127.0.0.1 port={proxy.port} user=postgres dbname=test"
+    views = state(world).loop_reads
+    reads = LoopReads(conninfo, schema, views._names, state(world).events_table)
+    assert LOC1 is not None
+    return proxy, reads, await reads.read(LOC1)
+
+
 def test_a_server_that_stops_answering_fails_the_group_within_its_bound(
     postgres_settings: Settings,
     pg_world: World,  # noqa: F811
@@ -226,18 +240,13 @@ def test_a_server_that_stops_answering_fails_the_group_within_its_bound(
     for the cancelled query's end (up to 5 s more)."""
     monkeypatch.setattr(loop_reads_module, "QUERY_SECONDS", 0.5)
     monkeypatch.setattr(loop_reads_module, "RETRY_SECONDS", 0.0)
-    views = state(pg_world).loop_reads
     schema = postgres_settings.storage.schema
     outcome: list[object] = []
 
     async def run() -> None:
-        proxy = FreezingProxy()
-        await proxy.start()
-        conninfo = f"host=127.0.0.1 port={proxy.port} user=postgres dbname=test"
-        table = state(pg_world).events_table
-        reads = LoopReads(conninfo, schema, views._names, table)
+        proxy, reads, first = await answered_through_a_proxy(pg_world, schema)
+        outcome.append(first)  # connected, answered
         assert LOC1 is not None
-        outcome.append(await reads.read(LOC1))  # connected, answered
         proxy.frozen = True
         started = time.monotonic()
         try:
@@ -316,13 +325,8 @@ def test_requests_waiting_behind_a_failed_query_are_not_sent_another(
     outcome: list[object] = []
 
     async def run() -> None:
-        proxy = FreezingProxy()
-        await proxy.start()
-        conninfo = f"host=127.0.0.1 port={proxy.port} user=postgres dbname=test"
-        views = state(pg_world).loop_reads
-        reads = LoopReads(conninfo, schema, views._names, state(pg_world).events_table)
+        proxy, reads, _ = await answered_through_a_proxy(pg_world, schema)  # connected
         assert LOC1 is not None
-        await reads.read(LOC1)  # connected, answered
         proxy.frozen = True
         first = asyncio.ensure_future(reads.read(LOC1))
         await asyncio.sleep(0.1)  # the first group is in flight
