@@ -25,9 +25,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_NAME = r'("(?:[^"]|"")+"|\w+)'
-_CREATE_INDEX = re.compile(
-    rf"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+{_NAME}\s+ON\s+(?:{_NAME}\.)?",
+NAME_PART = r'(?:"(?:[^"]|"")+"|\w+)'  # one name, quoted (with "" inside) or not
+# What a start's DDL creates, in any form PostgreSQL or SQLite takes: its kind, its name
+# (schema-qualified as written), and for an index the schema of the table it is ON. One
+# parser for the index look-ups here and the CREATE_TABLE=no checks (start_ddl.py).
+CREATED = re.compile(
+    r"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?"
+    r"(?P<mods>(?:(?:UNIQUE|UNLOGGED|TEMP|TEMPORARY|MATERIALIZED)\s+)*)"
+    r"(?P<kind>TABLE|INDEX|VIEW|SEQUENCE)\s+(?P<concurrently>CONCURRENTLY\s+)?"
+    r"(?P<if_not_exists>IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>(?:{NAME_PART}\s*\.\s*)?{NAME_PART})"
+    rf"(?P<on>\s+ON\s+(?:(?P<table_schema>{NAME_PART})\.)?)?",
     re.I,
 )
 
@@ -44,10 +52,18 @@ def created_index(statement: str) -> str | None:
     table is schema-qualified, else `name`, each part as written, quoted or not), when
     `statement` is a `CREATE [UNIQUE] INDEX IF NOT EXISTS name ON [schema.]table ...`;
     else None."""
-    match = _CREATE_INDEX.match(statement)
-    if match is None:
+    match = CREATED.match(statement.lstrip())
+    if (
+        match is None
+        or match["kind"].upper() != "INDEX"
+        or match["mods"].upper().split() not in ([], ["UNIQUE"])
+        or match["replace"]
+        or match["concurrently"]
+        or not match["if_not_exists"]
+        or not match["on"]
+    ):
         return None
-    name, schema = match[1], match[2]
+    name, schema = match["name"], match["table_schema"]
     return name if schema is None else f"{schema}.{name}"
 
 

@@ -28,19 +28,9 @@ from typing import Any
 from projections.base import Params, Tx
 
 from infra.storage.es_environment import CREATE_TABLE, TRUE
+from infra.storage.pg_ddl import CREATED, NAME_PART
 from infra.storage.viewdb import ViewDB
 
-_PART = r'(?:"(?:[^"]|"")+"|\w+)'
-# What a start may create, in any form PostgreSQL or SQLite takes (session 19's attack:
-# an UNLOGGED table, a view, a statement without IF NOT EXISTS, a schema-qualified name
-# were left out unchecked, or looked up by their schema's name): its kind and its name,
-# schema-qualified as written.
-_CREATED = re.compile(
-    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:UNIQUE|UNLOGGED|TEMP|TEMPORARY|MATERIALIZED)\s+)*"
-    r"(TABLE|INDEX|VIEW|SEQUENCE)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
-    rf"((?:{_PART}\s*\.\s*)?{_PART})",
-    re.I,
-)
 _CREATE = re.compile(r"CREATE\b", re.I)
 _SCHEMA_CHANGE = re.compile(r"(?:CREATE|ALTER|DROP|REINDEX|COMMENT|GRANT)\b", re.I)
 # Blanks and SQL comments before a statement's first word.
@@ -85,9 +75,9 @@ class CheckedDDL:
     def execute(self, statement: str, params: Params = ()) -> None:
         start = _LEADING.match(statement)
         body = statement[start.end() if start else 0 :]
-        created = _CREATED.match(body)
+        created = CREATED.match(body)
         if created:
-            what, name = created[1].lower(), re.sub(r"\s*\.\s*", ".", created[2])
+            what, name = created["kind"].lower(), re.sub(r"\s*\.\s*", ".", created["name"])
             if not self._tx.query(self._exists, (self._looked_up(name),))[0][0]:
                 raise missing(f"{what} {name}", self._kind, self._schema)
         elif _CREATE.match(body) and not _SCHEMA_IF_NOT_EXISTS.match(body):
@@ -106,7 +96,7 @@ class CheckedDDL:
         own name, unquoted."""
         if self._quoted:
             return name
-        last: str = re.findall(_PART, name)[-1]
+        last: str = re.findall(NAME_PART, name)[-1]
         return last[1:-1].replace('""', '"') if last.startswith('"') else last
 
     def __getattr__(self, name: str) -> Any:
