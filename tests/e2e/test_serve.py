@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,10 @@ def run_cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     )
 
 
-def serve_once(workdir: Path, timeout: float = 30.0) -> dict[str, Any]:
-    """Start `partnerfleet serve --demo` with no configuration, read /healthz once it has
-    caught up (or `timeout` seconds after the start), stop it."""
-    port = free_port()
-    env = {**unconfigured(), "PORT": str(port)}
+@contextmanager
+def demo_server(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`partnerfleet serve --demo` in `workdir` with `env` (its PORT), stopped by SIGINT
+    at the block's end."""
     server = subprocess.Popen(
         [str(CLI), "serve", "--demo"],
         cwd=workdir,
@@ -91,10 +91,18 @@ def serve_once(workdir: Path, timeout: float = 30.0) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        return get_health(port, timeout)
+        yield server
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def serve_once(workdir: Path, timeout: float = 30.0) -> dict[str, Any]:
+    """Start `partnerfleet serve --demo` with no configuration, read /healthz once it has
+    caught up (or `timeout` seconds after the start), stop it."""
+    port = free_port()
+    with demo_server(workdir, {**unconfigured(), "PORT": str(port)}):
+        return get_health(port, timeout)
 
 
 def test_serve_without_configuration_uses_sqlite_under_var_and_seeds_demo_data_once(
@@ -325,14 +333,7 @@ def test_served_pages_from_the_plain_front_are_the_routers_answers_on_one_connec
         settings: Settings = request.getfixturevalue("postgres_settings")
         assert settings.database_url is not None
         env["DATABASE_URL"] = settings.database_url.get_secret_value()
-    server = subprocess.Popen(
-        [str(CLI), "serve", "--demo"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with demo_server(tmp_path, env):
         get_health(port, timeout=60)
         issued = run_cli(tmp_path, env, "token", "issue", "--demo").stdout.splitlines()
         token = next(line.split("\t")[-1] for line in issued if "DEMO-RESELLER-1" in line)
@@ -348,9 +349,6 @@ def test_served_pages_from_the_plain_front_are_the_routers_answers_on_one_connec
             headers = [(k.lower(), v) for k, v in answer.getheaders() if k.lower() != "date"]
             answers.append((answer.status, headers, answer.read(), rid))
         connection.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     routed, front, refused, again = answers
     assert routed[0] == front[0] == again[0] == 200

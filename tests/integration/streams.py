@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 from psycopg import sql
 
 from handlers import PartnerFleet
@@ -122,3 +122,19 @@ def save_while_paused(
     batch.join(60)
     small.join(60)
     return seen
+
+
+def lose_first_reply(recorder: FleetProcessRecorder) -> None:
+    """The first save's transaction commits, then its reply is lost (the connection
+    ended after COMMIT was sent: the commit's outcome unknown to the client)."""
+    real = recorder._send
+    lose = [True]
+
+    def reply_lost(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        rows = real(statement, parameters)
+        if lose[0]:
+            lose[0] = False
+            raise OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    recorder._send = reply_lost  # type: ignore[method-assign]

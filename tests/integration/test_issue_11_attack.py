@@ -29,7 +29,7 @@ from infra.storage.group_commit import Unit
 from infra.storage.pg_copy import COPY_MIN_ROWS
 from tests.actors import partner_user
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import recorder_of
+from tests.integration.streams import lose_first_reply, recorder_of
 from tests.scenarios import CUSTOMER, OPS, SCENARIOS, partner, servers
 
 FleetFactory = Callable[[], PartnerFleet]
@@ -758,22 +758,11 @@ def test_issue_11_a_reply_lost_after_commit_is_answered_with_the_units_own_ids(
     group of two. The retry recognises events stored as sent and answers their ids;
     nothing is stored twice; a unit that really conflicts (other content at its version)
     is still refused."""
-    from eventsourcing.persistence import OperationalError
 
     recorder = recorder_of(fleets())
     taken = uuid.uuid4()
     recorder.insert_events([event(taken, topic="tests:First")])
-    real = recorder._send
-    lose = [True]
-
-    def reply_lost(statement: Any, parameters: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
-        rows = real(statement, parameters)
-        if lose[0]:
-            lose[0] = False
-            raise OperationalError("server closed the connection unexpectedly")
-        return rows
-
-    recorder._send = reply_lost  # type: ignore[method-assign]
+    lose_first_reply(recorder)
     mine = uuid.uuid4()
     if shape == "group":
         units = [Unit([event(mine)]), Unit([event(taken, topic="tests:Other")])]

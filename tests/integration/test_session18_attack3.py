@@ -8,14 +8,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 import pytest
 from eventsourcing.persistence import (
     DataError,
     IntegrityError,
-    OperationalError,
     PersistenceError,
     StoredEvent,
     Tracking,
@@ -28,25 +26,9 @@ from infra.storage.group_commit import Unit
 from infra.storage.pg_copy import COPY_MIN_ROWS
 from infra.storage.pg_recorder import FleetProcessRecorder
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import event, lock_is_free, recorder_of
+from tests.integration.streams import event, lock_is_free, lose_first_reply, recorder_of
 
 pytestmark = pytest.mark.postgres
-
-
-def lose_first_reply(recorder: FleetProcessRecorder) -> None:
-    """The first save's transaction commits, then its reply is lost (the connection
-    ended after COMMIT was sent: the commit's outcome unknown to the client)."""
-    real = recorder._send
-    lose = [True]
-
-    def reply_lost(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
-        rows = real(statement, parameters)
-        if lose[0]:
-            lose[0] = False
-            raise OperationalError("server closed the connection unexpectedly")
-        return rows
-
-    recorder._send = reply_lost  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("shape", ["alone", "group"])
