@@ -12,6 +12,14 @@ Metrics (`metrics(scale)`, registered in bench/suite.py as "commands"):
   connection each, autocommit, prepared) into a table shaped like the events table; the
   ceiling for one transaction per command. No baseline.
 
+`commands.concurrent`'s detail also holds its share of `commands.insert_limit`, and what
+bounds it (session 20): `commit_free_commands_per_s`, the rate of the same 8 threads on
+batches of their own whose group commits skip the server (`commit_free`: each group's
+parameters packed as for the real commit, then ids made up in the process instead of the
+round trip), measured last; with its client CPU per command and its own share of
+insert_limit. It is what the client's Python alone allows under one GIL: the real rate
+cannot pass it, whatever the commit costs.
+
 The baseline of the first two is a stock `eventsourcing.application.Application` (stock
 repository: one SELECT of the events per aggregate; stock recorder: the table lock and its
 round trips; stock `save`) doing the same command shapes: it loads the aggregates the
@@ -342,6 +350,36 @@ def copy_events(source: str, target: str) -> None:
 # --- timing ----------------------------------------------------------------------------------
 
 
+@contextmanager
+def commit_free(fleet: PartnerFleet) -> Iterator[None]:
+    """Within: the fleet's group commits never reach the server. Each group's parameters are
+    packed as for the real commit (`_commit_together`), then its events get notification
+    ids counted up from 10**12 in place of the statement's rows; nothing is stored. The
+    cache then holds versions the store has not: use the fleet for nothing else after.
+    Raises TypeError for a recorder without the libpq group commit."""
+    recorder: Any = fleet.recorder
+    if not getattr(recorder, "packs_arrays", False):
+        raise TypeError("commit_free needs the PostgreSQL recorder's group commit.")
+    together, send = recorder._commit_together, recorder._send
+    ids = iter(range(10**12, 10**13))
+    events = [0]
+
+    def commit_together(units: list[Any]) -> None:
+        if any(unit.tracking is not None for unit in units):
+            raise TypeError("commit_free takes no policy positions.")
+        events[0] = sum(len(unit.stored_events) for unit in units)
+        together(units)
+
+    def no_round_trip(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(0, next(ids), None, None) for _ in range(events[0])]
+
+    recorder._commit_together, recorder._send = commit_together, no_round_trip
+    try:
+        yield
+    finally:
+        recorder._commit_together, recorder._send = together, send
+
+
 def rate_of(work: Sequence[Sequence[Call]]) -> float:
     """Commands/s of the clients' calls, each client a thread (one: this thread)."""
     if len(work) == 1:
@@ -474,8 +512,9 @@ def metrics(scale: Scale) -> list[Metric]:
     # Repetition i of either side runs batch i on its own copy of the seeded store.
     single = [Batch(f"s{i}", 1, single_rounds) for i in range(reps)]
     concurrent = [Batch(f"c{i}", THREADS, concurrent_rounds) for i in range(reps)]
+    free = [Batch(f"f{i}", THREADS, concurrent_rounds) for i in range(reps)]
     found: list[Metric] = []
-    with sides(single + concurrent) as both:
+    with sides(single + concurrent + free) as both:
         for name, batches, threads in (
             ("commands.single", single, 1),
             ("commands.concurrent", concurrent, THREADS),
@@ -502,6 +541,16 @@ def metrics(scale: Scale) -> list[Metric]:
                     },
                 )
             )
+        # Last: the fleet's cache is past its store from here on (`commit_free`).
+        say(f"commands.concurrent: {len(free)} batches with the commit free (the bound)")
+        with commit_free(both.fleet):
+            free_rates = [both.ours(batch) for batch in free]
+        free_cpu = both.cpu_medians().get("client_cpu_ms_per_command_ours")
+        by_name = {metric.name: metric for metric in found}
+        by_name["commands.concurrent"].detail |= {
+            "commit_free_commands_per_s": round(statistics.median(free_rates)),
+            "commit_free_client_cpu_ms_per_command": free_cpu,
+        }
         rows = scale.of(INSERT_ROWS, 100)
         say(f"commands.insert_limit: {THREADS} x {rows} single-row INSERT transactions")
         with fresh_schema() as schema:
@@ -514,6 +563,15 @@ def metrics(scale: Scale) -> list[Metric]:
                 detail={"threads": THREADS, "rows_per_thread": rows},
             )
         )
+    by_name = {metric.name: metric for metric in found}
+    limit = by_name["commands.insert_limit"].value
+    concurrent_metric = by_name["commands.concurrent"]
+    concurrent_metric.detail |= {
+        "share_of_insert_limit": round(concurrent_metric.value / limit, 3),
+        "commit_free_share_of_insert_limit": round(
+            concurrent_metric.detail["commit_free_commands_per_s"] / limit, 3
+        ),
+    }
     return found
 
 
