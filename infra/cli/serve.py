@@ -60,8 +60,12 @@ def serve(
 ) -> None:
     """Serve HTTP on the configured storage."""
     settings = load_settings(host=host, port=port)
+    # The port first: one taken is said before a demo key is made, the demo seeded or the
+    # store opened.
+    sock = listening_or_exit(settings, shared=reuse_port or workers > 1)
     verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
     if workers > 1:
+        sock.close()  # only checked: each part listens on a socket of its own
         if demo:  # seeded once, here, before any part opens the store
             try:
                 seeded_fleet, _ = open_demo_store(settings)
@@ -94,7 +98,7 @@ def serve(
         host=settings.host,
         port=settings.port,
     )
-    run(service.api(), settings, reuse_port=reuse_port)
+    run(service.api(), settings, sock=sock)
 
 
 def serve_parts(
@@ -129,15 +133,27 @@ def shared_keys(settings: Settings) -> dict[str, str]:
     return {"CURSOR_KEY": secrets.token_urlsafe(48)}
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket listening on `host`:`port` that other processes may listen on too
-    (SO_REUSEPORT; Linux spreads new connections over them). OSError when the port is
-    taken by a process that does not share it."""
+def listening_or_exit(settings: Settings, *, shared: bool) -> socket.socket:
+    """`listening_socket` on the settings' host and port; a port taken (or a host that is
+    not this machine's) is one clear line and exit 2, before anything else starts
+    (session 20: uvicorn's own bind came after the demo was seeded, and exited 3)."""
+    try:
+        return listening_socket(settings.host, settings.port, shared=shared)
+    except OSError as error:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}.")
+
+
+def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
+    """A TCP socket listening on `host`:`port` (SO_REUSEADDR, as uvicorn binds), that other
+    processes may listen on too when `shared` (SO_REUSEPORT; Linux spreads new
+    connections over them). OSError when the port is taken by a process that does not
+    share it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(2048)  # uvicorn's default backlog
     except OSError:
@@ -146,8 +162,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
-    """Serve `api` with uvicorn on the configured host and port (until stopped).
+def run(api: Any, settings: Settings, *, sock: socket.socket | None = None) -> None:
+    """Serve `api` with uvicorn on `sock` (bound by `serve` before anything else started)
+    or, without one, on the configured host and port (until stopped).
 
     Everything built so far (modules, FastAPI's routes and pydantic's validators) lives as
     long as the process, so it is frozen out of the cyclic collector's reach first: their
@@ -159,11 +176,11 @@ def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
     counted as long-lived, a full collection every half second (7-14 ms, every request
     waiting; docs/decisions.md, "Issue 11, the page on the event loop (session 19)").
     uvicorn's access log writes at info: above that level it is not asked for at all.
-    With `reuse_port` (a part of `serve --workers N`) it listens on a socket of its own
-    that the other parts share (`listening_socket`)."""
+    A part of `serve --workers N` gets a socket that the other parts share
+    (`listening_socket`)."""
     tune_gc()
     access_log = settings.log_level in ("debug", "info")
-    if not reuse_port:
+    if sock is None:
         uvicorn.run(
             api,
             host=settings.host,
@@ -172,6 +189,14 @@ def run(api: Any, settings: Settings, *, reuse_port: bool = False) -> None:
             access_log=access_log,
         )
         return
-    sock = listening_socket(settings.host, settings.port)
-    config = uvicorn.Config(api, log_level=settings.log_level, access_log=access_log)
-    uvicorn.Server(config).run(sockets=[sock])
+    config = uvicorn.Config(
+        api,
+        host=settings.host,  # for its "running on" line: it listens on `sock`
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=access_log,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
