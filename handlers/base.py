@@ -43,7 +43,7 @@ from domain.device_support import Alert
 from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
-from domain.text import check_storable
+from domain.text import check_storable, checked
 from handlers.access import (
     TENANT_ROLES,
     Actor,
@@ -54,7 +54,8 @@ from handlers.access import (
     owns,
 )
 from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
-from handlers.arguments import checked_argument, is_command
+from handlers.arguments import FEED_MESSAGES, checked_argument, is_command
+from handlers.arguments import NO_TEXT as _NO_TEXT
 from handlers.conditions import conditioned
 from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
@@ -387,9 +388,23 @@ def _binder(signature: inspect.Signature) -> Binder:
     positional = [p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     defaults = {p.name: p.default for p in rest if p.default is not inspect.Parameter.empty}
 
+    # Positional arguments only, the rest defaulted: by how many are given, the defaults
+    # that follow them in order (None: one of those has no default). The common call.
+    tails = [
+        {key: defaults[key] for key in names[n:]} if all(k in defaults for k in names[n:]) else None
+        for n in range(len(positional) + 1)
+    ]
+
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         if len(args) > len(positional):
             return None
+        if not kwargs:
+            tail = tails[len(args)]
+            if tail is not None:
+                plain = dict(zip(names, args, strict=False))
+                if tail:
+                    plain.update(tail)
+                return plain
         given = dict(zip(positional, args, strict=False))
         for key, value in kwargs.items():
             if key in given:
@@ -459,15 +474,27 @@ def _admitted(
 ) -> tuple[Actor, dict[str, Any]]:
     """The actor and the arguments (after `self` and the actor, by name), checked in this
     order: the role (`ForbiddenError`), every text (`TextError`), the tenant
-    (`NotFoundError`)."""
-    allow(actor, name, allowed)
-    checked = {n: checked_argument(n, v) for n, v in arguments.items()}
+    (`NotFoundError`). `arguments` itself comes back, its texts replaced by their
+    checked forms."""
+    if actor.role not in allowed:
+        allow(actor, name, allowed)  # raises ForbiddenError
+    # `checked_argument` of each, in order and in place: `arguments` is the command's own
+    # (bound above); a value is replaced only when its check changes it (an identifier to
+    # NFC). A plain str is checked by `checked` directly, as `checked_argument` would.
+    for n, value in arguments.items():
+        kind = type(value)
+        if kind in _NO_TEXT:
+            continue
+        plain = kind is str and n not in FEED_MESSAGES
+        new = checked(n, value) if plain else checked_argument(n, value)
+        if new is not value:
+            arguments[n] = new  # (a value replaced, no key added: the loop goes on)
     checked_actor = _checked_actor(actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
-        owned = str(checked[tenant])
+        owned = str(arguments[tenant])
         if not owns(checked_actor, owned):  # the refusal's words made only when refused
             raise NotFoundError(missing_tenant(tenant, owned))
-    return checked_actor, checked
+    return checked_actor, arguments
 
 
 class FleetApplication(Application[UUID]):
