@@ -3,6 +3,9 @@
 `FleetAggregate._record` builds an event directly where that gives the library's very
 event (`domain.base._plain_fields`); every scenario stores the same events either way, in
 the same field order, and any other call still goes the library's way with its errors.
+The binder's positional shortcut binds as inspect; texts checked directly (`checked`
+without `checked_argument`'s call) come out as before; the log context is structlog's own
+variables; a policy's position is still taken by its command alone.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ import json
 from typing import Any
 
 import pytest
+import structlog
+from eventsourcing.persistence import Tracking
 
 from domain import base as domain_base
 from domain.base import Cause, FleetAggregate
 from domain.device import Device
-from handlers import PartnerFleet
-from tests.scenarios import SCENARIOS, Scenario, in_memory_fleet
+from domain.text import TextError, checked
+from handlers import PartnerFleet, base
+from handlers.access import Role
+from handlers.arguments import checked_argument
+from handlers.base import COMMANDS, Working, _binder, command
+from handlers.devices import PartnerChoice
+from tests.scenarios import OPS, SCENARIOS, Scenario, in_memory_fleet
+from tests.unit.test_command_binding import SIGNATURES, by_inspect
 
 CAUSE = Cause("someone@example.com", "corr-20")
 
@@ -196,3 +207,133 @@ def test_events_that_are_not_plain_and_aggregates_of_other_classes_go_the_librar
         ("location_id", "role"),
         Device,
     )
+
+
+# --- the entry: binding, the argument checks, the context of a command ---------------------
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_positional_calls_with_the_rest_defaulted_bind_as_inspect_binds_them(name: str) -> None:
+    """The binder's shortcut (positional arguments only): for each count of them, the
+    arguments inspect binds, in the signature's order, or None where inspect refuses."""
+    signature = SIGNATURES[name]
+    rest = list(signature.parameters.values())[2:]
+    if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in rest):
+        return
+    positional = [p.name for p in rest if p.kind is p.POSITIONAL_OR_KEYWORD]
+    bind = _binder(signature)
+    for n in range(len(positional) + 1):
+        args = tuple(f"v-{p}" for p in positional[:n])
+        expected = by_inspect(signature, args, {})
+        got = bind(args, {})
+        assert got == expected, args
+        assert list(got or {}) == list(expected or {}), "in the signature's order"
+
+
+class Text(str):
+    """A str subclass: checked as text, as before."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "LOC-1",
+        "Cafe\u0301",  # an identifier: NFC
+        ["A", "Cafe\u0301", 3, None],
+        ("A", "B"),
+        Text("Cafe\u0301"),
+        [Text("x"), ["Cafe\u0301"]],
+    ],
+    ids=["plain", "nfc", "list", "tuple", "subclass", "nested"],
+)
+def test_texts_checked_directly_give_what_checked_argument_gave(value: Any) -> None:
+    got = checked_argument("serial", value)
+    assert got == _by_field(value)
+    assert type(got) is type(value) or isinstance(value, str)
+    if got == value and not isinstance(value, str):
+        assert got is value  # unchanged: passed on as it came
+
+
+def _by_field(value: Any) -> Any:
+    """The checks as before: each text `checked`, lists and tuples rebuilt item by item."""
+    if isinstance(value, str):
+        return checked("serial", value)
+    if isinstance(value, list | tuple):
+        return type(value)(_by_field(v) for v in value)
+    return value
+
+
+def test_a_bad_text_in_a_list_or_a_model_is_refused_naming_its_field() -> None:
+    with pytest.raises(TextError, match="serials"):
+        checked_argument("serials", ["ok", "bad\x00"])
+    with pytest.raises(TextError, match="location_id"):
+        checked_argument("partner", PartnerChoice(location_id="L\x00", role="bad\x01"))
+    with pytest.raises(TextError, match="role"):  # the first refused field, in order
+        checked_argument("partner", PartnerChoice(location_id="L1", role="bad\x01"))
+    nfc = checked_argument("partner", PartnerChoice(location_id="Cafe\u0301"))
+    assert nfc.location_id == "Caf\u00e9"
+
+
+def test_a_command_gets_its_identifiers_in_nfc_and_the_callers_objects_stay() -> None:
+    fleet = in_memory_fleet()
+    got: list[dict[str, Any]] = []
+    serials = ["Cafe\u0301"]
+
+    def probe(self: Any, w: Working, actor: Any, location_id: str, names: list[str]) -> None:
+        got.append({"location_id": location_id, "names": names})
+
+    run = command(Role.OPERATOR)(probe)
+    try:
+        run(fleet, OPS, "Cafe\u0301", serials)
+    finally:
+        COMMANDS.pop("probe", None)
+    assert got == [{"location_id": "Caf\u00e9", "names": ["Caf\u00e9"]}]
+    assert serials == ["Cafe\u0301"]  # the caller's list is not changed
+
+
+def test_the_logged_variables_are_structlogs_own() -> None:
+    tokens = structlog.contextvars.bind_contextvars(principal="p", correlation_id="c")
+    try:
+        assert tokens["principal"].var is base._LOGGED_PRINCIPAL
+        assert tokens["correlation_id"].var is base._LOGGED_CORRELATION_ID
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def test_a_policys_position_is_taken_by_the_command_it_calls_alone() -> None:
+    fleet = in_memory_fleet()
+    tracking = Tracking("policy-20", 1)
+    seen: list[tuple[str, Tracking | None, Tracking | None]] = []
+
+    def inner(w: Working) -> None:
+        seen.append(("inner", w.tracking, base._tracking.get()))
+
+    def outer(w: Working) -> None:
+        seen.append(("outer", w.tracking, base._tracking.get()))
+        fleet._run("inner", OPS, inner)
+
+    fleet._run("plain", OPS, lambda w: seen.append(("plain", w.tracking, base._tracking.get())))
+    with fleet.tracked(tracking):
+        fleet._run("outer", OPS, outer)
+        assert base._tracking.get() is tracking
+    assert base._tracking.get() is None
+    assert seen == [
+        ("plain", None, None),
+        ("outer", tracking, None),
+        ("inner", None, None),
+    ]
+    assert fleet.recorder.max_tracking_id("policy-20") == 1
+
+
+def test_a_working_starts_from_the_class_values_and_keeps_what_it_is_given() -> None:
+    fleet = in_memory_fleet()
+    plain = Working(fleet)
+    assert (plain.attempt, plain.cache, plain.tracking, plain.stream) == (1, None, None, None)
+    assert plain.optimistic
+    assert not plain.results_hold_none
+    tracking = Tracking("p", 2)
+    given = Working(fleet, 3, cache=fleet.aggregate_cache, tracking=tracking)
+    assert (given.attempt, given.cache, given.tracking) == (3, fleet.aggregate_cache, tracking)
+    assert not given.optimistic
+    assert Working.attempt == 1  # nothing set on the class
+    assert Working.tracking is None
