@@ -18,14 +18,15 @@ import structlog
 from eventsourcing.persistence import Tracking
 
 from domain import base as domain_base
-from domain.base import Cause, FleetAggregate
+from domain.base import Cause, FleetAggregate, NotFoundError
 from domain.device import Device
 from domain.text import TextError, checked
 from handlers import PartnerFleet, base
 from handlers.access import Role
 from handlers.arguments import checked_argument
 from handlers.base import COMMANDS, Working, _binder, command
-from handlers.devices import PartnerChoice
+from handlers.devices import NewDevice, PartnerChoice
+from tests.actors import customer
 from tests.scenarios import OPS, SCENARIOS, Scenario, in_memory_fleet
 from tests.unit.test_command_binding import SIGNATURES, by_inspect
 
@@ -337,3 +338,24 @@ def test_a_working_starts_from_the_class_values_and_keeps_what_it_is_given() -> 
     assert not given.optimistic
     assert Working.attempt == 1  # nothing set on the class
     assert Working.tracking is None
+
+
+# --- command bodies: a device's id from its normal serial, refusals made when refused -------
+
+
+def test_a_serial_in_any_form_names_its_device_and_an_unknown_one_is_refused_as_before() -> None:
+    fleet = in_memory_fleet()
+    owner = customer("C20")
+    fleet.register_devices(owner, "C20", [NewDevice(serial="AB12", connection="direct_connect")])
+    fleet.grant_consent(owner, "C20", [" ab12 "])  # ASCII: its normal form is its own
+    fleet.withdraw_consent(owner, "C20", ["\uff21\uff22\uff11\uff12"])  # full-width: NFKC
+    assert fleet.device("AB12").consent is None
+    with pytest.raises(NotFoundError) as missing:
+        fleet.grant_consent(owner, "C20", ["zz99"])
+    assert str(missing.value) == "No device with serial number 'ZZ99'."
+    assert missing.value.args[0].template == "No device with serial number {serial!r}."
+    with pytest.raises(NotFoundError) as other:
+        fleet.grant_consent(customer("C21"), "C21", ["AB12"])  # another customer's
+    assert str(other.value) == "No device with serial number 'AB12'."
+    with pytest.raises(NotFoundError, match="No partner has Location ID 'NOPE'"):
+        fleet.link_devices(owner, "C20", ["AB12"], PartnerChoice(location_id="NOPE"))
