@@ -21,7 +21,8 @@ from domain.text import check_data, checked
 
 # Types that hold no text, exactly (not subclasses): passed on without the isinstance
 # checks below (a Mapping check is an ABC's), session 19.
-_NO_TEXT = frozenset({type(None), bool, int, float, UUID})
+NO_TEXT = frozenset({type(None), bool, int, float, UUID})
+_NO_TEXT = NO_TEXT
 
 # Raw feed messages: each is validated as it is taken, so one bad message is rejected
 # with its reason and the rest of the batch lands (R-HLD-1).
@@ -42,14 +43,20 @@ def checked_argument(name: str, value: Any) -> Any:
     The actor is a dataclass too: its principal and correlation id are identifiers. What
     normalising leaves unchanged is passed on as it came (no copies on the common path).
     """
-    if type(value) in _NO_TEXT or name in FEED_MESSAGES:
+    kind = type(value)
+    if kind in _NO_TEXT or name in FEED_MESSAGES:
         return value
-    if isinstance(value, str):
+    if kind is str or isinstance(value, str):
         return checked(name, value)
-    if isinstance(value, list | tuple):
-        items = [checked_argument(name, item) for item in value]
-        same = all(new is old for new, old in zip(items, value, strict=True))
-        return value if same else type(value)(items)
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        items = [  # a plain str item checked directly, as the call would
+            checked(name, item) if type(item) is str else checked_argument(name, item)
+            for item in value
+        ]
+        for new, old in zip(items, value, strict=True):
+            if new is not old:
+                return type(value)(items)
+        return value
     if isinstance(value, Mapping):
         check_data(name, value)
         return value
@@ -59,7 +66,10 @@ def checked_argument(name: str, value: Any) -> Any:
 def _checked_fields(value: Any) -> Any:
     """A model or dataclass with its text fields checked; anything else unchanged."""
     if isinstance(value, BaseModel):
-        changed = _changed({f: getattr(value, f) for f in type(value).model_fields})
+        fields = _MODEL_FIELDS.get(type(value))
+        if fields is None:
+            fields = _MODEL_FIELDS[type(value)] = tuple(type(value).model_fields)
+        changed = _changed({f: getattr(value, f) for f in fields})
         return value.model_copy(update=changed) if changed else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = _FIELD_NAMES.get(type(value))
@@ -70,11 +80,19 @@ def _checked_fields(value: Any) -> Any:
     return value
 
 
-# A dataclass's field names, by class (dataclasses.fields builds a tuple on every call).
+# A dataclass's field names, by class (dataclasses.fields builds a tuple on every call);
+# a pydantic model's, by class (its `model_fields` is a property that warns on instances).
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_MODEL_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _changed(fields: dict[str, Any]) -> dict[str, Any]:
-    """The text fields whose checked form differs from the given one (NFC keys)."""
-    checked_texts = {f: checked_argument(f, v) for f, v in fields.items() if isinstance(v, str)}
-    return {f: v for f, v in checked_texts.items() if v is not fields[f]}
+    """The text fields whose checked form differs from the given one (NFC keys), each
+    field checked in order (the first refused is the one named)."""
+    changed = {}
+    for f, v in fields.items():
+        if isinstance(v, str):
+            new = checked(f, v)
+            if new is not v:
+                changed[f] = new
+    return changed

@@ -43,7 +43,7 @@ from domain.device_support import Alert
 from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
-from domain.text import check_storable
+from domain.text import check_storable, checked
 from handlers.access import (
     TENANT_ROLES,
     Actor,
@@ -54,8 +54,9 @@ from handlers.access import (
     owns,
 )
 from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
-from handlers.arguments import checked_argument, is_command
-from handlers.conditions import conditioned
+from handlers.arguments import FEED_MESSAGES, checked_argument, is_command
+from handlers.arguments import NO_TEXT as _NO_TEXT
+from handlers.conditions import conditioned, requested
 from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
 
@@ -71,6 +72,18 @@ _last_position: ContextVar[int] = ContextVar("last_position", default=0)
 # A policy's position in the notification log, saved with the events of the command it
 # calls (see FleetApplication.tracked): policies call the same public commands.
 _tracking: ContextVar[Tracking | None] = ContextVar("tracking", default=None)
+
+
+def _logged_variables() -> tuple[ContextVar[Any], ContextVar[Any]]:
+    """structlog's context variables of `principal` and `correlation_id`: those that
+    `bind_contextvars` sets and `merge_contextvars` reads (found through the tokens of one
+    binding, undone at once; a token names its variable)."""
+    tokens = structlog.contextvars.bind_contextvars(principal="", correlation_id="")
+    structlog.contextvars.reset_contextvars(**tokens)
+    return tokens["principal"].var, tokens["correlation_id"].var
+
+
+_LOGGED_PRINCIPAL, _LOGGED_CORRELATION_ID = _logged_variables()
 MAX_ATTEMPTS = 8
 BACK_OFF_SECONDS = 0.003
 
@@ -116,6 +129,21 @@ class Working(dict[UUID, FleetAggregate]):
     those that came from the cache.
     """
 
+    # Immutable starting values are the class's: an instance sets only what differs
+    # (a command makes one Working per attempt; session 20).
+    attempt = 1
+    cache: AggregateCache | None = None
+    tracking: Tracking | None = None  # the policy position the command saves with, if any
+    _hints: tuple[UUID, ...] = ()  # fetched with the next prefetch (`hint`)
+    _hint_found: Callable[[Any], None] | None = None
+    # Where `encoded` goes as it is made, when the command streams (`stream_encoded`).
+    stream: Any = None
+    _stream_expected = 0
+    # Set by the command path once the body has returned: whether its result can hold
+    # no aggregate (None, a number, a text, an id), so that after the save the cache
+    # may keep these aggregates themselves instead of copies (`_remember_quietly`).
+    results_hold_none = False
+
     def __init__(
         self,
         app: FleetApplication,
@@ -126,25 +154,19 @@ class Working(dict[UUID, FleetAggregate]):
     ) -> None:
         super().__init__()
         self._app = app
-        self.attempt = attempt
-        self.cache = cache
-        self.tracking = tracking  # the policy position the command saves with, if any
+        if attempt != 1:
+            self.attempt = attempt
+        if cache is not None:
+            self.cache = cache
+        if tracking is not None:
+            self.tracking = tracking
         self.loaded: dict[UUID, int] = {}
         self.from_cache: set[UUID] = set()
         self._absent: set[UUID] = set()  # prefetched and not found
-        self._hints: tuple[UUID, ...] = ()  # fetched with the next prefetch (`hint`)
-        self._hint_found: Callable[[Any], None] | None = None
         # New aggregates whose one (created) event the command encoded itself (bulk
         # intake, handlers/landing.py), by aggregate id; saved before the events of the
         # aggregates above, in the same transaction.
         self.encoded: dict[UUID, StoredEvent] = {}
-        # Where `encoded` goes as it is made, when the command streams (`stream_encoded`).
-        self.stream: Any = None
-        self._stream_expected = 0
-        # Set by the command path once the body has returned: whether its result can hold
-        # no aggregate (None, a number, a text, an id), so that after the save the cache
-        # may keep these aggregates themselves instead of copies (`_remember_quietly`).
-        self.results_hold_none = False
 
     @property
     def optimistic(self) -> bool:
@@ -387,9 +409,23 @@ def _binder(signature: inspect.Signature) -> Binder:
     positional = [p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     defaults = {p.name: p.default for p in rest if p.default is not inspect.Parameter.empty}
 
+    # Positional arguments only, the rest defaulted: by how many are given, the defaults
+    # that follow them in order (None: one of those has no default). The common call.
+    tails = [
+        {key: defaults[key] for key in names[n:]} if all(k in defaults for k in names[n:]) else None
+        for n in range(len(positional) + 1)
+    ]
+
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         if len(args) > len(positional):
             return None
+        if not kwargs:
+            tail = tails[len(args)]
+            if tail is not None:
+                plain = dict(zip(names, args, strict=False))
+                if tail:
+                    plain.update(tail)
+                return plain
         given = dict(zip(positional, args, strict=False))
         for key, value in kwargs.items():
             if key in given:
@@ -459,15 +495,27 @@ def _admitted(
 ) -> tuple[Actor, dict[str, Any]]:
     """The actor and the arguments (after `self` and the actor, by name), checked in this
     order: the role (`ForbiddenError`), every text (`TextError`), the tenant
-    (`NotFoundError`)."""
-    allow(actor, name, allowed)
-    checked = {n: checked_argument(n, v) for n, v in arguments.items()}
+    (`NotFoundError`). `arguments` itself comes back, its texts replaced by their
+    checked forms."""
+    if actor.role not in allowed:
+        allow(actor, name, allowed)  # raises ForbiddenError
+    # `checked_argument` of each, in order and in place: `arguments` is the command's own
+    # (bound above); a value is replaced only when its check changes it (an identifier to
+    # NFC). A plain str is checked by `checked` directly, as `checked_argument` would.
+    for n, value in arguments.items():
+        kind = type(value)
+        if kind in _NO_TEXT:
+            continue
+        plain = kind is str and n not in FEED_MESSAGES
+        new = checked(n, value) if plain else checked_argument(n, value)
+        if new is not value:
+            arguments[n] = new  # (a value replaced, no key added: the loop goes on)
     checked_actor = _checked_actor(actor)
     if tenant is not None and actor.role in TENANT_ROLES:  # both in NFC, as stored
-        owned = str(checked[tenant])
+        owned = str(arguments[tenant])
         if not owns(checked_actor, owned):  # the refusal's words made only when refused
             raise NotFoundError(missing_tenant(tenant, owned))
-    return checked_actor, checked
+    return checked_actor, arguments
 
 
 class FleetApplication(Application[UUID]):
@@ -608,21 +656,27 @@ class FleetApplication(Application[UUID]):
         alone: a command called while it runs does not save it too.
         """
         tracking = _tracking.get()
-        token = _tracking.set(None)
+        # Taken from the context only inside `tracked(...)`: elsewhere it is None already,
+        # and stays so without a set and a reset (session 20).
+        token = None if tracking is None else _tracking.set(None)
+        # Bound for the command's log lines, then reset to what they were: structlog's own
+        # variables set directly, as `bind_contextvars` and `reset_contextvars` set them
+        # (without their name look-ups, session 20; not `bound_contextvars`, which copies
+        # every context variable per command, session 17).
+        principal = _LOGGED_PRINCIPAL.set(actor.principal)
+        correlation_id = _LOGGED_CORRELATION_ID.set(actor.correlation_id)
         try:
-            # Bound for the command's log lines, then reset to what they were (tokens: as
-            # `bound_contextvars`, without its copy of every context variable per command).
-            logged = structlog.contextvars.bind_contextvars(
-                principal=actor.principal, correlation_id=actor.correlation_id
+            conditions = requested()
+            if conditions is None or conditions.used:  # no HTTP conditions: as `conditioned`
+                return self._attempt(command, actor, work, tracking)
+            return conditioned(  # under an Idempotency-Key / If-Match (conditions.py)
+                self, actor, command, work, lambda w: self._attempt(command, actor, w, tracking)
             )
-            try:  # under an HTTP request's Idempotency-Key / If-Match, if any (conditions.py)
-                return conditioned(
-                    self, actor, command, work, lambda w: self._attempt(command, actor, w, tracking)
-                )
-            finally:
-                structlog.contextvars.reset_contextvars(**logged)
         finally:
-            _tracking.reset(token)
+            _LOGGED_CORRELATION_ID.reset(correlation_id)
+            _LOGGED_PRINCIPAL.reset(principal)
+            if token is not None:
+                _tracking.reset(token)
 
     def open_stream(self, tracking: Tracking | None, expected: int) -> Any:
         """A stream for a command's `expected` encoded events, saved with `tracking`
@@ -685,10 +739,12 @@ class FleetApplication(Application[UUID]):
                 _back_off(attempt)
                 continue
             finally:
-                working.end_stream()  # a no-op once saved; else nothing streamed stays
-            _log_outcome(bound, working, "accepted", attempts=attempt)
+                if working.stream is not None:  # none once saved; else nothing streamed stays
+                    working.end_stream()
+            if bound is not _QUIET:
+                _log_outcome(bound, working, "accepted", attempts=attempt)
             if recordings:
-                _last_position.set(max(r.notification.id for r in recordings))
+                _last_position.set(max([r.notification.id for r in recordings]))
             return result
         _log_outcome(bound, working, "conflict", attempts=MAX_ATTEMPTS)
         raise ConflictError(

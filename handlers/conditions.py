@@ -117,6 +117,9 @@ class Conditions:
 
 
 _current: ContextVar[Conditions | None] = ContextVar("conditions", default=None)
+# The conditions `applied` now, if any (None outside a request that has some): for the
+# command path, which runs `conditioned` only when they are there and not yet `used`.
+requested = _current.get
 _in_flight: set[str] = set()
 _in_flight_lock = threading.Lock()
 

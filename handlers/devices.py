@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.base import Cause, DomainError, Msg
+from domain.base import Cause, DomainError, Msg, NotFoundError, natural_id
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.customer_group import CustomerGroup
 from domain.device import Device, DeviceError, normalise_serial
@@ -43,12 +43,16 @@ class PartnerChoice(BaseModel):
 
 
 def load_device(w: Working, serial: str) -> Device:
-    """The device with this serial number, or a refusal that says so."""
-    return w.load(
-        Device,
-        Device.id_for(serial),
-        Msg("No device with serial number {serial!r}.", serial=serial),
-    )
+    """The device with this serial number, or a refusal that says so (`NotFoundError`)."""
+    return _device_of(w, serial, Device.id_for(serial))
+
+
+def _device_of(w: Working, serial: str, device_id: UUID) -> Device:
+    """`w.load` of the device, its refusal's words made only when refused (session 20)."""
+    found = w.find(Device, device_id)
+    if found is None:
+        raise NotFoundError(Msg("No device with serial number {serial!r}.", serial=serial))
+    return found
 
 
 def device_ids(serials: list[str]) -> list[UUID]:
@@ -70,7 +74,12 @@ def owned_devices(w: Working, customer_id: str, serials: list[str]) -> list[Devi
     cleaned = [normalise_serial(s) for s in serials]
     if len(set(cleaned)) != len(cleaned):
         raise DeviceError(Msg("A serial number is listed twice; list each device once."))
-    devices = [load_device(w, s) for s in cleaned]
+    # An ASCII serial in its normal form is its own normal form: its id without a third
+    # `normalise_serial` (`Device.id_for`'s); any other goes through it as before.
+    devices = [
+        _device_of(w, s, natural_id("device", s)) if s.isascii() else load_device(w, s)
+        for s in cleaned
+    ]
     for device in devices:
         device.require_owner(customer_id)
     return devices
