@@ -724,10 +724,10 @@ class FleetApplication(Application[UUID]):
         for event in processing_event.events:
             if not getattr(event, "texts_checked", False):  # a backstop: no view can be
                 check_storable(vars(event))  # stopped by an event, whatever path made it
-        recordings = (
-            self._record_encoded(list(working.encoded.values()), processing_event, working.stream)
-            if working.encoded
-            else self._record(processing_event)
+        # Not `Application._record` (EventStore.put): the same stored events, insert and
+        # recordings, with two layers fewer per save (issue 11, session 20).
+        recordings = self._record_encoded(
+            list(working.encoded.values()), processing_event, working.stream
         )
         if caching:
             self._remember_quietly(working, read_versions)
@@ -741,8 +741,9 @@ class FleetApplication(Application[UUID]):
         processing_event: ProcessingEvent[UUID],
         stream: Any = None,
     ) -> list[Recording[UUID]]:
-        """`Application._record` with `encoded` stored events first, in one insert (one
-        transaction, the tracking record with them); recordings of the domain events.
+        """`Application._record` with `encoded` stored events (none: the command made only
+        domain events) first, in one insert (one transaction, the tracking record with
+        them); recordings of the domain events, as `EventStore.put` makes them.
         Read-your-writes: the last position is the insert's last id (issue 11).
 
         With a `stream` (Working.stream_encoded) the encoded events are in it already:

@@ -454,8 +454,10 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.alone_statement
         parameters: dict[str, Any] = self._parameters(units)
         if self.packs_arrays:
-            with unencodable_refused():
+            try:  # as `unencodable_refused`, without a generator per group
                 parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+            except _UNENCODABLE as error:
+                raise _unencodable(error) from error
         rows = self._send(statement, parameters)
         settle(units, rows)
 
@@ -465,9 +467,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         libpq's pipeline directly, on the committer's own connection (`_send_directly`),
         any others through psycopg's on a pooled one."""
         if self.packs_arrays:
-            with self._commit_lock, _as_eventsourcing_errors():
-                rows = self._send_directly(self._commit_connection(), statement, parameters)
-                self._replan_when_grown(rows)
+            with self._commit_lock:
+                try:  # as `_as_eventsourcing_errors`, without a generator per group
+                    rows = self._send_directly(self._commit_connection(), statement, parameters)
+                    self._replan_when_grown(rows)
+                except psycopg.Error as error:
+                    raise _eventsourcing_error(error) from error
                 return rows
         with unencodable_refused(), self.datastore.get_connection() as conn:
             try:
@@ -823,8 +828,16 @@ def unencodable_refused() -> Iterator[None]:
     or struct.error failed every unit of the group)."""
     try:
         yield
-    except (UnicodeEncodeError, struct.error, OverflowError) as error:
-        raise DataError(f"The save's data cannot be sent: {error}") from error
+    except _UNENCODABLE as error:
+        raise _unencodable(error) from error
+
+
+# What packing or sending raises for data that cannot be sent (`unencodable_refused`).
+_UNENCODABLE = (UnicodeEncodeError, struct.error, OverflowError)
+
+
+def _unencodable(error: BaseException) -> DataError:
+    return DataError(f"The save's data cannot be sent: {error}")
 
 
 # psycopg's errors and eventsourcing's, the most specific first (as
@@ -842,15 +855,10 @@ _EVENTSOURCING_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]],
 )
 
 
-@contextmanager
-def _as_eventsourcing_errors() -> Iterator[None]:
-    """psycopg's errors as eventsourcing's, as `PostgresDatastore.get_connection` turns
-    them (the committer's own connection is not the pool's)."""
-    try:
-        yield
-    except psycopg.Error as error:
-        ours = next(es for theirs, es in _EVENTSOURCING_ERRORS if isinstance(error, theirs))
-        raise ours(str(error)) from error
+def _eventsourcing_error(error: psycopg.Error) -> PersistenceError:
+    """`error` as eventsourcing's error of its kind, with its message."""
+    ours = next(es for theirs, es in _EVENTSOURCING_ERRORS if isinstance(error, theirs))
+    return ours(str(error))
 
 
 def _roll_back_directly(conn: Connection[Any]) -> None:
