@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -67,12 +68,17 @@ from psycopg.waiting import Ready, Wait
 from infra.storage.group_commit import GroupCommitter, Unit
 from infra.storage.pg_arrays import (
     Packed,
+    bytea_array,
+    int4_array,
+    int8_array,
     packed_bytea,
     packed_int4,
     packed_int8,
     packed_text,
     packed_uuid,
+    text_array,
     use_packed_arrays,
+    uuid_array,
 )
 from infra.storage.pg_conn import name_store_connections
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
@@ -452,12 +458,14 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.reads_statement
         else:
             statement = self.alone_statement
-        parameters: dict[str, Any] = self._parameters(units)
+        parameters: dict[str, Any]
         if self.packs_arrays:
             try:  # as `unencodable_refused`, without a generator per group
-                parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+                parameters = _packed_parameters(units)
             except _UNENCODABLE as error:
                 raise _unencodable(error) from error
+        else:
+            parameters = self._parameters(units)
         rows = self._send(statement, parameters)
         settle(units, rows)
 
@@ -683,6 +691,60 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 p["names"].append(unit.tracking.application_name)
                 p["positions"].append(unit.tracking.notification_id)
         return p
+
+
+_IDS = attrgetter("originator_id")
+_VERSIONS = attrgetter("originator_version")
+_TOPICS = attrgetter("topic")
+_STATES = attrgetter("state")
+
+
+def _packed_parameters(units: list[Unit]) -> dict[str, bytes]:
+    """`FleetProcessRecorder._parameters(units)`, each packed by its PACKERS entry: the
+    same names and bytes, built from the units without the lists in between (each
+    array's values taken by `map` over an attrgetter; issue 11, session 20). The arrays
+    are packed in PARAMETERS order, so data that cannot be packed raises what PACKERS
+    raised first."""
+    lone = units[0]
+    if len(units) == 1 and lone.tracking is None and lone.stored_events:
+        p = _packed_events(lone.stored_events)
+        reads = lone.read_versions
+        if reads:
+            p["read_ids"] = uuid_array(reads)
+            p["read_versions"] = int8_array(list(reads.values()))
+        return p
+    events: list[StoredEvent] = []
+    event_units: list[int] = []
+    read_units: list[int] = []
+    read_ids: list[UUID] = []
+    read_versions: list[int] = []
+    tracked: list[tuple[int, Tracking]] = []
+    for index, unit in enumerate(units):
+        events += unit.stored_events
+        event_units += [index] * len(unit.stored_events)
+        if unit.read_versions:
+            read_units += [index] * len(unit.read_versions)
+            read_ids += unit.read_versions
+            read_versions += unit.read_versions.values()
+        if unit.tracking is not None:
+            tracked.append((index, unit.tracking))
+    p = {"event_units": int4_array(event_units), **_packed_events(events)}
+    p["read_units"] = int4_array(read_units)
+    p["read_ids"] = uuid_array(read_ids)
+    p["read_versions"] = int8_array(read_versions)
+    p["tracking_units"] = int4_array([index for index, _ in tracked])
+    p["names"] = text_array([tracking.application_name for _, tracking in tracked])
+    p["positions"] = int8_array([tracking.notification_id for _, tracking in tracked])
+    return p
+
+
+def _packed_events(events: Sequence[StoredEvent]) -> dict[str, bytes]:
+    return {
+        "event_ids": uuid_array(list(map(_IDS, events))),
+        "event_versions": int8_array(list(map(_VERSIONS, events))),
+        "topics": text_array(list(map(_TOPICS, events))),
+        "states": bytea_array(list(map(_STATES, events))),
+    }
 
 
 def _start_statements(curs: Cursor[DictRow], statements: Sequence[Composed]) -> list[Composed]:
