@@ -24,7 +24,6 @@ from eventsourcing.application import (
 from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
-    Notification,
     ProcessRecorder,
     RecordConflictError,
     Recording,
@@ -57,7 +56,13 @@ from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCach
 from handlers.arguments import checked_argument, is_command
 from handlers.conditions import conditioned
 from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
-from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
+from handlers.transcoding import (
+    DataclassAsDict,
+    DateAsISO,
+    FleetMapper,
+    FleetTranscoder,
+    notification_of,
+)
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -773,16 +778,7 @@ class FleetApplication(Application[UUID]):
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 cache.put(aggregate_id, aggregate)
         return [
-            Recording(
-                event,
-                Notification(
-                    id=notification_id,
-                    originator_id=row.originator_id,
-                    originator_version=row.originator_version,
-                    topic=row.topic,
-                    state=row.state,
-                ),
-            )
+            Recording(event, notification_of(row, notification_id))
             for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
         ]
 

@@ -3,6 +3,8 @@
 - `_packed_parameters` (the group's arrays packed straight from its units) equals
   PACKERS over `FleetProcessRecorder._parameters`: the same names, the same bytes, and
   for data that cannot be packed the same error first.
+- FleetMapper.to_stored_event and `notification_of` make the objects the stock mapper and
+  the dataclasses made: the same fields, in the same order, the same bytes.
 - `FleetApplication._save` records through `_record_encoded` (no EventStore.put): the same
   recordings as eventsourcing's `Application._record` for the same events.
 """
@@ -10,21 +12,30 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import FrozenInstanceError
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Mapper, Notification, StoredEvent, Tracking
 
 from domain import Device
 from domain.base import Cause
 from handlers import PartnerFleet
+from handlers.transcoding import notification_of
 from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import (
     PACKERS,
     FleetProcessRecorder,
     _packed_parameters,
+)
+from tests.scenarios import in_memory_fleet
+from tests.unit.views_support import (
+    CUSTOMER,
+    LOC,
+    link_new_servers,
+    new_partner,
 )
 
 
@@ -126,3 +137,45 @@ def test_session20_the_save_records_what_eventsourcings_record_recorded(
     assert ours_app.recorder.select_notifications(
         1, 10
     ) == theirs_app.recorder.select_notifications(1, 10)
+
+
+def every_domain_event() -> list[Any]:
+    fleet = in_memory_fleet()
+    new_partner(fleet, LOC)
+    link_new_servers(fleet, "C1", "S1", "S2", to=LOC, name="Customer One")
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    return [fleet.mapper.to_domain_event(n) for n in fleet.recorder.select_notifications(1, 500)]
+
+
+def test_session20_the_mapper_stores_what_the_stock_mapper_stored() -> None:
+    """The same fields, in the same order, and the same bytes, for every kind of event a
+    link, a grant and a withdrawal make (a CustomerGroup's are of class version 2)."""
+    events = every_domain_event()
+    ours = PartnerFleet(env=IN_MEMORY).mapper
+    stock: Mapper[UUID] = Mapper(ours.transcoder)
+    assert any(getattr(type(e), "class_version", 1) > 1 for e in events)
+    for event in events:
+        made, expected = ours.to_stored_event(event), stock.to_stored_event(event)
+        assert type(made) is StoredEvent
+        assert made == expected
+        assert list(vars(made).items()) == list(vars(expected).items())
+        assert made == ours.to_stored_event(event)  # the topic as looked up again
+
+
+def test_session20_a_notification_is_made_as_its_dataclass_makes_it() -> None:
+    row = stored(3)
+    made = notification_of(row, 42)
+    expected = Notification(
+        originator_id=row.originator_id,
+        originator_version=3,
+        topic=row.topic,
+        state=row.state,
+        id=42,
+    )
+    assert type(made) is Notification
+    assert made == expected
+    assert list(vars(made).items()) == list(vars(expected).items())
+    with pytest.raises(FrozenInstanceError):
+        made.id = 1  # type: ignore[misc]
+    assert notification_of(expected, 7) == Notification(**{**vars(expected), "id": 7})
