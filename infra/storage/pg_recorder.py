@@ -527,7 +527,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         ready = self._prepared
         opening = [self._direct(s) for s in self.opening_statements]
         main = self._direct(statement)
-        closing = [s.as_bytes(conn) for s in self.closing_statements]
+        closing = (
+            [s.as_bytes(conn) for s in self.closing_statements] if self.closing_statements else []
+        )
         values: list[bytes | None] = [parameters[name] for name in main.parameters]
         for attempt in (1, 2):
             # The resend starts from nothing: DEALLOCATE ALL, then every statement
@@ -551,16 +553,16 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 pgconn.send_query_params(b"COMMIT", None)
 
             results = _pipelined(conn, queue)
-            if reset and results and results[0].status == ExecStatus.COMMAND_OK:
+            if reset and results and results[0].status == _COMMAND_OK:
                 ready.clear()
             skipped = int(reset)
-            prepared_now = {  # prepared statements outlive a rollback
-                prepared.name
-                for prepared, result in zip(preparing, results[skipped:], strict=False)
-                if result.status == ExecStatus.COMMAND_OK
-            }
-            ready |= prepared_now
-            failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
+            if preparing:  # prepared statements outlive a rollback
+                ready |= {
+                    prepared.name
+                    for prepared, result in zip(preparing, results[skipped:], strict=False)
+                    if result.status == _COMMAND_OK
+                }
+            failed = next((r for r in results if r.status == _FATAL_ERROR), None)
             expected = skipped + len(preparing) + len(opening) + len(closing) + 3
             if failed is None and len(results) == expected:
                 rows = results[skipped + len(preparing) + 1 + len(opening)]
@@ -936,8 +938,18 @@ def _roll_back_directly(conn: Connection[Any]) -> None:
         results = _pipelined(conn, queue)
     except Exception:
         return  # closed: the pool replaces it
-    if any(r.status != ExecStatus.COMMAND_OK for r in results):
+    if any(r.status != _COMMAND_OK for r in results):
         conn.close()
+
+
+# The libpq statuses `_send_directly` and `_exchange` test per result, as plain ints, and
+# the waits they yield: an enum member looked up on its class costs a Python-level
+# `EnumType` look-up each time, ~20 per group (issue 11, session 20).
+_COMMAND_OK = int(ExecStatus.COMMAND_OK)
+_FATAL_ERROR = int(ExecStatus.FATAL_ERROR)
+_PIPELINE_SYNC = int(ExecStatus.PIPELINE_SYNC)
+_CONNECTION_OK = int(ConnStatus.OK)
+_WAIT_R, _WAIT_RW, _READY_R = Wait.R, Wait.RW, Ready.R
 
 
 def _exchange(pgconn: PGconn) -> Generator[Wait, Ready | int, list[PGresult]]:
@@ -945,23 +957,23 @@ def _exchange(pgconn: PGconn) -> Generator[Wait, Ready | int, list[PGresult]]:
     psycopg generator: `conn.wait` drives it). Raises psycopg's OperationalError when
     the connection is lost."""
     while pgconn.flush():  # non-blocking: 1 while something is left to send
-        ready = yield Wait.RW
-        if ready & Ready.R:
+        ready = yield _WAIT_RW
+        if ready & _READY_R:
             pgconn.consume_input()  # the server's replies, so that it reads on
     results: list[PGresult] = []
     ended = False  # the previous get_result ended a statement's results
     while True:
         while pgconn.is_busy():
-            yield Wait.R
+            yield _WAIT_R
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
-            if ended or pgconn.status != ConnStatus.OK:
+            if ended or pgconn.status != _CONNECTION_OK:
                 raise errors.OperationalError("The connection ended before the pipeline's Sync.")
             ended = True
             continue
         ended = False
-        if result.status == ExecStatus.PIPELINE_SYNC:
+        if result.status == _PIPELINE_SYNC:
             return results
         results.append(result)
 
