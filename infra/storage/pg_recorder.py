@@ -184,7 +184,8 @@ ORDER BY 1, 2
 
 
 # How each parameter is sent already packed (infra/storage/pg_arrays.py) when the
-# store's ids are UUIDs: a fraction of the CPU of psycopg's dumping of lists.
+# store's ids are UUIDs: a fraction of the CPU of psycopg's dumping of lists. The save
+# packs them with `_packed_parameters`, which gives these packers' bytes (tests).
 PACKERS: dict[str, Callable[[Any], Packed]] = {
     **dict.fromkeys(("event_units", "read_units", "tracking_units"), packed_int4),
     **dict.fromkeys(("event_ids", "read_ids"), packed_uuid),
