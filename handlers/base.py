@@ -24,7 +24,6 @@ from eventsourcing.application import (
 from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
-    Notification,
     ProcessRecorder,
     RecordConflictError,
     Recording,
@@ -58,7 +57,13 @@ from handlers.arguments import FEED_MESSAGES, checked_argument, is_command
 from handlers.arguments import NO_TEXT as _NO_TEXT
 from handlers.conditions import conditioned, requested
 from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
-from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
+from handlers.transcoding import (
+    DataclassAsDict,
+    DateAsISO,
+    FleetMapper,
+    FleetTranscoder,
+    notification_of,
+)
 
 log = structlog.get_logger("partnerfleet.commands")
 
@@ -780,10 +785,10 @@ class FleetApplication(Application[UUID]):
         for event in processing_event.events:
             if not getattr(event, "texts_checked", False):  # a backstop: no view can be
                 check_storable(vars(event))  # stopped by an event, whatever path made it
-        recordings = (
-            self._record_encoded(list(working.encoded.values()), processing_event, working.stream)
-            if working.encoded
-            else self._record(processing_event)
+        # Not `Application._record` (EventStore.put): the same stored events, insert and
+        # recordings, with two layers fewer per save (issue 11, session 20).
+        recordings = self._record_encoded(
+            list(working.encoded.values()), processing_event, working.stream
         )
         if caching:
             self._remember_quietly(working, read_versions)
@@ -797,8 +802,9 @@ class FleetApplication(Application[UUID]):
         processing_event: ProcessingEvent[UUID],
         stream: Any = None,
     ) -> list[Recording[UUID]]:
-        """`Application._record` with `encoded` stored events first, in one insert (one
-        transaction, the tracking record with them); recordings of the domain events.
+        """`Application._record` with `encoded` stored events (none: the command made only
+        domain events) first, in one insert (one transaction, the tracking record with
+        them); recordings of the domain events, as `EventStore.put` makes them.
         Read-your-writes: the last position is the insert's last id (issue 11).
 
         With a `stream` (Working.stream_encoded) the encoded events are in it already:
@@ -828,16 +834,7 @@ class FleetApplication(Application[UUID]):
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 cache.put(aggregate_id, aggregate)
         return [
-            Recording(
-                event,
-                Notification(
-                    id=notification_id,
-                    originator_id=row.originator_id,
-                    originator_version=row.originator_version,
-                    topic=row.topic,
-                    state=row.state,
-                ),
-            )
+            Recording(event, notification_of(row, notification_id))
             for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
         ]
 

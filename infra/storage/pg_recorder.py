@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -67,12 +68,17 @@ from psycopg.waiting import Ready, Wait
 from infra.storage.group_commit import GroupCommitter, Unit
 from infra.storage.pg_arrays import (
     Packed,
+    bytea_array,
+    int4_array,
+    int8_array,
     packed_bytea,
     packed_int4,
     packed_int8,
     packed_text,
     packed_uuid,
+    text_array,
     use_packed_arrays,
+    uuid_array,
 )
 from infra.storage.pg_conn import name_store_connections
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
@@ -178,7 +184,8 @@ ORDER BY 1, 2
 
 
 # How each parameter is sent already packed (infra/storage/pg_arrays.py) when the
-# store's ids are UUIDs: a fraction of the CPU of psycopg's dumping of lists.
+# store's ids are UUIDs: a fraction of the CPU of psycopg's dumping of lists. The save
+# packs them with `_packed_parameters`, which gives these packers' bytes (tests).
 PACKERS: dict[str, Callable[[Any], Packed]] = {
     **dict.fromkeys(("event_units", "read_units", "tracking_units"), packed_int4),
     **dict.fromkeys(("event_ids", "read_ids"), packed_uuid),
@@ -452,10 +459,14 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             statement = self.reads_statement
         else:
             statement = self.alone_statement
-        parameters: dict[str, Any] = self._parameters(units)
+        parameters: dict[str, Any]
         if self.packs_arrays:
-            with unencodable_refused():
-                parameters = {name: PACKERS[name](values) for name, values in parameters.items()}
+            try:  # as `unencodable_refused`, without a generator per group
+                parameters = _packed_parameters(units)
+            except _UNENCODABLE as error:
+                raise _unencodable(error) from error
+        else:
+            parameters = self._parameters(units)
         rows = self._send(statement, parameters)
         settle(units, rows)
 
@@ -465,9 +476,12 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         libpq's pipeline directly, on the committer's own connection (`_send_directly`),
         any others through psycopg's on a pooled one."""
         if self.packs_arrays:
-            with self._commit_lock, _as_eventsourcing_errors():
-                rows = self._send_directly(self._commit_connection(), statement, parameters)
-                self._replan_when_grown(rows)
+            with self._commit_lock:
+                try:  # as `_as_eventsourcing_errors`, without a generator per group
+                    rows = self._send_directly(self._commit_connection(), statement, parameters)
+                    self._replan_when_grown(rows)
+                except psycopg.Error as error:
+                    raise _eventsourcing_error(error) from error
                 return rows
         with unencodable_refused(), self.datastore.get_connection() as conn:
             try:
@@ -514,7 +528,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         ready = self._prepared
         opening = [self._direct(s) for s in self.opening_statements]
         main = self._direct(statement)
-        closing = [s.as_bytes(conn) for s in self.closing_statements]
+        closing = (
+            [s.as_bytes(conn) for s in self.closing_statements] if self.closing_statements else []
+        )
         values: list[bytes | None] = [parameters[name] for name in main.parameters]
         for attempt in (1, 2):
             # The resend starts from nothing: DEALLOCATE ALL, then every statement
@@ -538,16 +554,16 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 pgconn.send_query_params(b"COMMIT", None)
 
             results = _pipelined(conn, queue)
-            if reset and results and results[0].status == ExecStatus.COMMAND_OK:
+            if reset and results and results[0].status == _COMMAND_OK:
                 ready.clear()
             skipped = int(reset)
-            prepared_now = {  # prepared statements outlive a rollback
-                prepared.name
-                for prepared, result in zip(preparing, results[skipped:], strict=False)
-                if result.status == ExecStatus.COMMAND_OK
-            }
-            ready |= prepared_now
-            failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
+            if preparing:  # prepared statements outlive a rollback
+                ready |= {
+                    prepared.name
+                    for prepared, result in zip(preparing, results[skipped:], strict=False)
+                    if result.status == _COMMAND_OK
+                }
+            failed = next((r for r in results if r.status == _FATAL_ERROR), None)
             expected = skipped + len(preparing) + len(opening) + len(closing) + 3
             if failed is None and len(results) == expected:
                 rows = results[skipped + len(preparing) + 1 + len(opening)]
@@ -678,6 +694,60 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 p["names"].append(unit.tracking.application_name)
                 p["positions"].append(unit.tracking.notification_id)
         return p
+
+
+_IDS = attrgetter("originator_id")
+_VERSIONS = attrgetter("originator_version")
+_TOPICS = attrgetter("topic")
+_STATES = attrgetter("state")
+
+
+def _packed_parameters(units: list[Unit]) -> dict[str, bytes]:
+    """`FleetProcessRecorder._parameters(units)`, each packed by its PACKERS entry: the
+    same names and bytes, built from the units without the lists in between (each
+    array's values taken by `map` over an attrgetter; issue 11, session 20). The arrays
+    are packed in PARAMETERS order, so data that cannot be packed raises what PACKERS
+    raised first."""
+    lone = units[0]
+    if len(units) == 1 and lone.tracking is None and lone.stored_events:
+        p = _packed_events(lone.stored_events)
+        reads = lone.read_versions
+        if reads:
+            p["read_ids"] = uuid_array(reads)
+            p["read_versions"] = int8_array(list(reads.values()))
+        return p
+    events: list[StoredEvent] = []
+    event_units: list[int] = []
+    read_units: list[int] = []
+    read_ids: list[UUID] = []
+    read_versions: list[int] = []
+    tracked: list[tuple[int, Tracking]] = []
+    for index, unit in enumerate(units):
+        events += unit.stored_events
+        event_units += [index] * len(unit.stored_events)
+        if unit.read_versions:
+            read_units += [index] * len(unit.read_versions)
+            read_ids += unit.read_versions
+            read_versions += unit.read_versions.values()
+        if unit.tracking is not None:
+            tracked.append((index, unit.tracking))
+    p = {"event_units": int4_array(event_units), **_packed_events(events)}
+    p["read_units"] = int4_array(read_units)
+    p["read_ids"] = uuid_array(read_ids)
+    p["read_versions"] = int8_array(read_versions)
+    p["tracking_units"] = int4_array([index for index, _ in tracked])
+    p["names"] = text_array([tracking.application_name for _, tracking in tracked])
+    p["positions"] = int8_array([tracking.notification_id for _, tracking in tracked])
+    return p
+
+
+def _packed_events(events: Sequence[StoredEvent]) -> dict[str, bytes]:
+    return {
+        "event_ids": uuid_array(list(map(_IDS, events))),
+        "event_versions": int8_array(list(map(_VERSIONS, events))),
+        "topics": text_array(list(map(_TOPICS, events))),
+        "states": bytea_array(list(map(_STATES, events))),
+    }
 
 
 def _start_statements(curs: Cursor[DictRow], statements: Sequence[Composed]) -> list[Composed]:
@@ -823,8 +893,16 @@ def unencodable_refused() -> Iterator[None]:
     or struct.error failed every unit of the group)."""
     try:
         yield
-    except (UnicodeEncodeError, struct.error, OverflowError) as error:
-        raise DataError(f"The save's data cannot be sent: {error}") from error
+    except _UNENCODABLE as error:
+        raise _unencodable(error) from error
+
+
+# What packing or sending raises for data that cannot be sent (`unencodable_refused`).
+_UNENCODABLE = (UnicodeEncodeError, struct.error, OverflowError)
+
+
+def _unencodable(error: BaseException) -> DataError:
+    return DataError(f"The save's data cannot be sent: {error}")
 
 
 # psycopg's errors and eventsourcing's, the most specific first (as
@@ -842,15 +920,10 @@ _EVENTSOURCING_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]],
 )
 
 
-@contextmanager
-def _as_eventsourcing_errors() -> Iterator[None]:
-    """psycopg's errors as eventsourcing's, as `PostgresDatastore.get_connection` turns
-    them (the committer's own connection is not the pool's)."""
-    try:
-        yield
-    except psycopg.Error as error:
-        ours = next(es for theirs, es in _EVENTSOURCING_ERRORS if isinstance(error, theirs))
-        raise ours(str(error)) from error
+def _eventsourcing_error(error: psycopg.Error) -> PersistenceError:
+    """`error` as eventsourcing's error of its kind, with its message."""
+    ours = next(es for theirs, es in _EVENTSOURCING_ERRORS if isinstance(error, theirs))
+    return ours(str(error))
 
 
 def _roll_back_directly(conn: Connection[Any]) -> None:
@@ -866,8 +939,18 @@ def _roll_back_directly(conn: Connection[Any]) -> None:
         results = _pipelined(conn, queue)
     except Exception:
         return  # closed: the pool replaces it
-    if any(r.status != ExecStatus.COMMAND_OK for r in results):
+    if any(r.status != _COMMAND_OK for r in results):
         conn.close()
+
+
+# The libpq statuses `_send_directly` and `_exchange` test per result, as plain ints, and
+# the waits they yield: an enum member looked up on its class costs a Python-level
+# `EnumType` look-up each time, ~20 per group (issue 11, session 20).
+_COMMAND_OK = int(ExecStatus.COMMAND_OK)
+_FATAL_ERROR = int(ExecStatus.FATAL_ERROR)
+_PIPELINE_SYNC = int(ExecStatus.PIPELINE_SYNC)
+_CONNECTION_OK = int(ConnStatus.OK)
+_WAIT_R, _WAIT_RW, _READY_R = Wait.R, Wait.RW, Ready.R
 
 
 def _exchange(pgconn: PGconn) -> Generator[Wait, Ready | int, list[PGresult]]:
@@ -875,23 +958,23 @@ def _exchange(pgconn: PGconn) -> Generator[Wait, Ready | int, list[PGresult]]:
     psycopg generator: `conn.wait` drives it). Raises psycopg's OperationalError when
     the connection is lost."""
     while pgconn.flush():  # non-blocking: 1 while something is left to send
-        ready = yield Wait.RW
-        if ready & Ready.R:
+        ready = yield _WAIT_RW
+        if ready & _READY_R:
             pgconn.consume_input()  # the server's replies, so that it reads on
     results: list[PGresult] = []
     ended = False  # the previous get_result ended a statement's results
     while True:
         while pgconn.is_busy():
-            yield Wait.R
+            yield _WAIT_R
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
-            if ended or pgconn.status != ConnStatus.OK:
+            if ended or pgconn.status != _CONNECTION_OK:
                 raise errors.OperationalError("The connection ended before the pipeline's Sync.")
             ended = True
             continue
         ended = False
-        if result.status == ExecStatus.PIPELINE_SYNC:
+        if result.status == _PIPELINE_SYNC:
             return results
         results.append(result)
 
