@@ -109,10 +109,13 @@ def load_rows(
     """The rows of `statement` (one `%s`: a uuid when `one`, else a uuid[] of `ids`) as
     tuples of Python values (psycopg's binary loaders), run on `conn`, a pooled connection
     checked out by the caller. None when `conn` is not idle in autocommit mode (the
-    caller runs the statement through psycopg). psycopg's errors for the server's."""
+    caller runs the statement through psycopg), or when `one` and the id is not a UUID.
+    psycopg's errors for the server's."""
     pgconn = conn.pgconn
     if not conn.autocommit or pgconn.transaction_status != TransactionStatus.IDLE:
         return None
+    if one and not isinstance(ids[0], UUID):
+        return None  # psycopg's cursor sends it as text, for the server to cast
     prepared = _statement(statement, one)
     parameter = ids[0].bytes if one else bytes(packed_uuid(ids))
     names = _PREPARED.get(conn)

@@ -125,6 +125,7 @@ def test_session20_a_connection_in_a_transaction_is_left_to_psycopg(
     with recorder.datastore.get_connection() as conn:
         with conn.transaction():
             assert load_rows(conn, one, ids[:1], one=True) is None
+        assert load_rows(conn, one, [str(ids[0])], one=True) is None  # type: ignore[list-item]
         conn.autocommit = False
         try:
             assert load_rows(conn, one, ids[:1], one=True) is None
