@@ -83,6 +83,7 @@ from infra.storage.pg_arrays import (
 from infra.storage.pg_conn import name_store_connections
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
 from infra.storage.pg_ddl import start_statement, validity_query
+from infra.storage.pg_loads import load_rows
 
 VERSION, READ, TRACKING = "version", "read", "tracking"  # why a unit of a group is refused
 
@@ -589,10 +590,27 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         store's ids are not UUIDs (the caller reads as before). The ids go packed
         (pg_arrays.py) and the rows come as tuples in binary: psycopg dumped the list
         element by element and built a dict per row (issue 11, session 18). On a pooled
-        connection, prepared by psycopg (it knows when it deallocates)."""
+        connection, sent on libpq directly (infra/storage/pg_loads.py: psycopg's cursor
+        machinery was half of a cold load's client CPU; session 20), or through psycopg's
+        cursor, prepared by psycopg, when the connection is not idle in autocommit mode."""
         if not self.packs_arrays:
             return None
-        with self.datastore.get_connection() as conn:
+        pool = self.datastore.pool
+        if not pool.closed:
+            # The pool's checkout without eventsourcing's and psycopg's context managers
+            # (a third of what was left of the read; session 20): the connection is not
+            # used by psycopg here, so it needs neither the composite types
+            # `get_connection` registers nor the commit that ends `with conn`; the same
+            # errors (`_as_eventsourcing_errors` turns them as `get_connection` does).
+            with _as_eventsourcing_errors():
+                conn = pool.getconn()
+                try:
+                    rows = load_rows(conn, statement, ids, one=one)
+                finally:
+                    pool.putconn(conn)
+            if rows is not None:
+                return rows
+        with self.datastore.get_connection() as conn:  # opens the pool, or says it is closed
             use_packed_arrays(conn)
             with conn.cursor(row_factory=tuple_row, binary=True) as curs:
                 parameter = ids[0] if one else packed_uuid(ids)
