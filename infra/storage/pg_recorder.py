@@ -601,13 +601,15 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             # (a third of what was left of the read; session 20): the connection is not
             # used by psycopg here, so it needs neither the composite types
             # `get_connection` registers nor the commit that ends `with conn`; the same
-            # errors (`_as_eventsourcing_errors` turns them as `get_connection` does).
-            with _as_eventsourcing_errors():
+            # errors (`_eventsourcing_error` turns them as `get_connection` does).
+            try:
                 conn = pool.getconn()
                 try:
                     rows = load_rows(conn, statement, ids, one=one)
                 finally:
                     pool.putconn(conn)
+            except psycopg.Error as error:
+                raise _eventsourcing_error(error) from error
             if rows is not None:
                 return rows
         with self.datastore.get_connection() as conn:  # opens the pool, or says it is closed
