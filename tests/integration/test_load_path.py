@@ -11,6 +11,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.postgres import PostgresRecorder
 from structlog.testing import capture_logs
 
 from domain import CustomerGroup, Device
@@ -22,6 +23,7 @@ from handlers.base import SNAPSHOT_INTERVAL, Working
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, storage_ready
 from infra.settings import Settings
+from infra.storage import pg_recorder
 from tests.read_versions import READ_CHECKING_POSTGRES_TOPIC
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 
@@ -30,17 +32,32 @@ DEVICE = Device.id_for("S1")
 
 @contextmanager
 def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The SQL statements sent to PostgreSQL within (each a round trip: no pipeline here)."""
+    """The SQL statements sent to PostgreSQL within, each a round trip (no pipeline here):
+    psycopg's cursor executions and the loads sent on libpq directly (`load_rows`, one
+    round trip each: tests/integration/test_session20_direct_load.py)."""
     sent: list[str] = []
     real = psycopg.Cursor.execute
+    real_load = pg_recorder.load_rows
 
     def counted(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
         sent.append(str(query))
         return real(self, query, *args, **kwargs)
 
+    def counted_load(conn: Any, statement: bytes, *args: Any, **kwargs: Any) -> Any:
+        rows = real_load(conn, statement, *args, **kwargs)
+        if rows is not None:  # None: left to psycopg's cursor (counted there)
+            sent.append(statement.decode())
+        return rows
+
     with monkeypatch.context() as patch:
         patch.setattr(psycopg.Cursor, "execute", counted)
+        patch.setattr(pg_recorder, "load_rows", counted_load)
         yield sent
+
+
+def on_postgres(fleet: PartnerFleet) -> bool:
+    """Whether the fleet stores in PostgreSQL (its round trips are counted there)."""
+    return isinstance(fleet.recorder, PostgresRecorder)
 
 
 def caching_fleet_on(settings: Settings) -> PartnerFleet:
@@ -85,7 +102,7 @@ def test_issue_11_a_load_reads_snapshot_and_later_events_in_one_round_trip(
     long_history(stored_fleet)
     assert stored_fleet.snapshots is not None
     assert list(stored_fleet.snapshots.get(DEVICE))
-    if "postgres" in type(stored_fleet.recorder).__module__:
+    if on_postgres(stored_fleet):
         with statements(monkeypatch) as sent:
             loaded = stored_fleet.repository.get(DEVICE)
         assert len(sent) == 1
@@ -107,7 +124,7 @@ def test_issue_11_prefetch_loads_several_aggregates_in_one_round_trip(
         Device.id_for("NONE1"),
     ]
     w = Working(stored_fleet)
-    if "postgres" in type(stored_fleet.recorder).__module__:
+    if on_postgres(stored_fleet):
         with statements(monkeypatch) as sent:
             w.prefetch(*ids)
             found = [w.find(Device, DEVICE), w.find(Device, ids[1]), w.find(Device, ids[4])]
