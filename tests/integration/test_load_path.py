@@ -23,7 +23,7 @@ from handlers.base import SNAPSHOT_INTERVAL, Working
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet, storage_ready
 from infra.settings import Settings
-from infra.storage import pg_recorder
+from infra.storage import pg_loads, pg_recorder
 from tests.read_versions import READ_CHECKING_POSTGRES_TOPIC
 from tests.scenarios import CUSTOMER, OPS, partner, servers
 
@@ -37,7 +37,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     round trip each: tests/integration/test_session20_direct_load.py)."""
     sent: list[str] = []
     real = psycopg.Cursor.execute
-    real_load = pg_recorder.load_rows
+    real_load = pg_loads.load_rows
 
     def counted(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
         sent.append(str(query))
