@@ -823,10 +823,16 @@ class FleetApplication(Application[UUID]):
                 tracking=processing_event.tracking,
                 **processing_event.saved_kwargs,
             )
+        cache = self.repository.cache
         if not ids:
+            # No ids: no recordings. Without encoded events this was `Application._record`,
+            # which put the aggregates in the repository cache all the same (attack,
+            # session 20).
+            if cache and not self.repository.fastforward and not encoded:
+                for aggregate_id, aggregate in processing_event.aggregates.items():
+                    cache.put(aggregate_id, aggregate)
             return []
         _last_position.set(max(ids))
-        cache = self.repository.cache
         if cache and not self.repository.fastforward:  # the cache holds what was saved
             for row in encoded:
                 created: Any = self.mapper.to_domain_event(row)

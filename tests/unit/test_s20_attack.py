@@ -345,3 +345,37 @@ def test_stored_events_and_notifications_made_by_dict_are_the_dataclasses_own() 
         with pytest.raises(dataclasses.FrozenInstanceError):
             del frozen.topic
     assert dataclasses.replace(note, id=43).id == 43
+
+
+# -- the save: insert_events giving no ids, the stock repository cache on ---------------
+
+
+@pytest.mark.parametrize("no_ids", [None, []])
+def test_a_save_given_no_ids_caches_and_records_as_applications_record(
+    no_ids: list[int] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder whose insert_events gives no ids (None or []), with the library's
+    repository cache on and no fast-forward: `Application._record` (the old path of a
+    command with no encoded events) gave no recordings and still put the aggregates in
+    the repository cache; the own record path does the same."""
+    from eventsourcing.application import Application
+
+    from handlers import PartnerFleet
+    from tests.unit.test_session20_save_path import IN_MEMORY, processing
+
+    env = {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "10", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+    apps = PartnerFleet(env=env), PartnerFleet(env=env)
+    for app in apps:
+        assert app.repository.cache is not None
+        assert not app.repository.fastforward
+        monkeypatch.setattr(app.recorder, "insert_events", lambda *a, **k: no_ids)
+    ours_event, theirs_event = processing(), processing()
+    ours = apps[0]._record_encoded([], ours_event)
+    theirs = Application._record(apps[1], theirs_event)
+    assert ours == theirs == []
+    ((ours_id, ours_aggregate),) = ours_event.aggregates.items()
+    ((theirs_id, theirs_aggregate),) = theirs_event.aggregates.items()
+    assert apps[1].repository.cache is not None
+    assert apps[1].repository.cache.get(theirs_id) is theirs_aggregate
+    assert apps[0].repository.cache is not None
+    assert apps[0].repository.cache.get(ours_id) is ours_aggregate
