@@ -14,8 +14,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from domain.base import Msg, NotAllowedError
+from domain.partner import PartnerTenant
+from handlers.access import Actor, Role
 from handlers.aggregate_cache import AggregateCache
+from handlers.base import Working, command
+from handlers.partners import load_partner
 from handlers.private_copy import private_copy
+from tests.read_versions import CachingFleet, ReadCheckingPOPORecorder
+from tests.scenarios import OPS, partner
 
 
 class Colour(enum.Enum):
@@ -128,3 +137,69 @@ def test_s20_attack_a_copy_keeps_aliasing_and_equals_a_pickle_round_trip() -> No
     assert copy.holding.items is not original.holding.items
     assert copy.rows[1] is copy.rows[2]
     assert copy.alias is copy.by_key["z"]
+
+
+# -- through the commands: 8 threads on one partner, refusals after mutating ---------------
+
+
+def _scribble(value: Any, mark: str, depth: int = 0) -> None:
+    """Mutate every list, dict and set reachable in `value`'s state (not its ids)."""
+    if depth > 4:
+        return
+    state = vars(value) if hasattr(value, "__dict__") else value
+    if isinstance(state, dict):
+        for key, item in list(state.items()):
+            if key in ("_id", "_version", "_pending_events"):
+                continue
+            if isinstance(item, list):
+                item.append(mark)
+            elif isinstance(item, set):
+                item.add(mark)
+            elif isinstance(item, dict):
+                _scribble(item, mark, depth + 1)
+                item[mark] = mark
+            elif hasattr(item, "__dict__") and not isinstance(item, type):
+                _scribble(item, mark, depth + 1)
+
+
+class ScribblingFleet(CachingFleet):
+    @command(Role.OPERATOR)
+    def scribble_then_refuse(self, w: Working, actor: Actor, location_id: str, mark: str) -> None:
+        found = load_partner(w, location_id)
+        _scribble(found, mark)
+        raise NotAllowedError(Msg("refused after scribbling"))
+
+
+def test_s20_attack_refusals_after_mutating_leave_the_cached_partner_as_stored() -> None:
+    fleet = ScribblingFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    assert isinstance(fleet.recorder, ReadCheckingPOPORecorder)
+    partner(fleet, "LOC-1")
+    partner_id = PartnerTenant.id_for("LOC-1")
+    fleet.aggregate_cache.get(partner_id)  # cached by the commands above
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for round_ in range(10):
+                with pytest.raises(NotAllowedError):
+                    fleet.scribble_then_refuse(OPS, "LOC-1", f"mark{n}x{round_}")
+                if round_ % 3 == 0:
+                    fleet.register_partner_user(OPS, "LOC-1", f"u{n}x{round_}@LOC-1")
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures
+    cached = fleet.aggregate_cache.get(partner_id)
+    stored = fleet.repository.get(partner_id)
+    assert cached is not None
+    assert "mark" not in repr(vars(cached))
+    assert cached.version == stored.version
+    mine, theirs = dict(vars(cached)), dict(vars(stored))
+    mine.pop("_pending_events")
+    theirs.pop("_pending_events")
+    assert mine == theirs
