@@ -91,7 +91,7 @@ def _changed(fields: dict[str, Any]) -> dict[str, Any]:
     field checked in order (the first refused is the one named)."""
     changed = {}
     for f, v in fields.items():
-        if isinstance(v, str):
+        if isinstance(v, str) and f not in FEED_MESSAGES:  # as checked_argument: unchecked
             new = checked(f, v)
             if new is not v:
                 changed[f] = new

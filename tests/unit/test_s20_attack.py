@@ -379,3 +379,32 @@ def test_a_save_given_no_ids_caches_and_records_as_applications_record(
     assert apps[1].repository.cache.get(theirs_id) is theirs_aggregate
     assert apps[0].repository.cache is not None
     assert apps[0].repository.cache.get(ours_id) is ours_aggregate
+
+
+# -- a model's or dataclass's text fields named as feed messages ------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Carrying:
+    name: str
+    messages: str
+    reports: str
+
+
+def _old_changed(fields: dict[str, Any]) -> dict[str, Any]:
+    """`_changed` before session 20: each str field through `checked_argument`."""
+    checked_texts = {f: checked_argument(f, v) for f, v in fields.items() if isinstance(v, str)}
+    return {f: v for f, v in checked_texts.items() if v is not fields[f]}
+
+
+def test_a_field_named_as_feed_messages_is_passed_on_unchecked_as_before() -> None:
+    """`checked_argument` passes a value named `messages` or `reports` on unchecked (feed
+    messages are validated one by one as they are taken); a dataclass's or model's field
+    of that name was checked through it, so unchecked too."""
+    from handlers.arguments import _changed
+
+    for value in ("\ud800", "a\x00b", "x" * 100_000, "Cafe\u0301"):
+        fields = {"name": "Cafe\u0301", "messages": value, "reports": value}
+        assert _changed(dict(fields)) == _old_changed(dict(fields))
+        carried = _Carrying("n", value, value)
+        assert checked_argument("carried", carried) is carried
