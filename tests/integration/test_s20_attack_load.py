@@ -198,3 +198,36 @@ def test_s20_attack_a_closed_pool_says_so_as_before(fleets: Callable[[], Partner
         pass
     assert type(mine.value) is type(theirs.value)
     assert str(mine.value) == str(theirs.value)
+
+
+def test_s20_attack_an_interrupt_mid_load_leaves_a_connection_that_reads_again(
+    fleets: Callable[[], PartnerFleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt while the direct read waits for its rows: it comes out as it
+    would from psycopg's cursor (the query cancelled by psycopg's wait), the pool keeps
+    a usable connection or replaces it, and the next load reads the same rows."""
+    from psycopg import waiting
+
+    fleet = fleets()
+    recorder = recorder_of(fleet)
+    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
+    ids = seeded(fleet)
+    one = _pg_statement(recorder, snapshots, one=True)
+    expected = recorder.latest_rows(one, ids[:1], one=True)
+    real = waiting.wait
+    interrupts = [1]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if interrupts:
+            interrupts.pop()
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(waiting, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        recorder.latest_rows(one, ids[:1], one=True)
+    monkeypatch.setattr(waiting, "wait", real)
+    for _ in range(3):  # whichever pooled connection comes next
+        assert recorder.latest_rows(one, ids[:1], one=True) == expected
+    with recorder.datastore.get_connection() as conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
