@@ -20,7 +20,7 @@ from domain.base import Msg, NotAllowedError
 from domain.partner import PartnerTenant
 from handlers.access import Actor, Role
 from handlers.aggregate_cache import AggregateCache
-from handlers.base import Working, command
+from handlers.base import COMMANDS, Working, command
 from handlers.partners import load_partner
 from handlers.private_copy import private_copy
 from tests.read_versions import CachingFleet, ReadCheckingPOPORecorder
@@ -162,16 +162,24 @@ def _scribble(value: Any, mark: str, depth: int = 0) -> None:
                 _scribble(item, mark, depth + 1)
 
 
-class ScribblingFleet(CachingFleet):
-    @command(Role.OPERATOR)
-    def scribble_then_refuse(self, w: Working, actor: Actor, location_id: str, mark: str) -> None:
-        found = load_partner(w, location_id)
-        _scribble(found, mark)
-        raise NotAllowedError(Msg("refused after scribbling"))
-
-
 def test_s20_attack_refusals_after_mutating_leave_the_cached_partner_as_stored() -> None:
-    fleet = ScribblingFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:  # a command of the test's own, declared here and undeclared after (COMMANDS)
+
+        class ScribblingFleet(CachingFleet):
+            @command(Role.OPERATOR)
+            def scribble_then_refuse(
+                self, w: Working, actor: Actor, location_id: str, mark: str
+            ) -> None:
+                found = load_partner(w, location_id)
+                _scribble(found, mark)
+                raise NotAllowedError(Msg("refused after scribbling"))
+
+        _refusals_after_mutating(ScribblingFleet(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
+    finally:
+        COMMANDS.pop("scribble_then_refuse", None)
+
+
+def _refusals_after_mutating(fleet: Any) -> None:
     assert isinstance(fleet.recorder, ReadCheckingPOPORecorder)
     partner(fleet, "LOC-1")
     partner_id = PartnerTenant.id_for("LOC-1")
