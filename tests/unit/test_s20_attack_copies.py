@@ -211,3 +211,84 @@ def _refusals_after_mutating(fleet: Any) -> None:
     mine.pop("_pending_events")
     theirs.pop("_pending_events")
     assert mine == theirs
+
+
+# -- states of one class whose shapes change: what a copier learnt must not be trusted ---
+
+
+class Shifting:
+    """An object whose attributes change kind and name between instances."""
+
+    def __init__(self, n: int) -> None:
+        self.id = uuid.uuid4()
+        self.version = 1
+        self.pending_events: list[Any] = []
+        self.a: Any = "text"
+        self.b: Any = 1
+        self.c: Any = date(2025, 1, 1)
+        if n % 3 == 1:
+            self.a = ["now", "a", "list"]  # an attribute that was text holds a list
+            self.c = self.a  # held twice
+        elif n % 3 == 2:
+            del self.b
+            self.d: Any = {"k": ["v"]}  # as many attributes, another name
+
+
+def _equal_and_private(original: Any, copy: Any) -> None:
+    assert type(copy) is type(original)
+    assert list(vars(copy)) == list(vars(original))
+    assert vars(copy) == vars(original)
+    for name, value in vars(original).items():
+        if isinstance(value, list | dict | set):
+            assert getattr(copy, name) is not value
+            assert getattr(copy, name) == value
+    if isinstance(original.a, list):
+        assert copy.a is copy.c
+
+
+def test_s20_attack_copies_of_a_class_whose_states_change_shape_stay_private() -> None:
+    originals = [Shifting(n) for n in range(30)]
+    for original in originals + originals[::-1]:
+        copy = private_copy(original)
+        _equal_and_private(original, copy)
+        before = pickle.dumps(original)
+        if isinstance(copy.a, list):
+            copy.a.append("mark")
+        for value in vars(copy).values():
+            if isinstance(value, dict):
+                value["mark"] = ["mark"]
+                for item in value.values():
+                    item.append("mark")
+            if isinstance(value, list):
+                value.append("mark")
+        assert pickle.dumps(original) == before
+
+
+def test_s20_attack_eight_threads_copy_changing_shapes_at_once() -> None:
+    originals = [Shifting(n) for n in range(12)]
+    befores = [pickle.dumps(o) for o in originals]
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait(10)
+            for round_ in range(200):
+                original = originals[(n + round_) % len(originals)]
+                copy = private_copy(original)
+                _equal_and_private(original, copy)
+                for value in vars(copy).values():
+                    if isinstance(value, list):
+                        value.append(f"mark{n}")
+                    if isinstance(value, dict):
+                        value[f"mark{n}"] = n
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+    assert [pickle.dumps(o) for o in originals] == befores
