@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import date
+from uuid import UUID
 
 import pytest
 
@@ -49,6 +51,16 @@ def partner(fleet: PartnerFleet, location_id: str = "LOC-1", *, service: bool = 
 def servers(*serials: str) -> list[NewDevice]:
     """Direct-connect servers to register."""
     return [NewDevice(serial=s, connection="direct_connect", model="DL380") for s in serials]
+
+
+def loads_history(fleet: PartnerFleet) -> list[UUID]:
+    """The load tests' store: S1 past its snapshot, S2 without one; with an id never stored."""
+    partner(fleet, "LOC-1")
+    fleet.register_devices(CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1"))
+    for _ in range(27):
+        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    return [Device.id_for("S1"), Device.id_for("S2"), uuid.uuid4()]
 
 
 def report(serial: str, location_id: str = "LOC-1", **extra: str) -> dict[str, str]:

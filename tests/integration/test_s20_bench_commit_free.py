@@ -9,6 +9,7 @@ import pytest
 from bench.commands import Batch, client_calls, commit_free, operator, seed
 from bench.common import PG_CONNINFO, fresh_schema, open_fleet, postgres_env
 from handlers import PartnerFleet
+from infra.storage import pg_recorder
 
 
 def _stored(schema: str) -> int:
@@ -18,21 +19,22 @@ def _stored(schema: str) -> int:
     return int(row[0])
 
 
-def test_commands_in_commit_free_store_nothing_and_the_real_commit_comes_back() -> None:
+def test_commands_in_commit_free_store_nothing_and_the_real_commit_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     batch = Batch("t", 2, 2)
     with fresh_schema() as schema, open_fleet(postgres_env(schema)) as fleet:
         seed(fleet, [batch])
         before = _stored(schema)
         calls = [call for client in batch.clients for _, call in client_calls(fleet, client)]
         packed: list[int] = []
-        recorder = fleet.recorder
-        real_pack = recorder._parameters  # type: ignore[attr-defined]
+        real_pack = pg_recorder._packed_parameters
 
         def counting(units):  # type: ignore[no-untyped-def]
             packed.append(len(units))
             return real_pack(units)
 
-        recorder._parameters = counting  # type: ignore[attr-defined]
+        monkeypatch.setattr(pg_recorder, "_packed_parameters", counting)
         with commit_free(fleet):
             for call in calls[:5]:  # one client's round: link, grant, withdraw, star, transfer
                 call()
@@ -40,7 +42,7 @@ def test_commands_in_commit_free_store_nothing_and_the_real_commit_comes_back() 
         assert packed == [1] * 5  # each group packed as for the real commit
         assert position >= 10**12  # made-up notification ids
         assert _stored(schema) == before  # nothing stored
-        recorder._parameters = real_pack  # type: ignore[attr-defined]
+        monkeypatch.undo()
         fleet.register_partner(operator(), "PLCMD0002", "Another Reseller")  # stored again
         assert _stored(schema) > before
 

@@ -5,7 +5,6 @@ snapshot (the snapshot and the events after it), one without a snapshot, an unkn
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from functools import reduce
 from typing import Any
@@ -15,25 +14,13 @@ import psycopg
 import pytest
 from psycopg.rows import tuple_row
 
-from domain import Device
 from handlers import PartnerFleet
-from handlers.devices import PartnerChoice
 from handlers.stored_loads import Latest, _pg_statement, select_latest
 from tests.conftest import POSTGRES_DSN
 from tests.integration.streams import recorder_of
-from tests.scenarios import CUSTOMER, partner, servers
+from tests.scenarios import loads_history
 
 pytestmark = pytest.mark.postgres
-
-
-def seeded(fleet: PartnerFleet) -> list[UUID]:
-    """S1 past its snapshot, S2 without one, and an id never stored."""
-    partner(fleet, "LOC-1")
-    fleet.register_devices(CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1"))
-    for _ in range(27):
-        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
-        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
-    return [Device.id_for("S1"), Device.id_for("S2"), uuid.uuid4()]
 
 
 def as_compared(found: dict[UUID, Latest]) -> dict[UUID, Any]:
@@ -52,7 +39,7 @@ def test_session19_one_id_loads_read_what_the_array_statement_reads(
     fleet = fleets()
     recorder = recorder_of(fleet)
     snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    ids = loads_history(fleet)
     together = as_compared(select_latest(recorder, snapshots, ids))
     assert together[ids[0]][0] is not None  # S1's snapshot is read
     assert ids[2] not in together
@@ -74,7 +61,7 @@ def test_session19_one_id_loads_without_the_direct_path_read_the_same(
     fleet = fleets()
     recorder = recorder_of(fleet)
     snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    ids = loads_history(fleet)
     direct = as_compared(select_latest(recorder, snapshots, ids[:1]))
     recorder.packs_arrays = False  # latest_rows answers None: psycopg's cursor reads
     try:
@@ -93,7 +80,7 @@ def test_session19_the_one_id_statement_keeps_its_generic_plan(
     fleet = fleets()
     recorder = recorder_of(fleet)
     snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    ids = loads_history(fleet)
     statement = _pg_statement(recorder, snapshots, one=True)
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:  # schema-qualified
         for _ in range(10):

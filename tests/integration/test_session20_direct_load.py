@@ -7,7 +7,6 @@ retried on a fresh one as before."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from functools import reduce
 from typing import Any
@@ -17,28 +16,23 @@ import psycopg
 import pytest
 from psycopg.rows import tuple_row
 
-from domain import Device
 from handlers import PartnerFleet
-from handlers.devices import PartnerChoice
 from handlers.stored_loads import _pg_statement, select_latest
 from infra.storage import pg_recorder
-from infra.storage.pg_conn import STORE, application_name
+from infra.storage.pg_conn import STORE
 from infra.storage.pg_loads import dollar_one, load_rows
-from tests.conftest import POSTGRES_DSN
 from tests.integration.streams import recorder_of
-from tests.scenarios import CUSTOMER, partner, servers
+from tests.pg_faults import terminate_backends
+from tests.scenarios import loads_history
 
 pytestmark = pytest.mark.postgres
 
 
-def seeded(fleet: PartnerFleet) -> list[UUID]:
-    """S1 past its snapshot, S2 without one, and an id never stored."""
-    partner(fleet, "LOC-1")
-    fleet.register_devices(CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1"))
-    for _ in range(27):
-        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
-        fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
-    return [Device.id_for("S1"), Device.id_for("S2"), uuid.uuid4()]
+def seeded_store(fleet: PartnerFleet) -> tuple[Any, Any, list[UUID]]:
+    """The fleet's recorder on `loads_history`, its snapshots' recorder and the ids."""
+    recorder = recorder_of(fleet)
+    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
+    return recorder, snapshots, loads_history(fleet)
 
 
 def by_cursor(conn: psycopg.Connection[Any], statement: bytes, parameter: Any) -> list[Any]:
@@ -58,9 +52,7 @@ def test_session20_direct_load_rows_are_psycopgs_rows(
     fleets: Callable[[], PartnerFleet],
 ) -> None:
     fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleet)
     one = _pg_statement(recorder, snapshots, one=True)
     many = _pg_statement(recorder, snapshots)
     with recorder.datastore.get_connection() as conn:
@@ -92,10 +84,7 @@ def test_session20_a_deallocated_load_statement_is_prepared_again(
     """psycopg's DEALLOCATE ALL after a rollback (its own prepared statements and ours
     go), or anyone's DEALLOCATE by name: the next load prepares it again and reads the
     same rows, once."""
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     with recorder.datastore.get_connection() as conn:
         expected = load_rows(conn, one, ids[:1], one=True)
@@ -117,10 +106,7 @@ def test_session20_a_deallocated_load_statement_is_prepared_again(
 def test_session20_a_connection_in_a_transaction_is_left_to_psycopg(
     fleets: Callable[[], PartnerFleet],
 ) -> None:
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     with recorder.datastore.get_connection() as conn:
         with conn.transaction():
@@ -149,20 +135,9 @@ def test_session20_a_load_on_lost_connections_is_retried_on_fresh_ones(
             raise
 
     monkeypatch.setattr(pg_recorder, "load_rows", noted)
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     expected = select_latest(recorder, snapshots, ids)
-    name = application_name(STORE, recorder.datastore.schema)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        ended = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s AND pid <> pg_backend_pid()",
-            (name,),
-        ).fetchone()
-    assert ended is not None
-    assert ended[0] >= 1
+    assert terminate_backends(recorder.datastore.schema, STORE) >= 1
     again = select_latest(recorder, snapshots, ids)
     assert failed
     assert all(isinstance(error, psycopg.OperationalError) for error in failed)
