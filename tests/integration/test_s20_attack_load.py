@@ -20,7 +20,8 @@ from infra.storage.pg_conn import STORE, application_name
 from infra.storage.pg_loads import load_rows
 from tests.conftest import POSTGRES_DSN
 from tests.integration.streams import recorder_of
-from tests.integration.test_session20_direct_load import by_cursor, ours_prepared, seeded
+from tests.integration.test_session20_direct_load import by_cursor, ours_prepared
+from tests.scenarios import loads_history as seeded
 
 pytestmark = pytest.mark.postgres
 
