@@ -19,18 +19,13 @@ from handlers.stored_loads import _pg_statement, select_latest
 from infra.storage.pg_conn import STORE, application_name
 from infra.storage.pg_loads import load_rows
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import recorder_of
-from tests.integration.test_session20_direct_load import by_cursor, ours_prepared
-from tests.scenarios import loads_history as seeded
+from tests.integration.test_session20_direct_load import by_cursor, ours_prepared, seeded_store
 
 pytestmark = pytest.mark.postgres
 
 
 def test_s20_attack_eight_threads_load_the_same_rows(fleets: Callable[[], PartnerFleet]) -> None:
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     expected = select_latest(recorder, snapshots, ids)
     one = _pg_statement(recorder, snapshots, one=True)
     with recorder.datastore.get_connection() as conn:
@@ -56,10 +51,7 @@ def test_s20_attack_eight_threads_load_the_same_rows(fleets: Callable[[], Partne
 def test_s20_attack_deallocate_all_on_the_server_is_prepared_again(
     fleets: Callable[[], PartnerFleet],
 ) -> None:
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     many = _pg_statement(recorder, snapshots)
     with recorder.datastore.get_connection() as conn:
@@ -88,10 +80,7 @@ def test_s20_attack_a_statement_cancelled_by_its_timeout_leaves_the_connection_u
     """A lock held elsewhere and a statement_timeout: the direct read is cancelled with
     the error psycopg's cursor gets (QueryCanceled), the connection stays idle, the next
     read gives the rows."""
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
     with recorder.datastore.get_connection() as conn:
@@ -114,10 +103,7 @@ def test_s20_attack_a_backend_ended_while_its_load_waits_is_retried(
     """The server ends the backend of a load blocked on a lock: the load fails over
     (eventsourcing's OperationalError past latest_rows, retried by `select_latest`'s
     caller as before) and the pool's next connection reads the rows."""
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     expected = recorder.latest_rows(one, ids[:1], one=True)
     table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
@@ -164,10 +150,7 @@ def test_s20_attack_a_column_type_changed_after_preparing_fails_as_psycopgs_did(
 ) -> None:
     """A schema change after the statements were prepared: each way fails or reads the
     same (the direct read is no worse than psycopg's prepared cursor on it)."""
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
     with recorder.datastore.get_connection() as conn:
@@ -187,10 +170,7 @@ def test_s20_attack_a_column_type_changed_after_preparing_fails_as_psycopgs_did(
 
 
 def test_s20_attack_a_closed_pool_says_so_as_before(fleets: Callable[[], PartnerFleet]) -> None:
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     recorder.datastore.pool.close()
     with pytest.raises(Exception, match="closed") as mine:
@@ -209,10 +189,7 @@ def test_s20_attack_an_interrupt_mid_load_leaves_a_connection_that_reads_again(
     a usable connection or replaces it, and the next load reads the same rows."""
     from psycopg import waiting
 
-    fleet = fleets()
-    recorder = recorder_of(fleet)
-    snapshots = fleet.snapshots.recorder if fleet.snapshots else None
-    ids = seeded(fleet)
+    recorder, snapshots, ids = seeded_store(fleets())
     one = _pg_statement(recorder, snapshots, one=True)
     expected = recorder.latest_rows(one, ids[:1], one=True)
     real = waiting.wait

@@ -10,6 +10,7 @@ import enum
 import pickle
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -67,6 +68,20 @@ class Aggregate:
         self.empty: dict[str, Any] = {}
 
 
+def in_eight_threads(
+    work: Callable[[int], None], failures: list[BaseException], timeout: float
+) -> None:
+    """`work(0)` ... `work(7)` on 8 threads at once, each appending what fails it to
+    `failures`; none may fail, and none may still run after `timeout` seconds."""
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not failures
+
+
 def _mutate(copy: Aggregate, mark: str) -> None:
     copy.rows[0]["a"].append(mark)
     copy.rows[0]["b"]["c"].add(mark)
@@ -111,12 +126,7 @@ def test_s20_attack_eight_threads_mutating_their_copies_change_nothing_else() ->
         except BaseException as error:
             failures.append(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not failures
+    in_eight_threads(work, failures, 60)
     _, held = cache._entries[original.id]
     assert pickle.dumps(held) == before
     # the caller's own object was copied in: mutating it leaves the cache as it was
@@ -196,12 +206,7 @@ def _refusals_after_mutating(fleet: Any) -> None:
         except BaseException as error:
             failures.append(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not failures
+    in_eight_threads(work, failures, 120)
     cached = fleet.aggregate_cache.get(partner_id)
     stored = fleet.repository.get(partner_id)
     assert cached is not None
@@ -285,10 +290,5 @@ def test_s20_attack_eight_threads_copy_changing_shapes_at_once() -> None:
         except BaseException as error:
             failures.append(error)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not failures
+    in_eight_threads(work, failures, 60)
     assert [pickle.dumps(o) for o in originals] == befores
