@@ -22,7 +22,6 @@ from domain.text import check_data, checked
 # Types that hold no text, exactly (not subclasses): passed on without the isinstance
 # checks below (a Mapping check is an ABC's), session 19.
 NO_TEXT = frozenset({type(None), bool, int, float, UUID})
-_NO_TEXT = NO_TEXT
 
 # Raw feed messages: each is validated as it is taken, so one bad message is rejected
 # with its reason and the rest of the batch lands (R-HLD-1).
@@ -44,7 +43,7 @@ def checked_argument(name: str, value: Any) -> Any:
     normalising leaves unchanged is passed on as it came (no copies on the common path).
     """
     kind = type(value)
-    if kind in _NO_TEXT or name in FEED_MESSAGES:
+    if kind in NO_TEXT or name in FEED_MESSAGES:
         return value
     if kind is str or isinstance(value, str):
         return checked(name, value)
@@ -91,8 +90,8 @@ def _changed(fields: dict[str, Any]) -> dict[str, Any]:
     field checked in order (the first refused is the one named)."""
     changed = {}
     for f, v in fields.items():
-        if isinstance(v, str) and f not in FEED_MESSAGES:  # as checked_argument: unchecked
-            new = checked(f, v)
+        if isinstance(v, str):
+            new = checked_argument(f, v)  # (feed messages passed on unchecked, as there)
             if new is not v:
                 changed[f] = new
     return changed

@@ -42,7 +42,7 @@ from domain.device_support import Alert
 from domain.partner import MissingDeviceRequest, PartnerTenant
 from domain.passport import Passport
 from domain.service_level import ServiceLevel
-from domain.text import check_storable, checked
+from domain.text import check_storable
 from handlers.access import (
     TENANT_ROLES,
     Actor,
@@ -53,8 +53,7 @@ from handlers.access import (
     owns,
 )
 from handlers.aggregate_cache import CACHE_SIZE_ENV, DEFAULT_SIZE, AggregateCache
-from handlers.arguments import FEED_MESSAGES, checked_argument, is_command
-from handlers.arguments import NO_TEXT as _NO_TEXT
+from handlers.arguments import NO_TEXT, checked_argument, is_command
 from handlers.conditions import conditioned, requested
 from handlers.snapshots import FleetRepository, reason_of, replay, repository_for
 from handlers.transcoding import (
@@ -205,11 +204,12 @@ class Working(dict[UUID, FleetAggregate]):
         created: Any = self._app.mapper.to_domain_event(encoded)
         return created.mutate(None)
 
-    def load(self, cls: type[A], aggregate_id: UUID, missing: Msg) -> A:
-        """The aggregate, or a NotFoundError with the message `missing`."""
+    def load(self, cls: type[A], aggregate_id: UUID, missing: Msg | Callable[[], Msg]) -> A:
+        """The aggregate, or a NotFoundError with the message `missing` (or the one it
+        makes, when a callable: the words made only when refused, on the hot loads)."""
         found = self.find(cls, aggregate_id)
         if found is None:
-            raise NotFoundError(missing)
+            raise NotFoundError(missing if isinstance(missing, Msg) else missing())
         return found
 
     def prefetch(self, *ids: UUID) -> None:
@@ -506,13 +506,11 @@ def _admitted(
         allow(actor, name, allowed)  # raises ForbiddenError
     # `checked_argument` of each, in order and in place: `arguments` is the command's own
     # (bound above); a value is replaced only when its check changes it (an identifier to
-    # NFC). A plain str is checked by `checked` directly, as `checked_argument` would.
+    # NFC).
     for n, value in arguments.items():
-        kind = type(value)
-        if kind in _NO_TEXT:
+        if type(value) in NO_TEXT:
             continue
-        plain = kind is str and n not in FEED_MESSAGES
-        new = checked(n, value) if plain else checked_argument(n, value)
+        new = checked_argument(n, value)
         if new is not value:
             arguments[n] = new  # (a value replaced, no key added: the loop goes on)
     checked_actor = _checked_actor(actor)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.base import Cause, DomainError, Msg, NotFoundError, natural_id
+from domain.base import Cause, DomainError, Msg, natural_id
 from domain.consent import CURRENT_CONSENT_TEXT, ConsentError
 from domain.customer_group import CustomerGroup
 from domain.device import Device, DeviceError, normalise_serial
@@ -49,10 +49,9 @@ def load_device(w: Working, serial: str) -> Device:
 
 def _device_of(w: Working, serial: str, device_id: UUID) -> Device:
     """`w.load` of the device, its refusal's words made only when refused (session 20)."""
-    found = w.find(Device, device_id)
-    if found is None:
-        raise NotFoundError(Msg("No device with serial number {serial!r}.", serial=serial))
-    return found
+    return w.load(
+        Device, device_id, lambda: Msg("No device with serial number {serial!r}.", serial=serial)
+    )
 
 
 def device_ids(serials: list[str]) -> list[UUID]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import Cause, DomainError, Msg, NotFoundError
+from domain.base import Cause, DomainError, Msg
 from domain.key_claim import ClaimKind, KeyClaim
 from domain.partner import PartnerTenant, UserRole
 from domain.passport import Passport
@@ -15,15 +15,14 @@ from handlers.base import FleetApplication, Working, command
 def load_partner(working: Working, location_id: str) -> PartnerTenant:
     """The partner with this Location ID, or a refusal that says so (`NotFoundError`; its
     words made only when refused, session 20)."""
-    found = working.find(PartnerTenant, PartnerTenant.id_for(location_id))
-    if found is None:
-        raise NotFoundError(
-            Msg(
-                "No partner has Location ID {location_id!r}; check the ID the partner gave you.",
-                location_id=location_id,
-            )
-        )
-    return found
+    return working.load(
+        PartnerTenant,
+        PartnerTenant.id_for(location_id),
+        lambda: Msg(
+            "No partner has Location ID {location_id!r}; check the ID the partner gave you.",
+            location_id=location_id,
+        ),
+    )
 
 
 def load_passport(working: Working, cause: Cause, passport_id: str) -> Passport:
