@@ -19,11 +19,16 @@ from tests.conftest import POSTGRES_DSN
 
 def terminate_backends(schema: str, role: str | None = None) -> int:
     """pg_terminate_backend the service's connections on `schema` of `role` (every role if
-    None), found by their application_name; returns how many were ended."""
+    None), found by their application_name; returns how many were ended.
+
+    Every termination in the tests passes a timeout (ms): without one, the signal is sent
+    and the call returns before the backend has ended, so a pool's liveness check could
+    still pass the connection in between (stop 20's CI failure).
+    """
     pattern = application_name(role, schema) if role else f"partnerfleet-% {schema}"
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
             " WHERE application_name LIKE %s AND pid <> pg_backend_pid()",
             (pattern,),
         ).fetchall()

@@ -109,7 +109,7 @@ def test_issue_11_r_con_4_a_connection_lost_mid_export_is_an_error_not_a_short_e
         batches = export_batches(tx, AUDIT, Selection(customer_id="C1"), size=1)
         got += next(batches)
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", [backend])
+            other.execute("SELECT pg_terminate_backend(%s, 10000)", [backend])
         try:
             for batch in batches:
                 got += batch

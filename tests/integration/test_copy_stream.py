@@ -210,7 +210,7 @@ def test_lost_connection_mid_stream_saves_the_ordinary_way(
         if self.written == 600 and self.failed is None:
             pid = self._curs.connection.info.backend_pid
             with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
         write(self, event)
 
     monkeypatch.setattr(CopyStream, "write", killing)

@@ -132,7 +132,7 @@ def test_s20_attack_a_backend_ended_while_its_load_waits_is_retried(
                 time.sleep(0.05)
             assert waiting
             for (pid,) in waiting:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
         loader.join(60)
         locker.rollback()
     (error,) = outcome

@@ -46,7 +46,7 @@ def _insert_then_fail(db: ViewDB, n: int) -> None:
 def _killed_read(db: ViewDB, admin: Any) -> None:
     with db.read() as tx:
         (pid,) = tx.query("SELECT pg_backend_pid()")[0]
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
         tx.query("SELECT count(*) FROM s16")
 
 
@@ -96,7 +96,7 @@ def test_session16_a_read_killed_after_its_last_query_leaves_no_autocommit_behin
         tx.execute("CREATE TABLE s16 (k INTEGER PRIMARY KEY)")
     with _admin(pg_db) as admin, pg_db.read() as tx:
         (pid,) = tx.query("SELECT pg_backend_pid()")[0]
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
     _failed_transactions_leave_nothing(pg_db, 8)
 
 

@@ -595,7 +595,7 @@ def test_no_connection_nor_lock_left_behind_by_a_stream_that_did_not_commit(
             if fault == "backend_killed":
                 with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
                     admin.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE granted"
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE granted"
                         " AND relation = %s::regclass AND pid <> pg_backend_pid()",
                         (table_of(pg_fleet),),
                     )

@@ -123,7 +123,7 @@ def test_session18_a_lost_committer_connection_is_opened_again(
     recorder.insert_events([event(uuid.uuid4())])
     lost = committer_connection(recorder)
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (lost.info.backend_pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (lost.info.backend_pid,))
     mine = uuid.uuid4()
     ids = recorder.insert_events([event(mine)])
     assert ids is not None
