@@ -59,6 +59,64 @@ def name_store_connections(datastore: PostgresDatastore) -> None:
         kwargs.update(application_name=application_name(STORE, datastore.schema), **KEEPALIVES)
 
 
+# "cached plan must not change result type": a column a prepared statement returns changed
+# type (ALTER TABLE ... TYPE) since it was prepared. SQLSTATE feature_not_supported, raised
+# by this function of the server's (its name is not translated, as its message may be).
+RESULT_TYPE_CHANGED = "0A000"
+RESULT_TYPE_CHECK = "RevalidateCachedQuery"
+
+
+def result_type_changed(sqlstate: str | None, source_function: str | None) -> bool:
+    """Whether an error (its SQLSTATE and the server function that raised it) is a
+    prepared statement refused because its result columns changed type."""
+    return sqlstate == RESULT_TYPE_CHANGED and source_function == RESULT_TYPE_CHECK
+
+
+def replan_after_type_changes(datastore: PostgresDatastore) -> None:
+    """Make the store's prepared statements recover from a column type changed under the
+    running service (session 21).
+
+    PostgreSQL refuses a prepared statement whose result columns changed type since it
+    was prepared (SQLSTATE 0A000) until it is prepared again; psycopg keeps its prepared
+    statements (eventsourcing's reads, the views' and the relay's reads) and so failed
+    on that connection for as long as it lived. Now, when a statement on a connection of
+    `datastore.get_connection` fails so, the connection's prepared statements are
+    deallocated (DEALLOCATE ALL, which psycopg sees and forgets its own) and the error
+    is raised as OperationalError: nothing was done (the statement was refused before it
+    ran), and every caller that retries a lost connection (eventsourcing's recorder, the
+    loads, the followers' reads, the group commit) retries it, prepared again. A
+    connection that cannot be reset so is closed (the pool replaces it).
+    """
+    opened = datastore.get_connection
+
+    @contextmanager
+    def get_connection() -> Iterator[psycopg.Connection[Any]]:
+        with opened() as conn:
+            try:
+                yield conn
+            except psycopg.errors.FeatureNotSupported as error:
+                if not result_type_changed(error.sqlstate, error.diag.source_function):
+                    raise
+                deallocate_all(conn)
+                raise psycopg.OperationalError(
+                    f"{error} (the connection's statements are prepared again; retry)"
+                ) from error
+
+    datastore.get_connection = get_connection  # type: ignore[method-assign]
+
+
+def deallocate_all(conn: psycopg.Connection[Any]) -> None:
+    """DEALLOCATE ALL on `conn` (ending a failed transaction first); closed if that fails."""
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        conn.execute("DEALLOCATE ALL")
+        if not conn.autocommit:
+            conn.commit()
+    except psycopg.Error:
+        conn.close()
+
+
 def check_alive(conn: psycopg.Connection[Any]) -> None:
     """A pool `check` that costs no round trip for a live, idle connection.
 

@@ -14,7 +14,11 @@ only a belief (`_PREPARED`): a statement found missing (SQLSTATE 26000) is prepa
 and executed once more. The connection is idle in autocommit mode (the pool's connections
 are; another state goes through psycopg's cursor as before), so that error ends nothing
 but the failed Execute. A statement found already prepared (42P05) is one prepared under
-the same name by this module: the names are given per text, per process.
+the same name by this module: the names are given per text, per process. A statement
+refused because a column it returns changed type since it was prepared (SQLSTATE 0A000,
+"cached plan must not change result type": ALTER TABLE ... TYPE under a running service)
+is deallocated, prepared again and executed once more; psycopg's own prepared statements
+keep failing so until their connection is replaced (session 21).
 
 Errors are psycopg's (the caller's `get_connection` turns them into eventsourcing's). A
 wait interrupted or a connection lost leaves the connection as psycopg's `wait` leaves it
@@ -38,6 +42,7 @@ from psycopg.pq import DiagnosticField, ExecStatus, Format, TransactionStatus
 from psycopg.pq.abc import PGresult
 
 from infra.storage.pg_arrays import packed_uuid
+from infra.storage.pg_conn import result_type_changed
 
 UUID_OID = 2950
 UUID_ARRAY_OID = 2951
@@ -125,12 +130,19 @@ def load_rows(
         _prepare(conn, prepared)
         names.add(prepared.name)
     result = _execute(conn, prepared, parameter)
-    if result.status == ExecStatus.FATAL_ERROR and _state(result) == _MISSING:
-        # deallocated by psycopg since (see the module's docstring): once more
-        names.discard(prepared.name)
-        _prepare(conn, prepared)
-        names.add(prepared.name)
-        result = _execute(conn, prepared, parameter)
+    if result.status == ExecStatus.FATAL_ERROR:
+        missing = _state(result) == _MISSING
+        if _result_type_changed(result):
+            # planned for the table as it was: deallocated, then prepared anew below
+            _deallocate(conn, prepared)
+            missing = True
+        if missing:
+            # deallocated by psycopg since (see the module's docstring), or by the line
+            # above: once more
+            names.discard(prepared.name)
+            _prepare(conn, prepared)
+            names.add(prepared.name)
+            result = _execute(conn, prepared, parameter)
     if result.status != ExecStatus.TUPLES_OK:
         raise errors.error_from_result(result, encoding=conn.info.encoding)
     loader = Transformer.from_context(conn)
@@ -146,6 +158,20 @@ def _prepare(conn: Connection[Any], prepared: _Statement) -> None:
     result = _last(conn)
     if result.status != ExecStatus.COMMAND_OK and _state(result) != _DUPLICATE:
         raise errors.error_from_result(result, encoding=conn.info.encoding)
+
+
+def _deallocate(conn: Connection[Any], prepared: _Statement) -> None:
+    """DEALLOCATE the statement, which may be gone already (26000 is no error here)."""
+    pgconn = conn.pgconn
+    with conn.lock:
+        pgconn.send_query_params(b"DEALLOCATE " + _quoted(prepared.name), None)
+    result = _last(conn)
+    if result.status != ExecStatus.COMMAND_OK and _state(result) != _MISSING:
+        raise errors.error_from_result(result, encoding=conn.info.encoding)
+
+
+def _quoted(name: bytes) -> bytes:
+    return b'"' + name.replace(b'"', b'""') + b'"'
 
 
 def _execute(conn: Connection[Any], prepared: _Statement, parameter: bytes) -> PGresult:
@@ -172,6 +198,15 @@ def _last(conn: Connection[Any]) -> PGresult:
 
 def _state(result: PGresult) -> bytes | None:
     return result.error_field(DiagnosticField.SQLSTATE)
+
+
+def _result_type_changed(result: PGresult) -> bool:
+    """A column the statement returns changed type since it was prepared (ALTER TABLE
+    ... TYPE): refused until it is prepared again (`pg_conn.result_type_changed`)."""
+    return result_type_changed(
+        (_state(result) or b"").decode(),
+        (result.error_field(DiagnosticField.SOURCE_FUNCTION) or b"").decode(),
+    )
 
 
 __all__ = ["dollar_one", "load_rows"]

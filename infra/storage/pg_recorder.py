@@ -80,7 +80,11 @@ from infra.storage.pg_arrays import (
     use_packed_arrays,
     uuid_array,
 )
-from infra.storage.pg_conn import name_store_connections
+from infra.storage.pg_conn import (
+    name_store_connections,
+    replan_after_type_changes,
+    result_type_changed,
+)
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
 from infra.storage.pg_ddl import start_statement, validity_query
 from infra.storage.pg_loads import load_rows
@@ -219,6 +223,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         tracking_table_name: str = "notification_tracking",
     ) -> None:
         name_store_connections(datastore)
+        replan_after_type_changes(datastore)
         super().__init__(
             datastore,
             events_table_name=events_table_name,
@@ -522,8 +527,9 @@ class FleetProcessRecorder(PostgresProcessRecorder):
         connection when it rolls back after preparing its own (eventsourcing's reads end
         that way), so a pooled connection would lose them behind this recorder's back.
         Should a statement still be found missing (SQLSTATE 26000), or one thought
-        missing found prepared (42P05: another deallocated by name), both raised before
-        anything is written (the transaction is rolled back), the transaction is sent once
+        missing found prepared (42P05: another deallocated by name), or one whose result
+        columns changed type since it was prepared (0A000), all raised before anything
+        is written (the transaction is rolled back), the transaction is sent once
         more after DEALLOCATE ALL with every statement prepared again; this path rolls
         back without psycopg."""
         ready = self._prepared
@@ -574,9 +580,15 @@ class FleetProcessRecorder(PostgresProcessRecorder):
                 raise errors.InterfaceError(f"{len(results)} results for the save's pipeline")
             # Missing (26000) or, one deallocated by name, another found prepared again
             # (42P05): both raised before anything is written (the prepares and the
-            # statements run before the statement writing).
+            # statements run before the statement writing). A result column's type
+            # changed since preparing (0A000, ALTER TABLE ... TYPE): refused before the
+            # statement runs, and refused until it is prepared again (session 21).
             state = failed.error_field(DiagnosticField.SQLSTATE)
-            if state in (b"26000", b"42P05") and attempt == 1:
+            changed = result_type_changed(
+                (state or b"").decode(),
+                (failed.error_field(DiagnosticField.SOURCE_FUNCTION) or b"").decode(),
+            )
+            if (state in (b"26000", b"42P05") or changed) and attempt == 1:
                 continue
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover
