@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import OperationalError, StoredEvent, Tracking
 
 
 class Wakeable(Protocol):
@@ -109,6 +109,14 @@ ACTIVE_SECONDS = 0.05
 WINDOW_SECONDS = 0.001
 
 
+def _interrupted(error: BaseException) -> OperationalError:
+    """What the neighbours of a leader interrupted during their commit are answered."""
+    return OperationalError(
+        f"The group's commit was interrupted in its leader ({type(error).__name__}):"
+        " whether it was recorded is unknown; the idempotency key tells."
+    )
+
+
 class GroupCommitter:
     """Leader/follower group commit over `commit_group` (see the module's docstring).
 
@@ -159,7 +167,7 @@ class GroupCommitter:
                 if unit.done:
                     return unit.result()
             group = self._gather()  # first of the queue: this caller leads
-            self._lead(group)
+            self._lead(group, unit)
         except BaseException:  # interrupted (a signal)
             if group is not None and (self._taken is not group or self._sent is group):
                 self._settle(group)  # committed (or failed): settle it, or answer it again
@@ -224,16 +232,20 @@ class GroupCommitter:
             del self._callers[ident]
         return len(self._callers)
 
-    def _lead(self, group: list[Unit]) -> None:
+    def _lead(self, group: list[Unit], own: Unit | None = None) -> None:
         try:
             self._sent = group  # from here on the group is settled, never put back
             self._commit_group(group)
             if self.after_commit is not None:
                 self.after_commit(group)
         except BaseException as error:  # every caller of the group learns of it
+            # An interrupt (KeyboardInterrupt, SystemExit: not an Exception) is the leader's
+            # own: its neighbours learn that the commit's outcome is unknown, as from a
+            # lost connection, not of a signal that never landed in their threads.
+            theirs = error if isinstance(error, Exception) else _interrupted(error)
             for member in group:
                 if member.error is None:
-                    member.error = error
+                    member.error = error if member is own else theirs
         finally:
             self._settle(group)
 

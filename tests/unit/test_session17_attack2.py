@@ -77,7 +77,7 @@ def test_session17_a_leader_interrupted_after_taking_its_group_leaves_no_caller_
             pass
         return original_gather()
 
-    def interrupted_lead(group: list[Unit]) -> None:
+    def interrupted_lead(group: list[Unit], own: Unit | None = None) -> None:
         committer._lead = original_lead  # type: ignore[method-assign]
         raise Interrupted  # the signal lands before the commit's try
 
