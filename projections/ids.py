@@ -1,0 +1,51 @@
+"""Ids as view text without `UUID.__str__` (issue 11, session 21).
+
+Views store ids as text, `str(uuid)`: uuid.py formats it in Python, a fifth of a rebuild's
+main thread (session 20's profile). The text was already there when the id was read: the
+store gives PostgreSQL's uuid output, which `IdLoader` (infra/follow/view_reads.py) turns
+into the UUID and remembers here, keyed by the id's integer. `id_text` answers from that
+memory and formats (as uuid.py does) what it does not hold. The memory is bounded
+(`LIMIT` ids, emptied whole when full): at worst an id is formatted again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+LIMIT = 65_536  # ids remembered: a rebuild's batch read ahead (10,000) and the one applied
+
+_texts: dict[int, str] = {}
+
+
+def id_text(value: Any) -> str:
+    """`str(value)` for a UUID (8-4-4-4-12 lower-case hex), remembered or formatted;
+    anything else, a UUID subclass included, through `str` itself."""
+    if type(value) is not UUID:
+        return str(value)
+    number = value.int
+    text = _texts.get(number)
+    if text is None:
+        text = formatted(number)
+        remember(number, text)
+    return text
+
+
+def formatted(number: int) -> str:
+    """`str(UUID(int=number))` for 0 <= number < 2**128, formatted as uuid.py does (not
+    remembered: for ids met once)."""
+    digits = "%032x" % number
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def remember(number: int, text: str) -> None:
+    """Keep `text` as the id `number`'s text: it must be what `str(UUID(int=number))`
+    gives (the caller's promise; `IdLoader` keeps only canonical text it parsed)."""
+    if len(_texts) >= LIMIT:
+        _texts.clear()
+    _texts[number] = text
+
+
+def remembered() -> int:
+    """How many ids are remembered now (at most `LIMIT`)."""
+    return len(_texts)
