@@ -10,11 +10,10 @@ import functools
 from typing import Any, ClassVar
 
 from domain.customer_group import CustomerGroup
-from domain.device import Device
+from domain.device import Device, normalise_serial
 from domain.partner import PartnerTenant
 from domain.passport import Passport
 from domain.text import fold
-from domain.device import normalise_serial
 from projections.base import Tx, View, handles, placeholders
 from projections.ids import formatted, id_text
 

@@ -34,7 +34,7 @@ def id_text(value: Any) -> str:
 def formatted(number: int) -> str:
     """`str(UUID(int=number))` for 0 <= number < 2**128, formatted as uuid.py does (not
     remembered: for ids met once)."""
-    digits = "%032x" % number
+    digits = f"{number:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 

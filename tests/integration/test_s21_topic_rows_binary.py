@@ -13,12 +13,13 @@ from eventsourcing.persistence import StoredEvent
 
 from handlers import PartnerFleet
 from infra.follow.view_reads import PostgresTopicRows, topic_reader
+from infra.storage.viewdb import CopyingTx, ViewDB
 
 # States as bytes: odd, not all JSON, not all UTF-8 (the reader passes them as stored).
 STATES = [
     b"{}",
     b'{"a":"\\\\x41 \\\\ \\u00e9","b":[1,2.5,null,true]}',
-    "{\"name\":\"Grüße 東京 \U0001f600\"}".encode(),
+    '{"name":"Grüße 東京 \U0001f600"}'.encode(),
     b"\x00\x01\x02\xff\xfe\\x00\\\\",
     bytes(range(256)),
     b"x" * 100_000,
@@ -63,6 +64,17 @@ def test_issue_11_topic_rows_are_read_in_binary_and_equal_the_librarys(
     assert [tuple(map(type, row)) for row in rows] == [tuple(map(type, r)) for r in expected]
     assert all(type(row[4]) is bytes for row in rows)
     # limits and ranges as before
-    assert read(expected[1][0], head, 2, TOPICS[:1]) == [r for r in expected if r[3] == TOPICS[0]][
-        1:3
-    ]
+    assert (
+        read(expected[1][0], head, 2, TOPICS[:1]) == [r for r in expected if r[3] == TOPICS[0]][1:3]
+    )
+
+
+def test_issue_11_copy_takes_any_iterable_of_rows_and_counts_them(pg_db: ViewDB) -> None:
+    with pg_db.transaction() as tx:
+        tx.execute("CREATE TABLE pf_s21_copy (k TEXT PRIMARY KEY, n BIGINT)")
+        assert isinstance(tx, CopyingTx)
+        assert tx.copy("pf_s21_copy", (row for row in [("a", 1), ("b", None)])) == 2
+        assert tx.copy("pf_s21_copy", [("c\t\\\n", 3)]) == 1
+        assert tx.copy("pf_s21_copy", iter([])) == 0
+        rows = tx.query("SELECT k, n FROM pf_s21_copy ORDER BY k")
+    assert rows == [("a", 1), ("b", None), ("c\t\\\n", 3)]
