@@ -1,11 +1,12 @@
 """Ids as view text without `UUID.__str__` (issue 11, session 21).
 
 Views store ids as text, `str(uuid)`: uuid.py formats it in Python, a fifth of a rebuild's
-main thread (session 20's profile). The text was already there when the id was read: the
-store gives PostgreSQL's uuid output, which `IdLoader` (infra/follow/view_reads.py) turns
-into the UUID and remembers here, keyed by the id's integer. `id_text` answers from that
-memory and formats (as uuid.py does) what it does not hold. The memory is bounded
-(`LIMIT` ids, emptied whole when full): at worst an id is formatted again.
+main thread (session 20's profile). An aggregate's id comes back in many of its events (a
+customer group's in each member it adds), so `id_text` remembers each id's text, keyed by
+the id's integer (a dict lookup, not a Python method), and formats what it does not hold
+as uuid.py does, without the `__str__` dispatch. The memory is bounded (`LIMIT` ids,
+emptied whole when full, at most a few MB): at worst an id is formatted again. Threads
+share it; each step is one dict operation, so a race only formats an id once more.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-LIMIT = 65_536  # ids remembered: a rebuild's batch read ahead (10,000) and the one applied
+LIMIT = 65_536  # ids remembered: far more groups than a rebuild's batch (10,000 events) names
 
 _texts: dict[int, str] = {}
 
@@ -40,7 +41,7 @@ def formatted(number: int) -> str:
 
 def remember(number: int, text: str) -> None:
     """Keep `text` as the id `number`'s text: it must be what `str(UUID(int=number))`
-    gives (the caller's promise; `IdLoader` keeps only canonical text it parsed)."""
+    gives (the caller's promise: `id_text` passes `formatted(number)`)."""
     if len(_texts) >= LIMIT:
         _texts.clear()
     _texts[number] = text
