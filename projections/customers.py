@@ -10,11 +10,12 @@ import functools
 from typing import Any, ClassVar
 
 from domain.customer_group import CustomerGroup
-from domain.device import Device
+from domain.device import Device, normalise_serial
 from domain.partner import PartnerTenant
 from domain.passport import Passport
 from domain.text import fold
 from projections.base import Tx, View, handles, placeholders
+from projections.ids import formatted, id_text
 
 CONNECTIONS = ("central_connect", "direct_connect", "pc_agent")
 
@@ -144,7 +145,7 @@ class CustomersView(View):
 
     @handles(CustomerGroup.Created)
     def _group(self, tx: Tx, e: CustomerGroup.Created) -> None:
-        group_id = str(e.originator_id)
+        group_id = id_text(e.originator_id)
         tx.execute(
             "INSERT INTO pf_c_groups VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0)",
             (
@@ -190,24 +191,28 @@ class CustomersView(View):
     @staticmethod
     def _set(tx: Tx, e: CustomerGroup.Event, column: str, value: int) -> None:
         tx.execute(
-            f"UPDATE pf_c_groups SET {column} = ? WHERE group_id = ?", (value, str(e.originator_id))
+            f"UPDATE pf_c_groups SET {column} = ? WHERE group_id = ?",
+            (value, id_text(e.originator_id)),
         )
 
     @handles(CustomerGroup.DeviceAdded)
     def _member(self, tx: Tx, e: CustomerGroup.DeviceAdded) -> None:
+        group_id = id_text(e.originator_id)
         tx.execute(
-            "INSERT INTO pf_c_members VALUES (?, ?, ?)",
-            (str(e.originator_id), device_ref(e.serial), e.reason),
+            "INSERT INTO pf_c_members VALUES (?, ?, ?)", (group_id, device_ref(e.serial), e.reason)
         )
-        self._touched.add(str(e.originator_id))
+        if not self.rebuilding:  # a rebuild recounts every group at its end
+            self._touched.add(group_id)
 
     @handles(CustomerGroup.DeviceRemoved)
     def _non_member(self, tx: Tx, e: CustomerGroup.DeviceRemoved) -> None:
+        group_id = id_text(e.originator_id)
         tx.execute(
             "DELETE FROM pf_c_members WHERE group_id = ? AND device_id = ? AND reason = ?",
-            (str(e.originator_id), device_ref(e.serial), e.reason),
+            (group_id, device_ref(e.serial), e.reason),
         )
-        self._touched.add(str(e.originator_id))
+        if not self.rebuilding:
+            self._touched.add(group_id)
 
     @handles(CustomerGroup.AdminAdded)
     def _admin(self, tx: Tx, e: CustomerGroup.AdminAdded) -> None:
@@ -288,9 +293,11 @@ RECOUNT_CHUNK = 500  # groups per query: well under any database's parameter lim
 
 @functools.lru_cache(maxsize=65_536)
 def device_ref(serial: str) -> str:
-    """`Device.id_for(serial)` as text, remembered (a name-based UUID: the same serial
-    always gives the same id; half of a rebuild's events name a device by serial)."""
-    return str(Device.id_for(serial))
+    """`str(Device.id_for(serial))`, remembered (a name-based UUID: the same serial
+    always gives the same id; half of a rebuild's events name a device by serial). Made
+    without `Device.id_for`'s own cache (a rebuild meets most serials once) and without
+    `UUID.__str__` (issue 11, session 21). Raises `SerialError` as `Device.id_for` does."""
+    return formatted(Device.id_for_normal(normalise_serial(serial)).int)
 
 
 def _service_groups(tx: Tx, device_ids: list[str]) -> set[str]:

@@ -29,6 +29,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from infra.storage.viewdb import CopyingTx
@@ -76,9 +77,7 @@ class SetWrites:
         """Hand the buffered writes to the wrapped Tx, runs of INSERTs sent by COPY."""
         pending, self._pending = self._pending, []
         for segment in _segments(pending):
-            ordered = sorted(segment, key=_table_of)  # stable: each table's order is kept
-            for statement, group in groupby(ordered, key=_statement_of):
-                rows = [params for _, params in group]
+            for statement, rows in _runs(segment):
                 copied = None
                 if len(rows) >= COPY_FROM:
                     copied = copy_rows(statement, rows)
@@ -117,10 +116,10 @@ def copy_rows(
     if not all(_LITERAL.match(v) for v in values):
         return None
     slots = [i for i, v in enumerate(values) if v == "?"]
-    if any(len(row) != len(slots) for row in rows):
+    if not set(map(len, rows)) <= {len(slots)}:
         return None
     for index in range(len(slots)):
-        if _array_type([row[index] for row in rows]) is None:
+        if _array_type(map(itemgetter(index), rows)) is None:
             return None
     if len(slots) == len(values):
         return table, rows
@@ -182,8 +181,8 @@ def _literal(text: str) -> Any:
     return int(text)
 
 
-def _array_type(column: list[Any]) -> str | None:
-    kinds = {type(v) for v in column} - {type(None)}
+def _array_type(column: Iterable[Any]) -> str | None:
+    kinds = set(map(type, column)) - {type(None)}
     if not kinds:
         return "null"
     if kinds == {str}:
@@ -222,12 +221,31 @@ def as_any(statement: str, params: Params) -> tuple[str, list[Any]]:
     return "".join(pieces), out
 
 
-def _statement_of(item: tuple[str, tuple[Any, ...]]) -> str:
-    return item[0]
+_statement_of = itemgetter(0)
 
 
 def _table_of(item: tuple[str, tuple[Any, ...]]) -> str:
     return _shape(item[0])[0]
+
+
+def _runs(segment: Pending) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """A segment's writes as runs of one statement, in table order, each table's own
+    statements in the order given (rows in order within each run)."""
+    statements = set(map(_statement_of, segment))
+    tables = {statement: _shape(statement)[0] for statement in statements}
+    if len(set(tables.values())) == len(statements):
+        # One statement text a table (a rebuild's batches): its rows in one pass, no sort.
+        runs: dict[str, list[tuple[Any, ...]]] = {
+            statement: [] for statement in sorted(statements, key=tables.__getitem__)
+        }
+        for statement, params in segment:
+            runs[statement].append(params)
+        return list(runs.items())
+    ordered = sorted(segment, key=_table_of)  # stable: each table's order is kept
+    return [
+        (statement, [params for _, params in group])
+        for statement, group in groupby(ordered, key=_statement_of)
+    ]
 
 
 @functools.cache
@@ -241,6 +259,9 @@ def _shape(statement: str) -> tuple[str, bool]:
 
 
 def _segments(pending: Pending) -> Iterator[Pending]:
+    if not any(_shape(statement)[1] for statement in set(map(_statement_of, pending))):
+        yield pending  # no barrier: one segment (without a call per write)
+        return
     segment: Pending = []
     for item in pending:
         if _shape(item[0])[1]:

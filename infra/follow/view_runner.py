@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any
 
 import structlog
@@ -324,7 +326,7 @@ class ViewRunner:
         `inserts`: the rebuild's set-based inserts for the same range, run on `beside` (if
         given) while the events are applied. Returns how many events those inserted (0
         when the batch was applied by another runner already)."""
-        ours = [(p, e) for p, e in events if isinstance(e, FleetAggregate.Event)]
+        positions, events_of = _ours(events)
         inserted = 0
         with self.db.transaction() as tx:
             position, rebuilding = read_tracking(tx, view.name, self._lock())
@@ -342,8 +344,7 @@ class ViewRunner:
                 writes = SetWrites(base) if isinstance(base, CopyingTx) else tx
                 if inserts is not None and gate is None:
                     inserted = inserts.insert(writes, start, reached)
-                events_of = [e for _, e in ours]
-                view.process(writes, events_of, [p for p, _ in ours], rebuilding=rebuilding)
+                view.process(writes, events_of, positions, rebuilding=rebuilding)
                 if rebuilding and last:
                     view.finish_rebuild(writes)
                     end_rebuild(writes, view.name)
@@ -479,6 +480,18 @@ class ViewRunner:
             return None
         env, channel = self.fleet.env, recorder.channel_name
         return lambda: listening(env, channel, self.poll_seconds)
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _ours(events: list[tuple[int, Any]]) -> tuple[list[int], list[Any]]:
+    """(positions, events) of the batch's events of this application's aggregates, in
+    order (the others are passed over); with no Python step per event."""
+    kept = list(
+        compress(events, map(isinstance, map(_second, events), repeat(FleetAggregate.Event)))
+    )
+    return list(map(_first, kept)), list(map(_second, kept))
 
 
 class _MissingOnly:
