@@ -107,7 +107,8 @@ def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
         elif getrefcount(v) > _ONLY_HERE:  # held elsewhere too: through the memo
             made[k] = _copy(v, memo)
         elif kind is list:  # held by this dict alone: no memo entry needed
-            made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
+            # (an empty one without a comprehension's call: most lists of a state are)
+            made[k] = [x if type(x) in shared else _copy(x, memo) for x in v] if v else []
         elif kind is dict:
             made[k] = _items(v, memo) if v else {}
         else:
@@ -130,8 +131,8 @@ def _state(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
             continue
         if getrefcount(v) > _ONLY_HERE + 1:  # + `made`'s reference; else as in `_items`
             made[key] = _copy(v, memo)
-        elif kind is list:
-            made[key] = [x if type(x) in shared else _copy(x, memo) for x in v]
+        elif kind is list:  # (an empty one without a comprehension's call, as in `_items`)
+            made[key] = [x if type(x) in shared else _copy(x, memo) for x in v] if v else []
         elif kind is dict:
             made[key] = _items(v, memo) if v else {}
         else:
