@@ -265,3 +265,72 @@ def test_session21_an_empty_list_held_twice_stays_one_list() -> None:
     copied = private_copy(value)
     assert copied.first is copied.second
     assert copied.first is not shared
+
+
+# --- private_copy of long dicts and lists of shared values ----------------------------------
+
+
+class Frozen:
+    pass
+
+
+LONG_CASES: dict[str, Any] = {
+    "texts by text": {f"user{i}@example.com": "user" for i in range(50)},
+    "mixed shared values": {f"k{i}": v for i, v in enumerate([1, "a", None, True, 2.5, b"x"] * 3)},
+    "a list value last": {**{f"k{i}": i for i in range(10)}, "last": [1, 2]},
+    "a dict value first": {"first": {"a": []}, **{f"k{i}": i for i in range(10)}},
+    "tuple keys": {(i, "x"): i for i in range(10)},
+    "uuid keys": {uuid4(): i for i in range(10)},
+    "object value in the middle": {
+        **{f"a{i}": i for i in range(5)},
+        "obj": Frozen(),
+        **{f"b{i}": i for i in range(5)},
+    },
+    "exactly MANY": {f"k{i}": i for i in range(8)},
+    "one fewer": {f"k{i}": i for i in range(7)},
+}
+
+
+@pytest.mark.parametrize("name", list(LONG_CASES))
+def test_session21_long_dicts_copy_as_pickle_does(name: str) -> None:
+    value = Plain()
+    value.nested = LONG_CASES[name]
+    value.items = list(LONG_CASES[name].values())
+    copied = private_copy(value)
+    round_trip = pickle.loads(pickle.dumps(value))
+    assert list(copied.nested) == list(round_trip.nested)  # the same keys, in order
+    assert [type(v) for v in copied.nested.values()] == [
+        type(v) for v in round_trip.nested.values()
+    ]
+    assert copied.nested is not value.nested
+    assert copied.items is not value.items
+    for key, original in value.nested.items():
+        made = copied.nested[key]
+        if type(original) in (list, dict, Frozen):
+            assert made is not original  # mutable: a copy of its own
+        else:
+            assert made is original  # shared, as the loop shared it
+    copied.nested["new"] = 1
+    copied.items.append(1)
+    assert "new" not in value.nested
+    assert len(value.items) == len(LONG_CASES[name])
+
+
+def test_session21_long_lists_keep_their_aliasing() -> None:
+    inner: list[int] = [1]
+    value = Plain()
+    value.items = [inner] * 10  # one list held ten times
+    value.first = list(range(20))
+    value.second = value.first  # a long list of shared values held twice
+    copied = private_copy(value)
+    assert all(item is copied.items[0] for item in copied.items)
+    assert copied.items[0] is not inner
+    assert copied.first is copied.second
+    assert copied.first is not value.first
+    assert copied.first == value.first
+    nested = {"many": list(range(20))}
+    as_dict = Plain()
+    as_dict.nested = {"a": nested, "b": nested}
+    again = private_copy(as_dict)
+    assert again.nested["a"] is again.nested["b"]
+    assert again.nested["a"]["many"] is not nested["many"]
