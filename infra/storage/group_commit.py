@@ -58,16 +58,10 @@ class Signal:
 
     def set(self) -> None:
         """Raise the flag (again: nothing more), waking every waiter."""
-        lock = self._lock
-        # A flag already up is left as it is without raising and catching RuntimeError
-        # (a leader's own unit is set twice, by its wake-up and its group's end; an
-        # exception costs more than the rest of `set`; session 21). Another thread may
-        # raise it in between: then the release raises, as before.
-        if lock.locked():
-            try:  # noqa: SIM105 (contextlib.suppress costs a Python-level context manager)
-                lock.release()
-            except RuntimeError:  # raised meanwhile by another thread
-                pass
+        try:  # noqa: SIM105 (contextlib.suppress costs a Python-level context manager)
+            self._lock.release()
+        except RuntimeError:  # already set
+            pass
 
     def is_set(self) -> bool:
         """Whether the flag is up (False for an instant while a waiter passes through)."""

@@ -1,7 +1,8 @@
 """Issue 11, session 21: the command path's cuts give what the old path gave.
 
-- `Signal.set` on a flag already up leaves it up (no RuntimeError raised and caught),
-  from one thread and from many at once.
+- `Signal.set` on a flag already up leaves it up, from one thread and from many at
+  once (a cut tried there, a `locked()` test before the release, was measured at about
+  0.05 % and dropped; these tests stay).
 - `FleetApplication._take_snapshots` takes the snapshots `Application._take_snapshots`
   takes (the same calls, or the same error), whatever the events' versions and the
   classes' intervals.
