@@ -156,7 +156,7 @@ class Working(dict[UUID, FleetAggregate]):
         cache: AggregateCache | None = None,
         tracking: Tracking | None = None,
     ) -> None:
-        super().__init__()
+        # (no `dict.__init__` call: with no arguments it does nothing; session 21)
         self._app = app
         if attempt != 1:
             self.attempt = attempt
@@ -302,7 +302,12 @@ class Working(dict[UUID, FleetAggregate]):
     @property
     def changed(self) -> bool:
         """Whether any aggregate has events to save."""
-        return bool(self.encoded) or any(a.pending_events for a in self.values())
+        if self.encoded:
+            return True
+        for aggregate in self.values():  # noqa: SIM110 (a loop: no generator's frame; session 21)
+            if aggregate.pending_events:
+                return True
+        return False
 
     def read_versions(self) -> dict[UUID, int]:
         """`{aggregate_id: version}` of every aggregate loaded and not changed (no pending
@@ -323,8 +328,9 @@ class Working(dict[UUID, FleetAggregate]):
         return found
 
     def _loaded(self, aggregate: Any) -> None:
-        self[aggregate.id] = aggregate
-        self.loaded[aggregate.id] = aggregate.version
+        aggregate_id = aggregate.id  # (a property: read once)
+        self[aggregate_id] = aggregate
+        self.loaded[aggregate_id] = aggregate.version
 
 
 @dataclass(frozen=True)
@@ -777,9 +783,19 @@ class FleetApplication(Application[UUID]):
             processing_event.saved_kwargs["read_versions"] = read_versions
         # As ProcessingEvent.collect_events, without its two runtime Protocol checks per
         # aggregate (a tenth of a 5,000-device intake batch): Working holds aggregates only.
-        for aggregate in working.values():
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
+        # Working is keyed by the aggregates' ids: then `aggregates` is filled from it in C,
+        # with the ids' hashes it holds (a UUID's hash is a Python call; session 21).
+        events = processing_event.events
+        keyed_by_id = True
+        for aggregate_id, aggregate in working.items():
+            events.extend(aggregate.collect_events())
+            if aggregate.id is not aggregate_id and aggregate.id != aggregate_id:
+                keyed_by_id = False
+        if keyed_by_id:
+            processing_event.aggregates.update(working)
+        else:
+            for aggregate in working.values():
+                processing_event.aggregates[aggregate.id] = aggregate
         for event in processing_event.events:
             if not getattr(event, "texts_checked", False):  # a backstop: no view can be
                 check_storable(vars(event))  # stopped by an event, whatever path made it
@@ -852,8 +868,11 @@ class FleetApplication(Application[UUID]):
                 cache.evict(working)
                 return
             unchanged = working.from_cache.intersection(read_versions)
-            cache.touch(unchanged)
-            kept = [a for i, a in working.items() if i not in unchanged]
+            if unchanged:
+                cache.touch(unchanged)
+                kept = [a for i, a in working.items() if i not in unchanged]
+            else:  # (no id to look up: a UUID's hash is a Python call; session 21)
+                kept = list(working.values())
             # The command is over and its result holds none of them: the cache may keep
             # these very aggregates, unless the stock repository cache holds them too.
             if working.results_hold_none and self.repository.cache is None:
@@ -863,6 +882,24 @@ class FleetApplication(Application[UUID]):
         except Exception as error:
             cache.evict(working)
             log.warning("aggregates_not_cached", aggregates=len(working), reason=reason_of(error))
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """`Application._take_snapshots`, which snapshots an aggregate whose event's version
+        is a multiple of its class's interval. When every class has the same interval and
+        no event's version is a multiple of it, nothing is taken: that is known without
+        the library's look-ups per event (an aggregate by its id, an interval by its
+        class; session 21)."""
+        intervals = self.snapshotting_intervals
+        if not (self.snapshots and intervals):
+            return
+        every = _one_interval(intervals)
+        if every is not None:
+            for event in processing_event.events:
+                if event.originator_version % every == 0:
+                    break
+            else:
+                return
+        super()._take_snapshots(processing_event)
 
     def _snapshot_quietly(self, processing_event: ProcessingEvent[UUID]) -> None:
         # The events are recorded: a snapshot is a cache, and failing to take one must not
@@ -876,6 +913,16 @@ class FleetApplication(Application[UUID]):
     def _tracked(self, tracking: Tracking) -> bool:
         # A conflict is the tracking record's (not the events') when the position has moved on.
         return self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
+
+
+def _one_interval(intervals: Mapping[type[Any], int]) -> int | None:
+    """The snapshotting interval shared by every class, when they share one and it is a
+    positive int; else None."""
+    values = set(intervals.values())
+    if len(values) != 1:
+        return None
+    (every,) = values
+    return every if type(every) is int and every > 0 else None
 
 
 def _back_off(attempt: int) -> None:

@@ -66,9 +66,18 @@ def _copy(value: Any, memo: Memo) -> Any:
 def _list(value: list[Any], memo: Memo) -> list[Any]:
     made = memo.get(id(value))
     if made is None:
-        shared = _SHARED
-        made = memo[id(value)] = [v if type(v) in shared else _copy(v, memo) for v in value]
+        made = memo[id(value)] = _list_items(value, memo)
     return made
+
+
+def _list_items(value: list[Any], memo: Memo) -> list[Any]:
+    """A copy of a list's items (`_list` without the memo entry of the list itself)."""
+    if not value:
+        return []
+    if len(value) >= _MANY and _all_shared(value):
+        return value.copy()
+    shared = _SHARED
+    return [v if type(v) in shared else _copy(v, memo) for v in value]
 
 
 def _dict(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
@@ -94,10 +103,24 @@ def _count_alone() -> int:
 _ONLY_HERE = _count_alone()
 
 
+# From this many items on, a dict or list is first tested in C for holding only shared
+# values (`_all_shared`): then it is copied in C (a partner's users, hundreds of texts by
+# text, copied for every command that reads the partner; session 21).
+_MANY = 8
+
+
+def _all_shared(values: Any) -> bool:
+    """Whether every one of `values` (an iterable) is of a type in _SHARED; stops at the
+    first that is not."""
+    return _SHARED.issuperset(map(type, values))
+
+
 def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
     # A loop, not a comprehension: a list or dict value (a group's reasons per device,
     # most of a big aggregate's state) is copied inline, without two calls per value.
     shared = _SHARED
+    if len(value) >= _MANY and _all_shared(value.values()) and _all_shared(value):
+        return value.copy()  # (what the loop makes: the same keys and values, in order)
     made: dict[Any, Any] = {}
     for key, v in value.items():
         k = key if type(key) in shared else _copy(key, memo)
@@ -107,7 +130,13 @@ def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
         elif getrefcount(v) > _ONLY_HERE:  # held elsewhere too: through the memo
             made[k] = _copy(v, memo)
         elif kind is list:  # held by this dict alone: no memo entry needed
-            made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
+            # (an empty or a short one inline, without `_list_items`'s call; session 21)
+            if not v:
+                made[k] = []
+            elif len(v) < _MANY:
+                made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
+            else:
+                made[k] = _list_items(v, memo)
         elif kind is dict:
             made[k] = _items(v, memo) if v else {}
         else:
@@ -130,8 +159,13 @@ def _state(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
             continue
         if getrefcount(v) > _ONLY_HERE + 1:  # + `made`'s reference; else as in `_items`
             made[key] = _copy(v, memo)
-        elif kind is list:
-            made[key] = [x if type(x) in shared else _copy(x, memo) for x in v]
+        elif kind is list:  # (as in `_items`)
+            if not v:
+                made[key] = []
+            elif len(v) < _MANY:
+                made[key] = [x if type(x) in shared else _copy(x, memo) for x in v]
+            else:
+                made[key] = _list_items(v, memo)
         elif kind is dict:
             made[key] = _items(v, memo) if v else {}
         else:
