@@ -262,7 +262,18 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
 def _field_error(error: Any) -> dict[str, str]:
     """A validation error as {field, in, message}; never the input (it may be a secret)."""
     where, *path = [str(part) for part in error.get("loc", ())] or ["body"]
-    return {"field": ".".join(path) or where, "in": where, "message": str(error.get("msg"))}
+    return {"field": ".".join(path) or where, "in": where, "message": _message(error)}
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, but a secret's (SecretStr: the cPIN) bounds in characters, without
+    its length: pydantic says "Value should have at least 4 items after validation, not 3"."""
+    ctx = error.get("ctx") or {}
+    if ctx.get("field_type") == "Value" and error.get("type") == "too_short":
+        return f"Should have at least {ctx.get('min_length')} characters"
+    if ctx.get("field_type") == "Value" and error.get("type") == "too_long":
+        return f"Should have at most {ctx.get('max_length')} characters"
+    return str(error.get("msg"))
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

@@ -218,6 +218,9 @@ def test_r_hld_3_a_too_short_cpin_is_a_422_naming_the_field_not_its_value() -> N
     [error] = problem_of(answer)["errors"]
     assert (answer.status_code, error["field"]) == (422, "cpin")
     assert "9x7" not in answer.text
+    # Session 21: pydantic's words for a SecretStr were "Value should have at least 4 items
+    # after validation, not 3": items, not characters, and the secret's length told back.
+    assert error["message"] == "Should have at least 4 characters"
 
 
 def test_r_hld_3_creating_a_dashboard_again_with_its_idempotency_key_replays_the_answer() -> None:

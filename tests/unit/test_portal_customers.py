@@ -85,6 +85,24 @@ def test_r_lnk_1_another_partners_customers_are_not_found(portal: Portal) -> Non
     assert 'role="alert"' in page.text
 
 
+def test_r_lnk_1_a_star_on_another_partners_group_without_javascript_is_not_found(
+    portal: Portal,
+) -> None:
+    """Session 21: without htmx, a star whose group is not on the page (another partner's,
+    or one deleted meanwhile) answered the whole list with 409 and no message at all: the
+    refusal waited for a tile that is never shown. Now it is the refusal page, 404."""
+    portal.browser.sign_in("anna")
+    before = event_count(portal.fleet)
+
+    answer = portal.browser.post_form(f"{LISTING}/{OTHER.group}/favourite", {"favourite": "true"})
+
+    assert answer.status_code == 404
+    assert 'role="alert"' in answer.text
+    assert f"No customer group {OTHER.group}" in answer.text
+    assert OTHER.customer not in answer.text
+    assert event_count(portal.fleet) == before
+
+
 def test_r_fav_2_a_star_without_javascript_posts_and_comes_back(many: Portal) -> None:
     many.browser.sign_in("anna")
 

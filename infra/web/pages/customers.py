@@ -67,22 +67,28 @@ def star(
     to its tile. R-FAV-3: unstarring the last favourite makes All Customers the view."""
     scope = partner_scope(portal.actor, location_id)
     refusals: dict[str, Refusal] = {}
+    refused: DomainError | None = None
     try:
         if favourite:
             portal.fleet.add_favourite(portal.actor, group_id)
         else:
             portal.fleet.remove_favourite(portal.actor, group_id)
-    except DomainError as refused:  # shown next to the tile, in the page's language
-        refusals[str(group_id)] = portal.refusal(refused)
+    except DomainError as error:  # shown next to the tile, in the page's language
+        refused = error
+        refusals[str(group_id)] = portal.refusal(error)
     portal.caught_up()
     if portal.htmx:
         return _tile(portal, scope, group_id, refusals)
-    if not refusals:
+    if refused is None:
         return portal.go_back(_back(location_id, next))
     filters = Filters()
     page = _page(portal, scope, filters, None)
+    if all(row.group_id != str(group_id) for row in page.rows):
+        # No tile to show it beside (another partner's group, one deleted meanwhile, or
+        # beyond the first page): the refusal page, with the refusal's own status (404).
+        raise refused
     context = _context(portal, scope, filters, page, refusals)
-    return portal.render("partners/customers.html", 409, **context)
+    return portal.render("partners/customers.html", refusals[str(group_id)].status, **context)
 
 
 @router.post(LISTING + "/view")
