@@ -4,7 +4,9 @@
 columns' order) a chunk each, byte for byte the same text, made a column at a time rather
 than a row at a time (issue 11: the consent export of 1,000,000 records). JSON Lines are
 what `json.dumps(record, sort_keys=True)` writes, a line a record; CSV what
-`csv.DictWriter(…, lineterminator="\n")` writes.
+`csv.DictWriter(…, lineterminator="\n")` writes, with a cell a spreadsheet would run as a
+formula written after an apostrophe (`spreadsheet_cell`) and a cell holding a carriage
+return quoted (`_write`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,51 @@ from projections.consent import HISTORY_COLUMNS
 
 FORMATS = ("jsonl", "csv")
 Row = dict[str, Any]
+
+# A CSV cell a spreadsheet would take for a formula: text starting with one of these
+# (OWASP, "CSV Injection"). Written with a leading apostrophe, so that it is shown as the
+# text it is; JSON Lines carry every text exactly (session 21: an auditor's correction
+# `reason` of `=HYPERLINK(...)` reached the customer's CSV export as a live formula).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """`value` as a CSV cell: text a spreadsheet would run as a formula (`FORMULA_STARTS`)
+    with "'" before it; anything else as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _spreadsheet_rows(rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The rows with each cell as `spreadsheet_cell` writes it (a row with none to change
+    is kept as it is)."""
+    return [
+        [spreadsheet_cell(value) for value in row]
+        if any(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in row)
+        else row
+        for row in rows
+    ]
+
+
+def _has_cr(row: Sequence[Any]) -> bool:
+    return any(isinstance(value, str) and "\r" in value for value in row)
+
+
+def _write(writer: Any, out: io.StringIO, row: Sequence[Any]) -> None:
+    """`row` as a CSV line ending in "\n", a cell holding a carriage return quoted.
+
+    csv's writer quotes a cell holding a character of its line terminator ("\n" here),
+    not a lone "\r": such a cell was written bare and split its line in two for every
+    reader (session 21). Written as a "\r\n" writer writes it (which quotes it), ending
+    in "\n"; any other row as before.
+    """
+    if not _has_cr(row):
+        writer.writerow(row)
+        return
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(row)
+    out.write(line.getvalue()[:-2] + "\n")
 
 
 def lines(
@@ -81,7 +128,8 @@ def csv_lines(
 ) -> Iterator[str]:
     """R-CON-4: a CSV header line (`columns`, unless `header` is False: a resumed export
     appends to a file that has it), then one line a record, as they come (the lines
-    `csv.DictWriter` writes: a missing column is empty, an unknown one a ValueError)."""
+    `csv.DictWriter` writes: a missing column is empty, an unknown one a ValueError), each
+    cell as `spreadsheet_cell` writes it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     known = frozenset(columns)
@@ -91,7 +139,7 @@ def csv_lines(
     for record in records:
         if not known.issuperset(record):
             raise ValueError(f"dict contains fields not in fieldnames: {set(record) - known}")
-        writer.writerow([record.get(column, "") for column in columns])
+        _write(writer, out, [spreadsheet_cell(record.get(column, "")) for column in columns])
         yield _taken(out)
 
 
@@ -137,7 +185,12 @@ def _csv_chunks(
         yield Chunk(_taken(out), 0)
     for batch in batches:
         _check_widths(batch, len(columns))
-        writer.writerows(batch)
+        rows = _spreadsheet_rows(batch)
+        if any(map(_has_cr, rows)):
+            for row in rows:
+                _write(writer, out, row)
+        else:
+            writer.writerows(rows)
         yield Chunk(_taken(out), len(batch))
 
 

@@ -10,7 +10,8 @@ carrying its store position).
 
 Rows are mappings, dataclasses or pydantic models; values are written as JSON values
 (times ISO 8601, ids as text). CSV has a header line of the columns (those given, else the
-first row's keys); nested values are written as JSON text.
+first row's keys); nested values are written as JSON text, and a cell a spreadsheet would
+run as a formula after an apostrophe (`projections.export_lines.spreadsheet_cell`).
 
 The rows are read on one thread of the export's own, first row to last and the close: a
 read-model transaction is held by the thread that opened it (SQLite's lock is a thread's),
@@ -36,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from infra.storage.viewdb import ViewDB
 from projections.base import Tx
+from projections.export_lines import spreadsheet_cell
 
 Format = Literal["jsonl", "csv"]
 MEDIA_TYPES: dict[str, str] = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
@@ -126,7 +128,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    text: str = spreadsheet_cell(str(value))
+    return text
 
 
 def _csv_line(cells: Sequence[str]) -> str:
