@@ -55,9 +55,7 @@ class _OneConnection:
         yield self.conn
 
 
-def test_s21_attack_a_second_type_change_on_a_connection_after_one_met_in_a_transaction() -> (
-    None
-):
+def test_s21_attack_a_second_type_change_after_one_met_in_a_transaction() -> None:
     """The first change met inside a transaction (its rollback made psycopg forget its
     statements, so the DEALLOCATE ALL that followed was one psycopg saw with nothing
     prepared and only counted), the second by a read in autocommit: psycopg must forget

@@ -88,5 +88,10 @@ def test_s21_attack_a_second_signal_never_answers_an_unended_commit_as_done(line
             follower.result()  # never [] as if committed
     assert commits == []
     assert not committer._busy
-    committer._commit_group = lambda units: [setattr(u, "notification_ids", [1]) for u in units]
+
+    def commit_again(units: list[Unit]) -> None:
+        for member in units:
+            member.notification_ids = [1]
+
+    committer._commit_group = commit_again
     assert committer.submit(unit()) == [1]
