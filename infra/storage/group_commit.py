@@ -109,10 +109,12 @@ ACTIVE_SECONDS = 0.05
 WINDOW_SECONDS = 0.001
 
 
-def _interrupted(error: BaseException) -> OperationalError:
-    """What the neighbours of a leader interrupted during their commit are answered."""
+def _interrupted(error: BaseException | None) -> OperationalError:
+    """What the neighbours of a leader interrupted during their commit are answered
+    (`error`: the signal, None when it is not known)."""
+    name = "a signal" if error is None else type(error).__name__
     return OperationalError(
-        f"The group's commit was interrupted in its leader ({type(error).__name__}):"
+        f"The group's commit was interrupted in its leader ({name}):"
         " whether it was recorded is unknown; the idempotency key tells."
     )
 
@@ -144,6 +146,9 @@ class GroupCommitter:
         # The group whose commit a leader began (`_lead`): settled, never put back, by
         # whoever an interrupt leaves it to (session 19's attack).
         self._sent: list[Unit] | None = None
+        # The group whose `commit_group` returned (`_lead`): a group settled without it
+        # gives each unit left without an outcome the "unknown" error (session 21's attack).
+        self._ended: list[Unit] | None = None
         self._callers: dict[int, float] = {}  # thread id: when it last saved (monotonic)
         self.after_commit: Callable[[list[Unit]], Any] | None = None  # a fault hook for tests
         self.groups = 0  # groups committed, and their units: what tests and benchmarks read
@@ -236,6 +241,7 @@ class GroupCommitter:
         try:
             self._sent = group  # from here on the group is settled, never put back
             self._commit_group(group)
+            self._ended = group  # every unit has its outcome (commit_group's contract)
             if self.after_commit is not None:
                 self.after_commit(group)
         except BaseException as error:  # every caller of the group learns of it
@@ -257,6 +263,13 @@ class GroupCommitter:
         raised twice stays raised)."""
         with self._lock:
             if self._taken is group:
+                if self._ended is not group:
+                    # The commit did not end (a signal, perhaps a second one landing in
+                    # `_lead`'s handler): no unit is answered as committed (session 21's
+                    # attack). Idempotent, so an interrupt here only repeats it.
+                    for member in group:
+                        if member.error is None:
+                            member.error = _interrupted(None)
                 self.groups += 1
                 self.units += len(group)
                 for member in group:
@@ -267,6 +280,7 @@ class GroupCommitter:
                     successor.leads = True
                 self._taken = None  # once cleared, the group is settled
                 self._sent = None  # after it: an interrupt between the two settles again
+                self._ended = None  # (left set by an interrupt: never this list again)
             else:
                 successor = self._queue[0] if self._queue and self._queue[0].leads else None
         for member in group:

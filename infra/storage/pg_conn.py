@@ -106,11 +106,20 @@ def replan_after_type_changes(datastore: PostgresDatastore) -> None:
 
 
 def deallocate_all(conn: psycopg.Connection[Any]) -> None:
-    """DEALLOCATE ALL on `conn` (ending a failed transaction first); closed if that fails."""
+    """DEALLOCATE ALL on `conn` (ending a failed transaction first), psycopg's own
+    prepared statements forgotten too; closed if that fails.
+
+    psycopg forgets its statements on a rollback it runs, but notices a DEALLOCATE ALL
+    only the first time it executes that text while it holds a statement: one counted
+    before (a first reset after a transaction's rollback had emptied its cache) made it
+    keep names the server had dropped, and every later use of them failed with 26000
+    until the connection was replaced (session 21's attack). So the reset always ends
+    with a rollback of psycopg's (a transaction opened for it when there is none)."""
     try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        conn.execute("DEALLOCATE ALL")
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("BEGIN" if conn.autocommit else "SELECT", prepare=False)
+        conn.rollback()  # psycopg forgets its statements (and deallocates them)
+        conn.execute("DEALLOCATE ALL", prepare=False)  # the server's, whoever prepared them
         if not conn.autocommit:
             conn.commit()
     except psycopg.Error:
