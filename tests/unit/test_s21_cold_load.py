@@ -10,10 +10,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.domain import Aggregate, CanInitAggregate
+from eventsourcing.domain import event as event_method
 from eventsourcing.persistence import DatetimeAsISO, Mapper, StoredEvent, UUIDAsHex
 
 from domain import Device
 from handlers import PartnerFleet
+from handlers.snapshots import created, replay
 from handlers.transcoding import DateAsISO, FleetMapper, free_form_fields, uuid_from_hex
 from tests.scenarios import SCENARIOS, Scenario, in_memory_fleet, loads_history
 
@@ -284,3 +287,135 @@ def outcome_of(make: Any, text: str) -> Any:
     except Exception as error:
         return type(error), str(error)
     return type(made), made, made.int, made.is_safe, hash(made), str(made), made.version
+
+
+# --- the replay's creation ------------------------------------------------------------------
+
+
+def library_replay(events: list[Any]) -> Any:
+    aggregate = None
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+def replayed(make: Any) -> tuple[str, Any]:
+    try:
+        aggregate = make()
+    except Exception as error:
+        return "error", (type(error), str(error))
+    return "aggregate", (type(aggregate), _typed(vars(aggregate)))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_every_aggregate_of_every_scenario_replays_as_the_library_replays(
+    scenario: Scenario,
+) -> None:
+    fleet = in_memory_fleet()
+    scenario(fleet)
+    by_id: dict[Any, list[StoredEvent]] = {}
+    for stored in _stored_of(fleet):
+        by_id.setdefault(stored.originator_id, []).append(stored)
+    assert by_id
+    for stored_events in by_id.values():
+        events: list[Any] = [fleet.mapper.to_domain_event(e) for e in stored_events]
+        ours = replayed(lambda events=events: replay(None, iter(events)))
+        assert ours == replayed(lambda events=events: library_replay(events))
+        assert ours[0] == "aggregate"
+        for event in events:
+            if type(event).mutate is CanInitAggregate.mutate:
+                assert replayed(lambda e=event: created(e)) == replayed(
+                    lambda e=event: e.mutate(None)
+                )
+
+
+def test_a_long_history_and_a_snapshot_replay_as_the_library() -> None:
+    fleet = in_memory_fleet()
+    ids = loads_history(fleet)
+    for aggregate_id in ids[:2]:
+        events = list(fleet.events.get(aggregate_id))
+        ours = replay(None, iter(events))
+        assert replayed(lambda ours=ours: ours) == replayed(
+            lambda events=events: library_replay(events)
+        )
+        assert ours.version == len(events)
+        shot = Device.Snapshot.take(ours)
+        start = replay(None, iter([shot]))
+        assert replayed(lambda start=start: start) == replayed(lambda shot=shot: shot.mutate(None))
+
+
+class Named(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Identified(Aggregate):
+    def __init__(self, id: UUID, name: str) -> None:
+        self.seen = id
+        self.name = name
+
+
+class Bare(Aggregate):
+    def __init__(self) -> None:
+        self.things: list[str] = []
+
+    @event_method("Renamed")
+    def rename(self, name: str) -> None:
+        self.things.append(name)
+
+
+class OwnBase(Bare):
+    def __base_init__(self, originator_id: Any, originator_version: int, timestamp: Any) -> None:
+        super().__base_init__(originator_id, originator_version, timestamp)
+        self.own = True
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Named(name="n"),
+        lambda: Identified(id=UUID(int=7), name="n"),
+        Bare,
+        OwnBase,
+    ],
+    ids=["named", "identified", "bare", "own_base"],
+)
+def test_creation_events_of_other_aggregate_shapes(make: Any) -> None:
+    aggregate = make()
+    if isinstance(aggregate, Bare):
+        aggregate.rename("x")
+    events = aggregate.collect_events()
+    first = events[0]
+    assert replayed(lambda: created(first)) == replayed(lambda: first.mutate(None))
+    assert replayed(lambda: replay(None, iter(events))) == replayed(lambda: library_replay(events))
+    for broken in ("timestamp", "originator_id", "originator_topic"):
+        odd = _new_event(first, drop=broken)
+        assert replayed(lambda odd=odd: created(odd)) == replayed(lambda odd=odd: odd.mutate(None))
+    for topic in ("no.such:Thing", f"{__name__}:Named", 5):
+        odd = _new_event(first, originator_topic=topic)
+        assert replayed(lambda odd=odd: created(odd)) == replayed(lambda odd=odd: odd.mutate(None))
+
+
+def _new_event(event: Any, drop: str = "", **changes: Any) -> Any:
+    state = {k: v for k, v in vars(event).items() if k != drop}
+    state.update(changes)
+    made = object.__new__(type(event))
+    object.__setattr__(made, "__dict__", state)
+    return made
+
+
+def test_the_device_is_created_without_the_library_mutate(monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = in_memory_fleet()
+    ids = loads_history(fleet)
+    events = list(fleet.events.get(ids[1]))
+    called: list[Any] = []
+    stock = CanInitAggregate.mutate
+
+    def noted(self: Any, aggregate: Any) -> Any:
+        called.append(self)
+        return stock(self, aggregate)
+
+    monkeypatch.setattr(CanInitAggregate, "mutate", noted)
+    monkeypatch.setattr("handlers.snapshots._INIT_MUTATE", noted)
+    assert replay(None, iter(events)).version == len(events)
+    assert called == []
