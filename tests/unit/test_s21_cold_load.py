@@ -222,7 +222,8 @@ def _all_event_topics() -> list[str]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        found.append(f"{cls.__module__}:{cls.__qualname__}")
+        if cls.__module__.startswith("domain.") and "<locals>" not in cls.__qualname__:
+            found.append(f"{cls.__module__}:{cls.__qualname__}")
     return found
 
 
