@@ -18,15 +18,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
-from eventsourcing.domain import (
-    Aggregate,
-    BaseAggregate,
-    CanInitAggregate,
-    CanMutateAggregate,
-    Snapshot,
-    _init_mentions_id,
-    _spec_filter_kwargs_for_method_params,
-)
+from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic, strtobool
 
@@ -50,82 +42,10 @@ class SnapshotMisfitError(Exception):
 
 def replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:
     """`project_aggregate` without its runtime Protocol check per event (about 30 µs each
-    here, most of a load's CPU): every stored event of ours is a FleetAggregate event.
-    A creation event is applied by `created` (the library's steps, fewer of them)."""
+    here, most of a load's CPU): every stored event of ours is a FleetAggregate event."""
     for domain_event in domain_events:
-        if aggregate is None and type(domain_event).mutate is _INIT_MUTATE:
-            aggregate = created(domain_event)
-        else:
-            aggregate = domain_event.mutate(aggregate)
+        aggregate = domain_event.mutate(aggregate)
     return aggregate
-
-
-_INIT_MUTATE = CanInitAggregate.mutate
-_BASE_INIT = BaseAggregate.__base_init__
-_AS_DICT = CanMutateAggregate._as_dict
-
-
-def created(event: Any) -> Any:
-    """`CanInitAggregate.mutate(event, None)` (eventsourcing 9.5): the aggregate a creation
-    event makes. What the library works out per event is kept per aggregate topic
-    (`_creation`): the class its topic resolves to, the keyword names its `__init__`
-    takes. The library's `__base_init__` is called with the event's id, version and
-    timestamp by name (what `filter_kwargs_for_method_params` picks for it), an `__init__`
-    that takes nothing but `self` with no arguments; anything else, and an event missing a
-    field, the library's way, with its errors (issue 11, session 21)."""
-    state = vars(event)
-    topic = state.get("originator_topic")
-    plan = _CREATIONS.get(topic) if type(topic) is str else None
-    if plan is None:
-        plan = _creation(topic)
-    cls: Any = plan[0]
-    if cls is None or "self" in state or type(event)._as_dict is not _AS_DICT:
-        return event.mutate(None)
-    bare_init = plan[1]
-    try:
-        originator_id = state["originator_id"]
-        version = state["originator_version"]
-        timestamp = state["timestamp"]
-    except KeyError:
-        return event.mutate(None)
-    aggregate: Any = cls.__new__(cls)
-    aggregate.__base_init__(
-        originator_id=originator_id, originator_version=version, timestamp=timestamp
-    )
-    if bare_init:
-        aggregate.__init__()
-    else:
-        names = _spec_filter_kwargs_for_method_params(cls.__init__)
-        init_kwargs = {k: v for k, v in state.items() if k in names}
-        if cls in _init_mentions_id:
-            init_kwargs["id"] = originator_id
-        aggregate.__init__(**init_kwargs)
-    event.apply(aggregate)
-    return aggregate
-
-
-# By aggregate topic: (class, whether its __init__ takes only self); (None, False): the
-# library's way.
-_CREATIONS: dict[str, tuple[Any, bool]] = {}
-_LIBRARY: tuple[Any, bool] = (None, False)
-
-
-def _creation(topic: Any) -> tuple[Any, bool]:
-    if type(topic) is not str:
-        return _LIBRARY
-    cls: Any = resolve_topic(topic)  # the library's error for a topic that does not resolve
-    plan: tuple[Any, bool] = _LIBRARY
-    if (
-        isinstance(cls, type)
-        and getattr(cls, "__base_init__", None) is _BASE_INIT
-        and _spec_filter_kwargs_for_method_params(_BASE_INIT)
-        == {"self", "originator_id", "originator_version", "timestamp"}
-    ):
-        init = cls.__init__  # type: ignore[misc]
-        bare = _spec_filter_kwargs_for_method_params(init) == {"self"}
-        plan = (cls, bare and cls not in _init_mentions_id)
-    _CREATIONS[topic] = plan
-    return plan
 
 
 class FleetRepository(Repository[UUID]):

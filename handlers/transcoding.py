@@ -13,18 +13,14 @@ from __future__ import annotations
 import functools
 import json
 import typing
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import fields
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from json.scanner import make_scanner
-from typing import Any, cast
-from uuid import UUID, SafeUUID
+from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
     JSONTranscoder,
     Mapper,
     Notification,
@@ -32,8 +28,6 @@ from eventsourcing.persistence import (
     Transcoder,
     Transcoding,
     TranscodingNotRegisteredError,
-    UUIDAsHex,
-    find_id_convertor,
 )
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
@@ -118,28 +112,8 @@ class FleetTranscoder(JSONTranscoder):
     """
 
     def __init__(self) -> None:
-        self._plain_decoders: dict[str, Callable[[str], Any]] | None = None
         super().__init__()
         self.register(EscapedDict())
-
-    def register(self, transcoding: Transcoding) -> None:
-        """As JSONTranscoder's (the table of `plain_decoders` is made again)."""
-        super().register(transcoding)
-        self._plain_decoders = None
-
-    def plain_decoders(self) -> dict[str, Callable[[str], Any]]:
-        """By marker name, the C function (or a cheaper equivalent) that gives what the
-        registered stock transcoding's `decode` gives for a str: datetimes, dates, UUIDs
-        and decimals (`FleetMapper.to_domain_event`). Names of other transcodings are absent."""
-        table = self._plain_decoders
-        if table is None:
-            table = {}
-            for name, transcoding in self.names.items():
-                plain = _PLAIN_DECODERS.get(type(transcoding))
-                if plain is not None:
-                    table[name] = plain
-            self._plain_decoders = table
-        return table
 
     def encode(self, obj: Any) -> bytes:
         written = 0
@@ -177,34 +151,6 @@ class FleetTranscoder(JSONTranscoder):
             return self._decode_obj(value)
         except Exception:  # a caller's dict in a free-form field: FreeFormReader replaces it
             return value
-
-
-_new_uuid = object.__new__
-_set_uuid_int = vars(UUID)["int"].__set__
-_set_uuid_safe = vars(UUID)["is_safe"].__set__
-_UUID_SAFE_UNKNOWN = SafeUUID.unknown
-
-
-def uuid_from_hex(data: str) -> UUID:
-    """`UUID(data)` (UUIDAsHex.decode), without `UUID.__init__`'s Python steps for the
-    32 letters and digits the transcoding writes: for such text its replacements and
-    strip change nothing, `int(data, 16)` is the same call, and 32 hex digits are always
-    in range. Any other text goes to `UUID` (its errors)."""
-    if len(data) == 32 and data.isalnum():
-        made = _new_uuid(UUID)
-        _set_uuid_int(made, int(data, 16))
-        _set_uuid_safe(made, _UUID_SAFE_UNKNOWN)
-        return made
-    return UUID(data)
-
-
-# The stock transcodings whose decode of a str is one C call (or `uuid_from_hex`).
-_PLAIN_DECODERS: dict[type, Callable[[str], Any]] = {
-    DatetimeAsISO: datetime.fromisoformat,
-    DateAsISO: date.fromisoformat,
-    UUIDAsHex: uuid_from_hex,
-    DecimalAsStr: Decimal,
-}
 
 
 def _stock_json(obj: Any, default: Callable[[Any], Any]) -> str:
@@ -271,10 +217,6 @@ class FleetMapper(Mapper[UUID]):
         super().__init__(transcoder, **options)
         self._readers: dict[frozenset[str], Mapper[UUID]] = {}
         self._topics: dict[type, str] = {}
-        self._kinds: dict[tuple[str, type], tuple[type, int, Any] | None] = {}
-        # what a state is parsed with: one scanner with the transcoder's object hook, one
-        # without (`_decoded`); None when the stock way must decode (`_plain_scanners`)
-        self._scanners: tuple[Any, Any] | None = _plain_scanners(self)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         """The stock mapper's StoredEvent for `domain_event`: the same topic, fields and
@@ -299,86 +241,10 @@ class FleetMapper(Mapper[UUID]):
         return stored_event(originator_id, originator_version, topic, state)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        """The stock mapper's event (or the FreeFormReader's, for events with free-form
-        fields). Events without such fields are decoded directly where that gives the
-        same event (`_direct`); anything else, errors included, the stock way."""
-        if self._scanners is not None:
-            made = self._direct(stored_event)
-            if made is not None:
-                return made
         free = free_form_fields(stored_event.topic)
         if not free:
             return super().to_domain_event(stored_event)
         return self._reader(free).to_domain_event(stored_event)
-
-    def _direct(self, stored_event: StoredEvent) -> Any:
-        """`Mapper.to_domain_event` (eventsourcing 9.5) with what it looks up kept per
-        topic and id type (class, class version, id convertor), the state parsed by the C
-        scanner directly, without the JSONDecoder's Python steps, and, while the state's
-        values are plain or markers of the stock datetime, date, UUID and decimal
-        transcodings, without a Python object hook per marker (`_decoded`). None when the
-        stock way must decide: a topic with free-form fields, a state that is not bytes or
-        not exactly one JSON object, anything that raised (the stock way raises it again,
-        as its own error)."""
-        originator_id = stored_event.originator_id
-        key = (stored_event.topic, type(originator_id))
-        kinds = self._kinds
-        if key not in kinds:
-            kinds[key] = self._kind(*key)
-        kind = kinds[key]
-        state_bytes = stored_event.state
-        if kind is None or type(state_bytes) is not bytes:
-            return None
-        try:
-            state = self._decoded(state_bytes.decode("utf8"))
-        except Exception:  # the stock way says why, in its words
-            return None
-        if state is None:
-            return None
-        cls, class_version, convert = kind
-        state["originator_id"] = convert(originator_id)
-        state["originator_version"] = stored_event.originator_version
-        from_version = state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
-        event: Any = _new(cls)
-        _set_attribute(event, "__dict__", state)
-        return event
-
-    def _kind(self, topic: str, id_type: type) -> tuple[type, int, Any] | None:
-        if free_form_fields(topic):
-            return None
-        cls = resolve_topic(topic)
-        convert = find_id_convertor(cls, cast(Hashable, id_type))
-        return cls, getattr(cls, "class_version", 1), convert
-
-    def _decoded(self, text: str) -> dict[str, Any] | None:
-        """The state `self.transcoder.decode` gives for `text`, or None."""
-        assert self._scanners is not None
-        hooked, plain = self._scanners
-        state, end = plain(text, 0)
-        if end != len(text) or type(state) is not dict:
-            return None
-        if "_type_" in state and "_data_" in state and len(state) == 2:
-            return None  # the whole state is a marker: the stock way
-        decoders = self.transcoder.plain_decoders()
-        for name, value in state.items():
-            kind = type(value)
-            if kind is dict:
-                data = value.get("_data_")
-                decode = decoders.get(value.get("_type_"))
-                if decode is None or type(data) is not str or len(value) != 2:
-                    break  # another transcoding, a nested dict: the object hook decides
-                state[name] = decode(data)
-            elif kind is list:
-                break
-        else:
-            return state
-        state, end = hooked(text, 0)
-        if end != len(text) or type(state) is not dict:
-            return None
-        return state
 
     def _reader(self, free: frozenset[str]) -> Mapper[UUID]:
         reader = self._readers.get(free)
@@ -390,35 +256,6 @@ class FleetMapper(Mapper[UUID]):
             )
         return reader
 
-
-def _plain_scanners(mapper: FleetMapper) -> tuple[Any, Any] | None:
-    """The scanners `FleetMapper._decoded` parses with, or None where the stock decoding
-    may differ: a cipher or a compressor, a transcoder whose `decode` or decoder is not
-    the stock one (its own object hook, parse functions or strictness), no C scanner."""
-    transcoder = mapper.transcoder
-    decoder = getattr(transcoder, "decoder", None)
-    if (
-        mapper.cipher is not None
-        or mapper.compressor is not None
-        or type(transcoder).decode is not JSONTranscoder.decode
-        or type(decoder) is not json.JSONDecoder
-        or decoder.object_hook != transcoder._decode_obj
-        or decoder.object_pairs_hook is not None
-        or decoder.parse_float is not float
-        or decoder.parse_int is not int
-        or not decoder.strict
-    ):
-        return None
-    plain_decoder = json.JSONDecoder()
-    if decoder.parse_constant != plain_decoder.parse_constant:
-        return None
-    hooked, plain = decoder.scan_once, make_scanner(plain_decoder)
-    if type(hooked).__module__ != "_json" or type(plain).__module__ != "_json":
-        return None  # the Python scanner: the stock way (a recursion per nesting)
-    return hooked, plain
-
-
-_set_attribute = object.__setattr__
 
 # A frozen dataclass's `__init__` sets each field through `object.__setattr__` (a global
 # look-up and a call per field) after binding keywords: filling the new instance's
