@@ -52,15 +52,15 @@ def settling_lines() -> list[tuple[Any, int]]:
     return found
 
 
-def interrupt_at(function: Any, line: int) -> Any:
-    """A trace function raising Interrupted when `function` reaches `line` (once)."""
+def interrupt_at(function: Any, line: int, raising: type[BaseException] = Interrupted) -> Any:
+    """A trace function raising `raising` when `function` reaches `line` (once)."""
     fired: list[int] = []
     code = function.__code__
 
     def local(frame: FrameType, event: str, arg: object) -> Any:
         if event == "line" and frame.f_lineno == line and not fired:
             fired.append(line)
-            raise Interrupted
+            raise raising
         return local
 
     def tracer(frame: FrameType, event: str, arg: object) -> Any:

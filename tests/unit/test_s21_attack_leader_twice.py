@@ -15,13 +15,12 @@ import dis
 import inspect
 import sys
 import uuid
-from types import FrameType
-from typing import Any
 
 import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
 
 from infra.storage.group_commit import GroupCommitter, Unit
+from tests.unit.test_attack_s19_group_commit import interrupt_at
 
 
 class Interrupted(BaseException):
@@ -46,22 +45,6 @@ def handler_lines() -> list[int]:
     return sorted(line for line in code_lines if start <= line <= end)
 
 
-def interrupt_at(line: int) -> Any:
-    fired: list[int] = []
-    code = GroupCommitter._lead.__code__
-
-    def local(frame: FrameType, event: str, arg: object) -> Any:
-        if event == "line" and frame.f_lineno == line and not fired:
-            fired.append(line)
-            raise Again
-        return local
-
-    def tracer(frame: FrameType, event: str, arg: object) -> Any:
-        return local if frame.f_code is code else None
-
-    return tracer, fired
-
-
 @pytest.mark.parametrize("line", handler_lines())
 def test_s21_attack_a_second_signal_never_answers_an_unended_commit_as_done(line: int) -> None:
     commits: list[Unit] = []
@@ -74,7 +57,7 @@ def test_s21_attack_a_second_signal_never_answers_an_unended_commit_as_done(line
     committer._queue.extend(followers)  # queued by followers waiting for their outcome
     committer._callers[0] = float("inf")
     leader = unit()
-    tracer, fired = interrupt_at(line)
+    tracer, fired = interrupt_at(GroupCommitter._lead, line, raising=Again)
     sys.settrace(tracer)
     try:
         with contextlib.suppress(Interrupted, Again):
