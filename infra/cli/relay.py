@@ -62,8 +62,12 @@ def relay_lag() -> None:
 
 
 def relay_parked() -> None:
-    """The events the relay could not publish, with the reason (docs/events/README.md)."""
-    for destination, events in sorted(relay_records(load_settings())[1].items()):
+    """The events the relay could not publish, with the reason (docs/events/README.md);
+    one line saying so when there are none."""
+    parked = relay_records(load_settings())[1]
+    if not any(parked.values()):
+        typer.echo("No events are parked: the relay published every event it read.")
+    for destination, events in sorted(parked.items()):
         for e in events:
             typer.echo(
                 f"{destination} position={e.position} {e.type} {e.aggregate_id}"
