@@ -47,7 +47,12 @@ from infra.http.limits import check_depth, too_deep
 
 POSITION = "Partnerfleet-Position"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-KEY = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$|^([\x21\x23-\x2b\x2d-\x7e]{1,255})$')
+# An Idempotency-Key: a structured-field string (RFC 8941 3.3.3: printable ASCII, `\"` and
+# `\\` escaped; 1-255 characters once unescaped), or a bare token (earlier clients).
+KEY = re.compile(
+    r'^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\]){1,255})"$|^([\x21\x23-\x2b\x2d-\x7e]{1,255})$'
+)
+_ESCAPED = re.compile(r'\\(["\\])')
 TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
 COMMAND_HEADERS: list[dict[str, Any]] = [
@@ -55,9 +60,10 @@ COMMAND_HEADERS: list[dict[str, Any]] = [
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "description": 'Makes a retry harmless: "<1-255 printable ASCII>", scoped to you, the '
-        "method and the path; the same body gets the first answer again, another body 422.",
-        "schema": {"type": "string", "maxLength": 257},
+        "description": 'Makes a retry harmless: "<1-255 printable ASCII>" (a structured-field '
+        'string: \\" and \\\\ escaped), scoped to you, the method and the path; the same body '
+        "gets the first answer again, another body 422.",
+        "schema": {"type": "string", "maxLength": 512},
     },
     {
         "name": "If-Match",
@@ -188,12 +194,15 @@ def _idempotency(request: Request, raw: bytes, body: Any) -> IdempotencyKey | No
     if match is None:
         raise ProblemError(
             "malformed-request",
-            "Idempotency-Key must be one quoted string of 1 to 255 printable ASCII characters "
+            "Idempotency-Key must be one quoted string of 1 to 255 printable ASCII characters, "
+            "a quote or backslash in it escaped with a backslash "
             '(e.g. Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324").',
         )
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     fingerprint = bytes_fingerprint([raw or None]) if body is None else content_fingerprint(body)
-    return IdempotencyKey(match.group(1) or match.group(2), request.method, path, fingerprint)
+    quoted = match.group(1)
+    key = _ESCAPED.sub(r"\1", quoted) if quoted is not None else match.group(2)
+    return IdempotencyKey(key, request.method, path, fingerprint)
 
 
 def _if_match(request: Request) -> frozenset[EntityTag] | None:

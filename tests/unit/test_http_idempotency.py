@@ -171,3 +171,36 @@ def test_i9_a_malformed_idempotency_key_is_400(value: str) -> None:
 
     assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/malformed-request")
     assert event_count(fleet) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [('"a\\"b"', 'a"b'), ('"a\\\\b"', "a\\b"), ('"\\"' + "k" * 254 + '"', '"' + "k" * 254)],
+    ids=["escaped quote", "escaped backslash", "255 once unescaped"],
+)
+def test_s21_an_escaped_structured_field_string_is_a_key(value: str, key: str) -> None:
+    """RFC 8941 3.3.3: a quote or a backslash escaped in the string (session 21's
+    walkthrough: refused 400); the key is the unescaped text, replayed the same way."""
+    fleet = in_memory_fleet()
+    api = client(fleet)
+    headers = bearer("ops", idempotency_key=value)
+
+    first = api.post("/partners", json=NEW, headers=headers)
+    recorded = event_count(fleet)
+    again = api.post("/partners", json=NEW, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert event_count(fleet) == recorded > 0
+
+
+@pytest.mark.parametrize("value", ['"a\\b"', '"a\\"', '"\\"' + "k" * 255 + '"', '"\\\\\\"'])
+def test_s21_a_bad_escape_is_still_malformed(value: str) -> None:
+    """A backslash before anything but a quote or a backslash, an escaped closing quote,
+    more than 255 characters once unescaped: 400, nothing run."""
+    fleet = in_memory_fleet()
+
+    answer = client(fleet).post("/partners", json=NEW, headers=bearer("ops", idempotency_key=value))
+
+    assert (answer.status_code, problem_of(answer)["type"]) == (400, "/problems/malformed-request")
+    assert event_count(fleet) == 0
