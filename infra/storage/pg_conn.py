@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
+from psycopg.pq import DiagnosticField
+from psycopg.pq.abc import PGresult
 from psycopg_pool import ConnectionPool
 
 from infra.loops import Wait
@@ -70,6 +72,14 @@ def result_type_changed(sqlstate: str | None, source_function: str | None) -> bo
     """Whether an error (its SQLSTATE and the server function that raised it) is a
     prepared statement refused because its result columns changed type."""
     return sqlstate == RESULT_TYPE_CHANGED and source_function == RESULT_TYPE_CHECK
+
+
+def result_type_changed_in(result: PGresult) -> bool:
+    """`result_type_changed` of a libpq result (the paths that send on libpq directly)."""
+    return result_type_changed(
+        (result.error_field(DiagnosticField.SQLSTATE) or b"").decode(),
+        (result.error_field(DiagnosticField.SOURCE_FUNCTION) or b"").decode(),
+    )
 
 
 def replan_after_type_changes(datastore: PostgresDatastore) -> None:

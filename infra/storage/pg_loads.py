@@ -42,7 +42,7 @@ from psycopg.pq import DiagnosticField, ExecStatus, Format, TransactionStatus
 from psycopg.pq.abc import PGresult
 
 from infra.storage.pg_arrays import packed_uuid
-from infra.storage.pg_conn import result_type_changed
+from infra.storage.pg_conn import result_type_changed_in
 
 UUID_OID = 2950
 UUID_ARRAY_OID = 2951
@@ -132,7 +132,7 @@ def load_rows(
     result = _execute(conn, prepared, parameter)
     if result.status == ExecStatus.FATAL_ERROR:
         missing = _state(result) == _MISSING
-        if _result_type_changed(result):
+        if result_type_changed_in(result):
             # planned for the table as it was: deallocated, then prepared anew below
             _deallocate(conn, prepared)
             missing = True
@@ -198,15 +198,6 @@ def _last(conn: Connection[Any]) -> PGresult:
 
 def _state(result: PGresult) -> bytes | None:
     return result.error_field(DiagnosticField.SQLSTATE)
-
-
-def _result_type_changed(result: PGresult) -> bool:
-    """A column the statement returns changed type since it was prepared (ALTER TABLE
-    ... TYPE): refused until it is prepared again (`pg_conn.result_type_changed`)."""
-    return result_type_changed(
-        (_state(result) or b"").decode(),
-        (result.error_field(DiagnosticField.SOURCE_FUNCTION) or b"").decode(),
-    )
 
 
 __all__ = ["dollar_one", "load_rows"]

@@ -83,7 +83,7 @@ from infra.storage.pg_arrays import (
 from infra.storage.pg_conn import (
     name_store_connections,
     replan_after_type_changes,
-    result_type_changed,
+    result_type_changed_in,
 )
 from infra.storage.pg_copy import COPY_MIN_ROWS, CopyStream, insert_by_copy
 from infra.storage.pg_ddl import start_statement, validity_query
@@ -584,11 +584,7 @@ class FleetProcessRecorder(PostgresProcessRecorder):
             # changed since preparing (0A000, ALTER TABLE ... TYPE): refused before the
             # statement runs, and refused until it is prepared again (session 21).
             state = failed.error_field(DiagnosticField.SQLSTATE)
-            changed = result_type_changed(
-                (state or b"").decode(),
-                (failed.error_field(DiagnosticField.SOURCE_FUNCTION) or b"").decode(),
-            )
-            if (state in (b"26000", b"42P05") or changed) and attempt == 1:
+            if (state in (b"26000", b"42P05") or result_type_changed_in(failed)) and attempt == 1:
                 continue
             raise errors.error_from_result(failed, encoding=conn.info.encoding)
         raise AssertionError("unreachable")  # pragma: no cover

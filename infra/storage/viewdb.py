@@ -162,12 +162,12 @@ class _PostgresTx:
         """`COPY table FROM STDIN` of whole rows on this transaction's connection, after
         the writes buffered so far (sent first): see `CopyingTx.copy`."""
         self.flush()
-        rows = rows if isinstance(rows, list) else list(rows)
+        sent = 0
         with self._cursor.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
             write = copy.write_row
-            for row in rows:
+            for sent, row in enumerate(rows, 1):  # noqa: B007 (counted in C; rows stream)
                 write(row)
-        return len(rows)
+        return sent
 
     def flush(self) -> None:
         """Send buffered writes, pipelined, grouped by table and merged into multi-row INSERTs.
