@@ -789,7 +789,8 @@ class FleetApplication(Application[UUID]):
         keyed_by_id = True
         for aggregate_id, aggregate in working.items():
             events.extend(aggregate.collect_events())
-            if aggregate.id is not aggregate_id and aggregate.id != aggregate_id:
+            own_id = aggregate.id  # (a property: read once)
+            if own_id is not aggregate_id and own_id != aggregate_id:
                 keyed_by_id = False
         if keyed_by_id:
             processing_event.aggregates.update(working)
