@@ -11,9 +11,14 @@ waits for company (issue 11).
 Only the callers concerned are woken (session 16): each unit has its own event, set when its
 outcome is known or when its caller is to lead the next group (the first unit queued behind
 a finished group). With several threads saving, a leader waits at most `window_seconds`
-for the callers seen saving in the last `ACTIVE_SECONDS` to queue their units, so the group
-holds them all instead of the first one alone (every commit waits for its WAL flush, so a
-group of one costs as much as a group of eight). A caller alone never waits.
+for half of the callers seen saving in the last `ACTIVE_SECONDS` (`gather_share`, rounded
+up, itself included) to queue their units, so a group holds several instead of the first one
+alone (every commit waits for its WAL flush, so a group of one costs as much as a group of
+eight). Half, not all (session 22): a leader that waited for every active caller kept them
+in lockstep, all computing under the GIL while nothing was committed, then all waiting
+for one commit while nothing was computed (a quarter of the time, idle); with half, the
+other half computes its next commands while this group commits. A caller alone never
+waits.
 
 Every wait is on one raw lock (`Signal`), never a `threading.Condition`: a Condition's
 notify and wait run in Python under the GIL, and with 8 client threads they cost a sixth of
@@ -27,6 +32,7 @@ between the commit and the answers (tests use it to fail there, as a crash would
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from _thread import allocate_lock
@@ -107,6 +113,8 @@ CommitGroup = Callable[[list[Unit]], None]  # sets each unit's notification_ids 
 ACTIVE_SECONDS = 0.05
 # How long a leader waits at most for the active callers' units (0: never waits).
 WINDOW_SECONDS = 0.001
+# The share of the active callers (rounded up, the leader included) a leader waits for.
+GATHER_SHARE = 0.5
 
 
 def _interrupted(error: BaseException | None) -> OperationalError:
@@ -124,16 +132,25 @@ class GroupCommitter:
 
     `commit_group(units)` must set every unit's outcome itself; an exception it raises is
     given to each unit of the group that has none. `window_seconds`: how long a leader
-    waits at most for the other active callers to queue (seconds, >= 0).
+    waits at most for the other active callers to queue (seconds, >= 0); `gather_share`:
+    the share of the active callers (rounded up, the leader included) it waits for, in
+    (0, 1]. Raises ValueError for either out of range.
     """
 
     def __init__(
-        self, commit_group: CommitGroup, *, window_seconds: float = WINDOW_SECONDS
+        self,
+        commit_group: CommitGroup,
+        *,
+        window_seconds: float = WINDOW_SECONDS,
+        gather_share: float = GATHER_SHARE,
     ) -> None:
-        if window_seconds < 0:
+        if not window_seconds >= 0:  # NaN too
             raise ValueError(f"window_seconds must be >= 0, not {window_seconds}")
+        if not 0 < gather_share <= 1:
+            raise ValueError(f"gather_share must be in (0, 1], not {gather_share}")
         self._commit_group = commit_group
         self.window_seconds = window_seconds
+        self.gather_share = gather_share
         self._lock = threading.Lock()  # guards everything below
         self._queue: list[Unit] = []
         # While a leader gathers: the signal it waits on, set when `_expected` are queued.
@@ -211,9 +228,10 @@ class GroupCommitter:
             successor.woken.set()
 
     def _gather(self) -> list[Unit]:
-        """Everything queued, once every active caller has queued or the window is over."""
+        """Everything queued, once `gather_share` of the active callers have queued or the
+        window is over."""
         with self._lock:
-            expected = self._active()
+            expected = math.ceil(self._active() * self.gather_share)
             if len(self._queue) >= expected or self.window_seconds <= 0:
                 group = self._taken = self._queue
                 self._queue = []

@@ -135,6 +135,14 @@ def event() -> StoredEvent:
 def test_issue_11_a_negative_window_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="window_seconds"):
         GroupCommitter(lambda units: None, window_seconds=-0.001)
+    with pytest.raises(ValueError, match="window_seconds"):
+        GroupCommitter(lambda units: None, window_seconds=float("nan"))
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.01, float("nan")])
+def test_session_22_a_gather_share_outside_0_to_1_is_refused_by_name(share: float) -> None:
+    with pytest.raises(ValueError, match="gather_share"):
+        GroupCommitter(lambda units: None, gather_share=share)
 
 
 def test_issue_11_the_first_caller_queued_behind_a_group_leads_the_next_one() -> None:
@@ -176,14 +184,15 @@ def test_issue_11_the_first_caller_queued_behind_a_group_leads_the_next_one() ->
 
 
 def test_issue_11_a_leader_waits_for_the_active_callers_to_join_its_group() -> None:
-    """Two threads that saved recently: the next leader waits (within the window) for the
-    other's unit, so both are committed in one group."""
+    """Two threads that saved recently, a leader waiting for all of them (`gather_share`
+    1): the next leader waits (within the window) for the other's unit, so both are
+    committed in one group."""
     groups: list[int] = []
 
     def commit(units: list[Unit]) -> None:
         groups.append(len(units))
 
-    committer = GroupCommitter(commit, window_seconds=60)
+    committer = GroupCommitter(commit, window_seconds=60, gather_share=1)
     committer.submit(Unit([event()]))  # this thread has saved: it counts as active
     waiting = threading.Thread(target=committer.submit, args=(Unit([event()]),))
     waiting.start()
@@ -215,10 +224,12 @@ def test_session_17_a_signal_is_an_event_on_one_raw_lock() -> None:
 
 
 def test_session_17_a_gathering_leader_is_not_woken_before_its_group_is_complete() -> None:
-    """Three active callers: the leader waits until both others queued (one wake-up at
-    the second arrival), not only the first of them."""
+    """Three active callers, a leader waiting for all of them: it waits until both others
+    queued (one wake-up at the second arrival), not only the first of them."""
     groups: list[int] = []
-    committer = GroupCommitter(lambda units: groups.append(len(units)), window_seconds=60)
+    committer = GroupCommitter(
+        lambda units: groups.append(len(units)), window_seconds=60, gather_share=1
+    )
     threads = [threading.Thread(target=committer.submit, args=(Unit([event()]),)) for _ in range(3)]
     # Two other callers active (they stay so for the test: saved "in the future").
     committer._callers = {-1: time.monotonic() + 600, -2: time.monotonic() + 600}

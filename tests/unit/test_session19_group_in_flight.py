@@ -47,7 +47,7 @@ def test_session19_a_follower_interrupted_while_its_group_commits_commits_nothin
             committed.append(unit)
             unit.notification_ids = [number + 1]
 
-    committer = GroupCommitter(commit_group, window_seconds=5)
+    committer = GroupCommitter(commit_group, window_seconds=5, gather_share=1)
     doomed = Unit([stored_event()], woken=InterruptibleSignal())
     neighbour = Unit([stored_event()])
     lead = Unit([stored_event()])
