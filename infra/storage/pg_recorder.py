@@ -167,12 +167,13 @@ VERSION_CHECKS = """
 
 # A group of independent units (most groups; issue 11, session 22): no policy position,
 # and no aggregate met twice (no (originator_id, originator_version) written twice, no
-# aggregate read that another unit writes), so the group's own conflicts cannot arise:
-# only the checks against the stored events, then the insert. The same refusals, reasons
-# (a version conflict before a stale read, in that order) and rows as GROUP_STATEMENT
-# gives such a group, with no tracking CTEs and no checks within the group: its plan has
-# a third of GROUP_STATEMENT's nodes (no INSERT on the tracking table to start and end),
-# 90 us less server time per group of 8 units and 13 events (session 22).
+# aggregate read that another unit writes; `independent`), so the group's own conflicts
+# cannot arise: only the checks against the stored events, then the insert. Such a group
+# gets the refusals, reasons and rows GROUP_STATEMENT gives it (a version conflict is the
+# reason before a stale read: 'version' sorts after 'read', hence the DESC), from a plan
+# of a third of the nodes (no tracking CTEs, no INSERT on the tracking table to start and
+# end, no joins within the group) and eight arrays of eleven: the statement's server time
+# for a group of 8 units, ~12 events, ~3 reads fell from 233 to 174 us (medians of 400).
 PLAIN_STATEMENT = """
 WITH refused AS (
   SELECT e.unit, {version} AS reason
@@ -197,7 +198,7 @@ WITH refused AS (
 )
 SELECT 0, notification_id, NULL::text, NULL::int FROM inserted
 UNION ALL SELECT 2, NULL, reason, unit FROM refused
-ORDER BY 1, 2
+ORDER BY 1, 2, 3 DESC
 """
 
 
