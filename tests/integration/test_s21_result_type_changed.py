@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
-from eventsourcing.persistence import NotSupportedError
+from eventsourcing.persistence import NotSupportedError, Tracking
 
 from handlers import PartnerFleet
 from infra.follow.view_reads import PostgresTopicRows
@@ -28,11 +28,14 @@ def test_s21_every_save_statement_commits_after_its_result_type_changed(
     fleets: Callable[[], PartnerFleet],
 ) -> None:
     recorder = recorder_of(fleets())
-    first, alone, read, grouped = (uuid.uuid4() for _ in range(4))
-    # each statement prepared once on the committer's connection: alone, with reads, group
+    first, alone, read, grouped, tracked = (uuid.uuid4() for _ in range(5))
+    # each statement prepared once on the committer's connection: alone, with reads, a
+    # plain group, a group with a policy position (session 22)
     recorder.insert_events([event(first)])
     recorder.insert_events([event(uuid.uuid4())], read_versions={first: 1})
     recorder._commit_group([Unit([event(uuid.uuid4())]), Unit([event(uuid.uuid4())])])
+    position = Tracking("s21", 1)
+    recorder._commit_group([Unit([event(uuid.uuid4())]), Unit([event(uuid.uuid4())], position)])
     table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
         # the statements return notification_id: int8 -> int4 changes their result type
@@ -45,8 +48,11 @@ def test_s21_every_save_statement_commits_after_its_result_type_changed(
     units = [Unit([event(grouped)]), Unit([event(grouped, 2)])]
     recorder._commit_group(units)
     assert [len(unit.result()) for unit in units] == [1, 1]
+    units = [Unit([event(tracked)]), Unit([event(tracked, 2)], Tracking("s21", 2))]
+    recorder._commit_group(units)
+    assert [len(unit.result()) for unit in units] == [1, 1]
 
-    for aggregate_id, versions in ((alone, [1]), (read, [1]), (grouped, [1, 2])):
+    for aggregate_id, versions in ((alone, [1]), (read, [1]), (grouped, [1, 2]), (tracked, [1, 2])):
         stored = recorder.select_events(aggregate_id)
         assert [e.originator_version for e in stored] == versions
 
