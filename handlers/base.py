@@ -62,6 +62,7 @@ from handlers.transcoding import (
     FleetMapper,
     FleetTranscoder,
     notification_of,
+    recording,
 )
 
 log = structlog.get_logger("partnerfleet.commands")
@@ -876,7 +877,7 @@ class FleetApplication(Application[UUID]):
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 cache.put(aggregate_id, aggregate)
         return [
-            Recording(event, notification_of(row, notification_id))
+            recording(event, notification_of(row, notification_id))
             for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
         ]
 
