@@ -860,17 +860,18 @@ class FleetApplication(Application[UUID]):
                 tracking=processing_event.tracking,
                 **processing_event.saved_kwargs,
             )
-        cache = self.repository.cache
+        repository = self.repository  # (a property: read once)
+        cache = repository.cache
         if not ids:
             # No ids: no recordings. Without encoded events this was `Application._record`,
             # which put the aggregates in the repository cache all the same (attack,
             # session 20).
-            if cache and not self.repository.fastforward and not encoded:
+            if cache and not repository.fastforward and not encoded:
                 for aggregate_id, aggregate in processing_event.aggregates.items():
                     cache.put(aggregate_id, aggregate)
             return []
         _last_position.set(max(ids))
-        if cache and not self.repository.fastforward:  # the cache holds what was saved
+        if cache and not repository.fastforward:  # the cache holds what was saved
             for row in encoded:
                 created: Any = self.mapper.to_domain_event(row)
                 cache.put(UUID(str(row.originator_id)), created.mutate(None))
