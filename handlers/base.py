@@ -893,17 +893,24 @@ class FleetApplication(Application[UUID]):
                 return
             # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
             unchanged = working.from_cache.intersection(set(read_versions))
+            read: list[Any] = []  # the copies of those unchanged
             if unchanged:
-                cache.touch(unchanged)
                 ints = {i.int for i in unchanged}  # (an int's hash is C's)
-                kept = [a for i, a in working.items() if i.int not in ints]
+                kept = []
+                for aggregate_id, aggregate in working.items():
+                    (read if aggregate_id.int in ints else kept).append(aggregate)
             else:  # (no id to look up: a UUID's hash is a Python call; session 21)
                 kept = list(working.values())
             # The command is over and its result holds none of them: the cache may keep
-            # these very aggregates, unless the stock repository cache holds them too.
+            # these very aggregates, unless the stock repository cache holds them too, and
+            # the copies it only read are given back, for later commands (session 22).
             if working.results_hold_none and self.repository.cache is None:
                 cache.adopt(kept)
+                if read:
+                    cache.give_back(read)
             else:
+                if unchanged:
+                    cache.touch(unchanged)
                 cache.put(kept)
         except Exception as error:
             cache.evict(working)
