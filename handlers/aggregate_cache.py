@@ -18,8 +18,9 @@ retries from the store (handlers/base.py, `FleetApplication._attempt`).
 
 Shapes: keys are aggregate ids (held by their 128-bit integers, `UUID.int`: an int's hash
 is C's, a UUID's a Python call of about 1,200 instructions, and a command asks the cache
-of each aggregate it touches four or five times; session 22); `put` keeps the entry with the higher version when two
-threads put the same aggregate; `maxsize` counts aggregates (0 turns the cache off).
+of each aggregate it touches four or five times; session 22); `put` keeps the entry with
+the higher version when two threads put the same aggregate; `maxsize` counts aggregates
+(0 turns the cache off).
 """
 
 from __future__ import annotations

@@ -238,9 +238,7 @@ class Working(dict[UUID, FleetAggregate]):
             [
                 i
                 for i in given
-                if i not in self
-                and not (encoded and i in encoded)
-                and not (absent and i in absent)
+                if i not in self and not (encoded and i in encoded) and not (absent and i in absent)
             ]
             if self or encoded or absent
             else list(given)
@@ -896,7 +894,7 @@ class FleetApplication(Application[UUID]):
             read: list[Any] = []  # the copies of those unchanged
             if unchanged:
                 ints = {i.int for i in unchanged}  # (an int's hash is C's)
-                kept = []
+                kept: list[Any] = []
                 for aggregate_id, aggregate in working.items():
                     (read if aggregate_id.int in ints else kept).append(aggregate)
             else:  # (no id to look up: a UUID's hash is a Python call; session 21)
