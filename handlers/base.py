@@ -903,9 +903,9 @@ class FleetApplication(Application[UUID]):
             # these very aggregates, unless the stock repository cache holds them too, and
             # the copies it only read are given back, for later commands (session 22).
             if working.results_hold_none and self.repository.cache is None:
-                cache.adopt(kept)
-                if read:
+                if read:  # (first: used before the others, as `touch` marked them)
                     cache.give_back(read)
+                cache.adopt(kept)
             else:
                 if unchanged:
                     cache.touch(unchanged)

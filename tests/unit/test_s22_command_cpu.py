@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,6 +184,36 @@ def test_s22_an_entry_keeps_at_most_max_spares() -> None:
     cache.give_back(copies)
     handed = [cache.get(device_id) for _ in range(MAX_SPARES + 1)]
     assert sum(any(h is c for c in copies) for h in handed) == MAX_SPARES
+
+
+def test_s22_eight_threads_never_hold_one_spare_at_once() -> None:
+    cache = AggregateCache(10)
+    cache.put([a_device()])
+    device_id = Device.id_for("S9")
+    held: set[int] = set()
+    lock = threading.Lock()
+    shared: list[int] = []
+
+    def run() -> None:
+        for _ in range(300):
+            copy = cache.get(device_id)
+            assert copy is not None
+            with lock:
+                if id(copy) in held:
+                    shared.append(id(copy))
+                held.add(id(copy))
+            assert copy.version == 1
+            with lock:
+                held.discard(id(copy))
+            cache.give_back([copy])
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shared == []
+    assert len(cache._spares[device_id.int]) <= MAX_SPARES
 
 
 def test_s22_a_command_reading_the_partner_gives_its_copy_to_the_next_one() -> None:
