@@ -146,6 +146,11 @@ class FleetAggregate(Aggregate):
         # Fields kept in the store but never published (secrets' verifiers): the Kafka relay
         # and the event schemas leave them out. A tuple of field names, set per event class.
         internal_fields: ClassVar[tuple[str, ...]] = ()
+        # The library's default, said here: the mapper asks every event class for its
+        # class version when it stores or reads an event, and a class without one raises
+        # and catches an AttributeError for each (issue 11, session 22). An event class
+        # that upcasts sets its own, as before.
+        class_version: ClassVar[int] = 1
 
         principal: str
         correlation_id: str

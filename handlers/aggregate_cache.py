@@ -5,7 +5,10 @@ it is put (`handlers.private_copy`, a deep copy sharing only immutable values): 
 the caller a private copy of its own (`get`), so no command ever mutates what is cached,
 and a command that is refused leaves the cache as it was. After a save, a command whose
 result holds none of its aggregates gives them up to the cache (`adopt`: kept as they are,
-no copy; they were the command's own copies and nothing else holds them). (Session 17:
+no copy; they were the command's own copies and nothing else holds them), and gives back
+the copies of those it only read (`give_back`: kept as spares at the entry's version, each
+handed out once by a later `get` instead of a new copy; a partner read by most commands is
+copied once per command no more; session 22). (Session 17:
 copies, not pickled bytes: a copy costs a quarter of a pickle round trip for a device,
 two thirds for a group of 60 devices.) Correctness never depends on it: a
 command that decided on a cached aggregate saves against that aggregate's version, so a
@@ -13,8 +16,11 @@ stale entry makes the save conflict (a unique violation for what it wrote, the r
 `read_versions` check for what it only read), and the command evicts what it touched and
 retries from the store (handlers/base.py, `FleetApplication._attempt`).
 
-Shapes: keys are aggregate ids; `put` keeps the entry with the higher version when two
-threads put the same aggregate; `maxsize` counts aggregates (0 turns the cache off).
+Shapes: keys are aggregate ids (held by their 128-bit integers, `UUID.int`: an int's hash
+is C's, a UUID's a Python call of about 1,200 instructions, and a command asks the cache
+of each aggregate it touches four or five times; session 22); `put` keeps the entry with
+the higher version when two threads put the same aggregate; `maxsize` counts aggregates
+(0 turns the cache off).
 """
 
 from __future__ import annotations
@@ -30,16 +36,24 @@ from handlers.private_copy import private_copy
 # Settings' AGGREGATE_CACHE_SIZE reaches the application under this key of its environment.
 CACHE_SIZE_ENV = "FLEET_AGGREGATE_CACHE_SIZE"
 DEFAULT_SIZE = 10_000  # a few MB: a cached device or group is 1-3 KB in memory
+# Spare copies kept per entry at most (`give_back`): as many as commands of a process
+# read one aggregate at once, about; each is one more copy in memory.
+MAX_SPARES = 4
 
 
 class AggregateCache:
     """Bounded LRU of private copies of aggregates by id, each at the version it was stored
     with. Nobody outside holds a cached copy: `put` copies in (`adopt` takes what its
-    caller gives up), `get` copies out."""
+    caller gives up), `get` copies out, or hands out a spare copy given back
+    (`give_back`), which nobody else holds either."""
 
     def __init__(self, maxsize: int = DEFAULT_SIZE) -> None:
         self.maxsize = maxsize
-        self._entries: OrderedDict[UUID, tuple[int, Any]] = OrderedDict()
+        # By `aggregate_id.int` (see the module's docstring).
+        self._entries: OrderedDict[int, tuple[int, Any]] = OrderedDict()
+        # Private copies given back (`give_back`) at their entry's version, by the same
+        # keys; dropped whenever their entry is replaced or goes.
+        self._spares: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -48,30 +62,40 @@ class AggregateCache:
         return len(self._entries)
 
     def __contains__(self, aggregate_id: object) -> bool:
-        return aggregate_id in self._entries
+        return isinstance(aggregate_id, UUID) and aggregate_id.int in self._entries
 
     def version_of(self, aggregate_id: UUID) -> int | None:
         """The cached version of an aggregate, or None when it is not cached."""
-        entry = self._entries.get(aggregate_id)
+        entry = self._entries.get(aggregate_id.int)
         return None if entry is None else entry[0]
 
     def get(self, aggregate_id: UUID) -> Any | None:
-        """A private copy of the cached aggregate (most recently used from now), or None.
+        """A private copy of the cached aggregate (most recently used from now), or None:
+        a spare given back (`give_back`) when there is one, else a new copy.
 
         An adopted aggregate found changed since (a later version, or events pending: its
-        giver kept a hold on it after all) is forgotten and reported missing."""
+        giver kept a hold on it after all) is forgotten and reported missing; a spare
+        found so is dropped."""
+        key = aggregate_id.int
         with self._lock:
-            entry = self._entries.get(aggregate_id)
+            entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
                 return None
             version, held = entry
             if held.version != version or held.pending_events:
-                del self._entries[aggregate_id]
+                del self._entries[key]
+                self._spares.pop(key, None)
                 self.misses += 1
                 return None
-            self._entries.move_to_end(aggregate_id)
+            self._entries.move_to_end(key)
             self.hits += 1
+            spares = self._spares.get(key)
+            while spares:  # a copy given back at this version, never handed out since
+                spare = spares.pop()
+                # (changed since after all, as an adopted aggregate above: dropped)
+                if spare.version == version and not spare.pending_events:
+                    return spare
         return private_copy(held)  # outside the lock: an entry is never changed in place
 
     def put(self, aggregates: Iterable[Any]) -> None:
@@ -80,7 +104,7 @@ class AggregateCache:
         beyond `maxsize`."""
         if self.maxsize <= 0:
             return
-        self._keep([(a.id, a.version, private_copy(a)) for a in aggregates])
+        self._keep([(*_id_and_version(a), private_copy(a)) for a in aggregates])
 
     def adopt(self, aggregates: Iterable[Any]) -> None:
         """As `put`, keeping the aggregates themselves, not copies: for a caller giving
@@ -89,33 +113,64 @@ class AggregateCache:
         place from then on; `get` still gives out copies only."""
         if self.maxsize <= 0:
             return
-        self._keep([(a.id, a.version, a) for a in aggregates])
+        self._keep([(*_id_and_version(a), a) for a in aggregates])
 
-    def _keep(self, entries: list[tuple[UUID, int, Any]]) -> None:
+    def give_back(self, aggregates: Iterable[Any]) -> None:
+        """Take back private copies that `get` gave out, from a caller giving them up who
+        holds no reference to them afterwards and changed none of them (no pending events,
+        the version it got): each is kept as a spare of its entry while the entry stays at
+        that version (at most MAX_SPARES an entry), and the next `get` hands it out instead
+        of making a copy. A copy of another version, or of an aggregate no longer cached,
+        is dropped. The entries count as just used (as `touch`)."""
+        if self.maxsize <= 0:
+            return
+        given = [(*_id_and_version(a), a) for a in aggregates if not a.pending_events]
         with self._lock:
-            for aggregate_id, version, state in entries:
-                held = self._entries.get(aggregate_id)
+            for key, version, copy in given:
+                held = self._entries.get(key)
+                if held is None or held[0] != version:
+                    continue
+                self._entries.move_to_end(key)
+                spares = self._spares.setdefault(key, [])
+                if len(spares) < MAX_SPARES:
+                    spares.append(copy)
+
+    def _keep(self, entries: list[tuple[int, int, Any]]) -> None:
+        """Keep `(aggregate_id.int, version, aggregate)` entries (see `put`)."""
+        with self._lock:
+            for key, version, state in entries:
+                held = self._entries.get(key)
                 if held is not None and held[0] > version:
                     continue
-                self._entries[aggregate_id] = (version, state)
-                self._entries.move_to_end(aggregate_id)
+                self._entries[key] = (version, state)
+                self._entries.move_to_end(key)
+                self._spares.pop(key, None)
             while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+                gone, _ = self._entries.popitem(last=False)
+                self._spares.pop(gone, None)
 
     def touch(self, ids: Iterable[UUID]) -> None:
         """Mark cached entries as just used (an aggregate a command read and did not change)."""
         with self._lock:
             for aggregate_id in ids:
-                if aggregate_id in self._entries:
-                    self._entries.move_to_end(aggregate_id)
+                key = aggregate_id.int
+                if key in self._entries:
+                    self._entries.move_to_end(key)
 
     def evict(self, ids: Iterable[UUID]) -> None:
         """Forget these aggregates (after a conflict: the store has a newer version)."""
         with self._lock:
             for aggregate_id in ids:
-                self._entries.pop(aggregate_id, None)
+                self._entries.pop(aggregate_id.int, None)
+                self._spares.pop(aggregate_id.int, None)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
             self._entries.clear()
+            self._spares.clear()
+
+
+def _id_and_version(aggregate: Any) -> tuple[int, int]:
+    """`(aggregate.id.int, aggregate.version)`: an entry's key and version."""
+    return aggregate.id.int, aggregate.version

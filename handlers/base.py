@@ -62,6 +62,7 @@ from handlers.transcoding import (
     FleetMapper,
     FleetTranscoder,
     notification_of,
+    recording,
 )
 
 log = structlog.get_logger("partnerfleet.commands")
@@ -90,6 +91,14 @@ def _logged_variables() -> tuple[ContextVar[Any], ContextVar[Any]]:
 _LOGGED_PRINCIPAL, _LOGGED_CORRELATION_ID = _logged_variables()
 MAX_ATTEMPTS = 8
 BACK_OFF_SECONDS = 0.003
+
+
+def _distinct(ids: tuple[Any, ...]) -> bool:
+    """Whether `ids` are UUIDs no two of which are equal, told by their 128-bit ints (an
+    int's hash is C's; a UUID's a Python call, about 1,200 instructions). False when one
+    is no UUID: the caller then makes them unique by equality."""
+    ints = {i.int for i in ids if type(i) is UUID}
+    return len(ints) == len(ids)
 
 
 def _of_kind(cls: type[A], found: object, aggregate_id: UUID) -> A:
@@ -218,13 +227,22 @@ class Working(dict[UUID, FleetAggregate]):
         Types are checked by `find`, as for any load; a hint never changes an outcome."""
         hinted, self._hints = self._hints, ()
         # A UUID's hash is a Python call: the sets and dicts that are empty on the common
-        # path (encoded, absent) are not asked (session 19).
+        # path (encoded, absent) are not asked (session 19), nor is the Working while it
+        # is empty (a command's first prefetch), and ids known distinct by their ints are
+        # not made unique through a dict of UUIDs (session 22).
         encoded, absent = self.encoded, self._absent
-        wanted = [
-            i
-            for i in (dict.fromkeys((*hinted, *ids)) if hinted or len(ids) > 1 else ids)
-            if i not in self and not (encoded and i in encoded) and not (absent and i in absent)
-        ]
+        given = (*hinted, *ids) if hinted else ids
+        if len(given) > 1 and not _distinct(given):
+            given = tuple(dict.fromkeys(given))
+        wanted = (
+            [
+                i
+                for i in given
+                if i not in self and not (encoded and i in encoded) and not (absent and i in absent)
+            ]
+            if self or encoded or absent
+            else list(given)
+        )
         missing = [i for i in wanted if self._cached(i) is None]
         if missing:
             self._end_stream_to_read()
@@ -312,11 +330,13 @@ class Working(dict[UUID, FleetAggregate]):
     def read_versions(self) -> dict[UUID, int]:
         """`{aggregate_id: version}` of every aggregate loaded and not changed (no pending
         events): what the recorder checks at commit so no decision rests on a stale read."""
-        return {
-            aggregate_id: version
-            for aggregate_id, version in self.loaded.items()
-            if not self[aggregate_id].pending_events
-        }
+        # `loaded` copied (its ids' hashes kept) less the changed ones: the same dict with
+        # a UUID hashed per changed aggregate only, not two per loaded one (session 22).
+        read = self.loaded.copy()
+        for aggregate_id, aggregate in self.items():
+            if aggregate.pending_events:
+                read.pop(aggregate_id, None)
+        return read
 
     def _cached(self, aggregate_id: UUID) -> Any | None:
         if self.cache is None:
@@ -838,24 +858,25 @@ class FleetApplication(Application[UUID]):
                 tracking=processing_event.tracking,
                 **processing_event.saved_kwargs,
             )
-        cache = self.repository.cache
+        repository = self.repository  # (a property: read once)
+        cache = repository.cache
         if not ids:
             # No ids: no recordings. Without encoded events this was `Application._record`,
             # which put the aggregates in the repository cache all the same (attack,
             # session 20).
-            if cache and not self.repository.fastforward and not encoded:
+            if cache and not repository.fastforward and not encoded:
                 for aggregate_id, aggregate in processing_event.aggregates.items():
                     cache.put(aggregate_id, aggregate)
             return []
         _last_position.set(max(ids))
-        if cache and not self.repository.fastforward:  # the cache holds what was saved
+        if cache and not repository.fastforward:  # the cache holds what was saved
             for row in encoded:
                 created: Any = self.mapper.to_domain_event(row)
                 cache.put(UUID(str(row.originator_id)), created.mutate(None))
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 cache.put(aggregate_id, aggregate)
         return [
-            Recording(event, notification_of(row, notification_id))
+            recording(event, notification_of(row, notification_id))
             for event, row, notification_id in zip(events, own, ids[len(encoded) :], strict=True)
         ]
 
@@ -868,17 +889,26 @@ class FleetApplication(Application[UUID]):
             if len(working) > CACHE_WORKING_LIMIT:
                 cache.evict(working)
                 return
-            unchanged = working.from_cache.intersection(read_versions)
+            # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
+            unchanged = working.from_cache.intersection(set(read_versions))
+            read: list[Any] = []  # the copies of those unchanged
             if unchanged:
-                cache.touch(unchanged)
-                kept = [a for i, a in working.items() if i not in unchanged]
+                ints = {i.int for i in unchanged}  # (an int's hash is C's)
+                kept: list[Any] = []
+                for aggregate_id, aggregate in working.items():
+                    (read if aggregate_id.int in ints else kept).append(aggregate)
             else:  # (no id to look up: a UUID's hash is a Python call; session 21)
                 kept = list(working.values())
             # The command is over and its result holds none of them: the cache may keep
-            # these very aggregates, unless the stock repository cache holds them too.
+            # these very aggregates, unless the stock repository cache holds them too, and
+            # the copies it only read are given back, for later commands (session 22).
             if working.results_hold_none and self.repository.cache is None:
+                if read:  # (first: used before the others, as `touch` marked them)
+                    cache.give_back(read)
                 cache.adopt(kept)
             else:
+                if unchanged:
+                    cache.touch(unchanged)
                 cache.put(kept)
         except Exception as error:
             cache.evict(working)

@@ -131,9 +131,13 @@ def _items(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
             made[k] = _copy(v, memo)
         elif kind is list:  # held by this dict alone: no memo entry needed
             # (an empty or a short one inline, without `_list_items`'s call; session 21)
-            if not v:
+            n = len(v)
+            if not n:
                 made[k] = []
-            elif len(v) < _MANY:
+            elif n == 1:  # (a group's reasons per device: without a comprehension's frame)
+                x = v[0]
+                made[k] = [x] if type(x) in shared else [_copy(x, memo)]
+            elif n < _MANY:
                 made[k] = [x if type(x) in shared else _copy(x, memo) for x in v]
             else:
                 made[k] = _list_items(v, memo)
@@ -160,9 +164,13 @@ def _state(value: dict[Any, Any], memo: Memo) -> dict[Any, Any]:
         if getrefcount(v) > _ONLY_HERE + 1:  # + `made`'s reference; else as in `_items`
             made[key] = _copy(v, memo)
         elif kind is list:  # (as in `_items`)
-            if not v:
+            n = len(v)
+            if not n:
                 made[key] = []
-            elif len(v) < _MANY:
+            elif n == 1:  # (a group's reasons per device: without a comprehension's frame)
+                x = v[0]
+                made[key] = [x] if type(x) in shared else [_copy(x, memo)]
+            elif n < _MANY:
                 made[key] = [x if type(x) in shared else _copy(x, memo) for x in v]
             else:
                 made[key] = _list_items(v, memo)

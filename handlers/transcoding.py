@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
     Notification,
+    Recording,
     StoredEvent,
     Transcoder,
     Transcoding,
@@ -117,12 +118,16 @@ class FleetTranscoder(JSONTranscoder):
 
     def encode(self, obj: Any) -> bytes:
         written = 0
-        encode_obj = self._encode_obj
+        encode_obj, types = self._encode_obj, self.types
 
         def default(o: Any) -> dict[str, Any]:
             nonlocal written
             written += 1
-            return encode_obj(o)
+            # `_encode_obj`'s marker, without its frame (a timestamp per event; session 22)
+            transcoding = types.get(type(o))
+            if transcoding is None:
+                return encode_obj(o)  # (raises TranscodingNotRegisteredError)
+            return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
 
         out = _stock_json(obj, default).encode("utf8")
         if out.count(_MARKER_KEY) == written:
@@ -216,7 +221,9 @@ class FleetMapper(Mapper[UUID]):
             raise TypeError("FleetMapper needs the FleetTranscoder")
         super().__init__(transcoder, **options)
         self._readers: dict[frozenset[str], Mapper[UUID]] = {}
-        self._topics: dict[type, str] = {}
+        # By event class: its topic and class version (a class version looked up on an
+        # event class that has none raises and catches an AttributeError; session 22).
+        self._topics: dict[type, tuple[str, int]] = {}
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         """The stock mapper's StoredEvent for `domain_event`: the same topic, fields and
@@ -224,13 +231,13 @@ class FleetMapper(Mapper[UUID]):
         once per event class and the frozen dataclass made without its keyword
         `__init__` (`stored_event`; issue 11, session 20)."""
         cls = type(domain_event)
-        topic = self._topics.get(cls)
-        if topic is None:
-            topic = self._topics[cls] = get_topic(cls)
+        known = self._topics.get(cls)
+        if known is None:
+            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
         event_state = dict(vars(domain_event))
         originator_id = event_state.pop("originator_id")
         originator_version = event_state.pop("originator_version")
-        class_version = getattr(cls, "class_version", 1)
         if class_version > 1:
             event_state["class_version"] = class_version
         state = self.transcoder.encode(event_state)
@@ -277,6 +284,14 @@ def stored_event(
             "state": state,
         }
     )
+    return made
+
+
+def recording(event: Any, notification: Notification) -> Recording[Any]:
+    """`Recording(event, notification)`, made as `stored_event` makes a StoredEvent (the
+    frozen dataclass's fields at once; session 22)."""
+    made = _new(Recording)
+    vars(made).update({"domain_event": event, "notification": notification})
     return made
 
 

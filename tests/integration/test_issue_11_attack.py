@@ -609,7 +609,7 @@ def test_issue_11_attack_every_cached_copy_is_its_stored_state_after_the_scenari
     scenario(fleet)
     cache = fleet.aggregate_cache
     assert len(cache) > 0
-    for aggregate_id in list(cache._entries):
+    for aggregate_id in [uuid.UUID(int=key) for key in cache._entries]:  # (held by UUID.int)
         cached = cache.get(aggregate_id)
         assert cached is not None
         stored = _stored_state(fleet, aggregate_id, cached.version)

@@ -127,7 +127,7 @@ def test_s20_attack_eight_threads_mutating_their_copies_change_nothing_else() ->
             failures.append(error)
 
     in_eight_threads(work, failures, 60)
-    _, held = cache._entries[original.id]
+    _, held = cache._entries[original.id.int]
     assert pickle.dumps(held) == before
     # the caller's own object was copied in: mutating it leaves the cache as it was
     _mutate(original, "mark-original")

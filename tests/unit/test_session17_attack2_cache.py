@@ -98,10 +98,10 @@ def test_session17_a_command_failing_after_a_change_leaves_the_cache_as_the_stor
 ) -> None:
     """Refused or raising after changing an aggregate (an event and changes in place) taken
     from the cache, itself an adopted entry: the cache keeps what the store has."""
-    before = fleet.aggregate_cache._entries[DEVICE]
+    before = fleet.aggregate_cache._entries[DEVICE.int]
     with pytest.raises((DomainError, RuntimeError)):
         fleet.probe(OPS, "S1", how)
-    held = fleet.aggregate_cache._entries.get(DEVICE)
+    held = fleet.aggregate_cache._entries.get(DEVICE.int)
     assert held is None or (held[0] == before[0] and not held[1].pending_events)
     assert_cache_is_store(fleet, DEVICE)
 
