@@ -32,12 +32,12 @@ between the commit and the answers (tests use it to fail there, as a crash would
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from _thread import allocate_lock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -146,11 +146,9 @@ class GroupCommitter:
     ) -> None:
         if not window_seconds >= 0:  # NaN too
             raise ValueError(f"window_seconds must be >= 0, not {window_seconds}")
-        if not 0 < gather_share <= 1:
-            raise ValueError(f"gather_share must be in (0, 1], not {gather_share}")
         self._commit_group = commit_group
         self.window_seconds = window_seconds
-        self.gather_share = gather_share
+        self.gather_share = gather_share  # checked and made exact by its setter
         self._lock = threading.Lock()  # guards everything below
         self._queue: list[Unit] = []
         # While a leader gathers: the signal it waits on, set when `_expected` are queued.
@@ -170,6 +168,27 @@ class GroupCommitter:
         self.after_commit: Callable[[list[Unit]], Any] | None = None  # a fault hook for tests
         self.groups = 0  # groups committed, and their units: what tests and benchmarks read
         self.units = 0
+
+    @property
+    def gather_share(self) -> float:
+        """The share of the active callers a leader waits for, in (0, 1]."""
+        return self._gather_share
+
+    @gather_share.setter
+    def gather_share(self, share: float) -> None:
+        if not 0 < share <= 1:  # NaN too
+            raise ValueError(f"gather_share must be in (0, 1], not {share}")
+        self._gather_share = share
+        # The share as the decimal it was written as (0.28: 7/25), so `_share_of` rounds
+        # up exactly: in floats 25 * 0.28 is 7.000000000000001, rounded up to 8 (session
+        # 22's attack).
+        exact = Fraction(str(float(share)))
+        self._share = (exact.numerator, exact.denominator)
+
+    def _share_of(self, active: int) -> int:
+        """`gather_share` of `active` callers, rounded up (an int, 0 for 0)."""
+        numerator, denominator = self._share
+        return -(-active * numerator // denominator)
 
     def submit(self, unit: Unit) -> list[int]:
         """Commit `unit`, alone or with others queued at the same time; its own outcome."""
@@ -231,7 +250,7 @@ class GroupCommitter:
         """Everything queued, once `gather_share` of the active callers have queued or the
         window is over."""
         with self._lock:
-            expected = math.ceil(self._active() * self.gather_share)
+            expected = self._share_of(self._active())
             if len(self._queue) >= expected or self.window_seconds <= 0:
                 group = self._taken = self._queue
                 self._queue = []
