@@ -109,7 +109,7 @@ def test_s22_attack_random_independent_groups_get_the_group_statements_outcomes(
     recorder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[bytes] = []
-    send = recorder._send
+    send: Callable[[bytes, dict[str, Any]], list[tuple[Any, ...]]] = recorder._send
 
     def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         sent.append(statement)

@@ -47,7 +47,7 @@ def test_s22_attack_a_plain_groups_reply_lost_after_commit(recorder: Any) -> Non
     recorder.insert_events([ev(a, topic="tests:Theirs"), ev(y, topic="tests:Theirs")])
     recorder.insert_events([ev(x, topic="tests:Theirs"), ev(x, 2, topic="tests:Theirs")])
     sent: list[bytes] = []
-    send = recorder._send
+    send: Callable[[bytes, dict[str, Any]], list[tuple[Any, ...]]] = recorder._send
 
     def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         sent.append(statement)
