@@ -98,6 +98,9 @@ class Unit:
     leads: bool = False  # its caller is (to be) the leader of the next group
     # Set when the unit's outcome is known, or when its caller is to lead the next group.
     woken: Wakeable = field(default_factory=Signal, repr=False)
+    # Its caller was interrupted while the unit was in a group taken and left (`_withdraw`):
+    # the unit is committed with that group, or never (not put back for another leader).
+    left: bool = False
 
     def result(self) -> list[int]:
         """The unit's notification ids (in the order of its events), or its error raised."""
@@ -224,15 +227,23 @@ class GroupCommitter:
         queued, or the committer is free. A unit already in a group in flight stays there
         (its outcome comes as a lost reply's would). A group its caller took as leader and
         had not begun to commit (the interrupt landed in between) goes back to the front
-        of the queue without its unit, for the next leader (session 17, attack 2)."""
+        of the queue without its unit, for the next leader (session 17, attack 2), and
+        without the units whose callers were interrupted while it was taken (nobody would
+        lead them, and every later caller would wait for ever; session 22's attack)."""
         with self._lock:
             taken = self._taken
             if taken is not None and any(u is unit for u in taken):
                 if unit.done or not unit.leads:
-                    return  # a follower's unit in a group in flight: its leader commits it
+                    # A follower's unit in a group in flight: its leader commits it, or
+                    # puts the group back without it (its caller is gone: handed the
+                    # lead, it would leave every later caller waiting for ever).
+                    unit.left = not unit.done
+                    return
                 self._taken = None
                 queued = set(map(id, self._queue))
-                self._queue[:0] = [u for u in taken if u is not unit and id(u) not in queued]
+                self._queue[:0] = [
+                    u for u in taken if u is not unit and not u.left and id(u) not in queued
+                ]
             elif unit not in self._queue:  # Unit compares by identity (eq=False)
                 return
             if unit in self._queue:
