@@ -33,7 +33,9 @@ def generic_plan(recorder: FleetProcessRecorder, statement: bytes) -> str:
     pgconn.exec_(b"SET plan_cache_mode = force_generic_plan")
     result = pgconn.exec_(b"EXPLAIN EXECUTE " + prepared.name + b"(" + nulls + b")")
     pgconn.exec_(b"RESET plan_cache_mode")
-    return "\n".join(result.get_value(row, 0).decode() for row in range(result.ntuples))
+    return "\n".join(
+        bytes(result.get_value(row, 0) or b"").decode() for row in range(result.ntuples)
+    )
 
 
 def plain_group(recorder: FleetProcessRecorder) -> None:
