@@ -32,12 +32,12 @@ between the commit and the answers (tests use it to fail there, as a crash would
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from _thread import allocate_lock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -98,6 +98,9 @@ class Unit:
     leads: bool = False  # its caller is (to be) the leader of the next group
     # Set when the unit's outcome is known, or when its caller is to lead the next group.
     woken: Wakeable = field(default_factory=Signal, repr=False)
+    # Its caller was interrupted while the unit was in a group taken and left (`_withdraw`):
+    # the unit is committed with that group, or never (not put back for another leader).
+    left: bool = False
 
     def result(self) -> list[int]:
         """The unit's notification ids (in the order of its events), or its error raised."""
@@ -146,11 +149,9 @@ class GroupCommitter:
     ) -> None:
         if not window_seconds >= 0:  # NaN too
             raise ValueError(f"window_seconds must be >= 0, not {window_seconds}")
-        if not 0 < gather_share <= 1:
-            raise ValueError(f"gather_share must be in (0, 1], not {gather_share}")
         self._commit_group = commit_group
         self.window_seconds = window_seconds
-        self.gather_share = gather_share
+        self.gather_share = gather_share  # checked and made exact by its setter
         self._lock = threading.Lock()  # guards everything below
         self._queue: list[Unit] = []
         # While a leader gathers: the signal it waits on, set when `_expected` are queued.
@@ -170,6 +171,27 @@ class GroupCommitter:
         self.after_commit: Callable[[list[Unit]], Any] | None = None  # a fault hook for tests
         self.groups = 0  # groups committed, and their units: what tests and benchmarks read
         self.units = 0
+
+    @property
+    def gather_share(self) -> float:
+        """The share of the active callers a leader waits for, in (0, 1]."""
+        return self._gather_share
+
+    @gather_share.setter
+    def gather_share(self, share: float) -> None:
+        if not 0 < share <= 1:  # NaN too
+            raise ValueError(f"gather_share must be in (0, 1], not {share}")
+        self._gather_share = share
+        # The share as the decimal it was written as (0.28: 7/25), so `_share_of` rounds
+        # up exactly: in floats 25 * 0.28 is 7.000000000000001, rounded up to 8 (session
+        # 22's attack).
+        exact = Fraction(str(float(share)))
+        self._share = (exact.numerator, exact.denominator)
+
+    def _share_of(self, active: int) -> int:
+        """`gather_share` of `active` callers, rounded up (an int, 0 for 0)."""
+        numerator, denominator = self._share
+        return -(-active * numerator // denominator)
 
     def submit(self, unit: Unit) -> list[int]:
         """Commit `unit`, alone or with others queued at the same time; its own outcome."""
@@ -205,15 +227,23 @@ class GroupCommitter:
         queued, or the committer is free. A unit already in a group in flight stays there
         (its outcome comes as a lost reply's would). A group its caller took as leader and
         had not begun to commit (the interrupt landed in between) goes back to the front
-        of the queue without its unit, for the next leader (session 17, attack 2)."""
+        of the queue without its unit, for the next leader (session 17, attack 2), and
+        without the units whose callers were interrupted while it was taken (nobody would
+        lead them, and every later caller would wait for ever; session 22's attack)."""
         with self._lock:
             taken = self._taken
             if taken is not None and any(u is unit for u in taken):
                 if unit.done or not unit.leads:
-                    return  # a follower's unit in a group in flight: its leader commits it
+                    # A follower's unit in a group in flight: its leader commits it, or
+                    # puts the group back without it (its caller is gone: handed the
+                    # lead, it would leave every later caller waiting for ever).
+                    unit.left = not unit.done
+                    return
                 self._taken = None
                 queued = set(map(id, self._queue))
-                self._queue[:0] = [u for u in taken if u is not unit and id(u) not in queued]
+                self._queue[:0] = [
+                    u for u in taken if u is not unit and not u.left and id(u) not in queued
+                ]
             elif unit not in self._queue:  # Unit compares by identity (eq=False)
                 return
             if unit in self._queue:
@@ -231,7 +261,7 @@ class GroupCommitter:
         """Everything queued, once `gather_share` of the active callers have queued or the
         window is over."""
         with self._lock:
-            expected = math.ceil(self._active() * self.gather_share)
+            expected = self._share_of(self._active())
             if len(self._queue) >= expected or self.window_seconds <= 0:
                 group = self._taken = self._queue
                 self._queue = []
