@@ -66,11 +66,51 @@ def say(message: str) -> None:
     console.print(f"[dim]{datetime.now(UTC):%H:%M:%S}[/dim] {message}")
 
 
+def connect(*, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A connection to the benchmarks' PostgreSQL server (PG_CONNINFO, not configurable).
+
+    Raises SystemExit with one line naming the server and the reason when it cannot be
+    reached (instead of psycopg's traceback), so `make bench` on a machine without it
+    says what is missing."""
+    try:
+        return psycopg.connect(PG_CONNINFO, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split())
+        raise SystemExit(
+            f"bench: cannot connect to PostgreSQL ({PG_CONNINFO}): {reason}. The benchmarks "
+            "need that server (user postgres, trust auth, database test) running."
+        ) from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (repetitions, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0 (a scale factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 @contextmanager
 def fresh_schema() -> Iterator[str]:
-    """A new PostgreSQL schema for this run, dropped (CASCADE) afterwards."""
+    """A new PostgreSQL schema for this run, dropped (CASCADE) afterwards.
+
+    Raises SystemExit (one line) when the server cannot be reached."""
     schema = f"bench_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+    with connect(autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
         yield schema
@@ -111,9 +151,11 @@ def open_fleet(env: dict[str, str]) -> Iterator[PartnerFleet]:
 
 
 def postgres_settings() -> dict[str, str]:
-    """Server settings that decide the rates (durability, version, autovacuum)."""
+    """Server settings that decide the rates (durability, version, autovacuum).
+
+    Raises SystemExit (one line) when the server cannot be reached."""
     names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method", "autovacuum"]
-    with psycopg.connect(PG_CONNINFO) as conn:
+    with connect() as conn:
         return {name: show(conn, name) for name in names}
 
 

@@ -32,6 +32,8 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
+    positive_float,
+    positive_int,
     postgres_env,
     quiet_logging,
 )
@@ -209,8 +211,10 @@ def metrics(scale: Scale) -> list[Metric]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the metric alone and print it."""
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
-    parser.add_argument("--scale", type=float, default=0.1)
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument(
+        "--scale", type=positive_float, default=0.1, help="1.0 is the suite's full size"
+    )
+    parser.add_argument("--repetitions", type=positive_int, default=3)
     parser.add_argument("--profile", help="also cProfile one more batch into this file")
     args = parser.parse_args(argv)
     metric = measure(Scale(args.scale, args.repetitions), args.profile)

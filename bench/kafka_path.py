@@ -241,10 +241,21 @@ class LocalBroker:
 
 @contextmanager
 def running_broker() -> Iterator[LocalBroker]:
-    """A listening broker, stopped (or, if external, cleared of this run's topics) afterwards."""
+    """A listening broker, stopped (or, if external, cleared of this run's topics) afterwards.
+
+    Raises SystemExit (one line naming the address and where it came from) when nothing
+    accepts connections there within 20 s: a KAFKA_BOOTSTRAP_SERVERS that points nowhere,
+    or a Tansu that did not start."""
     broker = LocalBroker()
     try:
         broker.wait_listening()
+    except OSError as error:
+        broker.stop()
+        raise SystemExit(
+            f"bench: no Kafka broker accepts connections at {broker.bootstrap} "
+            f"({broker.kind}) after 20 s: {error}"
+        ) from None
+    try:
         yield broker
     finally:
         if broker.own:

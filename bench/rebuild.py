@@ -23,6 +23,7 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
+    positive_int,
     postgres_env,
     quiet_logging,
     say,
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the metric alone and print it."""
     parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the size")
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--repetitions", type=positive_int, default=3)
     args = parser.parse_args(argv)
     metric = metrics(Scale(0.1 if args.quick else 1.0, args.repetitions))
     print(metric.as_json())

@@ -40,6 +40,7 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
+    positive_int,
     postgres_env,
     quiet_logging,
     say,
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the metric alone and print it (or, as a child, one export)."""
     parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the size")
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--repetitions", type=positive_int, default=3)
     parser.add_argument("--child-export", nargs=2, metavar=("SCHEMA", "CUSTOMER"))
     args = parser.parse_args(argv)
     if args.child_export:

@@ -87,9 +87,17 @@ for _group, _target in (
 
 
 def run_child(group: str, scale: Scale, out: Path) -> None:
-    """In the child process: run one group, stamp its peak memory, write its metrics."""
+    """In the child process: run one group, stamp its peak memory, write its metrics.
+
+    A group that stops with a one-line reason (SystemExit with a message: PostgreSQL or the
+    broker unreachable) leaves it beside `out` as `error.txt` for the parent's table."""
     module, function = REGISTRY[group].split(":")
-    produced = getattr(importlib.import_module(module), function)(scale)
+    try:
+        produced = getattr(importlib.import_module(module), function)(scale)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            (out.parent / "error.txt").write_text(stop.code)
+        raise
     metrics = produced if isinstance(produced, list) else [produced]
     peak = peak_rss_mb()
     for metric in metrics:
@@ -98,8 +106,9 @@ def run_child(group: str, scale: Scale, out: Path) -> None:
 
 
 def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | None, float]:
-    """Run a group in a fresh process; its metrics, or the error it ended with, and the
-    seconds it took (process start to exit)."""
+    """Run a group in a fresh process; its metrics, or the error it ended with ("exit
+    status N", and the child's one-line reason when it gave one), and the seconds it took
+    (process start to exit)."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "metrics.json"
         command = [sys.executable, "-m", "bench.suite", "--child", group]
@@ -110,7 +119,9 @@ def run_group(group: str, scale: Scale) -> tuple[list[dict[str, Any]], str | Non
         seconds = time.perf_counter() - started
         print(f"# {group}: {seconds:.1f} s, exit {done.returncode}", flush=True)
         if done.returncode != 0 or not out.exists():
-            return [], f"exit status {done.returncode}", seconds
+            reason = Path(folder) / "error.txt"
+            said = f": {reason.read_text().strip()}" if reason.exists() else ""
+            return [], f"exit status {done.returncode}{said}", seconds
         return list(json.loads(out.read_text())), None, seconds
 
 
@@ -224,6 +235,12 @@ def write_doc(table: str) -> None:
     DOC.write_text(text)
 
 
+def group_of(name: str) -> str | None:
+    """The registered group a metric name belongs to (the longest prefix), or None."""
+    owners = [g for g in REGISTRY if name == g or name.startswith(f"{g}.")]
+    return max(owners, key=len, default=None)
+
+
 def selected(only: Sequence[str]) -> list[str]:
     if not only:
         return list(REGISTRY)
@@ -266,11 +283,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.only and target.exists():  # a subset: keep the other groups' figures
         previous = json.loads(target.read_text())
         if previous.get("scale") == factor:
-            names = {m["name"] for m in metrics}
-            metrics = [m for m in previous["metrics"] if m["name"] not in names] + metrics
+            # every metric of a group run now is replaced, even if it failed this time
+            kept = [m for m in previous["metrics"] if group_of(m["name"]) not in groups]
+            metrics = kept + metrics
             group_seconds = previous.get("group_seconds", {}) | group_seconds
+            earlier = previous.get("failed") or {}
+            failed = {g: e for g, e in earlier.items() if g not in groups} | failed
     order = {group: i for i, group in enumerate(REGISTRY)}
-    metrics.sort(key=lambda m: min(i for g, i in order.items() if m["name"].startswith(g)))
+    metrics.sort(key=lambda m: order.get(group_of(m["name"]) or "", len(order)))
     results = {
         "metrics": metrics,
         "machine": box | {"load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
