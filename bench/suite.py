@@ -193,7 +193,8 @@ def ratio_text(ratio: float | None) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results as the Markdown table docs/benchmarks.md shows."""
+    """The results as the Markdown table docs/benchmarks.md shows (a run at another scale
+    says that its goals' met/missed only hint at the full run's)."""
     by_name = {m["name"]: as_metric(m) for m in results["metrics"]}
     box = results["machine"]
     lines = [
@@ -203,7 +204,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"(fsync {box['postgres'].get('fsync', '?')}, synchronous_commit "
         f"{box['postgres'].get('synchronous_commit', '?')}); load average at start "
         f"{box['load_average_at_start']}. Median of {results['repetitions']} repetitions, "
-        "ours and baseline alternating.",
+        "ours and baseline alternating."
+        + (
+            ""
+            if results["scale"] == 1.0
+            else " The goals are set for the full size (`make bench`, scale 1.0): at this "
+            "scale their met/missed only hints at the full run's."
+        ),
         "",
         "| metric | unit | ours (median) | min to max | baseline | baseline value | ratio "
         "| peak RSS MB | goal |",

@@ -102,7 +102,7 @@ def test_a_group_that_stops_with_a_reason_shows_it_in_the_table(
             suite.run_child("x", Scale(0.1), out)
         return subprocess.CompletedProcess(command, 1)
 
-    monkeypatch.setattr(suite.subprocess, "run", child)
+    monkeypatch.setattr(subprocess, "run", child)
     metrics, error, _ = suite.run_group("x", Scale(0.1))
     assert metrics == []
     assert error == "exit status 1: bench: no Kafka broker accepts connections at 127.0.0.1:1"
@@ -124,8 +124,33 @@ def test_a_subset_that_fails_drops_the_groups_earlier_figures(
     monkeypatch.setattr(suite, "machine", lambda: {"cpus": 2})
     monkeypatch.setattr(suite, "markdown", lambda results: "table")
     monkeypatch.setattr(suite, "run_group", lambda *_: ([], "exit status 1: why", 1.0))
-    with pytest.raises(SystemExit, match="failed: kafka.relay"):
+    with pytest.raises(SystemExit, match=r"failed: kafka\.relay"):
         suite.main(["--quick", "--only", "kafka.relay"])
     written = json.loads(quick.read_text())
     assert [m["name"] for m in written["metrics"]] == ["kafka.intake"]
     assert written["failed"] == {"kafka.relay": "exit status 1: why"}
+
+
+def test_a_quick_table_says_its_goals_are_the_full_sizes() -> None:
+    """`make bench-quick` prints "≥ 2x stock: **missed**" at a tenth of the data; the
+    operator is told that the goals are judged for the full run."""
+    machine = {
+        "cpus": 2,
+        "cpu_model": "x",
+        "memory_gib": 1,
+        "system": "s",
+        "python": "3",
+        "postgres": {},
+        "load_average_at_start": [0.0],
+    }
+    results: dict[str, Any] = {
+        "metrics": [],
+        "machine": machine,
+        "commit": "abc",
+        "date": "d",
+        "scale": 0.1,
+        "repetitions": 3,
+    }
+    note = "The goals are set for the full size (`make bench`, scale 1.0)"
+    assert note in suite.markdown(results)
+    assert note not in suite.markdown(results | {"scale": 1.0})
