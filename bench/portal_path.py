@@ -1,6 +1,6 @@
 """Portal-path benchmark: each portal page's server time, and the All Customers page weight.
 
-Run with `.venv/bin/python -m bench.portal_path` (or `make bench`); `--quick` for a smoke run
+Run with `.venv/bin/python -m bench.portal_path` (not in `make bench`); `--quick` for a smoke run
 under 2 minutes. In one fresh PostgreSQL schema (dropped at the end) it writes the read-path
 history (bench/read_path.py: one big partner with 10,000 customer groups, 2,000 with
 `--quick`, whose admin has 25 favourites), with the big partner an accredited service

@@ -1,6 +1,6 @@
 """Write-path throughput: PartnerFleet commands and e2Open intake beside plain INSERTs.
 
-Run with `.venv/bin/python -m bench.write_path` (or `make bench`); `--quick` for a smoke run.
+Run with `.venv/bin/python -m bench.write_path` (not in `make bench`); `--quick` for a smoke run.
 Everything runs in one fresh PostgreSQL schema, dropped at the end; the SQLite reference
 runs in a temporary file. Results go to bench/results/write_path.json.
 """
