@@ -154,3 +154,21 @@ def test_a_quick_table_says_its_goals_are_the_full_sizes() -> None:
     note = "The goals are set for the full size (`make bench`, scale 1.0)"
     assert note in suite.markdown(results)
     assert note not in suite.markdown(results | {"scale": 1.0})
+
+
+def test_a_subset_that_passes_exits_0_and_keeps_the_other_groups_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick = tmp_path / "results-quick.json"
+    earlier = {"scale": 0.1, "metrics": [], "failed": {"kafka.relay": "exit status 1: why"}}
+    quick.write_text(json.dumps(earlier))
+    monkeypatch.setattr(suite, "QUICK_JSON", quick)
+    monkeypatch.setattr(suite, "ROOT", tmp_path)
+    monkeypatch.setattr(suite, "machine", lambda: {"cpus": 2})
+    monkeypatch.setattr(suite, "markdown", lambda results: "table")
+    produced = [from_samples("commands.single", "commands/s", [1.0]).as_json()]
+    monkeypatch.setattr(suite, "run_group", lambda *_: (produced, None, 1.0))
+    suite.main(["--quick", "--only", "commands"])  # no SystemExit: commands passed
+    written = json.loads(quick.read_text())
+    assert [m["name"] for m in written["metrics"]] == ["commands.single"]
+    assert written["failed"] == {"kafka.relay": "exit status 1: why"}
