@@ -86,9 +86,12 @@ def test_s22_attack2_eight_threads_relinking_on_spares_of_two_partners(
                 for r in range(ROUNDS):
                     location = "LOC-2" if r % 2 == 0 else "LOC-1"
                     first.link_devices(
-                        admins[n], f"C{n}", [f"S{n}a", f"S{n}b"], PartnerChoice(location_id=location)
+                        admins[n],
+                        f"C{n}",
+                        [f"S{n}a", f"S{n}b"],
+                        PartnerChoice(location_id=location),
                     )
-            except BaseException as error:  # noqa: BLE001 (reported below)
+            except BaseException as error:  # (reported below)
                 failed.append(error)
 
         def add_users() -> None:
