@@ -34,7 +34,8 @@ ROUNDS = 12
 
 def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
     """The aggregate rebuilt from all its stored events, no snapshot."""
-    return reduce(lambda a, e: e.mutate(a), fleet.events.get(aggregate_id), None)
+    events: list[Any] = list(fleet.events.get(aggregate_id))
+    return reduce(lambda a, e: e.mutate(a), events, None)
 
 
 def state_of(aggregate: Any) -> dict[str, Any]:

@@ -10,13 +10,15 @@ missing (and touching or evicting it does nothing), at no cost on the UUID path.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from domain import CustomerGroup, Device
+from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.aggregate_cache import AggregateCache
-from handlers.base import FleetApplication
 from tests.actors import partner_user
 from tests.read_versions import caching_fleet
 from tests.scenarios import OPS, partner, report
@@ -43,11 +45,11 @@ def test_s22_attack2_an_id_that_is_no_uuid_is_missing_from_the_cache(other: obje
     assert cache.get(device_id) is not None
 
 
-def dashboard_world(app: FleetApplication) -> tuple[object, UUID]:
+def dashboard_world(app: PartnerFleet) -> tuple[Actor, UUID]:
     partner(app, "LOC-1")
     anna = partner_user(app, "LOC-1", "anna@LOC-1")
     app.receive_e2open_batch(OPS, "b1", [report("PC1")])
-    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")  # type: ignore[attr-defined]
+    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
     return anna, dashboard
 
 
@@ -58,10 +60,11 @@ def test_s22_attack2_a_group_id_given_as_text_is_the_same_command_with_the_cache
     app = caching_fleet() if caching else caching_fleet(cache_size=0)  # (0: the cache off)
     assert app.caches_aggregates is caching
     anna, dashboard = dashboard_world(app)
-    app.add_favourite(anna, str(dashboard))  # type: ignore[attr-defined]
-    app.switch_self_service_notifications(anna, "LOC-1", str(dashboard), True)  # type: ignore[attr-defined]
-    group = app.current(CustomerGroup, str(dashboard))  # type: ignore[arg-type]
+    text: Any = str(dashboard)  # (the commands say UUID; the store takes the text too)
+    app.add_favourite(anna, text)
+    app.switch_self_service_notifications(anna, "LOC-1", text, True)
+    group = app.current(CustomerGroup, text)
     assert group is not None
     assert group.favourite_of == ["anna@LOC-1"]
     assert group.self_service_notifications
-    assert app.current_at(CustomerGroup, str(dashboard), group.version) is not None  # type: ignore[arg-type]
+    assert app.current_at(CustomerGroup, text, group.version) is not None
