@@ -18,7 +18,10 @@ retries from the store (handlers/base.py, `FleetApplication._attempt`).
 
 Shapes: keys are aggregate ids (held by their 128-bit integers, `UUID.int`: an int's hash
 is C's, a UUID's a Python call of about 1,200 instructions, and a command asks the cache
-of each aggregate it touches four or five times; session 22); `put` keeps the entry with
+of each aggregate it touches four or five times; session 22). An id that is no UUID (its
+text, say, which the store takes) names no entry, as when entries were keyed by the ids
+themselves: `get` and `version_of` report it missing (the caller reads the store), `touch`
+and `evict` pass it by (not an AttributeError; attack 2, session 22). `put` keeps the entry with
 the higher version when two threads put the same aggregate; `maxsize` counts aggregates
 (0 turns the cache off).
 """
@@ -65,8 +68,12 @@ class AggregateCache:
         return isinstance(aggregate_id, UUID) and aggregate_id.int in self._entries
 
     def version_of(self, aggregate_id: UUID) -> int | None:
-        """The cached version of an aggregate, or None when it is not cached."""
-        entry = self._entries.get(aggregate_id.int)
+        """The cached version of an aggregate, or None when it is not cached (or the id is
+        no UUID)."""
+        try:
+            entry = self._entries.get(aggregate_id.int)
+        except AttributeError:  # no UUID (see the module's docstring): never cached
+            return None
         return None if entry is None else entry[0]
 
     def get(self, aggregate_id: UUID) -> Any | None:
@@ -75,8 +82,13 @@ class AggregateCache:
 
         An adopted aggregate found changed since (a later version, or events pending: its
         giver kept a hold on it after all) is forgotten and reported missing; a spare
-        found so is dropped."""
-        key = aggregate_id.int
+        found so is dropped. An id that is no UUID is reported missing."""
+        try:
+            key = aggregate_id.int
+        except AttributeError:  # (see the module's docstring)
+            with self._lock:
+                self.misses += 1
+            return None
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -153,7 +165,10 @@ class AggregateCache:
         """Mark cached entries as just used (an aggregate a command read and did not change)."""
         with self._lock:
             for aggregate_id in ids:
-                key = aggregate_id.int
+                try:
+                    key = aggregate_id.int
+                except AttributeError:  # (see the module's docstring)
+                    continue
                 if key in self._entries:
                     self._entries.move_to_end(key)
 
@@ -161,8 +176,12 @@ class AggregateCache:
         """Forget these aggregates (after a conflict: the store has a newer version)."""
         with self._lock:
             for aggregate_id in ids:
-                self._entries.pop(aggregate_id.int, None)
-                self._spares.pop(aggregate_id.int, None)
+                try:
+                    key = aggregate_id.int
+                except AttributeError:  # (see the module's docstring)
+                    continue
+                self._entries.pop(key, None)
+                self._spares.pop(key, None)
 
     def clear(self) -> None:
         """Forget everything."""
