@@ -13,6 +13,7 @@ from domain import CustomerGroup, DeletionRefusedError, Device, DomainError
 from domain.passport import DeviceQuotaExceededError, FavouriteError
 from domain.service_level import ServiceLevel
 from handlers import PartnerFleet
+from handlers.access import Actor
 from handlers.devices import NewDevice, PartnerChoice
 from handlers.policies import PolicyRunner
 from infra.storage.read_versions import POPO_TOPIC
@@ -308,3 +309,16 @@ SCENARIOS: list[Scenario] = [
     service_levels_and_alerts,
     alerts_and_repair_cases_follow_the_policies,
 ]
+
+
+def pc_transferred_once(app: PartnerFleet) -> tuple[Actor, UUID, UUID]:
+    """Partner LOC-1 with user anna@LOC-1; PC1 received into its holding tenant by an
+    e2Open batch and transferred once to customer C1's new dashboard: (anna, the holding
+    tenant's id, the dashboard's id)."""
+    partner(app, "LOC-1")
+    anna = partner_user(app, "LOC-1", "anna@LOC-1")
+    app.receive_e2open_batch(OPS, "b1", [report("PC1")])
+    holding = app.partner("LOC-1").require_holding_tenant()
+    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
+    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t1")
+    return anna, holding, dashboard

@@ -97,11 +97,21 @@ PARAMETERS = (
     *("event_units", "event_ids", "event_versions", "topics", "states"),
     *("read_units", "read_ids", "read_versions", "tracking_units", "names", "positions"),
 )
+# The insert of the group's events, less those of the units refused (the CTE `refused`):
+# shared by GROUP_STATEMENT (which leaves out more) and PLAIN_STATEMENT.
+INSERT_UNREFUSED = """
+  INSERT INTO {events} (originator_id, originator_version, topic, state)
+  SELECT originator_id, originator_version, topic, state
+    FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
+                %(event_versions)b::bigint[], %(topics)b::text[], %(states)b::bytea[])
+      AS i(unit, originator_id, originator_version, topic, state)
+    WHERE unit NOT IN (SELECT unit FROM refused)"""
 # Parameters: the group's events, read versions and tracking rows, each as arrays with the
 # index of the unit they belong to. Result rows, ordered: (0, notification_id, NULL, NULL)
 # per inserted event (notification ids are taken in the events' order under the lock);
 # (1, NULL, name, NULL) per recorded policy position; (2, NULL, reason, unit) per refusal.
-GROUP_STATEMENT = """
+GROUP_STATEMENT = (
+    """
 WITH ev AS (
   SELECT * FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
                        %(event_versions)b::bigint[])
@@ -136,13 +146,9 @@ WITH ev AS (
   ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id
     WHERE k.notification_id < excluded.notification_id
   RETURNING k.application_name
-), inserted AS (
-  INSERT INTO {events} (originator_id, originator_version, topic, state)
-  SELECT originator_id, originator_version, topic, state
-    FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
-                %(event_versions)b::bigint[], %(topics)b::text[], %(states)b::bytea[])
-      AS i(unit, originator_id, originator_version, topic, state)
-    WHERE unit NOT IN (SELECT unit FROM refused)
+), inserted AS ("""
+    + INSERT_UNREFUSED
+    + """
       AND unit NOT IN (SELECT unit FROM tr
                        WHERE application_name NOT IN (SELECT application_name FROM tracked))
   RETURNING notification_id
@@ -152,6 +158,7 @@ UNION ALL SELECT 1, NULL, application_name, NULL FROM tracked
 UNION ALL SELECT 2, NULL, reason, unit FROM refused
 ORDER BY 1, 2
 """
+)
 
 
 # Version conflicts, needed only when the group has neighbours to spare: a lone unit's
@@ -174,7 +181,8 @@ VERSION_CHECKS = """
 # of a third of the nodes (no tracking CTEs, no INSERT on the tracking table to start and
 # end, no joins within the group) and eight arrays of eleven: the statement's server time
 # for a group of 8 units, ~12 events, ~3 reads fell from 233 to 174 us (medians of 400).
-PLAIN_STATEMENT = """
+PLAIN_STATEMENT = (
+    """
 WITH refused AS (
   SELECT e.unit, {version} AS reason
     FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
@@ -187,19 +195,16 @@ WITH refused AS (
     WHERE EXISTS (
       SELECT FROM {events} s
       WHERE s.originator_id = r.originator_id AND s.originator_version > r.originator_version)
-), inserted AS (
-  INSERT INTO {events} (originator_id, originator_version, topic, state)
-  SELECT originator_id, originator_version, topic, state
-    FROM unnest(%(event_units)b::int[], %(event_ids)b::{id_type}[],
-                %(event_versions)b::bigint[], %(topics)b::text[], %(states)b::bytea[])
-      AS i(unit, originator_id, originator_version, topic, state)
-    WHERE unit NOT IN (SELECT unit FROM refused)
+), inserted AS ("""
+    + INSERT_UNREFUSED
+    + """
   RETURNING notification_id
 )
 SELECT 0, notification_id, NULL::text, NULL::int FROM inserted
 UNION ALL SELECT 2, NULL, reason, unit FROM refused
 ORDER BY 1, 2, 3 DESC
 """
+)
 
 
 # One unit with events and reads, no tracking, alone in its group (most commands): the

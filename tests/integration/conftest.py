@@ -10,8 +10,9 @@ from handlers import PartnerFleet
 from infra.bootstrap import build_fleet, build_view_db, storage_ready
 from infra.settings import Settings
 from infra.storage.pg_copy import CopyStream
+from infra.storage.pg_recorder import FleetProcessRecorder
 from infra.storage.viewdb import ViewDB
-from tests.integration.streams import record_streams
+from tests.integration.streams import record_streams, recorder_of
 
 
 @pytest.fixture
@@ -42,3 +43,14 @@ def fleets(postgres_settings: Settings) -> Iterator[Callable[[], PartnerFleet]]:
     yield open_fleet
     for fleet in opened:
         fleet.close()
+
+
+@pytest.fixture(params=["direct", "psycopg"])
+def recorder(
+    request: pytest.FixtureRequest, fleets: Callable[[], PartnerFleet]
+) -> FleetProcessRecorder:
+    """A fleet's recorder on libpq's pipeline (packed arrays, "direct"), or on psycopg's
+    (lists): the tests taking it run on both."""
+    found = recorder_of(fleets())
+    found.packs_arrays = request.param == "direct"
+    return found

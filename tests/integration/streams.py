@@ -138,3 +138,16 @@ def lose_first_reply(recorder: FleetProcessRecorder) -> None:
         return rows
 
     recorder._send = reply_lost  # type: ignore[method-assign]
+
+
+def sent_statements(recorder: FleetProcessRecorder) -> list[bytes]:
+    """The statements the recorder sends from now on, in order (its `_send` spied)."""
+    sent: list[bytes] = []
+    send = recorder._send
+
+    def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        sent.append(statement)
+        return send(statement, parameters)
+
+    recorder._send = spied  # type: ignore[method-assign]
+    return sent

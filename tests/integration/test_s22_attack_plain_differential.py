@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from handlers import PartnerFleet
 from infra.storage import pg_recorder
 from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder, independent
-from tests.integration.streams import recorder_of
+from tests.integration.streams import sent_statements
 
 pytestmark = pytest.mark.postgres
 
@@ -98,24 +96,10 @@ def stored_rows(recorder: FleetProcessRecorder, ids: dict[str, UUID]) -> dict[st
     }
 
 
-@pytest.fixture(params=["direct", "psycopg"])
-def recorder(request: pytest.FixtureRequest, fleets: Callable[[], PartnerFleet]) -> Any:
-    found = recorder_of(fleets())
-    found.packs_arrays = request.param == "direct"
-    return found
-
-
 def test_s22_attack_random_independent_groups_get_the_group_statements_outcomes(
     recorder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[bytes] = []
-    send: Callable[[bytes, dict[str, Any]], list[tuple[Any, ...]]] = recorder._send
-
-    def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
-        sent.append(statement)
-        return send(statement, parameters)
-
-    recorder._send = spied
+    sent = sent_statements(recorder)
     both_reasons = 0
     for seed in range(40):
         shape = random_shape(random.Random(seed))

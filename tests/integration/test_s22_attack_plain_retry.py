@@ -8,15 +8,13 @@ ids stay consecutive. On libpq's pipeline and on psycopg's."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from handlers import PartnerFleet
 from infra.storage.group_commit import Unit
-from tests.integration.streams import lose_first_reply, recorder_of
+from tests.integration.streams import lose_first_reply, sent_statements
 
 pytestmark = pytest.mark.postgres
 
@@ -35,25 +33,11 @@ def outcome(unit: Unit) -> str | int:
         return str(error)
 
 
-@pytest.fixture(params=["direct", "psycopg"])
-def recorder(request: pytest.FixtureRequest, fleets: Callable[[], PartnerFleet]) -> Any:
-    found = recorder_of(fleets())
-    found.packs_arrays = request.param == "direct"
-    return found
-
-
 def test_s22_attack_a_plain_groups_reply_lost_after_commit(recorder: Any) -> None:
     a, x, y, b, e, f, g, h = (uuid.uuid4() for _ in range(8))
     recorder.insert_events([ev(a, topic="tests:Theirs"), ev(y, topic="tests:Theirs")])
     recorder.insert_events([ev(x, topic="tests:Theirs"), ev(x, 2, topic="tests:Theirs")])
-    sent: list[bytes] = []
-    send: Callable[[bytes, dict[str, Any]], list[tuple[Any, ...]]] = recorder._send
-
-    def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
-        sent.append(statement)
-        return send(statement, parameters)
-
-    recorder._send = spied
+    sent = sent_statements(recorder)
     lose_first_reply(recorder)
     units = [
         Unit([ev(b), ev(b, 2)]),

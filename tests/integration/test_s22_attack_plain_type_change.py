@@ -8,39 +8,23 @@ consecutive ids, nothing written twice and nothing of the refused unit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from handlers import PartnerFleet
 from infra.storage.group_commit import Unit
 from tests.conftest import POSTGRES_DSN
-from tests.integration.streams import event, recorder_of
+from tests.integration.streams import event, sent_statements
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(params=["direct", "psycopg"])
-def recorder(request: pytest.FixtureRequest, fleets: Callable[[], PartnerFleet]) -> Any:
-    found = recorder_of(fleets())
-    found.packs_arrays = request.param == "direct"
-    return found
 
 
 def test_s22_attack_a_plain_group_after_its_result_type_changed(recorder: Any) -> None:
     stored, a, b, c = (uuid.uuid4() for _ in range(4))
     recorder.insert_events([event(stored), event(stored, 2)])
-    sent: list[bytes] = []
-    send: Callable[[bytes, dict[str, Any]], list[tuple[Any, ...]]] = recorder._send
-
-    def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
-        sent.append(statement)
-        return send(statement, parameters)
-
-    recorder._send = spied
+    sent = sent_statements(recorder)
     # prepared on this pipeline's connections (a pool's: every one of them)
     for _ in range(recorder.datastore.pool.max_size + 1):
         recorder._commit_group([Unit([event(uuid.uuid4())]), Unit([event(uuid.uuid4())])])

@@ -7,44 +7,21 @@ notification ids in the group's order."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from handlers import PartnerFleet
 from infra.storage import pg_recorder
 from infra.storage.group_commit import Unit
 from infra.storage.pg_recorder import FleetProcessRecorder
-from tests.integration.streams import event, recorder_of
+from tests.integration.streams import event, sent_statements
 
 pytestmark = pytest.mark.postgres
 
 VERSION = "An event of this version of the aggregate is already recorded; nothing was recorded."
 READ = "An aggregate read by the command changed since it was read; nothing was recorded."
-
-
-@pytest.fixture(params=["direct", "psycopg"])
-def recorder(request: pytest.FixtureRequest, fleets: Callable[[], PartnerFleet]) -> Any:
-    """The fleet's recorder on libpq's pipeline (packed arrays), or on psycopg's (lists)."""
-    found = recorder_of(fleets())
-    found.packs_arrays = request.param == "direct"
-    return found
-
-
-def sent_statements(recorder: FleetProcessRecorder) -> list[bytes]:
-    """The statements the recorder sends from now on, in order."""
-    sent: list[bytes] = []
-    send = recorder._send
-
-    def spied(statement: bytes, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
-        sent.append(statement)
-        return send(statement, parameters)
-
-    recorder._send = spied  # type: ignore[method-assign]
-    return sent
 
 
 def outcome(unit: Unit) -> str | int:

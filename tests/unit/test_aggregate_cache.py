@@ -341,15 +341,10 @@ def test_session_17_with_the_stock_repository_cache_the_cache_keeps_copies() -> 
 def test_session_17_a_transfer_with_all_it_reads_cached_asks_the_store_nothing() -> None:
     """The holding tenant names no aggregate: a transfer from or to it does not prefetch
     its id (a read answering "none" every time)."""
-    from tests.scenarios import report
+    from tests.scenarios import pc_transferred_once
 
     app = caching_fleet()
-    partner(app, "LOC-1")
-    anna = partner_user(app, "LOC-1", "anna@LOC-1")
-    app.receive_e2open_batch(OPS, "b1", [report("PC1")])
-    holding = app.partner("LOC-1").require_holding_tenant()
-    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
-    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t1")  # PC1 read once
+    anna, holding, dashboard = pc_transferred_once(app)  # PC1 read once
     before = app.recorder.reads
     app.transfer_devices(anna, "LOC-1", ["PC1"], dashboard, holding, "t2")
     app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t3")

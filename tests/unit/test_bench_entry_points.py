@@ -14,6 +14,7 @@ import pytest
 
 from bench import common, suite
 from bench.metrics import Scale, from_samples
+from tests.bench_samples import a_machine
 
 
 def closed_port() -> int:
@@ -134,15 +135,7 @@ def test_a_subset_that_fails_drops_the_groups_earlier_figures(
 def test_a_quick_table_says_its_goals_are_the_full_sizes() -> None:
     """`make bench-quick` prints "≥ 2x stock: **missed**" at a tenth of the data; the
     operator is told that the goals are judged for the full run."""
-    machine = {
-        "cpus": 2,
-        "cpu_model": "x",
-        "memory_gib": 1,
-        "system": "s",
-        "python": "3",
-        "postgres": {},
-        "load_average_at_start": [0.0],
-    }
+    machine = a_machine()
     results: dict[str, Any] = {
         "metrics": [],
         "machine": machine,

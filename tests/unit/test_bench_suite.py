@@ -9,6 +9,7 @@ import pytest
 
 from bench import suite
 from bench.metrics import Metric, Scale, alternate, from_samples
+from tests.bench_samples import a_machine
 
 
 def test_alternate_swaps_who_goes_first_each_repetition() -> None:
@@ -46,15 +47,7 @@ def test_goals_are_judged_on_the_table(tmp_path: Path) -> None:
     limit = from_samples("commands.insert_limit", "transactions/s", [5000.0])
     results = {
         "metrics": [m.as_json() for m in (single, concurrent, limit)],
-        "machine": {
-            "cpus": 2,
-            "cpu_model": "x",
-            "memory_gib": 1,
-            "system": "s",
-            "python": "3",
-            "postgres": {},
-            "load_average_at_start": [0.0],
-        },
+        "machine": a_machine(),
         "commit": "abc",
         "date": "d",
         "scale": 1.0,

@@ -31,9 +31,8 @@ from handlers.base import Working, _distinct
 from handlers.devices import PartnerChoice
 from handlers.private_copy import private_copy
 from handlers.transcoding import recording
-from tests.actors import partner_user
 from tests.read_versions import CachingFleet, caching_fleet
-from tests.scenarios import CUSTOMER, OPS, partner, report, servers
+from tests.scenarios import CUSTOMER, OPS, partner, pc_transferred_once, servers
 
 DEVICE = Device.id_for("S1")
 PARTNER = PartnerTenant.id_for("LOC-1")
@@ -93,13 +92,20 @@ def test_s22_an_equal_id_of_another_object_finds_the_entry() -> None:
 # --- spares (give_back) ------------------------------------------------------------------------
 
 
-def test_s22_a_copy_given_back_is_handed_out_once_instead_of_a_new_copy() -> None:
+def a_cache_with_a_spare() -> tuple[AggregateCache, UUID, Device]:
+    """A cache holding `a_device()` and one spare copy of it, given back: (the cache, the
+    device's id, the spare)."""
     cache = AggregateCache(10)
     cache.put([a_device()])
     device_id = Device.id_for("S9")
-    first = cache.get(device_id)
-    assert first is not None
-    cache.give_back([first])
+    spare = cache.get(device_id)
+    assert spare is not None
+    cache.give_back([spare])
+    return cache, device_id, spare
+
+
+def test_s22_a_copy_given_back_is_handed_out_once_instead_of_a_new_copy() -> None:
+    cache, device_id, first = a_cache_with_a_spare()
     with copies_made() as made:
         again = cache.get(device_id)
     assert again is first
@@ -133,12 +139,7 @@ def test_s22_a_changed_copy_or_one_of_another_version_is_not_taken_back() -> Non
 
 
 def test_s22_a_spare_goes_when_its_entry_moves_on_or_goes() -> None:
-    cache = AggregateCache(10)
-    cache.put([a_device()])
-    device_id = Device.id_for("S9")
-    spare = cache.get(device_id)
-    assert spare is not None
-    cache.give_back([spare])
+    cache, device_id, spare = a_cache_with_a_spare()
     newer = cache.get(Device.id_for("S9"))  # (the spare itself: handed out)
     assert newer is spare
     cache.give_back([newer])
@@ -218,12 +219,7 @@ def test_s22_eight_threads_never_hold_one_spare_at_once() -> None:
 
 def test_s22_a_command_reading_the_partner_gives_its_copy_to_the_next_one() -> None:
     app = caching_fleet()
-    partner(app, "LOC-1")
-    anna = partner_user(app, "LOC-1", "anna@LOC-1")
-    app.receive_e2open_batch(OPS, "b1", [report("PC1")])
-    holding = app.partner("LOC-1").require_holding_tenant()
-    dashboard = app.create_customer_dashboard(anna, "LOC-1", "C1", "Customer One", "4711")
-    app.transfer_devices(anna, "LOC-1", ["PC1"], holding, dashboard, "t1")
+    anna, holding, dashboard = pc_transferred_once(app)
     with copies_made() as made:
         app.transfer_devices(anna, "LOC-1", ["PC1"], dashboard, holding, "t2")
     assert not [a for a in made if isinstance(a, PartnerTenant)]  # the spare, no copy
