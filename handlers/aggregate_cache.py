@@ -70,10 +70,7 @@ class AggregateCache:
     def version_of(self, aggregate_id: UUID) -> int | None:
         """The cached version of an aggregate, or None when it is not cached (or the id is
         no UUID)."""
-        try:
-            entry = self._entries.get(aggregate_id.int)
-        except AttributeError:  # no UUID (see the module's docstring): never cached
-            return None
+        entry = self._entries.get(getattr(aggregate_id, "int", -1))  # (no UUID: -1, no key)
         return None if entry is None else entry[0]
 
     def get(self, aggregate_id: UUID) -> Any | None:
@@ -165,10 +162,7 @@ class AggregateCache:
         """Mark cached entries as just used (an aggregate a command read and did not change)."""
         with self._lock:
             for aggregate_id in ids:
-                try:
-                    key = aggregate_id.int
-                except AttributeError:  # (see the module's docstring)
-                    continue
+                key = getattr(aggregate_id, "int", -1)  # (no UUID: -1, never a UUID.int)
                 if key in self._entries:
                     self._entries.move_to_end(key)
 
@@ -176,10 +170,7 @@ class AggregateCache:
         """Forget these aggregates (after a conflict: the store has a newer version)."""
         with self._lock:
             for aggregate_id in ids:
-                try:
-                    key = aggregate_id.int
-                except AttributeError:  # (see the module's docstring)
-                    continue
+                key = getattr(aggregate_id, "int", -1)  # (no UUID: -1, never a UUID.int)
                 self._entries.pop(key, None)
                 self._spares.pop(key, None)
 

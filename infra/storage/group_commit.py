@@ -175,13 +175,13 @@ class GroupCommitter:
     @property
     def gather_share(self) -> float:
         """The share of the active callers a leader waits for, in (0, 1]."""
-        return self._gather_share
+        numerator, denominator = self._share
+        return numerator / denominator  # (the float given: its shortest decimal, exactly)
 
     @gather_share.setter
     def gather_share(self, share: float) -> None:
         if not 0 < share <= 1:  # NaN too
             raise ValueError(f"gather_share must be in (0, 1], not {share}")
-        self._gather_share = share
         # The share as the decimal it was written as (0.28: 7/25), so `_share_of` rounds
         # up exactly: in floats 25 * 0.28 is 7.000000000000001, rounded up to 8 (session
         # 22's attack).
