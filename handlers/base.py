@@ -136,8 +136,8 @@ class Working(dict[UUID, FleetAggregate]):
     """The aggregates one command has loaded or created; saved together in one transaction.
 
     With a `cache` (a command's first attempt, when the recorder checks read versions) an
-    aggregate found there costs no round trip: the command gets a private copy, and saves
-    against its version (`read_versions` for what it only read). `loaded` maps every
+    aggregate found there costs no round trip: the command borrows it (the entry itself, or a
+    private copy: `AggregateCache.borrow`), and saves against its version (`read_versions` for what it only read). `loaded` maps every
     aggregate loaded (not created) to the version it was loaded at; `from_cache` names
     those that came from the cache.
     """
@@ -156,6 +156,9 @@ class Working(dict[UUID, FleetAggregate]):
     # no aggregate (None, a number, a text, an id), so that after the save the cache
     # may keep these aggregates themselves instead of copies (`_remember_quietly`).
     results_hold_none = False
+    # Set once the cache has been given back what this Working took from it (after a save,
+    # `_remember_quietly`); until then a failed attempt releases it (`_attempt`).
+    remembered = False
 
     def __init__(
         self,
@@ -341,7 +344,9 @@ class Working(dict[UUID, FleetAggregate]):
     def _cached(self, aggregate_id: UUID) -> Any | None:
         if self.cache is None:
             return None
-        found = self.cache.get(aggregate_id)
+        # Borrowed: the entry itself when a command changed it last, else a copy (session 23);
+        # `_remember_quietly` or `_attempt` hands it back.
+        found = self.cache.borrow(aggregate_id)
         if found is not None:
             self.from_cache.add(aggregate_id)
             self._loaded(found)
@@ -770,6 +775,10 @@ class FleetApplication(Application[UUID]):
             finally:
                 if working.stream is not None:  # none once saved; else nothing streamed stays
                     working.end_stream()
+                if working.from_cache and not working.remembered:  # refused, failed: back
+                    self.aggregate_cache.release(
+                        [working[i] for i in working.from_cache if i in working]
+                    )
             if bound is not _QUIET:
                 _log_outcome(bound, working, "accepted", attempts=attempt)
             if recordings:
@@ -885,31 +894,46 @@ class FleetApplication(Application[UUID]):
         now stored (an intake batch's thousands are forgotten instead, so that no stale
         copy of them stays). The events are recorded: a failure here only evicts."""
         cache = self.aggregate_cache
+        working.remembered = True
         try:
             if len(working) > CACHE_WORKING_LIMIT:
                 cache.evict(working)
                 return
             # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
             unchanged = working.from_cache.intersection(set(read_versions))
-            read: list[Any] = []  # the copies of those unchanged
-            if unchanged:
-                ints = {i.int for i in unchanged}  # (an int's hash is C's)
-                kept: list[Any] = []
+            read: list[Any] = []  # those taken from the cache and not changed
+            loaded: list[Any] = []  # those read from the store and not changed
+            changed: list[Any] = []  # changed or created: lent by the cache next (`borrow`)
+            if read_versions:
+                unchanged_ints = {i.int for i in unchanged}  # (an int's hash is C's)
+                read_ints = {i.int for i in read_versions}
                 for aggregate_id, aggregate in working.items():
-                    (read if aggregate_id.int in ints else kept).append(aggregate)
+                    key = aggregate_id.int
+                    if key in unchanged_ints:
+                        read.append(aggregate)
+                    elif key in read_ints:
+                        loaded.append(aggregate)
+                    else:
+                        changed.append(aggregate)
             else:  # (no id to look up: a UUID's hash is a Python call; session 21)
-                kept = list(working.values())
+                changed = list(working.values())
             # The command is over and its result holds none of them: the cache may keep
             # these very aggregates, unless the stock repository cache holds them too, and
             # the copies it only read are given back, for later commands (session 22).
+            # Only those it changed are lent to the next command (session 23): one only
+            # read (a partner) is read by many at once.
             if working.results_hold_none and self.repository.cache is None:
                 if read:  # (first: used before the others, as `touch` marked them)
                     cache.give_back(read)
-                cache.adopt(kept)
+                cache.adopt(changed)
+                if loaded:
+                    cache.adopt(loaded, changed=False)
             else:
+                if read:  # lent entries the result may hold: copies are kept instead
+                    cache.release(read, kept=True)
                 if unchanged:
                     cache.touch(unchanged)
-                cache.put(kept)
+                cache.put([*changed, *loaded])
         except Exception as error:
             cache.evict(working)
             log.warning("aggregates_not_cached", aggregates=len(working), reason=reason_of(error))

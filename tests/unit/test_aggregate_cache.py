@@ -3,8 +3,8 @@
 Given a fleet whose recorder checks read versions (tests/read_versions.py), commands decide
 on cached copies; these tests prove a hit costs no store read, that a stale entry (written
 or only read) conflicts and the retry decides on fresh state, that a refusal decided on a
-cached copy is decided again on the store's, that a refused command leaves the cache as it
-was, that a save leaves the saved versions cached, and that the LRU is bounded.
+cached copy is decided again on the store's, that a refused command leaves nothing it may
+have changed cached, that a save leaves the saved versions cached, and that the LRU is bounded.
 """
 
 from __future__ import annotations
@@ -161,17 +161,30 @@ def test_issue_11_a_command_that_changes_nothing_on_a_cached_copy_is_decided_aga
     assert fleet.device("S1").links == {"reseller": "LOC-1"}
 
 
-def test_issue_11_a_refused_command_leaves_the_cache_as_it_was(fleet: CachingFleet) -> None:
-    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 cached, without consent
+def test_issue_11_a_refused_command_leaves_nothing_it_may_have_changed_cached(
+    fleet: CachingFleet,
+) -> None:
+    """Session 23: a command borrows the entries a command changed last (no copy); refused,
+    it gives up what it borrowed (the entry goes: a refusal may have changed it without
+    an event), and every other entry stays as it was. The next command reads the store."""
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 cached, without consent (adopted)
     entries = held(fleet.aggregate_cache)
     with pytest.raises(ConsentError):
         fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # refused on the store's state too
     with pytest.raises(ConsentError):
         fleet.withdraw_consent(CUSTOMER, "C1", ["S1", "S2"])  # S2 has none either
-    assert held(fleet.aggregate_cache) == entries
+    after = held(fleet.aggregate_cache)
+    assert DEVICE.int in {i.int for i in entries}
+    assert DEVICE not in after  # borrowed by the refused command: gone
+    assert {i: e for i, e in after.items() if i != DEVICE} == {
+        i: e for i, e in entries.items() if i in after
+    }  # the rest as it was, state and object
+    reads = fleet.recorder.reads
+    fleet.grant_consent(CUSTOMER, "C1", ["S1"])  # decided on the store's S1
+    assert fleet.recorder.reads > reads
     cached = fleet.aggregate_cache.get(DEVICE)
     assert cached is not None
-    assert cached.consent is None
+    assert cached.consent is not None
     assert not cached.pending_events
 
 
