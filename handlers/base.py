@@ -136,10 +136,11 @@ class Working(dict[UUID, FleetAggregate]):
     """The aggregates one command has loaded or created; saved together in one transaction.
 
     With a `cache` (a command's first attempt, when the recorder checks read versions) an
-    aggregate found there costs no round trip: the command borrows it (the entry itself, or a
-    private copy: `AggregateCache.borrow`), and saves against its version (`read_versions` for what it only read). `loaded` maps every
-    aggregate loaded (not created) to the version it was loaded at; `from_cache` names
-    those that came from the cache.
+    aggregate found there costs no round trip: the command borrows it (the entry itself, or
+    a private copy: `AggregateCache.borrow`), and saves against its version
+    (`read_versions` for what it only read). `loaded` maps every aggregate loaded (not
+    created) to the version it was loaded at; `from_cache` names those that came from the
+    cache.
     """
 
     # Immutable starting values are the class's: an instance sets only what differs
@@ -899,24 +900,7 @@ class FleetApplication(Application[UUID]):
             if len(working) > CACHE_WORKING_LIMIT:
                 cache.evict(working)
                 return
-            # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
-            unchanged = working.from_cache.intersection(set(read_versions))
-            read: list[Any] = []  # those taken from the cache and not changed
-            loaded: list[Any] = []  # those read from the store and not changed
-            changed: list[Any] = []  # changed or created: lent by the cache next (`borrow`)
-            if read_versions:
-                unchanged_ints = {i.int for i in unchanged}  # (an int's hash is C's)
-                read_ints = {i.int for i in read_versions}
-                for aggregate_id, aggregate in working.items():
-                    key = aggregate_id.int
-                    if key in unchanged_ints:
-                        read.append(aggregate)
-                    elif key in read_ints:
-                        loaded.append(aggregate)
-                    else:
-                        changed.append(aggregate)
-            else:  # (no id to look up: a UUID's hash is a Python call; session 21)
-                changed = list(working.values())
+            unchanged, read, loaded, changed = _by_change(working, read_versions)
             # The command is over and its result holds none of them: the cache may keep
             # these very aggregates, unless the stock repository cache holds them too, and
             # the copies it only read are given back, for later commands (session 22).
@@ -968,6 +952,32 @@ class FleetApplication(Application[UUID]):
     def _tracked(self, tracking: Tracking) -> bool:
         # A conflict is the tracking record's (not the events') when the position has moved on.
         return self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
+
+
+def _by_change(
+    working: Working, read_versions: Mapping[UUID, int]
+) -> tuple[set[UUID], list[Any], list[Any], list[Any]]:
+    """A saved command's aggregates by what it did with them: the ids of those taken from
+    the cache and not changed, then the aggregates taken from the cache and not changed,
+    read from the store and not changed, changed or created (`_remember_quietly`)."""
+    # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
+    unchanged = working.from_cache.intersection(set(read_versions))
+    if not read_versions:  # (no id to look up: a UUID's hash is a Python call; session 21)
+        return unchanged, [], [], list(working.values())
+    read: list[Any] = []
+    loaded: list[Any] = []
+    changed: list[Any] = []
+    unchanged_ints = {i.int for i in unchanged}  # (an int's hash is C's)
+    read_ints = {i.int for i in read_versions}
+    for aggregate_id, aggregate in working.items():
+        key = aggregate_id.int
+        if key in unchanged_ints:
+            read.append(aggregate)
+        elif key in read_ints:
+            loaded.append(aggregate)
+        else:
+            changed.append(aggregate)
+    return unchanged, read, loaded, changed
 
 
 def _one_interval(intervals: Mapping[type[Any], int]) -> int | None:

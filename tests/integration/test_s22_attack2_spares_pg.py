@@ -156,7 +156,9 @@ def test_s22_attack2_a_refusal_decided_on_a_stale_spare_is_decided_again(
         first.link_devices(admin, "C1", ["S3"], PartnerChoice(location_id="LOC-1"))
         second.register_partner_user(OPS, "LOC-1", "carla@LOC-1")  # the partner moves on
         with capture_logs() as logs:
-            first.link_devices(admin, "C1", ["S1"], choice)  # on the cached partner of the version before
+            first.link_devices(
+                admin, "C1", ["S1"], choice
+            )  # on the cached partner of the version before
         assert [e["event"] for e in logs if e["event"] != "command"] == ["command_conflict"]
         group = replayed(first, CustomerGroup.id_for("LOC-1", "C1"))
         assert sorted(group.devices) == ["S1", "S2", "S3"]
