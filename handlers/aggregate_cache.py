@@ -128,10 +128,14 @@ class AggregateCache:
             self.hits += 1
             if spare is not None:
                 return spare
-            if lend and key in self._lendable:
-                self._lent.add(key)
-                return held
-        return private_copy(held)  # outside the lock: an entry is never changed in place
+            if key in self._lendable:
+                if lend:
+                    self._lent.add(key)
+                    return held
+                # Copied outside the lock: not lent meanwhile, nor later (a borrower
+                # would change it in place as it is copied; attack, session 23).
+                self._lendable.discard(key)
+        return private_copy(held)  # outside the lock: nobody changes it in place now
 
     def _spare(self, key: int, version: int) -> Any | None:
         """A spare of the entry (under the lock): a copy given back at `version`, never

@@ -130,7 +130,9 @@ def test_s23_release_passes_by_what_is_not_lent() -> None:
     copy.grant_consent(OPS, CURRENT_CONSENT_TEXT)
     cache.release([copy])
     assert cache.version_of(device.id) == 1
-    assert cache.borrow(device.id) is device
+    assert cache._entries[device.id.int][1] is device  # kept, as it was
+    # (copied by `get`: not lent since, attack session 23)
+    assert cache.borrow(device.id) is not device
 
 
 def test_s23_kept_by_its_caller_an_unchanged_entry_is_replaced_by_a_copy() -> None:

@@ -1,0 +1,142 @@
+"""Attacks on session 23's borrowed aggregates (handlers/aggregate_cache.py `borrow`,
+handlers/base.py `Working._cached`, `_attempt`, `_remember_quietly`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain import Device
+from domain.base import Msg, NotAllowedError
+from domain.consent import CURRENT_CONSENT_TEXT
+from handlers import aggregate_cache
+from handlers.access import Actor, Role
+from handlers.aggregate_cache import AggregateCache
+from handlers.base import COMMANDS, Working, command
+from handlers.devices import PartnerChoice
+from handlers.private_copy import private_copy
+from tests.read_versions import CachingFleet
+from tests.scenarios import CUSTOMER, OPS, partner, servers
+
+WAIT = 10  # seconds an event is waited for at most (a hang fails, never passes)
+
+
+def a_device(serial: str = "S9") -> Device:
+    device = Device.register(OPS, serial=serial, connection="direct_connect", customer_id="C9")
+    device.collect_events()
+    return device
+
+
+@pytest.fixture
+def paused_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The cache's first copy of a Device starts (first event set), then waits for the second."""
+    started, go = threading.Event(), threading.Event()
+
+    def paused(value: Any) -> Any:
+        if isinstance(value, Device) and not started.is_set():  # the first copy only
+            started.set()
+            go.wait(WAIT)
+        return private_copy(value)
+
+    monkeypatch.setattr(aggregate_cache, "private_copy", paused)
+    yield started, go
+    go.set()
+
+
+def test_s23_attack_a_copy_being_made_is_not_changed_by_a_borrower(
+    paused_copy: tuple[threading.Event, threading.Event],
+) -> None:
+    """A reader's `get` (FleetApplication.current, an HTTP read) copies the entry outside
+    the lock; a command that borrows the entry meanwhile must not be lent that very object
+    (it changes it in place, and may be refused): the reader's copy is of the state stored."""
+    started, go = paused_copy
+    cache = AggregateCache(10)
+    device = a_device()
+    cache.adopt([device])  # a command changed it last: lendable
+    copies: list[Any] = []
+    reader = threading.Thread(target=lambda: copies.append(cache.get(device.id)))
+    reader.start()
+    assert started.wait(WAIT)  # the reader is copying the entry now
+    borrowed: list[Any] = []
+
+    def command() -> None:
+        found = cache.borrow(device.id)
+        borrowed.append(found)
+        if found is device:  # the entry itself: changed in place, as a command does
+            found.grant_consent(OPS, CURRENT_CONSENT_TEXT)
+        go.set()
+
+    borrower = threading.Thread(target=command)
+    borrower.start()
+    borrower.join(WAIT)
+    go.set()
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    assert not borrower.is_alive()
+    (copy,) = copies
+    assert copy is not None
+    assert copy is not device
+    assert copy.version == 1
+    assert copy.pending_events == []
+    assert copy.consent is None  # not the borrower's unsaved change
+    assert borrowed[0] is not device  # nobody may change what is being copied
+
+
+@pytest.fixture
+def fleet() -> Iterator[Any]:
+    """A caching fleet with a command that changes device S1 by an event, then refuses;
+    partner LOC-1, customer C1's servers S1 and S2, S1 with consent."""
+    try:
+
+        class Refusing(CachingFleet):
+            @command(Role.OPERATOR)
+            def grant_then_refuse(self, w: Working, actor: Actor, serial: str) -> None:
+                """Grant consent to the device (an event), then refuse."""
+                device = w.load(Device, Device.id_for(serial), Msg("no device"))
+                device.grant_consent(actor, CURRENT_CONSENT_TEXT)
+                raise NotAllowedError(Msg("refused after changing"))
+
+        app = Refusing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        partner(app, "LOC-1")
+        app.register_devices(
+            CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1")
+        )
+        app.grant_consent(CUSTOMER, "C1", ["S1"])
+        yield app
+    finally:
+        COMMANDS.pop("grant_then_refuse", None)
+
+
+def test_s23_attack_a_read_while_a_command_borrows_sees_only_what_is_stored(
+    fleet: Any, paused_copy: tuple[threading.Event, threading.Event]
+) -> None:
+    """`FleetApplication.current` (an HTTP read) copies device S1 while a command borrows
+    it, changes it and is refused: the read answers the stored state, never the refused
+    change."""
+    started, go = paused_copy
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 adopted: lendable
+    device_id = Device.id_for("S1")
+    read: list[Any] = []
+    reader = threading.Thread(target=lambda: read.append(fleet.current(Device, device_id)))
+    reader.start()
+    assert started.wait(WAIT)
+    try:
+        with pytest.raises(NotAllowedError):
+            fleet.grant_then_refuse(OPS, "S1")
+    finally:
+        go.set()
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    stored = fleet.repository.get(device_id)
+    (found,) = read
+    assert found.pending_events == []
+    assert found.version == stored.version
+    assert vars(found) == vars(stored)
+    cached = fleet.aggregate_cache.get(device_id)
+    assert cached is not None
+    assert vars(cached) == vars(stored)
