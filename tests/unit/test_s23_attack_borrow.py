@@ -3,6 +3,7 @@ handlers/base.py `Working._cached`, `_attempt`, `_remember_quietly`)."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,12 +11,12 @@ from typing import Any
 import pytest
 
 from domain import Device
-from domain.base import Msg, NotAllowedError
+from domain.base import DomainError, Msg, NotAllowedError
 from domain.consent import CURRENT_CONSENT_TEXT
 from handlers import aggregate_cache
 from handlers.access import Actor, Role
 from handlers.aggregate_cache import AggregateCache
-from handlers.base import COMMANDS, Working, command
+from handlers.base import COMMANDS, ConflictError, FleetApplication, Working, command
 from handlers.devices import PartnerChoice
 from handlers.private_copy import private_copy
 from tests.read_versions import CachingFleet
@@ -101,6 +102,11 @@ def fleet() -> Iterator[Any]:
                 device.grant_consent(actor, CURRENT_CONSENT_TEXT)
                 raise NotAllowedError(Msg("refused after changing"))
 
+            @command(Role.OPERATOR)
+            def device_itself(self, w: Working, actor: Actor, serial: str) -> Device:
+                """The device, unchanged: a result that holds an aggregate."""
+                return w.load(Device, Device.id_for(serial), Msg("no device"))
+
         app = Refusing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         partner(app, "LOC-1")
         app.register_devices(
@@ -110,6 +116,7 @@ def fleet() -> Iterator[Any]:
         yield app
     finally:
         COMMANDS.pop("grant_then_refuse", None)
+        COMMANDS.pop("device_itself", None)
 
 
 def test_s23_attack_a_read_while_a_command_borrows_sees_only_what_is_stored(
@@ -140,3 +147,128 @@ def test_s23_attack_a_read_while_a_command_borrows_sees_only_what_is_stored(
     cached = fleet.aggregate_cache.get(device_id)
     assert cached is not None
     assert vars(cached) == vars(stored)
+
+
+def test_s23_attack_eight_threads_never_hold_one_object_and_leave_the_cache_as_stored(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 threads run commands on two devices at once (granted, withdrawn, refused after a
+    change, a result holding the device) and read them (`current`): no object the cache
+    hands a command is held by another thread's command meanwhile, nothing stays lent,
+    and what is cached at the end is what is stored."""
+    held: dict[int, tuple[Any, int]] = {}  # borrowed object's id: (object, thread)
+    clashes: list[Any] = []
+    lock = threading.Lock()
+    local = threading.local()
+    borrow, attempt = AggregateCache.borrow, FleetApplication._attempt
+
+    def watched_borrow(self: AggregateCache, aggregate_id: Any) -> Any:
+        found = borrow(self, aggregate_id)
+        if found is not None:
+            me = threading.get_ident()
+            with lock:
+                owner = held.get(id(found))
+                if owner is not None and owner[1] != me:
+                    clashes.append(found)
+                held[id(found)] = (found, me)
+                local.mine = [*getattr(local, "mine", []), id(found)]
+        return found
+
+    def given_up() -> None:
+        with lock:
+            for key in getattr(local, "mine", []):
+                held.pop(key, None)
+            local.mine = []
+
+    def watched_attempt(self: Any, *args: Any) -> Any:
+        try:
+            return attempt(self, *args)
+        finally:
+            given_up()
+
+    def watched_remember(self: Any, *args: Any) -> None:
+        try:
+            remember(self, *args)
+        finally:  # given back or up, whatever the command still reads (ids, types)
+            given_up()
+
+    remember = FleetApplication._remember_quietly
+    monkeypatch.setattr(AggregateCache, "borrow", watched_borrow)
+    monkeypatch.setattr(FleetApplication, "_attempt", watched_attempt)
+    monkeypatch.setattr(FleetApplication, "_remember_quietly", watched_remember)
+    fleet.grant_consent(CUSTOMER, "C1", ["S2"])  # both adopted: lendable
+    ids = [Device.id_for("S1"), Device.id_for("S2")]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        barrier.wait(WAIT)
+        for _ in range(40):
+            serial = rng.choice(["S1", "S2"])
+            step = rng.randrange(5)
+            try:
+                if step == 0:
+                    fleet.grant_consent(CUSTOMER, "C1", [serial])
+                elif step == 1:
+                    fleet.withdraw_consent(CUSTOMER, "C1", [serial])
+                elif step == 2:
+                    fleet.grant_then_refuse(OPS, serial)
+                elif step == 3:
+                    held_device = fleet.device_itself(OPS, serial)
+                    held_device.customer_id = "CHANGED BY THE CALLER"
+                else:
+                    found = fleet.current(Device, Device.id_for(serial))
+                    if found.pending_events or found.customer_id != "C1":
+                        errors.append(AssertionError(f"read {found!r}"))
+            except (DomainError, ConflictError):
+                pass
+            except BaseException as error:  # (reported below)
+                errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert clashes == []
+    cache = fleet.aggregate_cache
+    assert not cache._lent
+    for device_id in ids:
+        stored = fleet.repository.get(device_id)
+        cached = cache.get(device_id)
+        if cached is not None:
+            assert vars(cached) == vars(stored)
+        for spare in cache._spares.get(device_id.int, []):
+            assert vars(spare) == vars(stored)
+
+
+def test_s23_attack_interrupted_between_save_and_remember_nothing_stays_lent_or_stale(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KeyboardInterrupt after the save, before the cache is given back what the command
+    borrowed: the borrowed (and changed, saved) device goes; the next command and read
+    decide on the stored one."""
+    device_id = Device.id_for("S1")
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 adopted: lent next
+    lendable = fleet.aggregate_cache._entries[device_id.int][1]
+
+    def interrupted(self: Any, *args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FleetApplication, "_remember_quietly", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    monkeypatch.undo()
+    stored = fleet.repository.get(device_id)
+    assert stored.consent is not None  # granted: saved
+    cache = fleet.aggregate_cache
+    assert device_id not in cache  # the borrowed object went with the interrupt
+    assert not cache._lent
+    assert lendable.version == stored.version  # (it was changed in place, and saved)
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # decided on the store's S1
+    again = cache.get(device_id)
+    assert again is not None
+    assert vars(again) == vars(fleet.repository.get(device_id))
