@@ -895,10 +895,10 @@ class FleetApplication(Application[UUID]):
         now stored (an intake batch's thousands are forgotten instead, so that no stale
         copy of them stays). The events are recorded: a failure here only evicts."""
         cache = self.aggregate_cache
-        working.remembered = True
         try:
             if len(working) > CACHE_WORKING_LIMIT:
                 cache.evict(working)
+                working.remembered = True
                 return
             unchanged, read, loaded, changed = _by_change(working, read_versions)
             # The command is over and its result holds none of them: the cache may keep
@@ -918,6 +918,9 @@ class FleetApplication(Application[UUID]):
                 if unchanged:
                     cache.touch(unchanged)
                 cache.put([*changed, *loaded])
+            # Last: an interrupt before here leaves `_attempt` to release what is still
+            # lent (an entry adopted or given back already is no longer lent).
+            working.remembered = True
         except Exception as error:
             cache.evict(working)
             log.warning("aggregates_not_cached", aggregates=len(working), reason=reason_of(error))

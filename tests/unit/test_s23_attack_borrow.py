@@ -272,3 +272,28 @@ def test_s23_attack_interrupted_between_save_and_remember_nothing_stays_lent_or_
     again = cache.get(device_id)
     assert again is not None
     assert vars(again) == vars(fleet.repository.get(device_id))
+
+
+def test_s23_interrupted_inside_remember_nothing_stays_lent(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KeyboardInterrupt inside `_remember_quietly`, as the cache takes back what the
+    command borrowed and changed (`adopt`): `_attempt` releases what is still lent, so no entry stays
+    lent at a version its object has left."""
+    device_id = Device.id_for("S1")
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 adopted: lent next
+    cache = fleet.aggregate_cache
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache, "adopt", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fleet.grant_consent(CUSTOMER, "C1", ["S1"])
+    monkeypatch.undo()
+    assert not cache._lent
+    assert cache.version_of(device_id) in (None, fleet.repository.get(device_id).version)
+    fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])
+    again = cache.get(device_id)
+    assert again is not None
+    assert vars(again) == vars(fleet.repository.get(device_id))
