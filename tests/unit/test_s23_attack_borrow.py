@@ -278,8 +278,8 @@ def test_s23_interrupted_inside_remember_nothing_stays_lent(
     fleet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """KeyboardInterrupt inside `_remember_quietly`, as the cache takes back what the
-    command borrowed and changed (`adopt`): `_attempt` releases what is still lent, so no entry stays
-    lent at a version its object has left."""
+    command borrowed and changed (`adopt`): `_attempt` releases what is still lent, so no
+    entry stays lent at a version its object has left."""
     device_id = Device.id_for("S1")
     fleet.withdraw_consent(CUSTOMER, "C1", ["S1"])  # S1 adopted: lent next
     cache = fleet.aggregate_cache
