@@ -11,7 +11,6 @@ and what the cache holds afterwards is what the store replays.
 from __future__ import annotations
 
 import threading
-from functools import reduce
 from typing import Any
 from uuid import UUID
 
@@ -19,27 +18,17 @@ from structlog.testing import capture_logs
 
 from domain import CustomerGroup, Device
 from domain.partner import PartnerTenant
-from handlers import PartnerFleet
 from handlers.aggregate_cache import AggregateCache
 from handlers.devices import PartnerChoice
 from handlers.private_copy import private_copy
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
 from tests.actors import customer
+from tests.cache_probes import replayed, state_of
 from tests.scenarios import OPS, partner, servers
 
 THREADS = 8
 ROUNDS = 12
-
-
-def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
-    """The aggregate rebuilt from all its stored events, no snapshot."""
-    events: list[Any] = list(fleet.events.get(aggregate_id))
-    return reduce(lambda a, e: e.mutate(a), events, None)
-
-
-def state_of(aggregate: Any) -> dict[str, Any]:
-    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
 
 
 class Watched(AggregateCache):

@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import random
 import threading
-from functools import reduce
-from typing import Any
-from uuid import UUID
 
 from domain import Device
 from domain.base import DomainError
-from handlers import PartnerFleet
 from handlers.base import ConflictError
 from handlers.devices import PartnerChoice
 from infra.bootstrap import build_fleet
 from infra.settings import Settings
+from tests.cache_probes import replayed, state_of
 from tests.scenarios import CUSTOMER, partner, servers
 
 THREADS = 8
 ROUNDS = 15
 WAIT = 120
-
-
-def replayed(fleet: PartnerFleet, aggregate_id: UUID) -> Any:
-    events: list[Any] = list(fleet.events.get(aggregate_id))
-    return reduce(lambda a, e: e.mutate(a), events, None)
-
-
-def state_of(aggregate: Any) -> dict[str, Any]:
-    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
 
 
 def test_s23_attack_two_processes_eight_threads_borrowing_two_devices(

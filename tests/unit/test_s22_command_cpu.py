@@ -14,7 +14,6 @@ import pickle
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -25,12 +24,12 @@ from domain import CustomerGroup, Device
 from domain.base import FleetAggregate
 from domain.consent import CURRENT_CONSENT_TEXT
 from domain.partner import PartnerTenant
-from handlers import aggregate_cache
 from handlers.aggregate_cache import MAX_SPARES, AggregateCache
 from handlers.base import Working, _distinct
 from handlers.devices import PartnerChoice
 from handlers.private_copy import private_copy
 from handlers.transcoding import recording
+from tests.cache_probes import a_device, copies_made
 from tests.read_versions import CachingFleet, caching_fleet
 from tests.scenarios import CUSTOMER, OPS, partner, pc_transferred_once, servers
 
@@ -45,29 +44,6 @@ def fleet() -> CachingFleet:
     partner(app, "LOC-1")
     app.register_devices(CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1"))
     return app
-
-
-def a_device(serial: str = "S9") -> Device:
-    """A device with no pending events (as the cache holds one), at version 1."""
-    device = Device.register(OPS, serial=serial, connection="direct_connect", customer_id="C9")
-    device.collect_events()
-    return device
-
-
-@contextmanager
-def copies_made() -> Iterator[list[Any]]:
-    """The objects the aggregate cache copies (`private_copy` as it calls it) meanwhile."""
-    made: list[Any] = []
-
-    def counting(value: Any) -> Any:
-        made.append(value)
-        return private_copy(value)
-
-    setattr(aggregate_cache, "private_copy", counting)  # noqa: B010 (no attribute to mypy)
-    try:
-        yield made
-    finally:
-        setattr(aggregate_cache, "private_copy", private_copy)  # noqa: B010
 
 
 # --- the cache's keys ----------------------------------------------------------------------

@@ -11,24 +11,16 @@ from typing import Any
 import pytest
 
 from domain import Device
-from domain.base import DomainError, Msg, NotAllowedError
+from domain.base import DomainError, NotAllowedError
 from domain.consent import CURRENT_CONSENT_TEXT
 from handlers import aggregate_cache
-from handlers.access import Actor, Role
 from handlers.aggregate_cache import AggregateCache
-from handlers.base import COMMANDS, ConflictError, FleetApplication, Working, command
-from handlers.devices import PartnerChoice
+from handlers.base import ConflictError, FleetApplication
 from handlers.private_copy import private_copy
-from tests.read_versions import CachingFleet
-from tests.scenarios import CUSTOMER, OPS, partner, servers
+from tests.cache_probes import a_device, misbehaving_fleet
+from tests.scenarios import CUSTOMER, OPS
 
 WAIT = 10  # seconds an event is waited for at most (a hang fails, never passes)
-
-
-def a_device(serial: str = "S9") -> Device:
-    device = Device.register(OPS, serial=serial, connection="direct_connect", customer_id="C9")
-    device.collect_events()
-    return device
 
 
 @pytest.fixture
@@ -90,33 +82,9 @@ def test_s23_attack_a_copy_being_made_is_not_changed_by_a_borrower(
 
 @pytest.fixture
 def fleet() -> Iterator[Any]:
-    """A caching fleet with a command that changes device S1 by an event, then refuses;
-    partner LOC-1, customer C1's servers S1 and S2, S1 with consent."""
-    try:
-
-        class Refusing(CachingFleet):
-            @command(Role.OPERATOR)
-            def grant_then_refuse(self, w: Working, actor: Actor, serial: str) -> None:
-                """Grant consent to the device (an event), then refuse."""
-                device = w.load(Device, Device.id_for(serial), Msg("no device"))
-                device.grant_consent(actor, CURRENT_CONSENT_TEXT)
-                raise NotAllowedError(Msg("refused after changing"))
-
-            @command(Role.OPERATOR)
-            def device_itself(self, w: Working, actor: Actor, serial: str) -> Device:
-                """The device, unchanged: a result that holds an aggregate."""
-                return w.load(Device, Device.id_for(serial), Msg("no device"))
-
-        app = Refusing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        partner(app, "LOC-1")
-        app.register_devices(
-            CUSTOMER, "C1", servers("S1", "S2"), PartnerChoice(location_id="LOC-1")
-        )
-        app.grant_consent(CUSTOMER, "C1", ["S1"])
+    """tests/cache_probes.py's misbehaving fleet."""
+    with misbehaving_fleet() as app:
         yield app
-    finally:
-        COMMANDS.pop("grant_then_refuse", None)
-        COMMANDS.pop("device_itself", None)
 
 
 def test_s23_attack_a_read_while_a_command_borrows_sees_only_what_is_stored(

@@ -11,47 +11,19 @@ interrupt.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from domain import Device
-from domain.base import Msg, NotAllowedError
+from domain.base import NotAllowedError
 from domain.consent import CURRENT_CONSENT_TEXT
-from handlers import aggregate_cache
-from handlers.access import Actor, Role
 from handlers.aggregate_cache import AggregateCache
-from handlers.base import COMMANDS, Working, command
-from handlers.devices import PartnerChoice
 from handlers.private_copy import private_copy
-from tests.read_versions import CachingFleet
-from tests.scenarios import CUSTOMER, OPS, partner, servers
+from tests.cache_probes import a_device, copies_made, misbehaving_fleet
+from tests.scenarios import CUSTOMER, OPS
 
 DEVICE = Device.id_for("S1")
-
-
-def a_device(serial: str = "S9") -> Device:
-    """A device with no pending events (as the cache holds one), at version 1."""
-    device = Device.register(OPS, serial=serial, connection="direct_connect", customer_id="C9")
-    device.collect_events()
-    return device
-
-
-@contextmanager
-def copies_made() -> Iterator[list[Any]]:
-    """The objects the aggregate cache copies meanwhile."""
-    made: list[Any] = []
-
-    def counting(value: Any) -> Any:
-        made.append(value)
-        return private_copy(value)
-
-    setattr(aggregate_cache, "private_copy", counting)  # noqa: B010 (no attribute to mypy)
-    try:
-        yield made
-    finally:
-        setattr(aggregate_cache, "private_copy", private_copy)  # noqa: B010
 
 
 def adopted() -> tuple[AggregateCache, Device]:
@@ -197,37 +169,9 @@ def test_s23_the_least_recently_used_entry_goes_lent_or_not() -> None:
 
 @pytest.fixture
 def fleet() -> Iterator[Any]:
-    """A caching fleet (tests/read_versions.py) with commands that misbehave as a buggy
-    command could: partner LOC-1, customer C1's servers S1 and S2 linked to it, S1 with consent."""
-    try:  # commands of the test's own, declared here and undeclared after (COMMANDS)
-
-        class Borrowing(CachingFleet):
-            @command(Role.OPERATOR)
-            def scribble_device(
-                self, w: Working, actor: Actor, serial: str, interrupt: bool
-            ) -> None:
-                """Change the device's state without an event, then refuse (or be
-                interrupted)."""
-                device = w.load(Device, Device.id_for(serial), Msg("no device"))
-                device.customer_id = "SCRIBBLED"
-                if interrupt:
-                    raise KeyboardInterrupt
-                raise NotAllowedError(Msg("refused after scribbling"))
-
-            @command(Role.OPERATOR)
-            def device_itself(self, w: Working, actor: Actor, serial: str) -> Device:
-                """The device, unchanged: a result that holds an aggregate."""
-                return w.load(Device, Device.id_for(serial), Msg("no device"))
-
-        app = Borrowing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        partner(app, "LOC-1")
-        choice = PartnerChoice(location_id="LOC-1")
-        app.register_devices(CUSTOMER, "C1", servers("S1", "S2"), choice)
-        app.grant_consent(CUSTOMER, "C1", ["S1"])
+    """tests/cache_probes.py's misbehaving fleet."""
+    with misbehaving_fleet() as app:
         yield app
-    finally:
-        COMMANDS.pop("scribble_device", None)
-        COMMANDS.pop("device_itself", None)
 
 
 def test_s23_a_command_changes_the_object_the_previous_command_saved(
