@@ -2,16 +2,18 @@
 
 A bounded LRU of aggregates as last saved or loaded, each held as a private copy made when
 it is put (`handlers.private_copy`, a deep copy sharing only immutable values): a hit gives
-the caller a private copy of its own (`get`), so no command ever mutates what is cached,
-and a command that is refused leaves the cache as it was. After a save, a command whose
+the caller a private copy of its own (`get`), so nobody mutates what is cached, and a
+command that is refused leaves the cache as stored (what it borrowed goes, below). After a
+save, a command whose
 result holds none of its aggregates gives them up to the cache (`adopt`: kept as they are,
 no copy; they were the command's own copies and nothing else holds them), and gives back
 the copies of those it only read (`give_back`: kept as spares at the entry's version, each
 handed out once by a later `get` instead of a new copy; a partner read by most commands is
 copied once per command no more; session 22). A command borrows (`borrow`, session 23):
 an entry a command changed last (`adopt`) is lent to the next command itself, not copied,
-while nobody else holds it, and comes back changed (`adopt` again) or as it was (`give_back`); a
-command that fails gives it up (`release`: the entry goes); see `borrow`. (Session 17:
+while nobody else holds it (no one gets it, or a copy of it, while it is lent), and comes
+back changed (`adopt` again) or as it was (`give_back`); a command that fails gives it up
+(`release`: the entry goes); see `borrow`. (Session 17:
 copies, not pickled bytes: a copy costs a quarter of a pickle round trip for a device,
 two thirds for a group of 60 devices.) Correctness never depends on it: a
 command that decided on a cached aggregate saves against that aggregate's version, so a
@@ -51,7 +53,8 @@ class AggregateCache:
     """Bounded LRU of private copies of aggregates by id, each at the version it was stored
     with. Nobody outside holds a cached copy: `put` copies in (`adopt` takes what its
     caller gives up), `get` copies out, or hands out a spare copy given back
-    (`give_back`), which nobody else holds either."""
+    (`give_back`), which nobody else holds either; `borrow` lends an entry to one command,
+    and nobody else gets it, or a copy of it, until it comes back or goes."""
 
     def __init__(self, maxsize: int = DEFAULT_SIZE) -> None:
         self.maxsize = maxsize
