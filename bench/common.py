@@ -82,28 +82,6 @@ def connect(*, autocommit: bool = False) -> psycopg.Connection[Any]:
         ) from None
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (repetitions, sizes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a number above 0 (a scale factor)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
 @contextmanager
 def fresh_schema() -> Iterator[str]:
     """A new PostgreSQL schema for this run, dropped (CASCADE) afterwards.

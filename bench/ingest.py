@@ -32,12 +32,10 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
-    positive_float,
-    positive_int,
     postgres_env,
     quiet_logging,
 )
-from bench.metrics import Metric, Scale, alternate, from_samples, rng
+from bench.metrics import Metric, Scale, alternate, from_samples, positive_float, positive_int, rng
 from bench.write_path import events_like_table
 from domain.device import Device
 from domain.intake import E2OpenBatch, E2OpenReport

@@ -14,6 +14,7 @@ Shapes:
 
 from __future__ import annotations
 
+import argparse
 import random
 import resource
 import statistics
@@ -137,3 +138,25 @@ def peak_rss_mb() -> float:
     )
     per_unit = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
     return round(kib * per_unit / 1e6, 1)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (repetitions, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0 (a scale factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value

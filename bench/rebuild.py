@@ -23,12 +23,11 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
-    positive_int,
     postgres_env,
     quiet_logging,
     say,
 )
-from bench.metrics import Metric, Scale, alternate, from_samples
+from bench.metrics import Metric, Scale, alternate, from_samples, positive_int
 from bench.read_path import Shape, generate, head, measure_stock, topic_events
 from handlers import PartnerFleet
 from infra.follow.view_runner import ViewRunner

@@ -40,12 +40,11 @@ from bench.common import (
     PG_CONNINFO,
     fresh_schema,
     open_fleet,
-    positive_int,
     postgres_env,
     quiet_logging,
     say,
 )
-from bench.metrics import Metric, Scale, alternate, from_samples, peak_rss_mb
+from bench.metrics import Metric, Scale, alternate, from_samples, peak_rss_mb, positive_int
 from domain import Cause, Device
 from domain.consent import CURRENT_CONSENT_TEXT
 from handlers import PartnerFleet

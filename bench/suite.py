@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import Metric, Scale, peak_rss_mb
+from bench.metrics import Metric, Scale, peak_rss_mb, positive_float, positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_JSON = ROOT / "bench" / "results.json"
@@ -260,16 +260,16 @@ def selected(only: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the size")
-    parser.add_argument("--scale", type=float, help="size factor (1.0 full, 0.1 quick)")
+    parser.add_argument("--scale", type=positive_float, help="size factor (1.0 full, 0.1 quick)")
     parser.add_argument("--only", action="append", default=[], help="metric name prefix")
-    parser.add_argument("--repetitions", type=int, default=3, help="at least 3 for results")
+    parser.add_argument(
+        "--repetitions", type=positive_int, default=3, help="at least 3 for results"
+    )
     parser.add_argument("--no-doc", action="store_true", help="leave docs/benchmarks.md alone")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     factor = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
-    if factor <= 0 or args.repetitions < 1:
-        parser.error("--scale must be above 0 and --repetitions at least 1")
     scale = Scale(factor, args.repetitions)
     if args.child:
         run_child(args.child, scale, args.out)

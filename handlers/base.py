@@ -963,10 +963,10 @@ def _by_change(
     """A saved command's aggregates by what it did with them: the ids of those taken from
     the cache and not changed, then the aggregates taken from the cache and not changed,
     read from the store and not changed, changed or created (`_remember_quietly`)."""
+    if not read_versions:  # (no id to look up: a UUID's hash is a Python call; session 21)
+        return set(), [], [], list(working.values())
     # Sets of the ids as held (their hashes kept): no UUID hashed again (session 22).
     unchanged = working.from_cache.intersection(set(read_versions))
-    if not read_versions:  # (no id to look up: a UUID's hash is a Python call; session 21)
-        return unchanged, [], [], list(working.values())
     read: list[Any] = []
     loaded: list[Any] = []
     changed: list[Any] = []
