@@ -19,7 +19,7 @@ import random
 import resource
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,13 +121,25 @@ def alternate(
     Each callable gets the repetition index (0, 1, ...) to pick fresh data with, and
     returns one sample in the metric's unit. Returns (ours, baseline) samples.
     """
-    mine: list[float] = []
-    theirs: list[float] = []
-    for index in range(repetitions):
-        pair = [(ours, mine), (baseline, theirs)]
-        for run, into in pair if index % 2 == 0 else reversed(pair):
-            into.append(run(index))
+    mine, theirs = interleave([ours, baseline], repetitions)
     return mine, theirs
+
+
+def interleave(
+    runs: Sequence[Callable[[int], float]], repetitions: int = REPETITIONS
+) -> list[list[float]]:
+    """Run every callable of `runs` once per repetition, in their order on even repetitions
+    and reversed on odd ones (A B C, C B A, A B C, ...): `alternate` for more than two, so a
+    figure and the ceiling it is a share of see the same drift on the machine.
+
+    Each callable gets the repetition index; returns each one's samples, in `runs`' order.
+    """
+    samples: list[list[float]] = [[] for _ in runs]
+    for index in range(repetitions):
+        order = list(zip(runs, samples, strict=True))
+        for run, into in order if index % 2 == 0 else reversed(order):
+            into.append(run(index))
+    return samples
 
 
 def peak_rss_mb() -> float:

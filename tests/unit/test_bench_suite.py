@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench import suite
-from bench.metrics import Metric, Scale, alternate, from_samples
+from bench.metrics import Metric, Scale, alternate, from_samples, interleave
 from tests.bench_samples import a_machine
 
 
@@ -26,6 +27,23 @@ def test_alternate_swaps_who_goes_first_each_repetition() -> None:
     mine, theirs = alternate(ours, baseline, 3)
     assert calls == ["o0", "b0", "b1", "o1", "o2", "b2"]
     assert (mine, theirs) == ([0.0, 1.0, 2.0], [10.0, 11.0, 12.0])
+
+
+def test_interleave_reverses_the_rotation_of_three_each_repetition() -> None:
+    calls: list[str] = []
+
+    def run(name: str, offset: float) -> Callable[[int], float]:
+        def sample(index: int) -> float:
+            calls.append(f"{name}{index}")
+            return offset + index
+
+        return sample
+
+    ours, limit, stock = interleave([run("o", 0.0), run("l", 10.0), run("b", 20.0)], 3)
+    # The ceiling sits next to ours in every repetition, whichever end goes first.
+    assert calls == ["o0", "l0", "b0", "b1", "l1", "o1", "o2", "l2", "b2"]
+    assert (ours, limit, stock) == ([0.0, 1.0, 2.0], [10.0, 11.0, 12.0], [20.0, 21.0, 22.0])
+    assert interleave([run("x", 0.0)], 0) == [[]]
 
 
 def test_a_metric_reports_the_median_its_range_and_the_ratio_to_the_baseline() -> None:
