@@ -32,6 +32,13 @@ clients; the median of `scale.repetitions` is reported. `commands.insert_limit` 
 share of the ceiling compares rates measured side by side; `share_by_repetition` gives each
 repetition's rate over the limit run next to it.
 
+The process runs as `partnerfleet serve` does (session 24): every thread on one CPU
+(PROCESS_CPU, `infra.cli.processes.one_cpu`), ours and the stock app's alike;
+`detail.process_cpu` names it (None: left to the kernel). The insert limit's threads are
+left where the kernel puts them (faster so; the share is of the higher ceiling), and
+`spread_commands_per_s` is ours again that way, in the same rotation (ours, limit, stock,
+spread; then reversed): what the one CPU gives.
+
 Run alone: `.venv/bin/python -m bench.commands [--quick]`.
 """
 
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import threading
 import time
@@ -72,6 +80,7 @@ from handlers.access import Actor, Claims, Role, authenticate, service_actor
 from handlers.base import STATE_DATACLASSES, Working
 from handlers.fleet import NewDevice, PartnerChoice
 from handlers.transcoding import DataclassAsDict, DateAsISO, FleetMapper, FleetTranscoder
+from infra.cli.processes import one_cpu
 
 PARTNER = "PLCMD0001"
 PARTNER_ADMIN = "admin@plcmd.example"
@@ -83,6 +92,8 @@ INSERT_ROWS = 2_000  # per thread at full scale
 ROUNDS_PER_CUSTOMER = 5  # a customer's devices linked one round each
 
 Call = Callable[[], object]
+# The CPUs this process may use, read before `one_cpu` narrows them (`_spread`).
+ALLOWED_CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
 
 
 # --- the clients and their data ---------------------------------------------------------------
@@ -422,13 +433,13 @@ class Sides:
     stock: StockFleet
     shapes: dict[str, list[list[Shape]]]
     kinds: dict[str, int] = field(default_factory=dict)
-    # Client CPU ms per command of each timed run, by side ("ours", "stock"): this
+    # Client CPU ms per command of each timed run, by side ("ours", "stock", "spread"): this
     # process's CPU time (all its threads) over the commands run.
     cpu_ms: dict[str, list[float]] = field(default_factory=dict)
 
-    def ours(self, batch: Batch) -> float:
+    def ours(self, batch: Batch, side: str = "ours") -> float:
         work = [[call for _, call in client_calls(self.fleet, c)] for c in batch.clients]
-        return self._timed("ours", work)
+        return self._timed(side, work)
 
     def theirs(self, batch: Batch) -> float:
         work = [[partial(self.stock.run, s) for s in client] for client in self.shapes[batch.name]]
@@ -509,6 +520,9 @@ def metrics(scale: Scale) -> list[Metric]:
     """commands.single, commands.concurrent (each beside the stock Application) and
     commands.insert_limit; see the module's docstring."""
     quiet_logging()
+    # As `partnerfleet serve` runs its commands: every thread on one CPU (PROCESS_CPU,
+    # infra/cli/processes.py `one_cpu`); the stock app's threads too, in this process.
+    cpu = one_cpu(os.environ.get("PROCESS_CPU", "auto").strip().lower())
     reps = scale.repetitions
     single_rounds = scale.of(SINGLE_ROUNDS, 5)
     concurrent_rounds = scale.of(CONCURRENT_ROUNDS, 2)
@@ -516,10 +530,13 @@ def metrics(scale: Scale) -> list[Metric]:
     single = [Batch(f"s{i}", 1, single_rounds) for i in range(reps)]
     concurrent = [Batch(f"c{i}", THREADS, concurrent_rounds) for i in range(reps)]
     free = [Batch(f"f{i}", THREADS, concurrent_rounds) for i in range(reps)]
+    # Ours again with the threads left where the kernel puts them: what the CPU gives.
+    spread = [Batch(f"u{i}", THREADS, concurrent_rounds) for i in range(reps)]
     rows = scale.of(INSERT_ROWS, 100)
     found: list[Metric] = []
     limits: list[float] = []
-    with sides(single + concurrent + free) as both, fresh_schema() as limit_schema:
+    spread_rates: list[float] = []
+    with sides(single + concurrent + free + spread) as both, fresh_schema() as limit_schema:
         for name, batches, threads in (
             ("commands.single", single, 1),
             ("commands.concurrent", concurrent, THREADS),
@@ -533,13 +550,17 @@ def metrics(scale: Scale) -> list[Metric]:
                 # The ceiling whose share is a goal runs in the same rotation, next to ours
                 # (O L B, B L O, ...), so drift on the machine touches the share's two sides
                 # alike.
+                # The ceiling's threads where the kernel puts them: on one CPU with the
+                # server it runs slower (3,128-3,982 against 3,144-4,370 tx/s, alternating;
+                # session 24), and the share is of the higher ceiling.
                 say(f"commands.insert_limit: {THREADS} x {rows} single-row INSERT transactions")
-                runs.insert(1, lambda _: insert_limit(limit_schema, THREADS, rows))
+                runs.insert(1, lambda _: _spread(insert_limit, limit_schema, THREADS, rows))
+                runs.append(lambda i: _spread(both.ours, spread[i], "spread"))
             before = _group_commits(both.fleet)
             samples = interleave(runs, reps)
-            ours, theirs = samples[0], samples[-1]
+            ours, theirs = samples[0], samples[2 if threads == THREADS else 1]
             if threads == THREADS:
-                limits = samples[1]
+                limits, spread_rates = samples[1], samples[3]
             found.append(
                 from_samples(
                     name,
@@ -549,6 +570,7 @@ def metrics(scale: Scale) -> list[Metric]:
                     detail={
                         "mix": list(KINDS),
                         "threads": threads,
+                        "process_cpu": cpu,
                         "rounds_per_thread": batches[0].rounds,
                         "group_commits": _group_commits(both.fleet, since=before),
                         **both.cpu_medians(),
@@ -589,8 +611,25 @@ def metrics(scale: Scale) -> list[Metric]:
         "commit_free_share_of_insert_limit": round(
             concurrent_metric.detail["commit_free_commands_per_s"] / limit, 3
         ),
+        "spread_commands_per_s": round(statistics.median(spread_rates)),
+        "spread_share_of_insert_limit": round(statistics.median(spread_rates) / limit, 3),
     }
     return found
+
+
+def _spread(run: Callable[..., float], *args: Any) -> float:
+    """`run(*args)` with the threads it starts where the kernel puts them (this thread's
+    CPU affinity widened to every CPU allowed, then put back)."""
+    get_affinity = getattr(os, "sched_getaffinity", None)
+    set_affinity = getattr(os, "sched_setaffinity", None)
+    if get_affinity is None or set_affinity is None:
+        return run(*args)
+    pinned = get_affinity(0)
+    set_affinity(0, ALLOWED_CPUS)
+    try:
+        return run(*args)
+    finally:
+        set_affinity(0, pinned)
 
 
 def _group_commits(fleet: PartnerFleet, since: dict[str, float] | None = None) -> dict[str, float]:

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # List page bodies each process keeps while the read models stand still
     # (infra/http/page_cache.py, issue 11); 0 turns it off. A 50-tile page is about 15 KB.
     page_cache_size: int = Field(default=1_024, ge=0, le=1_000_000)
+    # The CPU a serving process keeps its threads on (infra/cli/processes.py `one_cpu`):
+    # `auto` (one of those it may use, a part of `--workers N` its own), `off` (wherever
+    # the kernel puts them), or a CPU's number. Python threads share one interpreter lock;
+    # on one CPU they hand it over without waking another CPU (issue 11, session 24).
+    process_cpu: str = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     # CREATE_TABLE, as eventsourcing names it (yes/no, true/false, on/off, 1/0): off, no
@@ -115,6 +120,20 @@ class Settings(BaseSettings):
                 "also do); unset, it is yes."
             )
         return value
+
+    @field_validator("process_cpu", mode="before")
+    @classmethod
+    def _process_cpu_is_auto_off_or_a_cpu(cls, value: object) -> object:
+        """PROCESS_CPU: `auto`, `off` or a CPU's number (0-4095), any case, blanks around
+        it ignored; anything else is named, with what it may be. Whether the process may
+        use that CPU is known where it is applied (`one_cpu`)."""
+        text = str(value).strip().lower()
+        if text in ("auto", "off") or (text.isascii() and text.isdigit() and int(text) < 4096):
+            return text if not text.isdigit() else str(int(text))
+        raise ValueError(
+            f"PROCESS_CPU={str(value)[:40]!r} is neither auto, off nor a CPU's number "
+            "(0, 1, ...); unset, it is auto."
+        )
 
     @field_validator("cpin_key")
     @classmethod

@@ -32,6 +32,7 @@ log = structlog.get_logger("partnerfleet.processes")
 
 STOP_SECONDS = 15.0
 SUPERVISOR_ENV = "PARTNERFLEET_SUPERVISOR_PID"  # set in each part: its parent's pid
+PART_ENV = "PARTNERFLEET_PART"  # set in each part: its index among its supervisor's (0, 1, ...)
 WATCH_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GC_THRESHOLDS = (50_000, 50, 100)  # Python's defaults: (700, 10, 10)
@@ -48,6 +49,57 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def one_cpu(choice: str) -> int | None:
+    """Keep every thread of this process on one CPU (threads started later inherit it), as
+    PROCESS_CPU says (infra/settings.py): `auto` takes one of the CPUs the process may use,
+    a part of `--workers N` or `--shards N` by its index (PART_ENV), a process alone by its
+    pid; a number takes that CPU. Returns the CPU, or None when the threads are left where
+    the kernel puts them: `off`, a process allowed one CPU only (`auto`), or a system
+    without CPU affinity (not Linux), or one that refused it (logged).
+
+    Why (issue 11, session 24; docs/decisions.md): a serving process's Python threads take
+    turns on one interpreter lock, handing it over a few times per command. Spread over
+    CPUs, each hand-over wakes a thread on another CPU; on one CPU it does not. On a 2-CPU
+    virtual machine, 8 threads' commands ran about 1.5x as fast with 0.6x the CPU each.
+
+    Raises ValueError (one line, for the operator) when the number is not a CPU this
+    process may use.
+    """
+    set_affinity = getattr(os, "sched_setaffinity", None)
+    if choice == "off" or set_affinity is None:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if choice == "auto":
+        if len(allowed) < 2:
+            return None
+        part = os.environ.get(PART_ENV, "")
+        cpu = allowed[(int(part) if part.isdigit() else os.getpid()) % len(allowed)]
+    elif not (choice.isascii() and choice.isdigit()):
+        raise ValueError(f"PROCESS_CPU={choice[:40]!r} is neither auto, off nor a CPU's number.")
+    else:
+        cpu = int(choice)
+        if cpu not in allowed:
+            listed = ", ".join(map(str, allowed))
+            raise ValueError(f"PROCESS_CPU={cpu} is not a CPU this process may use ({listed}).")
+    try:
+        for task in _threads():  # (sched_setaffinity sets one thread: each, then)
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                set_affinity(task, {cpu})
+    except OSError as error:
+        log.warning("process_cpu_not_set", cpu=cpu, reason=f"{type(error).__name__}: {error}")
+        return None
+    log.info("process_cpu", cpu=cpu)
+    return cpu
+
+
+def _threads() -> list[int]:
+    """This process's thread ids (Linux's /proc), or [0] (the calling thread) without it."""
+    try:
+        return [int(task) for task in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 def cli_command(*arguments: str) -> list[str]:
@@ -126,7 +178,10 @@ def run_children(
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     child_env = {**os.environ, **(env or {}), SUPERVISOR_ENV: str(os.getpid())}
-    children = [subprocess.Popen(list(command), env=child_env) for command in commands]
+    children = [
+        subprocess.Popen(list(command), env={**child_env, PART_ENV: str(index)})
+        for index, command in enumerate(commands)
+    ]
     log.info("processes_started", what=what, pids=[c.pid for c in children])
     code = 0
     try:

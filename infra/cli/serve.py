@@ -20,7 +20,7 @@ import typer
 import uvicorn
 
 from infra.bootstrap import build_fleet, local_jwks, start_service
-from infra.cli.processes import cli_command, run_children, tune_gc
+from infra.cli.processes import cli_command, one_cpu, run_children, tune_gc
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
@@ -74,6 +74,10 @@ def serve(
             seeded_fleet.close()
         parts = serve_parts(settings, workers, demo, follow_views, run_policies, run_relay)
         raise typer.Exit(run_children(parts, "serve", shared_keys(settings)))
+    try:  # before any thread starts: each inherits the CPU (not in a supervisor: its parts would)
+        one_cpu(settings.process_cpu)
+    except ValueError as error:
+        fail(str(error))
     if demo:
         try:
             fleet, seeded = open_demo_store(settings)
