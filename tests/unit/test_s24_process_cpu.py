@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from infra.cli.processes import PART_ENV, cli_command, one_cpu, run_children
 from infra.settings import Settings
+from tests.e2e.test_serve import run_cli, unconfigured
 from tests.unit.test_processes import children, wait_until
 
 linux_only = pytest.mark.skipif(
@@ -205,8 +206,7 @@ def free_port() -> int:
 def serving(tmp_path: Path, workers: int, process_cpu: str) -> tuple[subprocess.Popen[str], str]:
     """`partnerfleet serve --demo` on SQLite under tmp_path, once /healthz answers."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DATABASE_URL"))}
-    env |= {"SQLITE_PATH": str(tmp_path / "fleet.db"), "PROCESS_CPU": process_cpu}
+    env = unconfigured() | {"SQLITE_PATH": str(tmp_path / "fleet.db"), "PROCESS_CPU": process_cpu}
     env |= {"LOG_LEVEL": "warning"}
     command = cli_command("serve", "--demo", "--port", str(port), "--workers", str(workers))
     server = subprocess.Popen(
@@ -271,18 +271,8 @@ def test_serve_workers_each_part_on_a_cpu_of_its_own_the_supervisor_on_all(
 
 @linux_only
 def test_serve_refuses_a_cpu_it_may_not_use_in_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DATABASE_URL"))}
-    env |= {"SQLITE_PATH": str(tmp_path / "fleet.db"), "PROCESS_CPU": "4095"}
-    env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        cli_command("serve", "--demo", "--port", str(free_port())),
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = unconfigured() | {"SQLITE_PATH": str(tmp_path / "fleet.db"), "PROCESS_CPU": "4095"}
+    done = run_cli(tmp_path, env, "serve", "--demo", "--port", str(free_port()))
     listed = ", ".join(map(str, ALLOWED))
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
