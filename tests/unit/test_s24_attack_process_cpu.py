@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from infra.cli import processes
 from infra.cli.processes import PART_ENV, cli_command, one_cpu
 from infra.settings import Settings
+from tests.unit.test_processes import children, wait_until
 from tests.unit.test_s24_process_cpu import (
     ALLOWED,
     cpus_of_every_thread,
@@ -290,3 +292,48 @@ def test_s24_attack_held_taskset_narrower_than_the_cpu_named_is_one_line_exit_2(
     assert done.stderr.strip().splitlines() == [
         f"partnerfleet: PROCESS_CPU={ALLOWED[1]} is not a CPU this process may use ({ALLOWED[0]})."
     ]
+
+
+@linux_only
+@two_cpus
+def test_s24_attack_held_a_part_killed_stops_the_layout_and_it_starts_again_pinned(
+    tmp_path: Path,
+) -> None:
+    """serve --workers 2: a part SIGKILLed, the supervisor stops the other and exits non-zero
+    (as before the pinning); started again on the same store, each part on a CPU of its own."""
+    import signal
+
+    for attempt in range(2):
+        server, _ = serving(tmp_path, 2, "auto")
+        try:
+            assert wait_until(partial(_has_parts, server.pid, 2))
+            parts = children(server.pid)
+            assert wait_until(partial(_each_on_one_cpu, parts), timeout=60)
+            cpus = sorted(cpus_of_every_thread(p).pop() for p in parts)
+            assert cpus == [str(c) for c in ALLOWED[:2]], (attempt, cpus)
+            os.kill(parts[attempt], signal.SIGKILL)
+            _, stderr = server.communicate(timeout=60)
+            assert server.returncode not in (0, None), stderr
+            assert "Traceback" not in stderr, stderr
+            assert not any(Path(f"/proc/{p}").exists() and _alive(p) for p in parts)
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                server.communicate(timeout=30)
+
+
+def _has_parts(pid: int, count: int) -> bool:
+    return len(children(pid)) == count
+
+
+def _each_on_one_cpu(parts: list[int]) -> bool:
+    return all(len(cpus_of_every_thread(p)) == 1 for p in parts)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (not a zombie awaiting its parent's wait)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
