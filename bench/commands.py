@@ -542,8 +542,10 @@ def metrics(scale: Scale) -> list[Metric]:
             ("commands.concurrent", concurrent, THREADS),
         ):
             say(f"{name}: {batches[0].rounds * len(KINDS) * threads} commands per repetition")
+            # Ours' commits alone (not the spread runs', also the fleet's: session 24's attack).
+            commits: dict[str, float] = {}
             runs: list[Callable[[int], float]] = [
-                lambda i, b=batches: both.ours(b[i]),  # type: ignore[misc]
+                _counting(both.fleet, lambda i, b=batches: both.ours(b[i]), commits),  # type: ignore[misc]
                 lambda i, b=batches: both.theirs(b[i]),  # type: ignore[misc]
             ]
             if threads == THREADS:
@@ -556,7 +558,6 @@ def metrics(scale: Scale) -> list[Metric]:
                 say(f"commands.insert_limit: {THREADS} x {rows} single-row INSERT transactions")
                 runs.insert(1, lambda _: _spread(insert_limit, limit_schema, THREADS, rows))
                 runs.append(lambda i: _spread(both.ours, spread[i], "spread"))
-            before = _group_commits(both.fleet)
             samples = interleave(runs, reps)
             ours, theirs = samples[0], samples[2 if threads == THREADS else 1]
             if threads == THREADS:
@@ -572,7 +573,7 @@ def metrics(scale: Scale) -> list[Metric]:
                         "threads": threads,
                         "process_cpu": cpu,
                         "rounds_per_thread": batches[0].rounds,
-                        "group_commits": _group_commits(both.fleet, since=before),
+                        "group_commits": _per_group(commits),
                         **both.cpu_medians(),
                     },
                 )
@@ -630,6 +631,31 @@ def _spread(run: Callable[..., float], *args: Any) -> float:
         return run(*args)
     finally:
         set_affinity(0, pinned)
+
+
+def _counting(
+    fleet: PartnerFleet, run: Callable[[int], float], into: dict[str, float]
+) -> Callable[[int], float]:
+    """`run`, adding the groups and units the fleet's recorder commits meanwhile to `into`."""
+
+    def counted(index: int) -> float:
+        before = _group_commits(fleet)
+        try:
+            return run(index)
+        finally:
+            for key, value in _group_commits(fleet, since=before).items():
+                if key != "units_per_group":
+                    into[key] = into.get(key, 0) + value
+
+    return counted
+
+
+def _per_group(commits: dict[str, float]) -> dict[str, float]:
+    """`_group_commits`' form of the sums `_counting` made ({} without a group committer)."""
+    if not commits:
+        return {}
+    groups, units = commits["groups"], commits["units"]
+    return {"groups": groups, "units": units, "units_per_group": round(units / max(groups, 1), 2)}
 
 
 def _group_commits(fleet: PartnerFleet, since: dict[str, float] | None = None) -> dict[str, float]:

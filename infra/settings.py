@@ -128,8 +128,10 @@ class Settings(BaseSettings):
         it ignored; anything else is named, with what it may be. Whether the process may
         use that CPU is known where it is applied (`one_cpu`)."""
         text = str(value).strip().lower()
-        if text in ("auto", "off") or (text.isascii() and text.isdigit() and int(text) < 4096):
-            return text if not text.isdigit() else str(int(text))
+        # (at most 4 digits after the zeros: int() refuses a string of more than 4,300)
+        digits = (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else ""
+        if text in ("auto", "off") or (0 < len(digits) <= 4 and int(digits) < 4096):
+            return digits or text
         raise ValueError(
             f"PROCESS_CPU={str(value)[:40]!r} is neither auto, off nor a CPU's number "
             "(0, 1, ...); unset, it is auto."

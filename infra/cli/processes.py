@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 import structlog
@@ -55,9 +55,9 @@ def one_cpu(choice: str) -> int | None:
     """Keep every thread of this process on one CPU (threads started later inherit it), as
     PROCESS_CPU says (infra/settings.py): `auto` takes one of the CPUs the process may use,
     a part of a supervisor (`serve --workers N`) by its index (PART_ENV), a process alone
-    by its pid; a number takes that CPU. Returns the CPU, or None when the threads are left where
-    the kernel puts them: `off`, a process allowed one CPU only (`auto`), or a system
-    without CPU affinity (not Linux), or one that refused it (logged).
+    by its pid; a number takes that CPU. Returns the CPU, or None when the threads are
+    left where the kernel puts them: `off`, a process allowed one CPU only (`auto`), a
+    system without CPU affinity (not Linux), or one that refused it (logged).
 
     Why (issue 11, session 24; docs/decisions.md): a serving process's Python threads take
     turns on one interpreter lock, handing it over a few times per command. Spread over
@@ -71,29 +71,66 @@ def one_cpu(choice: str) -> int | None:
     set_affinity = getattr(os, "sched_setaffinity", None)
     if choice == "off" or set_affinity is None:
         return None
-    allowed = sorted(os.sched_getaffinity(0))
+    if choice != "auto" and not (choice.isascii() and choice.isdigit()):
+        raise ValueError(f"PROCESS_CPU={choice[:40]!r} is neither auto, off nor a CPU's number.")
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except OSError as error:  # (refused: the threads stay where they are)
+        log.warning("process_cpu_not_set", reason=f"{type(error).__name__}: {error}")
+        return None
     if choice == "auto":
         if len(allowed) < 2:
             return None
         part = os.environ.get(PART_ENV, "")
-        index = int(part) if part.isascii() and part.isdigit() else os.getpid()
-        cpu = allowed[index % len(allowed)]
-    elif not (choice.isascii() and choice.isdigit()):
-        raise ValueError(f"PROCESS_CPU={choice[:40]!r} is neither auto, off nor a CPU's number.")
+        # Only an index as run_children writes it (ASCII digits, not "²" nor 5,000 of them:
+        # int() refuses those); anything else in the environment is no index: the pid.
+        index = int(part) if part.isascii() and part.isdigit() and len(part) <= 9 else None
+        cpu = allowed[(os.getpid() if index is None else index) % len(allowed)]
     else:
-        cpu = int(choice)
+        digits = choice.lstrip("0") or "0"  # (int() refuses more than 4,300 digits)
+        cpu = int(digits) if len(digits) <= 9 else -1
         if cpu not in allowed:
             listed = ", ".join(map(str, allowed))
-            raise ValueError(f"PROCESS_CPU={cpu} is not a CPU this process may use ({listed}).")
-    try:
-        for task in _threads():  # (sched_setaffinity sets one thread: each, then)
-            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-                set_affinity(task, {cpu})
-    except OSError as error:
-        log.warning("process_cpu_not_set", cpu=cpu, reason=f"{type(error).__name__}: {error}")
+            named = choice[:40] if cpu < 0 else cpu
+            raise ValueError(f"PROCESS_CPU={named} is not a CPU this process may use ({listed}).")
+    if not _pin_threads(set_affinity, cpu):
         return None
     log.info("process_cpu", cpu=cpu)
     return cpu
+
+
+PIN_ROUNDS = 10  # listings of the threads at most (`_pin_threads`)
+
+
+def _pin_threads(set_affinity: Callable[[int, set[int]], None], cpu: int) -> bool:
+    """Put every thread of this process on `cpu`; False (logged) when one was refused, the
+    threads pinned before it put back on their CPUs (none is left half-way).
+
+    The threads are listed again until a listing shows none new: a thread started while
+    the others were pinned, by one not yet pinned, inherits its creator's old CPUs and is
+    in no earlier listing."""
+    get_affinity = os.sched_getaffinity
+    before: dict[int, set[int] | None] = {}  # each thread seen: its CPUs before (None: ended)
+    try:
+        for _ in range(PIN_ROUNDS):
+            tasks = [task for task in _threads() if task not in before]
+            if not tasks:
+                break
+            for task in tasks:
+                try:
+                    cpus = get_affinity(task)
+                    set_affinity(task, {cpu})  # (sched_setaffinity sets one thread: each)
+                except ProcessLookupError:  # a thread that ended meanwhile
+                    cpus = None
+                before[task] = cpus
+    except OSError as error:
+        for task, cpus in before.items():
+            if cpus is not None:
+                with contextlib.suppress(OSError):
+                    set_affinity(task, cpus)
+        log.warning("process_cpu_not_set", cpu=cpu, reason=f"{type(error).__name__}: {error}")
+        return False
+    return True
 
 
 def _threads() -> list[int]:
