@@ -53,11 +53,10 @@ def tune_gc() -> None:
 
 def one_cpu(choice: str) -> int | None:
     """Keep every thread of this process on one CPU (threads started later inherit it), as
-    PROCESS_CPU says (infra/settings.py): `auto` takes one of the CPUs the process may use,
-    a part of a supervisor (`serve --workers N`) by its index (PART_ENV), a process alone
-    by its pid; a number takes that CPU. Returns the CPU, or None when the threads are
-    left where the kernel puts them: `off`, a process allowed one CPU only (`auto`), a
-    system without CPU affinity (not Linux), or one that refused it (logged).
+    PROCESS_CPU says (infra/settings.py; the CPU as `cpu_for` chooses it). Returns the CPU,
+    or None when the threads are left where the kernel puts them: `off`, a process allowed
+    one CPU only (`auto`), a system without CPU affinity (not Linux), or one that refused
+    it (logged).
 
     Why (issue 11, session 24; docs/decisions.md): a serving process's Python threads take
     turns on one interpreter lock, handing it over a few times per command. Spread over
@@ -65,11 +64,30 @@ def one_cpu(choice: str) -> int | None:
     virtual machine, 8 threads' commands ran 1.30x as fast (median of 10 alternating
     pairs) with about three quarters of the CPU each.
 
-    Raises ValueError (one line, for the operator) when the number is not a CPU this
-    process may use.
+    Raises ValueError (one line, for the operator) as `cpu_for`.
     """
     set_affinity = getattr(os, "sched_setaffinity", None)
-    if choice == "off" or set_affinity is None:
+    if set_affinity is None:
+        return None
+    cpu = cpu_for(choice)
+    if cpu is None or not _pin_threads(set_affinity, cpu):
+        return None
+    part = _part_index()
+    log.info("process_cpu", cpu=cpu, **({} if part is None else {"part": part}))
+    return cpu
+
+
+def cpu_for(choice: str) -> int | None:
+    """The CPU `one_cpu` takes for PROCESS_CPU `choice`, pinning nothing (a supervisor checks
+    its parts' setting with it before starting them): `auto` takes one of the CPUs the
+    process may use, a part of a supervisor (`serve --workers N`) by its index (PART_ENV),
+    a process alone by its pid; a number takes that CPU. None: `off`, `auto` with one CPU
+    allowed, or no CPU affinity here (not Linux, or the kernel refused to say: logged).
+
+    Raises ValueError (one line) when `choice` is none of those, or the number is not a CPU
+    this process may use.
+    """
+    if choice == "off" or not hasattr(os, "sched_getaffinity"):
         return None
     if choice != "auto" and not (choice.isascii() and choice.isdigit()):
         raise ValueError(f"PROCESS_CPU={choice[:40]!r} is neither auto, off nor a CPU's number.")
@@ -81,22 +99,23 @@ def one_cpu(choice: str) -> int | None:
     if choice == "auto":
         if len(allowed) < 2:
             return None
-        part = os.environ.get(PART_ENV, "")
-        # Only an index as run_children writes it (ASCII digits, not "²" nor 5,000 of them:
-        # int() refuses those); anything else in the environment is no index: the pid.
-        index = int(part) if part.isascii() and part.isdigit() and len(part) <= 9 else None
-        cpu = allowed[(os.getpid() if index is None else index) % len(allowed)]
-    else:
-        digits = choice.lstrip("0") or "0"  # (int() refuses more than 4,300 digits)
-        cpu = int(digits) if len(digits) <= 9 else -1
-        if cpu not in allowed:
-            listed = ", ".join(map(str, allowed))
-            named = choice[:40] if cpu < 0 else cpu
-            raise ValueError(f"PROCESS_CPU={named} is not a CPU this process may use ({listed}).")
-    if not _pin_threads(set_affinity, cpu):
-        return None
-    log.info("process_cpu", cpu=cpu)
+        index = _part_index()
+        return allowed[(os.getpid() if index is None else index) % len(allowed)]
+    digits = choice.lstrip("0") or "0"  # (int() refuses more than 4,300 digits)
+    cpu = int(digits) if len(digits) <= 9 else -1
+    if cpu not in allowed:
+        listed = ", ".join(map(str, allowed))
+        named = choice[:40] if cpu < 0 else cpu
+        raise ValueError(f"PROCESS_CPU={named} is not a CPU this process may use ({listed}).")
     return cpu
+
+
+def _part_index() -> int | None:
+    """This part's index among its supervisor's (PART_ENV), or None: only an index as
+    run_children writes it (ASCII digits, not "²" nor 5,000 of them: int() refuses those);
+    anything else in the environment is no index."""
+    part = os.environ.get(PART_ENV, "")
+    return int(part) if part.isascii() and part.isdigit() and len(part) <= 9 else None
 
 
 PIN_ROUNDS = 10  # listings of the threads at most (`_pin_threads`)

@@ -20,7 +20,7 @@ import typer
 import uvicorn
 
 from infra.bootstrap import build_fleet, local_jwks, start_service
-from infra.cli.processes import cli_command, one_cpu, run_children, tune_gc
+from infra.cli.processes import cli_command, cpu_for, one_cpu, run_children, tune_gc
 from infra.cli.support import fail, load_settings
 from infra.cli.token import verifier_or_exit
 from infra.demo import DemoIncompleteError, open_demo_store
@@ -62,6 +62,10 @@ def serve(
     settings = load_settings(host=host, port=port)
     # The port first: one taken is said before a demo key is made, the demo seeded or the
     # store opened.
+    try:  # a CPU it may not use: said before anything starts (in a supervisor, for its parts)
+        cpu_for(settings.process_cpu)
+    except ValueError as error:
+        fail(str(error))
     sock = listening_or_exit(settings, shared=reuse_port or workers > 1)
     verifier = verifier_or_exit(settings, demo)  # no trusted keys outside demo mode: exit 2 here
     if workers > 1:

@@ -270,12 +270,37 @@ def test_serve_workers_each_part_on_a_cpu_of_its_own_the_supervisor_on_all(
 
 
 @linux_only
-def test_serve_refuses_a_cpu_it_may_not_use_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_serve_refuses_a_cpu_it_may_not_use_in_one_line_before_anything_starts(
+    tmp_path: Path, workers: list[str]
+) -> None:
+    """Also with --workers: the supervisor says it once, before the demo is seeded or any
+    part started (the walkthrough's finding: each part said it, after the seeding)."""
     env = unconfigured() | {"SQLITE_PATH": str(tmp_path / "fleet.db"), "PROCESS_CPU": "4095"}
-    done = run_cli(tmp_path, env, "serve", "--demo", "--port", str(free_port()))
+    done = run_cli(tmp_path, env, "serve", "--demo", "--port", str(free_port()), *workers)
     listed = ", ".join(map(str, ALLOWED))
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert done.stderr.strip().splitlines() == [
         f"partnerfleet: PROCESS_CPU=4095 is not a CPU this process may use ({listed})."
+    ]
+    assert "process_ended" not in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no store, no demo key
+
+
+@linux_only
+@two_cpus
+def test_a_part_says_which_cpu_it_took_and_which_part_it_is() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PINNING_CHILD, "auto"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, PART_ENV: "1", "LOG_FORMAT": "json"},
     )
-    assert "Traceback" not in done.stderr
+    cpu = ALLOWED[1 % len(ALLOWED)]
+    logged = done.stdout + done.stderr
+    assert "process_cpu" in logged
+    line = next(line for line in logged.splitlines() if "process_cpu" in line)
+    assert f"cpu={cpu}" in line or f'"cpu": {cpu}' in line, line
+    assert "part=1" in line or '"part": 1' in line, line
