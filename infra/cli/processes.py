@@ -235,6 +235,9 @@ def run_children(
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too, as SIGTERM: a supervisor started in the background (`&`) inherits SIGINT
+    # ignored, and `kill -INT` did nothing (session 24's walkthrough).
+    previous_interrupt = signal.signal(signal.SIGINT, on_signal)
     child_env = {**os.environ, **(env or {}), SUPERVISOR_ENV: str(os.getpid())}
     children = [
         subprocess.Popen(list(command), env={**child_env, PART_ENV: str(index)})
@@ -254,6 +257,7 @@ def run_children(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
         _stop_all(children)
     return code
 
@@ -261,7 +265,11 @@ def run_children(
 def _stop_all(children: Sequence[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)  # the CLI commands stop cleanly on Ctrl-C
+            # SIGTERM, which every part takes as Ctrl-C (`end_with`; uvicorn alike), not
+            # SIGINT: after a terminal's Ctrl-C, which reached the parts too (one process
+            # group), a second SIGINT is uvicorn's "force exit" (a traceback per part;
+            # session 24's walkthrough), a SIGTERM only the same request again.
+            child.send_signal(signal.SIGTERM)
     for child in children:
         try:
             child.wait(timeout=STOP_SECONDS)

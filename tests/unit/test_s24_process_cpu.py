@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from infra.cli.processes import PART_ENV, cli_command, one_cpu, run_children
 from infra.settings import Settings
 from tests.e2e.test_serve import run_cli, unconfigured
-from tests.unit.test_processes import children, wait_until
+from tests.unit.test_processes import alive, children, wait_until
 
 linux_only = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's (one_cpu: None)"
@@ -211,6 +212,7 @@ def serving(tmp_path: Path, workers: int, process_cpu: str) -> tuple[subprocess.
     command = cli_command("serve", "--demo", "--port", str(port), "--workers", str(workers))
     server = subprocess.Popen(
         [*command, "--no-views", "--no-policies"],
+        start_new_session=True,  # a process group of its own, as a terminal's job
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=subprocess.PIPE,
@@ -304,3 +306,50 @@ def test_a_part_says_which_cpu_it_took_and_which_part_it_is() -> None:
     line = next(line for line in logged.splitlines() if "process_cpu" in line)
     assert f"cpu={cpu}" in line or f'"cpu": {cpu}' in line, line
     assert "part=1" in line or '"part": 1' in line, line
+
+
+@linux_only
+@two_cpus
+def test_ctrl_c_at_a_terminal_stops_serve_workers_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C reaches the supervisor and its parts at once (one process group): the parts
+    stop cleanly, asked once (the walkthrough: each part was asked again by the supervisor,
+    and uvicorn took the second SIGINT as "force exit", a CancelledError traceback each)."""
+    server, _ = serving(tmp_path, 2, "auto")
+    try:
+        assert wait_until(lambda: len(children(server.pid)) == 2)
+        time.sleep(1)
+        os.killpg(server.pid, signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert "Traceback" not in out + err, err
+    assert "CancelledError" not in out + err, err
+
+
+def test_a_supervisor_started_in_the_background_stops_on_sigint(tmp_path: Path) -> None:
+    """A shell starts a background job with SIGINT ignored; `kill -INT` must still stop the
+    supervisor and its parts (the walkthrough: it did nothing)."""
+    supervisor = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `&` leaves it\n"
+        "from infra.cli.processes import run_children\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(120)']\n"
+        "sys.exit(run_children([sleeper, sleeper], 'test'))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", supervisor],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        assert wait_until(lambda: len(children(process.pid)) == 2)
+        parts = children(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert wait_until(lambda: not any(map(alive, parts)))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
