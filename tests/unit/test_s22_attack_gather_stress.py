@@ -44,9 +44,10 @@ class Flaky:
         return woken
 
 
+@pytest.mark.parametrize("window", [0.005, None])  # None: the default (no window, session 24)
 @pytest.mark.parametrize("seed", range(12))
 def test_s22_attack_interrupts_anywhere_leave_every_caller_answered_once(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, window: float | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng, rng_lock = random.Random(seed), threading.Lock()
     committed: dict[int, int] = {}  # id(unit): times committed
@@ -80,7 +81,9 @@ def test_s22_attack_interrupts_anywhere_leave_every_caller_answered_once(
                 raise KeyboardInterrupt
             super()._lead(group, own)
 
-    committer = Interrupted(commit, window_seconds=0.005)
+    committer = (
+        Interrupted(commit) if window is None else Interrupted(commit, window_seconds=window)
+    )
 
     def after(units: list[Unit]) -> None:
         if chance(0.03):
@@ -118,3 +121,6 @@ def test_s22_attack_interrupts_anywhere_leave_every_caller_answered_once(
     assert committer._taken is None
     interrupted = sum(isinstance(a, BaseException) for _, a in answers)
     assert 0 < interrupted < len(answers)
+    if window is None:  # without a window nobody's activity is counted, and groups still form
+        assert committer._callers == {}
+        assert committer.groups < committer.units
