@@ -28,7 +28,7 @@ from the same commands run on an in-memory fleet seeded the same way; the stock 
 and writes its own copy of the seeded events (the fleet's transcoder, so it can decode
 them). Ours and stock run alternately (bench.metrics.interleave), each repetition on fresh
 clients; the median of `scale.repetitions` is reported. `commands.insert_limit` runs in
-`commands.concurrent`'s rotation (ours, limit, stock; then stock, limit, ours; ...), so the
+`commands.concurrent`'s rotation (ours, limit, stock, spread; then the reverse), so the
 share of the ceiling compares rates measured side by side; `share_by_repetition` gives each
 repetition's rate over the limit run next to it.
 
@@ -522,7 +522,10 @@ def metrics(scale: Scale) -> list[Metric]:
     quiet_logging()
     # As `partnerfleet serve` runs its commands: every thread on one CPU (PROCESS_CPU,
     # infra/cli/processes.py `one_cpu`); the stock app's threads too, in this process.
-    cpu = one_cpu(os.environ.get("PROCESS_CPU", "auto").strip().lower())
+    try:
+        cpu = one_cpu(os.environ.get("PROCESS_CPU", "auto").strip().lower())
+    except ValueError as error:  # (the setting's one line, as `serve` says it)
+        raise SystemExit(f"bench.commands: {error}") from None
     reps = scale.repetitions
     single_rounds = scale.of(SINGLE_ROUNDS, 5)
     concurrent_rounds = scale.of(CONCURRENT_ROUNDS, 2)
