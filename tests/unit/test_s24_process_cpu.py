@@ -4,6 +4,7 @@ process would slow every test after it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -230,7 +231,31 @@ def serving(tmp_path: Path, workers: int, process_cpu: str) -> tuple[subprocess.
 
     assert wait_until(healthy, timeout=120), "serve did not answer /healthz"
     assert server.poll() is None, server.communicate()
+
+    # Every serving process listens (a part of --workers still starting would take a
+    # signal before uvicorn's handlers are in place).
+    def all_listen() -> bool:
+        pids = children(server.pid) if workers > 1 else [server.pid]
+        return len(pids) == workers and all(listens(pid, port) for pid in pids)
+
+    assert wait_until(all_listen, timeout=120), "not every part listens"
     return server, base
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a TCP socket listening on `port` (Linux's /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(link == f"socket:[{inode}]" for link in links for inode in inodes)
 
 
 @linux_only
