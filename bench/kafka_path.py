@@ -76,7 +76,7 @@ from domain import Device
 from domain.base import FleetAggregate
 from handlers import PartnerFleet
 from handlers.access import Role, service_actor
-from infra.cli.processes import PART_ENV, one_cpu, tune_gc
+from infra.cli.processes import tune_gc
 from infra.kafka.clients import RelayProducer
 from infra.kafka.envelope import aggregate_of, envelope_record, topic_for
 from infra.kafka.feeds import FEEDS, Feed, FeedConsumer, consumer_config
@@ -442,9 +442,6 @@ def relay_shard(job: ShardJob, start: Any, done: Any) -> None:
     report what it did."""
     quiet_logging()
     tune_gc()  # as `partnerfleet relay` does
-    # and on one CPU, as a part of `relay --shards N` (its index: PART_ENV)
-    os.environ[PART_ENV] = str(job.shard.index)
-    one_cpu(os.environ.get("PROCESS_CPU", "auto").strip().lower())
     with open_fleet(job.env) as fleet:
         for prefix, positions_schema in job.rounds:
             positions = PostgresViewDB(PG_CONNINFO, positions_schema)
@@ -627,16 +624,12 @@ def relay_metrics(scale: Scale) -> list[Metric]:
             try:
                 history = generate(fleet, scale.of(RELAY_EVENTS, 1_000), 3_000)
                 tune_gc()  # from here on as `partnerfleet relay` runs
-                # on one CPU (PROCESS_CPU), ours and the baseline alike; the broker and the
-                # shards' processes are started already, and pin themselves or not
-                cpu = one_cpu(os.environ.get("PROCESS_CPU", "auto").strip().lower())
                 detail = {
                     "events": history["events"],
                     "batch_size": DEFAULT_BATCH,
                     "broker": broker.kind,
                     "naive_window_s": window,
                     "producer_config": without_addresses(producer_config("")),
-                    "process_cpu": cpu,
                 }
 
                 def naive(index: int) -> float:

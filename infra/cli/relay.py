@@ -8,7 +8,7 @@ import structlog
 import typer
 
 from infra.bootstrap import build_fleet, build_relay, relay_records
-from infra.cli.processes import cli_command, cpu_for, one_cpu, run_children, tune_gc
+from infra.cli.processes import cli_command, run_children, tune_gc
 from infra.cli.support import fail, load_settings, require_broker
 from infra.kafka.shards import MAX_SHARDS, SINGLE, Shard
 
@@ -28,10 +28,6 @@ def relay(
     bootstrap = require_broker(settings)
     if shard is not None and shards != 1:
         fail("use --shard I/N for one shard or --shards N for all of them, not both.")
-    try:  # a CPU it may not use: said before anything starts (in a supervisor, for its parts)
-        cpu_for(settings.process_cpu)
-    except ValueError as error:
-        fail(str(error))
     if shards > 1:
         parts = [cli_command("relay", "--shard", f"{i}/{shards}") for i in range(1, shards + 1)]
         raise typer.Exit(run_children(parts, "relay"))
@@ -39,9 +35,6 @@ def relay(
         part = SINGLE if shard is None else Shard.parse(shard)
     except ValueError as error:
         fail(str(error))
-    # Before any thread starts (the pool's, the producer's sender): each inherits the CPU.
-    # Not in a --shards supervisor: its parts would (session 24: 6 of 6 pairs, 1.27x).
-    one_cpu(settings.process_cpu)
     publisher = build_relay(settings, build_fleet(settings), part)
     tune_gc()
     log.info(

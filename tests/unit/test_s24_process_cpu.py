@@ -13,9 +13,7 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -380,78 +378,3 @@ def test_a_supervisor_started_in_the_background_stops_on_sigint(tmp_path: Path) 
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-# --- the relay (measured pinned at the end of session 24: 6 of 6 pairs, median 1.27x) ------
-
-
-class _Publisher:
-    prefix = "partnerfleet"
-
-    def run(self) -> None:
-        return None
-
-
-def _relay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> list[str]:
-    """`partnerfleet relay ARGS` in this process, with the pinning, the fleet, the relay and
-    the supervisor replaced by recorders; what was called, in order."""
-    from infra.cli import relay as relay_cli
-    from infra.cli.app import main
-
-    called: list[str] = []
-
-    def noted(what: str, answer: object = None) -> Callable[..., Any]:
-        def record(*_: object) -> object:
-            called.append(what)
-            return answer
-
-        return record
-
-    monkeypatch.setattr(relay_cli, "one_cpu", lambda choice: called.append(f"pin {choice}"))
-    monkeypatch.setattr(relay_cli, "build_fleet", noted("fleet"))
-    monkeypatch.setattr(relay_cli, "build_relay", noted("relay", _Publisher()))
-
-    def supervised(parts: list[list[str]], what: str) -> int:
-        called.append(f"{len(parts)} parts")
-        return 0
-
-    monkeypatch.setattr(relay_cli, "run_children", supervised)
-    for name in ("DATABASE_URL", "POSTGRES_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "fleet.db"))
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
-    monkeypatch.setattr(sys, "argv", ["partnerfleet", "relay", *args])
-    with contextlib.suppress(SystemExit):
-        main()
-    return called
-
-
-@pytest.mark.parametrize("shard", [[], ["--shard", "2/3"]])
-def test_a_relay_pins_its_threads_before_any_starts(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shard: list[str]
-) -> None:
-    monkeypatch.setenv("PROCESS_CPU", "0")
-    assert _relay(monkeypatch, tmp_path, *shard) == ["pin 0", "fleet", "relay"]
-
-
-def test_a_relay_supervisor_leaves_the_pinning_to_its_shards(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("PROCESS_CPU", "auto")
-    assert _relay(monkeypatch, tmp_path, "--shards", "2") == ["2 parts"]
-
-
-@linux_only
-@pytest.mark.parametrize("shards", [[], ["--shards", "2"]])
-def test_a_relay_refuses_a_cpu_it_may_not_use_before_anything_starts(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    shards: list[str],
-) -> None:
-    monkeypatch.setenv("PROCESS_CPU", "4095")
-    assert _relay(monkeypatch, tmp_path, *shards) == []
-    listed = ", ".join(map(str, ALLOWED))
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"partnerfleet: PROCESS_CPU=4095 is not a CPU this process may use ({listed})."
-    ]
