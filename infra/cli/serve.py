@@ -78,10 +78,9 @@ def serve(
             seeded_fleet.close()
         parts = serve_parts(settings, workers, demo, follow_views, run_policies, run_relay)
         raise typer.Exit(run_children(parts, "serve", shared_keys(settings)))
-    try:  # before any thread starts: each inherits the CPU (not in a supervisor: its parts would)
-        one_cpu(settings.process_cpu)
-    except ValueError as error:
-        fail(str(error))
+    # Before any thread starts: each inherits the CPU (not in a supervisor: its parts would).
+    # The choice was checked above (`cpu_for`), so this raises nothing.
+    one_cpu(settings.process_cpu)
     if demo:
         try:
             fleet, seeded = open_demo_store(settings)
